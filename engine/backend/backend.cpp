@@ -1,0 +1,110 @@
+#include "engine/backend/backend.hpp"
+
+#include "engine/core/error.hpp"
+
+namespace diffpool {
+
+const char* map_op_name(MapOp op) {
+  static constexpr const char* names[] = {"copy",       "broadcast",      "add",
+                                          "mul",        "div",            "relu",
+                                          "relu_backward", "sqrt",        "reciprocal",
+                                          "reciprocal_backward", "xlogx", "xlogx_backward",
+                                          "clip_coefficient"};
+  static_assert(sizeof(names) / sizeof(names[0]) == static_cast<std::size_t>(MapOp::count),
+                "every MapOp needs a name");
+  auto i = static_cast<std::size_t>(op);
+  return i < static_cast<std::size_t>(MapOp::count) ? names[i] : "invalid";
+}
+
+const char* segment_reduce_name(SegmentReduce kind) {
+  switch (kind) {
+    case SegmentReduce::sum: return "sum";
+    case SegmentReduce::mean: return "mean";
+    case SegmentReduce::max: return "max";
+  }
+  return "invalid";
+}
+
+const char* backend_kind_name(BackendKind kind) {
+  switch (kind) {
+    case BackendKind::cpu: return "cpu";
+    case BackendKind::cuda: return "cuda";
+    case BackendKind::automatic: return "auto";
+  }
+  return "invalid";
+}
+
+BackendKind parse_backend_kind(const std::string& text) {
+  if (text == "cpu") return BackendKind::cpu;
+  if (text == "cuda" || text == "gpu") return BackendKind::cuda;
+  if (text == "auto") return BackendKind::automatic;
+  throw InputError(fmt::format("unknown backend '{}': expected cpu, cuda or auto", text));
+}
+
+std::unique_ptr<Backend> make_backend(const BackendOptions& options) {
+  switch (options.kind) {
+    case BackendKind::cpu: return make_cpu_backend(options.cpu_threads);
+    case BackendKind::cuda: {
+      if (!cuda_backend_built())
+        throw InputError(
+            "backend 'cuda' was requested, but this build of diffpool has no CUDA backend (nvcc was not found "
+            "at configure time, or DIFFPOOL_CUDA=OFF); rebuild with the CUDA toolkit, or use backend: cpu");
+      if (cuda_device_count() == 0)
+        throw InputError(
+            "backend 'cuda' was requested, but no CUDA device is usable on this host (no GPU, no driver, or "
+            "CUDA_VISIBLE_DEVICES hides them all); use backend: cpu or auto");
+      return make_cuda_backend(std::max(0, options.cuda_device));
+    }
+    case BackendKind::automatic:
+      if (cuda_backend_built() && cuda_device_count() > 0) return make_cuda_backend(std::max(0, options.cuda_device));
+      return make_cpu_backend(options.cpu_threads);
+  }
+  throw InputError("invalid backend kind");
+}
+
+Tensor allocate_tensor(Backend& backend, Shape shape, DType dtype) {
+  const std::size_t bytes = static_cast<std::size_t>(shape.numel()) * dtype_size(dtype);
+  void* p = backend.allocate(bytes);
+  std::shared_ptr<void> owner(p, [&backend](void* q) { backend.deallocate(q); });
+  return Tensor(p, shape, dtype, backend.device(), std::move(owner));
+}
+
+template <class T> Tensor upload(Backend& backend, const T* data, Shape shape) {
+  Tensor t = allocate_tensor(backend, shape, dtype_of<T>());
+  backend.copy_bytes(t.data(), backend.device(), data, Device::cpu, t.bytes());
+  return t;
+}
+
+template <class T> std::vector<T> download(Backend& backend, const Tensor& tensor) {
+  DP_CHECK(tensor.dtype() == dtype_of<T>(), "download of {} as {}", tensor.describe(), dtype_name(dtype_of<T>()));
+  std::vector<T> out(static_cast<std::size_t>(tensor.numel()));
+  backend.copy_bytes(out.data(), Device::cpu, tensor.data(), tensor.device(), tensor.bytes());
+  return out;
+}
+
+template Tensor upload<float>(Backend&, const float*, Shape);
+template Tensor upload<double>(Backend&, const double*, Shape);
+template Tensor upload<int32_t>(Backend&, const int32_t*, Shape);
+template std::vector<float> download<float>(Backend&, const Tensor&);
+template std::vector<double> download<double>(Backend&, const Tensor&);
+template std::vector<int32_t> download<int32_t>(Backend&, const Tensor&);
+
+void copy_tensor(Backend& backend, const Tensor& src, Tensor& dst) {
+  DP_CHECK(src.numel() == dst.numel() && src.dtype() == dst.dtype(), "copy {} into {}", src.describe(),
+           dst.describe());
+  backend.copy_bytes(dst.data(), dst.device(), src.data(), src.device(), src.bytes());
+}
+
+double read_scalar(Backend& backend, const Tensor& tensor, int64_t index) {
+  DP_CHECK(index >= 0 && index < tensor.numel(), "element {} of {}", index, tensor.describe());
+  const std::size_t es = dtype_size(tensor.dtype());
+  const char* src = static_cast<const char*>(tensor.data()) + static_cast<std::size_t>(index) * es;
+  switch (tensor.dtype()) {
+    case DType::f32: { float v; backend.copy_bytes(&v, Device::cpu, src, tensor.device(), es); return v; }
+    case DType::f64: { double v; backend.copy_bytes(&v, Device::cpu, src, tensor.device(), es); return v; }
+    case DType::i32: { int32_t v; backend.copy_bytes(&v, Device::cpu, src, tensor.device(), es); return v; }
+  }
+  return 0;
+}
+
+}  // namespace diffpool

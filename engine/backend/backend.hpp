@@ -1,0 +1,216 @@
+#pragma once
+// The backend interface: the small, fixed set of primitives every op is written against.
+//
+// The CPU backend (OpenBLAS plus plain loops) is the reference; every other backend is tested
+// against it primitive by primitive (tests/unit/test_backend_parity.cpp). A backend is created
+// once at start-up and passed explicitly; there are no globals.
+//
+// Conventions, for every primitive:
+//   * Tensors are contiguous, row-major, and on this backend's device. Matrices are the
+//     tensor's matrix view [rows, cols] (see Tensor::rows/cols).
+//   * f32 and f64 are both supported (f64 is used by the gradient checks); index tensors are i32.
+//   * "out = alpha * f(...) + beta * out": beta = 0 overwrites (out may hold garbage, even NaN),
+//     beta = 1 accumulates. Backward primitives named *_backward always accumulate into dx.
+//   * Scalars that live on the device (a loss, an upstream gradient, a clipping factor) are
+//     passed as one-element tensors so that a training step never waits for the host.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/core/tensor.hpp"
+
+namespace diffpool {
+
+enum class Trans : uint8_t { no, yes };
+
+// Elementwise functions of map(). a is always full-size; b may be broadcast (see Broadcast).
+// `c` is the per-call constant named in each comment.
+enum class MapOp : uint8_t {
+  copy,                 // a
+  broadcast,            // b                      (a unused: fill out with broadcast b)
+  add,                  // a + c * b
+  mul,                  // a * b
+  div,                  // a / b
+  relu,                 // max(a, 0)
+  relu_backward,        // a * (b > 0)            a = dy, b = x
+  sqrt,                 // sqrt(max(a, 0) + c)    c = eps
+  reciprocal,           // 1 / (a + c)            c = eps
+  reciprocal_backward,  // -a * b * b             a = dy, b = y = 1 / (x + eps)
+  xlogx,                // a * log(max(a, tiny))  (0 at a = 0)
+  xlogx_backward,       // a * (log(max(b, tiny)) + 1)   a = dy, b = x
+  clip_coefficient,     // min(1, c / (sqrt(a) + 1e-6))  a = sum of squared gradients, c = max norm
+  count
+};
+const char* map_op_name(MapOp op);
+
+enum class Broadcast : uint8_t {
+  full,    // b has the shape of a
+  row,     // b is one row [cols], repeated for every row
+  col,     // b is one column [rows], repeated for every column
+  scalar,  // b is a single element
+};
+
+enum class Reduce : uint8_t {
+  sum,    // sum of a
+  dot,    // sum of a * b
+  max,    // max of a (rows only)
+};
+
+enum class SegmentReduce : uint8_t { sum, mean, max };
+const char* segment_reduce_name(SegmentReduce kind);
+
+// Compressed sparse rows, on a device: row_ptr i32 [rows + 1], col_idx i32 [nnz], values [nnz].
+struct Csr {
+  int64_t rows = 0;
+  int64_t cols = 0;
+  int64_t nnz = 0;
+  Tensor row_ptr;
+  Tensor col_idx;
+  Tensor values;
+};
+
+struct AdamSettings {
+  double learning_rate = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.0;  // L2 added to the gradient (as torch.optim.Adam)
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+  virtual std::string name() const = 0;  // "cpu (OpenBLAS, 1 thread)", "cuda:0 (NVIDIA H100)"
+
+  // ---- memory -------------------------------------------------------------------------------
+  virtual void* allocate(std::size_t bytes) = 0;
+  virtual void deallocate(void* ptr) noexcept = 0;
+  // Copies between host and this device (or within either). Synchronous with respect to the host
+  // when one side is host memory.
+  virtual void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device,
+                          std::size_t bytes) = 0;
+  virtual void fill(Tensor& out, double value) = 0;
+  // dst[r, c] = alpha * src[r, c] + beta * dst[r, c] for r < rows, c < cols, with leading dims.
+  virtual void copy_2d(int64_t rows, int64_t cols, DType dtype, const void* src, int64_t src_ld,
+                       void* dst, int64_t dst_ld, double alpha, double beta) = 0;
+
+  // ---- dense products -----------------------------------------------------------------------
+  // C = alpha * op(A) op(B) + beta * C with op(A) [m, k], op(B) [k, n], C [m, n], row-major.
+  virtual void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+                    const void* a, int64_t lda, const void* b, int64_t ldb, double beta, void* c,
+                    int64_t ldc, DType dtype) = 0;
+  // The same for `batch` products at fixed strides (in elements).
+  virtual void gemm_strided_batched(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k,
+                                    double alpha, const void* a, int64_t lda, int64_t stride_a,
+                                    const void* b, int64_t ldb, int64_t stride_b, double beta,
+                                    void* c, int64_t ldc, int64_t stride_c, int64_t batch,
+                                    DType dtype) = 0;
+
+  // ---- sparse x dense -----------------------------------------------------------------------
+  // Y [A.rows, F] = alpha * A X + beta * Y, X [A.cols, F].
+  virtual void spmm(const Csr& a, const Tensor& x, double alpha, double beta, Tensor& y) = 0;
+
+  // ---- elementwise --------------------------------------------------------------------------
+  // out = alpha * f(a, b) + beta * out over out's matrix view (a has out's shape).
+  virtual void map(MapOp op, const Tensor& a, const Tensor* b, Broadcast b_mode, double c,
+                   double alpha, double beta, Tensor& out) = 0;
+  // out [rows] = alpha * reduce over each row + beta * out (kind sum, dot or max).
+  virtual void reduce_rows(Reduce kind, const Tensor& a, const Tensor* b, double alpha, double beta,
+                           Tensor& out) = 0;
+  // out [cols] = alpha * reduce over each column + beta * out (kind sum or dot).
+  virtual void reduce_cols(Reduce kind, const Tensor& a, const Tensor* b, double alpha, double beta,
+                           Tensor& out) = 0;
+  // out [1] = alpha * reduce over all elements + beta * out (kind sum or dot).
+  virtual void reduce_all(Reduce kind, const Tensor& a, const Tensor* b, double alpha, double beta,
+                          Tensor& out) = 0;
+
+  // ---- graphs -------------------------------------------------------------------------------
+  // Segments are row ranges [offsets[s], offsets[s+1]) of x; offsets is i32 [S + 1] on the device.
+  // y [S, F] = reduce over each segment's rows (an empty segment gives 0). For max, argmax
+  // (i32 [S, F]) receives the winning row (-1 for an empty segment).
+  virtual void segment_reduce_forward(SegmentReduce kind, const Tensor& x, const Tensor& offsets,
+                                      Tensor& y, Tensor* argmax) = 0;
+  virtual void segment_reduce_backward(SegmentReduce kind, const Tensor& dy, const Tensor& offsets,
+                                       const Tensor* argmax, Tensor& dx) = 0;
+
+  // ---- fused row and column operations --------------------------------------------------------
+  // y = softmax over each row of x; backward dx += y * (dy - rowsum(dy * y)).
+  virtual void softmax_rows_forward(const Tensor& x, Tensor& y) = 0;
+  virtual void softmax_rows_backward(const Tensor& dy, const Tensor& y, Tensor& dx) = 0;
+  // y = x / max(||x||_2, eps) per row, norms [rows] = ||x||_2.
+  virtual void l2_normalize_rows_forward(const Tensor& x, double eps, Tensor& y, Tensor& norms) = 0;
+  virtual void l2_normalize_rows_backward(const Tensor& dy, const Tensor& y, const Tensor& norms,
+                                          double eps, Tensor& dx) = 0;
+  // Batch normalisation over rows, per column. Training: batch statistics (biased variance) are
+  // used and saved (mean, invstd), and running statistics are updated with `momentum` using the
+  // unbiased variance (as torch.nn.BatchNorm1d). Evaluation: running statistics are used.
+  virtual void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                  bool training, double momentum, double eps, Tensor& running_mean,
+                                  Tensor& running_var, Tensor& y, Tensor& mean, Tensor& invstd) = 0;
+  // Training-mode backward: dx, dgamma, dbeta accumulate.
+  virtual void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                                   const Tensor& mean, const Tensor& invstd, Tensor& dx,
+                                   Tensor& dgamma, Tensor& dbeta) = 0;
+  // losses [B] = -log softmax(logits)[label] per row; probs [B, C] = softmax(logits).
+  virtual void cross_entropy_forward(const Tensor& logits, const Tensor& labels, Tensor& probs,
+                                     Tensor& losses) = 0;
+  // dlogits += dlosses[b] * (probs[b] - onehot(label[b])).
+  virtual void cross_entropy_backward(const Tensor& probs, const Tensor& labels,
+                                      const Tensor& dlosses, Tensor& dlogits) = 0;
+  // count [1] += number of rows whose argmax equals the label (first maximum wins).
+  virtual void count_correct(const Tensor& logits, const Tensor& labels, Tensor& count) = 0;
+  // predictions i32 [rows] = argmax of each row (first maximum wins).
+  virtual void argmax_rows(const Tensor& x, Tensor& predictions) = 0;
+  // y = beta * y + x * keep(seed, i) / (1 - p): inverted dropout with a counter-based mask, the
+  // same on every backend for the same seed (see engine/core/random.hpp). Used for backward too.
+  virtual void dropout(const Tensor& x, double p, uint64_t seed, double beta, Tensor& y) = 0;
+
+  // ---- optimiser ------------------------------------------------------------------------------
+  // One Adam step over flat arenas of n elements; the gradient is multiplied by grad_scale[0]
+  // (a device scalar, for norm clipping) before use. `step` counts from 1.
+  virtual void adam_step(const AdamSettings& settings, int64_t step, const Tensor& grad_scale,
+                         Tensor& params, const Tensor& grads, Tensor& m, Tensor& v) = 0;
+
+  virtual void synchronize() = 0;
+};
+
+enum class BackendKind : uint8_t { cpu, cuda, automatic };
+const char* backend_kind_name(BackendKind kind);
+BackendKind parse_backend_kind(const std::string& text);  // "cpu", "cuda", "auto"
+
+struct BackendOptions {
+  BackendKind kind = BackendKind::cpu;
+  int cpu_threads = 1;   // BLAS threads per process
+  int cuda_device = -1;  // -1: chosen by node-local rank (see runner)
+};
+
+// Creates the backend. Throws a clear error when CUDA is asked for and is not built or no GPU is
+// present; `automatic` picks CUDA when a GPU is usable, else the CPU.
+std::unique_ptr<Backend> make_backend(const BackendOptions& options);
+std::unique_ptr<Backend> make_cpu_backend(int threads);
+bool cuda_backend_built();
+int cuda_device_count();  // 0 when not built or no device
+std::unique_ptr<Backend> make_cuda_backend(int device);
+
+}  // namespace diffpool
+
+namespace diffpool {
+
+// ---- owned tensors and host transfers (helpers over the primitives above) --------------------
+// A tensor that owns memory on the backend's device (freed when the last copy goes).
+Tensor allocate_tensor(Backend& backend, Shape shape, DType dtype);
+// Copies host data into a new owned tensor on the backend's device.
+template <class T> Tensor upload(Backend& backend, const T* data, Shape shape);
+template <class T> Tensor upload(Backend& backend, const std::vector<T>& data, Shape shape) {
+  return upload<T>(backend, data.data(), shape);
+}
+// Copies a tensor's elements to the host.
+template <class T> std::vector<T> download(Backend& backend, const Tensor& tensor);
+// Copies src into dst (same dtype and size), on the backend's device.
+void copy_tensor(Backend& backend, const Tensor& src, Tensor& dst);
+// Reads one element (index into the flat data) to the host as double.
+double read_scalar(Backend& backend, const Tensor& tensor, int64_t index = 0);
+
+}  // namespace diffpool

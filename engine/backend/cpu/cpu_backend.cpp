@@ -1,0 +1,673 @@
+// The CPU backend: the reference implementation of every primitive (see backend.hpp).
+// Dense products go to OpenBLAS (cblas_?gemm), everything else is plain loops that the compiler
+// vectorises. Reductions accumulate in double so f32 results do not depend on summation order
+// more than necessary; the order itself is fixed, so results are bit-identical run after run.
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+
+#include "engine/backend/backend.hpp"
+#include "engine/core/error.hpp"
+#include "engine/core/random.hpp"
+
+extern "C" void openblas_set_num_threads(int num_threads);
+
+namespace diffpool {
+namespace {
+
+template <class F> void dispatch_float(DType dtype, const char* where, F&& f) {
+  switch (dtype) {
+    case DType::f32: f(float{}); return;
+    case DType::f64: f(double{}); return;
+    default: break;
+  }
+  DP_CHECK(false, "{}: floating-point tensor expected, got {}", where, dtype_name(dtype));
+}
+
+CBLAS_TRANSPOSE to_cblas(Trans t) { return t == Trans::yes ? CblasTrans : CblasNoTrans; }
+
+template <class T> const T* cptr(const Tensor* t) { return t ? static_cast<const T*>(t->data()) : nullptr; }
+
+void check_same_rows_cols(const char* where, const Tensor& a, const Tensor& out) {
+  DP_CHECK(a.numel() == out.numel(), "{}: input {} and output {} differ in size", where, a.describe(),
+           out.describe());
+  DP_CHECK(a.dtype() == out.dtype(), "{}: input {} and output {} differ in dtype", where, a.describe(),
+           out.describe());
+}
+
+// b's element for (row, col) under a broadcast mode.
+template <class T>
+inline T bval(const T* b, Broadcast mode, int64_t r, int64_t c, int64_t cols) {
+  switch (mode) {
+    case Broadcast::full: return b[r * cols + c];
+    case Broadcast::row: return b[c];
+    case Broadcast::col: return b[r];
+    case Broadcast::scalar: return b[0];
+  }
+  return T(0);
+}
+
+template <class T, class F>
+void map_loop(int64_t rows, int64_t cols, const T* a, const T* b, Broadcast mode, T alpha, T beta,
+              T* out, F f) {
+  const bool accumulate = beta != T(0);
+  if (b == nullptr || mode == Broadcast::full) {
+    const int64_t n = rows * cols;
+    if (accumulate) {
+      for (int64_t i = 0; i < n; ++i) out[i] = alpha * f(a ? a[i] : T(0), b ? b[i] : T(0)) + beta * out[i];
+    } else {
+      for (int64_t i = 0; i < n; ++i) out[i] = alpha * f(a ? a[i] : T(0), b ? b[i] : T(0));
+    }
+    return;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* ar = a ? a + r * cols : nullptr;
+    T* orow = out + r * cols;
+    for (int64_t c = 0; c < cols; ++c) {
+      T value = alpha * f(ar ? ar[c] : T(0), bval(b, mode, r, c, cols));
+      orow[c] = accumulate ? value + beta * orow[c] : value;
+    }
+  }
+}
+
+template <class T> constexpr T tiny() { return std::numeric_limits<T>::min(); }
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int threads) : threads_(std::max(1, threads)) { openblas_set_num_threads(threads_); }
+
+  Device device() const override { return Device::cpu; }
+  std::string name() const override {
+    return fmt::format("cpu (OpenBLAS, {} thread{})", threads_, threads_ == 1 ? "" : "s");
+  }
+
+  void* allocate(std::size_t bytes) override {
+    void* p = std::aligned_alloc(256, (std::max<std::size_t>(bytes, 1) + 255) / 256 * 256);
+    if (!p) throw std::bad_alloc();
+    return p;
+  }
+  void deallocate(void* ptr) noexcept override { std::free(ptr); }
+
+  void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device,
+                  std::size_t bytes) override {
+    DP_CHECK(dst_device == Device::cpu && src_device == Device::cpu, "cpu backend copies host memory only");
+    if (bytes) std::memcpy(dst, src, bytes);
+  }
+
+  void fill(Tensor& out, double value) override {
+    switch (out.dtype()) {
+      case DType::f32: std::fill_n(out.ptr<float>(), out.numel(), static_cast<float>(value)); break;
+      case DType::f64: std::fill_n(out.ptr<double>(), out.numel(), value); break;
+      case DType::i32: std::fill_n(out.ptr<int32_t>(), out.numel(), static_cast<int32_t>(value)); break;
+    }
+  }
+
+  void copy_2d(int64_t rows, int64_t cols, DType dtype, const void* src, int64_t src_ld, void* dst,
+               int64_t dst_ld, double alpha, double beta) override {
+    dispatch_float(dtype, "copy_2d", [&](auto zero) {
+      using T = decltype(zero);
+      const T* s = static_cast<const T*>(src);
+      T* d = static_cast<T*>(dst);
+      const T a = static_cast<T>(alpha), b = static_cast<T>(beta);
+      for (int64_t r = 0; r < rows; ++r) {
+        const T* sr = s + r * src_ld;
+        T* dr = d + r * dst_ld;
+        if (b == T(0) && a == T(1)) {
+          std::memcpy(dr, sr, static_cast<std::size_t>(cols) * sizeof(T));
+        } else if (b == T(0)) {
+          for (int64_t c = 0; c < cols; ++c) dr[c] = a * sr[c];
+        } else {
+          for (int64_t c = 0; c < cols; ++c) dr[c] = a * sr[c] + b * dr[c];
+        }
+      }
+    });
+  }
+
+  void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, double alpha, const void* a,
+            int64_t lda, const void* b, int64_t ldb, double beta, void* c, int64_t ldc,
+            DType dtype) override {
+    if (m == 0 || n == 0) return;
+    if (k == 0) {  // C = beta * C
+      copy_2d(m, n, dtype, c, ldc, c, ldc, beta, 0.0);
+      return;
+    }
+    if (dtype == DType::f32) {
+      cblas_sgemm(CblasRowMajor, to_cblas(trans_a), to_cblas(trans_b), static_cast<int>(m),
+                  static_cast<int>(n), static_cast<int>(k), static_cast<float>(alpha),
+                  static_cast<const float*>(a), static_cast<int>(lda), static_cast<const float*>(b),
+                  static_cast<int>(ldb), static_cast<float>(beta), static_cast<float*>(c),
+                  static_cast<int>(ldc));
+    } else {
+      DP_CHECK(dtype == DType::f64, "gemm on {}", dtype_name(dtype));
+      cblas_dgemm(CblasRowMajor, to_cblas(trans_a), to_cblas(trans_b), static_cast<int>(m),
+                  static_cast<int>(n), static_cast<int>(k), alpha, static_cast<const double*>(a),
+                  static_cast<int>(lda), static_cast<const double*>(b), static_cast<int>(ldb), beta,
+                  static_cast<double*>(c), static_cast<int>(ldc));
+    }
+  }
+
+  void gemm_strided_batched(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+                            const void* a, int64_t lda, int64_t stride_a, const void* b, int64_t ldb,
+                            int64_t stride_b, double beta, void* c, int64_t ldc, int64_t stride_c,
+                            int64_t batch, DType dtype) override {
+    const std::size_t es = dtype_size(dtype);
+    for (int64_t i = 0; i < batch; ++i) {
+      gemm(trans_a, trans_b, m, n, k, alpha, static_cast<const char*>(a) + i * stride_a * es, lda,
+           static_cast<const char*>(b) + i * stride_b * es, ldb, beta,
+           static_cast<char*>(c) + i * stride_c * es, ldc, dtype);
+    }
+  }
+
+  void spmm(const Csr& a, const Tensor& x, double alpha, double beta, Tensor& y) override {
+    DP_CHECK(x.rows() == a.cols && y.rows() == a.rows && x.cols() == y.cols(),
+             "spmm: A [{}, {}], x {}, y {}", a.rows, a.cols, x.describe(), y.describe());
+    const int32_t* rp = a.row_ptr.ptr<int32_t>();
+    const int32_t* ci = a.col_idx.ptr<int32_t>();
+    const int64_t f = x.cols();
+    dispatch_float(x.dtype(), "spmm", [&](auto zero) {
+      using T = decltype(zero);
+      const T* vals = a.values.ptr<T>();
+      const T* xp = x.ptr<T>();
+      T* yp = y.ptr<T>();
+      const T al = static_cast<T>(alpha), be = static_cast<T>(beta);
+      for (int64_t r = 0; r < a.rows; ++r) {
+        T* yr = yp + r * f;
+        if (be == T(0)) std::fill_n(yr, f, T(0));
+        else if (be != T(1)) for (int64_t c = 0; c < f; ++c) yr[c] *= be;
+        for (int32_t e = rp[r]; e < rp[r + 1]; ++e) {
+          const T w = al * vals[e];
+          const T* xr = xp + static_cast<int64_t>(ci[e]) * f;
+          for (int64_t c = 0; c < f; ++c) yr[c] += w * xr[c];
+        }
+      }
+    });
+  }
+
+  void map(MapOp op, const Tensor& a, const Tensor* b, Broadcast b_mode, double c, double alpha, double beta,
+           Tensor& out) override {
+    const int64_t rows = out.rows(), cols = out.cols();
+    if (op != MapOp::broadcast) check_same_rows_cols(map_op_name(op), a, out);
+    if (b) {
+      DP_CHECK(b->dtype() == out.dtype(), "map {}: b {} vs out {}", map_op_name(op), b->describe(), out.describe());
+      const int64_t expected = b_mode == Broadcast::full ? rows * cols
+                             : b_mode == Broadcast::row  ? cols
+                             : b_mode == Broadcast::col  ? rows
+                                                         : 1;
+      DP_CHECK(b->numel() == expected, "map {}: b {} does not broadcast to {}", map_op_name(op),
+               b->describe(), out.describe());
+    }
+    dispatch_float(out.dtype(), map_op_name(op), [&](auto zero) {
+      using T = decltype(zero);
+      const T* ap = op == MapOp::broadcast ? nullptr : a.ptr<T>();
+      const T* bp = cptr<T>(b);
+      T* o = out.ptr<T>();
+      const T al = static_cast<T>(alpha), be = static_cast<T>(beta), k = static_cast<T>(c);
+      auto run = [&](auto f) { map_loop<T>(rows, cols, ap, bp, b_mode, al, be, o, f); };
+      switch (op) {
+        case MapOp::copy: run([](T x, T) { return x; }); break;
+        case MapOp::broadcast: run([](T, T y) { return y; }); break;
+        case MapOp::add: run([k](T x, T y) { return x + k * y; }); break;
+        case MapOp::mul: run([](T x, T y) { return x * y; }); break;
+        case MapOp::div: run([](T x, T y) { return x / y; }); break;
+        case MapOp::relu: run([](T x, T) { return x > T(0) ? x : T(0); }); break;
+        case MapOp::relu_backward: run([](T dy, T x) { return x > T(0) ? dy : T(0); }); break;
+        case MapOp::sqrt: run([k](T x, T) { return std::sqrt(std::max(x, T(0)) + k); }); break;
+        case MapOp::reciprocal: run([k](T x, T) { return T(1) / (x + k); }); break;
+        case MapOp::reciprocal_backward: run([](T dy, T y) { return -dy * y * y; }); break;
+        case MapOp::xlogx: run([](T x, T) { return x > T(0) ? x * std::log(std::max(x, tiny<T>())) : T(0); }); break;
+        case MapOp::xlogx_backward: run([](T dy, T x) { return dy * (std::log(std::max(x, tiny<T>())) + T(1)); }); break;
+        case MapOp::clip_coefficient:
+          run([k](T s, T) { return std::min(T(1), k / (std::sqrt(std::max(s, T(0))) + T(1e-6))); });
+          break;
+        case MapOp::count: DP_CHECK(false, "map: invalid op"); break;
+      }
+    });
+  }
+
+  void reduce_rows(Reduce kind, const Tensor& a, const Tensor* b, double alpha, double beta, Tensor& out) override {
+    const int64_t rows = a.rows(), cols = a.cols();
+    DP_CHECK(out.numel() == rows, "reduce_rows: a {} out {}", a.describe(), out.describe());
+    DP_CHECK(kind != Reduce::dot || (b && b->numel() == a.numel()), "reduce_rows dot: b missing or mis-sized");
+    dispatch_float(a.dtype(), "reduce_rows", [&](auto zero) {
+      using T = decltype(zero);
+      const T* ap = a.ptr<T>();
+      const T* bp = cptr<T>(b);
+      T* o = out.ptr<T>();
+      for (int64_t r = 0; r < rows; ++r) {
+        const T* ar = ap + r * cols;
+        double acc;
+        if (kind == Reduce::max) {
+          acc = cols ? ar[0] : 0.0;
+          for (int64_t c = 1; c < cols; ++c) acc = std::max<double>(acc, ar[c]);
+        } else if (kind == Reduce::dot) {
+          const T* br = bp + r * cols;
+          acc = 0;
+          for (int64_t c = 0; c < cols; ++c) acc += static_cast<double>(ar[c]) * br[c];
+        } else {
+          acc = 0;
+          for (int64_t c = 0; c < cols; ++c) acc += ar[c];
+        }
+        o[r] = static_cast<T>(alpha * acc + (beta != 0 ? beta * o[r] : 0.0));
+      }
+    });
+  }
+
+  void reduce_cols(Reduce kind, const Tensor& a, const Tensor* b, double alpha, double beta, Tensor& out) override {
+    const int64_t rows = a.rows(), cols = a.cols();
+    DP_CHECK(out.numel() == cols, "reduce_cols: a {} out {}", a.describe(), out.describe());
+    DP_CHECK(kind != Reduce::max, "reduce_cols: max is not supported");
+    DP_CHECK(kind != Reduce::dot || (b && b->numel() == a.numel()), "reduce_cols dot: b missing or mis-sized");
+    dispatch_float(a.dtype(), "reduce_cols", [&](auto zero) {
+      using T = decltype(zero);
+      const T* ap = a.ptr<T>();
+      const T* bp = cptr<T>(b);
+      T* o = out.ptr<T>();
+      std::vector<double> acc(static_cast<std::size_t>(cols), 0.0);
+      for (int64_t r = 0; r < rows; ++r) {
+        const T* ar = ap + r * cols;
+        if (kind == Reduce::dot) {
+          const T* br = bp + r * cols;
+          for (int64_t c = 0; c < cols; ++c) acc[static_cast<std::size_t>(c)] += static_cast<double>(ar[c]) * br[c];
+        } else {
+          for (int64_t c = 0; c < cols; ++c) acc[static_cast<std::size_t>(c)] += ar[c];
+        }
+      }
+      for (int64_t c = 0; c < cols; ++c)
+        o[c] = static_cast<T>(alpha * acc[static_cast<std::size_t>(c)] + (beta != 0 ? beta * o[c] : 0.0));
+    });
+  }
+
+  void reduce_all(Reduce kind, const Tensor& a, const Tensor* b, double alpha, double beta, Tensor& out) override {
+    DP_CHECK(out.numel() == 1, "reduce_all: out {}", out.describe());
+    DP_CHECK(kind != Reduce::max, "reduce_all: max is not supported");
+    DP_CHECK(kind != Reduce::dot || (b && b->numel() == a.numel()), "reduce_all dot: b missing or mis-sized");
+    dispatch_float(a.dtype(), "reduce_all", [&](auto zero) {
+      using T = decltype(zero);
+      const T* ap = a.ptr<T>();
+      const T* bp = cptr<T>(b);
+      const int64_t n = a.numel();
+      double acc = 0;
+      if (kind == Reduce::dot) for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(ap[i]) * bp[i];
+      else for (int64_t i = 0; i < n; ++i) acc += ap[i];
+      T* o = out.ptr<T>();
+      o[0] = static_cast<T>(alpha * acc + (beta != 0 ? beta * o[0] : 0.0));
+    });
+  }
+
+  void segment_reduce_forward(SegmentReduce kind, const Tensor& x, const Tensor& offsets, Tensor& y,
+                              Tensor* argmax) override {
+    const int64_t segments = offsets.numel() - 1, f = x.cols();
+    DP_CHECK(y.rows() == segments && y.cols() == f, "segment_reduce: x {}, {} segments, y {}", x.describe(),
+             segments, y.describe());
+    DP_CHECK(kind != SegmentReduce::max || (argmax && argmax->numel() == y.numel()),
+             "segment_reduce max needs an argmax tensor of y's size");
+    const int32_t* off = offsets.ptr<int32_t>();
+    dispatch_float(x.dtype(), "segment_reduce", [&](auto zero) {
+      using T = decltype(zero);
+      const T* xp = x.ptr<T>();
+      T* yp = y.ptr<T>();
+      int32_t* am = argmax ? argmax->ptr<int32_t>() : nullptr;
+      for (int64_t s = 0; s < segments; ++s) {
+        const int64_t begin = off[s], end = off[s + 1];
+        T* ys = yp + s * f;
+        if (kind == SegmentReduce::max) {
+          int32_t* as = am + s * f;
+          if (begin == end) {
+            std::fill_n(ys, f, T(0));
+            std::fill_n(as, f, -1);
+            continue;
+          }
+          std::copy_n(xp + begin * f, f, ys);
+          std::fill_n(as, f, static_cast<int32_t>(begin));
+          for (int64_t r = begin + 1; r < end; ++r) {
+            const T* xr = xp + r * f;
+            for (int64_t c = 0; c < f; ++c)
+              if (xr[c] > ys[c]) { ys[c] = xr[c]; as[c] = static_cast<int32_t>(r); }
+          }
+        } else {
+          std::vector<double> acc(static_cast<std::size_t>(f), 0.0);
+          for (int64_t r = begin; r < end; ++r) {
+            const T* xr = xp + r * f;
+            for (int64_t c = 0; c < f; ++c) acc[static_cast<std::size_t>(c)] += xr[c];
+          }
+          const double scale = kind == SegmentReduce::mean && end > begin ? 1.0 / static_cast<double>(end - begin) : 1.0;
+          for (int64_t c = 0; c < f; ++c) ys[c] = static_cast<T>(acc[static_cast<std::size_t>(c)] * scale);
+        }
+      }
+    });
+  }
+
+  void segment_reduce_backward(SegmentReduce kind, const Tensor& dy, const Tensor& offsets, const Tensor* argmax,
+                               Tensor& dx) override {
+    const int64_t segments = offsets.numel() - 1, f = dx.cols();
+    const int32_t* off = offsets.ptr<int32_t>();
+    dispatch_float(dx.dtype(), "segment_reduce_backward", [&](auto zero) {
+      using T = decltype(zero);
+      const T* dyp = dy.ptr<T>();
+      T* dxp = dx.ptr<T>();
+      for (int64_t s = 0; s < segments; ++s) {
+        const int64_t begin = off[s], end = off[s + 1];
+        const T* dys = dyp + s * f;
+        if (kind == SegmentReduce::max) {
+          const int32_t* as = argmax->ptr<int32_t>() + s * f;
+          for (int64_t c = 0; c < f; ++c)
+            if (as[c] >= 0) dxp[static_cast<int64_t>(as[c]) * f + c] += dys[c];
+        } else {
+          const T scale = kind == SegmentReduce::mean && end > begin ? T(1) / static_cast<T>(end - begin) : T(1);
+          for (int64_t r = begin; r < end; ++r) {
+            T* dxr = dxp + r * f;
+            for (int64_t c = 0; c < f; ++c) dxr[c] += scale * dys[c];
+          }
+        }
+      }
+    });
+  }
+
+  void softmax_rows_forward(const Tensor& x, Tensor& y) override {
+    check_same_rows_cols("softmax_rows", x, y);
+    const int64_t rows = x.rows(), cols = x.cols();
+    dispatch_float(x.dtype(), "softmax_rows", [&](auto zero) {
+      using T = decltype(zero);
+      const T* xp = x.ptr<T>();
+      T* yp = y.ptr<T>();
+      for (int64_t r = 0; r < rows; ++r) {
+        const T* xr = xp + r * cols;
+        T* yr = yp + r * cols;
+        T mx = xr[0];
+        for (int64_t c = 1; c < cols; ++c) mx = std::max(mx, xr[c]);
+        double sum = 0;
+        for (int64_t c = 0; c < cols; ++c) {
+          yr[c] = std::exp(xr[c] - mx);
+          sum += yr[c];
+        }
+        const T inv = static_cast<T>(1.0 / sum);
+        for (int64_t c = 0; c < cols; ++c) yr[c] *= inv;
+      }
+    });
+  }
+
+  void softmax_rows_backward(const Tensor& dy, const Tensor& y, Tensor& dx) override {
+    const int64_t rows = y.rows(), cols = y.cols();
+    dispatch_float(y.dtype(), "softmax_rows_backward", [&](auto zero) {
+      using T = decltype(zero);
+      const T* dyp = dy.ptr<T>();
+      const T* yp = y.ptr<T>();
+      T* dxp = dx.ptr<T>();
+      for (int64_t r = 0; r < rows; ++r) {
+        const T* dyr = dyp + r * cols;
+        const T* yr = yp + r * cols;
+        T* dxr = dxp + r * cols;
+        double dot = 0;
+        for (int64_t c = 0; c < cols; ++c) dot += static_cast<double>(dyr[c]) * yr[c];
+        const T d = static_cast<T>(dot);
+        for (int64_t c = 0; c < cols; ++c) dxr[c] += yr[c] * (dyr[c] - d);
+      }
+    });
+  }
+
+  void l2_normalize_rows_forward(const Tensor& x, double eps, Tensor& y, Tensor& norms) override {
+    check_same_rows_cols("l2_normalize_rows", x, y);
+    const int64_t rows = x.rows(), cols = x.cols();
+    dispatch_float(x.dtype(), "l2_normalize_rows", [&](auto zero) {
+      using T = decltype(zero);
+      const T* xp = x.ptr<T>();
+      T* yp = y.ptr<T>();
+      T* np = norms.ptr<T>();
+      for (int64_t r = 0; r < rows; ++r) {
+        const T* xr = xp + r * cols;
+        T* yr = yp + r * cols;
+        double ss = 0;
+        for (int64_t c = 0; c < cols; ++c) ss += static_cast<double>(xr[c]) * xr[c];
+        const double norm = std::sqrt(ss);
+        np[r] = static_cast<T>(norm);
+        const T inv = static_cast<T>(1.0 / std::max(norm, eps));
+        for (int64_t c = 0; c < cols; ++c) yr[c] = xr[c] * inv;
+      }
+    });
+  }
+
+  void l2_normalize_rows_backward(const Tensor& dy, const Tensor& y, const Tensor& norms, double eps,
+                                  Tensor& dx) override {
+    const int64_t rows = y.rows(), cols = y.cols();
+    dispatch_float(y.dtype(), "l2_normalize_rows_backward", [&](auto zero) {
+      using T = decltype(zero);
+      const T* dyp = dy.ptr<T>();
+      const T* yp = y.ptr<T>();
+      const T* np = norms.ptr<T>();
+      T* dxp = dx.ptr<T>();
+      for (int64_t r = 0; r < rows; ++r) {
+        const T* dyr = dyp + r * cols;
+        const T* yr = yp + r * cols;
+        T* dxr = dxp + r * cols;
+        const double norm = np[r];
+        if (norm < eps) {  // y = x / eps: a linear map
+          const T inv = static_cast<T>(1.0 / eps);
+          for (int64_t c = 0; c < cols; ++c) dxr[c] += dyr[c] * inv;
+          continue;
+        }
+        double dot = 0;
+        for (int64_t c = 0; c < cols; ++c) dot += static_cast<double>(dyr[c]) * yr[c];
+        const T inv = static_cast<T>(1.0 / norm), d = static_cast<T>(dot);
+        for (int64_t c = 0; c < cols; ++c) dxr[c] += (dyr[c] - yr[c] * d) * inv;
+      }
+    });
+  }
+
+  void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, bool training, double momentum,
+                          double eps, Tensor& running_mean, Tensor& running_var, Tensor& y, Tensor& mean,
+                          Tensor& invstd) override {
+    check_same_rows_cols("batch_norm", x, y);
+    const int64_t rows = x.rows(), cols = x.cols();
+    dispatch_float(x.dtype(), "batch_norm", [&](auto zero) {
+      using T = decltype(zero);
+      const T* xp = x.ptr<T>();
+      T* yp = y.ptr<T>();
+      const T* g = gamma.ptr<T>();
+      const T* b = beta.ptr<T>();
+      T* mu = mean.ptr<T>();
+      T* is = invstd.ptr<T>();
+      T* rm = running_mean.ptr<T>();
+      T* rv = running_var.ptr<T>();
+      if (training) {
+        std::vector<double> sum(static_cast<std::size_t>(cols), 0.0), sq(static_cast<std::size_t>(cols), 0.0);
+        for (int64_t r = 0; r < rows; ++r) {
+          const T* xr = xp + r * cols;
+          for (int64_t c = 0; c < cols; ++c) sum[static_cast<std::size_t>(c)] += xr[c];
+        }
+        for (int64_t c = 0; c < cols; ++c) sum[static_cast<std::size_t>(c)] /= static_cast<double>(rows);
+        for (int64_t r = 0; r < rows; ++r) {
+          const T* xr = xp + r * cols;
+          for (int64_t c = 0; c < cols; ++c) {
+            const double d = xr[c] - sum[static_cast<std::size_t>(c)];
+            sq[static_cast<std::size_t>(c)] += d * d;
+          }
+        }
+        for (int64_t c = 0; c < cols; ++c) {
+          const std::size_t cc = static_cast<std::size_t>(c);
+          const double var = sq[cc] / static_cast<double>(rows);
+          mu[c] = static_cast<T>(sum[cc]);
+          is[c] = static_cast<T>(1.0 / std::sqrt(var + eps));
+          const double unbiased = rows > 1 ? sq[cc] / static_cast<double>(rows - 1) : var;
+          rm[c] = static_cast<T>((1 - momentum) * rm[c] + momentum * sum[cc]);
+          rv[c] = static_cast<T>((1 - momentum) * rv[c] + momentum * unbiased);
+        }
+      } else {
+        for (int64_t c = 0; c < cols; ++c) {
+          mu[c] = rm[c];
+          is[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(rv[c]) + eps));
+        }
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        const T* xr = xp + r * cols;
+        T* yr = yp + r * cols;
+        for (int64_t c = 0; c < cols; ++c) yr[c] = (xr[c] - mu[c]) * is[c] * g[c] + b[c];
+      }
+    });
+  }
+
+  void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                           const Tensor& invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override {
+    const int64_t rows = x.rows(), cols = x.cols();
+    dispatch_float(x.dtype(), "batch_norm_backward", [&](auto zero) {
+      using T = decltype(zero);
+      const T* dyp = dy.ptr<T>();
+      const T* xp = x.ptr<T>();
+      const T* g = gamma.ptr<T>();
+      const T* mu = mean.ptr<T>();
+      const T* is = invstd.ptr<T>();
+      T* dxp = dx.ptr<T>();
+      T* dg = dgamma.ptr<T>();
+      T* db = dbeta.ptr<T>();
+      std::vector<double> sum_dy(static_cast<std::size_t>(cols), 0.0), sum_dy_xhat(static_cast<std::size_t>(cols), 0.0);
+      for (int64_t r = 0; r < rows; ++r) {
+        const T* dyr = dyp + r * cols;
+        const T* xr = xp + r * cols;
+        for (int64_t c = 0; c < cols; ++c) {
+          sum_dy[static_cast<std::size_t>(c)] += dyr[c];
+          sum_dy_xhat[static_cast<std::size_t>(c)] += static_cast<double>(dyr[c]) * (xr[c] - mu[c]) * is[c];
+        }
+      }
+      const double n = static_cast<double>(rows);
+      for (int64_t c = 0; c < cols; ++c) {
+        dg[c] += static_cast<T>(sum_dy_xhat[static_cast<std::size_t>(c)]);
+        db[c] += static_cast<T>(sum_dy[static_cast<std::size_t>(c)]);
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        const T* dyr = dyp + r * cols;
+        const T* xr = xp + r * cols;
+        T* dxr = dxp + r * cols;
+        for (int64_t c = 0; c < cols; ++c) {
+          const std::size_t cc = static_cast<std::size_t>(c);
+          const double xhat = (xr[c] - mu[c]) * is[c];
+          const double v = g[c] * is[c] / n * (n * dyr[c] - sum_dy[cc] - xhat * sum_dy_xhat[cc]);
+          dxr[c] += static_cast<T>(v);
+        }
+      }
+    });
+  }
+
+  void cross_entropy_forward(const Tensor& logits, const Tensor& labels, Tensor& probs, Tensor& losses) override {
+    const int64_t rows = logits.rows(), cols = logits.cols();
+    DP_CHECK(labels.numel() == rows && losses.numel() == rows, "cross_entropy: logits {}, labels {}, losses {}",
+             logits.describe(), labels.describe(), losses.describe());
+    softmax_rows_forward(logits, probs);
+    const int32_t* lab = labels.ptr<int32_t>();
+    dispatch_float(logits.dtype(), "cross_entropy", [&](auto zero) {
+      using T = decltype(zero);
+      const T* xp = logits.ptr<T>();
+      T* lp = losses.ptr<T>();
+      for (int64_t r = 0; r < rows; ++r) {
+        const T* xr = xp + r * cols;
+        DP_CHECK(lab[r] >= 0 && lab[r] < cols, "cross_entropy: label {} of row {} outside [0, {})", lab[r], r, cols);
+        T mx = xr[0];
+        for (int64_t c = 1; c < cols; ++c) mx = std::max(mx, xr[c]);
+        double sum = 0;
+        for (int64_t c = 0; c < cols; ++c) sum += std::exp(static_cast<double>(xr[c] - mx));
+        lp[r] = static_cast<T>(std::log(sum) + mx - xr[lab[r]]);
+      }
+    });
+  }
+
+  void cross_entropy_backward(const Tensor& probs, const Tensor& labels, const Tensor& dlosses, Tensor& dlogits) override {
+    const int64_t rows = probs.rows(), cols = probs.cols();
+    const int32_t* lab = labels.ptr<int32_t>();
+    dispatch_float(probs.dtype(), "cross_entropy_backward", [&](auto zero) {
+      using T = decltype(zero);
+      const T* pp = probs.ptr<T>();
+      const T* dl = dlosses.ptr<T>();
+      T* dp = dlogits.ptr<T>();
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c)
+          dp[r * cols + c] += dl[r] * (pp[r * cols + c] - (c == lab[r] ? T(1) : T(0)));
+    });
+  }
+
+  void count_correct(const Tensor& logits, const Tensor& labels, Tensor& count) override {
+    const int64_t rows = logits.rows(), cols = logits.cols();
+    const int32_t* lab = labels.ptr<int32_t>();
+    dispatch_float(logits.dtype(), "count_correct", [&](auto zero) {
+      using T = decltype(zero);
+      const T* xp = logits.ptr<T>();
+      int64_t correct = 0;
+      for (int64_t r = 0; r < rows; ++r) {
+        const T* xr = xp + r * cols;
+        int64_t best = 0;
+        for (int64_t c = 1; c < cols; ++c) if (xr[c] > xr[best]) best = c;
+        correct += best == lab[r];
+      }
+      count.ptr<T>()[0] += static_cast<T>(correct);
+    });
+  }
+
+  void argmax_rows(const Tensor& x, Tensor& predictions) override {
+    const int64_t rows = x.rows(), cols = x.cols();
+    int32_t* out = predictions.ptr<int32_t>();
+    dispatch_float(x.dtype(), "argmax_rows", [&](auto zero) {
+      using T = decltype(zero);
+      const T* xp = x.ptr<T>();
+      for (int64_t r = 0; r < rows; ++r) {
+        const T* xr = xp + r * cols;
+        int64_t best = 0;
+        for (int64_t c = 1; c < cols; ++c) if (xr[c] > xr[best]) best = c;
+        out[r] = static_cast<int32_t>(best);
+      }
+    });
+  }
+
+  void dropout(const Tensor& x, double p, uint64_t seed, double beta, Tensor& y) override {
+    check_same_rows_cols("dropout", x, y);
+    dispatch_float(x.dtype(), "dropout", [&](auto zero) {
+      using T = decltype(zero);
+      const T* xp = x.ptr<T>();
+      T* yp = y.ptr<T>();
+      const T scale = static_cast<T>(1.0 / (1.0 - p));
+      const int64_t n = x.numel();
+      for (int64_t i = 0; i < n; ++i) {
+        const T keep = uniform_hash(seed, static_cast<uint64_t>(i)) >= p ? scale : T(0);
+        yp[i] = xp[i] * keep + (beta != 0 ? static_cast<T>(beta) * yp[i] : T(0));
+      }
+    });
+  }
+
+  void adam_step(const AdamSettings& s, int64_t step, const Tensor& grad_scale, Tensor& params, const Tensor& grads,
+                 Tensor& m, Tensor& v) override {
+    DP_CHECK(step >= 1, "adam step counts from 1, got {}", step);
+    dispatch_float(params.dtype(), "adam_step", [&](auto zero) {
+      using T = decltype(zero);
+      T* p = params.ptr<T>();
+      const T* g = grads.ptr<T>();
+      T* mp = m.ptr<T>();
+      T* vp = v.ptr<T>();
+      const T scale = grad_scale.ptr<T>()[0];
+      const double bc1 = 1.0 - std::pow(s.beta1, static_cast<double>(step));
+      const double bc2 = 1.0 - std::pow(s.beta2, static_cast<double>(step));
+      const T b1 = static_cast<T>(s.beta1), b2 = static_cast<T>(s.beta2);
+      const T step_size = static_cast<T>(s.learning_rate / bc1);
+      const T inv_sqrt_bc2 = static_cast<T>(1.0 / std::sqrt(bc2));
+      const T eps = static_cast<T>(s.eps), wd = static_cast<T>(s.weight_decay);
+      const int64_t n = params.numel();
+      for (int64_t i = 0; i < n; ++i) {
+        const T gi = g[i] * scale + wd * p[i];
+        mp[i] = b1 * mp[i] + (T(1) - b1) * gi;
+        vp[i] = b2 * vp[i] + (T(1) - b2) * gi * gi;
+        p[i] -= step_size * mp[i] / (std::sqrt(vp[i]) * inv_sqrt_bc2 + eps);
+      }
+    });
+  }
+
+  void synchronize() override {}
+
+ private:
+  int threads_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
+
+}  // namespace diffpool

@@ -1,0 +1,13 @@
+// Linked when the build has no CUDA backend: CUDA is reported as absent.
+#include "engine/backend/backend.hpp"
+#include "engine/core/error.hpp"
+
+namespace diffpool {
+
+bool cuda_backend_built() { return false; }
+int cuda_device_count() { return 0; }
+std::unique_ptr<Backend> make_cuda_backend(int) {
+  throw InputError("this build of diffpool has no CUDA backend (configure with the CUDA toolkit present)");
+}
+
+}  // namespace diffpool

@@ -1,0 +1,77 @@
+#pragma once
+// Graph-classification datasets in memory, and the official TU Dortmund text format reader.
+//
+// All graphs of a dataset are stored packed: node v of graph g has the global id
+// node_offsets[g] + local index; the adjacency is one CSR over global ids (no edge crosses graphs).
+// Nothing is ever dropped or truncated: every graph of the files is kept, whatever its size.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace diffpool {
+
+// How node features are built (dataset.features in experiment files).
+enum class FeatureMode : uint8_t {
+  automatic,              // node labels (one-hot) and attributes where the dataset has them, else constant
+  node_labels,            // one-hot node labels only
+  node_attributes,        // continuous node attributes only
+  labels_and_attributes,  // both, concatenated (labels first)
+  degree,                 // one-hot node degree, degrees >= degree_cap share the last column
+  constant,               // constant_dim ones per node (the paper's choice for COLLAB and REDDIT)
+};
+const char* feature_mode_name(FeatureMode mode);
+FeatureMode parse_feature_mode(const std::string& text);  // throws InputError listing the allowed names
+
+struct DatasetOptions {
+  std::string data_dir;          // folder that holds <NAME>/<NAME>_A.txt[.gz] etc.
+  FeatureMode features = FeatureMode::automatic;
+  int degree_cap = 64;           // columns of the degree one-hot
+  int constant_dim = 10;         // width of constant features (the authors used ten ones)
+  bool keep_self_loops = false;  // TU files of some datasets (COLLAB) contain self-loops
+};
+
+struct GraphDataset {
+  std::string name;
+  std::string source_dir;                 // where the files were read from
+
+  // Structure.
+  std::vector<int64_t> node_offsets;      // [num_graphs + 1]
+  std::vector<int64_t> adjacency_offsets; // CSR row pointer over global node ids, [num_nodes + 1]
+  std::vector<int32_t> adjacency_targets; // global neighbour ids, sorted and unique per row
+  // Labels.
+  std::vector<int32_t> labels;            // graph class in 0..num_classes-1, [num_graphs]
+  std::vector<std::string> class_values;  // the raw label text of each class (in ascending numeric order)
+  // Node features, row-major [num_nodes, num_features].
+  int64_t num_features = 0;
+  std::vector<float> features;
+  std::string feature_description;        // e.g. "3 node-label one-hot + 18 attributes"
+
+  // What the reader found (for logs and result files).
+  int64_t duplicate_edges_removed = 0;    // repeated lines of _A.txt (the social datasets list each edge 4x)
+  int64_t self_loops_removed = 0;
+  int64_t num_node_labels = 0;            // distinct node label values (0 if no node labels)
+  int64_t num_node_attributes = 0;        // attribute columns (0 if none)
+
+  int64_t num_graphs() const { return static_cast<int64_t>(labels.size()); }
+  int64_t num_nodes() const { return node_offsets.empty() ? 0 : node_offsets.back(); }
+  int64_t num_nodes(int64_t graph) const {
+    return node_offsets[static_cast<std::size_t>(graph) + 1] - node_offsets[static_cast<std::size_t>(graph)];
+  }
+  int64_t num_directed_edges() const { return static_cast<int64_t>(adjacency_targets.size()); }
+  int64_t max_nodes() const;
+  int num_classes() const { return static_cast<int>(class_values.size()); }
+};
+
+// Reads <data_dir>/<name>/<name>_*.txt (each file may instead be <file>.txt.gz). Required files:
+// _A, _graph_indicator, _graph_labels; optional: _node_labels, _node_attributes. Edges are made
+// symmetric and deduplicated. Malformed input throws InputError naming the file, the line and the
+// value; a missing dataset names where it looked and the official download URL.
+GraphDataset load_tu_dataset(const std::string& name, const DatasetOptions& options);
+
+// The data directory: the explicit value if non-empty, else $DIFFPOOL_DATA, else "./datasets".
+std::string resolve_data_dir(const std::string& explicit_dir);
+
+// Official download URL of a TU dataset (https://www.chrsmrrs.com/graphkerneldatasets/<NAME>.zip).
+std::string tu_download_url(const std::string& name);
+
+}  // namespace diffpool

@@ -1,0 +1,132 @@
+// Dense products: linear layers, batched products of blocks, column concatenation.
+//
+//   linear:      y = x w + b                x (N,F), w (F,H), b (H), y (N,H)
+//                dx += dy w^T,  dw += x^T dy,  db += sum_rows(dy)
+//   bmm:         c_g = a_g b_g per block    a (B*M,K), b (B*K,N), c (B*M,N)
+//                da_g += dc_g b_g^T,  db_g += a_g^T dc_g
+//   concat_cols: y = [x1 | x2 | ...]        xi (N,Fi), y (N, sum Fi)
+//                dxi += dy[:, columns of xi]
+#include "engine/ops/backward.hpp"
+#include "engine/ops/op_util.hpp"
+#include "engine/ops/ops.hpp"
+
+namespace diffpool::ops {
+
+using detail::new_output;
+using detail::wants_grad;
+
+Variable* linear(Tape& tape, Variable* x, Variable* w, Variable* b) {
+  const Tensor& X = x->value;
+  const Tensor& W = w->value;
+  DP_CHECK(X.cols() == W.rows(), "linear: x {} does not fit w {}", X.describe(), W.describe());
+  detail::check_float_pair("linear", x, w);
+  const int64_t n = X.rows(), f = X.cols(), h = W.cols();
+  Variable* y = new_output(tape, Shape{n, h}, X.dtype());
+  Backend& be = tape.backend();
+  if (b) {
+    DP_CHECK(b->value.numel() == h, "linear: bias {} for {} outputs", b->value.describe(), h);
+    be.map(MapOp::broadcast, y->value, &b->value, Broadcast::row, 0, 1, 0, y->value);
+  }
+  be.gemm(Trans::no, Trans::no, n, h, f, 1.0, X.data(), f, W.data(), h, b ? 1.0 : 0.0, y->value.data(), h,
+          X.dtype());
+  Record r;
+  r.kind = OpKind::linear;
+  r.inputs = {x, w, b, nullptr};
+  r.output = y;
+  tape.record(r);
+  return y;
+}
+
+void linear_backward(Tape& tape, const Record& r) {
+  Variable *x = r.inputs[0], *w = r.inputs[1], *b = r.inputs[2];
+  const Tensor& dy = r.output->grad;
+  Backend& be = tape.backend();
+  const int64_t n = x->value.rows(), f = x->value.cols(), h = w->value.cols();
+  const DType dt = dy.dtype();
+  if (wants_grad(x)) be.gemm(Trans::no, Trans::yes, n, f, h, 1.0, dy.data(), h, w->value.data(), h, 1.0,
+                             tape.grad(x).data(), f, dt);
+  if (wants_grad(w)) be.gemm(Trans::yes, Trans::no, f, h, n, 1.0, x->value.data(), f, dy.data(), h, 1.0,
+                             tape.grad(w).data(), h, dt);
+  if (wants_grad(b)) be.reduce_cols(Reduce::sum, dy, nullptr, 1.0, 1.0, tape.grad(b));
+}
+
+Variable* bmm(Tape& tape, Variable* a, Variable* b, int64_t batch) {
+  const Tensor& A = a->value;
+  const Tensor& B = b->value;
+  DP_CHECK(batch > 0 && A.rows() % batch == 0 && B.rows() % batch == 0, "bmm: a {} and b {} in {} blocks",
+           A.describe(), B.describe(), batch);
+  const int64_t m = A.rows() / batch, k = A.cols(), n = B.cols();
+  DP_CHECK(B.rows() / batch == k, "bmm: blocks of a {} and b {} do not fit ({} blocks)", A.describe(),
+           B.describe(), batch);
+  detail::check_float_pair("bmm", a, b);
+  Variable* c = new_output(tape, Shape{batch * m, n}, A.dtype());
+  tape.backend().gemm_strided_batched(Trans::no, Trans::no, m, n, k, 1.0, A.data(), k, m * k, B.data(), n,
+                                      k * n, 0.0, c->value.data(), n, m * n, batch, A.dtype());
+  Record r;
+  r.kind = OpKind::bmm;
+  r.inputs = {a, b, nullptr, nullptr};
+  r.output = c;
+  r.ints = {batch, 0};
+  tape.record(r);
+  return c;
+}
+
+void bmm_backward(Tape& tape, const Record& r) {
+  Variable *a = r.inputs[0], *b = r.inputs[1];
+  const int64_t batch = r.ints[0];
+  const int64_t m = a->value.rows() / batch, k = a->value.cols(), n = b->value.cols();
+  const Tensor& dc = r.output->grad;
+  Backend& be = tape.backend();
+  if (wants_grad(a))
+    be.gemm_strided_batched(Trans::no, Trans::yes, m, k, n, 1.0, dc.data(), n, m * n, b->value.data(), n, k * n,
+                            1.0, tape.grad(a).data(), k, m * k, batch, dc.dtype());
+  if (wants_grad(b))
+    be.gemm_strided_batched(Trans::yes, Trans::no, k, n, m, 1.0, a->value.data(), k, m * k, dc.data(), n, m * n,
+                            1.0, tape.grad(b).data(), n, k * n, batch, dc.dtype());
+}
+
+Variable* concat_cols(Tape& tape, std::initializer_list<Variable*> inputs) {
+  DP_CHECK(inputs.size() >= 1 && inputs.size() <= static_cast<std::size_t>(Record::kMaxInputs),
+           "concat_cols takes 1 to {} inputs, got {}", Record::kMaxInputs, inputs.size());
+  Variable* first = *inputs.begin();
+  const int64_t n = first->value.rows();
+  int64_t total = 0;
+  for (Variable* v : inputs) {
+    DP_CHECK(v->value.rows() == n, "concat_cols: {} rows and {}", n, v->value.describe());
+    detail::check_float_pair("concat_cols", first, v);
+    total += v->value.cols();
+  }
+  Variable* y = new_output(tape, Shape{n, total}, first->value.dtype());
+  Record r;
+  r.kind = OpKind::concat_cols;
+  r.output = y;
+  int64_t offset = 0;
+  std::size_t i = 0;
+  for (Variable* v : inputs) {
+    const int64_t f = v->value.cols();
+    tape.backend().copy_2d(n, f, v->value.dtype(), v->value.data(), f,
+                           static_cast<char*>(y->value.data()) + offset * dtype_size(v->value.dtype()), total,
+                           1.0, 0.0);
+    offset += f;
+    r.inputs[i++] = v;
+  }
+  r.ints = {static_cast<int64_t>(inputs.size()), 0};
+  tape.record(r);
+  return y;
+}
+
+void concat_cols_backward(Tape& tape, const Record& r) {
+  const Tensor& dy = r.output->grad;
+  const int64_t n = dy.rows(), total = dy.cols();
+  int64_t offset = 0;
+  for (int64_t i = 0; i < r.ints[0]; ++i) {
+    Variable* v = r.inputs[static_cast<std::size_t>(i)];
+    const int64_t f = v->value.cols();
+    if (wants_grad(v))
+      tape.backend().copy_2d(n, f, dy.dtype(), static_cast<const char*>(dy.data()) + offset * dtype_size(dy.dtype()),
+                             total, tape.grad(v).data(), f, 1.0, 1.0);
+    offset += f;
+  }
+}
+
+}  // namespace diffpool::ops

@@ -1,0 +1,127 @@
+// Graph ops: sparse aggregation, per-graph products for pooling, per-graph reductions.
+//
+//   spmm:              y = A x                    A (R,C) constant CSR, x (C,F), y (R,F)
+//                      dx += A^T dy               (A^T is passed in, precomputed with the batch)
+//   segment_matmul_tn: y_g = s_g^T z_g            s (N,K), z (N,F), y (B*K,F); rows of graph g
+//                      ds_g += z_g dy_g^T,  dz_g += s_g dy_g
+//                      This is the pooling product of DiffPool (paper eq. 3): X' = S^T Z and,
+//                      with z = A S, A' = S^T A S. Uniform segments run as one strided batch.
+//   segment_reduce:    y_g = sum / mean / max over the rows of graph g     x (N,F), y (B,F)
+//                      sum: dx_i += dy_g, mean: dx_i += dy_g / n_g, max: dx_argmax += dy_g
+#include "engine/ops/backward.hpp"
+#include "engine/ops/op_util.hpp"
+#include "engine/ops/ops.hpp"
+
+namespace diffpool::ops {
+
+using detail::new_output;
+using detail::wants_grad;
+
+Variable* spmm(Tape& tape, const Csr& a, const Csr& a_transposed, Variable* x) {
+  DP_CHECK(a.cols == x->value.rows() && a_transposed.rows == a.cols && a_transposed.cols == a.rows,
+           "spmm: A [{}, {}], A^T [{}, {}], x {}", a.rows, a.cols, a_transposed.rows, a_transposed.cols,
+           x->value.describe());
+  Variable* y = new_output(tape, Shape{a.rows, x->value.cols()}, x->value.dtype());
+  tape.backend().spmm(a, x->value, 1.0, 0.0, y->value);
+  Record r;
+  r.kind = OpKind::spmm;
+  r.inputs = {x, nullptr, nullptr, nullptr};
+  r.output = y;
+  r.context = &a_transposed;
+  tape.record(r);
+  return y;
+}
+
+void spmm_backward(Tape& tape, const Record& r) {
+  const Csr& at = *static_cast<const Csr*>(r.context);
+  tape.backend().spmm(at, r.output->grad, 1.0, 1.0, tape.grad(r.inputs[0]));
+}
+
+Variable* segment_matmul_tn(Tape& tape, Variable* s, Variable* z, const Segments& segments) {
+  const Tensor& S = s->value;
+  const Tensor& Z = z->value;
+  DP_CHECK(S.rows() == Z.rows() && S.rows() == segments.total_rows(),
+           "segment_matmul_tn: s {}, z {}, segments over {} rows", S.describe(), Z.describe(), segments.total_rows());
+  detail::check_float_pair("segment_matmul_tn", s, z);
+  const int64_t k = S.cols(), f = Z.cols(), b = segments.count();
+  Variable* y = new_output(tape, Shape{b * k, f}, S.dtype());
+  Backend& be = tape.backend();
+  if (segments.uniform_size >= 0) {
+    const int64_t n = segments.uniform_size;
+    be.gemm_strided_batched(Trans::yes, Trans::no, k, f, n, 1.0, S.data(), k, n * k, Z.data(), f, n * f, 0.0,
+                            y->value.data(), f, k * f, b, S.dtype());
+  } else {
+    const std::size_t es = dtype_size(S.dtype());
+    for (int64_t g = 0; g < b; ++g) {
+      const int64_t begin = segments.begin(g), n = segments.size(g);
+      be.gemm(Trans::yes, Trans::no, k, f, n, 1.0, static_cast<const char*>(S.data()) + begin * k * es, k,
+              static_cast<const char*>(Z.data()) + begin * f * es, f, 0.0,
+              static_cast<char*>(y->value.data()) + g * k * f * es, f, S.dtype());
+    }
+  }
+  Record r;
+  r.kind = OpKind::segment_matmul_tn;
+  r.inputs = {s, z, nullptr, nullptr};
+  r.output = y;
+  r.context = &segments;
+  tape.record(r);
+  return y;
+}
+
+void segment_matmul_tn_backward(Tape& tape, const Record& r) {
+  Variable *s = r.inputs[0], *z = r.inputs[1];
+  const Segments& segments = *static_cast<const Segments*>(r.context);
+  const Tensor& dy = r.output->grad;
+  const int64_t k = s->value.cols(), f = z->value.cols(), b = segments.count();
+  const DType dt = dy.dtype();
+  Backend& be = tape.backend();
+  const bool ds = wants_grad(s), dz = wants_grad(z);
+  if (segments.uniform_size >= 0) {
+    const int64_t n = segments.uniform_size;
+    if (ds) be.gemm_strided_batched(Trans::no, Trans::yes, n, k, f, 1.0, z->value.data(), f, n * f, dy.data(), f,
+                                    k * f, 1.0, tape.grad(s).data(), k, n * k, b, dt);
+    if (dz) be.gemm_strided_batched(Trans::no, Trans::no, n, f, k, 1.0, s->value.data(), k, n * k, dy.data(), f,
+                                    k * f, 1.0, tape.grad(z).data(), f, n * f, b, dt);
+    return;
+  }
+  const std::size_t es = dtype_size(dt);
+  char* dsp = ds ? static_cast<char*>(tape.grad(s).data()) : nullptr;
+  char* dzp = dz ? static_cast<char*>(tape.grad(z).data()) : nullptr;
+  for (int64_t g = 0; g < b; ++g) {
+    const int64_t begin = segments.begin(g), n = segments.size(g);
+    const char* dyg = static_cast<const char*>(dy.data()) + g * k * f * es;
+    if (ds) be.gemm(Trans::no, Trans::yes, n, k, f, 1.0, static_cast<const char*>(z->value.data()) + begin * f * es,
+                    f, dyg, f, 1.0, dsp + begin * k * es, k, dt);
+    if (dz) be.gemm(Trans::no, Trans::no, n, f, k, 1.0, static_cast<const char*>(s->value.data()) + begin * k * es,
+                    k, dyg, f, 1.0, dzp + begin * f * es, f, dt);
+  }
+}
+
+Variable* segment_reduce(Tape& tape, Variable* x, const Segments& segments, SegmentReduce kind) {
+  DP_CHECK(x->value.rows() == segments.total_rows(), "segment_reduce: x {} with segments over {} rows",
+           x->value.describe(), segments.total_rows());
+  const int64_t b = segments.count(), f = x->value.cols();
+  Variable* y = new_output(tape, Shape{b, f}, x->value.dtype());
+  Tensor argmax;
+  if (kind == SegmentReduce::max) argmax = tape.workspace().empty(Shape{b, f}, DType::i32);
+  tape.backend().segment_reduce_forward(kind, x->value, segments.device_offsets, y->value,
+                                        kind == SegmentReduce::max ? &argmax : nullptr);
+  Record r;
+  r.kind = OpKind::segment_reduce;
+  r.inputs = {x, nullptr, nullptr, nullptr};
+  r.output = y;
+  r.saved = {argmax, Tensor{}};
+  r.ints = {static_cast<int64_t>(kind), 0};
+  r.context = &segments;
+  tape.record(r);
+  return y;
+}
+
+void segment_reduce_backward(Tape& tape, const Record& r) {
+  const Segments& segments = *static_cast<const Segments*>(r.context);
+  const auto kind = static_cast<SegmentReduce>(r.ints[0]);
+  tape.backend().segment_reduce_backward(kind, r.output->grad, segments.device_offsets,
+                                         kind == SegmentReduce::max ? &r.saved[0] : nullptr, tape.grad(r.inputs[0]));
+}
+
+}  // namespace diffpool::ops

@@ -1,0 +1,69 @@
+// Normalisation.
+//
+//   l2_normalize_rows: y_i = x_i / max(||x_i||, eps)          x, y (N,F)
+//       dx_i += (dy_i - y_i <y_i, dy_i>) / ||x_i||           (dy_i / eps where ||x_i|| < eps)
+//       The paper (section 4.1) l2-normalises the node embeddings of every GraphSAGE layer.
+//   batch_norm: y = gamma (x - mu) / sqrt(var + eps) + beta, per column over the rows
+//       (training: batch mean and biased variance; evaluation: running statistics).
+//       dx = gamma invstd / N (N dy - sum(dy) - xhat sum(dy xhat)),
+//       dgamma += sum(dy xhat), dbeta += sum(dy)
+#include "engine/ops/backward.hpp"
+#include "engine/ops/op_util.hpp"
+#include "engine/ops/ops.hpp"
+
+namespace diffpool::ops {
+
+using detail::new_output;
+using detail::wants_grad;
+
+Variable* l2_normalize_rows(Tape& tape, Variable* x, double eps) {
+  Variable* y = new_output(tape, x->value.shape(), x->value.dtype());
+  Tensor norms = tape.workspace().empty(Shape{x->value.rows()}, x->value.dtype());
+  tape.backend().l2_normalize_rows_forward(x->value, eps, y->value, norms);
+  Record r;
+  r.kind = OpKind::l2_normalize_rows;
+  r.inputs = {x, nullptr, nullptr, nullptr};
+  r.output = y;
+  r.saved = {norms, Tensor{}};
+  r.scalars = {eps, 0, 0};
+  tape.record(r);
+  return y;
+}
+
+void l2_normalize_rows_backward(Tape& tape, const Record& r) {
+  tape.backend().l2_normalize_rows_backward(r.output->grad, r.output->value, r.saved[0], r.scalars[0],
+                                            tape.grad(r.inputs[0]));
+}
+
+Variable* batch_norm(Tape& tape, Variable* x, Variable* gamma, Variable* beta, Tensor running_mean,
+                     Tensor running_var, bool training, double momentum, double eps) {
+  const int64_t f = x->value.cols();
+  DP_CHECK(gamma->value.numel() == f && beta->value.numel() == f && running_mean.numel() == f &&
+               running_var.numel() == f,
+           "batch_norm: x {} with gamma {}, beta {}", x->value.describe(), gamma->value.describe(),
+           beta->value.describe());
+  Variable* y = new_output(tape, x->value.shape(), x->value.dtype());
+  Tensor mean = tape.workspace().empty(Shape{f}, x->value.dtype());
+  Tensor invstd = tape.workspace().empty(Shape{f}, x->value.dtype());
+  tape.backend().batch_norm_forward(x->value, gamma->value, beta->value, training, momentum, eps, running_mean,
+                                    running_var, y->value, mean, invstd);
+  if (!training) return y;  // evaluation is never differentiated
+  Record r;
+  r.kind = OpKind::batch_norm;
+  r.inputs = {x, gamma, beta, nullptr};
+  r.output = y;
+  r.saved = {mean, invstd};
+  tape.record(r);
+  return y;
+}
+
+void batch_norm_backward(Tape& tape, const Record& r) {
+  Variable *x = r.inputs[0], *gamma = r.inputs[1], *beta = r.inputs[2];
+  Tensor dx = wants_grad(x) ? tape.grad(x) : tape.workspace().zeros(x->value.shape(), x->value.dtype());
+  Tensor dgamma = wants_grad(gamma) ? tape.grad(gamma) : tape.workspace().zeros(gamma->value.shape(), gamma->value.dtype());
+  Tensor dbeta = wants_grad(beta) ? tape.grad(beta) : tape.workspace().zeros(beta->value.shape(), beta->value.dtype());
+  tape.backend().batch_norm_backward(r.output->grad, x->value, gamma->value, r.saved[0], r.saved[1], dx, dgamma,
+                                     dbeta);
+}
+
+}  // namespace diffpool::ops

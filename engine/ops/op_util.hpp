@@ -1,0 +1,21 @@
+#pragma once
+// Small helpers shared by the op files (not part of the public op API).
+#include "engine/autodiff/tape.hpp"
+#include "engine/backend/backend.hpp"
+#include "engine/core/error.hpp"
+#include "engine/core/workspace.hpp"
+
+namespace diffpool::ops::detail {
+
+inline Variable* new_output(Tape& tape, Shape shape, DType dtype) {
+  return tape.make_output(tape.workspace().empty(shape, dtype));
+}
+
+inline bool wants_grad(const Variable* v) { return v != nullptr && v->requires_grad; }
+
+inline void check_float_pair(const char* op, const Variable* a, const Variable* b) {
+  DP_CHECK(a->value.dtype() == b->value.dtype(), "{}: dtypes differ: {} and {}", op, a->value.describe(),
+           b->value.describe());
+}
+
+}  // namespace diffpool::ops::detail

@@ -1,0 +1,70 @@
+#pragma once
+// The differentiable ops. Each takes the tape and input variables, computes its output at once,
+// and records itself for the backward pass (see autodiff/tape.hpp). Forward and backward of an op
+// are next to each other in one file of this folder.
+//
+// Dimension letters used across the ops:
+//   N  packed node rows of a batch (all graphs)       B  graphs in the batch
+//   F  input features                                  H  output features
+//   K  clusters (rows per graph after pooling)         C  classes
+// "Blocks" are B equal row ranges of a matrix: a dense batch [B, M, K] is stored as [B*M, K].
+#include <cstdint>
+#include <initializer_list>
+
+#include "engine/autodiff/tape.hpp"
+#include "engine/backend/backend.hpp"
+#include "engine/core/segments.hpp"
+
+namespace diffpool::ops {
+
+// ---- dense (dense.cpp) -----------------------------------------------------------------------
+// y (N,H) = x (N,F) w (F,H) + b (H); b may be null.
+Variable* linear(Tape& tape, Variable* x, Variable* w, Variable* b);
+// c (B*M,N) = a_g (M,K) b_g (K,N) per block g; a is (B*M,K), b is (B*K,N).
+Variable* bmm(Tape& tape, Variable* a, Variable* b, int64_t batch);
+// y (N, F1+F2+...) = [x1 | x2 | ...], 1 to 4 inputs with equal row counts.
+Variable* concat_cols(Tape& tape, std::initializer_list<Variable*> inputs);
+
+// ---- graphs (graph.cpp) ----------------------------------------------------------------------
+// y (R,F) = A x, x (C,F), for a constant sparse A (R,C); a_transposed is A^T (for backward).
+Variable* spmm(Tape& tape, const Csr& a, const Csr& a_transposed, Variable* x);
+// y (B*K,F): y_g = s_g^T z_g per segment g of rows; s is (N,K), z is (N,F).
+Variable* segment_matmul_tn(Tape& tape, Variable* s, Variable* z, const Segments& segments);
+// y (B,F) = sum, mean or max of x's rows (N,F) per segment.
+Variable* segment_reduce(Tape& tape, Variable* x, const Segments& segments, SegmentReduce kind);
+
+// ---- elementwise (elementwise.cpp) -----------------------------------------------------------
+// y = alpha * a + beta * b (same shapes); b may be null (then y = alpha * a).
+Variable* add(Tape& tape, Variable* a, Variable* b, double alpha = 1.0, double beta = 1.0);
+// y = a * b (same shapes).
+Variable* mul(Tape& tape, Variable* a, Variable* b);
+// y (N,F) = x (N,F) * r (N,1), each row scaled by its own factor.
+Variable* scale_rows(Tape& tape, Variable* x, Variable* r);
+Variable* relu(Tape& tape, Variable* x);
+// y = sqrt(max(x, 0) + eps)
+Variable* sqrt(Tape& tape, Variable* x, double eps);
+// y = 1 / (x + eps)
+Variable* reciprocal(Tape& tape, Variable* x, double eps);
+// y = x log x (0 at x = 0)
+Variable* xlogx(Tape& tape, Variable* x);
+// Inverted dropout with keep probability 1 - p and a counter-based mask from seed.
+Variable* dropout(Tape& tape, Variable* x, double p, uint64_t seed);
+
+// ---- reductions (reduce.cpp) -----------------------------------------------------------------
+Variable* row_sum(Tape& tape, Variable* x);               // (N,F) -> (N,1)
+Variable* row_dot(Tape& tape, Variable* a, Variable* b);  // (N,F),(N,F) -> (N,1)
+Variable* mean_all(Tape& tape, Variable* x);              // any -> (1)
+
+// ---- normalisation (normalize.cpp) -----------------------------------------------------------
+// y = x / max(||x||_2, eps) per row.
+Variable* l2_normalize_rows(Tape& tape, Variable* x, double eps = 1e-12);
+// Batch norm over rows, per column. running_mean/var (F) are updated in training mode.
+Variable* batch_norm(Tape& tape, Variable* x, Variable* gamma, Variable* beta, Tensor running_mean,
+                     Tensor running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+
+// ---- softmax and loss (softmax.cpp) ----------------------------------------------------------
+Variable* softmax_rows(Tape& tape, Variable* x);
+// losses (B,1) = -log softmax(logits)[label]; labels i32 (B) on the device.
+Variable* cross_entropy(Tape& tape, Variable* logits, const Tensor& labels);
+
+}  // namespace diffpool::ops
