@@ -115,6 +115,20 @@ Variable* concat_cols(Tape& tape, std::initializer_list<Variable*> inputs) {
   return y;
 }
 
+Variable* concat_all(Tape& tape, const std::vector<Variable*>& inputs) {
+  DP_CHECK(!inputs.empty(), "concat_all of nothing");
+  Variable* acc = inputs[0];
+  std::size_t i = 1;
+  while (i < inputs.size()) {
+    const std::size_t take = std::min<std::size_t>(3, inputs.size() - i);
+    acc = take == 1   ? concat_cols(tape, {acc, inputs[i]})
+          : take == 2 ? concat_cols(tape, {acc, inputs[i], inputs[i + 1]})
+                      : concat_cols(tape, {acc, inputs[i], inputs[i + 1], inputs[i + 2]});
+    i += take;
+  }
+  return acc;
+}
+
 void concat_cols_backward(Tape& tape, const Record& r) {
   const Tensor& dy = r.output->grad;
   const int64_t n = dy.rows(), total = dy.cols();

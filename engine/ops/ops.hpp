@@ -10,6 +10,7 @@
 // "Blocks" are B equal row ranges of a matrix: a dense batch [B, M, K] is stored as [B*M, K].
 #include <cstdint>
 #include <initializer_list>
+#include <vector>
 
 #include "engine/autodiff/tape.hpp"
 #include "engine/backend/backend.hpp"
@@ -24,6 +25,8 @@ Variable* linear(Tape& tape, Variable* x, Variable* w, Variable* b);
 Variable* bmm(Tape& tape, Variable* a, Variable* b, int64_t batch);
 // y (N, F1+F2+...) = [x1 | x2 | ...], 1 to 4 inputs with equal row counts.
 Variable* concat_cols(Tape& tape, std::initializer_list<Variable*> inputs);
+// The same for any number of inputs (chains concat_cols four at a time); one input is returned as is.
+Variable* concat_all(Tape& tape, const std::vector<Variable*>& inputs);
 
 // ---- graphs (graph.cpp) ----------------------------------------------------------------------
 // y (R,F) = A x, x (C,F), for a constant sparse A (R,C); a_transposed is A^T (for backward).

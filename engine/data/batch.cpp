@@ -1,0 +1,169 @@
+#include "engine/data/batch.hpp"
+
+#include <algorithm>
+
+#include "engine/core/error.hpp"
+#include "engine/core/workspace.hpp"
+#include "engine/data/graclus.hpp"
+
+namespace diffpool {
+
+HostCsr transpose(const HostCsr& a) {
+  HostCsr t;
+  t.rows = a.cols;
+  t.cols = a.rows;
+  t.row_ptr.assign(static_cast<std::size_t>(t.rows) + 1, 0);
+  for (int32_t c : a.col_idx) ++t.row_ptr[static_cast<std::size_t>(c) + 1];
+  for (int64_t r = 0; r < t.rows; ++r) t.row_ptr[static_cast<std::size_t>(r) + 1] += t.row_ptr[static_cast<std::size_t>(r)];
+  t.col_idx.resize(a.col_idx.size());
+  t.values.resize(a.values.size());
+  std::vector<int32_t> next(t.row_ptr.begin(), t.row_ptr.end() - 1);
+  for (int64_t r = 0; r < a.rows; ++r) {
+    for (int32_t e = a.row_ptr[static_cast<std::size_t>(r)]; e < a.row_ptr[static_cast<std::size_t>(r) + 1]; ++e) {
+      const int32_t c = a.col_idx[static_cast<std::size_t>(e)];
+      const int32_t pos = next[static_cast<std::size_t>(c)]++;
+      t.col_idx[static_cast<std::size_t>(pos)] = static_cast<int32_t>(r);
+      t.values[static_cast<std::size_t>(pos)] = a.values[static_cast<std::size_t>(e)];
+    }
+  }
+  return t;
+}
+
+namespace {
+template <class T> Tensor upload_to(Workspace& ws, const T* data, Shape shape, DType dtype) {
+  Tensor t = ws.empty(shape, dtype);
+  ws.backend().copy_bytes(t.data(), t.device(), data, Device::cpu, t.bytes());
+  return t;
+}
+
+Tensor upload_floats(Workspace& ws, const std::vector<double>& host, Shape shape, DType dtype) {
+  if (dtype == DType::f64) return upload_to(ws, host.data(), shape, dtype);
+  std::vector<float> f(host.begin(), host.end());
+  return upload_to(ws, f.data(), shape, dtype);
+}
+}  // namespace
+
+Csr upload_csr(Workspace& ws, const HostCsr& a, DType dtype) {
+  Csr c;
+  c.rows = a.rows;
+  c.cols = a.cols;
+  c.nnz = static_cast<int64_t>(a.col_idx.size());
+  c.row_ptr = upload_to(ws, a.row_ptr.data(), Shape{a.rows + 1}, DType::i32);
+  c.col_idx = upload_to(ws, a.col_idx.data(), Shape{c.nnz}, DType::i32);
+  c.values = upload_floats(ws, a.values, Shape{c.nnz}, dtype);
+  return c;
+}
+
+FixedAssignments compute_fixed_assignments(const GraphDataset& dataset, const std::vector<int64_t>& clusters_per_level) {
+  FixedAssignments fixed;
+  fixed.clusters_per_level = clusters_per_level;
+  fixed.clusters.resize(static_cast<std::size_t>(dataset.num_graphs()));
+  for (int64_t g = 0; g < dataset.num_graphs(); ++g) {
+    const int64_t base = dataset.node_offsets[static_cast<std::size_t>(g)];
+    LocalGraph local;
+    local.num_nodes = dataset.num_nodes(g);
+    local.offsets.resize(static_cast<std::size_t>(local.num_nodes) + 1, 0);
+    for (int64_t v = 0; v < local.num_nodes; ++v) {
+      const int64_t begin = dataset.adjacency_offsets[static_cast<std::size_t>(base + v)];
+      const int64_t end = dataset.adjacency_offsets[static_cast<std::size_t>(base + v) + 1];
+      for (int64_t e = begin; e < end; ++e)
+        local.targets.push_back(static_cast<int32_t>(dataset.adjacency_targets[static_cast<std::size_t>(e)] - base));
+      local.offsets[static_cast<std::size_t>(v) + 1] = static_cast<int64_t>(local.targets.size());
+    }
+    auto& levels = fixed.clusters[static_cast<std::size_t>(g)];
+    for (std::size_t l = 0; l < clusters_per_level.size(); ++l) {
+      std::vector<int32_t> cluster = graclus_clusters(local, clusters_per_level[l]);
+      // The next level's graph has exactly k_l rows (DiffPool pads nothing: clusters that Graclus
+      // leaves empty are rows without members), so coarsen into k_l clusters.
+      local = coarsen(local, cluster, clusters_per_level[l]);
+      levels.push_back(std::move(cluster));
+    }
+  }
+  return fixed;
+}
+
+GraphBatch build_batch(const GraphDataset& dataset, const std::vector<int64_t>& graph_ids, Workspace& ws, DType dtype,
+                       const FixedAssignments* fixed) {
+  DP_CHECK(!graph_ids.empty(), "a batch needs at least one graph");
+  GraphBatch batch;
+  batch.graph_ids = graph_ids;
+  const int64_t b = static_cast<int64_t>(graph_ids.size());
+  const int64_t f = dataset.num_features;
+
+  std::vector<int64_t> offsets(static_cast<std::size_t>(b) + 1, 0);
+  for (int64_t i = 0; i < b; ++i) {
+    const int64_t g = graph_ids[static_cast<std::size_t>(i)];
+    DP_CHECK(g >= 0 && g < dataset.num_graphs(), "graph index {} outside the dataset's {} graphs", g,
+             dataset.num_graphs());
+    offsets[static_cast<std::size_t>(i) + 1] = offsets[static_cast<std::size_t>(i)] + dataset.num_nodes(g);
+  }
+  const int64_t n = offsets.back();
+
+  // Features and the block-diagonal adjacency, renumbered to batch rows.
+  std::vector<double> features(static_cast<std::size_t>(n * f));
+  HostCsr& adj = batch.host_adjacency;
+  adj.rows = adj.cols = n;
+  adj.row_ptr.assign(static_cast<std::size_t>(n) + 1, 0);
+  HostCsr mean;
+  mean.rows = mean.cols = n;
+  mean.row_ptr.assign(static_cast<std::size_t>(n) + 1, 0);
+  std::vector<double> sq_norms(static_cast<std::size_t>(b), 0.0);
+  std::vector<int32_t> labels(static_cast<std::size_t>(b));
+  for (int64_t i = 0; i < b; ++i) {
+    const int64_t g = graph_ids[static_cast<std::size_t>(i)];
+    labels[static_cast<std::size_t>(i)] = dataset.labels[static_cast<std::size_t>(g)];
+    const int64_t src_base = dataset.node_offsets[static_cast<std::size_t>(g)];
+    const int64_t dst_base = offsets[static_cast<std::size_t>(i)];
+    const int64_t nodes = dataset.num_nodes(g);
+    std::copy_n(dataset.features.begin() + src_base * f, nodes * f, features.begin() + dst_base * f);
+    for (int64_t v = 0; v < nodes; ++v) {
+      const int64_t begin = dataset.adjacency_offsets[static_cast<std::size_t>(src_base + v)];
+      const int64_t end = dataset.adjacency_offsets[static_cast<std::size_t>(src_base + v) + 1];
+      const double inv_degree = end > begin ? 1.0 / static_cast<double>(end - begin) : 0.0;
+      for (int64_t e = begin; e < end; ++e) {
+        const int32_t target = static_cast<int32_t>(dataset.adjacency_targets[static_cast<std::size_t>(e)] - src_base + dst_base);
+        adj.col_idx.push_back(target);
+        adj.values.push_back(1.0);
+        mean.col_idx.push_back(target);
+        mean.values.push_back(inv_degree);
+      }
+      adj.row_ptr[static_cast<std::size_t>(dst_base + v) + 1] = static_cast<int32_t>(adj.col_idx.size());
+      mean.row_ptr[static_cast<std::size_t>(dst_base + v) + 1] = static_cast<int32_t>(mean.col_idx.size());
+      sq_norms[static_cast<std::size_t>(i)] += static_cast<double>(end - begin);
+    }
+  }
+  DP_CHECK(adj.col_idx.size() <= static_cast<std::size_t>(INT32_MAX), "batch has more than 2^31 edges");
+
+  batch.nodes = make_segments(ws, std::move(offsets));
+  batch.features = upload_floats(ws, features, Shape{n, f}, dtype);
+  batch.labels = upload_to(ws, labels.data(), Shape{b}, DType::i32);
+  batch.adjacency = upload_csr(ws, adj, dtype);
+  batch.mean_adjacency = upload_csr(ws, mean, dtype);
+  batch.mean_adjacency_t = upload_csr(ws, transpose(mean), dtype);
+  batch.adjacency_sq_norms = upload_floats(ws, sq_norms, Shape{b, 1}, dtype);
+
+  if (fixed) {
+    // Level 0: [N, k1] one-hot over packed node rows; level l >= 1: [B * k_l, k_{l+1}].
+    int64_t rows_per_graph = -1;  // -1: level 0 (variable)
+    for (std::size_t l = 0; l < fixed->clusters_per_level.size(); ++l) {
+      const int64_t k = fixed->clusters_per_level[l];
+      const int64_t rows = rows_per_graph < 0 ? n : b * rows_per_graph;
+      std::vector<double> onehot(static_cast<std::size_t>(rows * k), 0.0);
+      int64_t row = 0;
+      for (int64_t i = 0; i < b; ++i) {
+        const auto& cluster = fixed->clusters[static_cast<std::size_t>(graph_ids[static_cast<std::size_t>(i)])][l];
+        const int64_t graph_rows = rows_per_graph < 0 ? static_cast<int64_t>(cluster.size()) : rows_per_graph;
+        DP_CHECK(static_cast<int64_t>(cluster.size()) == graph_rows, "fixed assignment of graph {} level {} has {} rows, expected {}",
+                 graph_ids[static_cast<std::size_t>(i)], l, cluster.size(), graph_rows);
+        for (int64_t v = 0; v < graph_rows; ++v)
+          onehot[static_cast<std::size_t>((row + v) * k + cluster[static_cast<std::size_t>(v)])] = 1.0;
+        row += graph_rows;
+      }
+      batch.fixed_assignments.push_back(upload_floats(ws, onehot, Shape{rows, k}, dtype));
+      rows_per_graph = k;
+    }
+  }
+  return batch;
+}
+
+}  // namespace diffpool

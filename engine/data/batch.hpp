@@ -1,0 +1,59 @@
+#pragma once
+// Batches of graphs without padding.
+//
+// The node rows of all graphs of a batch are packed into one matrix [N, F] (graph g owns rows
+// [offsets[g], offsets[g+1])), so every weight multiplication is one GEMM over the whole batch;
+// the level-0 adjacency is block-diagonal CSR. Nothing is padded, dropped or truncated.
+// Everything lives in the step's Workspace.
+#include <cstdint>
+#include <vector>
+
+#include "engine/backend/backend.hpp"
+#include "engine/core/segments.hpp"
+#include "engine/data/dataset.hpp"
+
+namespace diffpool {
+
+class Workspace;
+
+// A CSR matrix on the host.
+struct HostCsr {
+  int64_t rows = 0;
+  int64_t cols = 0;
+  std::vector<int32_t> row_ptr;  // [rows + 1]
+  std::vector<int32_t> col_idx;
+  std::vector<double> values;
+};
+HostCsr transpose(const HostCsr& a);
+Csr upload_csr(Workspace& workspace, const HostCsr& a, DType dtype);
+
+// DIFFPOOL-DET: fixed hard assignments per graph and pooling level, computed once per dataset.
+// clusters[g][l][v] is the cluster (0..k_{l+1}-1) of node v of graph g at level l.
+struct FixedAssignments {
+  std::vector<int64_t> clusters_per_level;                     // k_1, k_2, ...
+  std::vector<std::vector<std::vector<int32_t>>> clusters;     // [graph][level][node]
+};
+// Runs Graclus (graclus.hpp) on every graph, then on each coarsened graph.
+FixedAssignments compute_fixed_assignments(const GraphDataset& dataset, const std::vector<int64_t>& clusters_per_level);
+
+struct GraphBatch {
+  std::vector<int64_t> graph_ids;  // dataset indices, in batch order
+  Segments nodes;                  // level-0 node rows per graph
+  HostCsr host_adjacency;          // block-diagonal A over batch rows (kept for analysis output)
+  Csr adjacency;                   // A (symmetric, so it is its own transpose)
+  Csr mean_adjacency;              // D^-1 A: row i averages the neighbours of node i (GraphSAGE mean)
+  Csr mean_adjacency_t;            // (D^-1 A)^T, for the backward pass
+  Tensor features;                 // [N, F]
+  Tensor labels;                   // i32 [B]
+  Tensor adjacency_sq_norms;       // [B, 1]: ||A_g||_F^2 per graph (number of directed edges)
+  std::vector<Tensor> fixed_assignments;  // DIFFPOOL-DET only: per level, one-hot [rows, k]
+
+  int64_t num_graphs() const { return static_cast<int64_t>(graph_ids.size()); }
+  int64_t num_nodes() const { return nodes.total_rows(); }
+};
+
+// Builds the batch of the given graphs on the workspace's device in `dtype` (f32 or f64).
+GraphBatch build_batch(const GraphDataset& dataset, const std::vector<int64_t>& graph_ids, Workspace& workspace,
+                       DType dtype, const FixedAssignments* fixed = nullptr);
+
+}  // namespace diffpool

@@ -1,0 +1,2 @@
+# Engine tests: ops, gradient checks, model, training.
+diffpool_add_gtest(test_gradcheck LABELS "gradcheck;unit" SOURCES unit/test_gradcheck.cpp)

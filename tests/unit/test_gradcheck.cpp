@@ -1,0 +1,294 @@
+// Gradient checks in double precision: every op, then every layer and loss of the model, against
+// central differences. Batches have more than one graph and graphs of unequal sizes.
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "engine/core/workspace.hpp"
+#include "engine/data/batch.hpp"
+#include "engine/nn/model.hpp"
+#include "engine/ops/ops.hpp"
+#include "tests/unit/gradcheck.hpp"
+#include "tests/unit/synthetic.hpp"
+
+namespace diffpool {
+namespace {
+
+using testing::expect_gradients_match;
+using testing::GradInput;
+using testing::random_input;
+
+class GradCheck : public ::testing::Test {
+ protected:
+  std::unique_ptr<Backend> backend = make_cpu_backend(1);
+  // Segments of unequal sizes (4, 1, 3, 6 rows) and uniform ones (3 graphs x 4 rows).
+  std::vector<int64_t> offsets = {0, 4, 5, 8, 14};
+};
+
+// A random sparse matrix over rows of several blocks, with its transpose, in a workspace that
+// lives as long as the test.
+struct SparseFixture {
+  HostCsr host;
+  HostCsr host_t;
+  Csr a, at;
+};
+
+SparseFixture random_block_csr(Workspace& ws, const std::vector<int64_t>& offsets, uint64_t seed) {
+  Rng rng(seed);
+  SparseFixture f;
+  const int64_t n = offsets.back();
+  f.host.rows = f.host.cols = n;
+  f.host.row_ptr.push_back(0);
+  for (std::size_t g = 0; g + 1 < offsets.size(); ++g)
+    for (int64_t r = offsets[g]; r < offsets[g + 1]; ++r) {
+      for (int64_t c = offsets[g]; c < offsets[g + 1]; ++c)
+        if (c != r && rng.uniform() < 0.6) {
+          f.host.col_idx.push_back(static_cast<int32_t>(c));
+          f.host.values.push_back(rng.uniform(0.1, 1.0));
+        }
+      f.host.row_ptr.push_back(static_cast<int32_t>(f.host.col_idx.size()));
+    }
+  f.host_t = transpose(f.host);
+  f.a = upload_csr(ws, f.host, DType::f64);
+  f.at = upload_csr(ws, f.host_t, DType::f64);
+  return f;
+}
+
+TEST_F(GradCheck, Linear) {
+  expect_gradients_match(*backend, {random_input("x", {5, 3}, 1), random_input("w", {3, 4}, 2), random_input("b", {4}, 3)},
+                         [](Tape& t, const std::vector<Variable*>& v) { return ops::linear(t, v[0], v[1], v[2]); });
+  expect_gradients_match(*backend, {random_input("x", {5, 3}, 4), random_input("w", {3, 2}, 5)},
+                         [](Tape& t, const std::vector<Variable*>& v) { return ops::linear(t, v[0], v[1], nullptr); });
+}
+
+TEST_F(GradCheck, BatchedMatmul) {
+  expect_gradients_match(*backend, {random_input("a", {3 * 2, 4}, 1), random_input("b", {3 * 4, 5}, 2)},
+                         [](Tape& t, const std::vector<Variable*>& v) { return ops::bmm(t, v[0], v[1], 3); });
+}
+
+TEST_F(GradCheck, ConcatColumns) {
+  expect_gradients_match(*backend,
+                         {random_input("a", {4, 2}, 1), random_input("b", {4, 3}, 2), random_input("c", {4, 1}, 3),
+                          random_input("d", {4, 2}, 4), random_input("e", {4, 2}, 5)},
+                         [](Tape& t, const std::vector<Variable*>& v) { return ops::concat_all(t, v); });
+}
+
+TEST_F(GradCheck, SparseTimesDense) {
+  Workspace fixture_ws(*backend);
+  SparseFixture f = random_block_csr(fixture_ws, offsets, 7);
+  expect_gradients_match(*backend, {random_input("x", {14, 3}, 1)},
+                         [&](Tape& t, const std::vector<Variable*>& v) { return ops::spmm(t, f.a, f.at, v[0]); });
+}
+
+TEST_F(GradCheck, SegmentMatmulUnequalAndUniform) {
+  Workspace fixture_ws(*backend);
+  Segments unequal = make_segments(fixture_ws, offsets);
+  Segments uniform = make_uniform_segments(fixture_ws, 3, 4);
+  expect_gradients_match(*backend, {random_input("s", {14, 3}, 1), random_input("z", {14, 5}, 2)},
+                         [&](Tape& t, const std::vector<Variable*>& v) {
+                           return ops::segment_matmul_tn(t, v[0], v[1], unequal);
+                         });
+  expect_gradients_match(*backend, {random_input("s", {12, 3}, 3), random_input("z", {12, 2}, 4)},
+                         [&](Tape& t, const std::vector<Variable*>& v) {
+                           return ops::segment_matmul_tn(t, v[0], v[1], uniform);
+                         });
+  // The same variable on both sides (S^T S, as in the link-prediction loss).
+  expect_gradients_match(*backend, {random_input("s", {14, 3}, 5)}, [&](Tape& t, const std::vector<Variable*>& v) {
+    return ops::segment_matmul_tn(t, v[0], v[0], unequal);
+  });
+}
+
+TEST_F(GradCheck, SegmentReduce) {
+  Workspace fixture_ws(*backend);
+  Segments unequal = make_segments(fixture_ws, {0, 4, 4, 5, 8, 14});  // includes an empty segment
+  for (SegmentReduce kind : {SegmentReduce::sum, SegmentReduce::mean, SegmentReduce::max}) {
+    SCOPED_TRACE(segment_reduce_name(kind));
+    // Distinct values, so max has no ties within the step.
+    GradInput x = random_input("x", {14, 3}, 11);
+    for (std::size_t i = 0; i < x.values.size(); ++i) x.values[i] += 0.01 * static_cast<double>(i);
+    expect_gradients_match(*backend, {x}, [&](Tape& t, const std::vector<Variable*>& v) {
+      return ops::segment_reduce(t, v[0], unequal, kind);
+    });
+  }
+}
+
+TEST_F(GradCheck, Elementwise) {
+  auto two = [&](auto op) {
+    expect_gradients_match(*backend, {random_input("a", {4, 3}, 1), random_input("b", {4, 3}, 2)},
+                           [op](Tape& t, const std::vector<Variable*>& v) { return op(t, v[0], v[1]); });
+  };
+  two([](Tape& t, Variable* a, Variable* b) { return ops::add(t, a, b, 0.7, -1.3); });
+  two([](Tape& t, Variable* a, Variable* b) { return ops::mul(t, a, b); });
+  two([](Tape& t, Variable* a, Variable* b) { return ops::row_dot(t, a, b); });
+  expect_gradients_match(*backend, {random_input("a", {4, 3}, 3)},
+                         [](Tape& t, const std::vector<Variable*>& v) { return ops::add(t, v[0], nullptr, -2.5); });
+  expect_gradients_match(*backend, {random_input("a", {4, 3}, 3)},
+                         [](Tape& t, const std::vector<Variable*>& v) { return ops::row_dot(t, v[0], v[0]); });
+  expect_gradients_match(*backend, {random_input("x", {4, 3}, 4), random_input("r", {4, 1}, 5)},
+                         [](Tape& t, const std::vector<Variable*>& v) { return ops::scale_rows(t, v[0], v[1]); });
+  // ReLU away from its kink.
+  GradInput x = random_input("x", {5, 4}, 6);
+  for (double& value : x.values) value += value >= 0 ? 0.05 : -0.05;
+  expect_gradients_match(*backend, {x}, [](Tape& t, const std::vector<Variable*>& v) { return ops::relu(t, v[0]); });
+  expect_gradients_match(*backend, {random_input("x", {5, 4}, 7, 0.2, 2.0)},
+                         [](Tape& t, const std::vector<Variable*>& v) { return ops::sqrt(t, v[0], 1e-12); });
+  expect_gradients_match(*backend, {random_input("x", {5, 4}, 8, 0.2, 2.0)},
+                         [](Tape& t, const std::vector<Variable*>& v) { return ops::reciprocal(t, v[0], 1e-3); });
+  expect_gradients_match(*backend, {random_input("x", {5, 4}, 9, 0.05, 1.0)},
+                         [](Tape& t, const std::vector<Variable*>& v) { return ops::xlogx(t, v[0]); });
+  expect_gradients_match(*backend, {random_input("x", {6, 5}, 10)},
+                         [](Tape& t, const std::vector<Variable*>& v) { return ops::dropout(t, v[0], 0.3, 1234); });
+}
+
+TEST_F(GradCheck, Reductions) {
+  expect_gradients_match(*backend, {random_input("x", {5, 3}, 1)},
+                         [](Tape& t, const std::vector<Variable*>& v) { return ops::row_sum(t, v[0]); });
+  expect_gradients_match(*backend, {random_input("x", {5, 3}, 2)},
+                         [](Tape& t, const std::vector<Variable*>& v) { return ops::mean_all(t, v[0]); });
+}
+
+TEST_F(GradCheck, Normalisation) {
+  expect_gradients_match(*backend, {random_input("x", {6, 4}, 1)},
+                         [](Tape& t, const std::vector<Variable*>& v) { return ops::l2_normalize_rows(t, v[0]); });
+  Tensor mean = allocate_tensor(*backend, Shape{3}, DType::f64);
+  Tensor var = allocate_tensor(*backend, Shape{3}, DType::f64);
+  backend->fill(mean, 0.0);
+  backend->fill(var, 1.0);
+  expect_gradients_match(*backend,
+                         {random_input("x", {7, 3}, 2), random_input("gamma", {3}, 3, 0.5, 1.5), random_input("beta", {3}, 4)},
+                         [&](Tape& t, const std::vector<Variable*>& v) {
+                           return ops::batch_norm(t, v[0], v[1], v[2], mean, var, true);
+                         });
+}
+
+TEST_F(GradCheck, SoftmaxAndCrossEntropy) {
+  expect_gradients_match(*backend, {random_input("x", {5, 4}, 1, -2, 2)},
+                         [](Tape& t, const std::vector<Variable*>& v) { return ops::softmax_rows(t, v[0]); });
+  Tensor labels = upload<int32_t>(*backend, std::vector<int32_t>{2, 0, 3, 1, 3}, Shape{5});
+  expect_gradients_match(*backend, {random_input("logits", {5, 4}, 2, -2, 2)},
+                         [&](Tape& t, const std::vector<Variable*>& v) { return ops::cross_entropy(t, v[0], labels); });
+}
+
+// ---- layers and losses of the model, through the whole forward pass --------------------------
+
+struct ModelCase {
+  std::string name;
+  ModelConfig config;
+  enum class Loss { total, classification, link, entropy } loss = Loss::total;
+};
+
+void check_model_gradients(Backend& backend, const ModelCase& c) {
+  SCOPED_TRACE(c.name);
+  // Five graphs of unequal sizes, batch of all five.
+  GraphDataset data = testing::synthetic_dataset({7, 3, 9, 5, 6}, 3, 3, 42);
+  DiffPoolModel model(c.config, data.num_features, data.num_classes(), data.max_nodes());
+  model.parameters().allocate(backend, DType::f64);
+  model.parameters().initialize(7);
+  {  // Move every parameter off zero (biases start at 0), away from the kinks of l2-normalising a
+     // zero row and of ReLU at 0.
+    std::vector<double> v = download<double>(backend, model.parameters().values());
+    Rng rng(8);
+    for (double& x : v) x += rng.uniform(-0.2, 0.2);
+    model.parameters().set_values(v);
+  }
+  std::unique_ptr<FixedAssignments> fixed;
+  if (c.config.variant == Variant::diffpool_det)
+    fixed = std::make_unique<FixedAssignments>(compute_fixed_assignments(data, model.cluster_counts()));
+  std::vector<int64_t> ids = {0, 1, 2, 3, 4};
+  Workspace ws(backend);
+  ParameterStore& params = model.parameters();
+
+  auto evaluate = [&](bool with_grad) {
+    ws.reset();
+    Tape tape(backend, ws);
+    GraphBatch batch = build_batch(data, ids, ws, DType::f64, fixed.get());
+    ForwardOutput out = model.forward(tape, batch, true, 99);
+    Variable* loss = c.loss == ModelCase::Loss::total            ? out.loss
+                     : c.loss == ModelCase::Loss::classification ? out.classification_loss
+                     : c.loss == ModelCase::Loss::link           ? out.link_loss
+                                                                 : out.entropy_loss;
+    EXPECT_NE(loss, nullptr);
+    const double value = read_scalar(backend, loss->value);
+    if (with_grad) {
+      params.zero_grad();
+      tape.backward(loss);
+    }
+    return value;
+  };
+
+  evaluate(true);
+  const std::vector<double> analytic = download<double>(backend, params.grads());
+  std::vector<double> values = download<double>(backend, params.values());
+  const double step = 1e-6;
+  int failures = 0, nonzero = 0;
+  for (const auto& e : params.entries()) {
+    for (int64_t j = 0; j < e.shape.numel(); ++j) {
+      const std::size_t i = static_cast<std::size_t>(e.offset + j);
+      const double saved = values[i];
+      values[i] = saved + step;
+      params.set_values(values);
+      const double plus = evaluate(false);
+      values[i] = saved - step;
+      params.set_values(values);
+      const double minus = evaluate(false);
+      values[i] = saved;
+      params.set_values(values);
+      const double numeric = (plus - minus) / (2 * step);
+      const double tol = 1e-7 + 1e-5 * std::max(std::abs(analytic[i]), std::abs(numeric));
+      nonzero += std::abs(numeric) > 1e-9;
+      if (!(std::abs(analytic[i] - numeric) <= tol) && failures++ < 8)
+        ADD_FAILURE() << e.name << "[" << j << "]: analytic " << analytic[i] << ", numeric " << numeric;
+    }
+  }
+  EXPECT_GT(nonzero, 0) << "no parameter influences the loss";
+}
+
+ModelConfig small_config(Variant variant, int levels) {
+  ModelConfig c;
+  c.variant = variant;
+  c.pool_levels = levels;
+  c.conv_layers = {2, 2, 2};
+  c.hidden_dim = 4;
+  c.embedding_dim = 3;
+  c.clusters = {4, 2};
+  c.mlp_hidden = {5};
+  return c;
+}
+
+TEST_F(GradCheck, DiffPoolOneLevelEveryLoss) {
+  for (auto loss : {ModelCase::Loss::total, ModelCase::Loss::classification, ModelCase::Loss::link,
+                    ModelCase::Loss::entropy}) {
+    check_model_gradients(*backend, {"diffpool 1 level", small_config(Variant::diffpool, 1), loss});
+  }
+}
+
+TEST_F(GradCheck, DiffPoolTwoLevelsEveryLoss) {
+  for (auto loss : {ModelCase::Loss::total, ModelCase::Loss::link, ModelCase::Loss::entropy}) {
+    check_model_gradients(*backend, {"diffpool 2 levels", small_config(Variant::diffpool, 2), loss});
+  }
+}
+
+TEST_F(GradCheck, ModelOptions) {
+  ModelConfig c = small_config(Variant::diffpool, 2);
+  c.readout = Readout::mean;
+  c.concat_layers = true;
+  c.link_norm = LinkLossNorm::per_entry;
+  c.dense_aggregation = DenseAggregation::sum;
+  c.dropout = 0.2;
+  check_model_gradients(*backend, {"mean readout, concat, per-entry norm, sum aggregation, dropout", c});
+  c = small_config(Variant::diffpool, 1);
+  c.readout = Readout::sum;
+  c.link_norm = LinkLossNorm::frobenius_squared;
+  c.batch_norm = false;
+  c.l2_normalize = false;
+  check_model_gradients(*backend, {"sum readout, squared norm, no batch norm, no l2", c});
+}
+
+TEST_F(GradCheck, OtherVariants) {
+  check_model_gradients(*backend, {"diffpool-nolp", small_config(Variant::diffpool_nolp, 1)});
+  check_model_gradients(*backend, {"diffpool-det", small_config(Variant::diffpool_det, 2)});
+  check_model_gradients(*backend, {"graphsage", small_config(Variant::graphsage, 1)});
+}
+
+}  // namespace
+}  // namespace diffpool
