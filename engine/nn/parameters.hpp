@@ -46,6 +46,7 @@ class ParameterStore {
   // Allocates the arenas on the backend's device, in the given floating dtype.
   void allocate(Backend& backend, DType dtype);
   bool allocated() const { return backend_ != nullptr; }
+  Backend& backend() const { return *backend_; }
   // Draws initial values (on the host, from the seed) and resets buffers and Adam moments.
   void initialize(uint64_t seed);
 
