@@ -16,7 +16,7 @@ E parse_enum(const std::string& text, const char* what, const std::array<std::pa
   for (const auto& [name, value] : table)
     if (text == name) return value;
   std::string allowed;
-  for (const auto& [name, value] : table) allowed += (allowed.empty() ? "" : ", ") + std::string(name);
+  for (const auto& [name, value] : table) allowed += fmt::format("{}{}", allowed.empty() ? "" : ", ", name);
   throw InputError(fmt::format("unknown {} '{}': expected one of {}", what, text, allowed));
 }
 }  // namespace

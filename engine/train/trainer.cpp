@@ -1,0 +1,277 @@
+#include "engine/train/trainer.hpp"
+
+#include <chrono>
+#include <cmath>
+
+#include "engine/autodiff/tape.hpp"
+#include "engine/core/error.hpp"
+#include "engine/core/random.hpp"
+
+namespace diffpool {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+enum Slot : int64_t { kLoss = 0, kClassification, kLink, kEntropy, kCorrect, kSlots };
+
+Tensor slot(const Tensor& sums, int64_t i) {
+  return Tensor(static_cast<char*>(sums.data()) + static_cast<std::size_t>(i) * dtype_size(sums.dtype()), Shape{1},
+                sums.dtype(), sums.device());
+}
+}  // namespace
+
+const char* stop_metric_name(StopMetric m) {
+  return m == StopMetric::validation_loss ? "validation_loss" : "validation_accuracy";
+}
+
+StopMetric parse_stop_metric(const std::string& text) {
+  if (text == "validation_loss") return StopMetric::validation_loss;
+  if (text == "validation_accuracy") return StopMetric::validation_accuracy;
+  throw InputError(fmt::format("unknown early-stopping metric '{}': expected validation_loss or validation_accuracy", text));
+}
+
+void TrainConfig::validate() const {
+  auto fail = [](const std::string& m) { throw InputError(m); };
+  if (epochs < 1) fail(fmt::format("training.epochs = {}: must be at least 1", epochs));
+  if (batch_size < 1) fail(fmt::format("training.batch_size = {}: must be at least 1", batch_size));
+  if (!(learning_rate > 0)) fail(fmt::format("training.learning_rate = {}: must be > 0", learning_rate));
+  if (!(weight_decay >= 0)) fail(fmt::format("training.weight_decay = {}: must be >= 0", weight_decay));
+  if (patience < 0) fail(fmt::format("training.patience = {}: must be >= 0", patience));
+  if (dtype != DType::f32 && dtype != DType::f64) fail("training dtype must be f32 or f64");
+}
+
+std::vector<std::vector<int64_t>> make_batches(const std::vector<int64_t>& ids, int batch_size) {
+  std::vector<std::vector<int64_t>> batches;
+  for (std::size_t i = 0; i < ids.size(); i += static_cast<std::size_t>(batch_size)) {
+    const std::size_t end = std::min(ids.size(), i + static_cast<std::size_t>(batch_size));
+    batches.emplace_back(ids.begin() + static_cast<std::ptrdiff_t>(i), ids.begin() + static_cast<std::ptrdiff_t>(end));
+  }
+  return batches;
+}
+
+Trainer::Trainer(Backend& backend, const GraphDataset& dataset, const ModelConfig& model_config,
+                 const TrainConfig& config, Split split)
+    : backend_(backend), dataset_(dataset), config_(config), split_(std::move(split)), workspace_(backend) {
+  config_.validate();
+  DP_CHECK(!split_.train.empty(), "the training split is empty");
+  model_ = std::make_unique<DiffPoolModel>(model_config, dataset.num_features, dataset.num_classes(), dataset.max_nodes());
+  ParameterStore& params = model_->parameters();
+  params.allocate(backend, config_.dtype);
+  params.initialize(Rng::derive(config_.seed, 1));
+  AdamSettings adam;
+  adam.learning_rate = config_.learning_rate;
+  adam.weight_decay = config_.weight_decay;
+  optimizer_ = std::make_unique<Adam>(params, adam, config_.clip_norm);
+  if (model_config.variant == Variant::diffpool_det)
+    fixed_ = std::make_unique<FixedAssignments>(compute_fixed_assignments(dataset, model_->cluster_counts()));
+  sums_ = allocate_tensor(backend, Shape{kSlots}, config_.dtype);
+  eval_sums_ = allocate_tensor(backend, Shape{kSlots}, config_.dtype);
+}
+
+Trainer::~Trainer() = default;
+
+bool Trainer::finished() const { return epoch_ >= config_.epochs || stopped_early_; }
+
+void Trainer::accumulate(const ForwardOutput& out, int64_t graphs, Tensor& sums) {
+  const double b = static_cast<double>(graphs);
+  auto add = [&](Variable* v, int64_t i) {
+    if (!v) return;
+    Tensor dst = slot(sums, i);
+    backend_.map(MapOp::copy, v->value, nullptr, Broadcast::full, 0, b, 1.0, dst);
+  };
+  add(out.loss, kLoss);
+  add(out.classification_loss, kClassification);
+  add(out.link_loss, kLink);
+  add(out.entropy_loss, kEntropy);
+}
+
+Metrics Trainer::read_metrics(const Tensor& sums, int64_t graphs) const {
+  const std::vector<double> host = config_.dtype == DType::f64
+                                       ? download<double>(backend_, sums)
+                                       : [&] {
+                                           std::vector<float> f = download<float>(backend_, sums);
+                                           return std::vector<double>(f.begin(), f.end());
+                                         }();
+  Metrics m;
+  m.graphs = graphs;
+  const double n = graphs > 0 ? static_cast<double>(graphs) : 1.0;
+  m.loss = host[kLoss] / n;
+  m.classification_loss = host[kClassification] / n;
+  m.link_loss = host[kLink] / n;
+  m.entropy_loss = host[kEntropy] / n;
+  m.accuracy = host[kCorrect] / n;
+  return m;
+}
+
+EpochMetrics Trainer::run_epoch() {
+  DP_CHECK(!finished(), "run_epoch after training finished (epoch {} of {})", epoch_, config_.epochs);
+  ++epoch_;
+  EpochMetrics em;
+  em.epoch = epoch_;
+  const auto start = Clock::now();
+
+  std::vector<int64_t> order = split_.train;
+  Rng rng(Rng::derive(config_.seed, static_cast<uint64_t>(epoch_) << 8 | 2));
+  rng.shuffle(order);
+  ParameterStore& params = model_->parameters();
+  backend_.fill(sums_, 0.0);
+  const auto batches = make_batches(order, config_.batch_size);
+  for (std::size_t bi = 0; bi < batches.size(); ++bi) {
+    workspace_.reset();
+    Tape tape(backend_, workspace_);
+    GraphBatch batch = build_batch(dataset_, batches[bi], workspace_, config_.dtype, fixed_.get());
+    const uint64_t dropout_seed = Rng::derive(config_.seed, (static_cast<uint64_t>(epoch_) << 32) | bi);
+    ForwardOutput out = model_->forward(tape, batch, true, dropout_seed);
+    accumulate(out, batch.num_graphs(), sums_);
+    Tensor correct = slot(sums_, kCorrect);
+    backend_.count_correct(out.logits->value, batch.labels, correct);
+    params.zero_grad();
+    tape.backward(out.loss);
+    optimizer_->step();
+  }
+  em.train = read_metrics(sums_, static_cast<int64_t>(order.size()));
+  em.grad_norm = optimizer_->last_grad_norm();
+  if (!std::isfinite(em.train.loss))
+    throw NumericalError(fmt::format("the training loss became {} in epoch {} (classification {}, link {}, entropy {})",
+                                     em.train.loss, epoch_, em.train.classification_loss, em.train.link_loss,
+                                     em.train.entropy_loss));
+  em.train_seconds = seconds_since(start);
+
+  const auto eval_start = Clock::now();
+  if (!split_.validation.empty()) em.validation = evaluate(split_.validation).metrics;
+  if (!split_.test.empty() && config_.evaluate_test_every_epoch) em.test = evaluate(split_.test).metrics;
+  em.eval_seconds = seconds_since(eval_start);
+  update_best(em);
+  return em;
+}
+
+void Trainer::update_best(const EpochMetrics& m) {
+  if (!m.validation) return;
+  const double value = config_.stop_metric == StopMetric::validation_loss ? m.validation->loss : -m.validation->accuracy;
+  if (!has_best_ || value < best_value_) {
+    has_best_ = true;
+    best_value_ = value;
+    best_epoch_ = m.epoch;
+    epochs_without_improvement_ = 0;
+    if (config_.restore_best) best_parameters_ = model_->parameters().snapshot();
+  } else {
+    ++epochs_without_improvement_;
+    if (config_.patience > 0 && epochs_without_improvement_ >= config_.patience) stopped_early_ = true;
+  }
+}
+
+void Trainer::restore_best() {
+  if (!config_.restore_best || !has_best_) return;
+  ParameterStore::Snapshot current = model_->parameters().snapshot();
+  ParameterStore::Snapshot best = best_parameters_;
+  best.m = current.m;  // the optimiser state is irrelevant for evaluation; keep it consistent
+  best.v = current.v;
+  model_->parameters().restore(best);
+}
+
+EvaluationResult Trainer::evaluate(const std::vector<int64_t>& graph_ids, bool collect_outputs) {
+  EvaluationResult result;
+  Tensor& sums = eval_sums_;
+  backend_.fill(sums, 0.0);
+  for (const auto& ids : make_batches(graph_ids, config_.batch_size)) {
+    workspace_.reset();
+    Tape tape(backend_, workspace_);
+    NoGradScope no_grad(tape);
+    GraphBatch batch = build_batch(dataset_, ids, workspace_, config_.dtype, fixed_.get());
+    ForwardOutput out = model_->forward(tape, batch, false, 0);
+    accumulate(out, batch.num_graphs(), sums);
+    Tensor correct = slot(sums, kCorrect);
+    backend_.count_correct(out.logits->value, batch.labels, correct);
+    Tensor predictions = workspace_.empty(Shape{batch.num_graphs()}, DType::i32);
+    backend_.argmax_rows(out.logits->value, predictions);
+    std::vector<int32_t> pred = download<int32_t>(backend_, predictions);
+    result.predictions.insert(result.predictions.end(), pred.begin(), pred.end());
+    if (!collect_outputs) continue;
+
+    auto to_float = [&](const Tensor& t) {
+      if (t.dtype() == DType::f32) return download<float>(backend_, t);
+      std::vector<double> d = download<double>(backend_, t);
+      return std::vector<float>(d.begin(), d.end());
+    };
+    const std::vector<float> logits = to_float(out.logits->value);
+    const std::vector<float> embedding = to_float(out.graph_embedding->value);
+    const int64_t c = out.logits->value.cols(), d = out.graph_embedding->value.cols();
+    struct LevelHost {
+      std::vector<float> z, s, a;
+      int64_t z_cols = 0, k = 0;
+    };
+    std::vector<LevelHost> levels;
+    for (const LevelOutput& lo : out.levels) {
+      LevelHost h;
+      h.z = to_float(lo.embedding->value);
+      h.z_cols = lo.embedding->value.cols();
+      if (lo.assignment) {
+        h.s = to_float(lo.assignment->value);
+        h.k = lo.assignment->value.cols();
+        h.a = to_float(lo.pooled_adjacency->value);
+      }
+      levels.push_back(std::move(h));
+    }
+    for (int64_t g = 0; g < batch.num_graphs(); ++g) {
+      GraphOutputs go;
+      go.graph = ids[static_cast<std::size_t>(g)];
+      go.label = dataset_.labels[static_cast<std::size_t>(go.graph)];
+      go.prediction = pred[static_cast<std::size_t>(g)];
+      go.logits.assign(logits.begin() + g * c, logits.begin() + (g + 1) * c);
+      go.graph_embedding.assign(embedding.begin() + g * d, embedding.begin() + (g + 1) * d);
+      // Rows of graph g at level l: its nodes at level 0, k_l rows after pooling.
+      for (std::size_t l = 0; l < levels.size(); ++l) {
+        const LevelHost& h = levels[l];
+        GraphOutputs::Level gl;
+        int64_t begin, rows;
+        if (l == 0) {
+          begin = batch.nodes.begin(g);
+          rows = batch.nodes.size(g);
+        } else {
+          rows = levels[l - 1].k;
+          begin = g * rows;
+        }
+        gl.rows = rows;
+        gl.embedding_dim = h.z_cols;
+        gl.embedding.assign(h.z.begin() + begin * h.z_cols, h.z.begin() + (begin + rows) * h.z_cols);
+        gl.clusters = h.k;
+        if (h.k > 0) {
+          gl.assignment.assign(h.s.begin() + begin * h.k, h.s.begin() + (begin + rows) * h.k);
+          gl.pooled_adjacency.assign(h.a.begin() + g * h.k * h.k, h.a.begin() + (g + 1) * h.k * h.k);
+        }
+        go.levels.push_back(std::move(gl));
+      }
+      result.outputs.push_back(std::move(go));
+    }
+  }
+  result.metrics = read_metrics(sums, static_cast<int64_t>(graph_ids.size()));
+  return result;
+}
+
+TrainerState Trainer::state() const {
+  TrainerState s;
+  s.epoch = epoch_;
+  s.adam_steps = optimizer_->steps();
+  s.parameters = model_->parameters().snapshot();
+  s.best_epoch = best_epoch_;
+  s.best_value = best_value_;
+  s.has_best = has_best_;
+  s.best_parameters = best_parameters_;
+  s.epochs_without_improvement = epochs_without_improvement_;
+  return s;
+}
+
+void Trainer::load_state(const TrainerState& s) {
+  epoch_ = s.epoch;
+  optimizer_->set_steps(s.adam_steps);
+  model_->parameters().restore(s.parameters);
+  best_epoch_ = s.best_epoch;
+  best_value_ = s.best_value;
+  has_best_ = s.has_best;
+  best_parameters_ = s.best_parameters;
+  epochs_without_improvement_ = s.epochs_without_improvement;
+  stopped_early_ = config_.patience > 0 && epochs_without_improvement_ >= config_.patience;
+}
+
+}  // namespace diffpool

@@ -1,0 +1,148 @@
+#pragma once
+// Training and evaluation of one model on one split of a dataset.
+//
+// An epoch shuffles the training graphs (seeded by (seed, epoch), so a resumed run draws the same
+// order), trains on batches (forward, backward, clipped Adam step), then evaluates the
+// validation and test graphs in evaluation mode. Loss parts and accuracies are accumulated on
+// the device and read once per epoch. Optionally keeps the weights of the best validation epoch
+// and restores them at the end (early stopping and model selection on validation data only).
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/backend/backend.hpp"
+#include "engine/core/workspace.hpp"
+#include "engine/data/batch.hpp"
+#include "engine/data/dataset.hpp"
+#include "engine/data/splits.hpp"
+#include "engine/nn/model.hpp"
+#include "engine/optim/adam.hpp"
+
+namespace diffpool {
+
+enum class StopMetric : uint8_t { validation_loss, validation_accuracy };
+const char* stop_metric_name(StopMetric m);
+StopMetric parse_stop_metric(const std::string& text);
+
+struct TrainConfig {
+  int epochs = 1000;
+  int batch_size = 20;
+  double learning_rate = 1e-3;
+  double weight_decay = 0.0;
+  double clip_norm = 2.0;             // <= 0: no clipping
+  int patience = 0;                   // epochs without improvement before stopping; 0: never stop early
+  StopMetric stop_metric = StopMetric::validation_loss;
+  bool restore_best = false;          // restore the best validation epoch's weights at the end
+  bool evaluate_test_every_epoch = true;  // false: the test split is evaluated once, at the end
+  uint64_t seed = 0;
+  DType dtype = DType::f32;
+  void validate() const;
+};
+
+// Loss parts and accuracy over a set of graphs (means over graphs).
+struct Metrics {
+  double loss = 0, classification_loss = 0, link_loss = 0, entropy_loss = 0, accuracy = 0;
+  int64_t graphs = 0;
+};
+
+struct EpochMetrics {
+  int epoch = 0;  // counts from 1
+  Metrics train;  // measured on the training batches during the epoch (training mode)
+  std::optional<Metrics> validation, test;
+  double grad_norm = 0;           // of the epoch's last step, before clipping
+  double train_seconds = 0, eval_seconds = 0;
+};
+
+// What a model computed for one graph (evaluation mode), for result files.
+struct GraphOutputs {
+  int64_t graph = 0;
+  int32_t label = 0;
+  int32_t prediction = 0;
+  std::vector<float> logits;
+  std::vector<float> graph_embedding;
+  struct Level {
+    int64_t rows = 0;               // nodes (level 0) or clusters of this level
+    int64_t embedding_dim = 0;
+    std::vector<float> embedding;   // Z_l [rows, embedding_dim]
+    int64_t clusters = 0;           // k_{l+1}, 0 at the last level
+    std::vector<float> assignment;  // S_l [rows, clusters]
+    std::vector<float> pooled_adjacency;  // A_{l+1} [clusters, clusters]
+  };
+  std::vector<Level> levels;
+};
+
+struct EvaluationResult {
+  Metrics metrics;
+  std::vector<int32_t> predictions;  // in the order of the graph ids given
+  std::vector<GraphOutputs> outputs; // filled when asked for
+};
+
+// Everything needed to continue training exactly where it stopped.
+struct TrainerState {
+  int epoch = 0;
+  int64_t adam_steps = 0;
+  ParameterStore::Snapshot parameters;
+  int best_epoch = 0;
+  double best_value = 0;
+  bool has_best = false;
+  ParameterStore::Snapshot best_parameters;
+  int epochs_without_improvement = 0;
+};
+
+class Trainer {
+ public:
+  Trainer(Backend& backend, const GraphDataset& dataset, const ModelConfig& model_config, const TrainConfig& config,
+          Split split);
+  ~Trainer();
+
+  DiffPoolModel& model() { return *model_; }
+  const TrainConfig& config() const { return config_; }
+  const Split& split() const { return split_; }
+  int epoch() const { return epoch_; }
+  int best_epoch() const { return best_epoch_; }
+  bool finished() const;  // all epochs done or stopped early
+
+  // One epoch of training and evaluation.
+  EpochMetrics run_epoch();
+  // Evaluates the given graphs in evaluation mode.
+  EvaluationResult evaluate(const std::vector<int64_t>& graph_ids, bool collect_outputs = false);
+  // Puts back the weights of the best validation epoch (if they were kept).
+  void restore_best();
+
+  TrainerState state() const;
+  void load_state(const TrainerState& state);
+
+  Workspace& workspace() { return workspace_; }
+
+ private:
+  void accumulate(const ForwardOutput& out, int64_t graphs, Tensor& sums);
+  Metrics read_metrics(const Tensor& sums, int64_t graphs) const;
+  void update_best(const EpochMetrics& m);
+
+  Backend& backend_;
+  const GraphDataset& dataset_;
+  TrainConfig config_;
+  Split split_;
+  std::unique_ptr<DiffPoolModel> model_;
+  std::unique_ptr<Adam> optimizer_;
+  std::unique_ptr<FixedAssignments> fixed_;
+  Workspace workspace_;
+  Tensor sums_;       // device accumulators of training: loss, classification, link, entropy, correct
+  Tensor eval_sums_;  // the same for evaluation
+  int epoch_ = 0;
+  int best_epoch_ = 0;
+  double best_value_ = 0;
+  bool has_best_ = false;
+  ParameterStore::Snapshot best_parameters_;
+  int epochs_without_improvement_ = 0;
+  bool stopped_early_ = false;
+};
+
+// Indices split into consecutive batches of at most batch_size.
+std::vector<std::vector<int64_t>> make_batches(const std::vector<int64_t>& ids, int batch_size);
+
+}  // namespace diffpool
