@@ -40,8 +40,10 @@ std::vector<std::string> take_error_stack() {
   auto collect = [](unsigned, const H5E_error2_t* error, void* data) -> herr_t {
     try {
       auto& out = *static_cast<std::vector<std::string>*>(data);
-      out.push_back(fmt::format("{}(): {}", error->func_name ? error->func_name : "?",
-                                error->desc ? error->desc : "(no description)"));
+      std::string line = fmt::format("{}(): {}", error->func_name ? error->func_name : "?",
+                                     error->desc ? error->desc : "(no description)");
+      std::replace(line.begin(), line.end(), '\n', ' ');  // H5F_open puts a ctime() string in its text
+      out.push_back(std::move(line));
     } catch (...) {
       return -1;
     }
@@ -98,46 +100,61 @@ std::string join_path(const std::string& base, std::string_view name) {
   return base + "/" + std::string(name);
 }
 
-// Throws LibraryError for a failed call on `name` relative to the object `location`, e.g.
-// "HDF5: cannot open dataset '/metrics/loss' in file 'job.h5': H5Dopen2(): ...; ...".
-[[noreturn]] void throw_error(std::string_view operation, hid_t location, std::string_view name) {
-  const auto stack = take_error_stack();
-  const std::string path = join_path(object_path_of(location), name);
-  const std::string file = file_name_of(location);
-  throw LibraryError(fmt::format("HDF5: {} '{}' in file '{}' failed: {}", operation, path,
-                                 file.empty() ? "?" : file, join_stack(stack)));
+// What a name given with a location means: a path to an object, or an attribute of the location.
+enum class NameKind { object_path, attribute };
+
+// "'/metrics/loss' in file 'job.h5'" or "'unit' of '/metrics/loss' in file 'job.h5'".
+std::string describe_place(hid_t location, std::string_view name, NameKind kind) {
+  const std::string object = object_path_of(location);
+  std::string file = file_name_of(location);
+  if (file.empty()) file = "?";
+  if (kind == NameKind::attribute) {
+    return fmt::format("'{}' of '{}' in file '{}'", name, object.empty() ? "?" : object, file);
+  }
+  return fmt::format("'{}' in file '{}'", join_path(object, name), file);
 }
 
-hid_t check_id(hid_t id, std::string_view operation, hid_t location, std::string_view name) {
-  if (id < 0) throw_error(operation, location, name);
+// Throws LibraryError for a failed call on `name` relative to the object `location`, e.g.
+// "HDF5: cannot open dataset '/metrics/loss' in file 'job.h5': H5Dopen2(): ...; ...".
+[[noreturn]] void throw_error(std::string_view operation, hid_t location, std::string_view name,
+                              NameKind kind = NameKind::object_path) {
+  const auto stack = take_error_stack();
+  throw LibraryError(
+      fmt::format("HDF5: {} {}: {}", operation, describe_place(location, name, kind), join_stack(stack)));
+}
+
+hid_t check_id(hid_t id, std::string_view operation, hid_t location, std::string_view name,
+               NameKind kind = NameKind::object_path) {
+  if (id < 0) throw_error(operation, location, name, kind);
   return id;
 }
-void check_status(herr_t status, std::string_view operation, hid_t location, std::string_view name) {
-  if (status < 0) throw_error(operation, location, name);
+void check_status(herr_t status, std::string_view operation, hid_t location, std::string_view name,
+                  NameKind kind = NameKind::object_path) {
+  if (status < 0) throw_error(operation, location, name, kind);
 }
 
 enum class OpenMode { create, read_only, read_write };
 
 [[noreturn]] void throw_file_error(OpenMode mode, const std::filesystem::path& path) {
   const auto stack = take_error_stack();
-  const char* doing = mode == OpenMode::create      ? "create"
-                      : mode == OpenMode::read_only ? "open for reading"
-                                                    : "open for reading and writing";
+  const std::string what =
+      mode == OpenMode::create
+          ? fmt::format("create file '{}'", path.string())
+          : fmt::format("open file '{}' for {}", path.string(), mode == OpenMode::read_only ? "reading" : "writing");
   std::string hint;
   std::error_code ignored;
   if (mode != OpenMode::create && !std::filesystem::exists(path, ignored)) {
     hint = "the file does not exist. ";
   } else if (mentions_locking(stack) && mode == OpenMode::read_only) {
     hint = "the file is locked: another process has it open for writing (HDF5 file locking). Wait until "
-           "the writer has closed it, or set HDF5_USE_FILE_LOCKING=FALSE in the environment to read it "
-           "anyway (contents read while a writer is active may be incomplete). ";
+           "the writer has closed it, or start the reading process with HDF5_USE_FILE_LOCKING=FALSE in its "
+           "environment to read it anyway (contents read while a writer is active may be incomplete). ";
   } else if (mentions_locking(stack)) {
     hint = "the file is locked: another process has it open (HDF5 allows one writer per file and no "
            "readers while it writes; HDF5_USE_FILE_LOCKING=FALSE disables the lock, at the risk of "
            "corrupting the file). ";
   }
-  throw LibraryError(fmt::format("HDF5: cannot {} file '{}': {}HDF5 error stack: {}", doing, path.string(),
-                                 hint, join_stack(stack)));
+  throw LibraryError(fmt::format("HDF5: cannot {}: {}HDF5 error stack: {}", what, hint, join_stack(stack)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -218,11 +235,11 @@ bool converts_losslessly(hid_t stored, ElementType requested) {
 }
 
 void check_readable_as(hid_t stored, ElementType requested, std::string_view what, hid_t object,
-                       std::string_view name) {
+                       std::string_view name, NameKind kind) {
   if (converts_losslessly(stored, requested)) return;
-  throw InputError(fmt::format("HDF5: {} '{}' in file '{}' holds {}, which cannot be read as {} without loss",
-                               what, join_path(object_path_of(object), name), file_name_of(object),
-                               describe_type(stored), element_type_name(requested)));
+  throw InputError(fmt::format("HDF5: {} {} holds {}, which cannot be read as {} without loss", what,
+                               describe_place(object, name, kind), describe_type(stored),
+                               element_type_name(requested)));
 }
 
 // A variable-length UTF-8 string type.
@@ -237,26 +254,28 @@ Handle make_string_type(H5T_cset_t cset = H5T_CSET_UTF8) {
 // ---------------------------------------------------------------------------------------------
 // Dataspaces and property lists.
 
-Handle make_space(const Dimensions& shape, hid_t location, std::string_view name) {
+Handle make_space(const Dimensions& shape, hid_t location, std::string_view name,
+                  NameKind kind = NameKind::object_path) {
   if (shape.empty()) {
-    return Handle(check_id(H5Screate(H5S_SCALAR), "cannot make a scalar dataspace for", location, name),
+    return Handle(check_id(H5Screate(H5S_SCALAR), "cannot make a scalar dataspace for", location, name, kind),
                   H5Sclose);
   }
   const std::vector<hsize_t> dims(shape.begin(), shape.end());
   return Handle(check_id(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
-                         "cannot make a dataspace for", location, name),
+                         "cannot make a dataspace for", location, name, kind),
                 H5Sclose);
 }
 
-Dimensions read_shape(hid_t space, hid_t location, std::string_view name) {
-  const H5S_class_t kind = H5Sget_simple_extent_type(space);
-  if (kind == H5S_NULL) return Dimensions{0};
-  if (kind == H5S_SCALAR) return {};
+// The extents of a dataspace: {} for a scalar, {0} for HDF5's "null" (no data) dataspace.
+Dimensions read_shape(hid_t space, hid_t location, std::string_view name, NameKind kind = NameKind::object_path) {
+  const H5S_class_t space_class = H5Sget_simple_extent_type(space);
+  if (space_class == H5S_NULL) return Dimensions{0};
+  if (space_class == H5S_SCALAR) return {};
   const int rank = H5Sget_simple_extent_ndims(space);
-  if (rank < 0) throw_error("cannot read the shape of", location, name);
+  if (rank < 0) throw_error("cannot read the shape of", location, name, kind);
   std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
   check_status(H5Sget_simple_extent_dims(space, dims.data(), nullptr), "cannot read the shape of", location,
-               name);
+               name, kind);
   return Dimensions(dims.begin(), dims.end());
 }
 
@@ -300,18 +319,24 @@ std::vector<hsize_t> choose_chunk(const Dimensions& shape, std::size_t bytes_per
 // ---------------------------------------------------------------------------------------------
 // Strings (datasets and attributes share this).
 
-// Reads `count` strings from `object` (a dataset, or an attribute when `is_attribute`), whose stored
-// type is `stored`. Variable-length and fixed-length strings (as numpy's "S" arrays) are both read.
-std::vector<std::string> read_string_values(hid_t object, bool is_attribute, hid_t stored, hid_t space,
-                                            std::size_t count, std::string_view what) {
-  if (H5Tget_class(stored) != H5T_STRING) {
-    throw InputError(fmt::format("HDF5: {} '{}' in file '{}' holds {}, not strings", what,
-                                 object_path_of(object), file_name_of(object), describe_type(stored)));
-  }
+void check_holds_strings(hid_t stored, hid_t owner, std::string_view name, NameKind kind) {
+  if (H5Tget_class(stored) == H5T_STRING) return;
+  throw InputError(fmt::format("HDF5: {} {} holds {}, not strings", kind == NameKind::attribute ? "attribute" : "dataset",
+                               describe_place(owner, name, kind), describe_type(stored)));
+}
+
+// Reads `count` strings from `source` (a dataset, or an attribute when `is_attribute`), whose stored
+// type is `stored`; `owner` and `name` say where it is, for messages. Variable-length and
+// fixed-length strings (numpy's "S" arrays) are both read.
+std::vector<std::string> read_string_values(hid_t source, bool is_attribute, hid_t stored, hid_t space,
+                                            std::size_t count, hid_t owner, std::string_view name) {
+  const NameKind kind = is_attribute ? NameKind::attribute : NameKind::object_path;
+  const char* what = is_attribute ? "attribute" : "dataset";
+  check_holds_strings(stored, owner, name, kind);
   auto read = [&](hid_t type, void* buffer) {
-    const herr_t status = is_attribute ? H5Aread(object, type, buffer)
-                                       : H5Dread(object, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer);
-    check_status(status, fmt::format("cannot read the {}", what), object, "");
+    const herr_t status = is_attribute ? H5Aread(source, type, buffer)
+                                       : H5Dread(source, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer);
+    check_status(status, fmt::format("cannot read {}", what), owner, name, kind);
   };
   std::vector<std::string> values;
   values.reserve(count);
@@ -322,11 +347,15 @@ std::vector<std::string> read_string_values(hid_t object, bool is_attribute, hid
     std::vector<char*> pointers(count, nullptr);
     read(type.id(), pointers.data());
     for (const char* pointer : pointers) values.emplace_back(pointer ? pointer : "");
+#if H5_VERSION_GE(1, 12, 0)
     H5Treclaim(type.id(), space, H5P_DEFAULT, pointers.data());
+#else
+    H5Dvlen_reclaim(type.id(), space, H5P_DEFAULT, pointers.data());
+#endif
     return values;
   }
   const std::size_t size = H5Tget_size(stored);
-  const Handle type(check_id(H5Tcopy(stored), "cannot copy the string type of", object, ""), H5Tclose);
+  const Handle type(check_id(H5Tcopy(stored), "cannot copy the string type of", owner, name, kind), H5Tclose);
   const bool space_padded = H5Tget_strpad(stored) == H5T_STR_SPACEPAD;
   std::vector<char> buffer(count * size);
   read(type.id(), buffer.data());
@@ -454,17 +483,17 @@ void Object::set_attribute(std::string_view name, std::string_view value) {
   const std::string attribute_name(name);
   check_no_nul(value, attribute_name);
   if (H5Aexists(id(), attribute_name.c_str()) > 0) {
-    check_status(H5Adelete(id(), attribute_name.c_str()), "cannot replace attribute", id(), attribute_name);
+    check_status(H5Adelete(id(), attribute_name.c_str()), "cannot replace attribute", id(), attribute_name, NameKind::attribute);
   }
   const Handle type = make_string_type();
-  const Handle space = make_space({}, id(), attribute_name);
+  const Handle space = make_space({}, id(), attribute_name, NameKind::attribute);
   const Handle attribute(check_id(H5Acreate2(id(), attribute_name.c_str(), type.id(), space.id(), H5P_DEFAULT,
                                              H5P_DEFAULT),
-                                  "cannot create attribute", id(), attribute_name),
+                                  "cannot create attribute", id(), attribute_name, NameKind::attribute),
                          H5Aclose);
   const std::string text(value);
   const char* pointer = text.c_str();
-  check_status(H5Awrite(attribute.id(), type.id(), &pointer), "cannot write attribute", id(), attribute_name);
+  check_status(H5Awrite(attribute.id(), type.id(), &pointer), "cannot write attribute", id(), attribute_name, NameKind::attribute);
 }
 
 void Object::set_numeric_attribute(std::string_view name, ElementType type, const void* data,
@@ -472,16 +501,16 @@ void Object::set_numeric_attribute(std::string_view name, ElementType type, cons
   const Quiet quiet;
   const std::string attribute_name(name);
   if (H5Aexists(id(), attribute_name.c_str()) > 0) {
-    check_status(H5Adelete(id(), attribute_name.c_str()), "cannot replace attribute", id(), attribute_name);
+    check_status(H5Adelete(id(), attribute_name.c_str()), "cannot replace attribute", id(), attribute_name, NameKind::attribute);
   }
-  const Handle space = make_space(shape, id(), attribute_name);
+  const Handle space = make_space(shape, id(), attribute_name, NameKind::attribute);
   const Handle attribute(check_id(H5Acreate2(id(), attribute_name.c_str(), file_type(type), space.id(),
                                              H5P_DEFAULT, H5P_DEFAULT),
-                                  "cannot create attribute", id(), attribute_name),
+                                  "cannot create attribute", id(), attribute_name, NameKind::attribute),
                          H5Aclose);
   if (element_count(shape) == 0) return;
   check_status(H5Awrite(attribute.id(), memory_type(type), data), "cannot write attribute", id(),
-               attribute_name);
+               attribute_name, NameKind::attribute);
 }
 
 void Object::read_numeric_attribute(std::string_view name, ElementType type,
@@ -489,47 +518,47 @@ void Object::read_numeric_attribute(std::string_view name, ElementType type,
   const Quiet quiet;
   const std::string attribute_name(name);
   const Handle attribute(check_id(H5Aopen(id(), attribute_name.c_str(), H5P_DEFAULT), "cannot open attribute",
-                                  id(), attribute_name),
+                                  id(), attribute_name, NameKind::attribute),
                          H5Aclose);
   const Handle stored(check_id(H5Aget_type(attribute.id()), "cannot read the type of attribute", id(),
-                               attribute_name),
+                               attribute_name, NameKind::attribute),
                       H5Tclose);
-  check_readable_as(stored.id(), type, "attribute", id(), attribute_name);
+  check_readable_as(stored.id(), type, "attribute", id(), attribute_name, NameKind::attribute);
   const Handle space(check_id(H5Aget_space(attribute.id()), "cannot read the shape of attribute", id(),
-                              attribute_name),
+                              attribute_name, NameKind::attribute),
                      H5Sclose);
-  const Dimensions shape = read_shape(space.id(), id(), attribute_name);
+  const Dimensions shape = read_shape(space.id(), id(), attribute_name, NameKind::attribute);
   void* data = allocate(shape);
   if (element_count(shape) == 0) return;
-  check_status(H5Aread(attribute.id(), memory_type(type), data), "cannot read attribute", id(), attribute_name);
+  check_status(H5Aread(attribute.id(), memory_type(type), data), "cannot read attribute", id(), attribute_name, NameKind::attribute);
 }
 
 std::string Object::read_string_attribute(std::string_view name) const {
   const Quiet quiet;
   const std::string attribute_name(name);
   const Handle attribute(check_id(H5Aopen(id(), attribute_name.c_str(), H5P_DEFAULT), "cannot open attribute",
-                                  id(), attribute_name),
+                                  id(), attribute_name, NameKind::attribute),
                          H5Aclose);
   const Handle stored(check_id(H5Aget_type(attribute.id()), "cannot read the type of attribute", id(),
-                               attribute_name),
+                               attribute_name, NameKind::attribute),
                       H5Tclose);
   const Handle space(check_id(H5Aget_space(attribute.id()), "cannot read the shape of attribute", id(),
-                              attribute_name),
+                              attribute_name, NameKind::attribute),
                      H5Sclose);
-  const Dimensions shape = read_shape(space.id(), id(), attribute_name);
+  const Dimensions shape = read_shape(space.id(), id(), attribute_name, NameKind::attribute);
+  check_holds_strings(stored.id(), id(), attribute_name, NameKind::attribute);
   if (element_count(shape) != 1) {
-    throw InputError(fmt::format("HDF5: attribute '{}' in file '{}' has shape {}, not a single string",
-                                 join_path(object_path_of(id()), attribute_name), file_name_of(id()),
-                                 format_shape(shape)));
+    throw InputError(fmt::format("HDF5: attribute {} has shape {}, not a single string",
+                                 describe_place(id(), attribute_name, NameKind::attribute), format_shape(shape)));
   }
-  return read_string_values(attribute.id(), true, stored.id(), space.id(), 1, "attribute").front();
+  return read_string_values(attribute.id(), true, stored.id(), space.id(), 1, id(), attribute_name).front();
 }
 
 bool Object::has_attribute(std::string_view name) const {
   const Quiet quiet;
   const std::string attribute_name(name);
   const htri_t exists = H5Aexists(id(), attribute_name.c_str());
-  if (exists < 0) throw_error("cannot look up attribute", id(), attribute_name);
+  if (exists < 0) throw_error("cannot look up attribute", id(), attribute_name, NameKind::attribute);
   return exists > 0;
 }
 
@@ -544,7 +573,7 @@ std::vector<std::string> Object::attribute_names() const {
 void Object::remove_attribute(std::string_view name) {
   const Quiet quiet;
   const std::string attribute_name(name);
-  check_status(H5Adelete(id(), attribute_name.c_str()), "cannot remove attribute", id(), attribute_name);
+  check_status(H5Adelete(id(), attribute_name.c_str()), "cannot remove attribute", id(), attribute_name, NameKind::attribute);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -571,7 +600,7 @@ std::string Dataset::stored_type_name() const {
 void Dataset::read_numeric(ElementType type, const detail::Allocate& allocate) const {
   const Quiet quiet;
   const Handle stored(check_id(H5Dget_type(id()), "cannot read the type of dataset", id(), ""), H5Tclose);
-  check_readable_as(stored.id(), type, "dataset", id(), "");
+  check_readable_as(stored.id(), type, "dataset", id(), "", NameKind::object_path);
   const Handle space(check_id(H5Dget_space(id()), "cannot read the shape of dataset", id(), ""), H5Sclose);
   const Dimensions shape = read_shape(space.id(), id(), "");
   void* data = allocate(shape);
@@ -585,11 +614,12 @@ std::string Dataset::read_string() const {
   const Handle stored(check_id(H5Dget_type(id()), "cannot read the type of dataset", id(), ""), H5Tclose);
   const Handle space(check_id(H5Dget_space(id()), "cannot read the shape of dataset", id(), ""), H5Sclose);
   const Dimensions shape = read_shape(space.id(), id(), "");
+  check_holds_strings(stored.id(), id(), "", NameKind::object_path);
   if (!shape.empty()) {
     throw InputError(fmt::format("HDF5: dataset '{}' in file '{}' has shape {}, not a scalar string",
                                  object_path_of(id()), file_name_of(id()), format_shape(shape)));
   }
-  return read_string_values(id(), false, stored.id(), space.id(), 1, "dataset").front();
+  return read_string_values(id(), false, stored.id(), space.id(), 1, id(), "").front();
 }
 
 std::vector<std::string> Dataset::read_strings() const {
@@ -597,11 +627,12 @@ std::vector<std::string> Dataset::read_strings() const {
   const Handle stored(check_id(H5Dget_type(id()), "cannot read the type of dataset", id(), ""), H5Tclose);
   const Handle space(check_id(H5Dget_space(id()), "cannot read the shape of dataset", id(), ""), H5Sclose);
   const Dimensions shape = read_shape(space.id(), id(), "");
+  check_holds_strings(stored.id(), id(), "", NameKind::object_path);
   if (shape.size() != 1) {
     throw InputError(fmt::format("HDF5: dataset '{}' in file '{}' has shape {}, not a 1-D array of strings",
                                  object_path_of(id()), file_name_of(id()), format_shape(shape)));
   }
-  return read_string_values(id(), false, stored.id(), space.id(), shape[0], "dataset");
+  return read_string_values(id(), false, stored.id(), space.id(), shape[0], id(), "");
 }
 
 // ---------------------------------------------------------------------------------------------

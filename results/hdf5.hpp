@@ -200,7 +200,7 @@ T Object::read_attribute(std::string_view name) const {
     read_numeric_attribute(name, element_type_of<T>(), [&](const Dimensions& shape) -> void* {
       if (element_count(shape) != 1) {
         throw InputError(fmt::format("HDF5: attribute '{}' of '{}' in file '{}' has shape {}, not a scalar",
-                                     name, this->name(), file_name(), format_shape(shape)));
+                                     name, this->name(), this->file_name(), format_shape(shape)));
       }
       return &value;
     });
@@ -273,10 +273,11 @@ class Location : public Object {
                         const DatasetOptions& options = {}) {
     return write_dataset(path, std::span<const T>(values), shape, options);
   }
-  // 1-D, shape (values.size()).
+  // 1-D, shape (values.size()), uncompressed. (No options argument here: `{}` in the third place
+  // must mean a scalar shape, without ambiguity.)
   template <Numeric T>
-  Dataset write_dataset(std::string_view path, const std::vector<T>& values, const DatasetOptions& options = {}) {
-    return write_dataset(path, std::span<const T>(values), Dimensions{values.size()}, options);
+  Dataset write_dataset(std::string_view path, const std::vector<T>& values) {
+    return write_dataset(path, std::span<const T>(values), Dimensions{values.size()});
   }
   template <Numeric T>
   Array<T> read_dataset(std::string_view path) const {
