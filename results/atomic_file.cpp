@@ -43,16 +43,18 @@ void write_file_atomically(const std::filesystem::path& final_path, const std::f
     {
       File file = File::create(temporary);
       write(file);
-      file.flush();
-      // With HDF5's default ("weak") close, a group or dataset still open keeps the file open after
-      // H5Fclose, and what it holds would be written after our fsync and rename: refuse that.
-      const std::size_t open_objects = file.open_object_count();
-      if (open_objects != 1) {
-        throw Error(fmt::format("write_file_atomically('{}'): {} HDF5 objects of the file are still open after "
-                                "the write callback returned; close every Group and Dataset inside it",
-                                final_path.string(), open_objects - 1));
+      if (file.valid()) {  // (unless the callback closed it itself)
+        file.flush();
+        // With HDF5's default ("weak") close, a group or dataset still open keeps the file open
+        // after H5Fclose, and what it holds would be written after our fsync and rename: refuse.
+        const std::size_t open_objects = file.open_object_count();
+        if (open_objects != 1) {
+          throw Error(fmt::format("write_file_atomically('{}'): {} HDF5 objects of the file are still open "
+                                  "after the write callback returned; close every Group and Dataset inside it",
+                                  final_path.string(), open_objects - 1));
+        }
+        file.close();
       }
-      file.close();
     }
     fsync_path(temporary, false, "file");
     if (std::rename(temporary.c_str(), final_path.c_str()) != 0) {

@@ -806,8 +806,6 @@ void File::flush() {
   check_status(H5Fflush(id(), H5F_SCOPE_GLOBAL), "cannot flush", id(), "");
 }
 
-void File::close() { handle_.close(); }
-
 std::size_t File::open_object_count() const {
   const Quiet quiet;
   const ssize_t count = H5Fget_obj_count(id(), H5F_OBJ_ALL);

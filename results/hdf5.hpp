@@ -139,6 +139,10 @@ class Object {
   std::string name() const;
   // The name of the file the object lives in, as it was opened.
   std::string file_name() const;
+  // Closes the object now and reports a failure (the destructor closes quietly); afterwards
+  // valid() is false. Closing a File whose groups or datasets are still open leaves HDF5 holding
+  // the file open until they are closed too.
+  void close() { handle_.close(); }
 
   // Scalar attributes: any integer is stored as int64, any floating-point value as float64, text as a
   // variable-length UTF-8 string. An existing attribute of the same name is replaced.
@@ -321,9 +325,6 @@ class File : public Location {
 
   // Writes everything buffered to the operating system (not fsync: see write_file_atomically).
   void flush();
-  // Closes the file and reports failures; the destructor closes quietly. If groups or datasets of
-  // this file are still open, HDF5 keeps the file open until they close.
-  void close();
   // Open objects in this file (groups, datasets, attributes, types), this file handle included.
   std::size_t open_object_count() const;
 

@@ -7,7 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -486,6 +488,18 @@ TEST_F(Hdf5Test, AtomicWriteLeavesOnlyTheFinalFile) {
   EXPECT_FALSE(file.exists("metrics"));
 }
 
+TEST_F(Hdf5Test, AtomicWriteWhenTheCallbackClosesTheFile) {
+  write_file_atomically(path("closed.h5"), [](File& file) {
+    Group group = file.create_group("g");
+    group.write_dataset("x", std::vector<double>{1.0, 2.0});
+    group.close();
+    EXPECT_FALSE(group.valid());
+    file.close();
+  });
+  EXPECT_EQ(files_in_dir(), std::vector<fs::path>{"closed.h5"});
+  EXPECT_EQ(File::open_read_only(path("closed.h5")).read_dataset<double>("g/x").values, (std::vector<double>{1.0, 2.0}));
+}
+
 TEST_F(Hdf5Test, AtomicWriteInTheCurrentDirectory) {
   const fs::path previous = fs::current_path();
   fs::current_path(dir_);
@@ -524,6 +538,51 @@ TEST_F(Hdf5Test, AtomicWriteRefusesObjectsKeptOpen) {
   EXPECT_NE(message.find("still open"), std::string::npos) << message;
   kept.reset();
   EXPECT_TRUE(files_in_dir().empty());
+}
+
+// A writer process rewrites the same result file in a loop and is SIGKILLed at varying moments:
+// at the final path there is then either nothing or a complete file, never a partial one.
+TEST_F(Hdf5Test, KillAtAnyMomentLeavesNoFileOrACompleteOne) {
+  const fs::path final_path = path("killed.h5");
+  constexpr std::size_t values_per_file = 200000;  // 800 KB uncompressed: a write takes a while
+  int complete_files = 0;
+  for (int round = 0; round < 6; ++round) {
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      try {
+        for (std::int64_t iteration = 0;; ++iteration) {
+          write_file_atomically(final_path, [&](File& file) {
+            file.write_dataset("values", std::vector<float>(values_per_file, static_cast<float>(iteration)));
+            file.set_attribute("iteration", iteration);
+          });
+        }
+      } catch (...) {
+      }
+      ::_exit(1);
+    }
+    if (round == 5) {  // the last writer dies while it replaces an existing file
+      for (int wait = 0; wait < 2000 && !fs::exists(final_path); ++wait) ::usleep(5000);
+    }
+    ::usleep(static_cast<useconds_t>(2000 + 7000 * round));
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "the writer stopped on its own, status " << status;
+    if (!fs::exists(final_path)) continue;
+    ASSERT_TRUE(is_readable_hdf5(final_path)) << "round " << round;
+    const File file = File::open_read_only(final_path);
+    const auto iteration = static_cast<float>(file.read_attribute<std::int64_t>("iteration"));
+    const auto values = file.read_dataset<float>("values").values;
+    ASSERT_EQ(values.size(), values_per_file);
+    EXPECT_TRUE(std::all_of(values.begin(), values.end(), [&](float v) { return v == iteration; }));
+    ++complete_files;
+  }
+  // Only the final file and the killed writers' temporaries (which readers never open) remain.
+  for (const auto& name : files_in_dir()) {
+    EXPECT_TRUE(name == "killed.h5" || name.string().starts_with("killed.h5.tmp.")) << name;
+  }
+  EXPECT_GT(complete_files, 0) << "no complete file was checked";
 }
 
 TEST_F(Hdf5Test, TruncatedAndCorruptFilesAreUnreadable) {
