@@ -2,6 +2,7 @@
 // Stratified, seeded splits of graph indices. Every graph appears in exactly one test fold; class
 // proportions are kept in every fold (to within one graph per class).
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace diffpool {

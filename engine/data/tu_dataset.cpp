@@ -90,7 +90,7 @@ GraphIndicator read_graph_indicator(const DataFile& file) {
   int64_t lines = for_each_line(input, [&](std::string_view line, int64_t number) {
     auto graph = parse_single_integer(line);
     if (!graph) throw_at(file.path, number, fmt::format("expected one integer graph id, got {}", quote(line)));
-    if (*graph != previous && *graph != previous + 1) {
+    if ((number == 1 && *graph != 1) || (*graph != previous && *graph != previous + 1)) {
       if (number == 1) {
         throw_at(file.path, number, fmt::format("graph id {}: the first node must belong to graph 1 (graph ids are "
                                                 "1-based and contiguous)", *graph));
@@ -139,8 +139,8 @@ GraphLabels read_graph_labels(const DataFile& file, int64_t num_graphs, const st
   });
   require_lines(file.path, lines, "one integer label per graph");
   if (lines < num_graphs) {
-    throw_at(file.path, lines + 1, fmt::format("file ends after {} labels, but {} defines {} graphs (one label per "
-                                               "graph)", lines, indicator_path, num_graphs));
+    throw_at(file.path, lines + 1, fmt::format("file ends after {} line{}, but {} defines {} graphs (one label per "
+                                               "graph)", lines, lines == 1 ? "" : "s", indicator_path, num_graphs));
   }
   std::sort(classes.begin(), classes.end());
   GraphLabels result;
@@ -171,8 +171,8 @@ void check_node_line(const std::string& path, int64_t number, std::string_view l
 }
 void check_node_count(const std::string& path, int64_t lines, int64_t num_nodes, const std::string& indicator_path) {
   if (lines < num_nodes) {
-    throw_at(path, lines + 1, fmt::format("file ends after {} lines, but {} defines {} nodes (one line per node)",
-                                          lines, indicator_path, num_nodes));
+    throw_at(path, lines + 1, fmt::format("file ends after {} line{}, but {} defines {} nodes (one line per node)",
+                                          lines, lines == 1 ? "" : "s", indicator_path, num_nodes));
   }
 }
 
