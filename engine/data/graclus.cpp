@@ -19,6 +19,8 @@
 #include "engine/data/graclus.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <iterator>
 #include <numeric>
 #include <set>
 
@@ -45,48 +47,6 @@ void check_graph(const LocalGraph& graph) {
 
 inline double weight_at(const LocalGraph& graph, int64_t j) {
   return graph.weights.empty() ? 1.0 : graph.weights[static_cast<std::size_t>(j)];
-}
-
-// One matching pass over `graph` (c nodes); returns partner[a] (-1: unmatched) and the number of
-// pairs, at most `max_pairs`.
-int64_t match_pass(const LocalGraph& graph, int64_t max_pairs, std::vector<int32_t>& partner) {
-  const int64_t c = graph.num_nodes;
-  std::vector<double> degree(static_cast<std::size_t>(c), 0.0);
-  for (int64_t a = 0; a < c; ++a) {
-    for (int64_t j = graph.offsets[static_cast<std::size_t>(a)]; j < graph.offsets[static_cast<std::size_t>(a) + 1]; ++j)
-      degree[static_cast<std::size_t>(a)] += weight_at(graph, j);
-  }
-  std::vector<int32_t> order(static_cast<std::size_t>(c));
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
-    double da = degree[static_cast<std::size_t>(a)], db = degree[static_cast<std::size_t>(b)];
-    return da < db || (da == db && a < b);
-  });
-  partner.assign(static_cast<std::size_t>(c), -1);
-  int64_t pairs = 0;
-  for (int32_t a : order) {
-    if (pairs == max_pairs) break;
-    if (partner[static_cast<std::size_t>(a)] >= 0) continue;
-    int32_t best = -1;
-    double best_score = 0.0;
-    for (int64_t j = graph.offsets[static_cast<std::size_t>(a)]; j < graph.offsets[static_cast<std::size_t>(a) + 1]; ++j) {
-      int32_t b = graph.targets[static_cast<std::size_t>(j)];
-      double w = weight_at(graph, j);
-      if (b == a || partner[static_cast<std::size_t>(b)] >= 0 || !(w > 0.0)) continue;
-      // d_a, d_b >= w > 0 here, so the score is finite.
-      double score = w * (1.0 / degree[static_cast<std::size_t>(a)] + 1.0 / degree[static_cast<std::size_t>(b)]);
-      if (best < 0 || score > best_score || (score == best_score && b < best)) {
-        best = b;
-        best_score = score;
-      }
-    }
-    if (best >= 0) {
-      partner[static_cast<std::size_t>(a)] = best;
-      partner[static_cast<std::size_t>(best)] = a;
-      ++pairs;
-    }
-  }
-  return pairs;
 }
 
 // Merges the two clusters with the fewest original nodes (ties: lowest id) until `target` remain.
@@ -123,39 +83,142 @@ std::vector<int32_t> merge_smallest(const std::vector<int64_t>& size, int64_t ta
 std::vector<int32_t> graclus_clusters(const LocalGraph& graph, int64_t max_clusters) {
   DP_CHECK(max_clusters >= 1, "max_clusters {}", max_clusters);
   check_graph(graph);
-  const int64_t n = graph.num_nodes;
-  std::vector<int32_t> cluster(static_cast<std::size_t>(n));  // original node -> current coarse node
-  std::iota(cluster.begin(), cluster.end(), 0);
-  if (n <= max_clusters) return cluster;  // every node its own cluster
+  for (double w : graph.weights) DP_CHECK(w >= 0.0 && w < INFINITY, "edge weight {} (must be finite and >= 0)", w);
+  const int32_t n = static_cast<int32_t>(graph.num_nodes);
+  std::vector<int32_t> identity(static_cast<std::size_t>(n));
+  std::iota(identity.begin(), identity.end(), 0);
+  if (n <= max_clusters) return identity;  // every node its own cluster
 
-  LocalGraph current = graph;
-  std::vector<int64_t> size(static_cast<std::size_t>(n), 1);  // original nodes per coarse node
-  std::vector<int32_t> partner, group;
-  while (current.num_nodes > max_clusters) {
-    const int64_t c = current.num_nodes;
-    int64_t pairs = match_pass(current, c - max_clusters, partner);
-    if (pairs == 0) {
-      // Stalled: no edge joins two clusters (each connected part is one cluster already).
-      group = merge_smallest(size, max_clusters);
-      for (auto& a : cluster) a = group[static_cast<std::size_t>(a)];
-      break;
+  // Clusters are contracted in place instead of rebuilding the coarse graph after every pass: on
+  // star-like graphs (REDDIT threads) only one pair forms per pass, so there are thousands of passes
+  // and each must cost about O(c + edges scanned), not a full coarsening.
+  //  * A cluster is named by its smallest original node, its root; union-find links the others.
+  //  * links[a]: (any member of a neighbouring cluster, weight). Stale members are resolved with
+  //    find() and the list is compacted whenever a is visited; links inside a cluster are dropped.
+  //  * degree[a] is the row sum of a's coarse row, self-loop included (merged: d_a + d_b).
+  struct Link {
+    int32_t node;
+    double weight;
+  };
+  std::vector<int32_t> parent = identity;
+  auto find = [&](int32_t v) {
+    while (parent[static_cast<std::size_t>(v)] != v) {
+      parent[static_cast<std::size_t>(v)] = parent[static_cast<std::size_t>(parent[static_cast<std::size_t>(v)])];
+      v = parent[static_cast<std::size_t>(v)];
     }
-    // A pair takes the next id when its lower member is reached, which keeps the ids ordered by
-    // smallest original member.
-    group.assign(static_cast<std::size_t>(c), -1);
-    int32_t next = 0;
-    for (int32_t a = 0; a < c; ++a) {
-      if (group[static_cast<std::size_t>(a)] >= 0) continue;
-      group[static_cast<std::size_t>(a)] = next;
-      if (int32_t b = partner[static_cast<std::size_t>(a)]; b >= 0) group[static_cast<std::size_t>(b)] = next;
-      ++next;
+    return v;
+  };
+  std::vector<std::vector<Link>> links(static_cast<std::size_t>(n));
+  std::vector<double> degree(static_cast<std::size_t>(n), 0.0);
+  for (int32_t u = 0; u < n; ++u) {
+    for (int64_t j = graph.offsets[static_cast<std::size_t>(u)]; j < graph.offsets[static_cast<std::size_t>(u) + 1]; ++j) {
+      int32_t v = graph.targets[static_cast<std::size_t>(j)];
+      degree[static_cast<std::size_t>(u)] += weight_at(graph, j);
+      if (v != u) links[static_cast<std::size_t>(u)].push_back({v, weight_at(graph, j)});
     }
-    std::vector<int64_t> merged_size(static_cast<std::size_t>(next), 0);
-    for (int32_t a = 0; a < c; ++a) merged_size[static_cast<std::size_t>(group[static_cast<std::size_t>(a)])] += size[static_cast<std::size_t>(a)];
-    size = std::move(merged_size);
-    current = coarsen(current, group, next);
-    for (auto& a : cluster) a = group[static_cast<std::size_t>(a)];
   }
+  std::vector<int64_t> size(static_cast<std::size_t>(n), 1);  // original nodes per cluster
+  auto visit_before = [&](int32_t a, int32_t b) {
+    double da = degree[static_cast<std::size_t>(a)], db = degree[static_cast<std::size_t>(b)];
+    return da < db || (da == db && a < b);
+  };
+  std::vector<int32_t> order = identity;  // the live roots in visiting order
+  std::sort(order.begin(), order.end(), visit_before);
+
+  std::vector<int32_t> partner(static_cast<std::size_t>(n), -1);
+  std::vector<double> weight_to(static_cast<std::size_t>(n), 0.0);  // sparse accumulator over roots
+  std::vector<char> seen(static_cast<std::size_t>(n), 0);
+  std::vector<int32_t> touched;
+  std::vector<std::pair<int32_t, int32_t>> pairs;
+  int64_t count = n;
+  while (count > max_clusters) {
+    // One matching pass over the clusters as they were at its start.
+    const std::size_t max_pairs = static_cast<std::size_t>(count - max_clusters);
+    pairs.clear();
+    for (int32_t a : order) {
+      if (pairs.size() == max_pairs) break;
+      if (partner[static_cast<std::size_t>(a)] >= 0) continue;
+      auto& row = links[static_cast<std::size_t>(a)];
+      touched.clear();
+      for (const Link& link : row) {
+        int32_t b = find(link.node);
+        if (b == a) continue;  // inside a: already part of its degree
+        if (!seen[static_cast<std::size_t>(b)]) {
+          seen[static_cast<std::size_t>(b)] = 1;
+          touched.push_back(b);
+        }
+        weight_to[static_cast<std::size_t>(b)] += link.weight;
+      }
+      row.clear();
+      int32_t best = -1;
+      double best_score = 0.0;
+      const double inverse_degree_a = 1.0 / degree[static_cast<std::size_t>(a)];
+      for (int32_t b : touched) {
+        double w = weight_to[static_cast<std::size_t>(b)];
+        row.push_back({b, w});
+        weight_to[static_cast<std::size_t>(b)] = 0.0;
+        seen[static_cast<std::size_t>(b)] = 0;
+        if (partner[static_cast<std::size_t>(b)] >= 0 || !(w > 0.0)) continue;
+        // d_a, d_b >= w > 0 here (weights are non-negative), so the score is finite.
+        double score = w * (inverse_degree_a + 1.0 / degree[static_cast<std::size_t>(b)]);
+        if (best < 0 || score > best_score || (score == best_score && b < best)) {
+          best = b;
+          best_score = score;
+        }
+      }
+      if (best >= 0) {
+        partner[static_cast<std::size_t>(a)] = best;
+        partner[static_cast<std::size_t>(best)] = a;
+        pairs.emplace_back(std::min(a, best), std::max(a, best));
+      }
+    }
+    if (pairs.empty()) {
+      // Stalled: no edge joins two clusters (each connected part is one cluster already).
+      std::vector<int32_t> roots = order;
+      std::sort(roots.begin(), roots.end());
+      std::vector<int64_t> root_size;
+      for (int32_t r : roots) root_size.push_back(size[static_cast<std::size_t>(r)]);
+      std::vector<int32_t> group = merge_smallest(root_size, max_clusters);
+      std::vector<int32_t> group_of_root(static_cast<std::size_t>(n), -1);
+      for (std::size_t i = 0; i < roots.size(); ++i) group_of_root[static_cast<std::size_t>(roots[i])] = group[i];
+      std::vector<int32_t> cluster(static_cast<std::size_t>(n));
+      for (int32_t v = 0; v < n; ++v) cluster[static_cast<std::size_t>(v)] = group_of_root[static_cast<std::size_t>(find(v))];
+      return cluster;
+    }
+    // Contract every pair into its lower id (which holds the smaller original node).
+    std::vector<int32_t> merged;
+    for (auto [keep, other] : pairs) {
+      parent[static_cast<std::size_t>(other)] = keep;
+      degree[static_cast<std::size_t>(keep)] += degree[static_cast<std::size_t>(other)];
+      size[static_cast<std::size_t>(keep)] += size[static_cast<std::size_t>(other)];
+      auto& into = links[static_cast<std::size_t>(keep)];
+      auto& from = links[static_cast<std::size_t>(other)];
+      if (into.size() < from.size()) into.swap(from);  // append the shorter list
+      into.insert(into.end(), from.begin(), from.end());
+      std::vector<Link>().swap(from);
+      merged.push_back(keep);
+    }
+    // New visiting order: unmatched clusters keep their relative order; merged ones are placed by
+    // their new degree.
+    std::vector<int32_t> unmatched;
+    unmatched.reserve(order.size());
+    for (int32_t a : order) {
+      if (partner[static_cast<std::size_t>(a)] < 0) unmatched.push_back(a);
+    }
+    for (auto [keep, other] : pairs) partner[static_cast<std::size_t>(keep)] = partner[static_cast<std::size_t>(other)] = -1;
+    std::sort(merged.begin(), merged.end(), visit_before);
+    order.clear();
+    std::merge(unmatched.begin(), unmatched.end(), merged.begin(), merged.end(), std::back_inserter(order), visit_before);
+    count -= static_cast<int64_t>(pairs.size());
+  }
+  // Number the roots in ascending order: that is the order of their smallest member.
+  std::vector<int32_t> rank(static_cast<std::size_t>(n), -1);
+  int32_t next = 0;
+  for (int32_t v = 0; v < n; ++v) {
+    if (find(v) == v) rank[static_cast<std::size_t>(v)] = next++;
+  }
+  std::vector<int32_t> cluster(static_cast<std::size_t>(n));
+  for (int32_t v = 0; v < n; ++v) cluster[static_cast<std::size_t>(v)] = rank[static_cast<std::size_t>(find(v))];
   return cluster;
 }
 

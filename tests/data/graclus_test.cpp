@@ -1,6 +1,7 @@
 // Graclus clustering and coarsening (DIFFPOOL-DET).
 #include <gtest/gtest.h>
 
+#include <numeric>
 #include <set>
 
 #include "engine/core/error.hpp"
@@ -41,6 +42,89 @@ LocalGraph random_graph(int64_t n, double p, uint64_t seed) {
     for (int v = u + 1; v < n; ++v)
       if (rng.uniform() < p) edges.push_back({u, v});
   return make_graph(n, edges);
+}
+
+// The algorithm of graclus.hpp written plainly: one matching pass, then coarsen(), repeated. The
+// library contracts clusters in place instead (much faster on star-like graphs); with integer
+// weights every sum is exact, so both must agree exactly.
+std::vector<int32_t> reference_graclus(const LocalGraph& graph, int64_t max_clusters) {
+  const int64_t n = graph.num_nodes;
+  std::vector<int32_t> cluster(n);
+  std::iota(cluster.begin(), cluster.end(), 0);
+  if (n <= max_clusters) return cluster;
+  LocalGraph current = graph;
+  std::vector<int64_t> size(n, 1);
+  while (current.num_nodes > max_clusters) {
+    const int64_t c = current.num_nodes;
+    std::vector<double> degree(c, 0.0);
+    for (int64_t a = 0; a < c; ++a)
+      for (int64_t j = current.offsets[a]; j < current.offsets[a + 1]; ++j)
+        degree[a] += current.weights.empty() ? 1.0 : current.weights[j];
+    std::vector<int32_t> order(c);
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+      return degree[a] < degree[b] || (degree[a] == degree[b] && a < b);
+    });
+    std::vector<int32_t> partner(c, -1);
+    int64_t pairs = 0;
+    for (int32_t a : order) {
+      if (pairs == c - max_clusters) break;
+      if (partner[a] >= 0) continue;
+      int32_t best = -1;
+      double best_score = 0.0;
+      for (int64_t j = current.offsets[a]; j < current.offsets[a + 1]; ++j) {
+        int32_t b = current.targets[j];
+        double w = current.weights.empty() ? 1.0 : current.weights[j];
+        if (b == a || partner[b] >= 0 || !(w > 0.0)) continue;
+        double score = w * (1.0 / degree[a] + 1.0 / degree[b]);
+        if (best < 0 || score > best_score || (score == best_score && b < best)) {
+          best = b;
+          best_score = score;
+        }
+      }
+      if (best >= 0) {
+        partner[a] = best;
+        partner[best] = a;
+        ++pairs;
+      }
+    }
+    std::vector<int32_t> group(c, -1);
+    int32_t next = 0;
+    if (pairs == 0) {
+      // Stall: merge the two smallest (size, id) until max_clusters remain; the lower id survives.
+      std::vector<int32_t> parent(c);
+      std::iota(parent.begin(), parent.end(), 0);
+      std::vector<std::pair<int64_t, int32_t>> live;
+      for (int32_t a = 0; a < c; ++a) live.push_back({size[a], a});
+      while (static_cast<int64_t>(live.size()) > max_clusters) {
+        std::sort(live.begin(), live.end());
+        auto [sa, a] = live[0];
+        auto [sb, b] = live[1];
+        live.erase(live.begin(), live.begin() + 2);
+        parent[std::max(a, b)] = std::min(a, b);
+        live.push_back({sa + sb, std::min(a, b)});
+      }
+      for (int32_t a = 0; a < c; ++a) {
+        int32_t r = a;
+        while (parent[r] != r) r = parent[r];
+        group[a] = r == a ? next++ : group[r];
+      }
+      for (auto& a : cluster) a = group[a];
+      return cluster;
+    }
+    for (int32_t a = 0; a < c; ++a) {
+      if (group[a] >= 0) continue;
+      group[a] = next;
+      if (partner[a] >= 0) group[partner[a]] = next;
+      ++next;
+    }
+    std::vector<int64_t> merged(next, 0);
+    for (int32_t a = 0; a < c; ++a) merged[group[a]] += size[a];
+    size = merged;
+    current = coarsen(current, group, next);
+    for (auto& a : cluster) a = group[a];
+  }
+  return cluster;
 }
 
 // Every id in 0..c-1 used, and ids ordered by smallest member.
@@ -104,6 +188,40 @@ TEST(Graclus, SelfLoopsAreNeverMatched) {
   LocalGraph graph = make_graph(3, {{0, 0}, {1, 1}, {2, 2}, {1, 2}}, {4.0, 4.0, 4.0, 1.0});
   EXPECT_EQ(graclus_clusters(graph, 2), (std::vector<int32_t>{0, 1, 1}));
   EXPECT_EQ(graclus_clusters(graph, 1), (std::vector<int32_t>{0, 0, 0}));
+}
+
+// Random trees with hubs: the shape of REDDIT threads, where only one pair forms per pass.
+LocalGraph random_star_forest(int64_t n, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<std::pair<int, int>> edges;
+  for (int v = 1; v < n; ++v) {
+    if (rng.uniform() < 0.05) continue;  // start a new tree
+    int parent = rng.uniform() < 0.7 ? static_cast<int>(rng.below(std::min<uint64_t>(v, 3)))
+                                     : static_cast<int>(rng.below(v));
+    edges.push_back({parent, v});
+  }
+  return make_graph(n, edges);
+}
+
+TEST(Graclus, MatchesPlainReference) {
+  for (uint64_t seed = 0; seed < 40; ++seed) {
+    Rng rng(seed + 7);
+    int64_t n = 1 + static_cast<int64_t>(rng.below(150));
+    LocalGraph graph = seed % 2 ? random_graph(n, rng.uniform(0.0, 0.2), seed) : random_star_forest(n, seed);
+    if (seed % 4 == 1) {
+      // Integer weights and some self-loops: a coarsened graph as level 2 of DIFFPOOL-DET sees it.
+      graph = coarsen(graph, reference_graclus(graph, n / 2 + 1), std::min(n, n / 2 + 1));
+    }
+    for (int64_t max_clusters : {int64_t{1}, int64_t{2}, graph.num_nodes / 5 + 1, graph.num_nodes / 2 + 1}) {
+      EXPECT_EQ(graclus_clusters(graph, max_clusters), reference_graclus(graph, max_clusters))
+          << "seed " << seed << " max_clusters " << max_clusters;
+    }
+  }
+}
+
+TEST(Graclus, RejectsNegativeWeights) {
+  LocalGraph graph = make_graph(3, {{0, 1}, {1, 2}}, {1.0, -1.0});
+  EXPECT_THROW(graclus_clusters(graph, 1), Error);
 }
 
 TEST(Graclus, RandomGraphsBoundsAndDeterminism) {

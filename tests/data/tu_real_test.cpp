@@ -2,8 +2,12 @@
 // shared/datasets/README.md). COLLAB, the big one, is in tu_collab_test.cpp.
 #include <gtest/gtest.h>
 
+#include <zlib.h>
+
 #include <chrono>
 #include <cmath>
+
+#include "engine/core/random.hpp"
 
 #include "engine/data/dataset.hpp"
 #include "tests/data/data_test_util.hpp"
@@ -163,6 +167,52 @@ TEST(RealDatasetDetails, ProteinsFeatureModes) {
   EXPECT_EQ(data.num_features, 3);
   EXPECT_EQ(data.feature_description, "3 constant ones");
   EXPECT_EQ(data.num_node_labels, 3);  // still reported
+}
+
+// A copy of ENZYMES with every file gzip-compressed reads exactly like the original; so does a copy
+// whose _A.txt lines are shuffled (graphs no longer in contiguous blocks).
+TEST(RealDatasetDetails, EnzymesGzipAndShuffledCopies) {
+  DatasetOptions options;
+  options.data_dir = testing::data_dir();
+  GraphDataset original = load_tu_dataset("ENZYMES", options);
+
+  testing::TempDir gzip_dir, shuffled_dir;
+  auto source = std::filesystem::path(testing::data_dir()) / "ENZYMES";
+  for (const char* part : {"A", "graph_indicator", "graph_labels", "node_labels", "node_attributes"}) {
+    std::string file = std::string("ENZYMES_") + part + ".txt";
+    std::string content = testing::read_file(source / file);
+    auto target = gzip_dir.path() / "ENZYMES" / (file + ".gz");
+    std::filesystem::create_directories(target.parent_path());
+    gzFile out = gzopen(target.string().c_str(), "wb1");
+    ASSERT_NE(out, nullptr);
+    ASSERT_EQ(gzwrite(out, content.data(), static_cast<unsigned>(content.size())), static_cast<int>(content.size()));
+    ASSERT_EQ(gzclose(out), Z_OK);
+    if (std::string(part) == "A") {
+      std::vector<std::string> lines;
+      for (size_t begin = 0; begin < content.size();) {
+        size_t end = content.find('\n', begin);
+        lines.push_back(content.substr(begin, end - begin));
+        begin = end + 1;
+      }
+      Rng(5).shuffle(lines);
+      std::string shuffled;
+      for (const auto& line : lines) shuffled += line + "\n";
+      testing::write_file(shuffled_dir.path() / "ENZYMES" / file, shuffled);
+    } else {
+      std::filesystem::create_directories(shuffled_dir.path() / "ENZYMES");
+      std::filesystem::copy_file(source / file, shuffled_dir.path() / "ENZYMES" / file);
+    }
+  }
+  for (const auto* dir : {&gzip_dir, &shuffled_dir}) {
+    options.data_dir = dir->path().string();
+    GraphDataset copy = load_tu_dataset("ENZYMES", options);
+    EXPECT_EQ(copy.node_offsets, original.node_offsets);
+    EXPECT_EQ(copy.adjacency_offsets, original.adjacency_offsets);
+    EXPECT_EQ(copy.adjacency_targets, original.adjacency_targets);
+    EXPECT_EQ(copy.labels, original.labels);
+    EXPECT_EQ(copy.features, original.features);
+    EXPECT_EQ(copy.feature_description, original.feature_description);
+  }
 }
 
 }  // namespace
