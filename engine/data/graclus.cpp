@@ -5,6 +5,11 @@
 // Since the coarse adjacency is S^T A S, d_a equals the sum of the original degrees of a's members,
 // which is the vertex weight Graclus uses for the normalised cut (Dhillon et al. 2007, section 4).
 //
+// How: clusters are contracted in place (union-find plus per-cluster neighbour lists) instead of
+// coarsening the graph after every pass, because on star-like graphs (REDDIT threads) only one pair
+// forms per pass. tests/data/graclus_test.cpp checks the result against the plain pass-and-coarsen
+// loop.
+//
 // Choices that the header leaves open, fixed here so that results never change:
 //  * visiting order of a matching pass: coarse nodes sorted by (d_a ascending, id ascending), as in
 //    METIS's sorted heavy-edge matching: low-degree nodes choose first, so they are not left over;
@@ -46,7 +51,7 @@ void check_graph(const LocalGraph& graph) {
 }
 
 inline double weight_at(const LocalGraph& graph, int64_t j) {
-  return graph.weights.empty() ? 1.0 : graph.weights[static_cast<std::size_t>(j)];
+  return graph.weights.empty() ? 1.0 : graph.weights[j];
 }
 
 // Merges the two clusters with the fewest original nodes (ties: lowest id) until `target` remain.
@@ -56,7 +61,7 @@ std::vector<int32_t> merge_smallest(const std::vector<int64_t>& size, int64_t ta
   std::vector<int32_t> parent(static_cast<std::size_t>(c));
   std::iota(parent.begin(), parent.end(), 0);
   std::set<std::pair<int64_t, int32_t>> by_size;  // (original nodes, id)
-  for (int32_t a = 0; a < c; ++a) by_size.emplace(size[static_cast<std::size_t>(a)], a);
+  for (int32_t a = 0; a < c; ++a) by_size.emplace(size[a], a);
   for (int64_t count = c; count > target; --count) {
     auto [size_a, a] = *by_size.begin();
     by_size.erase(by_size.begin());
@@ -64,7 +69,7 @@ std::vector<int32_t> merge_smallest(const std::vector<int64_t>& size, int64_t ta
     by_size.erase(by_size.begin());
     // The merged cluster keeps the lower id, which is the one holding the smaller original node.
     int32_t keep = std::min(a, b);
-    parent[static_cast<std::size_t>(std::max(a, b))] = keep;
+    parent[std::max(a, b)] = keep;
     by_size.emplace(size_a + size_b, keep);
   }
   // Representatives have lower ids than the clusters merged into them, so one ascending sweep
@@ -72,8 +77,8 @@ std::vector<int32_t> merge_smallest(const std::vector<int64_t>& size, int64_t ta
   std::vector<int32_t> result(static_cast<std::size_t>(c));
   int32_t next = 0;
   for (int32_t a = 0; a < c; ++a) {
-    int32_t p = parent[static_cast<std::size_t>(a)];
-    result[static_cast<std::size_t>(a)] = (p == a) ? next++ : result[static_cast<std::size_t>(p)];
+    int32_t p = parent[a];
+    result[a] = (p == a) ? next++ : result[p];
   }
   return result;
 }
@@ -102,24 +107,24 @@ std::vector<int32_t> graclus_clusters(const LocalGraph& graph, int64_t max_clust
   };
   std::vector<int32_t> parent = identity;
   auto find = [&](int32_t v) {
-    while (parent[static_cast<std::size_t>(v)] != v) {
-      parent[static_cast<std::size_t>(v)] = parent[static_cast<std::size_t>(parent[static_cast<std::size_t>(v)])];
-      v = parent[static_cast<std::size_t>(v)];
+    while (parent[v] != v) {
+      parent[v] = parent[parent[v]];
+      v = parent[v];
     }
     return v;
   };
   std::vector<std::vector<Link>> links(static_cast<std::size_t>(n));
   std::vector<double> degree(static_cast<std::size_t>(n), 0.0);
   for (int32_t u = 0; u < n; ++u) {
-    for (int64_t j = graph.offsets[static_cast<std::size_t>(u)]; j < graph.offsets[static_cast<std::size_t>(u) + 1]; ++j) {
-      int32_t v = graph.targets[static_cast<std::size_t>(j)];
-      degree[static_cast<std::size_t>(u)] += weight_at(graph, j);
-      if (v != u) links[static_cast<std::size_t>(u)].push_back({v, weight_at(graph, j)});
+    for (int64_t j = graph.offsets[u]; j < graph.offsets[u + 1]; ++j) {
+      int32_t v = graph.targets[j];
+      degree[u] += weight_at(graph, j);
+      if (v != u) links[u].push_back({v, weight_at(graph, j)});
     }
   }
   std::vector<int64_t> size(static_cast<std::size_t>(n), 1);  // original nodes per cluster
   auto visit_before = [&](int32_t a, int32_t b) {
-    double da = degree[static_cast<std::size_t>(a)], db = degree[static_cast<std::size_t>(b)];
+    double da = degree[a], db = degree[b];
     return da < db || (da == db && a < b);
   };
   std::vector<int32_t> order = identity;  // the live roots in visiting order
@@ -137,38 +142,38 @@ std::vector<int32_t> graclus_clusters(const LocalGraph& graph, int64_t max_clust
     pairs.clear();
     for (int32_t a : order) {
       if (pairs.size() == max_pairs) break;
-      if (partner[static_cast<std::size_t>(a)] >= 0) continue;
-      auto& row = links[static_cast<std::size_t>(a)];
+      if (partner[a] >= 0) continue;
+      auto& row = links[a];
       touched.clear();
       for (const Link& link : row) {
         int32_t b = find(link.node);
         if (b == a) continue;  // inside a: already part of its degree
-        if (!seen[static_cast<std::size_t>(b)]) {
-          seen[static_cast<std::size_t>(b)] = 1;
+        if (!seen[b]) {
+          seen[b] = 1;
           touched.push_back(b);
         }
-        weight_to[static_cast<std::size_t>(b)] += link.weight;
+        weight_to[b] += link.weight;
       }
       row.clear();
       int32_t best = -1;
       double best_score = 0.0;
-      const double inverse_degree_a = 1.0 / degree[static_cast<std::size_t>(a)];
+      const double inverse_degree_a = 1.0 / degree[a];
       for (int32_t b : touched) {
-        double w = weight_to[static_cast<std::size_t>(b)];
+        double w = weight_to[b];
         row.push_back({b, w});
-        weight_to[static_cast<std::size_t>(b)] = 0.0;
-        seen[static_cast<std::size_t>(b)] = 0;
-        if (partner[static_cast<std::size_t>(b)] >= 0 || !(w > 0.0)) continue;
+        weight_to[b] = 0.0;
+        seen[b] = 0;
+        if (partner[b] >= 0 || !(w > 0.0)) continue;
         // d_a, d_b >= w > 0 here (weights are non-negative), so the score is finite.
-        double score = w * (inverse_degree_a + 1.0 / degree[static_cast<std::size_t>(b)]);
+        double score = w * (inverse_degree_a + 1.0 / degree[b]);
         if (best < 0 || score > best_score || (score == best_score && b < best)) {
           best = b;
           best_score = score;
         }
       }
       if (best >= 0) {
-        partner[static_cast<std::size_t>(a)] = best;
-        partner[static_cast<std::size_t>(best)] = a;
+        partner[a] = best;
+        partner[best] = a;
         pairs.emplace_back(std::min(a, best), std::max(a, best));
       }
     }
@@ -177,22 +182,22 @@ std::vector<int32_t> graclus_clusters(const LocalGraph& graph, int64_t max_clust
       std::vector<int32_t> roots = order;
       std::sort(roots.begin(), roots.end());
       std::vector<int64_t> root_size;
-      for (int32_t r : roots) root_size.push_back(size[static_cast<std::size_t>(r)]);
+      for (int32_t r : roots) root_size.push_back(size[r]);
       std::vector<int32_t> group = merge_smallest(root_size, max_clusters);
       std::vector<int32_t> group_of_root(static_cast<std::size_t>(n), -1);
-      for (std::size_t i = 0; i < roots.size(); ++i) group_of_root[static_cast<std::size_t>(roots[i])] = group[i];
+      for (std::size_t i = 0; i < roots.size(); ++i) group_of_root[roots[i]] = group[i];
       std::vector<int32_t> cluster(static_cast<std::size_t>(n));
-      for (int32_t v = 0; v < n; ++v) cluster[static_cast<std::size_t>(v)] = group_of_root[static_cast<std::size_t>(find(v))];
+      for (int32_t v = 0; v < n; ++v) cluster[v] = group_of_root[find(v)];
       return cluster;
     }
     // Contract every pair into its lower id (which holds the smaller original node).
     std::vector<int32_t> merged;
     for (auto [keep, other] : pairs) {
-      parent[static_cast<std::size_t>(other)] = keep;
-      degree[static_cast<std::size_t>(keep)] += degree[static_cast<std::size_t>(other)];
-      size[static_cast<std::size_t>(keep)] += size[static_cast<std::size_t>(other)];
-      auto& into = links[static_cast<std::size_t>(keep)];
-      auto& from = links[static_cast<std::size_t>(other)];
+      parent[other] = keep;
+      degree[keep] += degree[other];
+      size[keep] += size[other];
+      auto& into = links[keep];
+      auto& from = links[other];
       if (into.size() < from.size()) into.swap(from);  // append the shorter list
       into.insert(into.end(), from.begin(), from.end());
       std::vector<Link>().swap(from);
@@ -203,9 +208,9 @@ std::vector<int32_t> graclus_clusters(const LocalGraph& graph, int64_t max_clust
     std::vector<int32_t> unmatched;
     unmatched.reserve(order.size());
     for (int32_t a : order) {
-      if (partner[static_cast<std::size_t>(a)] < 0) unmatched.push_back(a);
+      if (partner[a] < 0) unmatched.push_back(a);
     }
-    for (auto [keep, other] : pairs) partner[static_cast<std::size_t>(keep)] = partner[static_cast<std::size_t>(other)] = -1;
+    for (auto [keep, other] : pairs) partner[keep] = partner[other] = -1;
     std::sort(merged.begin(), merged.end(), visit_before);
     order.clear();
     std::merge(unmatched.begin(), unmatched.end(), merged.begin(), merged.end(), std::back_inserter(order), visit_before);
@@ -215,10 +220,10 @@ std::vector<int32_t> graclus_clusters(const LocalGraph& graph, int64_t max_clust
   std::vector<int32_t> rank(static_cast<std::size_t>(n), -1);
   int32_t next = 0;
   for (int32_t v = 0; v < n; ++v) {
-    if (find(v) == v) rank[static_cast<std::size_t>(v)] = next++;
+    if (find(v) == v) rank[v] = next++;
   }
   std::vector<int32_t> cluster(static_cast<std::size_t>(n));
-  for (int32_t v = 0; v < n; ++v) cluster[static_cast<std::size_t>(v)] = rank[static_cast<std::size_t>(find(v))];
+  for (int32_t v = 0; v < n; ++v) cluster[v] = rank[find(v)];
   return cluster;
 }
 
@@ -231,12 +236,12 @@ LocalGraph coarsen(const LocalGraph& graph, const std::vector<int32_t>& cluster,
 
   // Members of each cluster (counting sort), then one sparse accumulation per cluster row.
   std::vector<int64_t> member_start(static_cast<std::size_t>(num_clusters) + 1, 0);
-  for (int32_t a : cluster) ++member_start[static_cast<std::size_t>(a) + 1];
-  for (int64_t a = 0; a < num_clusters; ++a) member_start[static_cast<std::size_t>(a) + 1] += member_start[static_cast<std::size_t>(a)];
+  for (int32_t a : cluster) ++member_start[a + 1];
+  for (int64_t a = 0; a < num_clusters; ++a) member_start[a + 1] += member_start[a];
   std::vector<int32_t> members(cluster.size());
   {
     std::vector<int64_t> cursor(member_start.begin(), member_start.end() - 1);
-    for (int32_t v = 0; v < graph.num_nodes; ++v) members[static_cast<std::size_t>(cursor[static_cast<std::size_t>(cluster[static_cast<std::size_t>(v)])]++)] = v;
+    for (int32_t v = 0; v < graph.num_nodes; ++v) members[(cursor[cluster[v]]++)] = v;
   }
 
   LocalGraph result;
@@ -247,25 +252,25 @@ LocalGraph coarsen(const LocalGraph& graph, const std::vector<int32_t>& cluster,
   std::vector<int32_t> touched;
   for (int64_t a = 0; a < num_clusters; ++a) {
     touched.clear();
-    for (int64_t m = member_start[static_cast<std::size_t>(a)]; m < member_start[static_cast<std::size_t>(a) + 1]; ++m) {
-      int32_t u = members[static_cast<std::size_t>(m)];
-      for (int64_t j = graph.offsets[static_cast<std::size_t>(u)]; j < graph.offsets[static_cast<std::size_t>(u) + 1]; ++j) {
-        int32_t b = cluster[static_cast<std::size_t>(graph.targets[static_cast<std::size_t>(j)])];
-        if (!seen[static_cast<std::size_t>(b)]) {
-          seen[static_cast<std::size_t>(b)] = 1;
+    for (int64_t m = member_start[a]; m < member_start[a + 1]; ++m) {
+      int32_t u = members[m];
+      for (int64_t j = graph.offsets[u]; j < graph.offsets[u + 1]; ++j) {
+        int32_t b = cluster[graph.targets[j]];
+        if (!seen[b]) {
+          seen[b] = 1;
           touched.push_back(b);
         }
-        sum[static_cast<std::size_t>(b)] += weight_at(graph, j);
+        sum[b] += weight_at(graph, j);
       }
     }
     std::sort(touched.begin(), touched.end());
     for (int32_t b : touched) {
       result.targets.push_back(b);
-      result.weights.push_back(sum[static_cast<std::size_t>(b)]);
-      sum[static_cast<std::size_t>(b)] = 0.0;
-      seen[static_cast<std::size_t>(b)] = 0;
+      result.weights.push_back(sum[b]);
+      sum[b] = 0.0;
+      seen[b] = 0;
     }
-    result.offsets[static_cast<std::size_t>(a) + 1] = static_cast<int64_t>(result.targets.size());
+    result.offsets[a + 1] = static_cast<int64_t>(result.targets.size());
   }
   return result;
 }
