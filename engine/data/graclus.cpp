@@ -36,7 +36,7 @@ namespace diffpool {
 namespace {
 
 void check_graph(const LocalGraph& graph) {
-  DP_CHECK(graph.num_nodes >= 0, "num_nodes {}", graph.num_nodes);
+  DP_CHECK(graph.num_nodes >= 0 && graph.num_nodes <= INT32_MAX, "num_nodes {}", graph.num_nodes);
   DP_CHECK(static_cast<int64_t>(graph.offsets.size()) == graph.num_nodes + 1 || (graph.num_nodes == 0 && graph.offsets.empty()),
            "offsets has {} entries for {} nodes", graph.offsets.size(), graph.num_nodes);
   if (graph.num_nodes == 0) return;
@@ -241,7 +241,7 @@ LocalGraph coarsen(const LocalGraph& graph, const std::vector<int32_t>& cluster,
   std::vector<int32_t> members(cluster.size());
   {
     std::vector<int64_t> cursor(member_start.begin(), member_start.end() - 1);
-    for (int32_t v = 0; v < graph.num_nodes; ++v) members[(cursor[cluster[v]]++)] = v;
+    for (int32_t v = 0; v < graph.num_nodes; ++v) members[cursor[cluster[v]]++] = v;
   }
 
   LocalGraph result;
