@@ -1,0 +1,192 @@
+#include "engine/data/text_reader.hpp"
+
+#include <fmt/format.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
+#include "engine/core/error.hpp"
+
+namespace diffpool::text {
+
+namespace {
+
+constexpr std::size_t kBlockBytes = std::size_t{4} << 20;  // one fread / gzread
+constexpr int kReadAheadBlocks = 3;                         // inflated blocks waiting for the parser
+
+}  // namespace
+
+void throw_at(const std::string& path, int64_t line, const std::string& message) {
+  throw InputError(fmt::format("{}:{}: {}", path, line, message));
+}
+
+std::string quote(std::string_view line) {
+  constexpr std::size_t kMax = 80;
+  if (line.size() <= kMax) return fmt::format("'{}'", line);
+  return fmt::format("'{}...'", line.substr(0, kMax));
+}
+
+bool parse_real(const char*& p, const char* end, double& value) {
+  const char* q = p;
+  if (q < end && *q == '+') ++q;  // from_chars rejects an explicit plus sign
+  if (q == end || *q == '+' || (*q == '-' && q != p)) return false;  // no "+-1" or "++1"
+  double v = 0.0;
+  auto [stop, error] = std::from_chars(q, end, v);
+  if (error != std::errc() || !std::isfinite(v)) return false;
+  value = v;
+  p = stop;
+  return true;
+}
+
+// ---- InputFile ---------------------------------------------------------------------------------
+//
+// Plain files are read with fread straight into the caller's buffer. Gzip files are inflated by a
+// background thread into a ring of blocks; read() copies out of the ring. A zlib error is stored
+// in its block and thrown by read() when the parser reaches it, so the message can name the line.
+
+struct InputFile::Impl {
+  std::FILE* file = nullptr;
+  gzFile gz = nullptr;
+
+  struct Block {
+    std::vector<char> data;
+    std::size_t size = 0;
+    bool full = false;   // written by the inflater, not yet consumed
+    bool last = false;   // end of file (possibly with an error)
+    std::string error;   // zlib's message, when inflating failed
+  };
+  Block blocks[kReadAheadBlocks];
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool stop = false;
+  int consume_index = 0;
+  std::size_t consume_offset = 0;
+  bool finished = false;  // the consumer saw the last block
+  std::thread inflater;
+
+  void inflate_loop();
+};
+
+void InputFile::Impl::inflate_loop() {
+  bool first = true;
+  for (int index = 0;; index = (index + 1) % kReadAheadBlocks) {
+    Block& block = blocks[index];
+    {
+      std::unique_lock lock(mutex);
+      changed.wait(lock, [&] { return stop || !block.full; });
+      if (stop) return;
+    }
+    // The block is ours until it is marked full.
+    block.data.resize(kBlockBytes);
+    int n = gzread(gz, block.data.data(), static_cast<unsigned>(kBlockBytes));
+    std::string error;
+    if (n < 0) {
+      int code = 0;
+      const char* message = gzerror(gz, &code);
+      error = fmt::format("corrupt gzip data: zlib: {}", message ? message : "unknown error");
+    } else if (first && n > 0 && gzdirect(gz)) {
+      // gzread passes non-gzip files through unchanged; a .gz that is not gzip is broken.
+      error = "not a gzip file (no gzip header), although its name ends in .gz";
+    }
+    first = false;
+    {
+      std::lock_guard lock(mutex);
+      block.size = error.empty() ? static_cast<std::size_t>(n) : 0;
+      block.error = std::move(error);
+      block.last = n <= 0 || !block.error.empty();
+      block.full = true;
+    }
+    changed.notify_all();
+    if (block.last) return;
+  }
+}
+
+InputFile::InputFile(const std::string& path, bool gzip) : path_(path), impl_(std::make_unique<Impl>()) {
+  if (gzip) {
+    impl_->gz = gzopen(path.c_str(), "rb");
+    if (!impl_->gz) {
+      throw InputError(fmt::format("{}: cannot open: {}", path, errno ? std::strerror(errno) : "zlib gzopen failed"));
+    }
+    gzbuffer(impl_->gz, 256u << 10);
+    impl_->inflater = std::thread([impl = impl_.get()] { impl->inflate_loop(); });
+  } else {
+    impl_->file = std::fopen(path.c_str(), "rb");
+    if (!impl_->file) throw InputError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+  }
+}
+
+InputFile::~InputFile() {
+  if (impl_->inflater.joinable()) {
+    {
+      std::lock_guard lock(impl_->mutex);
+      impl_->stop = true;
+    }
+    impl_->changed.notify_all();
+    impl_->inflater.join();
+  }
+  if (impl_->gz) gzclose(impl_->gz);
+  if (impl_->file) std::fclose(impl_->file);
+}
+
+std::size_t InputFile::read(char* buffer, std::size_t capacity, int64_t line) {
+  if (impl_->file) {
+    std::size_t n = std::fread(buffer, 1, capacity, impl_->file);
+    if (n == 0 && std::ferror(impl_->file)) throw_at(path_, line, fmt::format("read error: {}", std::strerror(errno)));
+    return n;
+  }
+  Impl& impl = *impl_;
+  std::size_t copied = 0;
+  while (copied < capacity && !impl.finished) {
+    Impl::Block& block = impl.blocks[impl.consume_index];
+    {
+      std::unique_lock lock(impl.mutex);
+      impl.changed.wait(lock, [&] { return block.full; });
+    }
+    if (!block.error.empty()) throw_at(path_, line, block.error);
+    std::size_t take = std::min(capacity - copied, block.size - impl.consume_offset);
+    std::memcpy(buffer + copied, block.data.data() + impl.consume_offset, take);
+    copied += take;
+    impl.consume_offset += take;
+    if (impl.consume_offset == block.size) {
+      if (block.last) {
+        impl.finished = true;
+        break;
+      }
+      {
+        std::lock_guard lock(impl.mutex);
+        block.full = false;
+      }
+      impl.changed.notify_all();
+      impl.consume_offset = 0;
+      impl.consume_index = (impl.consume_index + 1) % kReadAheadBlocks;
+    }
+  }
+  return copied;
+}
+
+// ---- LineReader ------------------------------------------------------------------------------
+
+LineReader::LineReader(InputFile& file) : file_(file), buffer_(kBlockBytes) {
+  begin_ = end_ = buffer_.data();
+}
+
+bool LineReader::refill() {
+  if (at_end_) return false;
+  // Keep the partial line at the front; grow only for a line longer than the whole buffer.
+  std::size_t pending = static_cast<std::size_t>(end_ - begin_);
+  std::memmove(buffer_.data(), begin_, pending);
+  if (pending == buffer_.size()) buffer_.resize(buffer_.size() * 2);
+  std::size_t n = file_.read(buffer_.data() + pending, buffer_.size() - pending, line_number_ + 1);
+  begin_ = buffer_.data();
+  end_ = begin_ + pending + n;
+  if (n == 0) at_end_ = true;
+  return n > 0;
+}
+
+}  // namespace diffpool::text
