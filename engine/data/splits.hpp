@@ -1,7 +1,13 @@
 #pragma once
 // Stratified, seeded splits of graph indices. Every graph appears in exactly one test fold; class
 // proportions are kept in every fold (to within one graph per class).
+//
+// Implementation notes (splits.cpp): class c's graphs are shuffled with Rng(Rng::derive(seed, c)) and
+// dealt round-robin over the folds, the deal position carrying over from class to class. Labels must
+// be >= 0. Bad arguments (k outside 2..num_graphs, fold outside 0..k-1, a fraction outside [0, 1))
+// throw InputError. Every returned index list is sorted ascending.
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace diffpool {
@@ -18,6 +24,8 @@ std::vector<std::vector<int64_t>> stratified_kfold(const std::vector<int32_t>& l
 
 // Splits `indices` into (rest, holdout) with about `fraction` of each class in the holdout
 // (at least one graph of a class with two or more). Used for inner validation sets.
+// Per class of n graphs: round(fraction * n) clamped to [1, n - 1] (none for n = 1 or fraction 0).
+// The result depends on the set of indices, not on their order.
 std::pair<std::vector<int64_t>, std::vector<int64_t>> stratified_holdout(const std::vector<int64_t>& indices,
                                                                          const std::vector<int32_t>& labels,
                                                                          double fraction, uint64_t seed);

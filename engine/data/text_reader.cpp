@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -51,6 +52,7 @@ bool parse_real(const char*& p, const char* end, double& value) {
 // in its block and thrown by read() when the parser reaches it, so the message can name the line.
 
 struct InputFile::Impl {
+  std::string path;
   std::FILE* file = nullptr;
   gzFile gz = nullptr;
 
@@ -86,20 +88,25 @@ void InputFile::Impl::inflate_loop() {
     block.data.resize(kBlockBytes);
     int n = gzread(gz, block.data.data(), static_cast<unsigned>(kBlockBytes));
     std::string error;
-    if (n < 0) {
-      int code = 0;
-      const char* message = gzerror(gz, &code);
-      error = fmt::format("corrupt gzip data: zlib: {}", message ? message : "unknown error");
+    // gzread reports a truncated stream (Z_BUF_ERROR) only through gzerror. Bytes it inflated
+    // before an error are dropped: after corruption they may be garbage, and a parse error on
+    // garbage would hide the real cause.
+    int code = Z_OK;
+    const char* message = gzerror(gz, &code);
+    if (n < 0 || code != Z_OK) {
+      std::string_view text = message && *message ? message : "error";
+      if (text.starts_with(path + ": ")) text.remove_prefix(path.size() + 2);  // zlib prefixes the path
+      error = fmt::format("corrupt gzip data: zlib: {}", text);
     } else if (first && n > 0 && gzdirect(gz)) {
-      // gzread passes non-gzip files through unchanged; a .gz that is not gzip is broken.
+      // gzread passes a file without gzip header through unchanged; a .gz that is not gzip is broken.
       error = "not a gzip file (no gzip header), although its name ends in .gz";
     }
     first = false;
     {
       std::lock_guard lock(mutex);
-      block.size = error.empty() ? static_cast<std::size_t>(n) : 0;
+      block.size = error.empty() ? static_cast<std::size_t>(std::max(n, 0)) : 0;
       block.error = std::move(error);
-      block.last = n <= 0 || !block.error.empty();
+      block.last = !block.error.empty() || n <= 0;
       block.full = true;
     }
     changed.notify_all();
@@ -114,6 +121,7 @@ InputFile::InputFile(const std::string& path, bool gzip) : path_(path), impl_(st
       throw InputError(fmt::format("{}: cannot open: {}", path, errno ? std::strerror(errno) : "zlib gzopen failed"));
     }
     gzbuffer(impl_->gz, 256u << 10);
+    impl_->path = path;
     impl_->inflater = std::thread([impl = impl_.get()] { impl->inflate_loop(); });
   } else {
     impl_->file = std::fopen(path.c_str(), "rb");

@@ -90,7 +90,7 @@ GraphIndicator read_graph_indicator(const DataFile& file) {
   int64_t lines = for_each_line(input, [&](std::string_view line, int64_t number) {
     auto graph = parse_single_integer(line);
     if (!graph) throw_at(file.path, number, fmt::format("expected one integer graph id, got {}", quote(line)));
-    if (*graph != previous && *graph != previous + 1) {
+    if ((number == 1 && *graph != 1) || (*graph != previous && *graph != previous + 1)) {
       if (number == 1) {
         throw_at(file.path, number, fmt::format("graph id {}: the first node must belong to graph 1 (graph ids are "
                                                 "1-based and contiguous)", *graph));
@@ -139,8 +139,8 @@ GraphLabels read_graph_labels(const DataFile& file, int64_t num_graphs, const st
   });
   require_lines(file.path, lines, "one integer label per graph");
   if (lines < num_graphs) {
-    throw_at(file.path, lines + 1, fmt::format("file ends after {} labels, but {} defines {} graphs (one label per "
-                                               "graph)", lines, indicator_path, num_graphs));
+    throw_at(file.path, lines + 1, fmt::format("file ends after {} line{}, but {} defines {} graphs (one label per "
+                                               "graph)", lines, lines == 1 ? "" : "s", indicator_path, num_graphs));
   }
   std::sort(classes.begin(), classes.end());
   GraphLabels result;
@@ -171,8 +171,8 @@ void check_node_line(const std::string& path, int64_t number, std::string_view l
 }
 void check_node_count(const std::string& path, int64_t lines, int64_t num_nodes, const std::string& indicator_path) {
   if (lines < num_nodes) {
-    throw_at(path, lines + 1, fmt::format("file ends after {} lines, but {} defines {} nodes (one line per node)",
-                                          lines, indicator_path, num_nodes));
+    throw_at(path, lines + 1, fmt::format("file ends after {} line{}, but {} defines {} nodes (one line per node)",
+                                          lines, lines == 1 ? "" : "s", indicator_path, num_nodes));
   }
 }
 
@@ -267,7 +267,7 @@ class AdjacencyBuilder {
       if (graph < current_graph_) return false;
       flush();
       current_graph_ = graph;
-      base_ = static_cast<int32_t>(node_offsets_[static_cast<std::size_t>(graph)]);
+      base_ = static_cast<int32_t>(node_offsets_[graph]);
     }
     sources_.push_back(u - base_);
     targets_of_block_.push_back(v - base_);
@@ -286,23 +286,23 @@ class AdjacencyBuilder {
  private:
   void fill_empty_rows(int64_t up_to) {
     for (; rows_done_ < up_to; ++rows_done_)
-      offsets_[static_cast<std::size_t>(rows_done_) + 1] = static_cast<int64_t>(targets_.size());
+      offsets_[rows_done_ + 1] = static_cast<int64_t>(targets_.size());
   }
 
   // Counting sort of (row, column) pairs by row: row_start_ gets the row pointer, sorted_ the columns.
   void group_by_row(int64_t rows, const int32_t* row, const int32_t* column, std::size_t count) {
     row_start_.assign(static_cast<std::size_t>(rows) + 1, 0);
-    for (std::size_t i = 0; i < count; ++i) ++row_start_[static_cast<std::size_t>(row[i]) + 1];
-    for (int64_t r = 0; r < rows; ++r) row_start_[static_cast<std::size_t>(r) + 1] += row_start_[static_cast<std::size_t>(r)];
+    for (std::size_t i = 0; i < count; ++i) ++row_start_[row[i] + 1];
+    for (int64_t r = 0; r < rows; ++r) row_start_[r + 1] += row_start_[r];
     cursor_.assign(row_start_.begin(), row_start_.end() - 1);
     sorted_.resize(count);
-    for (std::size_t i = 0; i < count; ++i) sorted_[static_cast<std::size_t>(cursor_[static_cast<std::size_t>(row[i])]++)] = column[i];
+    for (std::size_t i = 0; i < count; ++i) sorted_[cursor_[row[i]]++] = column[i];
   }
 
   void flush() {
     if (current_graph_ < 0) return;
-    int64_t first = node_offsets_[static_cast<std::size_t>(current_graph_)];
-    int64_t n = node_offsets_[static_cast<std::size_t>(current_graph_) + 1] - first;
+    int64_t first = node_offsets_[current_graph_];
+    int64_t n = node_offsets_[current_graph_ + 1] - first;
     fill_empty_rows(first);
     std::size_t lines = sources_.size();
 
@@ -311,13 +311,13 @@ class AdjacencyBuilder {
     mark_.assign(static_cast<std::size_t>(n), -1);
     std::size_t kept = 0;
     for (int32_t r = 0; r < n; ++r) {
-      for (int32_t j = row_start_[static_cast<std::size_t>(r)]; j < row_start_[static_cast<std::size_t>(r) + 1]; ++j) {
-        int32_t c = sorted_[static_cast<std::size_t>(j)];
-        if (mark_[static_cast<std::size_t>(c)] == r) {
+      for (int32_t j = row_start_[r]; j < row_start_[r + 1]; ++j) {
+        int32_t c = sorted_[j];
+        if (mark_[c] == r) {
           ++duplicates_;
           continue;
         }
-        mark_[static_cast<std::size_t>(c)] = r;
+        mark_[c] = r;
         if (c == r && !keep_self_loops_) {
           ++self_loops_;
           continue;
@@ -337,14 +337,14 @@ class AdjacencyBuilder {
     mark_.assign(static_cast<std::size_t>(n), -1);
     for (int32_t r = 0; r < n; ++r) {
       std::size_t row_begin = targets_.size();
-      for (int32_t j = row_start_[static_cast<std::size_t>(r)]; j < row_start_[static_cast<std::size_t>(r) + 1]; ++j) {
-        int32_t c = sorted_[static_cast<std::size_t>(j)];
-        if (mark_[static_cast<std::size_t>(c)] == r) continue;  // the reverse line was in the file too
-        mark_[static_cast<std::size_t>(c)] = r;
+      for (int32_t j = row_start_[r]; j < row_start_[r + 1]; ++j) {
+        int32_t c = sorted_[j];
+        if (mark_[c] == r) continue;  // the reverse line was in the file too
+        mark_[c] = r;
         targets_.push_back(static_cast<int32_t>(c + first));
       }
       std::sort(targets_.begin() + static_cast<std::ptrdiff_t>(row_begin), targets_.end());
-      offsets_[static_cast<std::size_t>(first + r) + 1] = static_cast<int64_t>(targets_.size());
+      offsets_[first + r + 1] = static_cast<int64_t>(targets_.size());
     }
     rows_done_ = first + n;
     sources_.clear();
@@ -426,10 +426,10 @@ void read_adjacency(const DataFile& file, const GraphIndicator& indicator, bool 
   });
   std::size_t num_graphs = indicator.node_offsets.size() - 1;
   std::vector<std::size_t> start(num_graphs + 1, 0);
-  for (int32_t g : graphs) ++start[static_cast<std::size_t>(g) + 1];
+  for (int32_t g : graphs) ++start[g + 1];
   for (std::size_t g = 0; g < num_graphs; ++g) start[g + 1] += start[g];
   std::vector<std::size_t> order(us.size());
-  for (std::size_t i = 0; i < us.size(); ++i) order[start[static_cast<std::size_t>(graphs[i])]++] = i;
+  for (std::size_t i = 0; i < us.size(); ++i) order[start[graphs[i]]++] = i;
   AdjacencyBuilder regrouped(indicator.node_offsets, keep_self_loops);
   for (std::size_t i : order) regrouped.add(graphs[i], us[i], vs[i]);
   regrouped.finish(out);
