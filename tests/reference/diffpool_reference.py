@@ -71,9 +71,9 @@ def write_bin(folder, name, values):
 class Config:
     def __init__(self, c):
         self.variant = c["variant"]
-        if self.variant not in ("diffpool", "diffpool-nolp", "graphsage"):
+        if self.variant not in ("diffpool", "diffpool-nolp", "diffpool-det", "graphsage"):
             raise SpecError(f"variant {self.variant!r} is not implemented by the reference "
-                            "(diffpool, diffpool-nolp, graphsage)")
+                            "(diffpool, diffpool-nolp, diffpool-det, graphsage)")
         self.pool_levels = int(c["pool_levels"])
         self.conv_layers = [int(x) for x in c["conv_layers"]]
         self.hidden_dim = int(c["hidden_dim"])
@@ -97,6 +97,9 @@ class Config:
 
     def has_pooling(self):
         return self.variant != "graphsage" and self.pool_levels > 0
+
+    def learned_assignments(self):
+        return self.variant in ("diffpool", "diffpool-nolp")
 
     def conv_layers_at(self, level):
         if not self.conv_layers:
@@ -131,17 +134,17 @@ class Structure:
         self.clusters = cfg.cluster_counts(max_nodes)
         self.params = []  # (name, shape)
         num_levels = cfg.pool_levels + 1 if cfg.has_pooling() else 1
-        self.levels = []  # (embed layers, assign layers or None, embed output width)
+        self.levels = []  # (embed layers, assign layers or None, pools, embed output width)
         width, readout_width = in_features, 0
         for l in range(num_levels):
             layers = cfg.conv_layers_at(l)
             if not cfg.has_pooling():  # the GraphSAGE baseline stacks every level's layers
                 layers = sum(cfg.conv_layers_at(i) for i in range(max(0, cfg.pool_levels) + 1))
             embed, embed_width = self._stack(f"level{l}.embed", width, cfg.embedding_dim, layers, True)
-            assign = None
-            if l < num_levels - 1:
+            assign, pools = None, l < num_levels - 1
+            if pools and cfg.learned_assignments():
                 assign, _ = self._stack(f"level{l}.assign", width, self.clusters[l], layers, False)
-            self.levels.append((embed, assign, embed_width))
+            self.levels.append((embed, assign, pools, embed_width))
             width = embed_width
             readout_width += width
         self.mlp = []
@@ -233,7 +236,8 @@ def readout(z, offsets, kind):
     return torch.stack(out)
 
 
-def forward(structure, params, batch):
+def forward(structure, params, batch, fixed_assignments=None):
+    """fixed_assignments: DIFFPOOL-DET's one-hot S per level ([rows_l, k_{l+1}]), else None."""
     cfg = structure.cfg
     B = batch.num_graphs
 
@@ -259,12 +263,15 @@ def forward(structure, params, batch):
     adjacency = batch.dense          # list of per-graph dense A_l
     aggregate = batch.mean_neighbours
     readouts, link_losses, entropy_losses = [], [], []
-    for l, (embed, assign, _) in enumerate(structure.levels):
+    for l, (embed, assign, pools, _) in enumerate(structure.levels):
         z = sage_stack(embed, x, aggregate, True)
         readouts.append(readout(z, offsets, cfg.readout))
-        if assign is None:
+        if not pools:
             continue
-        s = torch.softmax(sage_stack(assign, x, aggregate, False), dim=1)
+        if assign is not None:
+            s = torch.softmax(sage_stack(assign, x, aggregate, False), dim=1)
+        else:  # DIFFPOOL-DET: fixed Graclus assignments, computed by the C++ side
+            s = fixed_assignments[l]
         k = structure.clusters[l]
         if s.shape[1] != k:
             raise SpecError(f"level {l}: assignment has {s.shape[1]} columns for {k} clusters")
@@ -319,7 +326,7 @@ def forward(structure, params, batch):
     entropy = torch.stack(entropy_losses).sum() if entropy_losses else None
     if link is not None and cfg.variant == "diffpool" and cfg.link_weight > 0:
         total = total + cfg.link_weight * link
-    if entropy is not None and cfg.variant in ("diffpool", "diffpool-nolp") and cfg.entropy_weight > 0:
+    if entropy is not None and cfg.learned_assignments() and cfg.entropy_weight > 0:
         total = total + cfg.entropy_weight * entropy
     return dict(total=total, classification=classification, link=link, entropy=entropy,
                 level_link=link_losses, level_entropy=entropy_losses, logits=logits,
@@ -401,6 +408,18 @@ def run(folder, out):
     tu_problems = (check_against_tu_files(manifest, features, edges, node_offsets, labels)
                    if DT == torch.float64 else None)
     batch = Batch(features, edges, node_offsets, labels)
+    fixed = None
+    if cfg.variant == "diffpool-det":
+        files = bm.get("fixed_assignments", [])
+        if len(files) != len(structure.clusters):
+            raise SpecError(f"diffpool-det needs {len(structure.clusters)} fixed assignment files, got {files}")
+        fixed, rows = [], n
+        for level, (name, k) in enumerate(zip(files, structure.clusters)):
+            onehot = read_bin(folder, name, "<f8", (rows, k))
+            if not np.all(onehot.sum(axis=1) == 1.0) or not np.all((onehot == 0) | (onehot == 1)):
+                raise SpecError(f"{name}: level {level} assignment is not one-hot per row")
+            fixed.append(torch.tensor(onehot, dtype=DT))
+            rows = len(labels) * k
 
     # Forward, backward and the Adam steps: the loss before each step; the gradient of the first.
     opt = manifest["optimizer"]
@@ -411,7 +430,7 @@ def run(folder, out):
     train_losses, first = [], None
     for step in range(max(steps, 1)):
         adam.zero_grad(set_to_none=False)
-        fwd = forward(structure, params, batch)
+        fwd = forward(structure, params, batch, fixed)
         fwd["total"].backward()
         train_losses.append(float(fwd["total"].detach()))
         if step == 0:

@@ -33,6 +33,7 @@
 #include "engine/autodiff/tape.hpp"
 #include "engine/backend/backend.hpp"
 #include "engine/core/error.hpp"
+#include "engine/core/random.hpp"
 #include "engine/core/workspace.hpp"
 #include "engine/data/batch.hpp"
 #include "engine/data/dataset.hpp"
@@ -69,7 +70,7 @@ double scalar_or_nan(Backend& backend, const Variable* v) {
 
 // Forward + backward on the batch, then `steps` Adam steps (loss recorded before each step).
 Results run_cpp(const ModelConfig& config, const GraphDataset& data, const std::vector<int64_t>& ids,
-                const std::vector<double>& values, DType dtype, int steps) {
+                const std::vector<double>& values, DType dtype, int steps, const FixedAssignments* fixed) {
   std::unique_ptr<Backend> backend = make_cpu_backend(1);
   DiffPoolModel model(config, data.num_features, data.num_classes(), data.max_nodes());
   ParameterStore& params = model.parameters();
@@ -83,7 +84,7 @@ Results run_cpp(const ModelConfig& config, const GraphDataset& data, const std::
   for (int step = 0; step < std::max(steps, 1); ++step) {
     ws.reset();
     Tape tape(*backend, ws);
-    GraphBatch batch = build_batch(data, ids, ws, dtype);
+    GraphBatch batch = build_batch(data, ids, ws, dtype, fixed);
     ForwardOutput out = model.forward(tape, batch, /*training=*/true, /*dropout_seed=*/0);
     params.zero_grad();
     tape.backward(out.loss);
@@ -153,10 +154,17 @@ std::string config_json(const ModelConfig& c) {
 // Writes manifest.json, parameters.bin, features.bin and edges.bin (the batch exactly as the
 // C++ model sees it: build_batch's rows, block-diagonal adjacency and labels).
 void export_case(const fs::path& dir, const DiffPoolModel& model, const GraphDataset& data,
-                 const std::vector<int64_t>& ids, const std::vector<double>& values, const std::string& data_dir) {
+                 const std::vector<int64_t>& ids, const std::vector<double>& values, const std::string& data_dir,
+                 const FixedAssignments* fixed) {
   std::unique_ptr<Backend> backend = make_cpu_backend(1);
   Workspace ws(*backend);
-  GraphBatch batch = build_batch(data, ids, ws, DType::f32);
+  GraphBatch batch = build_batch(data, ids, ws, DType::f32, fixed);
+  std::vector<std::string> assignment_files;  // DIFFPOOL-DET: one-hot S per level
+  for (std::size_t l = 0; l < batch.fixed_assignments.size(); ++l) {
+    const std::vector<float> s = download<float>(*backend, batch.fixed_assignments[l]);
+    assignment_files.push_back(fmt::format("\"fixed_assignment_{}.bin\"", l));
+    write_bin(dir / fmt::format("fixed_assignment_{}.bin", l), std::vector<double>(s.begin(), s.end()));
+  }
   std::vector<float> features = download<float>(*backend, batch.features);
   write_bin(dir / "features.bin", std::vector<double>(features.begin(), features.end()));
   std::vector<int64_t> edges;
@@ -186,14 +194,14 @@ void export_case(const fs::path& dir, const DiffPoolModel& model, const GraphDat
       " \"config\": {},\n"
       " \"in_features\": {}, \"num_classes\": {}, \"max_nodes\": {}, \"cluster_counts\": {},\n"
       " \"batch\": {{\"graphs\": {}, \"graph_ids\": {}, \"node_offsets\": {}, \"labels\": {}, \"num_edges\": {}, "
-      "\"features\": \"features.bin\", \"edges\": \"edges.bin\"}},\n"
+      "\"features\": \"features.bin\", \"edges\": \"edges.bin\", \"fixed_assignments\": {}}},\n"
       " \"dataset\": {{\"name\": \"{}\", \"data_dir\": \"{}\", \"features\": \"automatic\"}},\n"
       " \"parameters\": {{\"file\": \"parameters.bin\", \"size\": {}, \"entries\": [{}\n ]}},\n"
       " \"optimizer\": {{\"learning_rate\": {:.17g}, \"beta1\": {:.17g}, \"beta2\": {:.17g}, \"eps\": {:.17g}, "
       "\"weight_decay\": {:.17g}, \"clip_norm\": {:.17g}, \"steps\": {}}}\n}}\n",
       config_json(model.config()), data.num_features, data.num_classes(), data.max_nodes(),
       json_list(model.cluster_counts()), ids.size(), json_list(ids), json_list(batch.nodes.offsets),
-      json_list(labels), edges.size() / 2, data.name, data_dir, params.size(), entries, adam.learning_rate,
+      json_list(labels), edges.size() / 2, json_list(assignment_files), data.name, data_dir, params.size(), entries, adam.learning_rate,
       adam.beta1, adam.beta2, adam.eps, adam.weight_decay, kClipNorm, kAdamSteps);
 }
 
@@ -375,7 +383,8 @@ class Reference : public ::testing::Test {
     return c;
   }
 
-  void run_case(const std::string& name, const ModelConfig& config) {
+  // nonzero_biases: draw every bias from U(-0.1, 0.1) instead of zeros (see DiffPoolDeterministic).
+  void run_case(const std::string& name, const ModelConfig& config, bool nonzero_biases = false) {
     const GraphDataset& data = *data_;
     const std::vector<int64_t> ids = batch_ids();
     int64_t largest = 0, smallest = INT64_MAX;
@@ -391,12 +400,24 @@ class Reference : public ::testing::Test {
     DiffPoolModel model(config, data.num_features, data.num_classes(), data.max_nodes());
     model.parameters().allocate(*backend, DType::f32);
     model.parameters().initialize(2018);
+    if (nonzero_biases) {
+      std::vector<double> v = model.parameters().snapshot().values;
+      Rng rng(99);
+      for (const auto& e : model.parameters().entries())
+        if (e.name.ends_with(".bias"))
+          for (int64_t j = 0; j < e.shape.numel(); ++j)
+            v[static_cast<std::size_t>(e.offset + j)] = static_cast<float>(rng.uniform(-0.1, 0.1));
+      model.parameters().set_values(v);
+    }
     const std::vector<double> values = model.parameters().snapshot().values;  // f32 values, exact in f64
 
     const fs::path dir = fs::path(testing::binary_dir()) / "reference_exchange" / name;
     fs::remove_all(dir);
     fs::create_directories(dir);
-    export_case(dir, model, data, ids, values, testing::data_dir());
+    std::unique_ptr<FixedAssignments> fixed;
+    if (config.variant == Variant::diffpool_det)
+      fixed = std::make_unique<FixedAssignments>(compute_fixed_assignments(data, model.cluster_counts()));
+    export_case(dir, model, data, ids, values, testing::data_dir(), fixed.get());
 
     const std::string script = testing::source_dir() + "/tests/reference/diffpool_reference.py";
     const std::string command =
@@ -414,8 +435,8 @@ class Reference : public ::testing::Test {
     const ParameterStore& params = model.parameters();
     const int64_t b = static_cast<int64_t>(ids.size());
     const std::size_t levels = static_cast<std::size_t>(result["levels_pooled"].as<int>());
-    Results cpp32 = run_cpp(config, data, ids, values, DType::f32, kAdamSteps);
-    Results cpp64 = run_cpp(config, data, ids, values, DType::f64, kAdamSteps);
+    Results cpp32 = run_cpp(config, data, ids, values, DType::f32, kAdamSteps, fixed.get());
+    Results cpp64 = run_cpp(config, data, ids, values, DType::f64, kAdamSteps, fixed.get());
     auto load = [&](const fs::path& folder) {
       Results ref;
       ref.parts = read_bin(folder / "loss_parts.bin", 4);
@@ -426,6 +447,15 @@ class Reference : public ::testing::Test {
       ref.train_losses = read_bin(folder / "train_losses.bin", kAdamSteps);
       return ref;
     };
+    // The C++ side's results next to PyTorch's, for inspection by hand (same layouts).
+    for (const auto& [label, r] : {std::pair<std::string, const Results*>{"f32", &cpp32}, {"f64", &cpp64}}) {
+      write_bin(dir / fmt::format("cpp_{}_loss_parts.bin", label), r->parts);
+      write_bin(dir / fmt::format("cpp_{}_level_losses.bin", label), r->level_losses);
+      write_bin(dir / fmt::format("cpp_{}_logits.bin", label), r->logits);
+      write_bin(dir / fmt::format("cpp_{}_graph_embedding.bin", label), r->embedding);
+      write_bin(dir / fmt::format("cpp_{}_gradients.bin", label), r->gradients);
+      write_bin(dir / fmt::format("cpp_{}_train_losses.bin", label), r->train_losses);
+    }
     const Results ref64 = load(dir);
     const Results ref32 = load(dir / "float32");
 
@@ -468,6 +498,21 @@ TEST_F(Reference, DiffPoolNoLinkPrediction) {
   ModelConfig c = enzymes_config();
   c.variant = Variant::diffpool_nolp;
   run_case("diffpool_nolp", c);
+}
+
+// DIFFPOOL-DET with Graclus assignments. Every pooled graph has k rows, so a small graph leaves
+// clusters empty: their rows are 0 at the next level, and rows made only of such rows are parallel
+// (x_r = n_r c). With the production initialisation (zero biases) those rows sit exactly on kinks:
+// the l2-normalise/ReLU of a zero pre-activation, and exact ties of the max readout between
+// parallel rows that l2-normalise to the same vector; the gradient of the level-2 first bias is
+// then an arbitrary subgradient (central differences match neither side), and PyTorch and C++
+// break the tie by an ulp differently. Nonzero biases move the model off those kinks.
+TEST_F(Reference, DiffPoolDeterministicTwoLevels) {
+  ModelConfig c = enzymes_config();
+  c.variant = Variant::diffpool_det;
+  c.pool_levels = 2;
+  c.cluster_ratio = 0.25;
+  run_case("diffpool_det_2levels", c, /*nonzero_biases=*/true);
 }
 
 TEST_F(Reference, GraphSageBaseline) {
