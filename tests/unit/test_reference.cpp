@@ -46,7 +46,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kPython = "/usr/bin/python3";  // Debian's, with python3-torch
+// Debian's python3 with python3-torch; DIFFPOOL_REFERENCE_PYTHON overrides it.
+std::string python() {
+  const char* env = std::getenv("DIFFPOOL_REFERENCE_PYTHON");
+  return env && *env ? env : "/usr/bin/python3";
+}
 constexpr int kBatchGraphs = 20;
 constexpr int kAdamSteps = 10;
 constexpr double kClipNorm = 2.0;
@@ -329,6 +333,7 @@ struct Report {
 class Reference : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    const std::string kPython = python();
     if (!fs::exists(kPython)) {
       setup_error_ = fmt::format("{} not found: the reference test needs Debian's python3 with python3-torch "
                                  "(tests/run.sh installs it: apt-get install python3-torch python3-numpy)", kPython);
@@ -421,7 +426,7 @@ class Reference : public ::testing::Test {
 
     const std::string script = testing::source_dir() + "/tests/reference/diffpool_reference.py";
     const std::string command =
-        fmt::format("{} '{}' --float32 '{}' > '{}' 2>&1", kPython, script, dir.string(), (dir / "python.log").string());
+        fmt::format("{} '{}' --float32 '{}' > '{}' 2>&1", python(), script, dir.string(), (dir / "python.log").string());
     const int rc = std::system(command.c_str());
     std::ifstream log_file(dir / "python.log");
     const std::string log((std::istreambuf_iterator<char>(log_file)), std::istreambuf_iterator<char>());
