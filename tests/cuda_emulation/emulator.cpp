@@ -122,8 +122,15 @@ bool run_block(Emulator& e, int threads) {
     f.context.uc_link = &e.scheduler;
     makecontext(&f.context, fiber_main, 0);
   }
+  // DIFFPOOL_CUDA_EMULATION_ORDER=reverse runs the threads last to first: a read of shared data
+  // that lacks a barrier after the write then sees stale data in one of the two orders.
+  static const bool reverse = [] {
+    const char* order = std::getenv("DIFFPOOL_CUDA_EMULATION_ORDER");
+    return order && std::string(order) == "reverse";
+  }();
   for (;;) {
-    for (int i = 0; i < threads; ++i) {
+    for (int j = 0; j < threads; ++j) {
+      const int i = reverse ? threads - 1 - j : j;
       Fiber& f = e.fibers[static_cast<std::size_t>(i)];
       if (f.state != State::ready) continue;
       e.current = &f;

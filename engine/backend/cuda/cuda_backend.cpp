@@ -370,8 +370,8 @@ class CudaBackend final : public Backend {
     DP_CHECK(x.rows() == a.cols && y.rows() == a.rows && x.cols() == y.cols(), "spmm: A [{}, {}], x {}, y {}",
              a.rows, a.cols, x.describe(), y.describe());
     DP_CHECK(a.row_ptr.numel() == a.rows + 1, "spmm: row_ptr {} for {} rows", a.row_ptr.describe(), a.rows);
-    for (const Tensor* t : std::initializer_list<const Tensor*>{&a.row_ptr, &a.values, &x, &y}) check_on_device("spmm", *t);
-    if (a.nnz > 0) check_on_device("spmm", a.col_idx);
+    check_all_on_device("spmm", {&a.row_ptr, &x, &y});
+    if (a.nnz > 0) check_all_on_device("spmm", {&a.col_idx, &a.values});  // may be empty tensors otherwise
     const int64_t f = x.cols();
     DP_CHECK(f <= int64_t{65535} * 32, "spmm: {} features exceed the kernel's grid", f);
     if (a.rows == 0 || f == 0) return;
