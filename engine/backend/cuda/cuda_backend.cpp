@@ -1,0 +1,725 @@
+// The CUDA backend: every Backend primitive on one GPU (see backend.hpp for the semantics and
+// README.md in this folder for how each primitive is implemented and tested).
+//
+// One stream per backend; cuBLAS is bound to it, and every kernel is enqueued on it, so the
+// primitives never wait for the device. The host waits only in copy_bytes to or from host memory
+// and in synchronize(). Dense products go to cuBLAS, everything else to the kernels in
+// kernels_*.cu. Device memory comes from a caching allocator (size-bucketed free lists); reusing
+// a freed block without a synchronisation is safe because all work is ordered on the one stream.
+#include "engine/backend/cuda/cuda_backend.hpp"
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <initializer_list>
+#include <mutex>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/backend/cuda_device.hpp"
+#include "engine/core/error.hpp"
+
+namespace diffpool::DP_CUDA_NS {
+
+void throw_cuda_error(cudaError_t status, const char* call, const char* file, int line) {
+  (void)cudaGetLastError();  // clear a non-sticky error so that later calls are not blamed for it
+  throw LibraryError(fmt::format("CUDA error {} ({}) in {} at {}:{}", cudaGetErrorName(status),
+                                 cudaGetErrorString(status), call, file, line));
+}
+
+void check_launch(const Site& site) {
+  const cudaError_t status = cudaGetLastError();
+  if (status != cudaSuccess) [[unlikely]]
+    throw LibraryError(fmt::format("CUDA error {} ({}) launching kernel {} at {}:{}", cudaGetErrorName(status),
+                                   cudaGetErrorString(status), site.what, site.file, site.line));
+}
+
+namespace {
+
+[[noreturn]] void throw_cublas_error(cublasStatus_t status, const char* call, const char* file, int line) {
+  throw LibraryError(fmt::format("cuBLAS error {} ({}) in {} at {}:{}", cublasGetStatusName(status),
+                                 cublasGetStatusString(status), call, file, line));
+}
+
+#define DP_CUBLAS_CHECK(call)                                                   \
+  do {                                                                          \
+    const cublasStatus_t dp_cublas_status_ = (call);                            \
+    if (dp_cublas_status_ != CUBLAS_STATUS_SUCCESS) [[unlikely]]                \
+      throw_cublas_error(dp_cublas_status_, #call, __FILE__, __LINE__);         \
+  } while (0)
+
+// ---- RAII handles -------------------------------------------------------------------------------
+class Stream {
+ public:
+  Stream() { DP_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }
+  ~Stream() {
+    if (stream_) (void)cudaStreamDestroy(stream_);  // errors cannot be reported from a destructor
+  }
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  cudaStream_t get() const { return stream_; }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+};
+
+class CublasHandle {
+ public:
+  explicit CublasHandle(cudaStream_t stream) {
+    DP_CUBLAS_CHECK(cublasCreate(&handle_));
+    try {
+      DP_CUBLAS_CHECK(cublasSetStream(handle_, stream));
+      // Full FP32 products (no TF32 tensor cores), so f32 results stay within float tolerances of
+      // the CPU backend; alpha and beta are host scalars.
+      DP_CUBLAS_CHECK(cublasSetMathMode(handle_, CUBLAS_DEFAULT_MATH));
+      DP_CUBLAS_CHECK(cublasSetPointerMode(handle_, CUBLAS_POINTER_MODE_HOST));
+    } catch (...) {
+      (void)cublasDestroy(handle_);
+      throw;
+    }
+  }
+  ~CublasHandle() { (void)cublasDestroy(handle_); }
+  CublasHandle(const CublasHandle&) = delete;
+  CublasHandle& operator=(const CublasHandle&) = delete;
+  cublasHandle_t get() const { return handle_; }
+
+ private:
+  cublasHandle_t handle_ = nullptr;
+};
+
+// ---- caching allocator ----------------------------------------------------------------------
+// Blocks are rounded up to a bucket size (a power of two from 512 bytes to 1 MiB, then multiples
+// of 2 MiB) and kept on a free list per bucket when deallocated. A cudaMalloc that runs out of
+// memory releases the cache and tries once more.
+class CachingAllocator {
+ public:
+  explicit CachingAllocator(bool caching) : caching_(caching) {}
+  ~CachingAllocator() {
+    release_cached();
+    for (const auto& [ptr, bytes] : live_) (void)cudaFree(ptr);
+  }
+  CachingAllocator(const CachingAllocator&) = delete;
+  CachingAllocator& operator=(const CachingAllocator&) = delete;
+
+  void* allocate(std::size_t bytes) {
+    const std::size_t size = caching_ ? bucket(bytes) : std::max<std::size_t>(bytes, 1);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (caching_) {
+      auto it = free_.find(size);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        cached_bytes_ -= size;
+        live_.emplace(p, size);
+        return p;
+      }
+    }
+    void* p = nullptr;
+    cudaError_t status = cudaMalloc(&p, size);
+    if (status == cudaErrorMemoryAllocation && cached_bytes_ > 0) {
+      (void)cudaGetLastError();
+      release_cached_locked();
+      status = cudaMalloc(&p, size);
+    }
+    if (status != cudaSuccess) {
+      (void)cudaGetLastError();
+      throw LibraryError(fmt::format(
+          "CUDA error {} ({}) in cudaMalloc of {} bytes ({} bytes in use by this backend) at {}:{}",
+          cudaGetErrorName(status), cudaGetErrorString(status), size, live_bytes(), __FILE__, __LINE__));
+    }
+    try {
+      live_.emplace(p, size);
+    } catch (...) {
+      (void)cudaFree(p);
+      throw;
+    }
+    return p;
+  }
+
+  void deallocate(void* ptr) noexcept {
+    if (!ptr) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = live_.find(ptr);
+    if (it == live_.end()) return;  // not ours: nothing to give back
+    const std::size_t size = it->second;
+    live_.erase(it);
+    if (caching_) {
+      try {
+        free_[size].push_back(ptr);
+        cached_bytes_ += size;
+        return;
+      } catch (...) {  // no memory for the free list: give the block back to CUDA instead
+      }
+    }
+    (void)cudaFree(ptr);
+  }
+
+  void release_cached() noexcept {
+    std::lock_guard<std::mutex> lock(mutex_);
+    release_cached_locked();
+  }
+
+ private:
+  static std::size_t bucket(std::size_t bytes) {
+    constexpr std::size_t kSmallest = 512, kLargeStep = std::size_t{2} << 20;
+    if (bytes <= kSmallest) return kSmallest;
+    if (bytes <= (std::size_t{1} << 20)) return std::bit_ceil(bytes);
+    return (bytes + kLargeStep - 1) / kLargeStep * kLargeStep;
+  }
+  void release_cached_locked() noexcept {
+    for (auto& [size, blocks] : free_)
+      for (void* p : blocks) (void)cudaFree(p);
+    free_.clear();
+    cached_bytes_ = 0;
+  }
+  std::size_t live_bytes() const {
+    std::size_t total = 0;
+    for (const auto& [ptr, bytes] : live_) total += bytes;
+    return total;
+  }
+
+  bool caching_;
+  std::mutex mutex_;
+  std::unordered_map<std::size_t, std::vector<void*>> free_;
+  std::unordered_map<void*, std::size_t> live_;
+  std::size_t cached_bytes_ = 0;
+};
+
+// Scratch blocks of one primitive, given back when it returns (see kernels::ScratchSpace).
+class Scratch final : public kernels::ScratchSpace {
+ public:
+  explicit Scratch(CachingAllocator& allocator) : allocator_(allocator) {}
+  ~Scratch() {
+    for (void* p : blocks_) allocator_.deallocate(p);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  double* doubles(std::size_t count) override {
+    blocks_.reserve(blocks_.size() + 1);
+    void* p = allocator_.allocate(std::max<std::size_t>(count, 1) * sizeof(double));
+    blocks_.push_back(p);
+    return static_cast<double*>(p);
+  }
+
+ private:
+  CachingAllocator& allocator_;
+  std::vector<void*> blocks_;
+};
+
+// ---- helpers ------------------------------------------------------------------------------------
+template <class F> void dispatch_float(DType dtype, const char* where, F&& f) {
+  switch (dtype) {
+    case DType::f32: f(float{}); return;
+    case DType::f64: f(double{}); return;
+    default: break;
+  }
+  DP_CHECK(false, "{}: floating-point tensor expected, got {}", where, dtype_name(dtype));
+}
+
+void check_on_device(const char* where, const Tensor& t) {
+  DP_CHECK(t.device() == Device::cuda, "{}: tensor {} is not on the CUDA device", where, t.describe());
+}
+void check_on_device(const char* where, const Tensor* t) {
+  if (t) check_on_device(where, *t);
+}
+void check_same_size(const char* where, const Tensor& a, const Tensor& out) {
+  DP_CHECK(a.numel() == out.numel(), "{}: input {} and output {} differ in size", where, a.describe(),
+           out.describe());
+  DP_CHECK(a.dtype() == out.dtype(), "{}: input {} and output {} differ in dtype", where, a.describe(),
+           out.describe());
+}
+template <class T> const T* cptr(const Tensor* t) { return t ? t->ptr<T>() : nullptr; }
+
+cublasOperation_t to_cublas(Trans t) { return t == Trans::yes ? CUBLAS_OP_T : CUBLAS_OP_N; }
+
+int activate_device(int device) {
+  DP_CUDA_CHECK(cudaSetDevice(device));
+  return device;
+}
+
+std::string describe_device(int device) {
+  cudaDeviceProp properties{};
+  DP_CUDA_CHECK(cudaGetDeviceProperties(&properties, device));
+  return fmt::format("cuda:{} ({})", device, properties.name);
+}
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(int device, const CudaBackendOptions& options)
+      : device_(activate_device(device)),
+        name_(describe_device(device)),
+        cublas_(stream_.get()),
+        allocator_(options.caching_allocator) {}
+
+  ~CudaBackend() override {
+    // Let queued work finish before its memory goes back to CUDA; errors cannot be reported here.
+    (void)cudaStreamSynchronize(stream_.get());
+  }
+  CudaBackend(const CudaBackend&) = delete;
+  CudaBackend& operator=(const CudaBackend&) = delete;
+
+  Device device() const override { return Device::cuda; }
+  std::string name() const override { return name_; }
+
+  // ---- memory -----------------------------------------------------------------------------------
+  void* allocate(std::size_t bytes) override { return allocator_.allocate(bytes); }
+  void deallocate(void* ptr) noexcept override { allocator_.deallocate(ptr); }
+
+  void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, std::size_t bytes) override {
+    if (bytes == 0) return;
+    if (dst_device == Device::cpu && src_device == Device::cpu) {
+      std::memcpy(dst, src, bytes);
+      return;
+    }
+    const cudaMemcpyKind kind = dst_device == Device::cuda
+                                    ? (src_device == Device::cuda ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
+                                    : cudaMemcpyDeviceToHost;
+    DP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, stream_.get()));
+    // With host memory on either side the copy must be complete when we return (the host may read
+    // dst or free src at once).
+    if (kind != cudaMemcpyDeviceToDevice) DP_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
+  }
+
+  void fill(Tensor& out, double value) override {
+    check_on_device("fill", out);
+    if (out.numel() == 0) return;
+    if (value == 0.0 && !std::signbit(value)) {  // all-zero bytes in every dtype
+      DP_CUDA_CHECK(cudaMemsetAsync(out.data(), 0, out.bytes(), stream_.get()));
+      return;
+    }
+    kernels::fill(stream_.get(), out.data(), out.dtype(), out.numel(), value);
+  }
+
+  void copy_2d(int64_t rows, int64_t cols, DType dtype, const void* src, int64_t src_ld, void* dst, int64_t dst_ld,
+               double alpha, double beta) override {
+    if (rows <= 0 || cols <= 0) return;
+    dispatch_float(dtype, "copy_2d", [&](auto zero) {
+      using T = decltype(zero);
+      const T a = static_cast<T>(alpha), b = static_cast<T>(beta);
+      if (a == T(1) && b == T(0) && src != dst && src_ld >= cols && dst_ld >= cols) {
+        const std::size_t es = sizeof(T);
+        DP_CUDA_CHECK(cudaMemcpy2DAsync(dst, static_cast<std::size_t>(dst_ld) * es, src,
+                                        static_cast<std::size_t>(src_ld) * es, static_cast<std::size_t>(cols) * es,
+                                        static_cast<std::size_t>(rows), cudaMemcpyDeviceToDevice, stream_.get()));
+        return;
+      }
+      kernels::copy_2d<T>(stream_.get(), rows, cols, static_cast<const T*>(src), src_ld, static_cast<T*>(dst), dst_ld,
+                          a, b);
+    });
+  }
+
+  // ---- dense products ---------------------------------------------------------------------------
+  // cuBLAS is column-major. A row-major matrix with leading dimension ld is, read column-major, its
+  // transpose with the same ld, so row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T:
+  // call cuBLAS with the operands swapped (B first), the same transpose flags, and m and n swapped.
+  void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, double alpha, const void* a, int64_t lda,
+            const void* b, int64_t ldb, double beta, void* c, int64_t ldc, DType dtype) override {
+    if (m == 0 || n == 0) return;
+    dispatch_float(dtype, "gemm", [&](auto zero) {
+      using T = decltype(zero);
+      if (k == 0) {  // C = beta C, overwriting when beta = 0
+        kernels::scale_2d<T>(stream_.get(), m, n, static_cast<T*>(c), ldc, static_cast<T>(beta));
+        return;
+      }
+      const T al = static_cast<T>(alpha), be = static_cast<T>(beta);
+      if constexpr (std::is_same_v<T, float>) {
+        DP_CUBLAS_CHECK(cublasSgemm_64(cublas_.get(), to_cublas(trans_b), to_cublas(trans_a), n, m, k, &al,
+                                       static_cast<const float*>(b), ldb, static_cast<const float*>(a), lda, &be,
+                                       static_cast<float*>(c), ldc));
+      } else {
+        DP_CUBLAS_CHECK(cublasDgemm_64(cublas_.get(), to_cublas(trans_b), to_cublas(trans_a), n, m, k, &al,
+                                       static_cast<const double*>(b), ldb, static_cast<const double*>(a), lda, &be,
+                                       static_cast<double*>(c), ldc));
+      }
+    });
+  }
+
+  void gemm_strided_batched(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+                            const void* a, int64_t lda, int64_t stride_a, const void* b, int64_t ldb, int64_t stride_b,
+                            double beta, void* c, int64_t ldc, int64_t stride_c, int64_t batch,
+                            DType dtype) override {
+    if (m == 0 || n == 0 || batch == 0) return;
+    dispatch_float(dtype, "gemm_strided_batched", [&](auto zero) {
+      using T = decltype(zero);
+      if (k == 0) {
+        for (int64_t i = 0; i < batch; ++i)
+          kernels::scale_2d<T>(stream_.get(), m, n, static_cast<T*>(c) + i * stride_c, ldc, static_cast<T>(beta));
+        return;
+      }
+      const T al = static_cast<T>(alpha), be = static_cast<T>(beta);
+      if constexpr (std::is_same_v<T, float>) {
+        DP_CUBLAS_CHECK(cublasSgemmStridedBatched_64(
+            cublas_.get(), to_cublas(trans_b), to_cublas(trans_a), n, m, k, &al, static_cast<const float*>(b), ldb,
+            stride_b, static_cast<const float*>(a), lda, stride_a, &be, static_cast<float*>(c), ldc, stride_c, batch));
+      } else {
+        DP_CUBLAS_CHECK(cublasDgemmStridedBatched_64(
+            cublas_.get(), to_cublas(trans_b), to_cublas(trans_a), n, m, k, &al, static_cast<const double*>(b), ldb,
+            stride_b, static_cast<const double*>(a), lda, stride_a, &be, static_cast<double*>(c), ldc, stride_c,
+            batch));
+      }
+    });
+  }
+
+  // ---- sparse x dense ---------------------------------------------------------------------------
+  void spmm(const Csr& a, const Tensor& x, double alpha, double beta, Tensor& y) override {
+    DP_CHECK(x.rows() == a.cols && y.rows() == a.rows && x.cols() == y.cols(), "spmm: A [{}, {}], x {}, y {}",
+             a.rows, a.cols, x.describe(), y.describe());
+    DP_CHECK(a.row_ptr.numel() == a.rows + 1, "spmm: row_ptr {} for {} rows", a.row_ptr.describe(), a.rows);
+    check_all_on_device("spmm", {&a.row_ptr, &x, &y});
+    if (a.nnz > 0) check_all_on_device("spmm", {&a.col_idx, &a.values});  // may be empty tensors otherwise
+    const int64_t f = x.cols();
+    DP_CHECK(f <= int64_t{65535} * 32, "spmm: {} features exceed the kernel's grid", f);
+    if (a.rows == 0 || f == 0) return;
+    dispatch_float(x.dtype(), "spmm", [&](auto zero) {
+      using T = decltype(zero);
+      kernels::spmm<T>(stream_.get(), a.rows, f, a.row_ptr.ptr<int32_t>(),
+                       a.nnz > 0 ? a.col_idx.ptr<int32_t>() : nullptr, a.nnz > 0 ? a.values.ptr<T>() : nullptr,
+                       x.ptr<T>(), static_cast<T>(alpha), static_cast<T>(beta), y.ptr<T>());
+    });
+  }
+
+  // ---- elementwise ------------------------------------------------------------------------------
+  void map(MapOp op, const Tensor& a, const Tensor* b, Broadcast b_mode, double c, double alpha, double beta,
+           Tensor& out) override {
+    DP_CHECK(op < MapOp::count, "map: invalid op {}", static_cast<int>(op));
+    const int64_t rows = out.rows(), cols = out.cols();
+    if (op != MapOp::broadcast) {
+      check_same_size(map_op_name(op), a, out);
+      check_on_device(map_op_name(op), a);
+    }
+    check_on_device(map_op_name(op), out);
+    if (b) {
+      check_on_device(map_op_name(op), *b);
+      DP_CHECK(b->dtype() == out.dtype(), "map {}: b {} vs out {}", map_op_name(op), b->describe(), out.describe());
+      const int64_t expected = b_mode == Broadcast::full ? rows * cols
+                             : b_mode == Broadcast::row  ? cols
+                             : b_mode == Broadcast::col  ? rows
+                                                         : 1;
+      DP_CHECK(b->numel() == expected, "map {}: b {} does not broadcast to {}", map_op_name(op), b->describe(),
+               out.describe());
+    }
+    if (out.numel() == 0) return;
+    dispatch_float(out.dtype(), map_op_name(op), [&](auto zero) {
+      using T = decltype(zero);
+      kernels::map<T>(stream_.get(), op, rows, cols, op == MapOp::broadcast ? nullptr : a.ptr<T>(), cptr<T>(b),
+                      b_mode, static_cast<T>(c), static_cast<T>(alpha), static_cast<T>(beta), out.ptr<T>());
+    });
+  }
+
+  void reduce_rows(Reduce kind, const Tensor& a, const Tensor* b, double alpha, double beta, Tensor& out) override {
+    const int64_t rows = a.rows(), cols = a.cols();
+    DP_CHECK(out.numel() == rows, "reduce_rows: a {} out {}", a.describe(), out.describe());
+    check_reduce_inputs("reduce_rows", kind, a, b, out);
+    if (rows == 0) return;
+    dispatch_float(a.dtype(), "reduce_rows", [&](auto zero) {
+      using T = decltype(zero);
+      kernels::reduce_rows<T>(stream_.get(), kind, rows, cols, a.ptr<T>(), cptr<T>(b), alpha, beta, out.ptr<T>());
+    });
+  }
+
+  void reduce_cols(Reduce kind, const Tensor& a, const Tensor* b, double alpha, double beta, Tensor& out) override {
+    const int64_t rows = a.rows(), cols = a.cols();
+    DP_CHECK(out.numel() == cols, "reduce_cols: a {} out {}", a.describe(), out.describe());
+    DP_CHECK(kind != Reduce::max, "reduce_cols: max is not supported");
+    check_reduce_inputs("reduce_cols", kind, a, b, out);
+    dispatch_float(a.dtype(), "reduce_cols", [&](auto zero) {
+      using T = decltype(zero);
+      Scratch scratch(allocator_);
+      kernels::reduce_cols<T>(stream_.get(), scratch, kind, rows, cols, a.ptr<T>(), cptr<T>(b), alpha, beta,
+                              out.ptr<T>());
+    });
+  }
+
+  void reduce_all(Reduce kind, const Tensor& a, const Tensor* b, double alpha, double beta, Tensor& out) override {
+    DP_CHECK(out.numel() == 1, "reduce_all: out {}", out.describe());
+    DP_CHECK(kind != Reduce::max, "reduce_all: max is not supported");
+    check_reduce_inputs("reduce_all", kind, a, b, out);
+    dispatch_float(a.dtype(), "reduce_all", [&](auto zero) {
+      using T = decltype(zero);
+      Scratch scratch(allocator_);
+      kernels::reduce_all<T>(stream_.get(), scratch, kind, a.numel(), a.ptr<T>(), cptr<T>(b), alpha, beta,
+                             out.ptr<T>());
+    });
+  }
+
+  // ---- graphs -------------------------------------------------------------------------------------
+  void segment_reduce_forward(SegmentReduce kind, const Tensor& x, const Tensor& offsets, Tensor& y,
+                              Tensor* argmax) override {
+    const int64_t segments = offsets.numel() - 1, f = x.cols();
+    DP_CHECK(segments >= 0 && y.rows() == segments && y.cols() == f, "segment_reduce: x {}, {} segments, y {}",
+             x.describe(), segments, y.describe());
+    DP_CHECK(kind != SegmentReduce::max || (argmax && argmax->numel() == y.numel()),
+             "segment_reduce max needs an argmax tensor of y's size");
+    DP_CHECK(x.dtype() == y.dtype(), "segment_reduce: x {} and y {} differ in dtype", x.describe(), y.describe());
+    check_segment_tensors("segment_reduce", offsets, {&x, &y, kind == SegmentReduce::max ? argmax : nullptr});
+    DP_CHECK(f <= int64_t{65535} * 32, "segment_reduce: {} features exceed the kernel's grid", f);
+    if (segments == 0 || f == 0) return;
+    dispatch_float(x.dtype(), "segment_reduce", [&](auto zero) {
+      using T = decltype(zero);
+      kernels::segment_reduce_forward<T>(stream_.get(), kind, segments, f, offsets.ptr<int32_t>(), x.ptr<T>(),
+                                         y.ptr<T>(),
+                                         kind == SegmentReduce::max ? argmax->ptr<int32_t>() : nullptr);
+    });
+  }
+
+  void segment_reduce_backward(SegmentReduce kind, const Tensor& dy, const Tensor& offsets, const Tensor* argmax,
+                               Tensor& dx) override {
+    const int64_t segments = offsets.numel() - 1, f = dx.cols();
+    DP_CHECK(segments >= 0 && dy.numel() == segments * f, "segment_reduce_backward: dy {}, {} segments, dx {}",
+             dy.describe(), segments, dx.describe());
+    DP_CHECK(kind != SegmentReduce::max || (argmax && argmax->numel() == dy.numel()),
+             "segment_reduce_backward max needs the forward's argmax");
+    DP_CHECK(dy.dtype() == dx.dtype(), "segment_reduce_backward: dy {} and dx {} differ in dtype", dy.describe(),
+             dx.describe());
+    check_segment_tensors("segment_reduce_backward", offsets,
+                          {&dy, &dx, kind == SegmentReduce::max ? argmax : nullptr});
+    DP_CHECK(f <= int64_t{65535} * 32, "segment_reduce_backward: {} features exceed the kernel's grid", f);
+    if (segments == 0 || f == 0) return;
+    dispatch_float(dx.dtype(), "segment_reduce_backward", [&](auto zero) {
+      using T = decltype(zero);
+      kernels::segment_reduce_backward<T>(stream_.get(), kind, segments, f, offsets.ptr<int32_t>(), dy.ptr<T>(),
+                                          kind == SegmentReduce::max ? argmax->ptr<int32_t>() : nullptr,
+                                          dx.ptr<T>());
+    });
+  }
+
+  // ---- fused row and column operations ----------------------------------------------------------
+  void softmax_rows_forward(const Tensor& x, Tensor& y) override {
+    check_same_size("softmax_rows", x, y);
+    check_all_on_device("softmax_rows", {&x, &y});
+    dispatch_float(x.dtype(), "softmax_rows", [&](auto zero) {
+      using T = decltype(zero);
+      kernels::softmax_rows_forward<T>(stream_.get(), x.rows(), x.cols(), x.ptr<T>(), y.ptr<T>());
+    });
+  }
+
+  void softmax_rows_backward(const Tensor& dy, const Tensor& y, Tensor& dx) override {
+    check_same_size("softmax_rows_backward", dy, y);
+    check_same_size("softmax_rows_backward", y, dx);
+    check_all_on_device("softmax_rows_backward", {&dy, &y, &dx});
+    dispatch_float(y.dtype(), "softmax_rows_backward", [&](auto zero) {
+      using T = decltype(zero);
+      kernels::softmax_rows_backward<T>(stream_.get(), y.rows(), y.cols(), dy.ptr<T>(), y.ptr<T>(), dx.ptr<T>());
+    });
+  }
+
+  void l2_normalize_rows_forward(const Tensor& x, double eps, Tensor& y, Tensor& norms) override {
+    check_same_size("l2_normalize_rows", x, y);
+    DP_CHECK(norms.numel() == x.rows(), "l2_normalize_rows: x {} norms {}", x.describe(), norms.describe());
+    check_all_on_device("l2_normalize_rows", {&x, &y, &norms});
+    dispatch_float(x.dtype(), "l2_normalize_rows", [&](auto zero) {
+      using T = decltype(zero);
+      kernels::l2_normalize_rows_forward<T>(stream_.get(), x.rows(), x.cols(), x.ptr<T>(), eps, y.ptr<T>(),
+                                            norms.ptr<T>());
+    });
+  }
+
+  void l2_normalize_rows_backward(const Tensor& dy, const Tensor& y, const Tensor& norms, double eps,
+                                  Tensor& dx) override {
+    check_same_size("l2_normalize_rows_backward", dy, y);
+    check_same_size("l2_normalize_rows_backward", y, dx);
+    DP_CHECK(norms.numel() == y.rows(), "l2_normalize_rows_backward: y {} norms {}", y.describe(), norms.describe());
+    check_all_on_device("l2_normalize_rows_backward", {&dy, &y, &norms, &dx});
+    dispatch_float(y.dtype(), "l2_normalize_rows_backward", [&](auto zero) {
+      using T = decltype(zero);
+      kernels::l2_normalize_rows_backward<T>(stream_.get(), y.rows(), y.cols(), dy.ptr<T>(), y.ptr<T>(),
+                                             norms.ptr<T>(), eps, dx.ptr<T>());
+    });
+  }
+
+  void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, bool training, double momentum,
+                          double eps, Tensor& running_mean, Tensor& running_var, Tensor& y, Tensor& mean,
+                          Tensor& invstd) override {
+    check_same_size("batch_norm", x, y);
+    const int64_t cols = x.cols();
+    for (const Tensor* t : std::initializer_list<const Tensor*>{&gamma, &beta, &running_mean, &running_var, &mean, &invstd})
+      DP_CHECK(t->numel() == cols, "batch_norm: per-column tensor {} for x {}", t->describe(), x.describe());
+    check_all_on_device("batch_norm", {&x, &gamma, &beta, &running_mean, &running_var, &y, &mean, &invstd});
+    dispatch_float(x.dtype(), "batch_norm", [&](auto zero) {
+      using T = decltype(zero);
+      Scratch scratch(allocator_);
+      kernels::batch_norm_forward<T>(stream_.get(), scratch, x.rows(), cols, x.ptr<T>(), gamma.ptr<T>(),
+                                     beta.ptr<T>(), training, momentum, eps, running_mean.ptr<T>(),
+                                     running_var.ptr<T>(), y.ptr<T>(), mean.ptr<T>(), invstd.ptr<T>());
+    });
+  }
+
+  void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                           const Tensor& invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override {
+    check_same_size("batch_norm_backward", dy, x);
+    check_same_size("batch_norm_backward", x, dx);
+    const int64_t cols = x.cols();
+    for (const Tensor* t : std::initializer_list<const Tensor*>{&gamma, &mean, &invstd, &dgamma, &dbeta})
+      DP_CHECK(t->numel() == cols, "batch_norm_backward: per-column tensor {} for x {}", t->describe(),
+               x.describe());
+    check_all_on_device("batch_norm_backward", {&dy, &x, &gamma, &mean, &invstd, &dx, &dgamma, &dbeta});
+    dispatch_float(x.dtype(), "batch_norm_backward", [&](auto zero) {
+      using T = decltype(zero);
+      Scratch scratch(allocator_);
+      kernels::batch_norm_backward<T>(stream_.get(), scratch, x.rows(), cols, dy.ptr<T>(), x.ptr<T>(), gamma.ptr<T>(),
+                                      mean.ptr<T>(), invstd.ptr<T>(), dx.ptr<T>(), dgamma.ptr<T>(), dbeta.ptr<T>());
+    });
+  }
+
+  void cross_entropy_forward(const Tensor& logits, const Tensor& labels, Tensor& probs, Tensor& losses) override {
+    const int64_t rows = logits.rows(), cols = logits.cols();
+    DP_CHECK(labels.numel() == rows && losses.numel() == rows, "cross_entropy: logits {}, labels {}, losses {}",
+             logits.describe(), labels.describe(), losses.describe());
+    check_same_size("cross_entropy", logits, probs);
+    check_all_on_device("cross_entropy", {&logits, &labels, &probs, &losses});
+    dispatch_float(logits.dtype(), "cross_entropy", [&](auto zero) {
+      using T = decltype(zero);
+      kernels::cross_entropy_forward<T>(stream_.get(), rows, cols, logits.ptr<T>(), labels.ptr<int32_t>(),
+                                        probs.ptr<T>(), losses.ptr<T>());
+    });
+  }
+
+  void cross_entropy_backward(const Tensor& probs, const Tensor& labels, const Tensor& dlosses,
+                              Tensor& dlogits) override {
+    const int64_t rows = probs.rows(), cols = probs.cols();
+    DP_CHECK(labels.numel() == rows && dlosses.numel() == rows, "cross_entropy_backward: probs {}, labels {}, dlosses {}",
+             probs.describe(), labels.describe(), dlosses.describe());
+    check_same_size("cross_entropy_backward", probs, dlogits);
+    check_all_on_device("cross_entropy_backward", {&probs, &labels, &dlosses, &dlogits});
+    dispatch_float(probs.dtype(), "cross_entropy_backward", [&](auto zero) {
+      using T = decltype(zero);
+      kernels::cross_entropy_backward<T>(stream_.get(), rows, cols, probs.ptr<T>(), labels.ptr<int32_t>(),
+                                         dlosses.ptr<T>(), dlogits.ptr<T>());
+    });
+  }
+
+  void count_correct(const Tensor& logits, const Tensor& labels, Tensor& count) override {
+    const int64_t rows = logits.rows(), cols = logits.cols();
+    DP_CHECK(labels.numel() == rows && count.numel() == 1, "count_correct: logits {}, labels {}, count {}",
+             logits.describe(), labels.describe(), count.describe());
+    check_all_on_device("count_correct", {&logits, &labels, &count});
+    dispatch_float(logits.dtype(), "count_correct", [&](auto zero) {
+      using T = decltype(zero);
+      kernels::count_correct<T>(stream_.get(), rows, cols, logits.ptr<T>(), labels.ptr<int32_t>(), count.ptr<T>());
+    });
+  }
+
+  void argmax_rows(const Tensor& x, Tensor& predictions) override {
+    DP_CHECK(predictions.numel() == x.rows(), "argmax_rows: x {}, predictions {}", x.describe(),
+             predictions.describe());
+    check_all_on_device("argmax_rows", {&x, &predictions});
+    dispatch_float(x.dtype(), "argmax_rows", [&](auto zero) {
+      using T = decltype(zero);
+      kernels::argmax_rows<T>(stream_.get(), x.rows(), x.cols(), x.ptr<T>(), predictions.ptr<int32_t>());
+    });
+  }
+
+  void dropout(const Tensor& x, double p, uint64_t seed, double beta, Tensor& y) override {
+    check_same_size("dropout", x, y);
+    check_all_on_device("dropout", {&x, &y});
+    if (x.numel() == 0) return;
+    dispatch_float(x.dtype(), "dropout", [&](auto zero) {
+      using T = decltype(zero);
+      kernels::dropout<T>(stream_.get(), x.numel(), x.ptr<T>(), p, seed, beta, y.ptr<T>());
+    });
+  }
+
+  // ---- optimiser ----------------------------------------------------------------------------------
+  void adam_step(const AdamSettings& s, int64_t step, const Tensor& grad_scale, Tensor& params, const Tensor& grads,
+                 Tensor& m, Tensor& v) override {
+    DP_CHECK(step >= 1, "adam step counts from 1, got {}", step);
+    const int64_t n = params.numel();
+    DP_CHECK(grads.numel() == n && m.numel() == n && v.numel() == n && grad_scale.numel() >= 1,
+             "adam_step: params {}, grads {}, m {}, v {}, grad_scale {}", params.describe(), grads.describe(),
+             m.describe(), v.describe(), grad_scale.describe());
+    check_all_on_device("adam_step", {&grad_scale, &params, &grads, &m, &v});
+    if (n == 0) return;
+    dispatch_float(params.dtype(), "adam_step", [&](auto zero) {
+      using T = decltype(zero);
+      // The constants exactly as the CPU backend computes them.
+      const double bc1 = 1.0 - std::pow(s.beta1, static_cast<double>(step));
+      const double bc2 = 1.0 - std::pow(s.beta2, static_cast<double>(step));
+      kernels::AdamConstants<T> k{};
+      k.beta1 = static_cast<T>(s.beta1);
+      k.beta2 = static_cast<T>(s.beta2);
+      k.step_size = static_cast<T>(s.learning_rate / bc1);
+      k.inv_sqrt_bias_correction2 = static_cast<T>(1.0 / std::sqrt(bc2));
+      k.eps = static_cast<T>(s.eps);
+      k.weight_decay = static_cast<T>(s.weight_decay);
+      kernels::adam_step<T>(stream_.get(), n, k, grad_scale.ptr<T>(), params.ptr<T>(), grads.ptr<T>(), m.ptr<T>(),
+                            v.ptr<T>());
+    });
+  }
+
+  void synchronize() override { DP_CUDA_CHECK(cudaStreamSynchronize(stream_.get())); }
+
+ private:
+  static void check_reduce_inputs(const char* where, Reduce kind, const Tensor& a, const Tensor* b, const Tensor& out) {
+    DP_CHECK(kind != Reduce::dot || (b && b->numel() == a.numel()), "{} dot: b missing or mis-sized", where);
+    DP_CHECK(a.dtype() == out.dtype() && (!b || b->dtype() == a.dtype()), "{}: a {}, out {} differ in dtype", where,
+             a.describe(), out.describe());
+    check_on_device(where, a);
+    check_on_device(where, kind == Reduce::dot ? b : nullptr);
+    check_on_device(where, out);
+  }
+  static void check_all_on_device(const char* where, std::initializer_list<const Tensor*> tensors) {
+    for (const Tensor* t : tensors) check_on_device(where, t);
+  }
+  static void check_segment_tensors(const char* where, const Tensor& offsets,
+                                    std::initializer_list<const Tensor*> tensors) {
+    DP_CHECK(offsets.dtype() == DType::i32, "{}: offsets {} must be i32", where, offsets.describe());
+    check_on_device(where, offsets);
+    check_all_on_device(where, tensors);
+  }
+
+  // Declaration order is construction order: the device is made current before the stream and
+  // the cuBLAS handle are created on it; destruction runs in reverse (memory, cuBLAS, stream).
+  int device_;
+  std::string name_;
+  Stream stream_;
+  CublasHandle cublas_;
+  CachingAllocator allocator_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> create_cuda_backend(int device, const CudaBackendOptions& options) {
+  return std::make_unique<CudaBackend>(device, options);
+}
+
+}  // namespace diffpool::DP_CUDA_NS
+
+#if !defined(DIFFPOOL_CUDA_EMULATION)
+namespace diffpool {
+
+bool cuda_backend_built() { return true; }
+
+int cuda_device_count() {
+  int count = 0;
+  // No driver, no device, or a driver too old for this runtime: report no device, never throw.
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return count;
+}
+
+std::unique_ptr<Backend> make_cuda_backend(int device) {
+  const int count = cuda_device_count();
+  if (count == 0)
+    throw InputError("no CUDA device is usable on this host (no GPU, no driver, or CUDA_VISIBLE_DEVICES hides them all)");
+  if (device < 0 || device >= count)
+    throw InputError(fmt::format("CUDA device {} does not exist: {} device{} visible (0 to {})", device, count,
+                                 count == 1 ? " is" : "s are", count - 1));
+  return DP_CUDA_NS::create_cuda_backend(device);
+}
+
+int select_cuda_device_for_local_rank(int local_rank) {
+  const int count = cuda_device_count();
+  if (count == 0) return -1;
+  const int device = local_rank % count;
+  return device < 0 ? device + count : device;
+}
+
+}  // namespace diffpool
+#endif

@@ -1,0 +1,157 @@
+#pragma once
+// Device helpers shared by the kernel files: launching, float/double math overloads with the
+// semantics of the CPU backend's std:: calls, and deterministic warp/block reductions.
+//
+// Every reduction here combines values in a fixed tree order that depends only on the sizes, so
+// a result is the same bit for bit run after run (no atomics on floating-point values).
+#include <cfloat>
+#include <cstdint>
+#include <type_traits>
+
+#include "engine/backend/cuda/kernels.hpp"
+
+namespace diffpool::DP_CUDA_NS::kernels {
+
+constexpr int kBlock = 256;       // threads per block of most kernels
+constexpr int kWarp = 32;
+constexpr int64_t kMaxGrid = 1 << 16;  // grid-stride loops cover the rest
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+// Blocks for a grid-stride loop over `items` with `per_block` items per block and pass.
+inline unsigned grid_for(int64_t items, int64_t per_block) {
+  const int64_t blocks = ceil_div(items, per_block);
+  return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > kMaxGrid ? kMaxGrid : blocks));
+}
+
+#if defined(DIFFPOOL_CUDA_EMULATION)
+#define DP_KERNEL_CALL(kernel, grid, block, stream, ...) ::emu::launch(kernel, grid, block, stream, __VA_ARGS__)
+#else
+#define DP_KERNEL_CALL(kernel, grid, block, stream, ...) kernel<<<grid, block, 0, stream>>>(__VA_ARGS__)
+#endif
+
+// Launches `kernel` (a pointer to a __global__ function) and checks the launch. Empty grids are
+// skipped (a zero-sized launch is an error in CUDA).
+template <class... Params, class... Args>
+void launch(const Site& site, void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream,
+            Args... args) {
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;
+  DP_KERNEL_CALL(kernel, grid, block, stream, static_cast<Params>(args)...);
+  check_launch(site);
+}
+
+// Grid-stride loops over a flat index: for (i = first_index(); i < n; i += index_stride()).
+__device__ __forceinline__ int64_t first_index() {
+  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+}
+__device__ __forceinline__ int64_t index_stride() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
+
+// ---- math with the CPU backend's semantics ----------------------------------------------------
+__device__ __forceinline__ float dev_exp(float x) { return expf(x); }
+__device__ __forceinline__ double dev_exp(double x) { return exp(x); }
+__device__ __forceinline__ float dev_log(float x) { return logf(x); }
+__device__ __forceinline__ double dev_log(double x) { return log(x); }
+__device__ __forceinline__ float dev_sqrt(float x) { return sqrtf(x); }
+__device__ __forceinline__ double dev_sqrt(double x) { return sqrt(x); }
+// std::max / std::min, including which argument wins when either is NaN.
+template <class T> __device__ __forceinline__ T dev_max(T a, T b) { return (a < b) ? b : a; }
+template <class T> __device__ __forceinline__ T dev_min(T a, T b) { return (b < a) ? b : a; }
+// std::numeric_limits<T>::min(): the smallest normal number.
+template <class T> __device__ __forceinline__ T tiny();
+template <> __device__ __forceinline__ float tiny<float>() { return FLT_MIN; }
+template <> __device__ __forceinline__ double tiny<double>() { return DBL_MIN; }
+
+// ---- warp and block reductions ------------------------------------------------------------------
+// Butterfly sums: every lane ends with the same value, bit for bit (a + b == b + a).
+__device__ __forceinline__ double warp_sum(double v) {
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+template <class T> __device__ __forceinline__ T warp_max(T v) {
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) v = dev_max(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  return v;
+}
+// (value, index) with the larger value, the smaller index on a tie: the first maximum of a row
+// when each lane scanned its columns in increasing order. index < 0 means "no element".
+template <class T> struct ArgMax {
+  T value;
+  int64_t index;
+};
+template <class T> __device__ __forceinline__ ArgMax<T> better(ArgMax<T> a, ArgMax<T> b) {
+  if (b.index < 0) return a;
+  if (a.index < 0) return b;
+  if (b.value > a.value || (b.value == a.value && b.index < a.index)) return b;
+  return a;
+}
+template <class T> __device__ __forceinline__ ArgMax<T> warp_argmax(ArgMax<T> v) {
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) {
+    ArgMax<T> other{__shfl_xor_sync(0xffffffffu, v.value, offset),
+                    static_cast<int64_t>(__shfl_xor_sync(0xffffffffu, static_cast<long long>(v.index), offset))};
+    v = better(v, other);
+  }
+  return v;
+}
+
+// A "row group" handles one row of a row-wise kernel: a warp (kGroup = 32, eight rows per block)
+// for rows of up to kWideRow columns, the whole block (kGroup = 256) for wider rows. The loops over
+// rows are uniform within a group, so every lane reaches the collective reductions.
+constexpr int64_t kWideRow = 1024;
+template <int kGroup> struct RowGroup {
+  static_assert(kGroup == kWarp || kGroup == kBlock, "a row group is a warp or a block");
+  static constexpr int kRowsPerBlock = kBlock / kGroup;
+  __device__ static int64_t first_row() { return static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kGroup; }
+  __device__ static int64_t row_stride() { return static_cast<int64_t>(gridDim.x) * kRowsPerBlock; }
+  __device__ static int lane() { return static_cast<int>(threadIdx.x % kGroup); }
+
+  __device__ static double sum(double v) {
+    v = warp_sum(v);
+    if constexpr (kGroup > kWarp) {
+      __shared__ double partial[kGroup / kWarp];
+      __syncthreads();  // the previous call's readers are done with `partial`
+      if (threadIdx.x % kWarp == 0) partial[threadIdx.x / kWarp] = v;
+      __syncthreads();
+      const int lane = static_cast<int>(threadIdx.x % kWarp);
+      v = warp_sum(lane < kGroup / kWarp ? partial[lane] : 0.0);
+    }
+    return v;
+  }
+  template <class T> __device__ static T max(T v) {
+    v = warp_max(v);
+    if constexpr (kGroup > kWarp) {
+      __shared__ T partial[kGroup / kWarp];
+      __syncthreads();
+      if (threadIdx.x % kWarp == 0) partial[threadIdx.x / kWarp] = v;
+      __syncthreads();
+      const int lane = static_cast<int>(threadIdx.x % kWarp);
+      v = warp_max(partial[lane < kGroup / kWarp ? lane : 0]);
+    }
+    return v;
+  }
+  template <class T> __device__ static ArgMax<T> argmax(ArgMax<T> v) {
+    v = warp_argmax(v);
+    if constexpr (kGroup > kWarp) {
+      __shared__ T values[kGroup / kWarp];
+      __shared__ int64_t indices[kGroup / kWarp];
+      __syncthreads();
+      if (threadIdx.x % kWarp == 0) {
+        values[threadIdx.x / kWarp] = v.value;
+        indices[threadIdx.x / kWarp] = v.index;
+      }
+      __syncthreads();
+      const int lane = static_cast<int>(threadIdx.x % kWarp);
+      v = lane < kGroup / kWarp ? ArgMax<T>{values[lane], indices[lane]} : ArgMax<T>{T(0), -1};
+      v = warp_argmax(v);
+    }
+    return v;
+  }
+};
+
+// Calls launch_with(std::integral_constant<int, kGroup>{}, grid) with the row group chosen from
+// `cols` and a grid of 256-thread blocks covering `rows`.
+template <class F> void for_row_group(int64_t rows, int64_t cols, F&& launch_with) {
+  if (cols > kWideRow)
+    launch_with(std::integral_constant<int, kBlock>{}, dim3(grid_for(rows, 1)));
+  else
+    launch_with(std::integral_constant<int, kWarp>{}, dim3(grid_for(rows, kBlock / kWarp)));
+}
+
+}  // namespace diffpool::DP_CUDA_NS::kernels

@@ -1,0 +1,154 @@
+#pragma once
+// Kernel launchers of the CUDA backend, shared by the host code (cuda_backend.cpp, compiled by the
+// C++ compiler) and the kernels (kernels_*.cu, compiled by nvcc).
+//
+// Every launcher enqueues work on `stream` and returns at once: no host synchronisation. Pointers
+// are device pointers; sizes are elements. T is float or double (explicit instantiations in the
+// .cu files). The semantics of each launcher are those of the Backend primitive of the same name
+// (engine/backend/backend.hpp); the CPU backend is the reference.
+//
+// Precision: every reduction (row, column, all, segment, softmax/l2/batch-norm statistics)
+// accumulates in double, as the CPU backend does, so f32 results differ from the CPU only by the
+// order of double additions and by last-bit differences of expf/logf. Sparse products accumulate
+// in T in the same order as the CPU (row by row over the non-zeros).
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "engine/backend/backend.hpp"
+
+// The namespace of the CUDA backend's internals. The CPU emulation used to test the kernels on
+// machines without a GPU (tests/cuda_emulation) compiles the same sources into another namespace.
+#ifndef DP_CUDA_NS
+#define DP_CUDA_NS cuda
+#endif
+
+namespace diffpool::DP_CUDA_NS {
+
+// Where a CUDA call or a kernel launch happened, for error messages.
+struct Site {
+  const char* what;
+  const char* file;
+  int line;
+};
+#define DP_CUDA_SITE(what) ::diffpool::DP_CUDA_NS::Site{what, __FILE__, __LINE__}
+
+// Throw diffpool::LibraryError carrying the CUDA runtime's name and text for `status`, the failed
+// call and its place. Defined in cuda_backend.cpp.
+[[noreturn]] void throw_cuda_error(cudaError_t status, const char* call, const char* file, int line);
+
+// Checks the last launch (cudaGetLastError) and throws with the kernel's name and place.
+void check_launch(const Site& site);
+
+}  // namespace diffpool::DP_CUDA_NS
+
+// DP_CUDA_CHECK(cudaMemcpyAsync(...)): throws diffpool::LibraryError on any status but cudaSuccess.
+#define DP_CUDA_CHECK(call)                                                                   \
+  do {                                                                                        \
+    const cudaError_t dp_cuda_status_ = (call);                                               \
+    if (dp_cuda_status_ != cudaSuccess) [[unlikely]]                                          \
+      ::diffpool::DP_CUDA_NS::throw_cuda_error(dp_cuda_status_, #call, __FILE__, __LINE__);   \
+  } while (0)
+
+namespace diffpool::DP_CUDA_NS::kernels {
+
+// Temporary device memory for multi-pass reductions. The backend hands out blocks from its
+// caching allocator and takes them back when the primitive returns; this is safe without a
+// synchronisation because all work runs on the backend's one stream, in order.
+class ScratchSpace {
+ public:
+  virtual double* doubles(std::size_t count) = 0;
+
+ protected:
+  ~ScratchSpace() = default;
+};
+
+// ---- memory and elementwise (kernels_elementwise.cu) ------------------------------------------
+// out[0..n) = value, for f32, f64 or i32.
+void fill(cudaStream_t stream, void* out, DType dtype, int64_t n, double value);
+// dst[r, c] = alpha src[r, c] + beta dst[r, c] (beta = 0 overwrites); src may equal dst.
+template <class T>
+void copy_2d(cudaStream_t stream, int64_t rows, int64_t cols, const T* src, int64_t src_ld, T* dst,
+             int64_t dst_ld, T alpha, T beta);
+// c[r, c] = beta c[r, c], and exactly 0 when beta = 0 (the k = 0 case of gemm).
+template <class T>
+void scale_2d(cudaStream_t stream, int64_t rows, int64_t cols, T* c, int64_t ldc, T beta);
+// out = alpha f(a, b) + beta out over rows x cols (see MapOp and Broadcast). a may be null (op
+// broadcast), b may be null (unary ops).
+template <class T>
+void map(cudaStream_t stream, MapOp op, int64_t rows, int64_t cols, const T* a, const T* b, Broadcast mode,
+         T c, T alpha, T beta, T* out);
+// y = x keep(seed, i) / (1 - p) + beta y.
+template <class T>
+void dropout(cudaStream_t stream, int64_t n, const T* x, double p, uint64_t seed, double beta, T* y);
+
+// Constants of one Adam step, computed on the host exactly as the CPU backend does.
+template <class T> struct AdamConstants {
+  T beta1, beta2, step_size, inv_sqrt_bias_correction2, eps, weight_decay;
+};
+// grad_scale: a device scalar that multiplies every gradient.
+template <class T>
+void adam_step(cudaStream_t stream, int64_t n, const AdamConstants<T>& constants, const T* grad_scale, T* params,
+               const T* grads, T* m, T* v);
+// dlogits [rows, cols] += dlosses[r] (probs - onehot(labels[r])).
+template <class T>
+void cross_entropy_backward(cudaStream_t stream, int64_t rows, int64_t cols, const T* probs, const int32_t* labels,
+                            const T* dlosses, T* dlogits);
+
+// ---- reductions, graphs and batch norm (kernels_reduce.cu) --------------------------------------
+// out [rows] = alpha reduce_row(a (, b)) + beta out.
+template <class T>
+void reduce_rows(cudaStream_t stream, Reduce kind, int64_t rows, int64_t cols, const T* a, const T* b,
+                 double alpha, double beta, T* out);
+// out [cols] = alpha reduce_col(a (, b)) + beta out; kind sum or dot.
+template <class T>
+void reduce_cols(cudaStream_t stream, ScratchSpace& scratch, Reduce kind, int64_t rows, int64_t cols, const T* a,
+                 const T* b, double alpha, double beta, T* out);
+// out [1] = alpha reduce_all(a (, b)) + beta out; kind sum or dot.
+template <class T>
+void reduce_all(cudaStream_t stream, ScratchSpace& scratch, Reduce kind, int64_t n, const T* a, const T* b,
+                double alpha, double beta, T* out);
+// Y [rows, f] = alpha A X + beta Y with A in CSR (i32 indices), X [A.cols, f].
+template <class T>
+void spmm(cudaStream_t stream, int64_t rows, int64_t f, const int32_t* row_ptr, const int32_t* col_idx,
+          const T* values, const T* x, T alpha, T beta, T* y);
+// y [segments, f] = reduce over rows [offsets[s], offsets[s+1]) of x; argmax for max.
+template <class T>
+void segment_reduce_forward(cudaStream_t stream, SegmentReduce kind, int64_t segments, int64_t f,
+                            const int32_t* offsets, const T* x, T* y, int32_t* argmax);
+template <class T>
+void segment_reduce_backward(cudaStream_t stream, SegmentReduce kind, int64_t segments, int64_t f,
+                             const int32_t* offsets, const T* dy, const int32_t* argmax, T* dx);
+template <class T>
+void batch_norm_forward(cudaStream_t stream, ScratchSpace& scratch, int64_t rows, int64_t cols, const T* x,
+                        const T* gamma, const T* beta, bool training, double momentum, double eps,
+                        T* running_mean, T* running_var, T* y, T* mean, T* invstd);
+template <class T>
+void batch_norm_backward(cudaStream_t stream, ScratchSpace& scratch, int64_t rows, int64_t cols, const T* dy,
+                         const T* x, const T* gamma, const T* mean, const T* invstd, T* dx, T* dgamma, T* dbeta);
+
+// ---- fused row operations (kernels_rows.cu) -----------------------------------------------------
+template <class T>
+void softmax_rows_forward(cudaStream_t stream, int64_t rows, int64_t cols, const T* x, T* y);
+template <class T>
+void softmax_rows_backward(cudaStream_t stream, int64_t rows, int64_t cols, const T* dy, const T* y, T* dx);
+template <class T>
+void l2_normalize_rows_forward(cudaStream_t stream, int64_t rows, int64_t cols, const T* x, double eps, T* y,
+                               T* norms);
+template <class T>
+void l2_normalize_rows_backward(cudaStream_t stream, int64_t rows, int64_t cols, const T* dy, const T* y,
+                                const T* norms, double eps, T* dx);
+// probs = softmax(logits); losses[r] = -log probs[r, labels[r]], NaN for a label outside [0, cols)
+// (the CPU backend throws there; a kernel cannot, and the NaN makes the step fail as non-finite).
+template <class T>
+void cross_entropy_forward(cudaStream_t stream, int64_t rows, int64_t cols, const T* logits, const int32_t* labels,
+                           T* probs, T* losses);
+// count[0] += number of rows whose argmax (first maximum) equals the label.
+template <class T>
+void count_correct(cudaStream_t stream, int64_t rows, int64_t cols, const T* logits, const int32_t* labels,
+                   T* count);
+template <class T>
+void argmax_rows(cudaStream_t stream, int64_t rows, int64_t cols, const T* x, int32_t* predictions);
+
+}  // namespace diffpool::DP_CUDA_NS::kernels

@@ -1,0 +1,444 @@
+// Reductions of the CUDA backend: over rows, columns and all elements, over graph segments, the
+// CSR sparse product, and batch normalisation (whose statistics are column reductions).
+//
+// Shapes: a, x [rows, cols] (or [N, F] for graphs); segments are row ranges
+// [offsets[s], offsets[s+1]) of x; y [S, F].
+//
+// Column reductions run in two passes so that they are deterministic and parallel over rows:
+// pass 1 splits the rows into at most 128 ranges and writes one double partial per (range,
+// column), pass 2 adds the partials of a column in range order. Blocks are 32 columns x 8 row lanes
+// so that loads along a row are coalesced.
+#include "engine/backend/cuda/device_common.cuh"
+
+namespace diffpool::DP_CUDA_NS::kernels {
+namespace {
+
+constexpr int kTileCols = 32;  // columns per block of the column and segment kernels
+constexpr int kRowLanes = 8;   // rows read in parallel per column
+
+// ---- rows ---------------------------------------------------------------------------------------
+template <class T, int kGroup>
+__global__ void reduce_rows_kernel(Reduce kind, int64_t rows, int64_t cols, const T* a, const T* b, double alpha,
+                                   double beta, T* out) {
+  using Group = RowGroup<kGroup>;
+  for (int64_t r = Group::first_row(); r < rows; r += Group::row_stride()) {
+    const T* ar = a + r * cols;
+    double acc;
+    if (kind == Reduce::max) {
+      T m = cols > 0 ? ar[0] : T(0);
+      for (int64_t c = Group::lane(); c < cols; c += kGroup) m = dev_max(m, ar[c]);
+      acc = static_cast<double>(Group::max(m));
+    } else {
+      double s = 0;
+      if (kind == Reduce::dot) {
+        const T* br = b + r * cols;
+        for (int64_t c = Group::lane(); c < cols; c += kGroup) s += static_cast<double>(ar[c]) * br[c];
+      } else {
+        for (int64_t c = Group::lane(); c < cols; c += kGroup) s += ar[c];
+      }
+      acc = Group::sum(s);
+    }
+    if (Group::lane() == 0) out[r] = static_cast<T>(alpha * acc + (beta != 0 ? beta * out[r] : 0.0));
+  }
+}
+
+// ---- columns ------------------------------------------------------------------------------------
+struct ColumnSplit {
+  int64_t splits;          // row ranges, at most 128 (grid.y)
+  int64_t rows_per_split;
+};
+ColumnSplit column_split(int64_t rows) {
+  if (rows <= 0) return {1, 0};
+  int64_t splits = ceil_div(rows, 512);
+  splits = splits < 1 ? 1 : (splits > 128 ? 128 : splits);
+  const int64_t per = ceil_div(rows, splits);
+  return {ceil_div(rows, per), per};
+}
+
+// Pass 1: partial[(split * K + k) * cols + c] = sum over the split's rows r of f(r, c)[k].
+template <int K, class F>
+__global__ void column_partials_kernel(int64_t rows, int64_t cols, int64_t rows_per_split, F f, double* partial) {
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kTileCols + threadIdx.x;
+  const int64_t begin = static_cast<int64_t>(blockIdx.y) * rows_per_split;
+  const int64_t end = begin + rows_per_split < rows ? begin + rows_per_split : rows;
+  double acc[K];
+  for (int k = 0; k < K; ++k) acc[k] = 0;
+  if (c < cols)
+    for (int64_t r = begin + threadIdx.y; r < end; r += kRowLanes) f(r, c, acc);
+  __shared__ double lanes[K][kRowLanes][kTileCols + 1];
+  for (int k = 0; k < K; ++k) lanes[k][threadIdx.y][threadIdx.x] = acc[k];
+  __syncthreads();
+  if (threadIdx.y == 0 && c < cols) {
+    for (int k = 0; k < K; ++k) {
+      double s = 0;
+      for (int j = 0; j < kRowLanes; ++j) s += lanes[k][j][threadIdx.x];
+      partial[(static_cast<int64_t>(blockIdx.y) * K + k) * cols + c] = s;
+    }
+  }
+}
+
+// Pass 2 helper: the column total of partial k, added in split order.
+__device__ __forceinline__ double column_total(const double* partial, int64_t splits, int K, int k, int64_t cols,
+                                               int64_t c) {
+  double s = 0;
+  for (int64_t i = 0; i < splits; ++i) s += partial[(i * K + k) * cols + c];
+  return s;
+}
+
+template <class T> struct ColumnSum {
+  const T* a;
+  int64_t cols;
+  __device__ void operator()(int64_t r, int64_t c, double* acc) const { acc[0] += a[r * cols + c]; }
+};
+template <class T> struct ColumnDot {
+  const T* a;
+  const T* b;
+  int64_t cols;
+  __device__ void operator()(int64_t r, int64_t c, double* acc) const {
+    acc[0] += static_cast<double>(a[r * cols + c]) * b[r * cols + c];
+  }
+};
+
+// Runs pass 1 for functor f into scratch and returns the partials.
+template <int K, class F>
+const double* column_partials(cudaStream_t stream, ScratchSpace& scratch, int64_t rows, int64_t cols, F f,
+                              ColumnSplit split) {
+  double* partial = scratch.doubles(static_cast<std::size_t>(split.splits * K * cols));
+  launch(DP_CUDA_SITE("column_partials"), &column_partials_kernel<K, F>,
+         dim3(static_cast<unsigned>(ceil_div(cols, kTileCols)), static_cast<unsigned>(split.splits)),
+         dim3(kTileCols, kRowLanes), stream, rows, cols, split.rows_per_split, f, partial);
+  return partial;
+}
+
+template <class T>
+__global__ void reduce_cols_finish_kernel(int64_t cols, const double* partial, int64_t splits, double alpha,
+                                          double beta, T* out) {
+  for (int64_t c = first_index(); c < cols; c += index_stride()) {
+    const double acc = column_total(partial, splits, 1, 0, cols, c);
+    out[c] = static_cast<T>(alpha * acc + (beta != 0 ? beta * out[c] : 0.0));
+  }
+}
+
+// ---- all elements -------------------------------------------------------------------------------
+constexpr int64_t kMaxAllBlocks = 1024;
+
+template <class T> __global__ void all_partials_kernel(int64_t n, const T* a, const T* b, double* partial) {
+  double acc = 0;
+  if (b) {
+    for (int64_t i = first_index(); i < n; i += index_stride()) acc += static_cast<double>(a[i]) * b[i];
+  } else {
+    for (int64_t i = first_index(); i < n; i += index_stride()) acc += a[i];
+  }
+  acc = RowGroup<kBlock>::sum(acc);
+  if (threadIdx.x == 0) partial[blockIdx.x] = acc;
+}
+
+template <class T>
+__global__ void all_finish_kernel(int64_t parts, const double* partial, double alpha, double beta, T* out) {
+  double acc = 0;
+  for (int64_t i = threadIdx.x; i < parts; i += kBlock) acc += partial[i];
+  acc = RowGroup<kBlock>::sum(acc);
+  if (threadIdx.x == 0) out[0] = static_cast<T>(alpha * acc + (beta != 0 ? beta * out[0] : 0.0));
+}
+
+// ---- sparse x dense -----------------------------------------------------------------------------
+// One thread per (row, feature); block 32 features x 8 rows. The sum runs over the row's non-zeros
+// in order, as on the CPU: y = beta y, then y += (alpha a_e) x[col_e].
+template <class T>
+__global__ void spmm_kernel(int64_t rows, int64_t f, const int32_t* row_ptr, const int32_t* col_idx, const T* values,
+                            const T* x, T alpha, T beta, T* y) {
+  const int64_t c = static_cast<int64_t>(blockIdx.y) * kTileCols + threadIdx.x;
+  if (c >= f) return;
+  for (int64_t r = static_cast<int64_t>(blockIdx.x) * kRowLanes + threadIdx.y; r < rows;
+       r += static_cast<int64_t>(gridDim.x) * kRowLanes) {
+    T* yr = y + r * f + c;
+    T acc = beta == T(0) ? T(0) : (beta == T(1) ? *yr : *yr * beta);
+    const int32_t end = row_ptr[r + 1];
+    for (int32_t e = row_ptr[r]; e < end; ++e) acc += (alpha * values[e]) * x[static_cast<int64_t>(col_idx[e]) * f + c];
+    *yr = acc;
+  }
+}
+
+// ---- segments -----------------------------------------------------------------------------------
+// Block (32 features, 8 row lanes) per segment and feature tile; segments in a block-uniform loop.
+template <class T>
+__global__ void segment_forward_kernel(SegmentReduce kind, int64_t segments, int64_t f, const int32_t* offsets,
+                                       const T* x, T* y, int32_t* argmax) {
+  const int64_t c = static_cast<int64_t>(blockIdx.y) * kTileCols + threadIdx.x;
+  const bool active = c < f;
+  __shared__ double sums[kRowLanes][kTileCols + 1];
+  __shared__ T best_values[kRowLanes][kTileCols + 1];
+  __shared__ int64_t best_rows[kRowLanes][kTileCols + 1];
+  for (int64_t s = blockIdx.x; s < segments; s += gridDim.x) {
+    const int64_t begin = offsets[s], end = offsets[s + 1];
+    if (kind == SegmentReduce::max) {
+      // Each lane keeps the first maximum of its rows; ties between lanes go to the lower row.
+      ArgMax<T> best{T(0), -1};
+      if (active)
+        for (int64_t r = begin + threadIdx.y; r < end; r += kRowLanes) {
+          const T v = x[r * f + c];
+          if (best.index < 0 || v > best.value) best = ArgMax<T>{v, r};
+        }
+      best_values[threadIdx.y][threadIdx.x] = best.value;
+      best_rows[threadIdx.y][threadIdx.x] = best.index;
+      __syncthreads();
+      if (threadIdx.y == 0 && active) {
+        for (int j = 1; j < kRowLanes; ++j)
+          best = better(best, ArgMax<T>{best_values[j][threadIdx.x], best_rows[j][threadIdx.x]});
+        y[s * f + c] = best.index < 0 ? T(0) : best.value;
+        argmax[s * f + c] = static_cast<int32_t>(best.index);  // -1 for an empty segment
+      }
+    } else {
+      double acc = 0;
+      if (active)
+        for (int64_t r = begin + threadIdx.y; r < end; r += kRowLanes) acc += x[r * f + c];
+      sums[threadIdx.y][threadIdx.x] = acc;
+      __syncthreads();
+      if (threadIdx.y == 0 && active) {
+        double total = 0;
+        for (int j = 0; j < kRowLanes; ++j) total += sums[j][threadIdx.x];
+        const double scale =
+            kind == SegmentReduce::mean && end > begin ? 1.0 / static_cast<double>(end - begin) : 1.0;
+        y[s * f + c] = static_cast<T>(total * scale);
+      }
+    }
+    __syncthreads();  // the shared arrays are reused by the next segment
+  }
+}
+
+template <class T>
+__global__ void segment_backward_kernel(SegmentReduce kind, int64_t segments, int64_t f, const int32_t* offsets,
+                                        const T* dy, const int32_t* argmax, T* dx) {
+  const int64_t c = static_cast<int64_t>(blockIdx.y) * kTileCols + threadIdx.x;
+  if (c >= f) return;
+  for (int64_t s = blockIdx.x; s < segments; s += gridDim.x) {
+    const T d = dy[s * f + c];
+    if (kind == SegmentReduce::max) {
+      // Each (segment, feature) owns its argmax row: no two threads write one element.
+      if (threadIdx.y == 0) {
+        const int32_t row = argmax[s * f + c];
+        if (row >= 0) dx[static_cast<int64_t>(row) * f + c] += d;
+      }
+    } else {
+      const int64_t begin = offsets[s], end = offsets[s + 1];
+      const T scale = kind == SegmentReduce::mean && end > begin ? T(1) / static_cast<T>(end - begin) : T(1);
+      for (int64_t r = begin + threadIdx.y; r < end; r += kRowLanes) dx[r * f + c] += scale * d;
+    }
+  }
+}
+
+// ---- batch normalisation ----------------------------------------------------------------------
+// Training statistics, as the CPU: mean = sum / n, var = sum (x - mean)^2 / n (biased, used for
+// invstd), running statistics updated with the unbiased variance sum (x - mean)^2 / (n - 1).
+template <class T> struct SquaredDeviation {
+  const T* x;
+  const double* mean;
+  int64_t cols;
+  __device__ void operator()(int64_t r, int64_t c, double* acc) const {
+    const double d = x[r * cols + c] - mean[c];
+    acc[0] += d * d;
+  }
+};
+
+__global__ void column_mean_kernel(int64_t rows, int64_t cols, const double* partial, int64_t splits, double* mean) {
+  for (int64_t c = first_index(); c < cols; c += index_stride())
+    mean[c] = column_total(partial, splits, 1, 0, cols, c) / static_cast<double>(rows);
+}
+
+template <class T>
+__global__ void batch_norm_statistics_kernel(int64_t rows, int64_t cols, const double* mean_d, const double* partial,
+                                             int64_t splits, double momentum, double eps, T* running_mean,
+                                             T* running_var, T* mean, T* invstd) {
+  for (int64_t c = first_index(); c < cols; c += index_stride()) {
+    const double sq = column_total(partial, splits, 1, 0, cols, c);
+    const double var = sq / static_cast<double>(rows);
+    mean[c] = static_cast<T>(mean_d[c]);
+    invstd[c] = static_cast<T>(1.0 / dev_sqrt(var + eps));
+    const double unbiased = rows > 1 ? sq / static_cast<double>(rows - 1) : var;
+    running_mean[c] = static_cast<T>((1 - momentum) * running_mean[c] + momentum * mean_d[c]);
+    running_var[c] = static_cast<T>((1 - momentum) * running_var[c] + momentum * unbiased);
+  }
+}
+
+template <class T>
+__global__ void batch_norm_eval_statistics_kernel(int64_t cols, double eps, const T* running_mean,
+                                                  const T* running_var, T* mean, T* invstd) {
+  for (int64_t c = first_index(); c < cols; c += index_stride()) {
+    mean[c] = running_mean[c];
+    invstd[c] = static_cast<T>(1.0 / dev_sqrt(static_cast<double>(running_var[c]) + eps));
+  }
+}
+
+template <class T>
+__global__ void batch_norm_apply_kernel(int64_t rows, int64_t cols, const T* x, const T* mean, const T* invstd,
+                                        const T* gamma, const T* beta, T* y) {
+  const int64_t n = rows * cols;
+  for (int64_t i = first_index(); i < n; i += index_stride()) {
+    const int64_t c = i % cols;
+    y[i] = (x[i] - mean[c]) * invstd[c] * gamma[c] + beta[c];
+  }
+}
+
+// Backward: with xhat = (x - mean) invstd, per column sum_dy = sum dy and sum_dy_xhat = sum dy xhat;
+// dgamma += sum_dy_xhat, dbeta += sum_dy,
+// dx += gamma invstd / n (n dy - sum_dy - xhat sum_dy_xhat).
+template <class T> struct BatchNormGradientSums {
+  const T* dy;
+  const T* x;
+  const T* mean;
+  const T* invstd;
+  int64_t cols;
+  __device__ void operator()(int64_t r, int64_t c, double* acc) const {
+    const int64_t i = r * cols + c;
+    acc[0] += dy[i];
+    acc[1] += static_cast<double>(dy[i]) * (x[i] - mean[c]) * invstd[c];
+  }
+};
+
+template <class T>
+__global__ void batch_norm_parameter_gradients_kernel(int64_t cols, const double* partial, int64_t splits,
+                                                      double* sums, T* dgamma, T* dbeta) {
+  for (int64_t c = first_index(); c < cols; c += index_stride()) {
+    const double sum_dy = column_total(partial, splits, 2, 0, cols, c);
+    const double sum_dy_xhat = column_total(partial, splits, 2, 1, cols, c);
+    sums[c] = sum_dy;
+    sums[cols + c] = sum_dy_xhat;
+    dgamma[c] += static_cast<T>(sum_dy_xhat);
+    dbeta[c] += static_cast<T>(sum_dy);
+  }
+}
+
+template <class T>
+__global__ void batch_norm_input_gradient_kernel(int64_t rows, int64_t cols, const T* dy, const T* x,
+                                                 const T* gamma, const T* mean, const T* invstd, const double* sums,
+                                                 T* dx) {
+  const int64_t total = rows * cols;
+  const double n = static_cast<double>(rows);
+  for (int64_t i = first_index(); i < total; i += index_stride()) {
+    const int64_t c = i % cols;
+    const double xhat = (x[i] - mean[c]) * invstd[c];
+    const double v = gamma[c] * invstd[c] / n * (n * dy[i] - sums[c] - xhat * sums[cols + c]);
+    dx[i] += static_cast<T>(v);
+  }
+}
+
+dim3 elementwise_grid(int64_t n) { return dim3(grid_for(n, kBlock)); }
+
+}  // namespace
+
+template <class T>
+void reduce_rows(cudaStream_t stream, Reduce kind, int64_t rows, int64_t cols, const T* a, const T* b, double alpha,
+                 double beta, T* out) {
+  for_row_group(rows, cols, [&](auto group, dim3 grid) {
+    launch(DP_CUDA_SITE("reduce_rows"), &reduce_rows_kernel<T, decltype(group)::value>, grid, dim3(kBlock), stream,
+           kind, rows, cols, a, b, alpha, beta, out);
+  });
+}
+
+template <class T>
+void reduce_cols(cudaStream_t stream, ScratchSpace& scratch, Reduce kind, int64_t rows, int64_t cols, const T* a,
+                 const T* b, double alpha, double beta, T* out) {
+  if (cols == 0) return;
+  const ColumnSplit split = column_split(rows);
+  const double* partial = kind == Reduce::dot
+                              ? column_partials<1>(stream, scratch, rows, cols, ColumnDot<T>{a, b, cols}, split)
+                              : column_partials<1>(stream, scratch, rows, cols, ColumnSum<T>{a, cols}, split);
+  launch(DP_CUDA_SITE("reduce_cols"), &reduce_cols_finish_kernel<T>, elementwise_grid(cols), dim3(kBlock), stream,
+         cols, partial, split.splits, alpha, beta, out);
+}
+
+template <class T>
+void reduce_all(cudaStream_t stream, ScratchSpace& scratch, Reduce kind, int64_t n, const T* a, const T* b,
+                double alpha, double beta, T* out) {
+  int64_t blocks = ceil_div(n, kBlock * 4);
+  blocks = blocks < 1 ? 1 : (blocks > kMaxAllBlocks ? kMaxAllBlocks : blocks);
+  double* partial = scratch.doubles(static_cast<std::size_t>(blocks));
+  launch(DP_CUDA_SITE("reduce_all"), &all_partials_kernel<T>, dim3(static_cast<unsigned>(blocks)), dim3(kBlock),
+         stream, n, a, kind == Reduce::dot ? b : nullptr, partial);
+  launch(DP_CUDA_SITE("reduce_all"), &all_finish_kernel<T>, dim3(1), dim3(kBlock), stream, blocks, partial, alpha,
+         beta, out);
+}
+
+template <class T>
+void spmm(cudaStream_t stream, int64_t rows, int64_t f, const int32_t* row_ptr, const int32_t* col_idx,
+          const T* values, const T* x, T alpha, T beta, T* y) {
+  launch(DP_CUDA_SITE("spmm"), &spmm_kernel<T>,
+         dim3(grid_for(rows, kRowLanes), static_cast<unsigned>(ceil_div(f, kTileCols))), dim3(kTileCols, kRowLanes),
+         stream, rows, f, row_ptr, col_idx, values, x, alpha, beta, y);
+}
+
+template <class T>
+void segment_reduce_forward(cudaStream_t stream, SegmentReduce kind, int64_t segments, int64_t f,
+                            const int32_t* offsets, const T* x, T* y, int32_t* argmax) {
+  launch(DP_CUDA_SITE("segment_reduce_forward"), &segment_forward_kernel<T>,
+         dim3(grid_for(segments, 1), static_cast<unsigned>(ceil_div(f, kTileCols))), dim3(kTileCols, kRowLanes),
+         stream, kind, segments, f, offsets, x, y, argmax);
+}
+
+template <class T>
+void segment_reduce_backward(cudaStream_t stream, SegmentReduce kind, int64_t segments, int64_t f,
+                             const int32_t* offsets, const T* dy, const int32_t* argmax, T* dx) {
+  launch(DP_CUDA_SITE("segment_reduce_backward"), &segment_backward_kernel<T>,
+         dim3(grid_for(segments, 1), static_cast<unsigned>(ceil_div(f, kTileCols))), dim3(kTileCols, kRowLanes),
+         stream, kind, segments, f, offsets, dy, argmax, dx);
+}
+
+template <class T>
+void batch_norm_forward(cudaStream_t stream, ScratchSpace& scratch, int64_t rows, int64_t cols, const T* x,
+                        const T* gamma, const T* beta, bool training, double momentum, double eps, T* running_mean,
+                        T* running_var, T* y, T* mean, T* invstd) {
+  if (cols == 0) return;
+  const dim3 col_grid = elementwise_grid(cols);
+  if (training) {
+    const ColumnSplit split = column_split(rows);
+    const double* sums = column_partials<1>(stream, scratch, rows, cols, ColumnSum<T>{x, cols}, split);
+    double* mean_d = scratch.doubles(static_cast<std::size_t>(cols));
+    launch(DP_CUDA_SITE("batch_norm_forward mean"), &column_mean_kernel, col_grid, dim3(kBlock), stream, rows, cols,
+           sums, split.splits, mean_d);
+    const double* squares =
+        column_partials<1>(stream, scratch, rows, cols, SquaredDeviation<T>{x, mean_d, cols}, split);
+    launch(DP_CUDA_SITE("batch_norm_forward statistics"), &batch_norm_statistics_kernel<T>, col_grid, dim3(kBlock),
+           stream, rows, cols, mean_d, squares, split.splits, momentum, eps, running_mean, running_var, mean, invstd);
+  } else {
+    launch(DP_CUDA_SITE("batch_norm_forward eval statistics"), &batch_norm_eval_statistics_kernel<T>, col_grid,
+           dim3(kBlock), stream, cols, eps, running_mean, running_var, mean, invstd);
+  }
+  launch(DP_CUDA_SITE("batch_norm_forward apply"), &batch_norm_apply_kernel<T>, elementwise_grid(rows * cols),
+         dim3(kBlock), stream, rows, cols, x, mean, invstd, gamma, beta, y);
+}
+
+template <class T>
+void batch_norm_backward(cudaStream_t stream, ScratchSpace& scratch, int64_t rows, int64_t cols, const T* dy,
+                         const T* x, const T* gamma, const T* mean, const T* invstd, T* dx, T* dgamma, T* dbeta) {
+  if (cols == 0) return;
+  const ColumnSplit split = column_split(rows);
+  const double* partial =
+      column_partials<2>(stream, scratch, rows, cols, BatchNormGradientSums<T>{dy, x, mean, invstd, cols}, split);
+  double* sums = scratch.doubles(static_cast<std::size_t>(2 * cols));
+  launch(DP_CUDA_SITE("batch_norm_backward parameters"), &batch_norm_parameter_gradients_kernel<T>,
+         elementwise_grid(cols), dim3(kBlock), stream, cols, partial, split.splits, sums, dgamma, dbeta);
+  launch(DP_CUDA_SITE("batch_norm_backward input"), &batch_norm_input_gradient_kernel<T>,
+         elementwise_grid(rows * cols), dim3(kBlock), stream, rows, cols, dy, x, gamma, mean, invstd, sums, dx);
+}
+
+#define DP_INSTANTIATE(T)                                                                                         \
+  template void reduce_rows<T>(cudaStream_t, Reduce, int64_t, int64_t, const T*, const T*, double, double, T*);   \
+  template void reduce_cols<T>(cudaStream_t, ScratchSpace&, Reduce, int64_t, int64_t, const T*, const T*, double, \
+                               double, T*);                                                                       \
+  template void reduce_all<T>(cudaStream_t, ScratchSpace&, Reduce, int64_t, const T*, const T*, double, double,   \
+                              T*);                                                                                \
+  template void spmm<T>(cudaStream_t, int64_t, int64_t, const int32_t*, const int32_t*, const T*, const T*, T, T, \
+                        T*);                                                                                      \
+  template void segment_reduce_forward<T>(cudaStream_t, SegmentReduce, int64_t, int64_t, const int32_t*,          \
+                                          const T*, T*, int32_t*);                                                \
+  template void segment_reduce_backward<T>(cudaStream_t, SegmentReduce, int64_t, int64_t, const int32_t*,         \
+                                           const T*, const int32_t*, T*);                                         \
+  template void batch_norm_forward<T>(cudaStream_t, ScratchSpace&, int64_t, int64_t, const T*, const T*,          \
+                                      const T*, bool, double, double, T*, T*, T*, T*, T*);                        \
+  template void batch_norm_backward<T>(cudaStream_t, ScratchSpace&, int64_t, int64_t, const T*, const T*,         \
+                                       const T*, const T*, const T*, T*, T*, T*);
+DP_INSTANTIATE(float)
+DP_INSTANTIATE(double)
+#undef DP_INSTANTIATE
+
+}  // namespace diffpool::DP_CUDA_NS::kernels

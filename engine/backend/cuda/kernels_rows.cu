@@ -1,0 +1,225 @@
+// Fused row kernels of the CUDA backend: softmax, l2 normalisation, cross entropy, accuracy count
+// and argmax. A row group (a warp, or a whole block for rows wider than 1024 columns) handles one
+// row: its lanes stride over the columns and combine through warp shuffles (device_common.cuh).
+//
+// Shapes: x, y, dy, dx [rows, cols]; norms, losses, labels, predictions [rows].
+#include <cmath>
+
+#include "engine/backend/cuda/device_common.cuh"
+
+namespace diffpool::DP_CUDA_NS::kernels {
+namespace {
+
+// Maximum of a row over the group (the row's first element when cols = 0 is never read).
+template <int kGroup, class T> __device__ __forceinline__ T row_max(const T* xr, int64_t cols) {
+  using Group = RowGroup<kGroup>;
+  T m = cols > 0 ? xr[0] : T(0);
+  for (int64_t c = Group::lane(); c < cols; c += kGroup) m = dev_max(m, xr[c]);
+  return Group::max(m);
+}
+
+// First maximum of a row: (value, column), column -1 when cols = 0.
+template <int kGroup, class T> __device__ __forceinline__ ArgMax<T> row_argmax(const T* xr, int64_t cols) {
+  using Group = RowGroup<kGroup>;
+  ArgMax<T> best{T(0), -1};
+  for (int64_t c = Group::lane(); c < cols; c += kGroup)
+    if (best.index < 0 || xr[c] > best.value) best = ArgMax<T>{xr[c], c};
+  return Group::argmax(best);
+}
+
+// y = exp(x - max) / sum exp(x - max); the sum accumulates in double, as on the CPU.
+template <class T, int kGroup> __global__ void softmax_forward_kernel(int64_t rows, int64_t cols, const T* x, T* y) {
+  using Group = RowGroup<kGroup>;
+  for (int64_t r = Group::first_row(); r < rows; r += Group::row_stride()) {
+    const T* xr = x + r * cols;
+    T* yr = y + r * cols;
+    const T m = row_max<kGroup>(xr, cols);
+    double s = 0;
+    for (int64_t c = Group::lane(); c < cols; c += kGroup) s += dev_exp(static_cast<T>(xr[c] - m));
+    const T inv = static_cast<T>(1.0 / Group::sum(s));
+    for (int64_t c = Group::lane(); c < cols; c += kGroup) yr[c] = dev_exp(static_cast<T>(xr[c] - m)) * inv;
+  }
+}
+
+// dx += y (dy - sum(dy y)).
+template <class T, int kGroup>
+__global__ void softmax_backward_kernel(int64_t rows, int64_t cols, const T* dy, const T* y, T* dx) {
+  using Group = RowGroup<kGroup>;
+  for (int64_t r = Group::first_row(); r < rows; r += Group::row_stride()) {
+    const T* dyr = dy + r * cols;
+    const T* yr = y + r * cols;
+    T* dxr = dx + r * cols;
+    double dot = 0;
+    for (int64_t c = Group::lane(); c < cols; c += kGroup) dot += static_cast<double>(dyr[c]) * yr[c];
+    const T d = static_cast<T>(Group::sum(dot));
+    for (int64_t c = Group::lane(); c < cols; c += kGroup) dxr[c] += yr[c] * (dyr[c] - d);
+  }
+}
+
+// norms = ||x||, y = x / max(||x||, eps).
+template <class T, int kGroup>
+__global__ void l2_forward_kernel(int64_t rows, int64_t cols, const T* x, double eps, T* y, T* norms) {
+  using Group = RowGroup<kGroup>;
+  for (int64_t r = Group::first_row(); r < rows; r += Group::row_stride()) {
+    const T* xr = x + r * cols;
+    T* yr = y + r * cols;
+    double ss = 0;
+    for (int64_t c = Group::lane(); c < cols; c += kGroup) ss += static_cast<double>(xr[c]) * xr[c];
+    const double norm = dev_sqrt(Group::sum(ss));
+    if (Group::lane() == 0) norms[r] = static_cast<T>(norm);
+    const T inv = static_cast<T>(1.0 / dev_max(norm, eps));
+    for (int64_t c = Group::lane(); c < cols; c += kGroup) yr[c] = xr[c] * inv;
+  }
+}
+
+// dx += (dy - y (dy . y)) / ||x||, or dy / eps where ||x|| < eps (there y = x / eps is linear).
+template <class T, int kGroup>
+__global__ void l2_backward_kernel(int64_t rows, int64_t cols, const T* dy, const T* y, const T* norms, double eps,
+                                   T* dx) {
+  using Group = RowGroup<kGroup>;
+  for (int64_t r = Group::first_row(); r < rows; r += Group::row_stride()) {
+    const T* dyr = dy + r * cols;
+    const T* yr = y + r * cols;
+    T* dxr = dx + r * cols;
+    const double norm = norms[r];
+    if (norm < eps) {  // uniform over the group: every lane reads the same norm
+      const T inv = static_cast<T>(1.0 / eps);
+      for (int64_t c = Group::lane(); c < cols; c += kGroup) dxr[c] += dyr[c] * inv;
+      continue;
+    }
+    double dot = 0;
+    for (int64_t c = Group::lane(); c < cols; c += kGroup) dot += static_cast<double>(dyr[c]) * yr[c];
+    const T d = static_cast<T>(Group::sum(dot));
+    const T inv = static_cast<T>(1.0 / norm);
+    for (int64_t c = Group::lane(); c < cols; c += kGroup) dxr[c] += (dyr[c] - yr[c] * d) * inv;
+  }
+}
+
+// probs = softmax(logits) (as softmax_forward_kernel), loss = log sum exp(x - max) + max - x[label],
+// with the exponentials of the loss taken in double as on the CPU.
+template <class T, int kGroup>
+__global__ void cross_entropy_forward_kernel(int64_t rows, int64_t cols, const T* logits, const int32_t* labels,
+                                             T* probs, T* losses) {
+  using Group = RowGroup<kGroup>;
+  for (int64_t r = Group::first_row(); r < rows; r += Group::row_stride()) {
+    const T* xr = logits + r * cols;
+    T* pr = probs + r * cols;
+    const T m = row_max<kGroup>(xr, cols);
+    double s_probs = 0, s_loss = 0;
+    for (int64_t c = Group::lane(); c < cols; c += kGroup) {
+      const T shifted = xr[c] - m;
+      s_probs += dev_exp(shifted);
+      s_loss += dev_exp(static_cast<double>(shifted));
+    }
+    s_probs = Group::sum(s_probs);
+    s_loss = Group::sum(s_loss);
+    const T inv = static_cast<T>(1.0 / s_probs);
+    for (int64_t c = Group::lane(); c < cols; c += kGroup) pr[c] = dev_exp(static_cast<T>(xr[c] - m)) * inv;
+    if (Group::lane() == 0) {
+      const int32_t label = labels[r];
+      losses[r] = label >= 0 && label < cols ? static_cast<T>(dev_log(s_loss) + m - xr[label]) : static_cast<T>(NAN);
+    }
+  }
+}
+
+// One block: warps take rows in turn; the count is exact (an integer) and added once.
+template <class T>
+__global__ void count_correct_kernel(int64_t rows, int64_t cols, const T* logits, const int32_t* labels, T* count) {
+  using Group = RowGroup<kWarp>;
+  long long correct = 0;
+  for (int64_t r = threadIdx.x / kWarp; r < rows; r += kBlock / kWarp) {
+    const ArgMax<T> best = row_argmax<kWarp>(logits + r * cols, cols);
+    if (Group::lane() == 0) correct += (best.index < 0 ? 0 : best.index) == labels[r];
+  }
+  __shared__ long long per_warp[kBlock / kWarp];
+  if (Group::lane() == 0) per_warp[threadIdx.x / kWarp] = correct;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    long long total = 0;
+    for (int w = 0; w < kBlock / kWarp; ++w) total += per_warp[w];
+    count[0] += static_cast<T>(total);
+  }
+}
+
+template <class T, int kGroup>
+__global__ void argmax_rows_kernel(int64_t rows, int64_t cols, const T* x, int32_t* predictions) {
+  using Group = RowGroup<kGroup>;
+  for (int64_t r = Group::first_row(); r < rows; r += Group::row_stride()) {
+    const ArgMax<T> best = row_argmax<kGroup>(x + r * cols, cols);
+    if (Group::lane() == 0) predictions[r] = static_cast<int32_t>(best.index < 0 ? 0 : best.index);
+  }
+}
+
+}  // namespace
+
+template <class T> void softmax_rows_forward(cudaStream_t stream, int64_t rows, int64_t cols, const T* x, T* y) {
+  for_row_group(rows, cols, [&](auto group, dim3 grid) {
+    launch(DP_CUDA_SITE("softmax_rows_forward"), &softmax_forward_kernel<T, decltype(group)::value>, grid,
+           dim3(kBlock), stream, rows, cols, x, y);
+  });
+}
+
+template <class T>
+void softmax_rows_backward(cudaStream_t stream, int64_t rows, int64_t cols, const T* dy, const T* y, T* dx) {
+  for_row_group(rows, cols, [&](auto group, dim3 grid) {
+    launch(DP_CUDA_SITE("softmax_rows_backward"), &softmax_backward_kernel<T, decltype(group)::value>, grid,
+           dim3(kBlock), stream, rows, cols, dy, y, dx);
+  });
+}
+
+template <class T>
+void l2_normalize_rows_forward(cudaStream_t stream, int64_t rows, int64_t cols, const T* x, double eps, T* y,
+                               T* norms) {
+  for_row_group(rows, cols, [&](auto group, dim3 grid) {
+    launch(DP_CUDA_SITE("l2_normalize_rows_forward"), &l2_forward_kernel<T, decltype(group)::value>, grid,
+           dim3(kBlock), stream, rows, cols, x, eps, y, norms);
+  });
+}
+
+template <class T>
+void l2_normalize_rows_backward(cudaStream_t stream, int64_t rows, int64_t cols, const T* dy, const T* y,
+                                const T* norms, double eps, T* dx) {
+  for_row_group(rows, cols, [&](auto group, dim3 grid) {
+    launch(DP_CUDA_SITE("l2_normalize_rows_backward"), &l2_backward_kernel<T, decltype(group)::value>, grid,
+           dim3(kBlock), stream, rows, cols, dy, y, norms, eps, dx);
+  });
+}
+
+template <class T>
+void cross_entropy_forward(cudaStream_t stream, int64_t rows, int64_t cols, const T* logits, const int32_t* labels,
+                           T* probs, T* losses) {
+  for_row_group(rows, cols, [&](auto group, dim3 grid) {
+    launch(DP_CUDA_SITE("cross_entropy_forward"), &cross_entropy_forward_kernel<T, decltype(group)::value>, grid,
+           dim3(kBlock), stream, rows, cols, logits, labels, probs, losses);
+  });
+}
+
+template <class T>
+void count_correct(cudaStream_t stream, int64_t rows, int64_t cols, const T* logits, const int32_t* labels,
+                   T* count) {
+  launch(DP_CUDA_SITE("count_correct"), &count_correct_kernel<T>, dim3(1), dim3(kBlock), stream, rows, cols, logits,
+         labels, count);
+}
+
+template <class T>
+void argmax_rows(cudaStream_t stream, int64_t rows, int64_t cols, const T* x, int32_t* predictions) {
+  for_row_group(rows, cols, [&](auto group, dim3 grid) {
+    launch(DP_CUDA_SITE("argmax_rows"), &argmax_rows_kernel<T, decltype(group)::value>, grid, dim3(kBlock), stream,
+           rows, cols, x, predictions);
+  });
+}
+
+#define DP_INSTANTIATE(T)                                                                                        \
+  template void softmax_rows_forward<T>(cudaStream_t, int64_t, int64_t, const T*, T*);                           \
+  template void softmax_rows_backward<T>(cudaStream_t, int64_t, int64_t, const T*, const T*, T*);                \
+  template void l2_normalize_rows_forward<T>(cudaStream_t, int64_t, int64_t, const T*, double, T*, T*);          \
+  template void l2_normalize_rows_backward<T>(cudaStream_t, int64_t, int64_t, const T*, const T*, const T*,      \
+                                              double, T*);                                                       \
+  template void cross_entropy_forward<T>(cudaStream_t, int64_t, int64_t, const T*, const int32_t*, T*, T*);      \
+  template void count_correct<T>(cudaStream_t, int64_t, int64_t, const T*, const int32_t*, T*);                  \
+  template void argmax_rows<T>(cudaStream_t, int64_t, int64_t, const T*, int32_t*);
+DP_INSTANTIATE(float)
+DP_INSTANTIATE(double)
+#undef DP_INSTANTIATE
+
+}  // namespace diffpool::DP_CUDA_NS::kernels

@@ -1,0 +1,29 @@
+# CUDA backend tests (label "cuda"): every Backend primitive on the CUDA backend against the CPU
+# backend. They skip with "no CUDA device: ..." where the build has no CUDA backend or no GPU is
+# visible, so `ctest -L cuda` passes everywhere and checks something only on a GPU machine.
+diffpool_add_gtest(test_backend_parity LABELS cuda SOURCES unit/test_backend_parity.cpp)
+# ctest reports the test as skipped (not passed) where it could not check anything.
+set_tests_properties(test_backend_parity PROPERTIES SKIP_REGULAR_EXPRESSION "no CUDA device: ")
+
+# The same parity test against the CUDA backend's own sources compiled for a CPU emulation of
+# CUDA (tests/cuda_emulation/README.md): runs the kernels, with their barriers and warp shuffles,
+# on machines without a GPU. Label "cuda_emulation"; slow, so opt-in.
+option(DIFFPOOL_CUDA_EMULATION "Build the CPU emulation of the CUDA backend and its parity test" OFF)
+if(DIFFPOOL_CUDA_EMULATION)
+  add_library(diffpool_cuda_emulated STATIC
+    cuda_emulation/emulator.cpp
+    cuda_emulation/emulated_cuda_backend.cpp
+    cuda_emulation/emulated_kernels_elementwise.cpp
+    cuda_emulation/emulated_kernels_reduce.cpp
+    cuda_emulation/emulated_kernels_rows.cpp)
+  # The emulated <cuda_runtime.h> and <cublas_v2.h> come first on the include path.
+  target_include_directories(diffpool_cuda_emulated BEFORE PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/cuda_emulation/include)
+  target_compile_definitions(diffpool_cuda_emulated PUBLIC DIFFPOOL_CUDA_EMULATION=1 DP_CUDA_NS=cuda_emulated)
+  target_link_libraries(diffpool_cuda_emulated PUBLIC diffpool_engine)
+  diffpool_add_gtest(test_backend_parity_emulated LABELS cuda_emulation SOURCES unit/test_backend_parity.cpp
+                     LIBS diffpool_cuda_emulated TIMEOUT 1800)
+  # Again with the threads of each block scheduled last to first (exposes missing barriers).
+  add_test(NAME test_backend_parity_emulated_reverse COMMAND test_backend_parity_emulated)
+  set_tests_properties(test_backend_parity_emulated_reverse PROPERTIES LABELS cuda_emulation TIMEOUT 1800
+                       ENVIRONMENT "DIFFPOOL_CUDA_EMULATION_ORDER=reverse")
+endif()

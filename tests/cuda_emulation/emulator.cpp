@@ -1,0 +1,460 @@
+// The CUDA emulator behind include/cuda_runtime.h and include/cublas_v2.h (see README.md).
+//
+// Execution model: blocks run one after another; inside a block every CUDA thread is a fiber
+// (ucontext) with its own stack. A fiber runs until it finishes or reaches __syncthreads or a warp
+// shuffle; when no fiber can run, the scheduler releases a warp whose active lanes all wait at the
+// same shuffle (computing every lane's result before any lane resumes) or the block when all
+// unfinished threads wait at __syncthreads. Anything else is a deadlock or a collective with
+// missing lanes, which real hardware would hang on or leave undefined: the launch fails with
+// cudaErrorLaunchFailure and a message on stderr.
+//
+// Memory: cudaMalloc returns host memory filled with 0xFF bytes (NaN in f32 and f64, -1 in i32),
+// so reading memory nobody wrote shows up in results. Copies check their direction against the
+// tracked allocations, kernels check that every pointer argument is device memory.
+#include <ucontext.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cublas_v2.h"
+#include "cuda_runtime.h"
+
+struct CUstream_st {
+  int id;
+};
+struct cublasContext {
+  cudaStream_t stream;
+};
+
+namespace emu {
+namespace {
+
+constexpr std::size_t kStackBytes = 256 * 1024;
+constexpr int kWarpSize = 32;
+
+enum class State { ready, block_barrier, warp_collective, done };
+
+struct Fiber {
+  ucontext_t context;
+  uint3 index;
+  State state = State::done;
+  uint64_t bits = 0, result = 0;
+  ShuffleKind kind = ShuffleKind::xor_lane;
+  int argument = 0, width = kWarpSize;
+};
+
+struct Emulator {
+  // The running launch.
+  dim3 grid, block;
+  uint3 block_index{0, 0, 0};
+  std::vector<Fiber> fibers;
+  std::vector<std::unique_ptr<char[]>> stacks;
+  Fiber* current = nullptr;
+  ucontext_t scheduler;
+  const std::function<void()>* body = nullptr;
+  std::string failure;
+  // Device memory: start address -> size.
+  std::map<uintptr_t, std::size_t> allocations;
+  cudaError_t last_error = cudaSuccess;
+};
+
+Emulator& emulator() {
+  static Emulator e;
+  return e;
+}
+
+void fiber_main() {
+  Emulator& e = emulator();
+  (*e.body)();
+  e.current->state = State::done;  // uc_link returns to the scheduler
+}
+
+void fail(Emulator& e, const std::string& message) {
+  if (e.failure.empty()) e.failure = message;
+}
+
+// Releases the warp starting at `first` if all its unfinished lanes wait at one shuffle.
+bool try_release_warp(Emulator& e, int first, int count) {
+  int waiting = 0, finished = 0;
+  for (int i = first; i < first + count; ++i) {
+    waiting += e.fibers[static_cast<std::size_t>(i)].state == State::warp_collective;
+    finished += e.fibers[static_cast<std::size_t>(i)].state == State::done;
+  }
+  if (waiting == 0 || waiting + finished != count) return false;
+  if (finished > 0) {
+    fail(e, "a warp shuffle with a full mask was reached while lanes of the warp had exited");
+    return false;
+  }
+  const Fiber& lead = e.fibers[static_cast<std::size_t>(first)];
+  for (int i = first; i < first + count; ++i) {
+    const Fiber& f = e.fibers[static_cast<std::size_t>(i)];
+    if (f.kind != lead.kind || f.argument != lead.argument || f.width != lead.width) {
+      fail(e, "lanes of one warp reached different shuffles");
+      return false;
+    }
+  }
+  for (int i = first; i < first + count; ++i) {
+    Fiber& f = e.fibers[static_cast<std::size_t>(i)];
+    const int lane = i - first;
+    const int base = lane / f.width * f.width;
+    int source = f.kind == ShuffleKind::xor_lane ? (lane ^ f.argument) : lane + f.argument;
+    if (source < base || source >= base + f.width || source >= count) source = lane;  // own value
+    f.result = e.fibers[static_cast<std::size_t>(first + source)].bits;
+  }
+  for (int i = first; i < first + count; ++i) e.fibers[static_cast<std::size_t>(i)].state = State::ready;
+  return true;
+}
+
+bool run_block(Emulator& e, int threads) {
+  for (int i = 0; i < threads; ++i) {
+    Fiber& f = e.fibers[static_cast<std::size_t>(i)];
+    const unsigned u = static_cast<unsigned>(i);
+    f.index = uint3{u % e.block.x, (u / e.block.x) % e.block.y, u / (e.block.x * e.block.y)};
+    f.state = State::ready;
+    getcontext(&f.context);
+    f.context.uc_stack.ss_sp = e.stacks[static_cast<std::size_t>(i)].get();
+    f.context.uc_stack.ss_size = kStackBytes;
+    f.context.uc_link = &e.scheduler;
+    makecontext(&f.context, fiber_main, 0);
+  }
+  // DIFFPOOL_CUDA_EMULATION_ORDER=reverse runs the threads last to first: a read of shared data
+  // that lacks a barrier after the write then sees stale data in one of the two orders.
+  static const bool reverse = [] {
+    const char* order = std::getenv("DIFFPOOL_CUDA_EMULATION_ORDER");
+    return order && std::string(order) == "reverse";
+  }();
+  for (;;) {
+    for (int j = 0; j < threads; ++j) {
+      const int i = reverse ? threads - 1 - j : j;
+      Fiber& f = e.fibers[static_cast<std::size_t>(i)];
+      if (f.state != State::ready) continue;
+      e.current = &f;
+      swapcontext(&e.scheduler, &f.context);
+      e.current = nullptr;
+    }
+    bool all_done = true, all_at_barrier = true;
+    for (int i = 0; i < threads; ++i) {
+      const State s = e.fibers[static_cast<std::size_t>(i)].state;
+      all_done = all_done && s == State::done;
+      all_at_barrier = all_at_barrier && (s == State::done || s == State::block_barrier);
+    }
+    if (all_done) return true;
+    bool released = false;
+    for (int first = 0; first < threads; first += kWarpSize)
+      released = try_release_warp(e, first, std::min(kWarpSize, threads - first)) || released;
+    if (!e.failure.empty()) return false;
+    if (!released && all_at_barrier) {
+      for (int i = 0; i < threads; ++i)
+        if (e.fibers[static_cast<std::size_t>(i)].state == State::block_barrier)
+          e.fibers[static_cast<std::size_t>(i)].state = State::ready;
+      released = true;
+    }
+    if (!released) {
+      fail(e, "deadlock: threads wait at __syncthreads and at warp shuffles that can never complete");
+      return false;
+    }
+  }
+}
+
+std::map<uintptr_t, std::size_t>::const_iterator find_allocation(const Emulator& e, const void* p) {
+  const auto address = reinterpret_cast<uintptr_t>(p);
+  auto it = e.allocations.upper_bound(address);
+  if (it == e.allocations.begin()) return e.allocations.end();
+  --it;
+  // One past the end counts (an empty slice at the end of a tensor).
+  return address <= it->first + it->second ? it : e.allocations.end();
+}
+
+// [p, p + bytes) lies inside one device allocation.
+bool device_range(const void* p, std::size_t bytes) {
+  const Emulator& e = emulator();
+  auto it = find_allocation(e, p);
+  return it != e.allocations.end() && reinterpret_cast<uintptr_t>(p) + bytes <= it->first + it->second;
+}
+
+cudaError_t set_error(cudaError_t error, const std::string& what) {
+  std::fprintf(stderr, "[cuda emulation] %s: %s\n", cudaGetErrorName(error), what.c_str());
+  emulator().last_error = error;
+  return error;
+}
+
+}  // namespace
+
+const uint3& thread_idx() { return emulator().current->index; }
+const uint3& block_idx() { return emulator().block_index; }
+const dim3& block_dim() { return emulator().block; }
+const dim3& grid_dim() { return emulator().grid; }
+
+void syncthreads() {
+  Emulator& e = emulator();
+  Fiber* self = e.current;
+  self->state = State::block_barrier;
+  swapcontext(&self->context, &e.scheduler);
+}
+
+uint64_t shuffle_bits(uint64_t bits, ShuffleKind kind, int argument, int width) {
+  Emulator& e = emulator();
+  Fiber* self = e.current;
+  self->bits = bits;
+  self->kind = kind;
+  self->argument = argument;
+  self->width = width;
+  self->state = State::warp_collective;
+  swapcontext(&self->context, &e.scheduler);
+  return self->result;
+}
+
+bool is_device_pointer(const void* p) {
+  return p == nullptr || find_allocation(emulator(), p) != emulator().allocations.end();
+}
+
+void run_grid(const char* what, dim3 grid, dim3 block, cudaStream_t stream, bool arguments_valid,
+              const std::function<void()>& body) {
+  Emulator& e = emulator();
+  const uint64_t threads = uint64_t{block.x} * block.y * block.z;
+  if (threads == 0 || threads > 1024 || block.z > 64 || grid.x == 0 || grid.y == 0 || grid.z == 0 ||
+      grid.y > 65535 || grid.z > 65535 || grid.x > 2147483647u) {
+    set_error(cudaErrorInvalidConfiguration, std::string(what) + ": invalid launch configuration");
+    return;
+  }
+  (void)stream;
+  if (!arguments_valid) {
+    set_error(cudaErrorInvalidDevicePointer, std::string(what) + ": a pointer argument is not device memory");
+    return;
+  }
+  while (e.stacks.size() < threads) e.stacks.push_back(std::make_unique<char[]>(kStackBytes));
+  e.fibers.resize(std::max<std::size_t>(e.fibers.size(), threads));
+  e.grid = grid;
+  e.block = block;
+  e.body = &body;
+  e.failure.clear();
+  for (unsigned z = 0; z < grid.z; ++z)
+    for (unsigned y = 0; y < grid.y; ++y)
+      for (unsigned x = 0; x < grid.x; ++x) {
+        e.block_index = uint3{x, y, z};
+        if (!run_block(e, static_cast<int>(threads))) {
+          set_error(cudaErrorLaunchFailure, std::string(what) + ": " + e.failure);
+          return;
+        }
+      }
+}
+
+}  // namespace emu
+
+// ---- runtime ------------------------------------------------------------------------------------
+using emu::emulator;
+
+const char* cudaGetErrorName(cudaError_t error) {
+  switch (error) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
+    case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
+    case cudaErrorNoDevice: return "cudaErrorNoDevice";
+    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+  }
+  return "cudaErrorUnknown";
+}
+const char* cudaGetErrorString(cudaError_t error) {
+  switch (error) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorInvalidDevicePointer: return "invalid device pointer";
+    case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
+    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorLaunchFailure: return "unspecified launch failure";
+  }
+  return "unknown error";
+}
+cudaError_t cudaGetLastError() {
+  const cudaError_t error = emulator().last_error;
+  emulator().last_error = cudaSuccess;
+  return error;
+}
+cudaError_t cudaGetDeviceCount(int* count) {
+  *count = 1;
+  return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int device) {
+  return device == 0 ? cudaSuccess : emu::set_error(cudaErrorInvalidDevice, "cudaSetDevice");
+}
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* properties, int device) {
+  if (device != 0) return emu::set_error(cudaErrorInvalidDevice, "cudaGetDeviceProperties");
+  *properties = cudaDeviceProp{};
+  std::snprintf(properties->name, sizeof(properties->name), "CPU emulation");
+  properties->major = 9;
+  return cudaSuccess;
+}
+cudaError_t cudaMalloc(void** ptr, std::size_t bytes) {
+  void* p = std::malloc(std::max<std::size_t>(bytes, 1));
+  if (!p) return emu::set_error(cudaErrorMemoryAllocation, "cudaMalloc");
+  std::memset(p, 0xFF, bytes);
+  emulator().allocations[reinterpret_cast<uintptr_t>(p)] = bytes;
+  *ptr = p;
+  return cudaSuccess;
+}
+cudaError_t cudaFree(void* ptr) {
+  if (!ptr) return cudaSuccess;
+  auto& allocations = emulator().allocations;
+  auto it = allocations.find(reinterpret_cast<uintptr_t>(ptr));
+  if (it == allocations.end()) return emu::set_error(cudaErrorInvalidDevicePointer, "cudaFree of unknown memory");
+  allocations.erase(it);
+  std::free(ptr);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
+  const bool dst_device = emu::device_range(dst, bytes), src_device = emu::device_range(src, bytes);
+  const bool ok = kind == cudaMemcpyHostToDevice     ? dst_device && !emu::is_device_pointer(src)
+                  : kind == cudaMemcpyDeviceToHost   ? src_device && !emu::is_device_pointer(dst)
+                  : kind == cudaMemcpyDeviceToDevice ? dst_device && src_device
+                                                     : false;
+  if (!ok) return emu::set_error(cudaErrorInvalidMemcpyDirection, "cudaMemcpyAsync: pointers do not match the kind");
+  std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpy2DAsync(void* dst, std::size_t dst_pitch, const void* src, std::size_t src_pitch,
+                              std::size_t width, std::size_t height, cudaMemcpyKind kind, cudaStream_t) {
+  if (kind != cudaMemcpyDeviceToDevice || width > dst_pitch || width > src_pitch)
+    return emu::set_error(cudaErrorInvalidValue, "cudaMemcpy2DAsync");
+  if (height == 0 || width == 0) return cudaSuccess;
+  if (!emu::device_range(dst, (height - 1) * dst_pitch + width) ||
+      !emu::device_range(src, (height - 1) * src_pitch + width))
+    return emu::set_error(cudaErrorInvalidValue, "cudaMemcpy2DAsync: outside device memory");
+  for (std::size_t r = 0; r < height; ++r)
+    std::memmove(static_cast<char*>(dst) + r * dst_pitch, static_cast<const char*>(src) + r * src_pitch, width);
+  return cudaSuccess;
+}
+cudaError_t cudaMemsetAsync(void* dst, int value, std::size_t bytes, cudaStream_t) {
+  if (!emu::device_range(dst, bytes)) return emu::set_error(cudaErrorInvalidValue, "cudaMemsetAsync");
+  std::memset(dst, value, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned) {
+  static int next_id = 1;
+  *stream = new CUstream_st{next_id++};
+  return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+  delete stream;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+
+// ---- cuBLAS -------------------------------------------------------------------------------------
+const char* cublasGetStatusName(cublasStatus_t status) {
+  switch (status) {
+    case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
+  }
+  return "CUBLAS_STATUS_UNKNOWN";
+}
+const char* cublasGetStatusString(cublasStatus_t status) {
+  return status == CUBLAS_STATUS_SUCCESS ? "success" : "an invalid value was used as an argument";
+}
+cublasStatus_t cublasCreate(cublasHandle_t* handle) {
+  *handle = new cublasContext{nullptr};
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasDestroy(cublasHandle_t handle) {
+  delete handle;
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream) {
+  handle->stream = stream;
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetMathMode(cublasHandle_t, cublasMath_t) { return CUBLAS_STATUS_SUCCESS; }
+cublasStatus_t cublasSetPointerMode(cublasHandle_t, cublasPointerMode_t mode) {
+  return mode == CUBLAS_POINTER_MODE_HOST ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_INVALID_VALUE;
+}
+
+namespace {
+
+// Column-major C = alpha op(A) op(B) + beta C, with cuBLAS's argument checks.
+template <class T>
+cublasStatus_t gemm(cublasHandle_t handle, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
+                    int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c,
+                    int64_t ldc) {
+  if (!handle || m < 0 || n < 0 || k < 0) return CUBLAS_STATUS_INVALID_VALUE;
+  const int64_t a_rows = ta == CUBLAS_OP_N ? m : k, a_cols = ta == CUBLAS_OP_N ? k : m;
+  const int64_t b_rows = tb == CUBLAS_OP_N ? k : n, b_cols = tb == CUBLAS_OP_N ? n : k;
+  if (lda < std::max<int64_t>(1, a_rows) || ldb < std::max<int64_t>(1, b_rows) || ldc < std::max<int64_t>(1, m)) {
+    std::fprintf(stderr, "[cuda emulation] cublas gemm: lda %lld (rows %lld), ldb %lld (rows %lld), ldc %lld (m %lld)\n",
+                 static_cast<long long>(lda), static_cast<long long>(a_rows), static_cast<long long>(ldb),
+                 static_cast<long long>(b_rows), static_cast<long long>(ldc), static_cast<long long>(m));
+    return CUBLAS_STATUS_INVALID_VALUE;
+  }
+  if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
+  auto extent = [](int64_t rows, int64_t cols, int64_t ld) {
+    return static_cast<std::size_t>((cols - 1) * ld + rows) * sizeof(T);
+  };
+  if ((k > 0 && (!emu::device_range(a, extent(a_rows, a_cols, lda)) || !emu::device_range(b, extent(b_rows, b_cols, ldb)))) ||
+      !emu::device_range(c, extent(m, n, ldc))) {
+    std::fprintf(stderr, "[cuda emulation] cublas gemm: a matrix lies outside device memory\n");
+    return CUBLAS_STATUS_EXECUTION_FAILED;
+  }
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t i = 0; i < m; ++i) {
+      double acc = 0;
+      for (int64_t l = 0; l < k; ++l) {
+        const T av = ta == CUBLAS_OP_N ? a[i + l * lda] : a[l + i * lda];
+        const T bv = tb == CUBLAS_OP_N ? b[l + j * ldb] : b[j + l * ldb];
+        acc += static_cast<double>(av) * static_cast<double>(bv);
+      }
+      T& cij = c[i + j * ldc];
+      const T value = static_cast<T>(static_cast<double>(alpha) * acc);
+      cij = beta == T(0) ? value : value + beta * cij;
+    }
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+template <class T>
+cublasStatus_t gemm_batched(cublasHandle_t handle, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
+                            int64_t k, T alpha, const T* a, int64_t lda, int64_t sa, const T* b, int64_t ldb,
+                            int64_t sb, T beta, T* c, int64_t ldc, int64_t sc, int64_t batch) {
+  if (batch < 0) return CUBLAS_STATUS_INVALID_VALUE;
+  for (int64_t i = 0; i < batch; ++i) {
+    const cublasStatus_t s = gemm(handle, ta, tb, m, n, k, alpha, a + i * sa, lda, b + i * sb, ldb, beta, c + i * sc, ldc);
+    if (s != CUBLAS_STATUS_SUCCESS) return s;
+  }
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+}  // namespace
+
+cublasStatus_t cublasSgemm_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
+                              int64_t k, const float* alpha, const float* a, int64_t lda, const float* b, int64_t ldb,
+                              const float* beta, float* c, int64_t ldc) {
+  return gemm<float>(h, ta, tb, m, n, k, *alpha, a, lda, b, ldb, *beta, c, ldc);
+}
+cublasStatus_t cublasDgemm_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
+                              int64_t k, const double* alpha, const double* a, int64_t lda, const double* b,
+                              int64_t ldb, const double* beta, double* c, int64_t ldc) {
+  return gemm<double>(h, ta, tb, m, n, k, *alpha, a, lda, b, ldb, *beta, c, ldc);
+}
+cublasStatus_t cublasSgemmStridedBatched_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m,
+                                            int64_t n, int64_t k, const float* alpha, const float* a, int64_t lda,
+                                            int64_t sa, const float* b, int64_t ldb, int64_t sb, const float* beta,
+                                            float* c, int64_t ldc, int64_t sc, int64_t batch) {
+  return gemm_batched<float>(h, ta, tb, m, n, k, *alpha, a, lda, sa, b, ldb, sb, *beta, c, ldc, sc, batch);
+}
+cublasStatus_t cublasDgemmStridedBatched_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m,
+                                            int64_t n, int64_t k, const double* alpha, const double* a, int64_t lda,
+                                            int64_t sa, const double* b, int64_t ldb, int64_t sb, const double* beta,
+                                            double* c, int64_t ldc, int64_t sc, int64_t batch) {
+  return gemm_batched<double>(h, ta, tb, m, n, k, *alpha, a, lda, sa, b, ldb, sb, *beta, c, ldc, sc, batch);
+}

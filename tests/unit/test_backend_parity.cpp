@@ -1,0 +1,782 @@
+// Backend parity: every primitive of the CUDA backend against the CPU reference backend, on
+// seeded random inputs, in f32 and f64, over shapes that are not multiples of 32, with thousands
+// of rows, rows wider than one warp's share (> 1024 columns), batches of unequal graphs with
+// empty ones, and every MapOp x Broadcast, Reduce, SegmentReduce and Trans combination. Tolerances
+// are described in parity_util.hpp.
+//
+// Without a CUDA device (or in a build without the CUDA backend) every test skips with
+// "no CUDA device: ...". Built with DIFFPOOL_CUDA_EMULATION (tests/cuda_emulation), the same tests
+// run against the backend's sources compiled for a CPU emulation of CUDA.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/backend/backend.hpp"
+#include "engine/backend/cuda_device.hpp"
+#include "engine/core/error.hpp"
+#include "engine/core/random.hpp"
+#include "engine/core/workspace.hpp"
+#include "tests/unit/parity_util.hpp"
+
+#if defined(DIFFPOOL_CUDA_EMULATION)
+#include "engine/backend/cuda/cuda_backend.hpp"
+#endif
+
+namespace diffpool {
+namespace {
+
+using testing::expect_close;
+using testing::expect_equal;
+using testing::expect_twin_close;
+using testing::expect_twin_equal;
+using testing::for_each_float;
+using testing::nan_values;
+using testing::random_values;
+using testing::tied_values;
+using testing::Twin;
+
+struct Size {
+  int64_t rows, cols;
+};
+std::string describe(const Size& s) { return "[" + std::to_string(s.rows) + ", " + std::to_string(s.cols) + "]"; }
+
+// Shapes for row-wise and elementwise primitives: a single element, sizes that are not multiples
+// of 32, thousands of rows, and rows wide enough for the block-per-row kernels (> 1024 columns).
+const std::vector<Size> kShapes = {{1, 1}, {37, 33}, {3001, 17}, {5, 1030}};
+
+class BackendParity : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    reference_ = make_cpu_backend(1);
+    try {
+#if defined(DIFFPOOL_CUDA_EMULATION)
+      // Exact-size allocations, so that the emulator sees any access past the end of a tensor.
+      tested_ = DP_CUDA_NS::create_cuda_backend(0, {.caching_allocator = false});
+#else
+      if (!cuda_backend_built())
+        skip_reason_ = "no CUDA device: this build has no CUDA backend (nvcc not found at configure time, or "
+                       "DIFFPOOL_CUDA=OFF)";
+      else if (cuda_device_count() == 0)
+        skip_reason_ = "no CUDA device: none is visible (no GPU, no driver, or CUDA_VISIBLE_DEVICES hides them)";
+      else
+        tested_ = make_cuda_backend(0);
+#endif
+    } catch (const std::exception& e) {
+      setup_error_ = e.what();
+    }
+  }
+  static void TearDownTestSuite() {
+    tested_.reset();
+    reference_.reset();
+  }
+  void SetUp() override {
+    if (!setup_error_.empty()) FAIL() << "creating the CUDA backend failed: " << setup_error_;
+    if (!tested_) GTEST_SKIP() << skip_reason_;
+  }
+
+  static Backend& ref() { return *reference_; }
+  static Backend& gpu() { return *tested_; }
+  template <class T> static Twin twin(const std::vector<T>& host, Shape shape) {
+    return testing::make_twin<T>(ref(), gpu(), host, shape);
+  }
+  template <class T> static void expect_close_twin(const std::string& what, const Twin& t,
+                                                   const std::vector<double>* bounds = nullptr) {
+    gpu().synchronize();
+    expect_twin_close<T>(what, ref(), gpu(), t, bounds);
+  }
+
+  static std::unique_ptr<Backend> reference_, tested_;
+  static std::string skip_reason_, setup_error_;
+};
+std::unique_ptr<Backend> BackendParity::reference_, BackendParity::tested_;
+std::string BackendParity::skip_reason_, BackendParity::setup_error_;
+
+// ---- basics ---------------------------------------------------------------------------------------
+
+TEST(CudaDeviceSelection, LocalRankModuloVisibleDevices) {
+  const int count = cuda_device_count();
+  EXPECT_GE(count, 0);
+  for (int rank = 0; rank < 5; ++rank)
+    EXPECT_EQ(select_cuda_device_for_local_rank(rank), count == 0 ? -1 : rank % count) << "local rank " << rank;
+  if (!cuda_backend_built()) {
+    EXPECT_EQ(count, 0);
+    EXPECT_THROW(make_cuda_backend(0), InputError);
+  }
+}
+
+TEST_F(BackendParity, Identity) {
+  EXPECT_EQ(gpu().device(), Device::cuda);
+  EXPECT_EQ(gpu().name().rfind("cuda:", 0), 0u) << gpu().name();
+}
+
+TEST_F(BackendParity, AllocateReuseAndCopyBytes) {
+  Rng rng(1);
+  gpu().deallocate(nullptr);  // must be a no-op
+  for (int round = 0; round < 3; ++round) {
+    for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{100}, int64_t{1000}, int64_t{300000}}) {
+      const auto host = random_values<double>(rng, n, -1, 1);
+      Tensor a = upload<double>(gpu(), host, Shape{n});
+      Tensor b = allocate_tensor(gpu(), Shape{n}, DType::f64);
+      copy_tensor(gpu(), a, b);  // device to device
+      EXPECT_EQ(download<double>(gpu(), b), host) << "n = " << n;
+    }
+  }
+  // A workspace on the device: zeros, reset, growth.
+  Workspace workspace(gpu(), 1024);
+  for (int step = 0; step < 3; ++step) {
+    Tensor z = workspace.zeros(Shape{1000, 3}, DType::f32);
+    Tensor w = workspace.zeros(Shape{70000}, DType::f64);
+    EXPECT_EQ(download<float>(gpu(), z), std::vector<float>(3000, 0.0f));
+    EXPECT_EQ(download<double>(gpu(), w), std::vector<double>(70000, 0.0));
+    workspace.reset();
+  }
+}
+
+TEST_F(BackendParity, Fill) {
+  for (int64_t n : {int64_t{1}, int64_t{1000}, int64_t{100003}}) {
+    for (double value : {0.0, -0.0, 2.5, -7.0}) {
+      SCOPED_TRACE("n " + std::to_string(n) + " value " + std::to_string(value));
+      Tensor f = allocate_tensor(gpu(), Shape{n}, DType::f32);
+      Tensor d = allocate_tensor(gpu(), Shape{n}, DType::f64);
+      Tensor i = allocate_tensor(gpu(), Shape{n}, DType::i32);
+      gpu().fill(f, value);
+      gpu().fill(d, value);
+      gpu().fill(i, value);
+      const auto fv = download<float>(gpu(), f);
+      const auto dv = download<double>(gpu(), d);
+      EXPECT_EQ(fv, std::vector<float>(static_cast<std::size_t>(n), static_cast<float>(value)));
+      EXPECT_EQ(dv, std::vector<double>(static_cast<std::size_t>(n), value));
+      EXPECT_EQ(download<int32_t>(gpu(), i), std::vector<int32_t>(static_cast<std::size_t>(n), static_cast<int32_t>(value)));
+      EXPECT_EQ(std::signbit(fv.back()), std::signbit(value));
+      EXPECT_EQ(std::signbit(dv.back()), std::signbit(value));
+    }
+  }
+}
+
+TEST_F(BackendParity, Copy2d) {
+  Rng rng(2);
+  struct Case {
+    int64_t rows, cols, src_ld, dst_ld;
+  };
+  for_each_float([&](auto zero) {
+    using T = decltype(zero);
+    for (const Case& c : {Case{1, 1, 1, 1}, Case{5, 3, 3, 3}, Case{100, 17, 20, 25}, Case{3001, 33, 33, 40}}) {
+      for (auto [alpha, beta] : {std::pair{1.0, 0.0}, std::pair{2.0, 0.0}, std::pair{0.5, 1.5}}) {
+        SCOPED_TRACE("copy_2d rows " + std::to_string(c.rows) + " cols " + std::to_string(c.cols) + " alpha " +
+                     std::to_string(alpha) + " beta " + std::to_string(beta));
+        Twin src = twin<T>(random_values<T>(rng, c.rows * c.src_ld, -2, 2), Shape{c.rows * c.src_ld});
+        // beta = 0 must overwrite: the destination starts as NaN (its padding stays NaN on both).
+        Twin dst = twin<T>(beta == 0 ? nan_values<T>(c.rows * c.dst_ld) : random_values<T>(rng, c.rows * c.dst_ld, -2, 2),
+                           Shape{c.rows * c.dst_ld});
+        ref().copy_2d(c.rows, c.cols, dtype_of<T>(), src.reference.data(), c.src_ld, dst.reference.data(), c.dst_ld,
+                      alpha, beta);
+        gpu().copy_2d(c.rows, c.cols, dtype_of<T>(), src.tested.data(), c.src_ld, dst.tested.data(), c.dst_ld, alpha,
+                      beta);
+        expect_close_twin<T>("copy_2d", dst);
+      }
+    }
+  });
+}
+
+// ---- dense products -------------------------------------------------------------------------------
+
+// |alpha| sum_l |op(A)_il op(B)_lj| + |beta c_ij| for row-major storage, per element of C
+// (padding elements get their own |c|, which both backends must leave untouched).
+template <class T>
+std::vector<double> product_bounds(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, double alpha,
+                                   const std::vector<T>& a, int64_t lda, const std::vector<T>& b, int64_t ldb,
+                                   double beta, const std::vector<T>& c, int64_t ldc) {
+  std::vector<double> bounds(c.size());
+  for (std::size_t i = 0; i < c.size(); ++i) bounds[i] = std::isfinite(static_cast<double>(c[i])) ? std::abs(static_cast<double>(c[i])) : 0.0;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double s = 0;
+      for (int64_t l = 0; l < k; ++l) {
+        const double av = ta == Trans::no ? a[static_cast<std::size_t>(i * lda + l)] : a[static_cast<std::size_t>(l * lda + i)];
+        const double bv = tb == Trans::no ? b[static_cast<std::size_t>(l * ldb + j)] : b[static_cast<std::size_t>(j * ldb + l)];
+        s += std::abs(av * bv);
+      }
+      double& bound = bounds[static_cast<std::size_t>(i * ldc + j)];
+      bound = std::abs(alpha) * s + (beta != 0 ? std::abs(beta) * bound : 0.0);
+    }
+  return bounds;
+}
+
+struct GemmShape {
+  int64_t m, n, k;
+  int64_t pad;  // extra elements in every leading dimension
+};
+const std::vector<GemmShape> kGemmShapes = {{1, 1, 1, 0},   {7, 5, 3, 0},      {33, 65, 17, 3}, {64, 64, 64, 0},
+                                            {129, 31, 2048, 1}, {3001, 40, 64, 0}, {6, 4, 0, 2}};
+
+std::string trans_name(Trans t) { return t == Trans::yes ? "T" : "N"; }
+
+TEST_F(BackendParity, Gemm) {
+  Rng rng(3);
+  for_each_float([&](auto zero) {
+    using T = decltype(zero);
+    for (const GemmShape& s : kGemmShapes)
+      for (Trans ta : {Trans::no, Trans::yes})
+        for (Trans tb : {Trans::no, Trans::yes})
+          for (auto [alpha, beta] : {std::pair{1.0, 0.0}, std::pair{0.75, 1.5}}) {
+            const std::string what = "gemm " + trans_name(ta) + trans_name(tb) + " m " + std::to_string(s.m) + " n " +
+                                     std::to_string(s.n) + " k " + std::to_string(s.k) + " pad " +
+                                     std::to_string(s.pad) + " alpha " + std::to_string(alpha) + " beta " +
+                                     std::to_string(beta);
+            SCOPED_TRACE(what);
+            // Row-major storage of A (op(A) is m x k) and B (op(B) is k x n).
+            const int64_t a_rows = ta == Trans::no ? s.m : s.k, a_cols = ta == Trans::no ? s.k : s.m;
+            const int64_t b_rows = tb == Trans::no ? s.k : s.n, b_cols = tb == Trans::no ? s.n : s.k;
+            const int64_t lda = std::max<int64_t>(a_cols, 1) + s.pad, ldb = std::max<int64_t>(b_cols, 1) + s.pad;
+            const int64_t ldc = s.n + s.pad;
+            const auto a = random_values<T>(rng, std::max<int64_t>(a_rows, 1) * lda, -1, 1);
+            const auto b = random_values<T>(rng, std::max<int64_t>(b_rows, 1) * ldb, -1, 1);
+            // beta = 0 must overwrite; with k = 0 the CPU computes C = beta C, so C stays finite there.
+            const auto c = beta == 0 && s.k > 0 ? nan_values<T>(s.m * ldc) : random_values<T>(rng, s.m * ldc, -1, 1);
+            Twin ta_ = twin<T>(a, Shape{static_cast<int64_t>(a.size())});
+            Twin tb_ = twin<T>(b, Shape{static_cast<int64_t>(b.size())});
+            Twin tc = twin<T>(c, Shape{static_cast<int64_t>(c.size())});
+            ref().gemm(ta, tb, s.m, s.n, s.k, alpha, ta_.reference.data(), lda, tb_.reference.data(), ldb, beta,
+                       tc.reference.data(), ldc, dtype_of<T>());
+            gpu().gemm(ta, tb, s.m, s.n, s.k, alpha, ta_.tested.data(), lda, tb_.tested.data(), ldb, beta,
+                       tc.tested.data(), ldc, dtype_of<T>());
+            const auto bounds = product_bounds<T>(ta, tb, s.m, s.n, s.k, alpha, a, lda, b, ldb, beta, c, ldc);
+            expect_close_twin<T>(what, tc, &bounds);
+          }
+  });
+}
+
+TEST_F(BackendParity, GemmStridedBatched) {
+  Rng rng(4);
+  const int64_t batch = 3;
+  for_each_float([&](auto zero) {
+    using T = decltype(zero);
+    for (const GemmShape& s : kGemmShapes) {
+      if (s.m * s.n * std::max<int64_t>(s.k, 1) > 2'000'000) continue;  // keep the host bounds cheap
+      for (Trans ta : {Trans::no, Trans::yes})
+        for (Trans tb : {Trans::no, Trans::yes})
+          for (auto [alpha, beta] : {std::pair{1.0, 0.0}, std::pair{-0.5, 1.0}}) {
+            const std::string what = "gemm_strided_batched " + trans_name(ta) + trans_name(tb) + " m " +
+                                     std::to_string(s.m) + " n " + std::to_string(s.n) + " k " + std::to_string(s.k) +
+                                     " beta " + std::to_string(beta);
+            SCOPED_TRACE(what);
+            const int64_t a_rows = ta == Trans::no ? s.m : s.k, a_cols = ta == Trans::no ? s.k : s.m;
+            const int64_t b_rows = tb == Trans::no ? s.k : s.n, b_cols = tb == Trans::no ? s.n : s.k;
+            const int64_t lda = std::max<int64_t>(a_cols, 1) + s.pad, ldb = std::max<int64_t>(b_cols, 1) + s.pad;
+            const int64_t ldc = s.n + s.pad;
+            // Strides leave a gap of 5 elements between the matrices of the batch.
+            const int64_t sa = std::max<int64_t>(a_rows, 1) * lda + 5, sb = std::max<int64_t>(b_rows, 1) * ldb + 5;
+            const int64_t sc = s.m * ldc + 5;
+            const auto a = random_values<T>(rng, batch * sa, -1, 1);
+            const auto b = random_values<T>(rng, batch * sb, -1, 1);
+            const auto c = beta == 0 && s.k > 0 ? nan_values<T>(batch * sc) : random_values<T>(rng, batch * sc, -1, 1);
+            Twin ta_ = twin<T>(a, Shape{batch * sa});
+            Twin tb_ = twin<T>(b, Shape{batch * sb});
+            Twin tc = twin<T>(c, Shape{batch * sc});
+            ref().gemm_strided_batched(ta, tb, s.m, s.n, s.k, alpha, ta_.reference.data(), lda, sa,
+                                       tb_.reference.data(), ldb, sb, beta, tc.reference.data(), ldc, sc, batch,
+                                       dtype_of<T>());
+            gpu().gemm_strided_batched(ta, tb, s.m, s.n, s.k, alpha, ta_.tested.data(), lda, sa, tb_.tested.data(), ldb,
+                                       sb, beta, tc.tested.data(), ldc, sc, batch, dtype_of<T>());
+            std::vector<double> bounds(c.size());
+            for (std::size_t i = 0; i < c.size(); ++i) bounds[i] = std::isfinite(static_cast<double>(c[i])) ? std::abs(static_cast<double>(c[i])) : 0.0;
+            for (int64_t g = 0; g < batch; ++g) {
+              const std::vector<T> ag(a.begin() + g * sa, a.begin() + (g + 1) * sa);
+              const std::vector<T> bg(b.begin() + g * sb, b.begin() + (g + 1) * sb);
+              const std::vector<T> cg(c.begin() + g * sc, c.begin() + g * sc + s.m * ldc);
+              const auto bg_bounds = product_bounds<T>(ta, tb, s.m, s.n, s.k, alpha, ag, lda, bg, ldb, beta, cg, ldc);
+              std::copy(bg_bounds.begin(), bg_bounds.end(), bounds.begin() + g * sc);
+            }
+            expect_close_twin<T>(what, tc, &bounds);
+          }
+    }
+  });
+}
+
+// ---- sparse x dense --------------------------------------------------------------------------------
+
+struct HostCsr {
+  int64_t rows, cols;
+  std::vector<int32_t> row_ptr, col_idx;
+};
+// Rows with 0 to 8 non-zeros (so some are empty), and one dense-ish row.
+HostCsr random_csr(Rng& rng, int64_t rows, int64_t cols) {
+  HostCsr a{rows, cols, {0}, {}};
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t count = r == rows / 2 ? std::min<int64_t>(cols, 300) : static_cast<int64_t>(rng.below(9));
+    for (int64_t e = 0; e < count; ++e) a.col_idx.push_back(static_cast<int32_t>(rng.below(static_cast<uint64_t>(cols))));
+    a.row_ptr.push_back(static_cast<int32_t>(a.col_idx.size()));
+  }
+  return a;
+}
+
+TEST_F(BackendParity, Spmm) {
+  Rng rng(5);
+  struct Case {
+    int64_t rows, cols, features;
+  };
+  for_each_float([&](auto zero) {
+    using T = decltype(zero);
+    for (const Case& c : {Case{1, 1, 1}, Case{37, 50, 16}, Case{3001, 3001, 33}, Case{200, 64, 70}, Case{5, 7, 1}}) {
+      const HostCsr h = random_csr(rng, c.rows, c.cols);
+      const int64_t nnz = static_cast<int64_t>(h.col_idx.size());
+      const auto values = random_values<T>(rng, nnz, -1, 1);
+      Twin row_ptr = twin<int32_t>(h.row_ptr, Shape{c.rows + 1});
+      Twin col_idx = twin<int32_t>(h.col_idx, Shape{nnz});
+      Twin vals = twin<T>(values, Shape{nnz});
+      Csr a_ref{c.rows, c.cols, nnz, row_ptr.reference, col_idx.reference, vals.reference};
+      Csr a_gpu{c.rows, c.cols, nnz, row_ptr.tested, col_idx.tested, vals.tested};
+      const auto x = random_values<T>(rng, c.cols * c.features, -1, 1);
+      Twin tx = twin<T>(x, Shape{c.cols, c.features});
+      for (auto [alpha, beta] : {std::pair{1.0, 0.0}, std::pair{0.5, 1.0}, std::pair{2.0, 0.25}}) {
+        const std::string what = "spmm rows " + std::to_string(c.rows) + " cols " + std::to_string(c.cols) + " f " +
+                                 std::to_string(c.features) + " beta " + std::to_string(beta);
+        SCOPED_TRACE(what);
+        const auto y = beta == 0 ? nan_values<T>(c.rows * c.features) : random_values<T>(rng, c.rows * c.features, -1, 1);
+        Twin ty = twin<T>(y, Shape{c.rows, c.features});
+        ref().spmm(a_ref, tx.reference, alpha, beta, ty.reference);
+        gpu().spmm(a_gpu, tx.tested, alpha, beta, ty.tested);
+        std::vector<double> bounds(y.size());
+        for (int64_t r = 0; r < c.rows; ++r)
+          for (int64_t f = 0; f < c.features; ++f) {
+            double s = beta != 0 ? std::abs(beta * y[static_cast<std::size_t>(r * c.features + f)]) : 0.0;
+            for (int32_t e = h.row_ptr[static_cast<std::size_t>(r)]; e < h.row_ptr[static_cast<std::size_t>(r) + 1]; ++e)
+              s += std::abs(alpha * values[static_cast<std::size_t>(e)] *
+                            x[static_cast<std::size_t>(h.col_idx[static_cast<std::size_t>(e)] * c.features + f)]);
+            bounds[static_cast<std::size_t>(r * c.features + f)] = s;
+          }
+        expect_close_twin<T>(what, ty, &bounds);
+      }
+    }
+  });
+}
+
+// ---- elementwise ----------------------------------------------------------------------------------
+
+// Inputs inside each op's domain: a for the first operand, b for the second.
+template <class T> std::vector<T> map_input(Rng& rng, MapOp op, bool first, int64_t n) {
+  switch (op) {
+    case MapOp::div:
+      if (!first) {  // |b| in [0.5, 2), either sign
+        auto v = random_values<T>(rng, n, 0.5, 2);
+        for (T& x : v) x = rng.uniform() < 0.5 ? -x : x;
+        return v;
+      }
+      break;
+    case MapOp::sqrt: return first ? random_values<T>(rng, n, -1, 3, 0.05) : random_values<T>(rng, n, -1, 1);
+    case MapOp::reciprocal: return first ? random_values<T>(rng, n, 0.5, 2) : random_values<T>(rng, n, -1, 1);
+    case MapOp::xlogx: return first ? random_values<T>(rng, n, 0, 2, 0.1) : random_values<T>(rng, n, -1, 1);
+    case MapOp::xlogx_backward: return first ? random_values<T>(rng, n, -2, 2) : random_values<T>(rng, n, 0, 2, 0.1);
+    case MapOp::clip_coefficient: return random_values<T>(rng, n, 0, 4, 0.05);
+    default: break;
+  }
+  return random_values<T>(rng, n, -2, 2, 0.05);  // exact zeros exercise relu's edges
+}
+double map_constant(MapOp op) {
+  switch (op) {
+    case MapOp::add: return 0.75;
+    case MapOp::sqrt:
+    case MapOp::reciprocal: return 1e-3;
+    case MapOp::clip_coefficient: return 1.0;
+    default: return 0.0;
+  }
+}
+const char* broadcast_name(Broadcast b) {
+  switch (b) {
+    case Broadcast::full: return "full";
+    case Broadcast::row: return "row";
+    case Broadcast::col: return "col";
+    case Broadcast::scalar: return "scalar";
+  }
+  return "?";
+}
+
+TEST_F(BackendParity, MapEveryOpAndBroadcast) {
+  Rng rng(6);
+  for_each_float([&](auto zero) {
+    using T = decltype(zero);
+    for (int o = 0; o < static_cast<int>(MapOp::count); ++o) {
+      const MapOp op = static_cast<MapOp>(o);
+      for (const Size& s : kShapes)
+        for (Broadcast mode : {Broadcast::full, Broadcast::row, Broadcast::col, Broadcast::scalar})
+          for (bool with_b : {true, false}) {
+            // b = null is meaningful for the unary ops only (and then the mode is ignored).
+            const bool binary = op == MapOp::broadcast || op == MapOp::add || op == MapOp::mul || op == MapOp::div ||
+                                op == MapOp::relu_backward || op == MapOp::reciprocal_backward ||
+                                op == MapOp::xlogx_backward;
+            if (!with_b && (binary || mode != Broadcast::full)) continue;
+            for (double beta : {0.0, 1.0}) {
+              const std::string what = std::string("map ") + map_op_name(op) + " " + broadcast_name(mode) +
+                                       (with_b ? "" : " (no b)") + " " + describe(s) + " beta " + std::to_string(beta);
+              SCOPED_TRACE(what);
+              const int64_t n = s.rows * s.cols;
+              const int64_t bn = mode == Broadcast::full ? n : mode == Broadcast::row ? s.cols
+                               : mode == Broadcast::col  ? s.rows
+                                                         : 1;
+              Twin a = twin<T>(map_input<T>(rng, op, true, n), Shape{s.rows, s.cols});
+              Twin b = twin<T>(map_input<T>(rng, op, false, bn), Shape{bn});
+              Twin out = twin<T>(beta == 0 ? nan_values<T>(n) : random_values<T>(rng, n, -2, 2), Shape{s.rows, s.cols});
+              const double alpha = 1.25, c = map_constant(op);
+              // map(broadcast) ignores a: pass an undefined tensor to both.
+              const Tensor none;
+              ref().map(op, op == MapOp::broadcast ? none : a.reference, with_b ? &b.reference : nullptr, mode, c,
+                        alpha, beta, out.reference);
+              gpu().map(op, op == MapOp::broadcast ? none : a.tested, with_b ? &b.tested : nullptr, mode, c, alpha,
+                        beta, out.tested);
+              expect_close_twin<T>(what, out);
+            }
+          }
+    }
+  });
+}
+
+TEST_F(BackendParity, Dropout) {
+  Rng rng(7);
+  for_each_float([&](auto zero) {
+    using T = decltype(zero);
+    for (const Size& s : kShapes)
+      for (double p : {0.1, 0.5, 0.9})
+        for (uint64_t seed : {uint64_t{7}, uint64_t{123456789012345}})
+          for (double beta : {0.0, 1.0}) {
+            const std::string what = "dropout " + describe(s) + " p " + std::to_string(p) + " seed " +
+                                     std::to_string(seed) + " beta " + std::to_string(beta);
+            SCOPED_TRACE(what);
+            const int64_t n = s.rows * s.cols;
+            Twin x = twin<T>(random_values<T>(rng, n, 0.5, 2), Shape{s.rows, s.cols});  // never 0: masks are visible
+            Twin y = twin<T>(beta == 0 ? nan_values<T>(n) : random_values<T>(rng, n, -2, 2), Shape{s.rows, s.cols});
+            ref().dropout(x.reference, p, seed, beta, y.reference);
+            gpu().dropout(x.tested, p, seed, beta, y.tested);
+            expect_close_twin<T>(what, y);
+            if (beta == 0) {  // the same mask, element for element
+              const auto yr = download<T>(ref(), y.reference), yg = download<T>(gpu(), y.tested);
+              std::vector<int> kept_r(yr.size()), kept_g(yg.size());
+              for (std::size_t i = 0; i < yr.size(); ++i) {
+                kept_r[i] = yr[i] != T(0);
+                kept_g[i] = yg[i] != T(0);
+              }
+              expect_equal(what + " mask", kept_r, kept_g);
+            }
+          }
+  });
+}
+
+TEST_F(BackendParity, AdamSteps) {
+  Rng rng(8);
+  AdamSettings plain;
+  AdamSettings decayed;
+  decayed.learning_rate = 0.01;
+  decayed.beta1 = 0.8;
+  decayed.beta2 = 0.99;
+  decayed.eps = 1e-6;
+  decayed.weight_decay = 0.05;
+  for_each_float([&](auto zero) {
+    using T = decltype(zero);
+    for (int64_t n : {int64_t{1}, int64_t{1000}, int64_t{100003}})
+      for (const AdamSettings& settings : {plain, decayed}) {
+        const std::string what = "adam n " + std::to_string(n) + " weight_decay " + std::to_string(settings.weight_decay);
+        SCOPED_TRACE(what);
+        Twin params = twin<T>(random_values<T>(rng, n, -1, 1), Shape{n});
+        Twin m = twin<T>(std::vector<T>(static_cast<std::size_t>(n), T(0)), Shape{n});
+        Twin v = twin<T>(std::vector<T>(static_cast<std::size_t>(n), T(0)), Shape{n});
+        Twin scale = twin<T>(std::vector<T>{T(0.7)}, Shape{1});
+        for (int64_t step = 1; step <= 3; ++step) {
+          Twin grads = twin<T>(random_values<T>(rng, n, -1, 1), Shape{n});
+          ref().adam_step(settings, step, scale.reference, params.reference, grads.reference, m.reference, v.reference);
+          gpu().adam_step(settings, step, scale.tested, params.tested, grads.tested, m.tested, v.tested);
+          expect_close_twin<T>(what + " params, step " + std::to_string(step), params);
+          expect_close_twin<T>(what + " m, step " + std::to_string(step), m);
+          expect_close_twin<T>(what + " v, step " + std::to_string(step), v);
+        }
+      }
+  });
+}
+
+// ---- reductions -----------------------------------------------------------------------------------
+
+const std::vector<Size> kReduceShapes = {{1, 1}, {3001, 17}, {40, 1030}, {3, 2500}, {20000, 3}};
+
+const char* reduce_name(Reduce kind) {
+  switch (kind) {
+    case Reduce::sum: return "sum";
+    case Reduce::dot: return "dot";
+    case Reduce::max: return "max";
+  }
+  return "?";
+}
+
+TEST_F(BackendParity, ReduceRowsColsAll) {
+  Rng rng(9);
+  enum class Axis { rows, cols, all };
+  for_each_float([&](auto zero) {
+    using T = decltype(zero);
+    for (Axis axis : {Axis::rows, Axis::cols, Axis::all})
+      for (Reduce kind : {Reduce::sum, Reduce::dot, Reduce::max}) {
+        if (kind == Reduce::max && axis != Axis::rows) continue;  // max is defined for rows only
+        for (const Size& s : kReduceShapes)
+          for (auto [alpha, beta] : {std::pair{1.0, 0.0}, std::pair{0.5, 2.0}}) {
+            const char* axis_name = axis == Axis::rows ? "reduce_rows" : axis == Axis::cols ? "reduce_cols" : "reduce_all";
+            const std::string what = std::string(axis_name) + " " + reduce_name(kind) + " " + describe(s) + " beta " +
+                                     std::to_string(beta);
+            SCOPED_TRACE(what);
+            const int64_t n = s.rows * s.cols;
+            const int64_t out_n = axis == Axis::rows ? s.rows : axis == Axis::cols ? s.cols : 1;
+            Twin a = twin<T>(random_values<T>(rng, n, -2, 2), Shape{s.rows, s.cols});
+            Twin b = twin<T>(random_values<T>(rng, n, -2, 2), Shape{s.rows, s.cols});
+            Twin out = twin<T>(beta == 0 ? nan_values<T>(out_n) : random_values<T>(rng, out_n, -2, 2), Shape{out_n});
+            const Tensor* b_ref = kind == Reduce::dot ? &b.reference : nullptr;
+            const Tensor* b_gpu = kind == Reduce::dot ? &b.tested : nullptr;
+            switch (axis) {
+              case Axis::rows:
+                ref().reduce_rows(kind, a.reference, b_ref, alpha, beta, out.reference);
+                gpu().reduce_rows(kind, a.tested, b_gpu, alpha, beta, out.tested);
+                break;
+              case Axis::cols:
+                ref().reduce_cols(kind, a.reference, b_ref, alpha, beta, out.reference);
+                gpu().reduce_cols(kind, a.tested, b_gpu, alpha, beta, out.tested);
+                break;
+              case Axis::all:
+                ref().reduce_all(kind, a.reference, b_ref, alpha, beta, out.reference);
+                gpu().reduce_all(kind, a.tested, b_gpu, alpha, beta, out.tested);
+                break;
+            }
+            expect_close_twin<T>(what, out);
+          }
+      }
+  });
+}
+
+// ---- graphs ---------------------------------------------------------------------------------------
+
+std::vector<int32_t> offsets_from_sizes(const std::vector<int64_t>& sizes) {
+  std::vector<int32_t> offsets{0};
+  for (int64_t n : sizes) offsets.push_back(offsets.back() + static_cast<int32_t>(n));
+  return offsets;
+}
+
+// Batches of graphs of unequal sizes, with empty graphs first, inside and last.
+std::vector<std::vector<int64_t>> segment_batches(Rng& rng) {
+  std::vector<int64_t> many;
+  for (int g = 0; g < 64; ++g) many.push_back(static_cast<int64_t>(rng.below(121)));
+  return {{0, 5, 17, 1, 40, 3, 0, 300, 2, 0}, many, {7}, {2500, 0, 1}};
+}
+
+const char* segment_name(SegmentReduce kind) { return segment_reduce_name(kind); }
+
+TEST_F(BackendParity, SegmentReduceForwardAndBackward) {
+  Rng rng(10);
+  const auto batches = segment_batches(rng);
+  for_each_float([&](auto zero) {
+    using T = decltype(zero);
+    for (const auto& sizes : batches)
+      for (int64_t f : {int64_t{1}, int64_t{17}, int64_t{70}})
+        for (bool ties : {false, true})
+          for (SegmentReduce kind : {SegmentReduce::sum, SegmentReduce::mean, SegmentReduce::max}) {
+            const auto offsets = offsets_from_sizes(sizes);
+            const int64_t segments = static_cast<int64_t>(sizes.size()), rows = offsets.back();
+            const std::string what = std::string("segment_reduce ") + segment_name(kind) + " " +
+                                     std::to_string(segments) + " graphs, " + std::to_string(rows) + " rows, f " +
+                                     std::to_string(f) + (ties ? " (ties)" : "");
+            SCOPED_TRACE(what);
+            Twin toffsets = twin<int32_t>(offsets, Shape{segments + 1});
+            Twin x = twin<T>(ties ? tied_values<T>(rng, rows * f, 3) : random_values<T>(rng, rows * f, -2, 2),
+                             Shape{rows, f});
+            Twin y = twin<T>(nan_values<T>(segments * f), Shape{segments, f});
+            Twin argmax = twin<int32_t>(std::vector<int32_t>(static_cast<std::size_t>(segments * f), 12345),
+                                        Shape{segments, f});
+            const bool is_max = kind == SegmentReduce::max;
+            ref().segment_reduce_forward(kind, x.reference, toffsets.reference, y.reference,
+                                         is_max ? &argmax.reference : nullptr);
+            gpu().segment_reduce_forward(kind, x.tested, toffsets.tested, y.tested, is_max ? &argmax.tested : nullptr);
+            expect_close_twin<T>(what + " forward", y);
+            if (is_max) expect_twin_equal<int32_t>(what + " argmax", ref(), gpu(), argmax);
+
+            // Backward with the reference's argmax on both sides; dx accumulates.
+            const auto dy = random_values<T>(rng, segments * f, -2, 2);
+            Twin tdy = twin<T>(dy, Shape{segments, f});
+            Twin dx = twin<T>(random_values<T>(rng, rows * f, -1, 1), Shape{rows, f});
+            Tensor argmax_for_gpu;
+            if (is_max) argmax_for_gpu = upload<int32_t>(gpu(), download<int32_t>(ref(), argmax.reference), Shape{segments, f});
+            ref().segment_reduce_backward(kind, tdy.reference, toffsets.reference, is_max ? &argmax.reference : nullptr,
+                                          dx.reference);
+            gpu().segment_reduce_backward(kind, tdy.tested, toffsets.tested, is_max ? &argmax_for_gpu : nullptr,
+                                          dx.tested);
+            expect_close_twin<T>(what + " backward", dx);
+          }
+  });
+}
+
+// ---- fused row and column operations --------------------------------------------------------------
+
+const std::vector<Size> kRowShapes = {{1, 1}, {3001, 7}, {64, 33}, {3, 1500}};
+
+TEST_F(BackendParity, SoftmaxRows) {
+  Rng rng(11);
+  for_each_float([&](auto zero) {
+    using T = decltype(zero);
+    for (const Size& s : kRowShapes) {
+      const std::string what = "softmax_rows " + describe(s);
+      SCOPED_TRACE(what);
+      auto xv = random_values<T>(rng, s.rows * s.cols, -5, 5);
+      for (int64_t c = 0; c < s.cols; ++c) xv[static_cast<std::size_t>(c)] += T(200);  // large logits: needs the max shift
+      Twin x = twin<T>(xv, Shape{s.rows, s.cols});
+      Twin y = twin<T>(nan_values<T>(s.rows * s.cols), Shape{s.rows, s.cols});
+      ref().softmax_rows_forward(x.reference, y.reference);
+      gpu().softmax_rows_forward(x.tested, y.tested);
+      expect_close_twin<T>(what + " forward", y);
+
+      const auto yv = download<T>(ref(), y.reference);
+      Twin y_in = twin<T>(yv, Shape{s.rows, s.cols});
+      Twin dy = twin<T>(random_values<T>(rng, s.rows * s.cols, -1, 1), Shape{s.rows, s.cols});
+      Twin dx = twin<T>(random_values<T>(rng, s.rows * s.cols, -1, 1), Shape{s.rows, s.cols});
+      ref().softmax_rows_backward(dy.reference, y_in.reference, dx.reference);
+      gpu().softmax_rows_backward(dy.tested, y_in.tested, dx.tested);
+      expect_close_twin<T>(what + " backward", dx);
+    }
+  });
+}
+
+TEST_F(BackendParity, L2NormalizeRows) {
+  Rng rng(12);
+  const double eps = 1e-6;
+  for_each_float([&](auto zero) {
+    using T = decltype(zero);
+    for (const Size& s : kRowShapes) {
+      const std::string what = "l2_normalize_rows " + describe(s);
+      SCOPED_TRACE(what);
+      auto xv = random_values<T>(rng, s.rows * s.cols, -2, 2);
+      if (s.rows >= 3) {  // a zero row and a tiny row: norm < eps, y = x / eps
+        for (int64_t c = 0; c < s.cols; ++c) {
+          xv[static_cast<std::size_t>(c)] = T(0);
+          xv[static_cast<std::size_t>(s.cols + c)] = static_cast<T>(1e-9 * (c % 3));
+        }
+      }
+      Twin x = twin<T>(xv, Shape{s.rows, s.cols});
+      Twin y = twin<T>(nan_values<T>(s.rows * s.cols), Shape{s.rows, s.cols});
+      Twin norms = twin<T>(nan_values<T>(s.rows), Shape{s.rows});
+      ref().l2_normalize_rows_forward(x.reference, eps, y.reference, norms.reference);
+      gpu().l2_normalize_rows_forward(x.tested, eps, y.tested, norms.tested);
+      expect_close_twin<T>(what + " forward y", y);
+      expect_close_twin<T>(what + " forward norms", norms);
+
+      Twin y_in = twin<T>(download<T>(ref(), y.reference), Shape{s.rows, s.cols});
+      Twin norms_in = twin<T>(download<T>(ref(), norms.reference), Shape{s.rows});
+      Twin dy = twin<T>(random_values<T>(rng, s.rows * s.cols, -1, 1), Shape{s.rows, s.cols});
+      Twin dx = twin<T>(random_values<T>(rng, s.rows * s.cols, -1, 1), Shape{s.rows, s.cols});
+      ref().l2_normalize_rows_backward(dy.reference, y_in.reference, norms_in.reference, eps, dx.reference);
+      gpu().l2_normalize_rows_backward(dy.tested, y_in.tested, norms_in.tested, eps, dx.tested);
+      expect_close_twin<T>(what + " backward", dx);
+    }
+  });
+}
+
+TEST_F(BackendParity, BatchNorm) {
+  Rng rng(13);
+  const double momentum = 0.1, eps = 1e-5;
+  for_each_float([&](auto zero) {
+    using T = decltype(zero);
+    for (const Size& s : {Size{1, 3}, Size{2, 5}, Size{100, 64}, Size{3001, 17}, Size{40, 1030}})
+      for (bool training : {true, false}) {
+        const std::string what = "batch_norm " + describe(s) + (training ? " training" : " eval");
+        SCOPED_TRACE(what);
+        const int64_t n = s.rows * s.cols;
+        Twin x = twin<T>(random_values<T>(rng, n, 1, 5), Shape{s.rows, s.cols});  // mean far from 0
+        Twin gamma = twin<T>(random_values<T>(rng, s.cols, 0.5, 1.5), Shape{s.cols});
+        Twin beta = twin<T>(random_values<T>(rng, s.cols, -1, 1), Shape{s.cols});
+        Twin running_mean = twin<T>(random_values<T>(rng, s.cols, -1, 1), Shape{s.cols});
+        Twin running_var = twin<T>(random_values<T>(rng, s.cols, 0.5, 2), Shape{s.cols});
+        Twin y = twin<T>(nan_values<T>(n), Shape{s.rows, s.cols});
+        Twin mean = twin<T>(nan_values<T>(s.cols), Shape{s.cols});
+        Twin invstd = twin<T>(nan_values<T>(s.cols), Shape{s.cols});
+        ref().batch_norm_forward(x.reference, gamma.reference, beta.reference, training, momentum, eps,
+                                 running_mean.reference, running_var.reference, y.reference, mean.reference,
+                                 invstd.reference);
+        gpu().batch_norm_forward(x.tested, gamma.tested, beta.tested, training, momentum, eps, running_mean.tested,
+                                 running_var.tested, y.tested, mean.tested, invstd.tested);
+        expect_close_twin<T>(what + " y", y);
+        expect_close_twin<T>(what + " mean", mean);
+        expect_close_twin<T>(what + " invstd", invstd);
+        expect_close_twin<T>(what + " running_mean", running_mean);
+        expect_close_twin<T>(what + " running_var", running_var);
+        if (!training) continue;
+
+        Twin mean_in = twin<T>(download<T>(ref(), mean.reference), Shape{s.cols});
+        Twin invstd_in = twin<T>(download<T>(ref(), invstd.reference), Shape{s.cols});
+        Twin dy = twin<T>(random_values<T>(rng, n, -1, 1), Shape{s.rows, s.cols});
+        Twin dx = twin<T>(random_values<T>(rng, n, -1, 1), Shape{s.rows, s.cols});
+        Twin dgamma = twin<T>(random_values<T>(rng, s.cols, -1, 1), Shape{s.cols});
+        Twin dbeta = twin<T>(random_values<T>(rng, s.cols, -1, 1), Shape{s.cols});
+        ref().batch_norm_backward(dy.reference, x.reference, gamma.reference, mean_in.reference, invstd_in.reference,
+                                  dx.reference, dgamma.reference, dbeta.reference);
+        gpu().batch_norm_backward(dy.tested, x.tested, gamma.tested, mean_in.tested, invstd_in.tested, dx.tested,
+                                  dgamma.tested, dbeta.tested);
+        expect_close_twin<T>(what + " dx", dx);
+        expect_close_twin<T>(what + " dgamma", dgamma);
+        expect_close_twin<T>(what + " dbeta", dbeta);
+      }
+  });
+}
+
+std::vector<int32_t> random_labels(Rng& rng, int64_t rows, int64_t classes) {
+  std::vector<int32_t> labels(static_cast<std::size_t>(rows));
+  for (int32_t& l : labels) l = static_cast<int32_t>(rng.below(static_cast<uint64_t>(classes)));
+  return labels;
+}
+
+TEST_F(BackendParity, CrossEntropy) {
+  Rng rng(14);
+  for_each_float([&](auto zero) {
+    using T = decltype(zero);
+    for (const Size& s : {Size{1, 1}, Size{20, 7}, Size{3001, 2}, Size{4, 1500}}) {
+      const std::string what = "cross_entropy " + describe(s);
+      SCOPED_TRACE(what);
+      Twin logits = twin<T>(random_values<T>(rng, s.rows * s.cols, -6, 6), Shape{s.rows, s.cols});
+      Twin labels = twin<int32_t>(random_labels(rng, s.rows, s.cols), Shape{s.rows});
+      Twin probs = twin<T>(nan_values<T>(s.rows * s.cols), Shape{s.rows, s.cols});
+      Twin losses = twin<T>(nan_values<T>(s.rows), Shape{s.rows});
+      ref().cross_entropy_forward(logits.reference, labels.reference, probs.reference, losses.reference);
+      gpu().cross_entropy_forward(logits.tested, labels.tested, probs.tested, losses.tested);
+      expect_close_twin<T>(what + " probs", probs);
+      expect_close_twin<T>(what + " losses", losses);
+
+      Twin probs_in = twin<T>(download<T>(ref(), probs.reference), Shape{s.rows, s.cols});
+      Twin dlosses = twin<T>(random_values<T>(rng, s.rows, -1, 1), Shape{s.rows});
+      Twin dlogits = twin<T>(random_values<T>(rng, s.rows * s.cols, -1, 1), Shape{s.rows, s.cols});
+      ref().cross_entropy_backward(probs_in.reference, labels.reference, dlosses.reference, dlogits.reference);
+      gpu().cross_entropy_backward(probs_in.tested, labels.tested, dlosses.tested, dlogits.tested);
+      expect_close_twin<T>(what + " backward", dlogits);
+    }
+  });
+}
+
+TEST_F(BackendParity, CountCorrectAndArgmaxRows) {
+  Rng rng(15);
+  for_each_float([&](auto zero) {
+    using T = decltype(zero);
+    for (const Size& s : {Size{1, 1}, Size{50, 2}, Size{3001, 10}, Size{7, 1100}})
+      for (bool ties : {false, true}) {
+        const std::string what = "count_correct/argmax_rows " + describe(s) + (ties ? " (ties)" : "");
+        SCOPED_TRACE(what);
+        // Ties: values from {0, 1, 2}, so most rows have several maxima and the first must win.
+        Twin logits = twin<T>(ties ? tied_values<T>(rng, s.rows * s.cols, 3) : random_values<T>(rng, s.rows * s.cols, -3, 3),
+                              Shape{s.rows, s.cols});
+        Twin labels = twin<int32_t>(random_labels(rng, s.rows, s.cols), Shape{s.rows});
+        Twin count = twin<T>(std::vector<T>{T(3)}, Shape{1});  // accumulates
+        ref().count_correct(logits.reference, labels.reference, count.reference);
+        gpu().count_correct(logits.tested, labels.tested, count.tested);
+        ref().count_correct(logits.reference, labels.reference, count.reference);
+        gpu().count_correct(logits.tested, labels.tested, count.tested);
+        expect_twin_equal<T>(what + " count", ref(), gpu(), count);
+
+        Twin predictions = twin<int32_t>(std::vector<int32_t>(static_cast<std::size_t>(s.rows), -7), Shape{s.rows});
+        ref().argmax_rows(logits.reference, predictions.reference);
+        gpu().argmax_rows(logits.tested, predictions.tested);
+        expect_twin_equal<int32_t>(what + " predictions", ref(), gpu(), predictions);
+      }
+  });
+}
+
+}  // namespace
+}  // namespace diffpool
