@@ -1,0 +1,4 @@
+# Benchmarks (not tests): built with the suite, run by hand or by tests/bench/*.sh.
+add_executable(bench_epoch bench/bench_epoch.cpp)
+target_link_libraries(bench_epoch PRIVATE diffpool_runner)
+set_target_properties(bench_epoch PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR})
