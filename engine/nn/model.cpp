@@ -128,9 +128,18 @@ ForwardOutput DiffPoolModel::forward(Tape& tape, const GraphBatch& batch, bool t
   uint64_t dropout_counter = 0;
   ForwardOutput out;
 
-  auto aggregate = [&](const LevelGraph& g, Variable* x) -> Variable* {
-    if (g.sparse()) return ops::spmm(tape, g.batch->mean_adjacency, g.batch->mean_adjacency_t, x);
-    return ops::bmm(tape, g.aggregation, x, g.graphs);
+  // [x | mean of x over each node's neighbours], the input of a GraphSAGE-mean layer. The
+  // embedding and assignment GNNs of a level read the same input in their first layer, so it is
+  // built once and shared.
+  std::vector<std::pair<Variable*, Variable*>> layer_inputs;
+  auto with_neighbours = [&](const LevelGraph& g, Variable* x) -> Variable* {
+    for (const auto& [input, result] : layer_inputs)
+      if (input == x) return result;
+    Variable* agg = g.sparse() ? ops::spmm(tape, g.batch->mean_adjacency, g.batch->mean_adjacency_t, x)
+                               : ops::bmm(tape, g.aggregation, x, g.graphs);
+    Variable* result = ops::concat_cols(tape, {x, agg});
+    layer_inputs.emplace_back(x, result);
+    return result;
   };
 
   // One GraphSAGE-mean layer: y = [x | mean_neighbours(x)] [W_root; W_nbr] + b, then
@@ -138,8 +147,7 @@ ForwardOutput DiffPoolModel::forward(Tape& tape, const GraphBatch& batch, bool t
   auto sage = [&](const SageLayer& layer, const LevelGraph& g, Variable* x) -> Variable* {
     if (training && config_.dropout > 0)
       x = ops::dropout(tape, x, config_.dropout, Rng::derive(dropout_seed, dropout_counter++));
-    Variable* h = ops::concat_cols(tape, {x, aggregate(g, x)});
-    Variable* y = ops::linear(tape, h, param(layer.weight), param(layer.bias));
+    Variable* y = ops::linear(tape, with_neighbours(g, x), param(layer.weight), param(layer.bias));
     if (layer.normalize) y = ops::l2_normalize_rows(tape, y);
     if (layer.activation) y = ops::relu(tape, y);
     if (layer.batch_norm)
