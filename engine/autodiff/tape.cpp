@@ -57,6 +57,12 @@ Tensor& Tape::grad(Variable* v) {
   return v->grad;
 }
 
+Tape::GradTarget Tape::grad_target(Variable* v) {
+  if (v->grad.defined()) return GradTarget{v->grad, 1.0};
+  v->grad = workspace_.empty(v->value.shape(), v->value.dtype());
+  return GradTarget{v->grad, 0.0};
+}
+
 void Tape::backward(Variable* loss) {
   DP_CHECK(loss->value.numel() == 1, "backward from a loss of shape {}; a one-element loss is needed",
            loss->value.shape().str());

@@ -90,6 +90,15 @@ class Tape {
 
   // The gradient of v, allocated (zero) on first use.
   Tensor& grad(Variable* v);
+  // The gradient of v for a backward that writes "out = value + beta * out": returns it with
+  // beta = 0 when it is new (its memory is then uninitialised and the first write overwrites it,
+  // saving the zero fill) and beta = 1 when earlier contributions must be kept. Ask right before
+  // each write: an op whose inputs are the same variable gets 0 for the first write, 1 after.
+  struct GradTarget {
+    Tensor& tensor;
+    double beta;
+  };
+  GradTarget grad_target(Variable* v);
   // Seeds d(loss)/d(loss) = 1 for a one-element loss and runs every recorded backward.
   void backward(Variable* loss);
 

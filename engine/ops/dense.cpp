@@ -43,11 +43,18 @@ void linear_backward(Tape& tape, const Record& r) {
   Backend& be = tape.backend();
   const int64_t n = x->value.rows(), f = x->value.cols(), h = w->value.cols();
   const DType dt = dy.dtype();
-  if (wants_grad(x)) be.gemm(Trans::no, Trans::yes, n, f, h, 1.0, dy.data(), h, w->value.data(), h, 1.0,
-                             tape.grad(x).data(), f, dt);
-  if (wants_grad(w)) be.gemm(Trans::yes, Trans::no, f, h, n, 1.0, x->value.data(), f, dy.data(), h, 1.0,
-                             tape.grad(w).data(), h, dt);
-  if (wants_grad(b)) be.reduce_cols(Reduce::sum, dy, nullptr, 1.0, 1.0, tape.grad(b));
+  if (wants_grad(x)) {
+    auto dx = tape.grad_target(x);
+    be.gemm(Trans::no, Trans::yes, n, f, h, 1.0, dy.data(), h, w->value.data(), h, dx.beta, dx.tensor.data(), f, dt);
+  }
+  if (wants_grad(w)) {
+    auto dw = tape.grad_target(w);
+    be.gemm(Trans::yes, Trans::no, f, h, n, 1.0, x->value.data(), f, dy.data(), h, dw.beta, dw.tensor.data(), h, dt);
+  }
+  if (wants_grad(b)) {
+    auto db = tape.grad_target(b);
+    be.reduce_cols(Reduce::sum, dy, nullptr, 1.0, db.beta, db.tensor);
+  }
 }
 
 Variable* bmm(Tape& tape, Variable* a, Variable* b, int64_t batch) {
@@ -77,12 +84,16 @@ void bmm_backward(Tape& tape, const Record& r) {
   const int64_t m = a->value.rows() / batch, k = a->value.cols(), n = b->value.cols();
   const Tensor& dc = r.output->grad;
   Backend& be = tape.backend();
-  if (wants_grad(a))
+  if (wants_grad(a)) {
+    auto da = tape.grad_target(a);
     be.gemm_strided_batched(Trans::no, Trans::yes, m, k, n, 1.0, dc.data(), n, m * n, b->value.data(), n, k * n,
-                            1.0, tape.grad(a).data(), k, m * k, batch, dc.dtype());
-  if (wants_grad(b))
+                            da.beta, da.tensor.data(), k, m * k, batch, dc.dtype());
+  }
+  if (wants_grad(b)) {
+    auto db = tape.grad_target(b);
     be.gemm_strided_batched(Trans::yes, Trans::no, k, n, m, 1.0, a->value.data(), k, m * k, dc.data(), n, m * n,
-                            1.0, tape.grad(b).data(), n, k * n, batch, dc.dtype());
+                            db.beta, db.tensor.data(), n, k * n, batch, dc.dtype());
+  }
 }
 
 Variable* concat_cols(Tape& tape, std::initializer_list<Variable*> inputs) {
@@ -136,9 +147,11 @@ void concat_cols_backward(Tape& tape, const Record& r) {
   for (int64_t i = 0; i < r.ints[0]; ++i) {
     Variable* v = r.inputs[static_cast<std::size_t>(i)];
     const int64_t f = v->value.cols();
-    if (wants_grad(v))
+    if (wants_grad(v)) {
+      auto dv = tape.grad_target(v);
       tape.backend().copy_2d(n, f, dy.dtype(), static_cast<const char*>(dy.data()) + offset * dtype_size(dy.dtype()),
-                             total, tape.grad(v).data(), f, 1.0, 1.0);
+                             total, dv.tensor.data(), f, 1.0, dv.beta);
+    }
     offset += f;
   }
 }

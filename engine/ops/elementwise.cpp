@@ -53,10 +53,11 @@ Variable* add(Tape& tape, Variable* a, Variable* b, double alpha, double beta) {
 
 void add_backward(Tape& tape, const Record& r) {
   const Tensor& dy = r.output->grad;
-  if (wants_grad(r.inputs[0]))
-    tape.backend().map(MapOp::copy, dy, nullptr, Broadcast::full, 0, r.scalars[0], 1.0, tape.grad(r.inputs[0]));
-  if (wants_grad(r.inputs[1]))
-    tape.backend().map(MapOp::copy, dy, nullptr, Broadcast::full, 0, r.scalars[1], 1.0, tape.grad(r.inputs[1]));
+  for (int i = 0; i < 2; ++i) {
+    if (!wants_grad(r.inputs[static_cast<std::size_t>(i)])) continue;
+    auto d = tape.grad_target(r.inputs[static_cast<std::size_t>(i)]);
+    tape.backend().map(MapOp::copy, dy, nullptr, Broadcast::full, 0, r.scalars[static_cast<std::size_t>(i)], d.beta, d.tensor);
+  }
 }
 
 Variable* mul(Tape& tape, Variable* a, Variable* b) {
@@ -76,8 +77,14 @@ Variable* mul(Tape& tape, Variable* a, Variable* b) {
 void mul_backward(Tape& tape, const Record& r) {
   Variable *a = r.inputs[0], *b = r.inputs[1];
   const Tensor& dy = r.output->grad;
-  if (wants_grad(a)) tape.backend().map(MapOp::mul, dy, &b->value, Broadcast::full, 0, 1.0, 1.0, tape.grad(a));
-  if (wants_grad(b)) tape.backend().map(MapOp::mul, dy, &a->value, Broadcast::full, 0, 1.0, 1.0, tape.grad(b));
+  if (wants_grad(a)) {
+    auto d = tape.grad_target(a);
+    tape.backend().map(MapOp::mul, dy, &b->value, Broadcast::full, 0, 1.0, d.beta, d.tensor);
+  }
+  if (wants_grad(b)) {
+    auto d = tape.grad_target(b);
+    tape.backend().map(MapOp::mul, dy, &a->value, Broadcast::full, 0, 1.0, d.beta, d.tensor);
+  }
 }
 
 Variable* scale_rows(Tape& tape, Variable* x, Variable* rfac) {
@@ -97,15 +104,22 @@ Variable* scale_rows(Tape& tape, Variable* x, Variable* rfac) {
 void scale_rows_backward(Tape& tape, const Record& r) {
   Variable *x = r.inputs[0], *rfac = r.inputs[1];
   const Tensor& dy = r.output->grad;
-  if (wants_grad(x)) tape.backend().map(MapOp::mul, dy, &rfac->value, Broadcast::col, 0, 1.0, 1.0, tape.grad(x));
-  if (wants_grad(rfac)) tape.backend().reduce_rows(Reduce::dot, dy, &x->value, 1.0, 1.0, tape.grad(rfac));
+  if (wants_grad(x)) {
+    auto d = tape.grad_target(x);
+    tape.backend().map(MapOp::mul, dy, &rfac->value, Broadcast::col, 0, 1.0, d.beta, d.tensor);
+  }
+  if (wants_grad(rfac)) {
+    auto d = tape.grad_target(rfac);
+    tape.backend().reduce_rows(Reduce::dot, dy, &x->value, 1.0, d.beta, d.tensor);
+  }
 }
 
 Variable* relu(Tape& tape, Variable* x) { return unary(tape, OpKind::relu, MapOp::relu, x, 0.0); }
 
 void relu_backward(Tape& tape, const Record& r) {
   Variable* x = r.inputs[0];
-  tape.backend().map(MapOp::relu_backward, r.output->grad, &x->value, Broadcast::full, 0, 1.0, 1.0, tape.grad(x));
+  auto d = tape.grad_target(x);
+  tape.backend().map(MapOp::relu_backward, r.output->grad, &x->value, Broadcast::full, 0, 1.0, d.beta, d.tensor);
 }
 
 Variable* sqrt(Tape& tape, Variable* x, double eps) { return unary(tape, OpKind::sqrt, MapOp::sqrt, x, eps); }
@@ -115,7 +129,8 @@ void sqrt_backward(Tape& tape, const Record& r) {
   // dx += 0.5 dy / y where x > 0; the relu_backward mask drops the clamped region x < 0.
   Tensor tmp = tape.workspace().empty(x->value.shape(), x->value.dtype());
   tape.backend().map(MapOp::div, r.output->grad, &r.output->value, Broadcast::full, 0, 0.5, 0.0, tmp);
-  tape.backend().map(MapOp::relu_backward, tmp, &x->value, Broadcast::full, 0, 1.0, 1.0, tape.grad(x));
+  auto d = tape.grad_target(x);
+  tape.backend().map(MapOp::relu_backward, tmp, &x->value, Broadcast::full, 0, 1.0, d.beta, d.tensor);
 }
 
 Variable* reciprocal(Tape& tape, Variable* x, double eps) {
@@ -123,15 +138,17 @@ Variable* reciprocal(Tape& tape, Variable* x, double eps) {
 }
 
 void reciprocal_backward(Tape& tape, const Record& r) {
-  tape.backend().map(MapOp::reciprocal_backward, r.output->grad, &r.output->value, Broadcast::full, 0, 1.0, 1.0,
-                     tape.grad(r.inputs[0]));
+  auto d = tape.grad_target(r.inputs[0]);
+  tape.backend().map(MapOp::reciprocal_backward, r.output->grad, &r.output->value, Broadcast::full, 0, 1.0, d.beta,
+                     d.tensor);
 }
 
 Variable* xlogx(Tape& tape, Variable* x) { return unary(tape, OpKind::xlogx, MapOp::xlogx, x, 0.0); }
 
 void xlogx_backward(Tape& tape, const Record& r) {
   Variable* x = r.inputs[0];
-  tape.backend().map(MapOp::xlogx_backward, r.output->grad, &x->value, Broadcast::full, 0, 1.0, 1.0, tape.grad(x));
+  auto d = tape.grad_target(x);
+  tape.backend().map(MapOp::xlogx_backward, r.output->grad, &x->value, Broadcast::full, 0, 1.0, d.beta, d.tensor);
 }
 
 Variable* dropout(Tape& tape, Variable* x, double p, uint64_t seed) {
@@ -150,7 +167,8 @@ Variable* dropout(Tape& tape, Variable* x, double p, uint64_t seed) {
 }
 
 void dropout_backward(Tape& tape, const Record& r) {
-  tape.backend().dropout(r.output->grad, r.scalars[0], static_cast<uint64_t>(r.ints[0]), 1.0, tape.grad(r.inputs[0]));
+  auto d = tape.grad_target(r.inputs[0]);
+  tape.backend().dropout(r.output->grad, r.scalars[0], static_cast<uint64_t>(r.ints[0]), d.beta, d.tensor);
 }
 
 }  // namespace diffpool::ops

@@ -34,7 +34,8 @@ Variable* spmm(Tape& tape, const Csr& a, const Csr& a_transposed, Variable* x) {
 
 void spmm_backward(Tape& tape, const Record& r) {
   const Csr& at = *static_cast<const Csr*>(r.context);
-  tape.backend().spmm(at, r.output->grad, 1.0, 1.0, tape.grad(r.inputs[0]));
+  auto dx = tape.grad_target(r.inputs[0]);
+  tape.backend().spmm(at, r.output->grad, 1.0, dx.beta, dx.tensor);
 }
 
 Variable* segment_matmul_tn(Tape& tape, Variable* s, Variable* z, const Segments& segments) {
@@ -76,24 +77,43 @@ void segment_matmul_tn_backward(Tape& tape, const Record& r) {
   const DType dt = dy.dtype();
   Backend& be = tape.backend();
   const bool ds = wants_grad(s), dz = wants_grad(z);
+  // Segments cover every row, so a new gradient is written completely by the first product.
+  // When s and z are the same variable, ds is written first (beta 0) and dz adds to it.
   if (segments.uniform_size >= 0) {
     const int64_t n = segments.uniform_size;
-    if (ds) be.gemm_strided_batched(Trans::no, Trans::yes, n, k, f, 1.0, z->value.data(), f, n * f, dy.data(), f,
-                                    k * f, 1.0, tape.grad(s).data(), k, n * k, b, dt);
-    if (dz) be.gemm_strided_batched(Trans::no, Trans::no, n, f, k, 1.0, s->value.data(), k, n * k, dy.data(), f,
-                                    k * f, 1.0, tape.grad(z).data(), f, n * f, b, dt);
+    if (ds) {
+      auto t = tape.grad_target(s);
+      be.gemm_strided_batched(Trans::no, Trans::yes, n, k, f, 1.0, z->value.data(), f, n * f, dy.data(), f, k * f,
+                              t.beta, t.tensor.data(), k, n * k, b, dt);
+    }
+    if (dz) {
+      auto t = tape.grad_target(z);
+      be.gemm_strided_batched(Trans::no, Trans::no, n, f, k, 1.0, s->value.data(), k, n * k, dy.data(), f, k * f,
+                              t.beta, t.tensor.data(), f, n * f, b, dt);
+    }
     return;
   }
   const std::size_t es = dtype_size(dt);
-  char* dsp = ds ? static_cast<char*>(tape.grad(s).data()) : nullptr;
-  char* dzp = dz ? static_cast<char*>(tape.grad(z).data()) : nullptr;
+  double ds_beta = 1.0, dz_beta = 1.0;
+  char* dsp = nullptr;
+  char* dzp = nullptr;
+  if (ds) {
+    auto t = tape.grad_target(s);
+    dsp = static_cast<char*>(t.tensor.data());
+    ds_beta = t.beta;
+  }
+  if (dz) {
+    auto t = tape.grad_target(z);
+    dzp = static_cast<char*>(t.tensor.data());
+    dz_beta = t.beta;
+  }
   for (int64_t g = 0; g < b; ++g) {
     const int64_t begin = segments.begin(g), n = segments.size(g);
     const char* dyg = static_cast<const char*>(dy.data()) + g * k * f * es;
     if (ds) be.gemm(Trans::no, Trans::yes, n, k, f, 1.0, static_cast<const char*>(z->value.data()) + begin * f * es,
-                    f, dyg, f, 1.0, dsp + begin * k * es, k, dt);
+                    f, dyg, f, ds_beta, dsp + begin * k * es, k, dt);
     if (dz) be.gemm(Trans::no, Trans::no, n, f, k, 1.0, static_cast<const char*>(s->value.data()) + begin * k * es,
-                    k, dyg, f, 1.0, dzp + begin * f * es, f, dt);
+                    k, dyg, f, dz_beta, dzp + begin * f * es, f, dt);
   }
 }
 

@@ -25,7 +25,8 @@ Variable* row_sum(Tape& tape, Variable* x) {
 
 void row_sum_backward(Tape& tape, const Record& r) {
   Variable* x = r.inputs[0];
-  tape.backend().map(MapOp::broadcast, x->value, &r.output->grad, Broadcast::col, 0, 1.0, 1.0, tape.grad(x));
+  auto d = tape.grad_target(x);
+  tape.backend().map(MapOp::broadcast, x->value, &r.output->grad, Broadcast::col, 0, 1.0, d.beta, d.tensor);
 }
 
 Variable* row_dot(Tape& tape, Variable* a, Variable* b) {
@@ -46,8 +47,14 @@ void row_dot_backward(Tape& tape, const Record& r) {
   Variable *a = r.inputs[0], *b = r.inputs[1];
   const Tensor& dy = r.output->grad;
   // Both inputs may be the same variable (a sum of squares); each term then adds its share.
-  if (wants_grad(a)) tape.backend().map(MapOp::mul, b->value, &dy, Broadcast::col, 0, 1.0, 1.0, tape.grad(a));
-  if (wants_grad(b)) tape.backend().map(MapOp::mul, a->value, &dy, Broadcast::col, 0, 1.0, 1.0, tape.grad(b));
+  if (wants_grad(a)) {
+    auto d = tape.grad_target(a);
+    tape.backend().map(MapOp::mul, b->value, &dy, Broadcast::col, 0, 1.0, d.beta, d.tensor);
+  }
+  if (wants_grad(b)) {
+    auto d = tape.grad_target(b);
+    tape.backend().map(MapOp::mul, a->value, &dy, Broadcast::col, 0, 1.0, d.beta, d.tensor);
+  }
 }
 
 Variable* mean_all(Tape& tape, Variable* x) {
@@ -64,8 +71,9 @@ Variable* mean_all(Tape& tape, Variable* x) {
 
 void mean_all_backward(Tape& tape, const Record& r) {
   Variable* x = r.inputs[0];
+  auto d = tape.grad_target(x);
   tape.backend().map(MapOp::broadcast, x->value, &r.output->grad, Broadcast::scalar, 0,
-                     1.0 / static_cast<double>(x->value.numel()), 1.0, tape.grad(x));
+                     1.0 / static_cast<double>(x->value.numel()), d.beta, d.tensor);
 }
 
 }  // namespace diffpool::ops

@@ -152,8 +152,12 @@ class CpuBackend final : public Backend {
             int64_t lda, const void* b, int64_t ldb, double beta, void* c, int64_t ldc,
             DType dtype) override {
     if (m == 0 || n == 0) return;
-    if (k == 0) {  // C = beta * C
-      copy_2d(m, n, dtype, c, ldc, c, ldc, beta, 0.0);
+    if (k == 0) {  // C = beta * C; beta = 0 overwrites (C may hold garbage)
+      for (int64_t i = 0; i < m; ++i) {
+        char* row = static_cast<char*>(c) + static_cast<std::size_t>(i * ldc) * dtype_size(dtype);
+        if (beta == 0.0) std::memset(row, 0, static_cast<std::size_t>(n) * dtype_size(dtype));
+        else copy_2d(1, n, dtype, row, n, row, n, beta, 0.0);
+      }
       return;
     }
     if (dtype == DType::f32) {
@@ -470,15 +474,19 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // Batch norm: column statistics accumulate in double, one vectorisable pass per statistic;
+  // the elementwise passes use per-column coefficients, y = x * scale + shift and
+  // dx += dy * a + x * b + k, so each element costs one multiply-add or two.
   void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, bool training, double momentum,
                           double eps, Tensor& running_mean, Tensor& running_var, Tensor& y, Tensor& mean,
                           Tensor& invstd) override {
     check_same_rows_cols("batch_norm", x, y);
     const int64_t rows = x.rows(), cols = x.cols();
+    const std::size_t nc = static_cast<std::size_t>(cols);
     dispatch_float(x.dtype(), "batch_norm", [&](auto zero) {
       using T = decltype(zero);
-      const T* xp = x.ptr<T>();
-      T* yp = y.ptr<T>();
+      const T* __restrict xp = x.ptr<T>();
+      T* __restrict yp = y.ptr<T>();
       const T* g = gamma.ptr<T>();
       const T* b = beta.ptr<T>();
       T* mu = mean.ptr<T>();
@@ -486,26 +494,27 @@ class CpuBackend final : public Backend {
       T* rm = running_mean.ptr<T>();
       T* rv = running_var.ptr<T>();
       if (training) {
-        std::vector<double> sum(static_cast<std::size_t>(cols), 0.0), sq(static_cast<std::size_t>(cols), 0.0);
+        std::vector<double> sum(nc, 0.0), sq(nc, 0.0);
+        double* __restrict su = sum.data();
+        double* __restrict sqp = sq.data();
         for (int64_t r = 0; r < rows; ++r) {
-          const T* xr = xp + r * cols;
-          for (int64_t c = 0; c < cols; ++c) sum[static_cast<std::size_t>(c)] += xr[c];
+          const T* __restrict xr = xp + r * cols;
+          for (int64_t c = 0; c < cols; ++c) su[c] += static_cast<double>(xr[c]);
         }
-        for (int64_t c = 0; c < cols; ++c) sum[static_cast<std::size_t>(c)] /= static_cast<double>(rows);
+        for (int64_t c = 0; c < cols; ++c) su[c] /= static_cast<double>(rows);
         for (int64_t r = 0; r < rows; ++r) {
-          const T* xr = xp + r * cols;
+          const T* __restrict xr = xp + r * cols;
           for (int64_t c = 0; c < cols; ++c) {
-            const double d = xr[c] - sum[static_cast<std::size_t>(c)];
-            sq[static_cast<std::size_t>(c)] += d * d;
+            const double d = static_cast<double>(xr[c]) - su[c];
+            sqp[c] += d * d;
           }
         }
         for (int64_t c = 0; c < cols; ++c) {
-          const std::size_t cc = static_cast<std::size_t>(c);
-          const double var = sq[cc] / static_cast<double>(rows);
-          mu[c] = static_cast<T>(sum[cc]);
+          const double var = sqp[c] / static_cast<double>(rows);
+          mu[c] = static_cast<T>(su[c]);
           is[c] = static_cast<T>(1.0 / std::sqrt(var + eps));
-          const double unbiased = rows > 1 ? sq[cc] / static_cast<double>(rows - 1) : var;
-          rm[c] = static_cast<T>((1 - momentum) * rm[c] + momentum * sum[cc]);
+          const double unbiased = rows > 1 ? sqp[c] / static_cast<double>(rows - 1) : var;
+          rm[c] = static_cast<T>((1 - momentum) * rm[c] + momentum * su[c]);
           rv[c] = static_cast<T>((1 - momentum) * rv[c] + momentum * unbiased);
         }
       } else {
@@ -514,10 +523,17 @@ class CpuBackend final : public Backend {
           is[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(rv[c]) + eps));
         }
       }
+      std::vector<T> scale(nc), shift(nc);
+      for (int64_t c = 0; c < cols; ++c) {
+        scale[static_cast<std::size_t>(c)] = is[c] * g[c];
+        shift[static_cast<std::size_t>(c)] = b[c] - mu[c] * is[c] * g[c];
+      }
+      const T* __restrict sc = scale.data();
+      const T* __restrict sh = shift.data();
       for (int64_t r = 0; r < rows; ++r) {
-        const T* xr = xp + r * cols;
-        T* yr = yp + r * cols;
-        for (int64_t c = 0; c < cols; ++c) yr[c] = (xr[c] - mu[c]) * is[c] * g[c] + b[c];
+        const T* __restrict xr = xp + r * cols;
+        T* __restrict yr = yp + r * cols;
+        for (int64_t c = 0; c < cols; ++c) yr[c] = xr[c] * sc[c] + sh[c];
       }
     });
   }
@@ -525,40 +541,50 @@ class CpuBackend final : public Backend {
   void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
                            const Tensor& invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override {
     const int64_t rows = x.rows(), cols = x.cols();
+    const std::size_t nc = static_cast<std::size_t>(cols);
     dispatch_float(x.dtype(), "batch_norm_backward", [&](auto zero) {
       using T = decltype(zero);
-      const T* dyp = dy.ptr<T>();
-      const T* xp = x.ptr<T>();
+      const T* __restrict dyp = dy.ptr<T>();
+      const T* __restrict xp = x.ptr<T>();
       const T* g = gamma.ptr<T>();
       const T* mu = mean.ptr<T>();
       const T* is = invstd.ptr<T>();
-      T* dxp = dx.ptr<T>();
+      T* __restrict dxp = dx.ptr<T>();
       T* dg = dgamma.ptr<T>();
       T* db = dbeta.ptr<T>();
-      std::vector<double> sum_dy(static_cast<std::size_t>(cols), 0.0), sum_dy_xhat(static_cast<std::size_t>(cols), 0.0);
+      // s1 = sum(dy), s2 = sum(dy (x - mu)); xhat = (x - mu) invstd.
+      std::vector<double> sum_dy(nc, 0.0), sum_dy_xc(nc, 0.0);
+      double* __restrict s1 = sum_dy.data();
+      double* __restrict s2 = sum_dy_xc.data();
       for (int64_t r = 0; r < rows; ++r) {
-        const T* dyr = dyp + r * cols;
-        const T* xr = xp + r * cols;
+        const T* __restrict dyr = dyp + r * cols;
+        const T* __restrict xr = xp + r * cols;
         for (int64_t c = 0; c < cols; ++c) {
-          sum_dy[static_cast<std::size_t>(c)] += dyr[c];
-          sum_dy_xhat[static_cast<std::size_t>(c)] += static_cast<double>(dyr[c]) * (xr[c] - mu[c]) * is[c];
+          s1[c] += static_cast<double>(dyr[c]);
+          s2[c] += static_cast<double>(dyr[c]) * (static_cast<double>(xr[c]) - static_cast<double>(mu[c]));
         }
       }
+      // dx = g is / n (n dy - s1 - xhat s2 is) = dy a + x b + k.
       const double n = static_cast<double>(rows);
+      std::vector<T> ca(nc), cb(nc), ck(nc);
       for (int64_t c = 0; c < cols; ++c) {
-        dg[c] += static_cast<T>(sum_dy_xhat[static_cast<std::size_t>(c)]);
-        db[c] += static_cast<T>(sum_dy[static_cast<std::size_t>(c)]);
+        const std::size_t i = static_cast<std::size_t>(c);
+        const double gi = static_cast<double>(g[c]) * is[c];
+        const double isq_s2 = static_cast<double>(is[c]) * is[c] * s2[c] / n;
+        dg[c] += static_cast<T>(s2[c] * is[c]);
+        db[c] += static_cast<T>(s1[c]);
+        ca[i] = static_cast<T>(gi);
+        cb[i] = static_cast<T>(-gi * isq_s2);
+        ck[i] = static_cast<T>(-gi * s1[c] / n + gi * isq_s2 * mu[c]);
       }
+      const T* __restrict pa = ca.data();
+      const T* __restrict pb = cb.data();
+      const T* __restrict pk = ck.data();
       for (int64_t r = 0; r < rows; ++r) {
-        const T* dyr = dyp + r * cols;
-        const T* xr = xp + r * cols;
-        T* dxr = dxp + r * cols;
-        for (int64_t c = 0; c < cols; ++c) {
-          const std::size_t cc = static_cast<std::size_t>(c);
-          const double xhat = (xr[c] - mu[c]) * is[c];
-          const double v = g[c] * is[c] / n * (n * dyr[c] - sum_dy[cc] - xhat * sum_dy_xhat[cc]);
-          dxr[c] += static_cast<T>(v);
-        }
+        const T* __restrict dyr = dyp + r * cols;
+        const T* __restrict xr = xp + r * cols;
+        T* __restrict dxr = dxp + r * cols;
+        for (int64_t c = 0; c < cols; ++c) dxr[c] += dyr[c] * pa[c] + xr[c] * pb[c] + pk[c];
       }
     });
   }
