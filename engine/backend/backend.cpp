@@ -8,7 +8,7 @@ const char* map_op_name(MapOp op) {
   static constexpr const char* names[] = {"copy",       "broadcast",      "add",
                                           "mul",        "div",            "relu",
                                           "relu_backward", "sqrt",        "reciprocal",
-                                          "reciprocal_backward", "xlogx", "xlogx_backward",
+                                          "reciprocal_backward", "log", "mul_plus_one",
                                           "clip_coefficient"};
   static_assert(sizeof(names) / sizeof(names[0]) == static_cast<std::size_t>(MapOp::count),
                 "every MapOp needs a name");

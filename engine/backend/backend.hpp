@@ -37,8 +37,8 @@ enum class MapOp : uint8_t {
   sqrt,                 // sqrt(max(a, 0) + c)    c = eps
   reciprocal,           // 1 / (a + c)            c = eps
   reciprocal_backward,  // -a * b * b             a = dy, b = y = 1 / (x + eps)
-  xlogx,                // a * log(max(a, tiny))  (0 at a = 0)
-  xlogx_backward,       // a * (log(max(b, tiny)) + 1)   a = dy, b = x
+  log,                  // log(max(a, tiny)), tiny the smallest normal number (finite at a = 0)
+  mul_plus_one,         // a * (b + 1)
   clip_coefficient,     // min(1, c / (sqrt(a) + 1e-6))  a = sum of squared gradients, c = max norm
   count
 };

@@ -76,23 +76,27 @@ void map_loop(int64_t rows, int64_t cols, const T* a, const T* b, Broadcast mode
   else map_rows<T, false>(rows, cols, a, b, mode, alpha, beta, out, f);
 }
 
-// Sums in double with eight independent partial sums: a fixed order (the result does not depend
-// on anything but the data), but without one long chain of dependent additions.
-template <class T> double sum_of(const T* __restrict a, int64_t n) {
-  double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+// Sums with eight independent partial sums: a fixed order (the result depends on nothing but the
+// data), without one long chain of dependent additions. Acc is the partial sums' type: double
+// for long reductions; the element type for rows, whose lengths (feature and cluster counts)
+// keep float partial sums exact to well below float's own rounding of the result.
+template <class Acc, class T> double sum_of(const T* __restrict a, int64_t n) {
+  Acc p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) p[j] += static_cast<double>(a[i + j]);
-  for (int j = 0; i < n; ++i, ++j) p[j] += static_cast<double>(a[i]);
-  return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+    for (int j = 0; j < 8; ++j) p[j] += static_cast<Acc>(a[i + j]);
+  for (int j = 0; i < n; ++i, ++j) p[j] += static_cast<Acc>(a[i]);
+  return ((static_cast<double>(p[0]) + p[1]) + (static_cast<double>(p[2]) + p[3])) +
+         ((static_cast<double>(p[4]) + p[5]) + (static_cast<double>(p[6]) + p[7]));
 }
-template <class T> double dot_of(const T* __restrict a, const T* __restrict b, int64_t n) {
-  double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+template <class Acc, class T> double dot_of(const T* __restrict a, const T* __restrict b, int64_t n) {
+  Acc p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) p[j] += static_cast<double>(a[i + j]) * static_cast<double>(b[i + j]);
-  for (int j = 0; i < n; ++i, ++j) p[j] += static_cast<double>(a[i]) * static_cast<double>(b[i]);
-  return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+    for (int j = 0; j < 8; ++j) p[j] += static_cast<Acc>(a[i + j]) * static_cast<Acc>(b[i + j]);
+  for (int j = 0; i < n; ++i, ++j) p[j] += static_cast<Acc>(a[i]) * static_cast<Acc>(b[i]);
+  return ((static_cast<double>(p[0]) + p[1]) + (static_cast<double>(p[2]) + p[3])) +
+         ((static_cast<double>(p[4]) + p[5]) + (static_cast<double>(p[6]) + p[7]));
 }
 
 template <class T> constexpr T tiny() { return std::numeric_limits<T>::min(); }
@@ -243,8 +247,8 @@ class CpuBackend final : public Backend {
         case MapOp::sqrt: run([k](T x, T) { return std::sqrt(std::max(x, T(0)) + k); }); break;
         case MapOp::reciprocal: run([k](T x, T) { return T(1) / (x + k); }); break;
         case MapOp::reciprocal_backward: run([](T dy, T y) { return -dy * y * y; }); break;
-        case MapOp::xlogx: run([](T x, T) { return x > T(0) ? x * std::log(std::max(x, tiny<T>())) : T(0); }); break;
-        case MapOp::xlogx_backward: run([](T dy, T x) { return dy * (std::log(std::max(x, tiny<T>())) + T(1)); }); break;
+        case MapOp::log: run([](T x, T) { return std::log(std::max(x, tiny<T>())); }); break;
+        case MapOp::mul_plus_one: run([](T x, T y) { return x * (y + T(1)); }); break;
         case MapOp::clip_coefficient:
           run([k](T s, T) { return std::min(T(1), k / (std::sqrt(std::max(s, T(0))) + T(1e-6))); });
           break;
@@ -269,9 +273,9 @@ class CpuBackend final : public Backend {
           acc = cols ? ar[0] : 0.0;
           for (int64_t c = 1; c < cols; ++c) acc = std::max<double>(acc, ar[c]);
         } else if (kind == Reduce::dot) {
-          acc = dot_of(ar, bp + r * cols, cols);
+          acc = dot_of<T>(ar, bp + r * cols, cols);
         } else {
-          acc = sum_of(ar, cols);
+          acc = sum_of<T>(ar, cols);
         }
         o[r] = static_cast<T>(alpha * acc + (beta != 0 ? beta * o[r] : 0.0));
       }
@@ -312,7 +316,7 @@ class CpuBackend final : public Backend {
       const T* ap = a.ptr<T>();
       const T* bp = cptr<T>(b);
       const int64_t n = a.numel();
-      const double acc = kind == Reduce::dot ? dot_of(ap, bp, n) : sum_of(ap, n);
+      const double acc = kind == Reduce::dot ? dot_of<double>(ap, bp, n) : sum_of<double>(ap, n);
       T* o = out.ptr<T>();
       o[0] = static_cast<T>(alpha * acc + (beta != 0 ? beta * o[0] : 0.0));
     });
@@ -399,11 +403,8 @@ class CpuBackend final : public Backend {
         T* yr = yp + r * cols;
         T mx = xr[0];
         for (int64_t c = 1; c < cols; ++c) mx = std::max(mx, xr[c]);
-        double sum = 0;
-        for (int64_t c = 0; c < cols; ++c) {
-          yr[c] = std::exp(xr[c] - mx);
-          sum += yr[c];
-        }
+        for (int64_t c = 0; c < cols; ++c) yr[c] = std::exp(xr[c] - mx);
+        const double sum = sum_of<T>(yr, cols);
         const T inv = static_cast<T>(1.0 / sum);
         for (int64_t c = 0; c < cols; ++c) yr[c] *= inv;
       }
@@ -421,7 +422,7 @@ class CpuBackend final : public Backend {
         const T* dyr = dyp + r * cols;
         const T* yr = yp + r * cols;
         T* dxr = dxp + r * cols;
-        const double dot = dot_of(dyr, yr, cols);
+        const double dot = dot_of<T>(dyr, yr, cols);
         const T d = static_cast<T>(dot);
         for (int64_t c = 0; c < cols; ++c) dxr[c] += yr[c] * (dyr[c] - d);
       }
@@ -439,7 +440,7 @@ class CpuBackend final : public Backend {
       for (int64_t r = 0; r < rows; ++r) {
         const T* xr = xp + r * cols;
         T* yr = yp + r * cols;
-        const double ss = dot_of(xr, xr, cols);
+        const double ss = dot_of<T>(xr, xr, cols);
         const double norm = std::sqrt(ss);
         np[r] = static_cast<T>(norm);
         const T inv = static_cast<T>(1.0 / std::max(norm, eps));
@@ -467,7 +468,7 @@ class CpuBackend final : public Backend {
           for (int64_t c = 0; c < cols; ++c) dxr[c] += dyr[c] * inv;
           continue;
         }
-        const double dot = dot_of(dyr, yr, cols);
+        const double dot = dot_of<T>(dyr, yr, cols);
         const T inv = static_cast<T>(1.0 / norm), d = static_cast<T>(dot);
         for (int64_t c = 0; c < cols; ++c) dxr[c] += (dyr[c] - yr[c] * d) * inv;
       }

@@ -48,8 +48,8 @@ template <class T> __device__ __forceinline__ T map_value(MapOp op, T x, T y, T 
     case MapOp::sqrt: return dev_sqrt(dev_max(x, T(0)) + k);
     case MapOp::reciprocal: return T(1) / (x + k);
     case MapOp::reciprocal_backward: return -x * y * y;
-    case MapOp::xlogx: return x > T(0) ? x * dev_log(dev_max(x, tiny<T>())) : T(0);
-    case MapOp::xlogx_backward: return x * (dev_log(dev_max(y, tiny<T>())) + T(1));
+    case MapOp::log: return dev_log(dev_max(x, tiny<T>()));
+    case MapOp::mul_plus_one: return x * (y + T(1));
     case MapOp::clip_coefficient: return dev_min(T(1), k / (dev_sqrt(dev_max(x, T(0))) + T(1e-6)));
     case MapOp::count: break;
   }
