@@ -99,14 +99,16 @@ GraphBatch build_batch(const GraphDataset& dataset, const std::vector<int64_t>& 
   }
   const int64_t n = offsets.back();
 
-  // Features and the block-diagonal adjacency, renumbered to batch rows.
-  std::vector<double> features(static_cast<std::size_t>(n * f));
+  // Features and the block-diagonal adjacency, renumbered to batch rows. The dataset's
+  // adjacency is symmetric, so A, D^-1 A and (D^-1 A)^T = A D^-1 share one sparsity pattern:
+  // one row pointer and one column index array, three value arrays (1, 1/deg(row), 1/deg(col)).
+  const bool f32 = dtype == DType::f32;
+  std::vector<float> features_f32(f32 ? static_cast<std::size_t>(n * f) : 0);
+  std::vector<double> features_f64(f32 ? 0 : static_cast<std::size_t>(n * f));
   HostCsr& adj = batch.host_adjacency;
   adj.rows = adj.cols = n;
   adj.row_ptr.assign(static_cast<std::size_t>(n) + 1, 0);
-  HostCsr mean;
-  mean.rows = mean.cols = n;
-  mean.row_ptr.assign(static_cast<std::size_t>(n) + 1, 0);
+  std::vector<double> inv_degree(static_cast<std::size_t>(n), 0.0);
   std::vector<double> sq_norms(static_cast<std::size_t>(b), 0.0);
   std::vector<int32_t> labels(static_cast<std::size_t>(b));
   for (int64_t i = 0; i < b; ++i) {
@@ -115,31 +117,38 @@ GraphBatch build_batch(const GraphDataset& dataset, const std::vector<int64_t>& 
     const int64_t src_base = dataset.node_offsets[static_cast<std::size_t>(g)];
     const int64_t dst_base = offsets[static_cast<std::size_t>(i)];
     const int64_t nodes = dataset.num_nodes(g);
-    std::copy_n(dataset.features.begin() + src_base * f, nodes * f, features.begin() + dst_base * f);
+    const auto src = dataset.features.begin() + src_base * f;
+    if (f32) std::copy_n(src, nodes * f, features_f32.begin() + dst_base * f);
+    else std::copy_n(src, nodes * f, features_f64.begin() + dst_base * f);
     for (int64_t v = 0; v < nodes; ++v) {
       const int64_t begin = dataset.adjacency_offsets[static_cast<std::size_t>(src_base + v)];
       const int64_t end = dataset.adjacency_offsets[static_cast<std::size_t>(src_base + v) + 1];
-      const double inv_degree = end > begin ? 1.0 / static_cast<double>(end - begin) : 0.0;
-      for (int64_t e = begin; e < end; ++e) {
-        const int32_t target = static_cast<int32_t>(dataset.adjacency_targets[static_cast<std::size_t>(e)] - src_base + dst_base);
-        adj.col_idx.push_back(target);
-        adj.values.push_back(1.0);
-        mean.col_idx.push_back(target);
-        mean.values.push_back(inv_degree);
-      }
+      inv_degree[static_cast<std::size_t>(dst_base + v)] = end > begin ? 1.0 / static_cast<double>(end - begin) : 0.0;
+      for (int64_t e = begin; e < end; ++e)
+        adj.col_idx.push_back(static_cast<int32_t>(dataset.adjacency_targets[static_cast<std::size_t>(e)] - src_base + dst_base));
       adj.row_ptr[static_cast<std::size_t>(dst_base + v) + 1] = static_cast<int32_t>(adj.col_idx.size());
-      mean.row_ptr[static_cast<std::size_t>(dst_base + v) + 1] = static_cast<int32_t>(mean.col_idx.size());
       sq_norms[static_cast<std::size_t>(i)] += static_cast<double>(end - begin);
     }
   }
   DP_CHECK(adj.col_idx.size() <= static_cast<std::size_t>(INT32_MAX), "batch has more than 2^31 edges");
+  const std::size_t nnz = adj.col_idx.size();
+  adj.values.assign(nnz, 1.0);
+  std::vector<double> mean_values(nnz), mean_t_values(nnz);
+  for (int64_t r = 0; r < n; ++r)
+    for (int32_t e = adj.row_ptr[static_cast<std::size_t>(r)]; e < adj.row_ptr[static_cast<std::size_t>(r) + 1]; ++e) {
+      mean_values[static_cast<std::size_t>(e)] = inv_degree[static_cast<std::size_t>(r)];
+      mean_t_values[static_cast<std::size_t>(e)] = inv_degree[static_cast<std::size_t>(adj.col_idx[static_cast<std::size_t>(e)])];
+    }
 
   batch.nodes = make_segments(ws, std::move(offsets));
-  batch.features = upload_floats(ws, features, Shape{n, f}, dtype);
+  batch.features = f32 ? upload_to(ws, features_f32.data(), Shape{n, f}, dtype)
+                       : upload_to(ws, features_f64.data(), Shape{n, f}, dtype);
   batch.labels = upload_to(ws, labels.data(), Shape{b}, DType::i32);
   batch.adjacency = upload_csr(ws, adj, dtype);
-  batch.mean_adjacency = upload_csr(ws, mean, dtype);
-  batch.mean_adjacency_t = upload_csr(ws, transpose(mean), dtype);
+  batch.mean_adjacency = batch.adjacency;
+  batch.mean_adjacency.values = upload_floats(ws, mean_values, Shape{static_cast<int64_t>(nnz)}, dtype);
+  batch.mean_adjacency_t = batch.adjacency;
+  batch.mean_adjacency_t.values = upload_floats(ws, mean_t_values, Shape{static_cast<int64_t>(nnz)}, dtype);
   batch.adjacency_sq_norms = upload_floats(ws, sq_norms, Shape{b, 1}, dtype);
 
   if (fixed) {
