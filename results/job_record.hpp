@@ -1,0 +1,66 @@
+#pragma once
+// What one job (one training of one sweep point on one fold) produced, and its HDF5 file.
+//
+// One file per finished job, jobs/<job id>.h5 in the experiment's output folder, written
+// atomically (write_file_atomically), so a kill at any moment leaves only complete files. The
+// layout is documented in results/README.md ("Job files").
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "engine/train/trainer.hpp"
+
+namespace diffpool {
+
+struct JobRecord {
+  // Identity.
+  std::string job_id;          // 16 hex digits, a hash of settings + phase + fold + repeat
+  std::string experiment_id;   // the experiment's fingerprint (same for every job of a run)
+  std::string experiment_name;
+  std::string protocol;        // paper | holdout | nested
+  std::string phase;           // "train" (paper, holdout), "select" or "retrain" (nested)
+  int64_t point = 0;           // sweep point index
+  std::string point_label;     // "model.hidden_dim=64 training.learning_rate=0.001" ("" without a sweep)
+  int fold = 0;                // outer fold
+  int repeat = 0;
+  uint64_t seed = 0;           // training seed of this job
+  std::string dataset;
+  std::string variant;
+  std::string settings;        // canonical settings, one key=value per line (ExperimentConfig::canonical_settings)
+  std::string config_yaml;     // the resolved experiment document of this sweep point
+
+  // Splits (dataset graph indices).
+  std::vector<int64_t> train, validation, test;
+
+  // Per-epoch metrics, in order (EpochMetrics of engine/train/trainer.hpp).
+  std::vector<EpochMetrics> epochs;
+
+  // Outcome.
+  std::string status = "completed";  // completed | failed
+  std::string failure;               // the reason when failed
+  int best_epoch = 0;                // by the early-stopping metric on the validation split (0: none)
+  Metrics best_validation;           // validation metrics at best_epoch
+  bool has_test = false;
+  Metrics test;                      // test metrics of the final model (best epoch's weights where kept)
+
+  // Model outputs on the saved split (see output.save_outputs).
+  std::string outputs_split;         // "test", "validation", "all" or "" (none saved)
+  std::vector<GraphOutputs> outputs;
+
+  // Where and how it ran.
+  std::string host;
+  int rank = 0;
+  std::string backend;
+  std::string version;
+  std::string git_revision;
+  double wall_seconds = 0;
+  std::string started_at, finished_at;  // ISO 8601 UTC
+};
+
+// Writes the record to `path` atomically (a temporary name, then rename).
+void write_job_record(const std::filesystem::path& path, const JobRecord& record);
+// Reads a record; the per-graph outputs only when asked (they can be large).
+JobRecord read_job_record(const std::filesystem::path& path, bool with_outputs = false);
+
+}  // namespace diffpool
