@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/data/dataset.hpp"
 #include "engine/train/trainer.hpp"
 
 namespace diffpool {
@@ -42,11 +43,18 @@ struct JobRecord {
   int best_epoch = 0;                // by the early-stopping metric on the validation split (0: none)
   Metrics best_validation;           // validation metrics at best_epoch
   bool has_test = false;
-  Metrics test;                      // test metrics of the final model (best epoch's weights where kept)
+  // Test metrics of the final model (best epoch's weights where kept). Named test_metrics, not
+  // test, because `test` is the test split above.
+  Metrics test_metrics;
 
   // Model outputs on the saved split (see output.save_outputs).
   std::string outputs_split;         // "test", "validation", "all" or "" (none saved)
   std::vector<GraphOutputs> outputs;
+  // The level-0 edges of each graph of `outputs` (same order), so that plots can draw the graphs:
+  // local node indices (the rows of level 0), each undirected edge once as a (low, high) pair,
+  // flattened [E, 2]. Empty: not saved (then output_edges.size() == 0; otherwise it equals
+  // outputs.size()). Fill it with graph_edges(dataset, graph).
+  std::vector<std::vector<int32_t>> output_edges;
 
   // Where and how it ran.
   std::string host;
@@ -58,9 +66,24 @@ struct JobRecord {
   std::string started_at, finished_at;  // ISO 8601 UTC
 };
 
-// Writes the record to `path` atomically (a temporary name, then rename).
+// Writes the record to `path` atomically (a temporary name, then rename). Holds
+// hdf5::library_mutex() (safe to call from any thread). Failed jobs are written the same way,
+// with status "failed", the reason in `failure` and whatever epochs ran.
 void write_job_record(const std::filesystem::path& path, const JobRecord& record);
-// Reads a record; the per-graph outputs only when asked (they can be large).
+// Reads a record; the per-graph outputs only when asked (they can be large). Throws InputError for
+// a file that is not a job file or has another schema version, LibraryError for HDF5 failures.
+// Holds hdf5::library_mutex().
 JobRecord read_job_record(const std::filesystem::path& path, bool with_outputs = false);
+
+// The undirected edges of one graph of a dataset as local (low, high) node pairs, flattened [E, 2],
+// in CSR order (what JobRecord::output_edges holds).
+std::vector<int32_t> graph_edges(const GraphDataset& dataset, int64_t graph);
+
+// The job files of an experiment output folder: <experiment_dir>/jobs/*.h5, sorted by name,
+// without temporary files of writers ("*.h5.tmp.<pid>"). Empty when there is no jobs/ folder.
+std::vector<std::filesystem::path> list_job_files(const std::filesystem::path& experiment_dir);
+
+// The schema version written into the root attribute "schema_version" of every job file.
+inline constexpr int64_t kJobFileSchemaVersion = 1;
 
 }  // namespace diffpool

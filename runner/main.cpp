@@ -1,4 +1,4 @@
-// The `diffpool` command line (CLI11): train, run, validate, plan, report.
+// The `diffpool` command line (CLI11): run, plan, validate, report, train.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -6,22 +6,53 @@
 #include <exception>
 
 #include "engine/core/error.hpp"
+#include "results/report.hpp"
+#include "runner/blas_environment.hpp"
 #include "runner/config.hpp"
+#include "runner/run_command.hpp"
 #include "runner/train_command.hpp"
 
 int main(int argc, char** argv) {
+  diffpool::ensure_blas_thread_environment(argv);
   CLI::App app{"diffpool: hierarchical graph classification with DiffPool, from one core to a cluster"};
   app.set_version_flag("--version", std::string(DIFFPOOL_VERSION) + " (" DIFFPOOL_GIT_REVISION ")");
   app.require_subcommand(1);
 
-  // Flags shared by the commands that read an experiment.
   std::vector<std::string> overrides;
-  std::string data_dir, backend, dataset;
-  int threads = 0;
+  auto add_set = [&](CLI::App* cmd) {
+    cmd->add_option("--set", overrides, "override any setting: --set model.hidden_dim=64 (repeatable)");
+  };
+
+  diffpool::RunCommandOptions run;
+  CLI::App* run_cmd = app.add_subcommand(
+      "run", "run an experiment: every sweep point x fold x repeat, over all MPI ranks; rerun to resume");
+  run_cmd->add_option("config", run.config_path, "experiment file (YAML)")->required()->check(CLI::ExistingFile);
+  add_set(run_cmd);
+  run_cmd->add_flag("--summary-only", run.summary_only, "rebuild summary.h5 and summary.csv from the job files, run nothing");
+  run_cmd->footer(
+      "Exit codes: 0 all jobs completed; 3 finished with failed jobs (recorded, retried by a rerun); 75 stopped by "
+      "SIGTERM/SIGUSR1/SIGINT after checkpointing (rerun or requeue to resume); 2 invalid input; 1 internal error.");
+
+  std::string plan_path;
+  CLI::App* plan_cmd = app.add_subcommand("plan", "print the expanded job list (sweep points x folds x repeats) and its status");
+  plan_cmd->add_option("config", plan_path, "experiment file (YAML)")->required()->check(CLI::ExistingFile);
+  add_set(plan_cmd);
+
+  std::string validate_path;
+  CLI::App* validate_cmd = app.add_subcommand("validate", "check an experiment file; report the first problem with its place");
+  validate_cmd->add_option("config", validate_path, "experiment file (YAML)")->required();
+  add_set(validate_cmd);
+
+  diffpool::ReportOptions report;
+  CLI::App* report_cmd = app.add_subcommand("report", "the results table of one or more experiments, beside the published numbers");
+  report_cmd->add_option("results", report.results, "experiment output folders")->required();
+  report_cmd->add_option("--csv", report.csv, "write the table as CSV here (default: <first folder>/report.csv)");
+  report_cmd->add_option("--plots", report.plots, "also draw the PNG plots into this folder");
 
   diffpool::TrainCommandOptions train;
-  int epochs = 0, folds = 0;
+  int epochs = 0, folds = 0, threads = 0;
   long long seed = -1;
+  std::string data_dir, backend, dataset;
   CLI::App* train_cmd = app.add_subcommand("train", "train one model on one fold of a stratified k-fold split");
   train_cmd->add_option("config", train.config_path, "experiment file (YAML); defaults apply when omitted")->check(CLI::ExistingFile);
   train_cmd->add_option("--fold", train.fold, "outer fold to train on (0-based)")->capture_default_str();
@@ -32,32 +63,17 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--data-dir", data_dir, "folder with the TU datasets (dataset.data_dir; default $DIFFPOOL_DATA)");
   train_cmd->add_option("--backend", backend, "cpu, cuda or auto (backend.kind)");
   train_cmd->add_option("--threads", threads, "BLAS threads per process (backend.cpu_threads)");
-  train_cmd->add_option("--set", overrides, "override any setting: --set model.hidden_dim=64 (repeatable)");
+  add_set(train_cmd);
   train_cmd->add_flag("--quiet", train.quiet, "print only the summary");
-
-  std::string validate_path;
-  CLI::App* validate_cmd = app.add_subcommand("validate", "check an experiment file and report every problem");
-  validate_cmd->add_option("config", validate_path, "experiment file (YAML)")->required();
-  validate_cmd->add_option("--set", overrides, "override any setting (repeatable)");
 
   CLI11_PARSE(app, argc, argv);
 
-  auto add = [&](const char* key, const std::string& value) {
-    if (!value.empty()) overrides.push_back(std::string(key) + "=" + value);
-  };
-  add("dataset.name", dataset);
-  add("dataset.data_dir", data_dir);
-  add("backend.kind", backend);
-  if (threads > 0) add("backend.cpu_threads", std::to_string(threads));
-  if (epochs > 0) add("training.epochs", std::to_string(epochs));
-  if (folds > 0) add("evaluation.folds", std::to_string(folds));
-  if (seed >= 0) add("training.seed", std::to_string(seed));
-
   try {
-    if (*train_cmd) {
-      train.overrides = overrides;
-      return diffpool::run_train_command(train);
+    if (*run_cmd) {
+      run.overrides = overrides;
+      return diffpool::run_experiment_command(&argc, &argv, run);
     }
+    if (*plan_cmd) return diffpool::plan_command(plan_path, overrides);
     if (*validate_cmd) {
       diffpool::ExperimentConfig c = diffpool::load_experiment(validate_path, overrides);
       fmt::print("{}: valid experiment '{}' ({} protocol, {} folds, dataset {}, variant {})\n", validate_path, c.name,
@@ -65,12 +81,27 @@ int main(int argc, char** argv) {
                  diffpool::variant_name(c.model.variant));
       return 0;
     }
+    if (*report_cmd) return diffpool::run_report(report);
+    if (*train_cmd) {
+      auto add = [&](const char* key, const std::string& value) {
+        if (!value.empty()) overrides.push_back(std::string(key) + "=" + value);
+      };
+      add("dataset.name", dataset);
+      add("dataset.data_dir", data_dir);
+      add("backend.kind", backend);
+      if (threads > 0) add("backend.cpu_threads", std::to_string(threads));
+      if (epochs > 0) add("training.epochs", std::to_string(epochs));
+      if (folds > 0) add("evaluation.folds", std::to_string(folds));
+      if (seed >= 0) add("training.seed", std::to_string(seed));
+      train.overrides = overrides;
+      return diffpool::run_train_command(train);
+    }
   } catch (const diffpool::InputError& e) {
     fmt::print(stderr, "error: {}\n", e.what());
-    return 2;
+    return diffpool::kExitInput;
   } catch (const std::exception& e) {
     fmt::print(stderr, "error: {}\n", e.what());
-    return 1;
+    return diffpool::kExitInternal;
   }
   return 0;
 }

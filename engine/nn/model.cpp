@@ -100,7 +100,7 @@ struct LevelGraph {
   const GraphBatch* batch = nullptr;
   // Levels >= 1: dense blocks [B*k, k].
   Variable* adjacency = nullptr;        // A_l
-  Variable* aggregation = nullptr;      // the matrix that aggregates neighbours: D^-1 A_l or A_l
+  Variable* inv_degree = nullptr;       // mean aggregation: 1 / (row sums of A_l + eps), [B*k, 1]; null: sum
   const Segments* segments = nullptr;   // rows of each graph
   int64_t graphs = 0;
   bool sparse() const { return adjacency == nullptr; }
@@ -136,7 +136,10 @@ ForwardOutput DiffPoolModel::forward(Tape& tape, const GraphBatch& batch, bool t
     for (const auto& [input, result] : layer_inputs)
       if (input == x) return result;
     Variable* agg = g.sparse() ? ops::spmm(tape, g.batch->mean_adjacency, g.batch->mean_adjacency_t, x)
-                               : ops::bmm(tape, g.aggregation, x, g.graphs);
+                               : ops::bmm(tape, g.adjacency, x, g.graphs);
+    // Mean over weighted neighbours, D^-1 (A X): scaling the rows of the product, rather than
+    // forming D^-1 A, keeps no second [B*k, k] matrix (and its gradient) in memory.
+    if (!g.sparse() && g.inv_degree) agg = ops::scale_rows(tape, agg, g.inv_degree);
     Variable* result = ops::concat_cols(tape, {x, agg});
     layer_inputs.emplace_back(x, result);
     return result;
@@ -236,12 +239,8 @@ ForwardOutput DiffPoolModel::forward(Tape& tape, const GraphBatch& batch, bool t
       next.adjacency = next_a;
       next.segments = &pooled;
       next.graphs = graphs;
-      if (config_.dense_aggregation == DenseAggregation::mean) {
-        Variable* inv_degree = ops::reciprocal(tape, ops::row_sum(tape, next_a), config_.dense_degree_eps);
-        next.aggregation = ops::scale_rows(tape, next_a, inv_degree);
-      } else {
-        next.aggregation = next_a;
-      }
+      if (config_.dense_aggregation == DenseAggregation::mean)
+        next.inv_degree = ops::reciprocal(tape, ops::row_sum(tape, next_a), config_.dense_degree_eps);
       graph = next;
       x = next_x;
     }

@@ -104,7 +104,7 @@ Metrics Trainer::read_metrics(const Tensor& sums, int64_t graphs) const {
   return m;
 }
 
-EpochMetrics Trainer::run_epoch() {
+EpochMetrics Trainer::run_epoch(const std::function<bool()>& interrupt) {
   DP_CHECK(!finished(), "run_epoch after training finished (epoch {} of {})", epoch_, config_.epochs);
   ++epoch_;
   EpochMetrics em;
@@ -118,6 +118,10 @@ EpochMetrics Trainer::run_epoch() {
   backend_.fill(sums_, 0.0);
   const auto batches = make_batches(order, config_.batch_size);
   for (std::size_t bi = 0; bi < batches.size(); ++bi) {
+    if (interrupt && interrupt()) {
+      --epoch_;
+      throw Interrupted(fmt::format("epoch {} interrupted after {} of {} batches", epoch_ + 1, bi, batches.size()));
+    }
     workspace_.reset();
     Tape tape(backend_, workspace_);
     GraphBatch batch = build_batch(dataset_, batches[bi], workspace_, config_.dtype, fixed_.get());

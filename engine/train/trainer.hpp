@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/backend/backend.hpp"
+#include "engine/core/error.hpp"
 #include "engine/core/workspace.hpp"
 #include "engine/data/batch.hpp"
 #include "engine/data/dataset.hpp"
@@ -27,6 +28,14 @@ namespace diffpool {
 enum class StopMetric : uint8_t { validation_loss, validation_accuracy };
 const char* stop_metric_name(StopMetric m);
 StopMetric parse_stop_metric(const std::string& text);
+
+// Thrown by Trainer::run_epoch when its interrupt check asks to stop between two batches; the
+// model is then mid-epoch, so a caller that wants to resume keeps the state of the last epoch
+// boundary (Trainer::state() before run_epoch).
+class Interrupted : public Error {
+ public:
+  using Error::Error;
+};
 
 struct TrainConfig {
   int epochs = 1000;
@@ -106,8 +115,9 @@ class Trainer {
   int best_epoch() const { return best_epoch_; }
   bool finished() const;  // all epochs done or stopped early
 
-  // One epoch of training and evaluation.
-  EpochMetrics run_epoch();
+  // One epoch of training and evaluation. `interrupt`, if given, is asked between batches and
+  // stops the epoch with Interrupted when it returns true.
+  EpochMetrics run_epoch(const std::function<bool()>& interrupt = {});
   // Evaluates the given graphs in evaluation mode.
   EvaluationResult evaluate(const std::vector<int64_t>& graph_ids, bool collect_outputs = false);
   // Puts back the weights of the best validation epoch (if they were kept).

@@ -1,0 +1,132 @@
+#include "runner/checkpoint.hpp"
+
+#include <cmath>
+#include <limits>
+
+#include "engine/core/error.hpp"
+#include "results/atomic_file.hpp"
+#include "results/hdf5.hpp"
+
+namespace diffpool {
+
+namespace {
+constexpr double kMissing = std::numeric_limits<double>::quiet_NaN();
+
+void put_metrics(std::vector<double>& row, const std::optional<Metrics>& m) {
+  if (m) {
+    row.insert(row.end(), {m->loss, m->classification_loss, m->link_loss, m->entropy_loss, m->accuracy,
+                           static_cast<double>(m->graphs)});
+  } else {
+    row.insert(row.end(), 6, kMissing);
+  }
+}
+
+std::optional<Metrics> get_metrics(const std::vector<double>& row, std::size_t at) {
+  if (std::isnan(row[at])) return std::nullopt;
+  Metrics m;
+  m.loss = row[at];
+  m.classification_loss = row[at + 1];
+  m.link_loss = row[at + 2];
+  m.entropy_loss = row[at + 3];
+  m.accuracy = row[at + 4];
+  m.graphs = static_cast<int64_t>(row[at + 5]);
+  return m;
+}
+
+void write_snapshot(hdf5::Location& at, const std::string& group, const ParameterStore::Snapshot& s) {
+  hdf5::Group g = at.create_group(group);
+  g.write_dataset<double>("values", s.values);
+  g.write_dataset<double>("m", s.m);
+  g.write_dataset<double>("v", s.v);
+  g.write_dataset<double>("buffers", s.buffers);
+}
+
+ParameterStore::Snapshot read_snapshot(const hdf5::Location& at, const std::string& group) {
+  ParameterStore::Snapshot s;
+  s.values = at.read_dataset<double>(group + "/values").values;
+  s.m = at.read_dataset<double>(group + "/m").values;
+  s.v = at.read_dataset<double>(group + "/v").values;
+  s.buffers = at.read_dataset<double>(group + "/buffers").values;
+  return s;
+}
+}  // namespace
+
+std::vector<std::string> epoch_metric_columns() {
+  std::vector<std::string> c = {"epoch", "grad_norm", "train_seconds", "eval_seconds"};
+  for (const char* split : {"train", "validation", "test"})
+    for (const char* what : {"loss", "classification_loss", "link_loss", "entropy_loss", "accuracy", "graphs"})
+      c.push_back(fmt::format("{}_{}", split, what));
+  return c;
+}
+
+std::vector<double> epoch_metrics_row(const EpochMetrics& m) {
+  std::vector<double> row = {static_cast<double>(m.epoch), m.grad_norm, m.train_seconds, m.eval_seconds};
+  put_metrics(row, m.train);
+  put_metrics(row, m.validation);
+  put_metrics(row, m.test);
+  return row;
+}
+
+EpochMetrics epoch_metrics_from_row(const std::vector<double>& row) {
+  DP_CHECK(row.size() == epoch_metric_columns().size(), "epoch metrics row of {} values", row.size());
+  EpochMetrics m;
+  m.epoch = static_cast<int>(row[0]);
+  m.grad_norm = row[1];
+  m.train_seconds = row[2];
+  m.eval_seconds = row[3];
+  m.train = get_metrics(row, 4).value_or(Metrics{});
+  m.validation = get_metrics(row, 10);
+  m.test = get_metrics(row, 16);
+  return m;
+}
+
+void write_checkpoint(const std::filesystem::path& path, const Checkpoint& c) {
+  hdf5::write_file_atomically(path, [&](hdf5::File& f) {
+    f.set_attribute("job_id", c.job_id);
+    f.set_attribute("epoch", static_cast<int64_t>(c.state.epoch));
+    f.set_attribute("adam_steps", c.state.adam_steps);
+    f.set_attribute("best_epoch", static_cast<int64_t>(c.state.best_epoch));
+    f.set_attribute("best_value", c.state.best_value);
+    f.set_attribute("has_best", static_cast<int64_t>(c.state.has_best));
+    f.set_attribute("epochs_without_improvement", static_cast<int64_t>(c.state.epochs_without_improvement));
+    f.set_attribute("wall_seconds", c.wall_seconds);
+    write_snapshot(f, "parameters", c.state.parameters);
+    if (!c.state.best_parameters.values.empty()) write_snapshot(f, "best_parameters", c.state.best_parameters);
+    const auto columns = epoch_metric_columns();
+    std::vector<double> flat;
+    for (const EpochMetrics& m : c.epochs) {
+      const auto row = epoch_metrics_row(m);
+      flat.insert(flat.end(), row.begin(), row.end());
+    }
+    f.write_dataset<double>("metrics", flat, {c.epochs.size(), columns.size()});
+    f.write_strings("metric_columns", columns);
+  });
+}
+
+std::optional<Checkpoint> read_checkpoint(const std::filesystem::path& path, const std::string& job_id) {
+  if (!std::filesystem::exists(path) || !hdf5::is_readable_hdf5(path)) return std::nullopt;
+  hdf5::File f = hdf5::File::open_read_only(path);
+  Checkpoint c;
+  c.job_id = f.read_attribute<std::string>("job_id");
+  if (c.job_id != job_id) return std::nullopt;
+  c.state.epoch = static_cast<int>(f.read_attribute<int64_t>("epoch"));
+  c.state.adam_steps = f.read_attribute<int64_t>("adam_steps");
+  c.state.best_epoch = static_cast<int>(f.read_attribute<int64_t>("best_epoch"));
+  c.state.best_value = f.read_attribute<double>("best_value");
+  c.state.has_best = f.read_attribute<int64_t>("has_best") != 0;
+  c.state.epochs_without_improvement = static_cast<int>(f.read_attribute<int64_t>("epochs_without_improvement"));
+  c.wall_seconds = f.read_attribute<double>("wall_seconds");
+  c.state.parameters = read_snapshot(f, "parameters");
+  if (f.exists("best_parameters")) c.state.best_parameters = read_snapshot(f, "best_parameters");
+  const auto metrics = f.read_dataset<double>("metrics");
+  const std::size_t cols = epoch_metric_columns().size();
+  DP_CHECK(metrics.shape.size() == 2 && metrics.shape[1] == cols, "checkpoint {}: metrics of {} columns", path.string(),
+           metrics.shape.size() == 2 ? metrics.shape[1] : 0);
+  for (std::size_t r = 0; r < metrics.shape[0]; ++r)
+    c.epochs.push_back(epoch_metrics_from_row(
+        std::vector<double>(metrics.values.begin() + static_cast<std::ptrdiff_t>(r * cols),
+                            metrics.values.begin() + static_cast<std::ptrdiff_t>((r + 1) * cols))));
+  return c;
+}
+
+}  // namespace diffpool

@@ -1,0 +1,32 @@
+#pragma once
+// Epoch checkpoints of a running job: checkpoints/<job id>.h5 in the output folder, written
+// atomically, holding the trainer state at an epoch boundary (parameters, Adam moments, batch-norm
+// statistics, best-epoch bookkeeping) and the metrics so far. A rerun continues from it and gives
+// the same numbers as a run that was never interrupted (CPU backend).
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/train/trainer.hpp"
+
+namespace diffpool {
+
+struct Checkpoint {
+  std::string job_id;
+  TrainerState state;
+  std::vector<EpochMetrics> epochs;
+  double wall_seconds = 0;  // training time spent before this checkpoint
+};
+
+void write_checkpoint(const std::filesystem::path& path, const Checkpoint& checkpoint);
+// Empty when there is no usable checkpoint (missing, unreadable or of another job).
+std::optional<Checkpoint> read_checkpoint(const std::filesystem::path& path, const std::string& job_id);
+
+// EpochMetrics as fixed columns of doubles (NaN where a split was not measured), shared by the
+// checkpoint and the job files.
+std::vector<std::string> epoch_metric_columns();
+std::vector<double> epoch_metrics_row(const EpochMetrics& m);
+EpochMetrics epoch_metrics_from_row(const std::vector<double>& row);
+
+}  // namespace diffpool

@@ -1,0 +1,239 @@
+#include "runner/job_runner.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <fstream>
+#include <new>
+
+#include "engine/core/error.hpp"
+#include "results/job_record.hpp"
+#include "runner/checkpoint.hpp"
+
+#ifndef DIFFPOOL_VERSION
+#define DIFFPOOL_VERSION "unknown"
+#endif
+#ifndef DIFFPOOL_GIT_REVISION
+#define DIFFPOOL_GIT_REVISION "unknown"
+#endif
+
+namespace diffpool {
+
+namespace fs = std::filesystem;
+
+std::string iso_time_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+void OutputLayout::create() const {
+  for (const fs::path& p : {root, jobs(), checkpoints(), logs(), failed()}) fs::create_directories(p);
+}
+
+const GraphDataset& DatasetCache::get(const DatasetSettings& settings) {
+  const DatasetOptions options = settings.options();
+  const std::string key = fmt::format("{}|{}|{}|{}|{}|{}", settings.name, options.data_dir, feature_mode_name(options.features),
+                                      options.degree_cap, options.constant_dim, options.keep_self_loops);
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = loaded_.find(key);
+  if (it == loaded_.end())
+    it = loaded_.emplace(key, std::make_unique<GraphDataset>(load_tu_dataset(settings.name, options))).first;
+  return *it->second;
+}
+
+namespace {
+
+void append_log(const fs::path& path, const std::string& line) {
+  std::ofstream out(path, std::ios::app);
+  out << line << '\n';
+}
+
+std::string epoch_line(const EpochMetrics& m, int epochs) {
+  std::string line = fmt::format("epoch {}/{} loss {:.5f} cls {:.5f} lp {:.5f} ent {:.5f} train_acc {:.4f}", m.epoch, epochs,
+                                 m.train.loss, m.train.classification_loss, m.train.link_loss, m.train.entropy_loss,
+                                 m.train.accuracy);
+  if (m.validation) line += fmt::format(" val_loss {:.5f} val_acc {:.4f}", m.validation->loss, m.validation->accuracy);
+  if (m.test) line += fmt::format(" test_loss {:.5f} test_acc {:.4f}", m.test->loss, m.test->accuracy);
+  return line + fmt::format(" seconds {:.3f}", m.train_seconds + m.eval_seconds);
+}
+
+std::vector<int64_t> first_graphs(const std::vector<int64_t>& ids, int max_graphs) {
+  if (max_graphs <= 0 || static_cast<std::size_t>(max_graphs) >= ids.size()) return ids;
+  return std::vector<int64_t>(ids.begin(), ids.begin() + max_graphs);
+}
+
+}  // namespace
+
+JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
+  const ExperimentPlan& plan = *ctx.plan;
+  const SweepPoint& sp = plan.points.at(static_cast<std::size_t>(point));
+  const ExperimentConfig& config = sp.config;
+  JobOutcome outcome;
+  outcome.job_id = job_id(plan, job, point);
+  const std::string& id = outcome.job_id;
+  const auto start = std::chrono::steady_clock::now();
+  const fs::path log_path = ctx.layout.log_file(id);
+
+  JobRecord record;
+  record.job_id = id;
+  record.experiment_id = plan.experiment_id;
+  record.experiment_name = config.name;
+  record.protocol = protocol_name(config.evaluation.protocol);
+  record.phase = phase_name(job.phase);
+  record.point = point;
+  record.point_label = sp.label;
+  record.fold = job.fold;
+  record.repeat = job.repeat;
+  record.seed = job_seed(plan, job, point);
+  record.dataset = config.dataset.name;
+  record.variant = variant_name(config.model.variant);
+  record.settings = config.canonical_settings();
+  {
+    YAML::Emitter e;
+    e << config.document;
+    record.config_yaml = e.c_str();
+  }
+  record.host = ctx.host;
+  record.rank = ctx.rank;
+  record.backend = ctx.backend->name();
+  record.version = DIFFPOOL_VERSION;
+  record.git_revision = DIFFPOOL_GIT_REVISION;
+  record.started_at = iso_time_now();
+
+  try {
+    const GraphDataset& dataset = ctx.datasets->get(config.dataset);
+    Split split = job_split(plan, job, dataset.labels);
+    record.train = split.train;
+    record.validation = split.validation;
+    record.test = split.test;
+
+    const bool paper = config.evaluation.protocol == Protocol::paper;
+    TrainConfig training = config.training;
+    training.seed = record.seed;
+    training.restore_best = !paper;               // model selection by the validation split
+    training.evaluate_test_every_epoch = paper;   // otherwise the test split is evaluated once, at the end
+    Split train_split = split;
+    if (!paper) train_split.test.clear();
+    Trainer trainer(*ctx.backend, dataset, config.model, training, train_split);
+
+    double previous_seconds = 0;
+    if (auto checkpoint = read_checkpoint(ctx.layout.checkpoint_file(id), id)) {
+      trainer.load_state(checkpoint->state);
+      record.epochs = checkpoint->epochs;
+      previous_seconds = checkpoint->wall_seconds;
+      append_log(log_path, fmt::format("resumed from the checkpoint of epoch {} ({})", checkpoint->state.epoch, iso_time_now()));
+    } else {
+      append_log(log_path, fmt::format("job {} ({} protocol, phase {}, point {} [{}], fold {}, repeat {}, seed {}) on {} rank {}: {} train, "
+                                       "{} validation, {} test graphs ({})",
+                                       id, record.protocol, record.phase, point, sp.label, job.fold, job.repeat, record.seed,
+                                       ctx.host, ctx.rank, split.train.size(), split.validation.size(), split.test.size(),
+                                       iso_time_now()));
+    }
+
+    auto write_boundary_checkpoint = [&](const TrainerState& state) {
+      Checkpoint c;
+      c.job_id = id;
+      c.state = state;
+      c.epochs = record.epochs;
+      c.wall_seconds = previous_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      write_checkpoint(ctx.layout.checkpoint_file(id), c);
+    };
+
+    const int every = config.output.checkpoint_every;
+    while (!trainer.finished()) {
+      if (ctx.should_stop && ctx.should_stop()) {
+        write_boundary_checkpoint(trainer.state());
+        outcome.status = JobOutcome::Status::interrupted;
+        append_log(log_path, fmt::format("stopped by a signal after epoch {}; checkpointed ({})", trainer.epoch(), iso_time_now()));
+        return outcome;
+      }
+      // A stop in the middle of an epoch keeps the state of its start (the parameters are then
+      // mid-epoch and cannot be saved): the rerun repeats that epoch exactly.
+      TrainerState boundary = trainer.state();
+      try {
+        EpochMetrics m = trainer.run_epoch(ctx.should_stop);
+        record.epochs.push_back(m);
+        append_log(log_path, epoch_line(m, training.epochs));
+      } catch (const Interrupted&) {
+        record.epochs.resize(static_cast<std::size_t>(boundary.epoch));
+        write_boundary_checkpoint(boundary);
+        outcome.status = JobOutcome::Status::interrupted;
+        append_log(log_path, fmt::format("stopped by a signal in epoch {}; checkpointed the state after epoch {} ({})",
+                                         boundary.epoch + 1, boundary.epoch, iso_time_now()));
+        return outcome;
+      }
+      if (ctx.on_epoch) ctx.on_epoch(trainer.epoch(), training.epochs);
+      if (every > 0 && trainer.epoch() % every == 0 && !trainer.finished()) write_boundary_checkpoint(trainer.state());
+    }
+
+    // Outcome: the best validation epoch, then the final model on the test split.
+    record.best_epoch = trainer.best_epoch();
+    if (record.best_epoch > 0) record.best_validation = *record.epochs[static_cast<std::size_t>(record.best_epoch - 1)].validation;
+    trainer.restore_best();
+    const auto save = config.output.save_outputs;
+    std::vector<int64_t> output_ids;
+    if (save == OutputSettings::Save::all) {
+      output_ids.resize(static_cast<std::size_t>(dataset.num_graphs()));
+      for (std::size_t i = 0; i < output_ids.size(); ++i) output_ids[i] = static_cast<int64_t>(i);
+      record.outputs_split = "all";
+    } else if (save == OutputSettings::Save::evaluation && job.phase != Phase::select) {
+      output_ids = split.test;
+      record.outputs_split = "test";
+    }
+    output_ids = first_graphs(output_ids, config.output.max_graphs);
+    if (!split.test.empty()) {
+      EvaluationResult test = trainer.evaluate(split.test, save == OutputSettings::Save::evaluation && output_ids == split.test);
+      record.has_test = true;
+      record.test_metrics = test.metrics;
+      if (!test.outputs.empty()) record.outputs = std::move(test.outputs);
+    }
+    if (!output_ids.empty() && record.outputs.empty()) record.outputs = trainer.evaluate(output_ids, true).outputs;
+    if (record.outputs.empty()) record.outputs_split.clear();
+
+    record.wall_seconds = previous_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    record.finished_at = iso_time_now();
+    write_job_record(ctx.layout.job_file(id), record);
+    std::error_code ignore;
+    fs::remove(ctx.layout.checkpoint_file(id), ignore);
+    fs::remove(ctx.layout.failure_file(id), ignore);
+    outcome.validation_accuracy = record.best_validation.accuracy;
+    outcome.test_accuracy = record.test_metrics.accuracy;
+    outcome.seconds = record.wall_seconds;
+    append_log(log_path, fmt::format("completed: best epoch {}, validation accuracy {:.4f}, test accuracy {} ({})", record.best_epoch,
+                                     record.best_validation.accuracy,
+                                     record.has_test ? fmt::format("{:.4f}", record.test_metrics.accuracy) : "not measured",
+                                     iso_time_now()));
+    return outcome;
+  } catch (const std::bad_alloc&) {
+    outcome.reason = "out of memory";
+  } catch (const NumericalError& e) {
+    outcome.reason = fmt::format("numerical failure: {}", e.what());
+  } catch (const std::exception& e) {
+    outcome.reason = e.what();
+  }
+  outcome.status = JobOutcome::Status::failed;
+  outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  try {
+    append_log(log_path, fmt::format("failed: {} ({})", outcome.reason, iso_time_now()));
+    std::ofstream out(ctx.layout.failure_file(id));
+    out << fmt::format("job {}\nphase {}\npoint {} {}\nfold {}\nrepeat {}\nhost {} rank {}\ntime {}\nreason {}\n", id,
+                       phase_name(job.phase), point, sp.label, job.fold, job.repeat, ctx.host, ctx.rank, iso_time_now(),
+                       outcome.reason);
+  } catch (...) {
+  }
+  return outcome;
+}
+
+}  // namespace diffpool

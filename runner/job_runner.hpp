@@ -1,0 +1,73 @@
+#pragma once
+// Running one job of a plan: split, train (resuming from a checkpoint when there is one),
+// evaluate, and write the job's result file. Used alike by the single-process runner and by
+// every rank of the MPI task farm.
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "engine/backend/backend.hpp"
+#include "engine/data/dataset.hpp"
+#include "runner/plan.hpp"
+
+namespace diffpool {
+
+// Datasets loaded by this process, shared by its jobs (keyed by name and feature settings).
+class DatasetCache {
+ public:
+  const GraphDataset& get(const DatasetSettings& settings);
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<GraphDataset>> loaded_;
+};
+
+// The output folder's layout.
+struct OutputLayout {
+  std::filesystem::path root;
+  std::filesystem::path jobs() const { return root / "jobs"; }
+  std::filesystem::path checkpoints() const { return root / "checkpoints"; }
+  std::filesystem::path logs() const { return root / "logs"; }
+  std::filesystem::path failed() const { return root / "failed"; }
+  std::filesystem::path job_file(const std::string& id) const { return jobs() / (id + ".h5"); }
+  std::filesystem::path checkpoint_file(const std::string& id) const { return checkpoints() / (id + ".h5"); }
+  std::filesystem::path log_file(const std::string& id) const { return logs() / (id + ".log"); }
+  std::filesystem::path failure_file(const std::string& id) const { return failed() / (id + ".txt"); }
+  void create() const;
+};
+
+struct JobContext {
+  const ExperimentPlan* plan = nullptr;
+  OutputLayout layout;
+  Backend* backend = nullptr;
+  DatasetCache* datasets = nullptr;
+  int rank = 0;
+  std::string host;
+  // Asked between batches: true stops the job, which checkpoints and reports `interrupted`.
+  std::function<bool()> should_stop;
+  // Called after every epoch (from the thread that runs the job).
+  std::function<void(int epoch, int epochs)> on_epoch;
+};
+
+struct JobOutcome {
+  enum class Status : int32_t { completed = 0, failed = 1, interrupted = 2 } status = Status::completed;
+  std::string job_id;
+  std::string reason;              // why it failed
+  double validation_accuracy = 0;  // at the best epoch
+  double test_accuracy = 0;
+  double seconds = 0;
+};
+
+// Runs the job with the given sweep point (retrain jobs: the fold's winner). Never throws for
+// problems of the job itself: they come back as a failed outcome, also written to
+// failed/<job id>.txt (a rerun tries the job again).
+JobOutcome run_job(const JobContext& context, const JobSpec& job, int64_t point);
+
+std::string iso_time_now();
+std::string host_name();
+
+}  // namespace diffpool

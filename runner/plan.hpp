@@ -1,0 +1,66 @@
+#pragma once
+// Expansion of an experiment into jobs: sweep points x outer folds x repeats (and, for the nested
+// protocol, the retraining of each fold's winner). Everything here is deterministic: every rank
+// expands the same plan from the same file, so ranks exchange only job indices.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/data/splits.hpp"
+#include "runner/config.hpp"
+
+namespace diffpool {
+
+struct SweepPoint {
+  int64_t index = 0;
+  std::map<std::string, YAML::Node> values;  // the swept keys and their values at this point
+  std::string label;                         // "model.hidden_dim=64 training.learning_rate=0.001"
+  ExperimentConfig config;                   // the resolved settings of this point
+};
+
+enum class Phase : uint8_t {
+  train,    // paper and holdout protocols: one training per (point, fold, repeat)
+  select,   // nested: a training of a point on the inner split of an outer fold, for model selection
+  retrain,  // nested: the fold's winning point retrained on the outer training folds, tested once
+};
+const char* phase_name(Phase p);
+
+struct JobSpec {
+  int64_t index = 0;   // position in ExperimentPlan::jobs
+  Phase phase = Phase::train;
+  int64_t point = -1;  // sweep point; for retrain jobs fixed only when the fold's selection is done
+  int fold = 0;
+  int repeat = 0;
+  double cost = 1.0;   // relative expected cost (for scheduling longest first)
+};
+
+struct ExperimentPlan {
+  ExperimentConfig base;
+  std::vector<SweepPoint> points;
+  std::vector<JobSpec> jobs;
+  std::vector<int> folds;      // the outer folds this run covers (evaluation.only_folds or all)
+  std::string experiment_id;   // fingerprint of everything that defines the experiment's results
+
+  // Jobs that must finish before the given one can run (nested retrain: its fold's selections).
+  std::vector<int64_t> dependencies(const JobSpec& job) const;
+};
+
+ExperimentPlan make_plan(const ExperimentConfig& config);
+
+// The deterministic id of a job: 16 hex digits of a hash of the point's canonical settings, the
+// phase, the fold and the repeat.
+std::string job_id(const ExperimentPlan& plan, const JobSpec& job, int64_t point);
+
+// The training seed of a job, derived from the point's training.seed, the fold and the repeat.
+uint64_t job_seed(const ExperimentPlan& plan, const JobSpec& job, int64_t point);
+
+// The graph split of a job (stratified and seeded by evaluation.split_seed): the outer fold's
+// test set, and the rest split into train and an inner validation holdout (paper protocol: the
+// test fold doubles as the validation set, as the authors did; nested selection: no test set).
+Split job_split(const ExperimentPlan& plan, const JobSpec& job, const std::vector<int32_t>& labels);
+
+// 64-bit FNV-1a of a string, as 16 hex digits.
+std::string hash_hex(const std::string& text);
+
+}  // namespace diffpool

@@ -1,0 +1,48 @@
+#pragma once
+// Progress of a run, shown by rank 0: jobs done / running / failed, throughput and ETA. On a
+// terminal one live line is rewritten in place; otherwise (a batch log) a plain line is printed
+// every few seconds. Events (a job finished or failed) are printed as lines of their own.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace diffpool {
+
+class Progress {
+ public:
+  Progress(int64_t jobs_total, int64_t jobs_already_done, double cost_total, int interval_seconds, bool terminal);
+
+  void started(int64_t job, double cost);
+  void epoch(int64_t job, int epoch, int epochs);
+  void finished(int64_t job, bool failed);
+  void interrupted(int64_t job);
+  // Prints an event line (clearing the live line first).
+  void line(const std::string& text);
+  // Prints the status when due; `force` prints now.
+  void tick(bool force = false);
+  // The final status line.
+  void finish();
+
+  int64_t done() const { return done_; }
+  int64_t failed() const { return failed_; }
+
+ private:
+  std::string status() const;
+  using Clock = std::chrono::steady_clock;
+  struct Running {
+    double cost = 1;
+    double fraction = 0;
+  };
+  mutable std::mutex mutex_;
+  int64_t total_, done_, failed_ = 0, done_this_run_ = 0;
+  double cost_total_, cost_done_ = 0;
+  std::map<int64_t, Running> running_;
+  Clock::time_point start_ = Clock::now(), last_print_ = Clock::now();
+  int interval_;
+  bool terminal_;
+  bool live_line_ = false;
+};
+
+}  // namespace diffpool

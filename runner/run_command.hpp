@@ -1,0 +1,36 @@
+#pragma once
+// `diffpool run`: a whole experiment, in one process or as an MPI task farm over all ranks.
+//
+// Exit codes (documented in README.md and used by the job scripts):
+//   0   every job of the plan completed;
+//   3   the run finished, but some jobs failed (each recorded with its reason; a rerun retries them);
+//   75  stopped by SIGTERM, SIGUSR1 or SIGINT: running jobs were checkpointed; rerun (or requeue) to resume;
+//   2   invalid input (experiment file, data, output folder of another experiment);
+//   1   an internal error.
+#include <string>
+#include <vector>
+
+namespace diffpool {
+
+constexpr int kExitCompleted = 0;
+constexpr int kExitInternal = 1;
+constexpr int kExitInput = 2;
+constexpr int kExitJobsFailed = 3;
+constexpr int kExitStopped = 75;
+
+struct RunCommandOptions {
+  std::string config_path;
+  std::vector<std::string> overrides;
+  bool summary_only = false;  // rebuild the summary from the job files, run nothing
+};
+
+int run_experiment_command(int* argc, char*** argv, const RunCommandOptions& options);
+
+// `diffpool plan`: prints the expanded job list.
+int plan_command(const std::string& config_path, const std::vector<std::string>& overrides);
+
+// Installs the handlers for SIGTERM, SIGUSR1 and SIGINT (they only set a flag).
+void install_stop_handlers();
+bool stop_requested();
+
+}  // namespace diffpool
