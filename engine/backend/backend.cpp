@@ -8,7 +8,7 @@ const char* map_op_name(MapOp op) {
   static constexpr const char* names[] = {"copy",       "broadcast",      "add",
                                           "mul",        "div",            "relu",
                                           "relu_backward", "sqrt",        "reciprocal",
-                                          "reciprocal_backward", "log", "mul_plus_one",
+                                          "reciprocal_backward", "log", "plus_one_times",
                                           "clip_coefficient"};
   static_assert(sizeof(names) / sizeof(names[0]) == static_cast<std::size_t>(MapOp::count),
                 "every MapOp needs a name");

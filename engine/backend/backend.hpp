@@ -38,7 +38,7 @@ enum class MapOp : uint8_t {
   reciprocal,           // 1 / (a + c)            c = eps
   reciprocal_backward,  // -a * b * b             a = dy, b = y = 1 / (x + eps)
   log,                  // log(max(a, tiny)), tiny the smallest normal number (finite at a = 0)
-  mul_plus_one,         // a * (b + 1)
+  plus_one_times,       // (a + 1) * b
   clip_coefficient,     // min(1, c / (sqrt(a) + 1e-6))  a = sum of squared gradients, c = max norm
   count
 };

@@ -207,8 +207,7 @@ ForwardOutput DiffPoolModel::forward(Tape& tape, const GraphBatch& batch, bool t
                            : ops::segment_reduce(tape, ops::row_dot(tape, graph.adjacency, graph.adjacency),
                                                  *graph.segments, SegmentReduce::sum);
       Variable* trace = ops::segment_reduce(tape, ops::row_dot(tape, s, as), *graph.segments, SegmentReduce::sum);
-      Variable* gram = ops::segment_matmul_tn(tape, s, s, *graph.segments);
-      Variable* gram_sq = ops::segment_reduce(tape, ops::row_dot(tape, gram, gram), pooled, SegmentReduce::sum);
+      Variable* gram_sq = ops::segment_gram_sq(tape, s, *graph.segments);
       Variable* sq = ops::add(tape, ops::add(tape, a_sq, trace, 1.0, -2.0), gram_sq);
       Variable* per_graph = sq;
       if (config_.link_norm != LinkLossNorm::frobenius_squared) per_graph = ops::sqrt(tape, sq, 1e-12);
@@ -229,7 +228,7 @@ ForwardOutput DiffPoolModel::forward(Tape& tape, const GraphBatch& batch, bool t
       }
       lo.link_loss = ops::mean_all(tape, per_graph);
       // Entropy: mean over graphs of (1/n_g) sum_i H(S_i), H(p) = -sum_j p_j log p_j.
-      Variable* node_entropy = ops::row_sum(tape, ops::xlogx(tape, s));  // -H per node
+      Variable* node_entropy = ops::row_xlogx(tape, s);  // -H per node
       lo.entropy_loss = ops::add(tape, ops::mean_all(tape, ops::segment_reduce(tape, node_entropy, *graph.segments,
                                                                                SegmentReduce::mean)),
                                  nullptr, -1.0);

@@ -11,6 +11,7 @@ void run_backward(Tape& tape, const Record& r) {
     case OpKind::spmm: ops::spmm_backward(tape, r); return;
     case OpKind::segment_matmul_tn: ops::segment_matmul_tn_backward(tape, r); return;
     case OpKind::segment_reduce: ops::segment_reduce_backward(tape, r); return;
+    case OpKind::segment_gram_sq: ops::segment_gram_sq_backward(tape, r); return;
     case OpKind::concat_cols: ops::concat_cols_backward(tape, r); return;
     case OpKind::add: ops::add_backward(tape, r); return;
     case OpKind::mul: ops::mul_backward(tape, r); return;
@@ -18,7 +19,7 @@ void run_backward(Tape& tape, const Record& r) {
     case OpKind::relu: ops::relu_backward(tape, r); return;
     case OpKind::sqrt: ops::sqrt_backward(tape, r); return;
     case OpKind::reciprocal: ops::reciprocal_backward(tape, r); return;
-    case OpKind::xlogx: ops::xlogx_backward(tape, r); return;
+    case OpKind::row_xlogx: ops::row_xlogx_backward(tape, r); return;
     case OpKind::row_sum: ops::row_sum_backward(tape, r); return;
     case OpKind::row_dot: ops::row_dot_backward(tape, r); return;
     case OpKind::mean_all: ops::mean_all_backward(tape, r); return;

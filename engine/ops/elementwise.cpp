@@ -7,7 +7,6 @@
 //   relu:       y = max(x, 0)                 dx += dy * [x > 0]
 //   sqrt:       y = sqrt(max(x,0) + eps)      dx += dy / (2 y)   (zero where x < 0)
 //   reciprocal: y = 1 / (x + eps)             dx += -dy y^2
-//   xlogx:      y = x log x                   dx += dy (log x + 1); log x is kept from the forward pass
 //   dropout:    y = x m / (1 - p), m ~ Bernoulli(1 - p) from (seed, index)     dx += dy m / (1 - p)
 #include "engine/ops/backward.hpp"
 #include "engine/ops/op_util.hpp"
@@ -141,25 +140,6 @@ void reciprocal_backward(Tape& tape, const Record& r) {
   auto d = tape.grad_target(r.inputs[0]);
   tape.backend().map(MapOp::reciprocal_backward, r.output->grad, &r.output->value, Broadcast::full, 0, 1.0, d.beta,
                      d.tensor);
-}
-
-Variable* xlogx(Tape& tape, Variable* x) {
-  Tensor log_x = tape.workspace().empty(x->value.shape(), x->value.dtype());
-  tape.backend().map(MapOp::log, x->value, nullptr, Broadcast::full, 0, 1.0, 0.0, log_x);
-  Variable* y = new_output(tape, x->value.shape(), x->value.dtype());
-  tape.backend().map(MapOp::mul, x->value, &log_x, Broadcast::full, 0, 1.0, 0.0, y->value);
-  Record r;
-  r.kind = OpKind::xlogx;
-  r.inputs = {x, nullptr, nullptr, nullptr};
-  r.output = y;
-  r.saved = {log_x, Tensor{}};
-  tape.record(r);
-  return y;
-}
-
-void xlogx_backward(Tape& tape, const Record& r) {
-  auto d = tape.grad_target(r.inputs[0]);
-  tape.backend().map(MapOp::mul_plus_one, r.output->grad, &r.saved[0], Broadcast::full, 0, 1.0, d.beta, d.tensor);
 }
 
 Variable* dropout(Tape& tape, Variable* x, double p, uint64_t seed) {

@@ -8,6 +8,13 @@
 //                      with z = A S, A' = S^T A S. Uniform segments run as one strided batch.
 //   segment_reduce:    y_g = sum / mean / max over the rows of graph g     x (N,F), y (B,F)
 //                      sum: dx_i += dy_g, mean: dx_i += dy_g / n_g, max: dx_argmax += dy_g
+//   segment_gram_sq:   y_g = ||s_g^T s_g||_F^2 = ||s_g s_g^T||_F^2     s (N,K), y (B,1)
+//                      ds_g += 4 dy_g s_g (s_g^T s_g) = 4 dy_g (s_g s_g^T) s_g
+//                      The link-prediction loss needs it per graph; the smaller of the two Gram
+//                      matrices is formed (n_g x n_g for graphs smaller than K, as most of D&D's
+//                      are with K = 1437), one graph at a time, and recomputed in backward.
+#include <algorithm>
+
 #include "engine/ops/backward.hpp"
 #include "engine/ops/op_util.hpp"
 #include "engine/ops/ops.hpp"
@@ -142,6 +149,81 @@ void segment_reduce_backward(Tape& tape, const Record& r) {
   const auto kind = static_cast<SegmentReduce>(r.ints[0]);
   tape.backend().segment_reduce_backward(kind, r.output->grad, segments.device_offsets,
                                          kind == SegmentReduce::max ? &r.saved[0] : nullptr, tape.grad(r.inputs[0]));
+}
+
+namespace {
+// The smaller Gram matrix of segment g into `m` (first side^2 elements); returns its side.
+int64_t small_gram(Backend& be, const Tensor& s, const Segments& segments, int64_t g, Tensor& m) {
+  const int64_t k = s.cols(), n = segments.size(g);
+  const std::size_t es = dtype_size(s.dtype());
+  const char* sg = static_cast<const char*>(s.data()) + static_cast<std::size_t>(segments.begin(g) * k) * es;
+  if (n <= k) {
+    be.gemm(Trans::no, Trans::yes, n, n, k, 1.0, sg, k, sg, k, 0.0, m.data(), n, s.dtype());  // s_g s_g^T
+    return n;
+  }
+  be.gemm(Trans::yes, Trans::no, k, k, n, 1.0, sg, k, sg, k, 0.0, m.data(), k, s.dtype());    // s_g^T s_g
+  return k;
+}
+
+Tensor element(const Tensor& t, int64_t i) {
+  return Tensor(static_cast<char*>(t.data()) + static_cast<std::size_t>(i) * dtype_size(t.dtype()), Shape{1}, t.dtype(),
+                t.device());
+}
+
+Tensor square_scratch(Tape& tape, const Segments& segments, int64_t k, DType dtype) {
+  int64_t side = 1;
+  for (int64_t g = 0; g < segments.count(); ++g) side = std::max(side, std::min(segments.size(g), k));
+  return tape.workspace().empty(Shape{side * side}, dtype);
+}
+}  // namespace
+
+Variable* segment_gram_sq(Tape& tape, Variable* s, const Segments& segments) {
+  DP_CHECK(s->value.rows() == segments.total_rows(), "segment_gram_sq: s {} with segments over {} rows", s->value.describe(),
+           segments.total_rows());
+  const int64_t b = segments.count(), k = s->value.cols();
+  Variable* y = new_output(tape, Shape{b, 1}, s->value.dtype());
+  Backend& be = tape.backend();
+  Tensor scratch = square_scratch(tape, segments, k, s->value.dtype());
+  for (int64_t g = 0; g < b; ++g) {
+    Tensor yg = element(y->value, g);
+    if (segments.size(g) == 0) {
+      be.fill(yg, 0.0);
+      continue;
+    }
+    const int64_t side = small_gram(be, s->value, segments, g, scratch);
+    const Tensor m = Tensor(scratch.data(), Shape{side * side}, scratch.dtype(), scratch.device());
+    be.reduce_all(Reduce::dot, m, &m, 1.0, 0.0, yg);
+  }
+  Record r;
+  r.kind = OpKind::segment_gram_sq;
+  r.inputs = {s, nullptr, nullptr, nullptr};
+  r.output = y;
+  r.context = &segments;
+  tape.record(r);
+  return y;
+}
+
+void segment_gram_sq_backward(Tape& tape, const Record& r) {
+  Variable* s = r.inputs[0];
+  const Segments& segments = *static_cast<const Segments*>(r.context);
+  const int64_t k = s->value.cols();
+  const DType dt = s->value.dtype();
+  const std::size_t es = dtype_size(dt);
+  Backend& be = tape.backend();
+  Tensor scratch = square_scratch(tape, segments, k, dt);
+  auto ds = tape.grad_target(s);  // segments cover every row once: one beta for all of them
+  for (int64_t g = 0; g < segments.count(); ++g) {
+    const int64_t n = segments.size(g);
+    if (n == 0) continue;
+    const int64_t side = small_gram(be, s->value, segments, g, scratch);
+    Tensor m(scratch.data(), Shape{side * side}, dt, scratch.device());
+    const Tensor dyg = element(r.output->grad, g);
+    be.map(MapOp::mul, m, &dyg, Broadcast::scalar, 0, 1.0, 0.0, m);  // dy_g (on the device) times the Gram matrix
+    const char* sg = static_cast<const char*>(s->value.data()) + static_cast<std::size_t>(segments.begin(g) * k) * es;
+    char* dsg = static_cast<char*>(ds.tensor.data()) + static_cast<std::size_t>(segments.begin(g) * k) * es;
+    if (n <= k) be.gemm(Trans::no, Trans::no, n, k, n, 4.0, m.data(), n, sg, k, ds.beta, dsg, k, dt);  // 4 (s s^T) s
+    else be.gemm(Trans::no, Trans::no, n, k, k, 4.0, sg, k, m.data(), k, ds.beta, dsg, k, dt);         // 4 s (s^T s)
+  }
 }
 
 }  // namespace diffpool::ops

@@ -35,6 +35,9 @@ Variable* spmm(Tape& tape, const Csr& a, const Csr& a_transposed, Variable* x);
 Variable* segment_matmul_tn(Tape& tape, Variable* s, Variable* z, const Segments& segments);
 // y (B,F) = sum, mean or max of x's rows (N,F) per segment.
 Variable* segment_reduce(Tape& tape, Variable* x, const Segments& segments, SegmentReduce kind);
+// y (B,1): y_g = ||s_g^T s_g||_F^2 per segment g of s (N,K), computed through the smaller of
+// s_g^T s_g (K x K) and s_g s_g^T (n_g x n_g), which have the same Frobenius norm.
+Variable* segment_gram_sq(Tape& tape, Variable* s, const Segments& segments);
 
 // ---- elementwise (elementwise.cpp) -----------------------------------------------------------
 // y = alpha * a + beta * b (same shapes); b may be null (then y = alpha * a).
@@ -48,8 +51,6 @@ Variable* relu(Tape& tape, Variable* x);
 Variable* sqrt(Tape& tape, Variable* x, double eps);
 // y = 1 / (x + eps)
 Variable* reciprocal(Tape& tape, Variable* x, double eps);
-// y = x log x (0 at x = 0)
-Variable* xlogx(Tape& tape, Variable* x);
 // Inverted dropout with keep probability 1 - p and a counter-based mask from seed.
 Variable* dropout(Tape& tape, Variable* x, double p, uint64_t seed);
 
@@ -57,6 +58,9 @@ Variable* dropout(Tape& tape, Variable* x, double p, uint64_t seed);
 Variable* row_sum(Tape& tape, Variable* x);               // (N,F) -> (N,1)
 Variable* row_dot(Tape& tape, Variable* a, Variable* b);  // (N,F),(N,F) -> (N,1)
 Variable* mean_all(Tape& tape, Variable* x);              // any -> (1)
+// y_i = sum_j x_ij log x_ij (N,F) -> (N,1), 0 log 0 = 0: minus the entropy of each row of an
+// assignment matrix, without keeping any (N,F) intermediate.
+Variable* row_xlogx(Tape& tape, Variable* x);
 
 // ---- normalisation (normalize.cpp) -----------------------------------------------------------
 // y = x / max(||x||_2, eps) per row.

@@ -3,6 +3,11 @@
 //   row_sum:  y_i = sum_j x_ij              x (N,F), y (N,1)    dx_ij += dy_i
 //   row_dot:  y_i = sum_j a_ij b_ij         a, b (N,F), y (N,1) da += dy_i b,  db += dy_i a
 //   mean_all: y = mean of all elements      y (1)               dx += dy / numel
+//   row_xlogx: y_i = sum_j x_ij log x_ij     x (N,F), y (N,1)    dx_ij += dy_i (log x_ij + 1)
+//             The rows are processed in chunks, so only a chunk of log x is ever held: with
+//             thousands of clusters (D&D) the full (N,F) intermediate would cost hundreds of MB.
+#include <algorithm>
+
 #include "engine/ops/backward.hpp"
 #include "engine/ops/op_util.hpp"
 #include "engine/ops/ops.hpp"
@@ -74,6 +79,48 @@ void mean_all_backward(Tape& tape, const Record& r) {
   auto d = tape.grad_target(x);
   tape.backend().map(MapOp::broadcast, x->value, &r.output->grad, Broadcast::scalar, 0,
                      1.0 / static_cast<double>(x->value.numel()), d.beta, d.tensor);
+}
+
+namespace {
+// Rows per chunk of row_xlogx: about a million elements of scratch.
+int64_t chunk_rows(int64_t rows, int64_t cols) { return std::max<int64_t>(1, std::min<int64_t>(rows, (int64_t{1} << 20) / std::max<int64_t>(cols, 1))); }
+}  // namespace
+
+Variable* row_xlogx(Tape& tape, Variable* x) {
+  const int64_t n = x->value.rows(), f = x->value.cols();
+  Variable* y = new_output(tape, Shape{n, 1}, x->value.dtype());
+  const int64_t chunk = chunk_rows(n, f);
+  Tensor scratch = tape.workspace().empty(Shape{chunk, f}, x->value.dtype());
+  for (int64_t r0 = 0; r0 < n; r0 += chunk) {
+    const int64_t r1 = std::min(n, r0 + chunk);
+    const Tensor xs = x->value.rows_slice(r0, r1);
+    Tensor logs = scratch.rows_slice(0, r1 - r0);
+    Tensor ys = y->value.rows_slice(r0, r1);
+    tape.backend().map(MapOp::log, xs, nullptr, Broadcast::full, 0, 1.0, 0.0, logs);
+    tape.backend().reduce_rows(Reduce::dot, xs, &logs, 1.0, 0.0, ys);
+  }
+  Record r;
+  r.kind = OpKind::row_xlogx;
+  r.inputs = {x, nullptr, nullptr, nullptr};
+  r.output = y;
+  tape.record(r);
+  return y;
+}
+
+void row_xlogx_backward(Tape& tape, const Record& r) {
+  Variable* x = r.inputs[0];
+  const int64_t n = x->value.rows(), f = x->value.cols();
+  const int64_t chunk = chunk_rows(n, f);
+  Tensor scratch = tape.workspace().empty(Shape{chunk, f}, x->value.dtype());
+  auto dx = tape.grad_target(x);  // rows are disjoint across chunks: one beta for all
+  for (int64_t r0 = 0; r0 < n; r0 += chunk) {
+    const int64_t r1 = std::min(n, r0 + chunk);
+    Tensor logs = scratch.rows_slice(0, r1 - r0);
+    const Tensor dys = r.output->grad.rows_slice(r0, r1);
+    Tensor dxs = dx.tensor.rows_slice(r0, r1);
+    tape.backend().map(MapOp::log, x->value.rows_slice(r0, r1), nullptr, Broadcast::full, 0, 1.0, 0.0, logs);
+    tape.backend().map(MapOp::plus_one_times, logs, &dys, Broadcast::col, 0, 1.0, dx.beta, dxs);
+  }
 }
 
 }  // namespace diffpool::ops

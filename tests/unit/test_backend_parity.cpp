@@ -369,7 +369,7 @@ template <class T> std::vector<T> map_input(Rng& rng, MapOp op, bool first, int6
     case MapOp::sqrt: return first ? random_values<T>(rng, n, -1, 3, 0.05) : random_values<T>(rng, n, -1, 1);
     case MapOp::reciprocal: return first ? random_values<T>(rng, n, 0.5, 2) : random_values<T>(rng, n, -1, 1);
     case MapOp::log: return first ? random_values<T>(rng, n, 0, 2, 0.1) : random_values<T>(rng, n, -1, 1);
-    case MapOp::mul_plus_one: return random_values<T>(rng, n, -2, 2);
+    case MapOp::plus_one_times: return random_values<T>(rng, n, -2, 2);
     case MapOp::clip_coefficient: return random_values<T>(rng, n, 0, 4, 0.05);
     default: break;
   }
@@ -406,7 +406,7 @@ TEST_F(BackendParity, MapEveryOpAndBroadcast) {
             // b = null is meaningful for the unary ops only (and then the mode is ignored).
             const bool binary = op == MapOp::broadcast || op == MapOp::add || op == MapOp::mul || op == MapOp::div ||
                                 op == MapOp::relu_backward || op == MapOp::reciprocal_backward ||
-                                op == MapOp::mul_plus_one;
+                                op == MapOp::plus_one_times;
             if (!with_b && (binary || mode != Broadcast::full)) continue;
             for (double beta : {0.0, 1.0}) {
               const std::string what = std::string("map ") + map_op_name(op) + " " + broadcast_name(mode) +

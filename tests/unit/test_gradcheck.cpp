@@ -98,6 +98,28 @@ TEST_F(GradCheck, SegmentMatmulUnequalAndUniform) {
   });
 }
 
+TEST_F(GradCheck, SegmentGramSquared) {
+  Workspace fixture_ws(*backend);
+  // Segments smaller and larger than the 3 columns (both Gram forms) and an empty one.
+  Segments mixed = make_segments(fixture_ws, {0, 2, 2, 7, 10, 14});
+  expect_gradients_match(*backend, {random_input("s", {14, 3}, 21)}, [&](Tape& t, const std::vector<Variable*>& v) {
+    return ops::segment_gram_sq(t, v[0], mixed);
+  });
+  // Against its definition through S^T S.
+  Workspace ws(*backend);
+  Tape tape(*backend, ws);
+  GradInput in = random_input("s", {14, 3}, 22);
+  Tensor st = ws.empty(in.shape, DType::f64);
+  backend->copy_bytes(st.data(), st.device(), in.values.data(), Device::cpu, st.bytes());
+  Variable* s = tape.input(st, false);
+  Segments five = make_uniform_segments(fixture_ws, 5, 3);
+  const auto direct = download<double>(*backend, ops::segment_gram_sq(tape, s, mixed)->value);
+  Variable* gram = ops::segment_matmul_tn(tape, s, s, mixed);
+  const auto reference = download<double>(*backend, ops::segment_reduce(tape, ops::row_dot(tape, gram, gram), five,
+                                                                        SegmentReduce::sum)->value);
+  for (std::size_t g = 0; g < direct.size(); ++g) EXPECT_NEAR(direct[g], reference[g], 1e-12 * (1 + reference[g]));
+}
+
 TEST_F(GradCheck, SegmentReduce) {
   Workspace fixture_ws(*backend);
   Segments unequal = make_segments(fixture_ws, {0, 4, 4, 5, 8, 14});  // includes an empty segment
@@ -135,7 +157,7 @@ TEST_F(GradCheck, Elementwise) {
   expect_gradients_match(*backend, {random_input("x", {5, 4}, 8, 0.2, 2.0)},
                          [](Tape& t, const std::vector<Variable*>& v) { return ops::reciprocal(t, v[0], 1e-3); });
   expect_gradients_match(*backend, {random_input("x", {5, 4}, 9, 0.05, 1.0)},
-                         [](Tape& t, const std::vector<Variable*>& v) { return ops::xlogx(t, v[0]); });
+                         [](Tape& t, const std::vector<Variable*>& v) { return ops::row_xlogx(t, v[0]); });
   expect_gradients_match(*backend, {random_input("x", {6, 5}, 10)},
                          [](Tape& t, const std::vector<Variable*>& v) { return ops::dropout(t, v[0], 0.3, 1234); });
 }

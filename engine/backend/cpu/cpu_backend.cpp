@@ -248,7 +248,7 @@ class CpuBackend final : public Backend {
         case MapOp::reciprocal: run([k](T x, T) { return T(1) / (x + k); }); break;
         case MapOp::reciprocal_backward: run([](T dy, T y) { return -dy * y * y; }); break;
         case MapOp::log: run([](T x, T) { return std::log(std::max(x, tiny<T>())); }); break;
-        case MapOp::mul_plus_one: run([](T x, T y) { return x * (y + T(1)); }); break;
+        case MapOp::plus_one_times: run([](T x, T y) { return (x + T(1)) * y; }); break;
         case MapOp::clip_coefficient:
           run([k](T s, T) { return std::min(T(1), k / (std::sqrt(std::max(s, T(0))) + T(1e-6))); });
           break;

@@ -49,7 +49,7 @@ template <class T> __device__ __forceinline__ T map_value(MapOp op, T x, T y, T 
     case MapOp::reciprocal: return T(1) / (x + k);
     case MapOp::reciprocal_backward: return -x * y * y;
     case MapOp::log: return dev_log(dev_max(x, tiny<T>()));
-    case MapOp::mul_plus_one: return x * (y + T(1));
+    case MapOp::plus_one_times: return (x + T(1)) * y;
     case MapOp::clip_coefficient: return dev_min(T(1), k / (dev_sqrt(dev_max(x, T(0))) + T(1e-6)));
     case MapOp::count: break;
   }
