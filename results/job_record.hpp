@@ -42,7 +42,9 @@ struct JobRecord {
   int best_epoch = 0;                // by the early-stopping metric on the validation split (0: none)
   Metrics best_validation;           // validation metrics at best_epoch
   bool has_test = false;
-  Metrics test;                      // test metrics of the final model (best epoch's weights where kept)
+  // Test metrics of the final model (best epoch's weights where kept). Named test_metrics, not
+  // test, because `test` is the test split above.
+  Metrics test_metrics;
 
   // Model outputs on the saved split (see output.save_outputs).
   std::string outputs_split;         // "test", "validation", "all" or "" (none saved)
@@ -58,9 +60,20 @@ struct JobRecord {
   std::string started_at, finished_at;  // ISO 8601 UTC
 };
 
-// Writes the record to `path` atomically (a temporary name, then rename).
+// Writes the record to `path` atomically (a temporary name, then rename). Holds
+// hdf5::library_mutex() (safe to call from any thread). Failed jobs are written the same way,
+// with status "failed", the reason in `failure` and whatever epochs ran.
 void write_job_record(const std::filesystem::path& path, const JobRecord& record);
-// Reads a record; the per-graph outputs only when asked (they can be large).
+// Reads a record; the per-graph outputs only when asked (they can be large). Throws InputError for
+// a file that is not a job file or has another schema version, LibraryError for HDF5 failures.
+// Holds hdf5::library_mutex().
 JobRecord read_job_record(const std::filesystem::path& path, bool with_outputs = false);
+
+// The job files of an experiment output folder: <experiment_dir>/jobs/*.h5, sorted by name,
+// without temporary files of writers ("*.h5.tmp.<pid>"). Empty when there is no jobs/ folder.
+std::vector<std::filesystem::path> list_job_files(const std::filesystem::path& experiment_dir);
+
+// The schema version written into the root attribute "schema_version" of every job file.
+inline constexpr int64_t kJobFileSchemaVersion = 1;
 
 }  // namespace diffpool
