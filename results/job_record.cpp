@@ -20,7 +20,8 @@
 //   /outputs                  attributes split ("test" | "validation" | "all" | ""), graphs (int64 [G],
 //                             the graph indices in the order they were written)
 //   /outputs/graphs/<g>/      attributes graph, label, prediction, levels; datasets logits [C],
-//                             graph_embedding [D] (float32)
+//                             graph_embedding [D] (float32), edges [E, 2] (int32, level-0 node
+//                             pairs, each undirected edge once; only when saved)
 //   /outputs/graphs/<g>/level<l>/   attributes rows, embedding_dim, clusters; datasets
 //                             embedding [rows, embedding_dim], assignment [rows, clusters],
 //                             pooled_adjacency [clusters, clusters] (float32; compressed when large;
@@ -206,7 +207,11 @@ void write_outputs(File& file, const JobRecord& record) {
   for (const GraphOutputs& g : record.outputs) graph_ids.push_back(g.graph);
   outputs.set_attribute("graphs", graph_ids);
   if (!record.outputs.empty()) outputs.create_group("graphs");
-  for (const GraphOutputs& g : record.outputs) {
+  DP_CHECK(record.output_edges.empty() || record.output_edges.size() == record.outputs.size(),
+           "job {}: {} edge lists for {} graphs of outputs", record.job_id, record.output_edges.size(),
+           record.outputs.size());
+  for (std::size_t i = 0; i < record.outputs.size(); ++i) {
+    const GraphOutputs& g = record.outputs[i];
     const std::string what = fmt::format("job {} graph {}", record.job_id, g.graph);
     DP_CHECK(!outputs.exists(graph_group_name(g.graph)), "{}: the graph appears twice in the outputs", what);
     Group group = outputs.create_group(graph_group_name(g.graph));
@@ -216,6 +221,13 @@ void write_outputs(File& file, const JobRecord& record) {
     group.set_attribute("levels", static_cast<int64_t>(g.levels.size()));
     write_float_array(group, "logits", g.logits, {g.logits.size()}, what);
     write_float_array(group, "graph_embedding", g.graph_embedding, {g.graph_embedding.size()}, what);
+    if (!record.output_edges.empty()) {
+      const std::vector<int32_t>& edges = record.output_edges[i];
+      DP_CHECK(edges.size() % 2 == 0, "{}: {} edge entries, not pairs", what, edges.size());
+      const hdf5::DatasetOptions options =
+          edges.size() >= kCompressFrom ? hdf5::DatasetOptions::compressed() : hdf5::DatasetOptions{};
+      group.write_dataset("edges", edges, {edges.size() / 2, 2}, options);
+    }
     for (std::size_t l = 0; l < g.levels.size(); ++l) {
       const GraphOutputs::Level& level = g.levels[l];
       const std::string level_what = fmt::format("{} level {}", what, l);
@@ -234,8 +246,7 @@ void write_outputs(File& file, const JobRecord& record) {
   }
 }
 
-std::vector<GraphOutputs> read_outputs(const File& file) {
-  std::vector<GraphOutputs> result;
+void read_outputs(const File& file, std::vector<GraphOutputs>& result, std::vector<std::vector<int32_t>>& edges) {
   const Group outputs = file.open_group("outputs");
   const std::vector<int64_t> graph_ids = outputs.read_attribute<std::vector<int64_t>>("graphs");
   for (const int64_t id : graph_ids) {
@@ -246,6 +257,10 @@ std::vector<GraphOutputs> read_outputs(const File& file) {
     g.prediction = static_cast<int32_t>(group.read_attribute<int64_t>("prediction"));
     if (group.exists("logits")) g.logits = group.read_dataset<float>("logits").values;
     if (group.exists("graph_embedding")) g.graph_embedding = group.read_dataset<float>("graph_embedding").values;
+    if (group.exists("edges")) {
+      edges.resize(graph_ids.size());
+      edges[result.size()] = group.read_dataset<int32_t>("edges").values;
+    }
     const int64_t levels = group.read_attribute<int64_t>("levels");
     for (int64_t l = 0; l < levels; ++l) {
       const Group lg = group.open_group(fmt::format("level{}", l));
@@ -263,7 +278,6 @@ std::vector<GraphOutputs> read_outputs(const File& file) {
     }
     result.push_back(std::move(g));
   }
-  return result;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -373,7 +387,7 @@ JobRecord read_record(const File& file, bool with_outputs) {
   if (r.has_test) r.test_metrics = read_metrics_attributes(result.open_group("test"));
 
   r.outputs_split = file.open_group("outputs").read_attribute<std::string>("split");
-  if (with_outputs) r.outputs = read_outputs(file);
+  if (with_outputs) read_outputs(file, r.outputs, r.output_edges);
   return r;
 }
 
@@ -388,6 +402,24 @@ JobRecord read_job_record(const std::filesystem::path& path, bool with_outputs) 
   const std::scoped_lock lock(hdf5::library_mutex());
   const File file = File::open_read_only(path);
   return read_record(file, with_outputs);
+}
+
+std::vector<int32_t> graph_edges(const GraphDataset& dataset, int64_t graph) {
+  DP_CHECK(graph >= 0 && graph < dataset.num_graphs(), "graph {} of a dataset of {} graphs", graph,
+           dataset.num_graphs());
+  const int64_t first = dataset.node_offsets[static_cast<std::size_t>(graph)];
+  const int64_t end = dataset.node_offsets[static_cast<std::size_t>(graph) + 1];
+  std::vector<int32_t> edges;
+  for (int64_t v = first; v < end; ++v) {
+    for (int64_t e = dataset.adjacency_offsets[static_cast<std::size_t>(v)];
+         e < dataset.adjacency_offsets[static_cast<std::size_t>(v) + 1]; ++e) {
+      const int64_t u = dataset.adjacency_targets[static_cast<std::size_t>(e)];
+      if (u < v) continue;  // each undirected edge once, from its lower end
+      edges.push_back(static_cast<int32_t>(v - first));
+      edges.push_back(static_cast<int32_t>(u - first));
+    }
+  }
+  return edges;
 }
 
 std::vector<std::filesystem::path> list_job_files(const std::filesystem::path& experiment_dir) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/data/dataset.hpp"
 #include "engine/train/trainer.hpp"
 
 namespace diffpool {
@@ -49,6 +50,11 @@ struct JobRecord {
   // Model outputs on the saved split (see output.save_outputs).
   std::string outputs_split;         // "test", "validation", "all" or "" (none saved)
   std::vector<GraphOutputs> outputs;
+  // The level-0 edges of each graph of `outputs` (same order), so that plots can draw the graphs:
+  // local node indices (the rows of level 0), each undirected edge once as a (low, high) pair,
+  // flattened [E, 2]. Empty: not saved (then output_edges.size() == 0; otherwise it equals
+  // outputs.size()). Fill it with graph_edges(dataset, graph).
+  std::vector<std::vector<int32_t>> output_edges;
 
   // Where and how it ran.
   std::string host;
@@ -68,6 +74,10 @@ void write_job_record(const std::filesystem::path& path, const JobRecord& record
 // a file that is not a job file or has another schema version, LibraryError for HDF5 failures.
 // Holds hdf5::library_mutex().
 JobRecord read_job_record(const std::filesystem::path& path, bool with_outputs = false);
+
+// The undirected edges of one graph of a dataset as local (low, high) node pairs, flattened [E, 2],
+// in CSR order (what JobRecord::output_edges holds).
+std::vector<int32_t> graph_edges(const GraphDataset& dataset, int64_t graph);
 
 // The job files of an experiment output folder: <experiment_dir>/jobs/*.h5, sorted by name,
 // without temporary files of writers ("*.h5.tmp.<pid>"). Empty when there is no jobs/ folder.

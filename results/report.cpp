@@ -199,7 +199,13 @@ ReportRow read_report_row(const fs::path& folder) {
     row.total = s.jobs_total;
   } else {
     const std::vector<fs::path> jobs = list_job_files(folder);
-    if (jobs.empty()) {
+    std::vector<fs::path> failures;  // the runner records failed jobs as failed/<job id>.txt
+    if (fs::is_directory(folder / "failed", error)) {
+      for (const auto& entry : fs::directory_iterator(folder / "failed", error)) {
+        if (entry.path().extension() == ".txt") failures.push_back(entry.path());
+      }
+    }
+    if (jobs.empty() && failures.empty()) {
       throw InputError(fmt::format("'{}' holds neither summary.h5 nor job files (jobs/*.h5): not an experiment "
                                    "output folder, or nothing has finished yet",
                                    folder.string()));
@@ -218,12 +224,8 @@ ReportRow read_report_row(const fs::path& folder) {
       if (r.status == "completed") ++row.completed;
       else ++row.failed;
     }
-    // The runner records failed jobs as failed/<job id>.txt (a job file only when it completed).
-    if (fs::is_directory(folder / "failed", error)) {
-      for (const auto& entry : fs::directory_iterator(folder / "failed", error)) {
-        if (entry.path().extension() == ".txt") ++row.failed;
-      }
-    }
+    row.failed += static_cast<int64_t>(failures.size());
+    if (row.experiment.empty()) row.experiment = folder.filename().string();
   }
   if (row.protocol == "paper") row.ying = ying_2018_accuracy(row.dataset, row.variant);
   else row.errica = errica_2020_accuracy(row.dataset, row.variant);
