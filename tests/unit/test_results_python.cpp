@@ -196,6 +196,40 @@ TEST_F(ResultsPython, ReportWritesPlotsAndShowsPythonErrors) {
   EXPECT_NE(err3.str().find("No module named 'diffpool_results'"), std::string::npos) << err3.str();
 }
 
+// Degenerate folders plot without errors: a failed job with no epochs, a job that saved no
+// outputs, a summary with no points.
+TEST_F(ResultsPython, PlotsOfFailedJobsAndEmptySummaries) {
+  const fs::path folder = dir_ / "degenerate";
+  fs::create_directories(folder / "jobs");
+  JobRecord failed = testing::make_job_record(0, 0);
+  failed.status = "failed";
+  failed.failure = "out of memory";
+  failed.epochs.clear();
+  failed.best_epoch = 0;
+  failed.has_test = false;
+  failed.outputs.clear();
+  failed.output_edges.clear();
+  failed.outputs_split.clear();
+  write_job_record(folder / "jobs" / "failed.h5", failed);
+  JobRecord plain = testing::make_job_record(1, 0, 2);
+  plain.outputs.clear();
+  plain.output_edges.clear();
+  plain.outputs_split.clear();
+  write_job_record(folder / "jobs" / "plain.h5", plain);
+  ExperimentSummary summary;
+  summary.name = "degenerate";
+  write_summary(folder / "summary.h5", summary);
+
+  const fs::path out = dir_ / "degenerate-plots";
+  const auto [status, output] = run_command(python_command() + " -m diffpool_results.plots " + quoted(folder) +
+                                            " --out " + quoted(out));
+  ASSERT_EQ(status, 0) << output;
+  EXPECT_NE(output.find("no job in"), std::string::npos) << output;
+  std::map<std::string, std::pair<uint32_t, uint32_t>> expected = {
+      {"curves_fold0.png", {1200, 800}}, {"curves_fold1.png", {1200, 800}}, {"accuracy_points.png", {1000, 600}}};
+  expect_plots(out, expected);
+}
+
 TEST_F(ResultsPython, H5dumpReadsTheJobFileHeader) {
   const fs::path h5dump = "/usr/bin/h5dump";
   if (!fs::exists(h5dump)) GTEST_SKIP() << "no /usr/bin/h5dump: install hdf5-tools";

@@ -109,8 +109,14 @@ def plot_learning_curves(job, path):
     if job.best_epoch > 0:
         handles.append(plt.Line2D([], [], color="grey", linewidth=0.8, linestyle="-."))
         labels.append(f"best epoch {job.best_epoch}")
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels))
-    fig.suptitle(_job_title(job), fontsize=10)
+    if labels:
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels))
+    if len(epochs) == 0:
+        fig.text(0.5, 0.5, "no epochs recorded", ha="center", va="center", fontsize=16, color="grey")
+    title = _job_title(job)
+    if job.status != "completed":
+        title += f" - {job.status}: {job.failure}"
+    fig.suptitle(title, fontsize=10)
     fig.subplots_adjust(left=0.06, right=0.98, top=0.88, bottom=0.1, hspace=0.35, wspace=0.25)
     return _save(fig, path)
 
