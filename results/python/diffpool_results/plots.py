@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 
 from .io import load_experiment, load_job  # noqa: E402
-from .layout import adjacency_from_edges, spring_layout  # noqa: E402
+from .layout import adjacency_from_edges, layout_from_edges, spring_layout  # noqa: E402
 
 DPI = 100
 FIGURE_INCHES = {
@@ -160,8 +160,8 @@ def plot_pooled_adjacency(job, out, level, path):
 
 
 def level_adjacency(out, level):
-    """The adjacency the level works on, and how it was obtained: level 0 the input graph's edges
-    (or S S^T when the job file holds no edges), level l >= 1 the pooled adjacency of level l-1."""
+    """The dense adjacency the level works on, and how it was obtained: level 0 the input graph's
+    edges (or S S^T when the job file holds no edges), level l >= 1 the pooled adjacency of level l-1."""
     lv = out.levels[level]
     if level == 0:
         if out.edges is not None:
@@ -171,24 +171,38 @@ def level_adjacency(out, level):
     return np.asarray(out.levels[level - 1].pooled_adjacency, dtype=np.float64), f"pooled graph A_{level}"
 
 
+def _weighted_edges(out, level):
+    """(i, j, weight in (0, 1], how the graph was obtained, positions) of the graph at `level`:
+    every edge of the input graph, or the pairs of a weighted adjacency above 1% of its largest
+    weight (weights relative to the largest)."""
+    lv = out.levels[level]
+    n = lv.rows
+    if level == 0 and out.edges is not None:
+        e = np.asarray(out.edges, dtype=np.int64).reshape(-1, 2)
+        e = e[e[:, 0] != e[:, 1]]
+        return e[:, 0], e[:, 1], np.ones(len(e)), "input graph", layout_from_edges(n, e)
+    adjacency, source = level_adjacency(out, level)
+    weights = np.abs(adjacency)
+    np.fill_diagonal(weights, 0.0)
+    upper = np.triu(weights, k=1)
+    top = upper.max() if upper.size else 0.0
+    if top <= 0:
+        return (np.zeros(0, np.int64),) * 2 + (np.zeros(0), source, spring_layout(weights))
+    i, j = np.nonzero(upper > 0.01 * top)
+    return i, j, upper[i, j] / top, source, spring_layout(weights)
+
+
 def plot_clusters(job, out, level, path):
     """The graph of level `level` with nodes coloured by their argmax cluster in S_level."""
     lv = out.levels[level]
-    adjacency, source = level_adjacency(out, level)
     n = lv.rows
-    weights = np.abs(adjacency.copy())
-    np.fill_diagonal(weights, 0.0)
-    pos = spring_layout(weights)
+    i, j, w, source, pos = _weighted_edges(out, level)
     cluster = np.argmax(lv.assignment, axis=1) if lv.assignment is not None and n else np.zeros(n, dtype=int)
     fig = _figure("clusters")
     ax = fig.add_subplot(1, 1, 1)
     # Edges: every edge of a 0/1 graph; for weighted graphs those above 1% of the largest weight,
     # with opacity following the weight.
-    upper = np.triu(weights, k=1)
-    top = upper.max() if upper.size else 0.0
-    if top > 0:
-        i, j = np.nonzero(upper > 0.01 * top)
-        w = upper[i, j] / top
+    if len(w):
         segments = np.stack([pos[i], pos[j]], axis=1)
         colors = np.zeros((len(w), 4))
         colors[:, 3] = 0.15 + 0.6 * w
