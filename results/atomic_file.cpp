@@ -36,6 +36,7 @@ std::filesystem::path atomic_temporary_path(const std::filesystem::path& final_p
 }
 
 void write_file_atomically(const std::filesystem::path& final_path, const std::function<void(File&)>& write) {
+  const std::scoped_lock lock(library_mutex());
   const std::filesystem::path temporary = atomic_temporary_path(final_path);
   std::filesystem::path directory = final_path.parent_path();
   if (directory.empty()) directory = ".";

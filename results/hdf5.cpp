@@ -167,6 +167,7 @@ hid_t memory_type(ElementType type) {
     case ElementType::int32: return H5T_NATIVE_INT32;
     case ElementType::int64: return H5T_NATIVE_INT64;
     case ElementType::uint8: return H5T_NATIVE_UINT8;
+    case ElementType::uint64: return H5T_NATIVE_UINT64;
   }
   DP_CHECK(false, "unknown ElementType {}", static_cast<int>(type));
   return H5I_INVALID_HID;
@@ -179,6 +180,7 @@ hid_t file_type(ElementType type) {
     case ElementType::int32: return H5T_STD_I32LE;
     case ElementType::int64: return H5T_STD_I64LE;
     case ElementType::uint8: return H5T_STD_U8LE;
+    case ElementType::uint64: return H5T_STD_U64LE;
   }
   DP_CHECK(false, "unknown ElementType {}", static_cast<int>(type));
   return H5I_INVALID_HID;
@@ -191,6 +193,7 @@ std::size_t element_size(ElementType type) {
     case ElementType::int32: return 4;
     case ElementType::int64: return 8;
     case ElementType::uint8: return 1;
+    case ElementType::uint64: return 8;
   }
   return 1;
 }
@@ -450,6 +453,7 @@ std::string_view element_type_name(ElementType type) {
     case ElementType::int32: return "int32";
     case ElementType::int64: return "int64";
     case ElementType::uint8: return "uint8";
+    case ElementType::uint64: return "uint64";
   }
   return "unknown";
 }
@@ -813,8 +817,14 @@ std::size_t File::open_object_count() const {
   return static_cast<std::size_t>(count);
 }
 
+std::recursive_mutex& library_mutex() noexcept {
+  static std::recursive_mutex mutex;
+  return mutex;
+}
+
 bool is_readable_hdf5(const std::filesystem::path& path) noexcept {
   try {
+    const std::scoped_lock lock(library_mutex());
     const Quiet quiet;
     std::error_code error;
     if (!std::filesystem::is_regular_file(path, error) || std::filesystem::file_size(path, error) == 0) {

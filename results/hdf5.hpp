@@ -3,7 +3,7 @@
 //
 //   File      one open HDF5 file (create with truncation, open read-only, open read-write)
 //   Group     a group inside a file; File and Group are both a Location (something that holds objects)
-//   Dataset   an n-dimensional array of float/double/int32/int64/uint8, or UTF-8 strings
+//   Dataset   an n-dimensional array of float/double/int32/int64/uint8/uint64, or UTF-8 strings
 //   Object    what File, Group and Dataset share: attributes (scalar int64/double/string, 1-D numbers)
 //   Handle    owns one hid_t and closes it with the matching H5?close; the destructor never throws
 //
@@ -27,6 +27,7 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -36,6 +37,20 @@
 #include "engine/core/error.hpp"
 
 namespace diffpool::hdf5 {
+
+// ---------------------------------------------------------------------------------------------
+// One lock for the whole HDF5 library in this process.
+//
+// The serial HDF5 build keeps global state (identifiers, the error stack, caches), so two threads
+// must never be inside it at the same time, even on different files. Every complete operation of
+// results/ (write_file_atomically, is_readable_hdf5, the job record and summary readers and writers)
+// holds this mutex; code that uses File, Group or Dataset directly from more than one thread must
+// hold it too, for as long as any of those objects is alive:
+//
+//   const std::scoped_lock lock(diffpool::hdf5::library_mutex());
+//
+// It is recursive, so a locked operation may call another one.
+std::recursive_mutex& library_mutex() noexcept;
 
 // ---------------------------------------------------------------------------------------------
 // Handle: owns one hid_t.
@@ -75,10 +90,11 @@ class Handle {
 
 template <class T>
 concept Numeric = std::same_as<T, float> || std::same_as<T, double> || std::same_as<T, std::int32_t> ||
-                  std::same_as<T, std::int64_t> || std::same_as<T, std::uint8_t>;
+                  std::same_as<T, std::int64_t> || std::same_as<T, std::uint8_t> ||
+                  std::same_as<T, std::uint64_t>;
 
 // How the numeric types are stored in files: IEEE little-endian floats, little-endian integers.
-enum class ElementType { float32, float64, int32, int64, uint8 };
+enum class ElementType { float32, float64, int32, int64, uint8, uint64 };
 
 template <Numeric T>
 constexpr ElementType element_type_of() {
@@ -86,7 +102,8 @@ constexpr ElementType element_type_of() {
   else if constexpr (std::same_as<T, double>) return ElementType::float64;
   else if constexpr (std::same_as<T, std::int32_t>) return ElementType::int32;
   else if constexpr (std::same_as<T, std::int64_t>) return ElementType::int64;
-  else return ElementType::uint8;
+  else if constexpr (std::same_as<T, std::uint8_t>) return ElementType::uint8;
+  else return ElementType::uint64;
 }
 std::string_view element_type_name(ElementType type);
 
@@ -161,6 +178,11 @@ class Object {
     set_numeric_attribute(name, ElementType::float64, &stored, {});
   }
   void set_attribute(std::string_view name, std::string_view value);
+  // A scalar stored as uint64 (set_attribute stores every integer as int64): for 64-bit seeds and
+  // hashes that may not fit into int64. Read back with read_attribute<std::uint64_t>.
+  void set_unsigned_attribute(std::string_view name, std::uint64_t value) {
+    set_numeric_attribute(name, ElementType::uint64, &value, {});
+  }
   // 1-D numeric attributes.
   template <Numeric T>
   void set_attribute(std::string_view name, std::span<const T> values) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace diffpool {
@@ -57,9 +58,24 @@ struct ExperimentSummary {
   std::string updated_at;
 };
 
+// The schema version written into the root attribute "schema_version" of summary.h5.
+inline constexpr int64_t kSummarySchemaVersion = 1;
+
+// summary.h5, written atomically; layout in results/README.md ("Summary"). Both hold
+// hdf5::library_mutex() (safe to call from any thread). read_summary throws InputError for a file
+// that is not a summary or has another schema version.
 void write_summary(const std::filesystem::path& h5_path, const ExperimentSummary& summary);
 ExperimentSummary read_summary(const std::filesystem::path& h5_path);
-// One row per sweep point plus one row for the final figure, comma-separated with a header.
+
+// One row per sweep point plus one row for the final figure, comma-separated with a header
+// (accuracies in percent, columns *_pct; "optimistic" is yes/no). Written atomically.
 void write_summary_csv(const std::filesystem::path& csv_path, const ExperimentSummary& summary);
+// The text write_summary_csv writes.
+std::string format_summary_csv(const ExperimentSummary& summary);
+
+// A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
+std::string csv_field(std::string_view text);
+// Writes `text` to "<path>.tmp.<pid>" and renames it over `path`.
+void write_text_file_atomically(const std::filesystem::path& path, std::string_view text);
 
 }  // namespace diffpool

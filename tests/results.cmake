@@ -4,3 +4,18 @@ diffpool_add_gtest(test_hdf5
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_hdf5.cpp
   LIBS diffpool_results
   TIMEOUT 120)
+
+# Job records, summaries and `diffpool report`: round trips, CSV and table formats, threads.
+diffpool_add_gtest(test_results
+  LABELS unit results
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_results.cpp
+  LIBS diffpool_results
+  TIMEOUT 120)
+
+# The Python package results/python/diffpool_results (Debian's /usr/bin/python3 with h5py, numpy,
+# matplotlib): load_job / load_experiment checked value by value, every plot rendered, h5dump -H.
+diffpool_add_gtest(test_results_python
+  LABELS unit results
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_results_python.cpp
+  LIBS diffpool_results
+  TIMEOUT 300)

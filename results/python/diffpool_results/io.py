@@ -1,0 +1,287 @@
+"""load_job, load_summary, load_experiment: diffpool HDF5 result files as Python objects and numpy arrays.
+
+Every object returned here is an AttrDict: a dict whose keys are also attributes (job.metrics is
+job["metrics"]). Arrays are numpy arrays exactly as stored (float64 metrics, float32 model outputs,
+int64 indices). The layouts are described in results/README.md ("Job files", "Summary").
+"""
+import os
+import glob
+
+import h5py
+import numpy as np
+
+JOB_FORMAT = "diffpool-job"
+SUMMARY_FORMAT = "diffpool-summary"
+SCHEMA_VERSION = 1
+
+METRIC_PARTS = ("loss", "classification_loss", "link_loss", "entropy_loss", "accuracy")
+
+
+class AttrDict(dict):
+    """A dict whose keys can also be read and written as attributes."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name, value):
+        self[name] = value
+
+    def __dir__(self):
+        return list(self.keys()) + list(super().__dir__())
+
+
+class Job(AttrDict):
+    """One job file: identity and outcome attributes, settings, splits, metrics, result, outputs."""
+
+
+class GraphOutput(AttrDict):
+    """What the model computed for one graph: label, prediction, logits, graph_embedding, edges, levels."""
+
+
+class Level(AttrDict):
+    """One level of one graph: embedding [rows, dim], assignment [rows, clusters] (None at the last
+    level), pooled_adjacency [clusters, clusters] (None at the last level)."""
+
+
+class Summary(AttrDict):
+    """summary.h5: attributes, environment, and the tables points, winners, failures."""
+
+
+def _attributes(obj):
+    out = {}
+    for key, value in obj.attrs.items():
+        if isinstance(value, bytes):
+            value = value.decode("utf-8")
+        elif isinstance(value, np.ndarray):
+            value = value.copy()
+        elif isinstance(value, np.integer):
+            value = int(value)
+        elif isinstance(value, np.floating):
+            value = float(value)
+        out[key] = value
+    return out
+
+
+def _string(dataset):
+    value = dataset.asstr()[()]
+    return value if isinstance(value, str) else str(value)
+
+
+def _check_format(f, expected, path):
+    fmt = f.attrs.get("format")
+    if isinstance(fmt, bytes):
+        fmt = fmt.decode()
+    if fmt != expected:
+        raise ValueError(f"{path}: not a {expected} file (root attribute 'format' is {fmt!r})")
+    version = int(f.attrs["schema_version"])
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"{path}: schema version {version}, this reader knows version {SCHEMA_VERSION}")
+
+
+def parse_settings(text):
+    """The canonical settings ("key=value" lines) as a dict of strings."""
+    settings = {}
+    for line in text.splitlines():
+        if "=" in line:
+            key, value = line.split("=", 1)
+            settings[key.strip()] = value.strip()
+    return settings
+
+
+def _metrics_of_group(group):
+    m = AttrDict((name, float(group.attrs[name])) for name in METRIC_PARTS)
+    m.graphs = int(group.attrs["graphs"])
+    return m
+
+
+def _read_outputs(f):
+    outputs = {}
+    group = f["outputs"]
+    graph_ids = [int(g) for g in np.atleast_1d(group.attrs.get("graphs", np.zeros(0, np.int64)))]
+    for graph in graph_ids:
+        g = group[f"graphs/{graph}"]
+        out = GraphOutput(
+            graph=int(g.attrs["graph"]),
+            label=int(g.attrs["label"]),
+            prediction=int(g.attrs["prediction"]),
+            logits=g["logits"][()] if "logits" in g else np.zeros(0, np.float32),
+            graph_embedding=g["graph_embedding"][()] if "graph_embedding" in g else np.zeros(0, np.float32),
+            edges=g["edges"][()] if "edges" in g else None,
+            levels=[],
+        )
+        for l in range(int(g.attrs["levels"])):
+            lg = g[f"level{l}"]
+            rows, dim, clusters = (int(lg.attrs["rows"]), int(lg.attrs["embedding_dim"]), int(lg.attrs["clusters"]))
+            out.levels.append(Level(
+                rows=rows, embedding_dim=dim, clusters=clusters,
+                embedding=lg["embedding"][()] if "embedding" in lg else np.zeros((rows, dim), np.float32),
+                assignment=lg["assignment"][()] if "assignment" in lg else None,
+                pooled_adjacency=lg["pooled_adjacency"][()] if "pooled_adjacency" in lg else None,
+            ))
+        outputs[graph] = out
+    return graph_ids, outputs
+
+
+def load_job(path, outputs=True):
+    """Reads one job file.
+
+    Returns a Job with
+      path, and every root attribute (job_id, experiment_id, experiment_name, protocol, phase, point,
+        point_label, fold, repeat, seed, dataset, variant, status, failure, best_epoch, host, rank,
+        backend, version, git_revision, wall_seconds, started_at, finished_at, schema_version);
+      attrs: the root attributes as a dict;
+      settings (str, key=value lines), settings_dict (dict), config (str, YAML);
+      splits: {"train", "validation", "test"} -> int64 arrays of dataset graph indices;
+      metrics: column name -> 1-D array, one entry per epoch (epoch, train_loss, ..., validation_accuracy,
+        test_accuracy, grad_norm, train_seconds, eval_seconds; NaN where a split was not measured);
+      result: best_epoch, has_test, best_validation (loss parts, accuracy, graphs), test (same, or None);
+      outputs_split (str), graphs (list of graph indices with outputs, in file order);
+      outputs: graph index -> GraphOutput (label, prediction, logits, graph_embedding, edges [E, 2] or
+        None, levels: list of Level(embedding, assignment, pooled_adjacency, rows, clusters,
+        embedding_dim)); empty when outputs=False.
+    """
+    path = os.fspath(path)
+    with h5py.File(path, "r") as f:
+        _check_format(f, JOB_FORMAT, path)
+        attrs = _attributes(f)
+        job = Job(attrs)
+        job.path = path
+        job.attrs = attrs
+        job.seed = int(f.attrs["seed"])
+        job.settings = _string(f["settings"])
+        job.settings_dict = parse_settings(job.settings)
+        job.config = _string(f["config"])
+        job.splits = AttrDict((name, f[f"splits/{name}"][()]) for name in ("train", "validation", "test"))
+        job.metrics = AttrDict((name, ds[()]) for name, ds in f["metrics"].items())
+        result = f["result"]
+        job.result = AttrDict(
+            best_epoch=int(result.attrs["best_epoch"]),
+            has_test=bool(result.attrs["has_test"]),
+            best_validation=_metrics_of_group(result["best_validation"]),
+            test=_metrics_of_group(result["test"]) if "test" in result else None,
+        )
+        job.outputs_split = _attributes(f["outputs"]).get("split", "")
+        job.graphs = [int(g) for g in np.atleast_1d(f["outputs"].attrs.get("graphs", np.zeros(0, np.int64)))]
+        job.outputs = AttrDict()
+        if outputs:
+            _, job.outputs = _read_outputs(f)
+    return job
+
+
+def _table(group):
+    """A group of equally long 1-D columns as a numpy record array (strings as unicode)."""
+    rows = int(group.attrs["rows"])
+    names, arrays = [], []
+    for name, ds in group.items():
+        if h5py.check_string_dtype(ds.dtype) is not None:
+            values = [str(v) for v in ds.asstr()[()]]
+            width = max([1] + [len(v) for v in values])
+            array = np.array(values, dtype=f"U{width}")
+        else:
+            array = ds[()]
+        if array.shape != (rows,):
+            raise ValueError(f"{group.file.filename}: {ds.name} has shape {array.shape}, the table has {rows} rows")
+        names.append(name)
+        arrays.append(array)
+    dtype = np.dtype([(n, a.dtype) for n, a in zip(names, arrays)])
+    table = np.rec.array(np.zeros(rows, dtype=dtype))
+    for n, a in zip(names, arrays):
+        table[n] = a
+    return table
+
+
+def rows(table):
+    """A record array (summary table) as a list of dicts of Python values."""
+    return [{name: table[name][i].item() for name in table.dtype.names} for i in range(len(table))]
+
+
+def load_summary(path):
+    """Reads summary.h5: a Summary with every root attribute (name, protocol, dataset, variant, folds,
+    repeats, jobs_total, jobs_completed, jobs_failed, accuracy_mean, accuracy_std, accuracy_label,
+    optimistic (bool)), environment (version, git_revision, backend, ranks, updated_at, hosts) and the
+    tables points, winners, failures as numpy record arrays (points["test_mean"], points[0].label)."""
+    path = os.fspath(path)
+    with h5py.File(path, "r") as f:
+        _check_format(f, SUMMARY_FORMAT, path)
+        summary = Summary(_attributes(f))
+        summary.path = path
+        summary.optimistic = bool(summary.optimistic)
+        env = _attributes(f["environment"])
+        env["hosts"] = [str(h) for h in f["environment/hosts"].asstr()[()]]
+        summary.environment = AttrDict(env)
+        for name in ("points", "winners", "failures"):
+            summary[name] = _table(f[name])
+    return summary
+
+
+class Experiment(AttrDict):
+    """An experiment output folder: folder, summary (or None), jobs (list of Job), job_table (record
+    array, one row per job), failed (list of dicts from failed/*.txt)."""
+
+    def jobs_of_fold(self, fold):
+        return [j for j in self.jobs if j.fold == fold]
+
+
+def _read_failure_file(path):
+    record = {"job_id": os.path.splitext(os.path.basename(path))[0]}
+    with open(path, encoding="utf-8", errors="replace") as stream:
+        for line in stream:
+            key, _, value = line.rstrip("\n").partition(" ")
+            if key and key != "job":
+                record[key] = value
+    return record
+
+
+def _job_sort_key(job):
+    return (job.fold, job.point, job.phase, job.repeat, job.job_id)
+
+
+def load_experiment(folder, outputs=False):
+    """Reads an experiment output folder: summary.h5 (None when missing) and every jobs/*.h5 (sorted by
+    fold, point, phase, repeat). outputs=True also reads the per-graph model outputs of every job.
+    job_table is a record array with one row per job: job_id, phase, point, point_label, fold, repeat,
+    seed, status, best_epoch, validation_accuracy (at the best epoch), test_accuracy (NaN without a
+    test split), epochs, wall_seconds, host, rank, file."""
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{folder}: not a folder")
+    summary_path = os.path.join(folder, "summary.h5")
+    exp = Experiment(folder=folder, summary=load_summary(summary_path) if os.path.exists(summary_path) else None)
+    files = sorted(glob.glob(os.path.join(folder, "jobs", "*.h5")))
+    exp.jobs = sorted((load_job(p, outputs=outputs) for p in files), key=_job_sort_key)
+    exp.failed = [_read_failure_file(p) for p in sorted(glob.glob(os.path.join(folder, "failed", "*.txt")))]
+    if not exp.jobs and exp.summary is None:
+        raise FileNotFoundError(f"{folder}: neither summary.h5 nor jobs/*.h5 (not an experiment output folder)")
+
+    def text_column(values):
+        width = max([1] + [len(v) for v in values])
+        return np.array(values, dtype=f"U{width}")
+
+    j = exp.jobs
+    columns = [
+        ("job_id", text_column([x.job_id for x in j])),
+        ("phase", text_column([x.phase for x in j])),
+        ("point", np.array([x.point for x in j], dtype=np.int64)),
+        ("point_label", text_column([x.point_label for x in j])),
+        ("fold", np.array([x.fold for x in j], dtype=np.int64)),
+        ("repeat", np.array([x.repeat for x in j], dtype=np.int64)),
+        ("seed", np.array([x.seed for x in j], dtype=np.uint64)),
+        ("status", text_column([x.status for x in j])),
+        ("best_epoch", np.array([x.best_epoch for x in j], dtype=np.int64)),
+        ("validation_accuracy", np.array([x.result.best_validation.accuracy for x in j], dtype=np.float64)),
+        ("test_accuracy", np.array([x.result.test.accuracy if x.result.test else np.nan for x in j],
+                                   dtype=np.float64)),
+        ("epochs", np.array([len(x.metrics["epoch"]) for x in j], dtype=np.int64)),
+        ("wall_seconds", np.array([x.wall_seconds for x in j], dtype=np.float64)),
+        ("host", text_column([x.host for x in j])),
+        ("rank", np.array([x.rank for x in j], dtype=np.int64)),
+        ("file", text_column([x.path for x in j])),
+    ]
+    table = np.rec.array(np.zeros(len(j), dtype=[(n, a.dtype) for n, a in columns]))
+    for n, a in columns:
+        table[n] = a
+    exp.job_table = table
+    return exp

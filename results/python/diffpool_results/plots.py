@@ -1,0 +1,405 @@
+"""Plots of diffpool results (matplotlib, Agg backend, PNG files of fixed pixel sizes).
+
+    python3 -m diffpool_results.plots FOLDER --out DIR [--graph N] [--job ID]
+
+FOLDER is an experiment output folder (summary.h5, jobs/*.h5) or a single job file. Written files
+(sizes in pixels, width x height, see FIGURE_PIXELS):
+
+    curves_fold<f>.png                     learning curves of fold f: total, classification, link
+                                           and entropy loss, accuracy (train / validation / test),
+                                           gradient norm; best epoch marked            1200 x 800
+    assignment_graph<g>_level<l>.png       the assignment matrix S of graph g at level l (heat map)
+                                                                                        800 x 600
+    clusters_graph<g>_level<l>.png         graph g at level l, nodes coloured by their argmax
+                                           cluster in S_l (level 0: the input graph; level l >= 1:
+                                           the pooled graph A_l of the level before)       800 x 800
+    pooled_adjacency_graph<g>_level<l>.png the pooled adjacency A_{l+1} = S_l^T A_l S_l   700 x 600
+    accuracy_points.png                    accuracy per sweep point (validation and test mean +-
+                                           std; the paper protocol's figure)              1000 x 600
+
+Which job is drawn: per fold, the completed job of that fold's winning sweep point (summary.h5),
+phase train/retrain before select, lowest repeat; for the graph plots, the first such job that
+saved outputs for graph N (--graph), or the job given with --job; without --graph, its first
+saved graph.
+"""
+import argparse
+import math
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
+
+from .io import load_experiment, load_job  # noqa: E402
+from .layout import adjacency_from_edges, layout_from_edges, spring_layout  # noqa: E402
+
+DPI = 100
+FIGURE_INCHES = {
+    "curves": (12, 8),
+    "assignment": (8, 6),
+    "clusters": (8, 8),
+    "pooled_adjacency": (7, 6),
+    "accuracy": (10, 6),
+}
+FIGURE_PIXELS = {kind: (int(w * DPI), int(h * DPI)) for kind, (w, h) in FIGURE_INCHES.items()}
+
+SPLIT_STYLE = {
+    "train": dict(color="tab:blue", linestyle="-"),
+    "validation": dict(color="tab:orange", linestyle="--"),
+    "test": dict(color="tab:green", linestyle=":"),
+}
+
+
+def _figure(kind):
+    return plt.figure(figsize=FIGURE_INCHES[kind], dpi=DPI)
+
+
+def _save(fig, path):
+    # No bbox_inches="tight": the pixel size must stay exactly FIGURE_PIXELS.
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def _job_title(job):
+    point = f"point {job.point}" + (f" ({job.point_label})" if job.point_label else "")
+    return (f"{job.experiment_name}: {job.dataset} {job.variant}, {job.protocol} protocol, fold {job.fold}, "
+            f"{point}, repeat {job.repeat}, {job.phase}\njob {job.job_id}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Learning curves.
+
+def plot_learning_curves(job, path):
+    """Loss parts, accuracy and gradient norm per epoch of one job (train / validation / test)."""
+    m = job.metrics
+    epochs = m["epoch"]
+    fig = _figure("curves")
+    panels = [("loss", "total loss"), ("classification_loss", "classification loss"),
+              ("link_loss", "link-prediction loss"), ("entropy_loss", "entropy loss"),
+              ("accuracy", "accuracy")]
+    axes = fig.subplots(2, 3)
+    for ax, (name, title) in zip(axes.flat, panels):
+        for split, style in SPLIT_STYLE.items():
+            values = m.get(f"{split}_{name}")
+            if values is None or np.all(np.isnan(values)):
+                continue
+            if name == "accuracy":
+                values = 100.0 * values
+            # Markers where the split was measured only on some epochs (lines break at NaN).
+            sparse = bool(np.isnan(values).any())
+            ax.plot(epochs, values, label=split, linewidth=1.2, marker="o" if sparse else None, markersize=3,
+                    **style)
+        ax.set_title(title + (" (%)" if name == "accuracy" else ""))
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    ax = axes.flat[5]
+    ax.plot(epochs, m["grad_norm"], color="tab:purple", linewidth=1.0)
+    ax.set_title("gradient norm (last step, before clipping)")
+    ax.set_xlabel("epoch")
+    ax.grid(alpha=0.3)
+    if job.best_epoch > 0:
+        for ax in axes.flat:
+            ax.axvline(job.best_epoch, color="grey", linewidth=0.8, linestyle="-.")
+    handles, labels = axes.flat[4].get_legend_handles_labels()
+    if job.best_epoch > 0:
+        handles.append(plt.Line2D([], [], color="grey", linewidth=0.8, linestyle="-."))
+        labels.append(f"best epoch {job.best_epoch}")
+    if labels:
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels))
+    if len(epochs) == 0:
+        fig.text(0.5, 0.5, "no epochs recorded", ha="center", va="center", fontsize=16, color="grey")
+    title = _job_title(job)
+    if job.status != "completed":
+        title += f" - {job.status}: {job.failure}"
+    fig.suptitle(title, fontsize=10)
+    fig.subplots_adjust(left=0.06, right=0.98, top=0.88, bottom=0.1, hspace=0.35, wspace=0.25)
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-graph plots.
+
+def _graph_title(job, out, level):
+    return (f"{job.dataset} graph {out.graph} (label {out.label}, predicted {out.prediction}), level {level}"
+            f"\njob {job.job_id}, fold {job.fold}")
+
+
+def plot_assignment(job, out, level, path):
+    """The assignment matrix S_l [rows, clusters] as a heat map (rows sum to 1)."""
+    lv = out.levels[level]
+    s = lv.assignment
+    fig = _figure("assignment")
+    ax = fig.add_subplot(1, 1, 1)
+    image = ax.imshow(s, aspect="auto", interpolation="nearest", cmap="viridis", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, label="assignment probability")
+    used = len(np.unique(np.argmax(s, axis=1))) if s.size else 0
+    ax.set_xlabel(f"cluster ({lv.clusters}; {used} used as argmax)")
+    ax.set_ylabel("node" if level == 0 else f"cluster of level {level}")
+    ax.set_title(_graph_title(job, out, level) + f": S [{s.shape[0]} x {s.shape[1]}]", fontsize=10)
+    fig.subplots_adjust(left=0.1, right=0.98, top=0.88, bottom=0.1)
+    return _save(fig, path)
+
+
+def plot_pooled_adjacency(job, out, level, path):
+    """The pooled adjacency A_{l+1} = S_l^T A_l S_l [clusters, clusters] as a heat map."""
+    a = out.levels[level].pooled_adjacency
+    fig = _figure("pooled_adjacency")
+    ax = fig.add_subplot(1, 1, 1)
+    image = ax.imshow(a, interpolation="nearest", cmap="magma")
+    fig.colorbar(image, ax=ax, label="edge weight")
+    ax.set_xlabel("cluster")
+    ax.set_ylabel("cluster")
+    ax.set_title(_graph_title(job, out, level) + f": pooled adjacency [{a.shape[0]} x {a.shape[1]}]", fontsize=10)
+    fig.subplots_adjust(left=0.1, right=0.98, top=0.88, bottom=0.1)
+    return _save(fig, path)
+
+
+def level_adjacency(out, level):
+    """The dense adjacency the level works on, and how it was obtained: level 0 the input graph's
+    edges (or S S^T when the job file holds no edges), level l >= 1 the pooled adjacency of level l-1."""
+    lv = out.levels[level]
+    if level == 0:
+        if out.edges is not None:
+            return adjacency_from_edges(lv.rows, out.edges), "input graph"
+        s = lv.assignment.astype(np.float64)
+        return s @ s.T, "edges not stored: S S^T shown"
+    return np.asarray(out.levels[level - 1].pooled_adjacency, dtype=np.float64), f"pooled graph A_{level}"
+
+
+def _weighted_edges(out, level):
+    """(i, j, weight in (0, 1], how the graph was obtained, positions) of the graph at `level`:
+    every edge of the input graph, or the pairs of a weighted adjacency above 1% of its largest
+    weight (weights relative to the largest)."""
+    lv = out.levels[level]
+    n = lv.rows
+    if level == 0 and out.edges is not None:
+        e = np.asarray(out.edges, dtype=np.int64).reshape(-1, 2)
+        e = e[e[:, 0] != e[:, 1]]
+        return e[:, 0], e[:, 1], np.ones(len(e)), "input graph", layout_from_edges(n, e)
+    adjacency, source = level_adjacency(out, level)
+    weights = np.abs(adjacency)
+    np.fill_diagonal(weights, 0.0)
+    upper = np.triu(weights, k=1)
+    top = upper.max() if upper.size else 0.0
+    if top <= 0:
+        return (np.zeros(0, np.int64),) * 2 + (np.zeros(0), source, spring_layout(weights))
+    i, j = np.nonzero(upper > 0.01 * top)
+    return i, j, upper[i, j] / top, source, spring_layout(weights)
+
+
+def plot_clusters(job, out, level, path):
+    """The graph of level `level` with nodes coloured by their argmax cluster in S_level."""
+    lv = out.levels[level]
+    n = lv.rows
+    i, j, w, source, pos = _weighted_edges(out, level)
+    cluster = np.argmax(lv.assignment, axis=1) if lv.assignment is not None and n else np.zeros(n, dtype=int)
+    fig = _figure("clusters")
+    ax = fig.add_subplot(1, 1, 1)
+    # Edges: every edge of a 0/1 graph; for weighted graphs those above 1% of the largest weight,
+    # with opacity following the weight.
+    if len(w):
+        segments = np.stack([pos[i], pos[j]], axis=1)
+        colors = np.zeros((len(w), 4))
+        colors[:, 3] = 0.15 + 0.6 * w
+        ax.add_collection(LineCollection(segments, colors=colors, linewidths=0.6 + 1.5 * w, zorder=1))
+    cmap = plt.get_cmap("tab20")
+    size = float(np.clip(3000.0 / max(n, 1), 8, 300))
+    ax.scatter(pos[:, 0], pos[:, 1], c=[cmap(c % 20) for c in cluster], s=size, edgecolors="black",
+               linewidths=0.3, zorder=2)
+    used = len(np.unique(cluster))
+    ax.set_title(_graph_title(job, out, level) +
+                 f"\n{n} nodes ({source}), coloured by argmax cluster: {used} of {lv.clusters} clusters used",
+                 fontsize=10)
+    ax.set_aspect("equal")
+    ax.set_xlim(-1.1, 1.1)
+    ax.set_ylim(-1.1, 1.1)
+    ax.axis("off")
+    fig.subplots_adjust(left=0.02, right=0.98, top=0.86, bottom=0.02)
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Accuracy per sweep point.
+
+def point_table(exp):
+    """Per sweep point: point, label, validation/test mean and std (fractions), paper accuracy and std
+    (NaN outside the paper protocol), jobs. From summary.h5, else computed from the job files."""
+    s = exp.summary
+    if s is not None and len(s.points):
+        p = s.points
+        paper = s.protocol == "paper"
+        return [dict(point=int(p.point[i]), label=str(p.label[i]), jobs=int(p.jobs[i]),
+                     validation=(float(p.validation_mean[i]), float(p.validation_std[i])),
+                     test=(float(p.test_mean[i]), float(p.test_std[i])),
+                     paper=(float(p.paper_accuracy[i]), float(p.paper_std[i])) if paper else None)
+                for i in range(len(p))]
+    rows = {}
+    for j in exp.jobs:
+        if j.status != "completed" or j.phase == "retrain":
+            continue
+        r = rows.setdefault(j.point, dict(point=j.point, label=j.point_label, v=[], t=[]))
+        r["v"].append(j.result.best_validation.accuracy)
+        if j.result.test is not None:
+            r["t"].append(j.result.test.accuracy)
+
+    def stats(values):
+        if not values:
+            return (math.nan, math.nan)
+        a = np.asarray(values, dtype=np.float64)
+        return (float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0)
+
+    return [dict(point=r["point"], label=r["label"], jobs=len(r["v"]), validation=stats(r["v"]),
+                 test=stats(r["t"]), paper=None) for _, r in sorted(rows.items())]
+
+
+def plot_accuracy_points(exp, path):
+    """Bar chart: validation and test accuracy (mean +- std over folds and repeats) per sweep point."""
+    table = point_table(exp)
+    fig = _figure("accuracy")
+    ax = fig.add_subplot(1, 1, 1)
+    x = np.arange(len(table))
+    series = [("validation", "validation (best epoch)", "tab:orange"), ("test", "test", "tab:green")]
+    if any(r["paper"] is not None for r in table):
+        series.append(("paper", "paper protocol (optimistic)", "tab:red"))
+    width = 0.8 / len(series)
+    for k, (key, label, color) in enumerate(series):
+        means = np.array([100.0 * r[key][0] if r[key] else np.nan for r in table])
+        stds = np.array([100.0 * r[key][1] if r[key] else np.nan for r in table])
+        ax.bar(x + (k - (len(series) - 1) / 2) * width, means, width, yerr=stds, capsize=3, color=color,
+               label=label, alpha=0.85)
+    s = exp.summary
+    if s is not None:
+        ax.axhline(100.0 * s.accuracy_mean, color="black", linewidth=1.0, linestyle="--",
+                   label=f"reported: {100 * s.accuracy_mean:.2f} +- {100 * s.accuracy_std:.2f}"
+                         + (" (optimistic)" if s.optimistic else ""))
+    labels = [f"{r['point']}" + (f"\n{r['label']}" if r["label"] and len(r["label"]) <= 40 else "") for r in table]
+    ax.set_xticks(x)
+    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_xlabel("sweep point")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    if s is not None:
+        title = (f"{s.name}: {s.dataset} {s.variant}, {s.protocol} protocol"
+                 + (" (optimistic)" if s.optimistic else "") + f", {s.jobs_completed}/{s.jobs_total} jobs")
+    elif exp.jobs:
+        j = exp.jobs[0]
+        title = f"{j.experiment_name}: {j.dataset} {j.variant}, {j.protocol} protocol (not summarised)"
+    else:
+        title = "accuracy per sweep point"
+    ax.set_title(title, fontsize=10)
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.92, bottom=0.16)
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Choosing jobs, and the command line.
+
+def _winners(exp):
+    if exp.summary is None:
+        return {}
+    w = exp.summary.winners
+    return {int(w.fold[i]): int(w.point[i]) for i in range(len(w))}
+
+
+def _preference(job, winners):
+    """Sort key: completed, the fold's winning point, train/retrain before select, low repeat."""
+    winner = winners.get(job.fold)
+    return (job.status != "completed", winner is not None and job.point != winner, job.phase == "select",
+            job.repeat, job.point, job.job_id)
+
+
+def representative_jobs(exp):
+    """One job per fold (see the module docstring)."""
+    winners = _winners(exp)
+    chosen = {}
+    for job in exp.jobs:
+        best = chosen.get(job.fold)
+        if best is None or _preference(job, winners) < _preference(best, winners):
+            chosen[job.fold] = job
+    return [chosen[f] for f in sorted(chosen)]
+
+
+def output_job(exp, graph=None, job_id=None):
+    """The job whose outputs are drawn, loaded with its outputs, or None."""
+    winners = _winners(exp)
+    candidates = [j for j in exp.jobs if j.graphs]
+    if job_id is not None:
+        candidates = [j for j in exp.jobs if j.job_id == job_id]
+        if not candidates:
+            raise SystemExit(f"no job {job_id} in {exp.folder}")
+    if graph is not None:
+        candidates = [j for j in candidates if graph in j.graphs]
+        if not candidates:
+            raise SystemExit(f"no job in {exp.folder} saved outputs for graph {graph}")
+    if not candidates:
+        return None
+    best = min(candidates, key=lambda j: _preference(j, winners))
+    return load_job(best.path, outputs=True)
+
+
+def plot_graph(job, graph, out_dir):
+    """Every per-graph plot of one graph of a job (loaded with outputs); returns the paths."""
+    out = job.outputs[graph]
+    written = []
+    for level, lv in enumerate(out.levels):
+        if lv.assignment is None:
+            continue
+        written.append(plot_assignment(job, out, level, os.path.join(out_dir, f"assignment_graph{graph}_level{level}.png")))
+        written.append(plot_clusters(job, out, level, os.path.join(out_dir, f"clusters_graph{graph}_level{level}.png")))
+        if lv.pooled_adjacency is not None:
+            written.append(plot_pooled_adjacency(
+                job, out, level, os.path.join(out_dir, f"pooled_adjacency_graph{graph}_level{level}.png")))
+    return written
+
+
+def plot_all(folder, out_dir, graph=None, job_id=None, log=print):
+    """Writes every plot of an experiment folder (or of one job file) into out_dir; returns the paths."""
+    os.makedirs(out_dir, exist_ok=True)
+    written = []
+    if os.path.isfile(folder):
+        job = load_job(folder, outputs=True)
+        written.append(plot_learning_curves(job, os.path.join(out_dir, f"curves_fold{job.fold}.png")))
+        if job.graphs:
+            g = graph if graph is not None else job.graphs[0]
+            if g not in job.outputs:
+                raise SystemExit(f"{folder} holds no outputs for graph {g} (it has {job.graphs[:10]}...)")
+            written += plot_graph(job, g, out_dir)
+        return written
+
+    exp = load_experiment(folder)
+    for job in representative_jobs(exp):
+        written.append(plot_learning_curves(job, os.path.join(out_dir, f"curves_fold{job.fold}.png")))
+    job = output_job(exp, graph, job_id)
+    if job is None:
+        log(f"note: no job in {folder} saved model outputs (output.save_outputs), so no graph plots")
+    else:
+        written += plot_graph(job, graph if graph is not None else job.graphs[0], out_dir)
+    if exp.jobs or exp.summary is not None:
+        written.append(plot_accuracy_points(exp, os.path.join(out_dir, "accuracy_points.png")))
+    return written
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python3 -m diffpool_results.plots",
+                                     description="Write the PNG plots of a diffpool experiment folder or job file.")
+    parser.add_argument("folder", help="experiment output folder (summary.h5, jobs/*.h5) or one job file")
+    parser.add_argument("--out", required=True, help="folder for the PNG files (created)")
+    parser.add_argument("--graph", type=int, default=None, help="dataset graph index to draw (default: the first saved)")
+    parser.add_argument("--job", default=None, help="job id whose outputs are drawn")
+    args = parser.parse_args(argv)
+    written = plot_all(args.folder, args.out, args.graph, args.job)
+    for path in written:
+        print(path)
+    print(f"wrote {len(written)} plots to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,390 @@
+// `diffpool report`: our accuracies beside the published ones. See report.hpp.
+#include "results/report.hpp"
+
+#include <fmt/format.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <limits>
+#include <map>
+#include <ostream>
+#include <set>
+#include <tuple>
+
+#include "engine/core/error.hpp"
+#include "results/job_record.hpp"
+#include "results/summary.hpp"
+
+#ifndef DIFFPOOL_SOURCE_DIR
+#define DIFFPOOL_SOURCE_DIR "."
+#endif
+
+namespace diffpool {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// The TU datasets in the order the table lists them: the paper's Table 1 first, then the others
+// Errica et al. evaluated.
+constexpr std::array<const char*, 9> kDatasetOrder = {"ENZYMES", "DD", "REDDIT-MULTI-12K", "COLLAB", "PROTEINS",
+                                                      "NCI1", "IMDB-BINARY", "IMDB-MULTI", "REDDIT-BINARY"};
+constexpr std::array<const char*, 4> kVariantOrder = {"diffpool", "diffpool-nolp", "diffpool-det", "graphsage"};
+constexpr std::array<const char*, 3> kProtocolOrder = {"paper", "holdout", "nested"};
+
+template <std::size_t N>
+std::size_t order_of(const std::array<const char*, N>& order, const std::string& name) {
+  for (std::size_t i = 0; i < N; ++i) {
+    if (name == order[i]) return i;
+  }
+  return N;
+}
+
+struct Published {
+  const char* dataset;
+  const char* variant;
+  double mean;
+  double std;  // NaN: not given
+};
+
+constexpr double kNone = std::numeric_limits<double>::quiet_NaN();
+
+// Ying et al. 2018, Table 1 (accuracy %, their protocol; no standard deviations given).
+constexpr Published kYing2018[] = {
+    {"ENZYMES", "graphsage", 54.25, kNone},      {"DD", "graphsage", 75.42, kNone},
+    {"REDDIT-MULTI-12K", "graphsage", 42.24, kNone}, {"COLLAB", "graphsage", 68.25, kNone},
+    {"PROTEINS", "graphsage", 70.48, kNone},
+
+    {"ENZYMES", "diffpool-det", 58.33, kNone},   {"DD", "diffpool-det", 75.47, kNone},
+    {"REDDIT-MULTI-12K", "diffpool-det", 46.18, kNone}, {"COLLAB", "diffpool-det", 82.13, kNone},
+    {"PROTEINS", "diffpool-det", 75.62, kNone},
+
+    {"ENZYMES", "diffpool-nolp", 61.95, kNone},  {"DD", "diffpool-nolp", 79.98, kNone},
+    {"REDDIT-MULTI-12K", "diffpool-nolp", 46.65, kNone}, {"COLLAB", "diffpool-nolp", 75.58, kNone},
+    {"PROTEINS", "diffpool-nolp", 76.22, kNone},
+
+    {"ENZYMES", "diffpool", 62.53, kNone},       {"DD", "diffpool", 80.64, kNone},
+    {"REDDIT-MULTI-12K", "diffpool", 47.08, kNone}, {"COLLAB", "diffpool", 75.48, kNone},
+    {"PROTEINS", "diffpool", 76.25, kNone},
+};
+
+// Errica et al. 2020, DiffPool under their protocol (accuracy % mean +- std over outer folds).
+// COLLAB used degree features there.
+constexpr Published kErrica2020[] = {
+    {"ENZYMES", "diffpool", 59.5, 5.6},     {"DD", "diffpool", 75.0, 3.5},
+    {"PROTEINS", "diffpool", 73.7, 3.5},    {"NCI1", "diffpool", 76.9, 1.9},
+    {"COLLAB", "diffpool", 68.9, 2.0},      {"IMDB-BINARY", "diffpool", 68.4, 3.3},
+    {"IMDB-MULTI", "diffpool", 45.6, 3.4},  {"REDDIT-BINARY", "diffpool", 89.1, 1.6},
+};
+
+template <std::size_t N>
+std::optional<PublishedAccuracy> look_up(const Published (&table)[N], const std::string& dataset,
+                                         const std::string& variant) {
+  const std::string d = canonical_dataset_name(dataset), v = canonical_variant_name(variant);
+  for (const Published& p : table) {
+    if (d == p.dataset && v == p.variant) {
+      return PublishedAccuracy{p.mean, std::isnan(p.std) ? 0.0 : p.std, !std::isnan(p.std)};
+    }
+  }
+  return std::nullopt;
+}
+
+std::string format_published(const std::optional<PublishedAccuracy>& p) {
+  if (!p) return "-";
+  if (!p->has_std) return fmt::format("{:.2f}", p->mean);
+  return fmt::format("{:.1f} +- {:.1f}", p->mean, p->std);
+}
+
+std::string protocol_cell(const ReportRow& row) {
+  return row.optimistic ? row.protocol + " (optimistic)" : row.protocol;
+}
+
+std::string ours_cell(const ReportRow& row) {
+  if (!row.summarised) return "not summarised";
+  return fmt::format("{:.2f} +- {:.2f}", row.mean_pct, row.std_pct);
+}
+
+std::string jobs_cell(const ReportRow& row) {
+  return row.total < 0 ? fmt::format("{}/?", row.completed) : fmt::format("{}/{}", row.completed, row.total);
+}
+
+// Single-quoted for /bin/sh.
+std::string shell_quote(const std::string& text) {
+  std::string quoted = "'";
+  for (const char c : text) {
+    if (c == '\'') quoted += "'\\''";
+    else quoted += c;
+  }
+  return quoted + "'";
+}
+
+// Runs a shell command; returns its exit status (-1 when it did not exit normally) and its
+// standard output and error together.
+std::pair<int, std::string> run_shell(const std::string& command) {
+  std::string output;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) return {-1, "cannot start /bin/sh (popen failed)"};
+  std::array<char, 4096> buffer;
+  while (const std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) output.append(buffer.data(), n);
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+std::string python_interpreter(const ReportOptions& options) {
+  if (!options.python.empty()) return options.python;
+  if (const char* env = std::getenv("DIFFPOOL_PYTHON"); env && *env) return env;
+  std::error_code ignored;
+  if (fs::exists("/usr/bin/python3", ignored)) return "/usr/bin/python3";
+  return "python3";
+}
+
+std::string python_package_dir() {
+  if (const char* env = std::getenv("DIFFPOOL_PYTHON_DIR"); env && *env) return env;
+  return (fs::path(DIFFPOOL_SOURCE_DIR) / "results" / "python").string();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+std::string canonical_dataset_name(const std::string& name) {
+  std::string upper;
+  for (const char c : name) upper += c == '_' ? '-' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (upper == "D&D") return "DD";
+  return upper;
+}
+
+std::string canonical_variant_name(const std::string& name) {
+  std::string lower;
+  for (const char c : name) lower += c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower;
+}
+
+std::optional<PublishedAccuracy> ying_2018_accuracy(const std::string& dataset, const std::string& variant) {
+  return look_up(kYing2018, dataset, variant);
+}
+
+std::optional<PublishedAccuracy> errica_2020_accuracy(const std::string& dataset, const std::string& variant) {
+  return look_up(kErrica2020, dataset, variant);
+}
+
+ReportRow read_report_row(const fs::path& folder) {
+  ReportRow row;
+  row.folder = folder.string();
+  std::error_code error;
+  if (!fs::is_directory(folder, error)) {
+    throw InputError(fmt::format("'{}' is not a folder (expected an experiment output folder with summary.h5)",
+                                 folder.string()));
+  }
+  const fs::path summary_path = folder / "summary.h5";
+  if (fs::exists(summary_path, error)) {
+    const ExperimentSummary s = read_summary(summary_path);
+    row.summarised = true;
+    row.experiment = s.name;
+    row.dataset = canonical_dataset_name(s.dataset);
+    row.variant = canonical_variant_name(s.variant);
+    row.protocol = s.protocol;
+    row.optimistic = s.optimistic || s.protocol == "paper";
+    row.mean_pct = 100.0 * s.accuracy_mean;
+    row.std_pct = 100.0 * s.accuracy_std;
+    row.measure = s.accuracy_label;
+    row.completed = s.jobs_completed;
+    row.failed = s.jobs_failed;
+    row.total = s.jobs_total;
+  } else {
+    const std::vector<fs::path> jobs = list_job_files(folder);
+    std::vector<fs::path> failures;  // the runner records failed jobs as failed/<job id>.txt
+    if (fs::is_directory(folder / "failed", error)) {
+      for (const auto& entry : fs::directory_iterator(folder / "failed", error)) {
+        if (entry.path().extension() == ".txt") failures.push_back(entry.path());
+      }
+    }
+    if (jobs.empty() && failures.empty()) {
+      throw InputError(fmt::format("'{}' holds neither summary.h5 nor job files (jobs/*.h5): not an experiment "
+                                   "output folder, or nothing has finished yet",
+                                   folder.string()));
+    }
+    row.summarised = false;
+    row.total = -1;
+    for (const fs::path& job : jobs) {
+      const JobRecord r = read_job_record(job, false);
+      if (row.experiment.empty()) {
+        row.experiment = r.experiment_name;
+        row.dataset = canonical_dataset_name(r.dataset);
+        row.variant = canonical_variant_name(r.variant);
+        row.protocol = r.protocol;
+        row.optimistic = r.protocol == "paper";
+      }
+      if (r.status == "completed") ++row.completed;
+      else ++row.failed;
+    }
+    row.failed += static_cast<int64_t>(failures.size());
+    if (row.experiment.empty()) row.experiment = folder.filename().string();
+  }
+  if (row.protocol == "paper") row.ying = ying_2018_accuracy(row.dataset, row.variant);
+  else row.errica = errica_2020_accuracy(row.dataset, row.variant);
+  return row;
+}
+
+void sort_report_rows(std::vector<ReportRow>& rows) {
+  auto key = [](const ReportRow& r) {
+    return std::make_tuple(order_of(kDatasetOrder, r.dataset), r.dataset, order_of(kVariantOrder, r.variant),
+                           r.variant, order_of(kProtocolOrder, r.protocol), r.protocol, r.folder);
+  };
+  std::stable_sort(rows.begin(), rows.end(), [&](const ReportRow& a, const ReportRow& b) { return key(a) < key(b); });
+}
+
+std::string format_report_table(const std::vector<ReportRow>& input) {
+  std::vector<ReportRow> rows = input;
+  sort_report_rows(rows);
+  const std::vector<std::string> header = {"dataset", "variant", "protocol", "ours (%)", "jobs done/total", "failed",
+                                           std::string(kYingSource), std::string(kErricaSource), "experiment"};
+  std::vector<std::vector<std::string>> cells;
+  for (const ReportRow& r : rows) {
+    cells.push_back({r.dataset, r.variant, protocol_cell(r), ours_cell(r), jobs_cell(r), std::to_string(r.failed),
+                     r.protocol == "paper" ? format_published(r.ying) : "",
+                     r.protocol == "paper" ? "" : format_published(r.errica),
+                     r.experiment.empty() || r.experiment == r.folder ? r.folder
+                                                                     : fmt::format("{} ({})", r.experiment, r.folder)});
+  }
+  std::vector<std::size_t> width(header.size());
+  for (std::size_t c = 0; c < header.size(); ++c) {
+    width[c] = header[c].size();
+    for (const auto& line : cells) width[c] = std::max(width[c], line[c].size());
+  }
+  auto format_line = [&](const std::vector<std::string>& line) {
+    std::string text;
+    for (std::size_t c = 0; c < line.size(); ++c) {
+      if (c + 1 == line.size()) text += line[c];  // no trailing blanks
+      else text += fmt::format("{:<{}}  ", line[c], width[c]);
+    }
+    while (!text.empty() && text.back() == ' ') text.pop_back();
+    return text + "\n";
+  };
+
+  std::string out = "Graph classification accuracy in % (ours: mean +- std over outer folds, as summary.h5 gives it)\n\n";
+  out += format_line(header);
+  std::vector<std::string> rule;
+  for (const std::size_t w : width) rule.emplace_back(w, '-');
+  out += format_line(rule);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (i > 0 && rows[i].dataset != rows[i - 1].dataset) out += "\n";  // one block per dataset
+    out += format_line(cells[i]);
+  }
+  out += fmt::format(
+      "\n{}: accuracy with the authors' protocol (10-fold CV, the best epoch of the fold-averaged\n"
+      "  validation curve, no separate test set), shown beside our 'paper' rows. It selects on the\n"
+      "  evaluation folds, so it and our 'paper (optimistic)' rows overstate the accuracy.\n"
+      "{}: DiffPool under stratified 10-fold CV with model selection on an inner holdout and\n"
+      "  the winner retrained 3 times (COLLAB with degree features), shown beside our 'holdout' and\n"
+      "  'nested' rows. '-': the source has no figure for that dataset and variant.\n",
+      kYingSource, kErricaSource);
+  return out;
+}
+
+std::string format_report_csv(const std::vector<ReportRow>& input) {
+  std::vector<ReportRow> rows = input;
+  sort_report_rows(rows);
+  std::string out =
+      "dataset,variant,protocol,optimistic,summarised,accuracy_mean_pct,accuracy_std_pct,measure,jobs_completed,"
+      "jobs_failed,jobs_total,ying2018_table1_pct,errica2020_mean_pct,errica2020_std_pct,experiment,folder\n";
+  for (const ReportRow& r : rows) {
+    const std::string mean = r.summarised ? fmt::format("{:.4f}", r.mean_pct) : "";
+    const std::string std = r.summarised ? fmt::format("{:.4f}", r.std_pct) : "";
+    const std::string total = r.total < 0 ? "" : std::to_string(r.total);
+    const std::string ying = r.ying ? fmt::format("{:.2f}", r.ying->mean) : "";
+    const std::string errica_mean = r.errica ? fmt::format("{:.1f}", r.errica->mean) : "";
+    const std::string errica_std = r.errica && r.errica->has_std ? fmt::format("{:.1f}", r.errica->std) : "";
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.dataset),
+                       csv_field(r.variant), csv_field(r.protocol), r.optimistic ? "yes" : "no",
+                       r.summarised ? "yes" : "no", mean, std, csv_field(r.measure), r.completed, r.failed, total,
+                       ying, errica_mean, errica_std, csv_field(r.experiment), csv_field(r.folder));
+  }
+  return out;
+}
+
+std::string plots_command(const ReportOptions& options, const fs::path& folder, const fs::path& out_dir) {
+  std::string command = fmt::format("PYTHONPATH={}${{PYTHONPATH:+:$PYTHONPATH}} MPLBACKEND=Agg {} -m diffpool_results.plots {} --out {}",
+                                    shell_quote(python_package_dir()), shell_quote(python_interpreter(options)),
+                                    shell_quote(folder.string()), shell_quote(out_dir.string()));
+  if (options.graph >= 0) command += fmt::format(" --graph {}", options.graph);
+  return command;
+}
+
+int run_report(const ReportOptions& options) { return run_report(options, std::cout, std::cerr); }
+
+int run_report(const ReportOptions& options, std::ostream& out, std::ostream& err) {
+  if (options.results.empty()) {
+    err << "diffpool report: give at least one experiment output folder (RESULTS)\n";
+    return 1;
+  }
+  int status = 0;
+  std::vector<ReportRow> rows;
+  std::vector<std::string> notes;
+  for (const std::string& folder : options.results) {
+    try {
+      ReportRow row = read_report_row(folder);
+      if (!row.summarised) {
+        status = 1;
+        notes.push_back(fmt::format(
+            "{}: experiment '{}' has not been summarised ({} completed and {} failed job files, no summary.h5). "
+            "`diffpool run <experiment.yaml>` with its experiment file reruns nothing that is finished and "
+            "rebuilds the summary.",
+            folder, row.experiment, row.completed, row.failed));
+      }
+      rows.push_back(std::move(row));
+    } catch (const std::exception& error) {
+      status = 1;
+      err << "diffpool report: " << error.what() << "\n";
+    }
+  }
+  if (rows.empty()) return 1;
+
+  out << format_report_table(rows);
+  for (const std::string& note : notes) out << "\nnote: " << note << "\n";
+
+  const fs::path csv = options.csv.empty() ? fs::path(options.results.front()) / "report.csv" : fs::path(options.csv);
+  try {
+    write_text_file_atomically(csv, format_report_csv(rows));
+    out << "\nwrote " << csv.string() << "\n";
+  } catch (const std::exception& error) {
+    status = 1;
+    err << "diffpool report: cannot write the CSV: " << error.what() << "\n";
+  }
+
+  if (!options.plots.empty()) {
+    // One folder: its plots go into DIR; several: into DIR/<folder name> (made unique).
+    std::set<std::string> used;
+    for (const ReportRow& row : rows) {
+      fs::path out_dir = options.plots;
+      if (rows.size() > 1) {
+        std::string name = fs::path(row.folder).lexically_normal().filename().string();
+        if (name.empty()) name = fs::path(row.folder).lexically_normal().parent_path().filename().string();
+        if (name.empty() || name == "." || name == "..") name = "experiment";
+        std::string unique = name;
+        for (int i = 2; used.count(unique); ++i) unique = fmt::format("{}-{}", name, i);
+        used.insert(unique);
+        out_dir /= unique;
+      }
+      const std::string command = plots_command(options, row.folder, out_dir);
+      const auto [code, output] = run_shell(command);
+      if (code != 0) {
+        status = 1;
+        err << fmt::format("diffpool report: the plots of {} failed (exit status {}).\ncommand: {}\n{}", row.folder,
+                           code, command, output);
+        if (!output.empty() && output.back() != '\n') err << "\n";
+      } else {
+        out << output;
+      }
+    }
+  }
+  return status;
+}
+
+}  // namespace diffpool

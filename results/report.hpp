@@ -1,0 +1,89 @@
+#pragma once
+// `diffpool report RESULTS... [--csv FILE] [--plots DIR] [--graph N]`: the paper's table from
+// experiment output folders, with the published numbers beside ours.
+//
+// Each RESULTS argument is an experiment output folder (summary.h5, jobs/*.h5). One row per folder:
+// dataset, variant, protocol (paper-protocol rows are marked "optimistic": that protocol selects
+// the epoch on the evaluation folds), our accuracy (mean +- std in %, as the summary computed it),
+// completed and failed jobs, and the published figure where one exists:
+//   - Ying et al. 2018, Table 1, for the paper protocol (diffpool, diffpool-nolp, diffpool-det,
+//     graphsage on ENZYMES, DD, REDDIT-MULTI-12K, COLLAB, PROTEINS);
+//   - Errica et al. 2020, for the holdout and nested protocols (DiffPool only).
+// Rows are grouped by dataset (in the order of the TU list below), then variant and protocol.
+// A folder with job files but no summary.h5 gets a row "not summarised" with its job counts, and
+// a note naming the command that rebuilds the summary (`diffpool run <experiment.yaml>`).
+#include <cstdint>
+#include <filesystem>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace diffpool {
+
+struct ReportOptions {
+  std::vector<std::string> results;  // experiment output folders
+  std::string csv;                   // "" : <first RESULTS>/report.csv
+  std::string plots;                 // "" : no plots; else the folder PNGs go to (see run_report)
+  int64_t graph = -1;                // --graph N for the plots: the dataset graph index drawn (-1: the first saved)
+  std::string python;                // "" : $DIFFPOOL_PYTHON, else /usr/bin/python3 when present, else python3
+};
+
+// A published accuracy in percent; std is NaN where the source gives none (Ying et al.).
+struct PublishedAccuracy {
+  double mean = 0;
+  double std = 0;
+  bool has_std = false;
+};
+
+// The two sources, as named in the table headers.
+inline constexpr const char* kYingSource = "Ying et al. 2018, Table 1";
+inline constexpr const char* kErricaSource = "Errica et al. 2020";
+
+// Canonical TU names ("D&D", "dd" -> "DD"; upper case, '_' -> '-') and variant names
+// ("DIFFPOOL_NOLP" -> "diffpool-nolp").
+std::string canonical_dataset_name(const std::string& name);
+std::string canonical_variant_name(const std::string& name);
+
+// The published figures (ANCHORS.md); nullopt where the source has none.
+std::optional<PublishedAccuracy> ying_2018_accuracy(const std::string& dataset, const std::string& variant);
+std::optional<PublishedAccuracy> errica_2020_accuracy(const std::string& dataset, const std::string& variant);
+
+// One line of the report: one experiment output folder.
+struct ReportRow {
+  std::string folder;       // as given on the command line
+  std::string experiment;   // experiment name
+  std::string dataset, variant, protocol;  // canonical names
+  bool summarised = false;  // false: no summary.h5, counts come from the job files
+  bool optimistic = false;  // the paper protocol's figure
+  double mean_pct = 0, std_pct = 0;  // our figure in percent (summarised rows)
+  std::string measure;      // how it was measured (the summary's accuracy_label)
+  int64_t completed = 0, failed = 0, total = 0;  // total < 0: unknown (not summarised)
+  std::optional<PublishedAccuracy> ying, errica;  // the published figure beside ours
+};
+
+// Reads one folder: its summary.h5, else the root attributes of its job files. Throws InputError
+// when the folder has neither (the message says what was looked for), or a file cannot be read.
+ReportRow read_report_row(const std::filesystem::path& folder);
+
+// Sorts rows the way the table shows them (dataset in TU order, variant, protocol, folder).
+void sort_report_rows(std::vector<ReportRow>& rows);
+// The table as printed (plain text, aligned columns, a legend with the sources).
+std::string format_report_table(const std::vector<ReportRow>& rows);
+// The same rows as CSV with a header.
+std::string format_report_csv(const std::vector<ReportRow>& rows);
+
+// The python command line (shell-quoted) that writes the plots of one folder into `out_dir`.
+std::string plots_command(const ReportOptions& options, const std::filesystem::path& folder,
+                          const std::filesystem::path& out_dir);
+
+// The whole command: prints the table to `out`, notes and errors to `err`, writes the CSV and, with
+// --plots, runs `python3 -m diffpool_results.plots FOLDER --out DIR [--graph N]` for every folder
+// (DIR itself for one folder, DIR/<folder name> for several), printing Python's output when it
+// fails. The package is found in $DIFFPOOL_PYTHON_DIR, else <source dir>/results/python.
+// Returns 0 when every folder was reported from its summary and every step succeeded, 1 otherwise
+// (the messages say what is missing or failed); whatever could be reported still is.
+int run_report(const ReportOptions& options);
+int run_report(const ReportOptions& options, std::ostream& out, std::ostream& err);
+
+}  // namespace diffpool

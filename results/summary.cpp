@@ -1,0 +1,302 @@
+// summary.h5 and summary.csv of an experiment. The layout (results/README.md, "Summary"):
+//
+//   /               attributes: format = "diffpool-summary", schema_version, name, experiment_id,
+//                   protocol, dataset, variant, folds, repeats, jobs_total, jobs_completed,
+//                   jobs_failed, accuracy_mean, accuracy_std, accuracy_label, optimistic (0/1)
+//   /environment    attributes version, git_revision, backend, ranks, updated_at; dataset hosts (strings)
+//   /points/<column>     one entry per sweep point: point, label, jobs, validation_mean, validation_std,
+//                        test_mean, test_std, paper_best_epoch, paper_accuracy, paper_std
+//   /winners/<column>    one entry per outer fold: fold, point, validation, test_mean, test_std, runs
+//   /failures/<column>   one entry per failed job: job_id, point, fold, repeat, phase, reason
+//
+// Accuracies are fractions (0.625 = 62.5 %); the CSV gives percentages (columns named *_pct).
+// Columns are plain 1-D datasets (no compound types), so h5py, h5dump and any HDF5 reader see
+// them as ordinary arrays.
+#include "results/summary.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <fstream>
+#include <mutex>
+
+#include "results/atomic_file.hpp"
+#include "results/hdf5.hpp"
+
+namespace diffpool {
+
+namespace {
+
+using hdf5::File;
+using hdf5::Group;
+
+constexpr const char* kFormat = "diffpool-summary";
+constexpr int64_t kSchemaVersion = kSummarySchemaVersion;
+
+// A table stored as one 1-D dataset per column; every column has `rows` entries.
+class ColumnWriter {
+ public:
+  ColumnWriter(File& file, const char* group, std::size_t rows) : group_(file.create_group(group)), rows_(rows) {
+    group_.set_attribute("rows", static_cast<int64_t>(rows));
+  }
+  template <class Row, class Value>
+  void numbers(const char* name, const std::vector<Row>& rows, Value Row::*member) {
+    using Stored = std::conditional_t<std::is_floating_point_v<Value>, double, int64_t>;
+    std::vector<Stored> values;
+    values.reserve(rows_);
+    for (const Row& row : rows) values.push_back(static_cast<Stored>(row.*member));
+    group_.write_dataset(name, values);
+  }
+  template <class Row>
+  void strings(const char* name, const std::vector<Row>& rows, std::string Row::*member) {
+    std::vector<std::string> values;
+    values.reserve(rows_);
+    for (const Row& row : rows) values.push_back(row.*member);
+    group_.write_strings(name, values);
+  }
+
+ private:
+  Group group_;
+  std::size_t rows_;
+};
+
+class ColumnReader {
+ public:
+  ColumnReader(const File& file, const char* group) : file_(file), group_(file.open_group(group)), name_(group) {
+    rows_ = static_cast<std::size_t>(group_.read_attribute<int64_t>("rows"));
+  }
+  std::size_t rows() const { return rows_; }
+  template <class Row, class Value>
+  void numbers(const char* name, std::vector<Row>& rows, Value Row::*member) const {
+    using Stored = std::conditional_t<std::is_floating_point_v<Value>, double, int64_t>;
+    const std::vector<Stored> values = group_.read_dataset<Stored>(checked(name)).values;
+    check_size(name, values.size());
+    for (std::size_t i = 0; i < rows_; ++i) rows[i].*member = static_cast<Value>(values[i]);
+  }
+  template <class Row>
+  void strings(const char* name, std::vector<Row>& rows, std::string Row::*member) const {
+    const std::vector<std::string> values = group_.read_strings(checked(name));
+    check_size(name, values.size());
+    for (std::size_t i = 0; i < rows_; ++i) rows[i].*member = values[i];
+  }
+
+ private:
+  const char* checked(const char* name) const {
+    if (!group_.exists(name)) {
+      throw InputError(fmt::format("summary file '{}': /{}/{} is missing", file_.path().string(), name_, name));
+    }
+    return name;
+  }
+  void check_size(const char* name, std::size_t size) const {
+    if (size != rows_) {
+      throw InputError(fmt::format("summary file '{}': /{}/{} has {} entries, the table has {} rows",
+                                   file_.path().string(), name_, name, size, rows_));
+    }
+  }
+  const File& file_;
+  Group group_;
+  std::string name_;
+  std::size_t rows_ = 0;
+};
+
+void write_summary_file(File& file, const ExperimentSummary& s) {
+  file.set_attribute("format", kFormat);
+  file.set_attribute("schema_version", kSchemaVersion);
+  file.set_attribute("name", s.name);
+  file.set_attribute("experiment_id", s.experiment_id);
+  file.set_attribute("protocol", s.protocol);
+  file.set_attribute("dataset", s.dataset);
+  file.set_attribute("variant", s.variant);
+  file.set_attribute("folds", s.folds);
+  file.set_attribute("repeats", s.repeats);
+  file.set_attribute("jobs_total", s.jobs_total);
+  file.set_attribute("jobs_completed", s.jobs_completed);
+  file.set_attribute("jobs_failed", s.jobs_failed);
+  file.set_attribute("accuracy_mean", s.accuracy_mean);
+  file.set_attribute("accuracy_std", s.accuracy_std);
+  file.set_attribute("accuracy_label", s.accuracy_label);
+  file.set_attribute("optimistic", static_cast<int64_t>(s.optimistic ? 1 : 0));
+
+  Group environment = file.create_group("environment");
+  environment.set_attribute("version", s.version);
+  environment.set_attribute("git_revision", s.git_revision);
+  environment.set_attribute("backend", s.backend);
+  environment.set_attribute("ranks", s.ranks);
+  environment.set_attribute("updated_at", s.updated_at);
+  environment.write_strings("hosts", s.hosts);
+
+  ColumnWriter points(file, "points", s.points.size());
+  points.numbers("point", s.points, &PointSummary::point);
+  points.strings("label", s.points, &PointSummary::label);
+  points.numbers("jobs", s.points, &PointSummary::jobs);
+  points.numbers("validation_mean", s.points, &PointSummary::validation_mean);
+  points.numbers("validation_std", s.points, &PointSummary::validation_std);
+  points.numbers("test_mean", s.points, &PointSummary::test_mean);
+  points.numbers("test_std", s.points, &PointSummary::test_std);
+  points.numbers("paper_best_epoch", s.points, &PointSummary::paper_best_epoch);
+  points.numbers("paper_accuracy", s.points, &PointSummary::paper_accuracy);
+  points.numbers("paper_std", s.points, &PointSummary::paper_std);
+
+  ColumnWriter winners(file, "winners", s.winners.size());
+  winners.numbers("fold", s.winners, &FoldWinner::fold);
+  winners.numbers("point", s.winners, &FoldWinner::point);
+  winners.numbers("validation", s.winners, &FoldWinner::validation);
+  winners.numbers("test_mean", s.winners, &FoldWinner::test_mean);
+  winners.numbers("test_std", s.winners, &FoldWinner::test_std);
+  winners.numbers("runs", s.winners, &FoldWinner::runs);
+
+  ColumnWriter failures(file, "failures", s.failures.size());
+  failures.strings("job_id", s.failures, &FailedJob::job_id);
+  failures.numbers("point", s.failures, &FailedJob::point);
+  failures.numbers("fold", s.failures, &FailedJob::fold);
+  failures.numbers("repeat", s.failures, &FailedJob::repeat);
+  failures.strings("phase", s.failures, &FailedJob::phase);
+  failures.strings("reason", s.failures, &FailedJob::reason);
+}
+
+ExperimentSummary read_summary_file(const File& file) {
+  const std::string path = file.path().string();
+  if (!file.has_attribute("format") || file.read_attribute<std::string>("format") != kFormat) {
+    throw InputError(fmt::format("'{}' is not a diffpool summary file (its root attribute 'format' is not '{}')",
+                                 path, kFormat));
+  }
+  const auto version = file.read_attribute<int64_t>("schema_version");
+  if (version != kSchemaVersion) {
+    throw InputError(fmt::format("summary file '{}' has schema version {}; this build reads version {}", path,
+                                 version, kSchemaVersion));
+  }
+  ExperimentSummary s;
+  s.name = file.read_attribute<std::string>("name");
+  s.experiment_id = file.read_attribute<std::string>("experiment_id");
+  s.protocol = file.read_attribute<std::string>("protocol");
+  s.dataset = file.read_attribute<std::string>("dataset");
+  s.variant = file.read_attribute<std::string>("variant");
+  s.folds = static_cast<int>(file.read_attribute<int64_t>("folds"));
+  s.repeats = static_cast<int>(file.read_attribute<int64_t>("repeats"));
+  s.jobs_total = file.read_attribute<int64_t>("jobs_total");
+  s.jobs_completed = file.read_attribute<int64_t>("jobs_completed");
+  s.jobs_failed = file.read_attribute<int64_t>("jobs_failed");
+  s.accuracy_mean = file.read_attribute<double>("accuracy_mean");
+  s.accuracy_std = file.read_attribute<double>("accuracy_std");
+  s.accuracy_label = file.read_attribute<std::string>("accuracy_label");
+  s.optimistic = file.read_attribute<int64_t>("optimistic") != 0;
+
+  const Group environment = file.open_group("environment");
+  s.version = environment.read_attribute<std::string>("version");
+  s.git_revision = environment.read_attribute<std::string>("git_revision");
+  s.backend = environment.read_attribute<std::string>("backend");
+  s.ranks = static_cast<int>(environment.read_attribute<int64_t>("ranks"));
+  s.updated_at = environment.read_attribute<std::string>("updated_at");
+  s.hosts = environment.read_strings("hosts");
+
+  const ColumnReader points(file, "points");
+  s.points.resize(points.rows());
+  points.numbers("point", s.points, &PointSummary::point);
+  points.strings("label", s.points, &PointSummary::label);
+  points.numbers("jobs", s.points, &PointSummary::jobs);
+  points.numbers("validation_mean", s.points, &PointSummary::validation_mean);
+  points.numbers("validation_std", s.points, &PointSummary::validation_std);
+  points.numbers("test_mean", s.points, &PointSummary::test_mean);
+  points.numbers("test_std", s.points, &PointSummary::test_std);
+  points.numbers("paper_best_epoch", s.points, &PointSummary::paper_best_epoch);
+  points.numbers("paper_accuracy", s.points, &PointSummary::paper_accuracy);
+  points.numbers("paper_std", s.points, &PointSummary::paper_std);
+
+  const ColumnReader winners(file, "winners");
+  s.winners.resize(winners.rows());
+  winners.numbers("fold", s.winners, &FoldWinner::fold);
+  winners.numbers("point", s.winners, &FoldWinner::point);
+  winners.numbers("validation", s.winners, &FoldWinner::validation);
+  winners.numbers("test_mean", s.winners, &FoldWinner::test_mean);
+  winners.numbers("test_std", s.winners, &FoldWinner::test_std);
+  winners.numbers("runs", s.winners, &FoldWinner::runs);
+
+  const ColumnReader failures(file, "failures");
+  s.failures.resize(failures.rows());
+  failures.strings("job_id", s.failures, &FailedJob::job_id);
+  failures.numbers("point", s.failures, &FailedJob::point);
+  failures.numbers("fold", s.failures, &FailedJob::fold);
+  failures.numbers("repeat", s.failures, &FailedJob::repeat);
+  failures.strings("phase", s.failures, &FailedJob::phase);
+  failures.strings("reason", s.failures, &FailedJob::reason);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSV.
+
+// Percent with enough digits to be exact for any fold count; "" for NaN.
+std::string percent(double fraction) {
+  if (!std::isfinite(fraction)) return "";
+  return fmt::format("{:.4f}", 100.0 * fraction);
+}
+
+}  // namespace
+
+std::string csv_field(std::string_view text) {
+  if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(text);
+  std::string quoted = "\"";
+  for (const char c : text) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  return quoted + '"';
+}
+
+std::string format_summary_csv(const ExperimentSummary& s) {
+  std::string out =
+      "experiment,dataset,variant,protocol,row,point,label,jobs,validation_mean_pct,validation_std_pct,"
+      "test_mean_pct,test_std_pct,paper_best_epoch,paper_accuracy_pct,paper_std_pct,accuracy_mean_pct,"
+      "accuracy_std_pct,measure,optimistic\n";
+  const std::string head = fmt::format("{},{},{},{}", csv_field(s.name), csv_field(s.dataset), csv_field(s.variant),
+                                       csv_field(s.protocol));
+  const char* optimistic = s.optimistic ? "yes" : "no";
+  for (const PointSummary& p : s.points) {
+    out += fmt::format("{},point,{},{},{},{},{},{},{},{},{},{},,,,{}\n", head, p.point, csv_field(p.label), p.jobs,
+                       percent(p.validation_mean), percent(p.validation_std), percent(p.test_mean),
+                       percent(p.test_std), s.protocol == "paper" ? std::to_string(p.paper_best_epoch) : "",
+                       s.protocol == "paper" ? percent(p.paper_accuracy) : "",
+                       s.protocol == "paper" ? percent(p.paper_std) : "", optimistic);
+  }
+  out += fmt::format("{},final,,,{},,,,,,,,{},{},{},{}\n", head, s.jobs_completed, percent(s.accuracy_mean),
+                     percent(s.accuracy_std), csv_field(s.accuracy_label), optimistic);
+  return out;
+}
+
+void write_summary(const std::filesystem::path& h5_path, const ExperimentSummary& summary) {
+  const std::scoped_lock lock(hdf5::library_mutex());
+  hdf5::write_file_atomically(h5_path, [&](File& file) { write_summary_file(file, summary); });
+}
+
+ExperimentSummary read_summary(const std::filesystem::path& h5_path) {
+  const std::scoped_lock lock(hdf5::library_mutex());
+  const File file = File::open_read_only(h5_path);
+  return read_summary_file(file);
+}
+
+void write_text_file_atomically(const std::filesystem::path& path, std::string_view text) {
+  const std::filesystem::path temporary = hdf5::atomic_temporary_path(path);
+  {
+    std::ofstream stream(temporary, std::ios::binary | std::ios::trunc);
+    stream.write(text.data(), static_cast<std::streamsize>(text.size()));
+    stream.close();
+    if (!stream) {
+      std::error_code ignored;
+      std::filesystem::remove(temporary, ignored);
+      throw Error(fmt::format("cannot write '{}'", temporary.string()));
+    }
+  }
+  std::error_code error;
+  std::filesystem::rename(temporary, path, error);
+  if (error) {
+    std::error_code ignored;
+    std::filesystem::remove(temporary, ignored);
+    throw Error(fmt::format("cannot rename '{}' to '{}': {}", temporary.string(), path.string(), error.message()));
+  }
+}
+
+void write_summary_csv(const std::filesystem::path& csv_path, const ExperimentSummary& summary) {
+  write_text_file_atomically(csv_path, format_summary_csv(summary));
+}
+
+}  // namespace diffpool

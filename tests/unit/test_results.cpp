@@ -1,0 +1,558 @@
+// Job records, experiment summaries and `diffpool report` (results/job_record.hpp, summary.hpp,
+// report.hpp): round trips, the CSV and table formats, folder handling, and concurrent use of
+// the HDF5 library from several threads. No dataset is needed.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "results/atomic_file.hpp"
+#include "results/hdf5.hpp"
+#include "results/job_record.hpp"
+#include "results/report.hpp"
+#include "results/summary.hpp"
+#include "tests/unit/results_fixtures.hpp"
+
+namespace diffpool {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::make_job_record;
+using testing::make_summary;
+
+class ResultsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() /
+           fmt::format("diffpool-results-{}-{}-{}", ::getpid(), info->test_suite_name(), info->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+  fs::path dir_;
+};
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Field by field, with NaN == NaN (nothing here is NaN, but the comparison must not hide one).
+void expect_same(double a, double b, const std::string& what) {
+  if (std::isnan(a) && std::isnan(b)) return;
+  EXPECT_EQ(a, b) << what;
+}
+
+void expect_same(const Metrics& a, const Metrics& b, const std::string& what) {
+  expect_same(a.loss, b.loss, what + ".loss");
+  expect_same(a.classification_loss, b.classification_loss, what + ".classification_loss");
+  expect_same(a.link_loss, b.link_loss, what + ".link_loss");
+  expect_same(a.entropy_loss, b.entropy_loss, what + ".entropy_loss");
+  expect_same(a.accuracy, b.accuracy, what + ".accuracy");
+  EXPECT_EQ(a.graphs, b.graphs) << what << ".graphs";
+}
+
+void expect_same(const std::optional<Metrics>& a, const std::optional<Metrics>& b, const std::string& what) {
+  ASSERT_EQ(a.has_value(), b.has_value()) << what;
+  if (a) expect_same(*a, *b, what);
+}
+
+void expect_same_outputs(const std::vector<GraphOutputs>& a, const std::vector<GraphOutputs>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const std::string what = fmt::format("outputs[{}]", i);
+    EXPECT_EQ(a[i].graph, b[i].graph) << what;
+    EXPECT_EQ(a[i].label, b[i].label) << what;
+    EXPECT_EQ(a[i].prediction, b[i].prediction) << what;
+    EXPECT_EQ(a[i].logits, b[i].logits) << what;
+    EXPECT_EQ(a[i].graph_embedding, b[i].graph_embedding) << what;
+    ASSERT_EQ(a[i].levels.size(), b[i].levels.size()) << what;
+    for (std::size_t l = 0; l < a[i].levels.size(); ++l) {
+      const auto &x = a[i].levels[l], &y = b[i].levels[l];
+      EXPECT_EQ(x.rows, y.rows) << what << " level " << l;
+      EXPECT_EQ(x.embedding_dim, y.embedding_dim) << what << " level " << l;
+      EXPECT_EQ(x.clusters, y.clusters) << what << " level " << l;
+      EXPECT_EQ(x.embedding, y.embedding) << what << " level " << l;
+      EXPECT_EQ(x.assignment, y.assignment) << what << " level " << l;
+      EXPECT_EQ(x.pooled_adjacency, y.pooled_adjacency) << what << " level " << l;
+    }
+  }
+}
+
+void expect_same(const JobRecord& a, const JobRecord& b, bool with_outputs) {
+  EXPECT_EQ(a.job_id, b.job_id);
+  EXPECT_EQ(a.experiment_id, b.experiment_id);
+  EXPECT_EQ(a.experiment_name, b.experiment_name);
+  EXPECT_EQ(a.protocol, b.protocol);
+  EXPECT_EQ(a.phase, b.phase);
+  EXPECT_EQ(a.point, b.point);
+  EXPECT_EQ(a.point_label, b.point_label);
+  EXPECT_EQ(a.fold, b.fold);
+  EXPECT_EQ(a.repeat, b.repeat);
+  EXPECT_EQ(a.seed, b.seed);
+  EXPECT_EQ(a.dataset, b.dataset);
+  EXPECT_EQ(a.variant, b.variant);
+  EXPECT_EQ(a.settings, b.settings);
+  EXPECT_EQ(a.config_yaml, b.config_yaml);
+  EXPECT_EQ(a.train, b.train);
+  EXPECT_EQ(a.validation, b.validation);
+  EXPECT_EQ(a.test, b.test);
+  ASSERT_EQ(a.epochs.size(), b.epochs.size());
+  for (std::size_t e = 0; e < a.epochs.size(); ++e) {
+    const std::string what = fmt::format("epochs[{}]", e);
+    EXPECT_EQ(a.epochs[e].epoch, b.epochs[e].epoch) << what;
+    expect_same(a.epochs[e].train, b.epochs[e].train, what + ".train");
+    expect_same(a.epochs[e].validation, b.epochs[e].validation, what + ".validation");
+    expect_same(a.epochs[e].test, b.epochs[e].test, what + ".test");
+    EXPECT_EQ(a.epochs[e].grad_norm, b.epochs[e].grad_norm) << what;
+    EXPECT_EQ(a.epochs[e].train_seconds, b.epochs[e].train_seconds) << what;
+    EXPECT_EQ(a.epochs[e].eval_seconds, b.epochs[e].eval_seconds) << what;
+  }
+  EXPECT_EQ(a.status, b.status);
+  EXPECT_EQ(a.failure, b.failure);
+  EXPECT_EQ(a.best_epoch, b.best_epoch);
+  expect_same(a.best_validation, b.best_validation, "best_validation");
+  EXPECT_EQ(a.has_test, b.has_test);
+  expect_same(a.test_metrics, b.test_metrics, "test_metrics");
+  EXPECT_EQ(a.outputs_split, b.outputs_split);
+  if (with_outputs) {
+    expect_same_outputs(a.outputs, b.outputs);
+    EXPECT_EQ(a.output_edges, b.output_edges);
+  } else {
+    EXPECT_TRUE(b.outputs.empty());
+    EXPECT_TRUE(b.output_edges.empty());
+  }
+  EXPECT_EQ(a.host, b.host);
+  EXPECT_EQ(a.rank, b.rank);
+  EXPECT_EQ(a.backend, b.backend);
+  EXPECT_EQ(a.version, b.version);
+  EXPECT_EQ(a.git_revision, b.git_revision);
+  EXPECT_EQ(a.wall_seconds, b.wall_seconds);
+  EXPECT_EQ(a.started_at, b.started_at);
+  EXPECT_EQ(a.finished_at, b.finished_at);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Job records.
+
+TEST_F(ResultsTest, JobRecordRoundTripsWithOutputs) {
+  const JobRecord record = make_job_record(0, 1);
+  const fs::path path = dir_ / "job.h5";
+  write_job_record(path, record);
+  ASSERT_TRUE(hdf5::is_readable_hdf5(path));
+  expect_same(record, read_job_record(path, true), true);
+  expect_same(record, read_job_record(path, false), false);
+  // Only the final file is left behind.
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 1);
+}
+
+TEST_F(ResultsTest, JobFileLayout) {
+  const JobRecord record = make_job_record(0, 1);
+  const fs::path path = dir_ / "job.h5";
+  write_job_record(path, record);
+  const hdf5::File file = hdf5::File::open_read_only(path);
+  EXPECT_EQ(file.read_attribute<std::string>("format"), "diffpool-job");
+  EXPECT_EQ(file.read_attribute<int64_t>("schema_version"), kJobFileSchemaVersion);
+  EXPECT_EQ(file.read_attribute<uint64_t>("seed"), record.seed);
+  EXPECT_EQ(file.children(), (std::vector<std::string>{"config", "metrics", "outputs", "result", "settings", "splits"}));
+  // Per-epoch columns: NaN where a split was not measured.
+  const auto validation_accuracy = file.read_dataset<double>("metrics/validation_accuracy").values;
+  ASSERT_EQ(validation_accuracy.size(), 6u);
+  EXPECT_TRUE(std::isnan(validation_accuracy[2]));
+  EXPECT_DOUBLE_EQ(validation_accuracy[0], 0.5 + 0.05 - 0.02);
+  const auto test_loss = file.read_dataset<double>("metrics/test_loss").values;
+  EXPECT_TRUE(std::isnan(test_loss[0]));
+  EXPECT_FALSE(std::isnan(test_loss[1]));
+  EXPECT_EQ(file.read_dataset<uint8_t>("metrics/test_measured").values,
+            (std::vector<uint8_t>{0, 1, 0, 1, 0, 1}));
+  // Outputs: graph list, shapes, and compression of the large arrays only.
+  EXPECT_EQ(file.open_group("outputs").read_attribute<std::vector<int64_t>>("graphs"),
+            (std::vector<int64_t>{3, 8, 12, 20, 31}));
+  EXPECT_EQ(file.open_dataset("outputs/graphs/31/level0/embedding").shape(), (hdf5::Dimensions{150, 32}));
+  EXPECT_EQ(file.open_dataset("outputs/graphs/31/level0/assignment").shape(), (hdf5::Dimensions{150, 6}));
+  EXPECT_EQ(file.open_dataset("outputs/graphs/31/level1/pooled_adjacency").shape(), (hdf5::Dimensions{2, 2}));
+  EXPECT_EQ(file.open_dataset("outputs/graphs/12/edges").shape(), (hdf5::Dimensions{4, 2}));
+  EXPECT_FALSE(file.exists("outputs/graphs/31/level2/assignment"));  // the last level has none
+  EXPECT_TRUE(file.exists("outputs/graphs/31/level2/embedding"));
+  auto is_chunked = [&](const char* name) {
+    const hdf5::Dataset d = file.open_dataset(name);
+    const hid_t plist = H5Dget_create_plist(d.id());
+    const bool chunked = H5Pget_layout(plist) == H5D_CHUNKED;
+    H5Pclose(plist);
+    return chunked;
+  };
+  EXPECT_TRUE(is_chunked("outputs/graphs/31/level0/embedding"));  // 150 x 32 = 4800 values
+  EXPECT_FALSE(is_chunked("outputs/graphs/12/level0/embedding"));
+}
+
+TEST_F(ResultsTest, FailedJobRecordRoundTrips) {
+  JobRecord record = make_job_record(1, 0, 3);
+  record.status = "failed";
+  record.failure = "numerical failure: loss is NaN at epoch 4";
+  record.best_epoch = 0;
+  record.best_validation = {};
+  record.has_test = false;
+  record.test_metrics = {};
+  record.outputs.clear();
+  record.output_edges.clear();
+  record.outputs_split.clear();
+  record.validation.clear();
+  record.point_label.clear();
+  const fs::path path = dir_ / "failed.h5";
+  write_job_record(path, record);
+  expect_same(record, read_job_record(path, true), true);
+
+  // No epochs at all.
+  record.epochs.clear();
+  write_job_record(path, record);
+  expect_same(record, read_job_record(path, true), true);
+}
+
+TEST_F(ResultsTest, ReadingOtherFilesFailsWithAMessage) {
+  write_summary(dir_ / "summary.h5", make_summary());
+  try {
+    read_job_record(dir_ / "summary.h5");
+    FAIL() << "no exception";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("is not a diffpool job file"), std::string::npos) << e.what();
+  }
+  write_job_record(dir_ / "job.h5", make_job_record(0, 0));
+  EXPECT_THROW(read_summary(dir_ / "job.h5"), InputError);
+  EXPECT_THROW(read_job_record(dir_ / "missing.h5"), LibraryError);
+}
+
+TEST_F(ResultsTest, MismatchedEdgeListsAreAnInternalError) {
+  JobRecord record = make_job_record(0, 0);
+  record.output_edges.pop_back();
+  EXPECT_THROW(write_job_record(dir_ / "job.h5", record), Error);
+  EXPECT_FALSE(fs::exists(dir_ / "job.h5"));
+}
+
+TEST_F(ResultsTest, GraphEdgesAreLocalAndListedOnce) {
+  // Two graphs: a triangle (global 0-2) and a path 3-4-5; CSR is symmetric.
+  GraphDataset d;
+  d.node_offsets = {0, 3, 6};
+  d.adjacency_offsets = {0, 2, 4, 6, 7, 9, 10};
+  d.adjacency_targets = {1, 2, 0, 2, 0, 1, 4, 3, 5, 4};
+  d.labels = {0, 1};
+  EXPECT_EQ(graph_edges(d, 0), (std::vector<int32_t>{0, 1, 0, 2, 1, 2}));
+  EXPECT_EQ(graph_edges(d, 1), (std::vector<int32_t>{0, 1, 1, 2}));
+}
+
+TEST_F(ResultsTest, ListJobFilesSkipsTemporaryFiles) {
+  EXPECT_TRUE(list_job_files(dir_).empty());
+  fs::create_directories(dir_ / "jobs");
+  write_job_record(dir_ / "jobs" / "b.h5", make_job_record(0, 1));
+  write_job_record(dir_ / "jobs" / "a.h5", make_job_record(0, 0));
+  std::ofstream(dir_ / "jobs" / "c.h5.tmp.123") << "partial";
+  std::ofstream(dir_ / "jobs" / "notes.txt") << "x";
+  EXPECT_EQ(list_job_files(dir_), (std::vector<fs::path>{dir_ / "jobs" / "a.h5", dir_ / "jobs" / "b.h5"}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Summaries.
+
+void expect_same(const ExperimentSummary& a, const ExperimentSummary& b) {
+  EXPECT_EQ(a.name, b.name);
+  EXPECT_EQ(a.experiment_id, b.experiment_id);
+  EXPECT_EQ(a.protocol, b.protocol);
+  EXPECT_EQ(a.dataset, b.dataset);
+  EXPECT_EQ(a.variant, b.variant);
+  EXPECT_EQ(a.folds, b.folds);
+  EXPECT_EQ(a.repeats, b.repeats);
+  EXPECT_EQ(a.jobs_total, b.jobs_total);
+  EXPECT_EQ(a.jobs_completed, b.jobs_completed);
+  EXPECT_EQ(a.jobs_failed, b.jobs_failed);
+  ASSERT_EQ(a.points.size(), b.points.size());
+  for (std::size_t i = 0; i < a.points.size(); ++i) {
+    const auto &x = a.points[i], &y = b.points[i];
+    EXPECT_EQ(x.point, y.point);
+    EXPECT_EQ(x.label, y.label);
+    EXPECT_EQ(x.jobs, y.jobs);
+    EXPECT_EQ(x.validation_mean, y.validation_mean);
+    EXPECT_EQ(x.validation_std, y.validation_std);
+    EXPECT_EQ(x.test_mean, y.test_mean);
+    EXPECT_EQ(x.test_std, y.test_std);
+    EXPECT_EQ(x.paper_best_epoch, y.paper_best_epoch);
+    EXPECT_EQ(x.paper_accuracy, y.paper_accuracy);
+    EXPECT_EQ(x.paper_std, y.paper_std);
+  }
+  ASSERT_EQ(a.winners.size(), b.winners.size());
+  for (std::size_t i = 0; i < a.winners.size(); ++i) {
+    const auto &x = a.winners[i], &y = b.winners[i];
+    EXPECT_EQ(x.fold, y.fold);
+    EXPECT_EQ(x.point, y.point);
+    EXPECT_EQ(x.validation, y.validation);
+    EXPECT_EQ(x.test_mean, y.test_mean);
+    EXPECT_EQ(x.test_std, y.test_std);
+    EXPECT_EQ(x.runs, y.runs);
+  }
+  EXPECT_EQ(a.accuracy_mean, b.accuracy_mean);
+  EXPECT_EQ(a.accuracy_std, b.accuracy_std);
+  EXPECT_EQ(a.accuracy_label, b.accuracy_label);
+  EXPECT_EQ(a.optimistic, b.optimistic);
+  ASSERT_EQ(a.failures.size(), b.failures.size());
+  for (std::size_t i = 0; i < a.failures.size(); ++i) {
+    const auto &x = a.failures[i], &y = b.failures[i];
+    EXPECT_EQ(x.job_id, y.job_id);
+    EXPECT_EQ(x.point, y.point);
+    EXPECT_EQ(x.fold, y.fold);
+    EXPECT_EQ(x.repeat, y.repeat);
+    EXPECT_EQ(x.phase, y.phase);
+    EXPECT_EQ(x.reason, y.reason);
+  }
+  EXPECT_EQ(a.version, b.version);
+  EXPECT_EQ(a.git_revision, b.git_revision);
+  EXPECT_EQ(a.backend, b.backend);
+  EXPECT_EQ(a.hosts, b.hosts);
+  EXPECT_EQ(a.ranks, b.ranks);
+  EXPECT_EQ(a.updated_at, b.updated_at);
+}
+
+TEST_F(ResultsTest, SummaryRoundTrips) {
+  const ExperimentSummary summary = make_summary();
+  write_summary(dir_ / "summary.h5", summary);
+  expect_same(summary, read_summary(dir_ / "summary.h5"));
+}
+
+TEST_F(ResultsTest, EmptySummaryRoundTrips) {
+  ExperimentSummary summary;
+  summary.name = "nothing yet";
+  write_summary(dir_ / "summary.h5", summary);
+  expect_same(summary, read_summary(dir_ / "summary.h5"));
+}
+
+TEST_F(ResultsTest, PaperSummaryRoundTripsAndIsOptimisticInTheCsv) {
+  ExperimentSummary s = make_summary();
+  s.protocol = "paper";
+  s.optimistic = true;
+  s.points[0].paper_best_epoch = 412;
+  s.points[0].paper_accuracy = 0.6425;
+  s.points[0].paper_std = 0.04;
+  s.accuracy_label = "best epoch of the fold-averaged validation curve (optimistic)";
+  write_summary(dir_ / "summary.h5", s);
+  expect_same(s, read_summary(dir_ / "summary.h5"));
+  write_summary_csv(dir_ / "summary.csv", s);
+  const std::string csv = read_text(dir_ / "summary.csv");
+  EXPECT_NE(csv.find("synthetic-enzymes,ENZYMES,diffpool,paper,point,0,training.learning_rate=0.001,2,73.0000,1.0000,"
+                     "71.0000,2.0000,412,64.2500,4.0000,,,,yes\n"),
+            std::string::npos)
+      << csv;
+  EXPECT_NE(csv.find(",final,,,4,,,,,,,,70.0000,1.4142,best epoch of the fold-averaged validation curve "
+                     "(optimistic),yes\n"),
+            std::string::npos)
+      << csv;
+}
+
+TEST_F(ResultsTest, SummaryCsv) {
+  ExperimentSummary s = make_summary();
+  s.points[1].label = "model.readout=max, \"quoted\"";
+  write_summary_csv(dir_ / "summary.csv", s);
+  EXPECT_EQ(read_text(dir_ / "summary.csv"),
+            "experiment,dataset,variant,protocol,row,point,label,jobs,validation_mean_pct,validation_std_pct,"
+            "test_mean_pct,test_std_pct,paper_best_epoch,paper_accuracy_pct,paper_std_pct,accuracy_mean_pct,"
+            "accuracy_std_pct,measure,optimistic\n"
+            "synthetic-enzymes,ENZYMES,diffpool,holdout,point,0,training.learning_rate=0.001,2,73.0000,1.0000,"
+            "71.0000,2.0000,,,,,,,no\n"
+            "synthetic-enzymes,ENZYMES,diffpool,holdout,point,1,\"model.readout=max, \"\"quoted\"\"\",2,74.0000,"
+            "1.5000,70.0000,3.0000,,,,,,,no\n"
+            "synthetic-enzymes,ENZYMES,diffpool,holdout,final,,,4,,,,,,,,70.0000,1.4142,test accuracy of per-fold "
+            "winners,no\n");
+  EXPECT_EQ(csv_field("plain"), "plain");
+  EXPECT_EQ(csv_field("a\nb"), "\"a\nb\"");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Thread safety: job files and summaries written and read from several threads at once.
+
+TEST_F(ResultsTest, ConcurrentWritersAndReadersInOneProcess) {
+  const JobRecord record = make_job_record(1, 1);
+  const ExperimentSummary summary = make_summary();
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      try {
+        for (int i = 0; i < 8; ++i) {
+          const fs::path job = dir_ / fmt::format("job-{}-{}.h5", t, i);
+          const fs::path sum = dir_ / fmt::format("summary-{}.h5", t);
+          write_job_record(job, record);
+          write_summary(sum, summary);
+          if (read_job_record(job, true).outputs.size() != record.outputs.size()) ++failures;
+          if (read_summary(sum).points.size() != summary.points.size()) ++failures;
+          if (!hdf5::is_readable_hdf5(job)) ++failures;
+        }
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << e.what();
+        ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report.
+
+TEST(Report, PublishedFigures) {
+  EXPECT_EQ(canonical_dataset_name("D&D"), "DD");
+  EXPECT_EQ(canonical_dataset_name("reddit_multi_12k"), "REDDIT-MULTI-12K");
+  EXPECT_EQ(canonical_variant_name("DIFFPOOL_NOLP"), "diffpool-nolp");
+  const auto ying = ying_2018_accuracy("D&D", "diffpool");
+  ASSERT_TRUE(ying);
+  EXPECT_DOUBLE_EQ(ying->mean, 80.64);
+  EXPECT_FALSE(ying->has_std);
+  EXPECT_DOUBLE_EQ(ying_2018_accuracy("COLLAB", "diffpool-det")->mean, 82.13);
+  EXPECT_DOUBLE_EQ(ying_2018_accuracy("REDDIT-MULTI-12K", "graphsage")->mean, 42.24);
+  EXPECT_FALSE(ying_2018_accuracy("NCI1", "diffpool"));
+  const auto errica = errica_2020_accuracy("ENZYMES", "diffpool");
+  ASSERT_TRUE(errica);
+  EXPECT_DOUBLE_EQ(errica->mean, 59.5);
+  EXPECT_DOUBLE_EQ(errica->std, 5.6);
+  EXPECT_DOUBLE_EQ(errica_2020_accuracy("REDDIT-BINARY", "diffpool")->mean, 89.1);
+  EXPECT_FALSE(errica_2020_accuracy("ENZYMES", "graphsage"));  // Errica et al. report DiffPool only here
+}
+
+std::vector<ReportRow> synthetic_rows() {
+  ReportRow paper;
+  paper.folder = "results/enzymes-paper";
+  paper.experiment = "enzymes-paper";
+  paper.dataset = "ENZYMES";
+  paper.variant = "diffpool";
+  paper.protocol = "paper";
+  paper.summarised = true;
+  paper.optimistic = true;
+  paper.mean_pct = 63.1;
+  paper.std_pct = 4.2;
+  paper.measure = "best epoch of the fold-averaged validation curve";
+  paper.completed = 10;
+  paper.total = 10;
+  paper.ying = ying_2018_accuracy("ENZYMES", "diffpool");
+
+  ReportRow nested = paper;
+  nested.folder = "results/enzymes-nested";
+  nested.experiment = "enzymes-nested";
+  nested.protocol = "nested";
+  nested.optimistic = false;
+  nested.mean_pct = 58.25;
+  nested.std_pct = 5.125;
+  nested.measure = "test accuracy of per-fold winners";
+  nested.completed = 118;
+  nested.failed = 2;
+  nested.total = 120;
+  nested.ying.reset();
+  nested.errica = errica_2020_accuracy("ENZYMES", "diffpool");
+
+  ReportRow dd;
+  dd.folder = "results/dd-sage";
+  dd.experiment = "dd-sage";
+  dd.dataset = "DD";
+  dd.variant = "graphsage";
+  dd.protocol = "holdout";
+  dd.summarised = false;
+  dd.completed = 3;
+  dd.failed = 1;
+  dd.total = -1;
+  // Unsorted on purpose: DD comes after ENZYMES in the table.
+  return {dd, nested, paper};
+}
+
+TEST(Report, TableFormatting) {
+  const std::string table = format_report_table(synthetic_rows());
+  const std::string expected_rows =
+      "dataset  variant    protocol            ours (%)        jobs done/total  failed  Ying et al. 2018, Table 1  Errica et al. 2020  experiment\n"
+      "-------  ---------  ------------------  --------------  ---------------  ------  -------------------------  ------------------  ---------------------------------------\n"
+      "ENZYMES  diffpool   paper (optimistic)  63.10 +- 4.20   10/10            0       62.53                                          enzymes-paper (results/enzymes-paper)\n"
+      "ENZYMES  diffpool   nested              58.25 +- 5.12   118/120          2                                  59.5 +- 5.6         enzymes-nested (results/enzymes-nested)\n"
+      "\n"
+      "DD       graphsage  holdout             not summarised  3/?              1                                  -                   dd-sage (results/dd-sage)\n";
+  EXPECT_NE(table.find(expected_rows), std::string::npos) << table;
+  EXPECT_NE(table.find("Graph classification accuracy in %"), std::string::npos);
+  EXPECT_NE(table.find("Ying et al. 2018, Table 1: accuracy with the authors' protocol"), std::string::npos);
+  EXPECT_NE(table.find("Errica et al. 2020: DiffPool under stratified 10-fold CV"), std::string::npos);
+}
+
+TEST(Report, Csv) {
+  EXPECT_EQ(format_report_csv(synthetic_rows()),
+            "dataset,variant,protocol,optimistic,summarised,accuracy_mean_pct,accuracy_std_pct,measure,"
+            "jobs_completed,jobs_failed,jobs_total,ying2018_table1_pct,errica2020_mean_pct,errica2020_std_pct,"
+            "experiment,folder\n"
+            "ENZYMES,diffpool,paper,yes,yes,63.1000,4.2000,best epoch of the fold-averaged validation curve,10,0,"
+            "10,62.53,,,enzymes-paper,results/enzymes-paper\n"
+            "ENZYMES,diffpool,nested,no,yes,58.2500,5.1250,test accuracy of per-fold winners,118,2,120,,59.5,5.6,"
+            "enzymes-nested,results/enzymes-nested\n"
+            "DD,graphsage,holdout,no,no,,,,3,1,,,,,dd-sage,results/dd-sage\n");
+}
+
+TEST_F(ResultsTest, ReportReadsFoldersAndWritesTheCsv) {
+  // A summarised experiment, one with job files only (and a recorded failure), and an empty folder.
+  const fs::path done = dir_ / "done", pending = dir_ / "pending", empty = dir_ / "empty";
+  fs::create_directories(done / "jobs");
+  fs::create_directories(pending / "jobs");
+  fs::create_directories(pending / "failed");
+  fs::create_directories(empty);
+  write_summary(done / "summary.h5", make_summary());
+  write_job_record(pending / "jobs" / "a.h5", make_job_record(0, 0));
+  write_job_record(pending / "jobs" / "b.h5", make_job_record(1, 0));
+  std::ofstream(pending / "failed" / "c.txt") << "job c\nreason out of memory\n";
+
+  const ReportRow row = read_report_row(done);
+  EXPECT_TRUE(row.summarised);
+  EXPECT_EQ(row.dataset, "ENZYMES");
+  EXPECT_EQ(row.protocol, "holdout");
+  EXPECT_DOUBLE_EQ(row.mean_pct, 70.0);
+  EXPECT_EQ(row.completed, 4);
+  EXPECT_EQ(row.failed, 1);
+  EXPECT_EQ(row.total, 5);
+  ASSERT_TRUE(row.errica);
+  EXPECT_DOUBLE_EQ(row.errica->mean, 59.5);
+  EXPECT_FALSE(row.ying);
+
+  const ReportRow pending_row = read_report_row(pending);
+  EXPECT_FALSE(pending_row.summarised);
+  EXPECT_EQ(pending_row.completed, 2);
+  EXPECT_EQ(pending_row.failed, 1);
+  EXPECT_EQ(pending_row.experiment, "synthetic-enzymes");
+
+  try {
+    read_report_row(empty);
+    FAIL() << "no exception";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("neither summary.h5 nor job files"), std::string::npos) << e.what();
+  }
+
+  // The whole command: exit status 0 for summarised folders only; the CSV lands in the first folder.
+  std::ostringstream out, err;
+  EXPECT_EQ(run_report(ReportOptions{{done.string()}, "", "", -1, ""}, out, err), 0) << err.str();
+  EXPECT_NE(out.str().find("70.00 +- 1.41"), std::string::npos) << out.str();
+  EXPECT_TRUE(fs::exists(done / "report.csv"));
+  EXPECT_EQ(read_text(done / "report.csv"), format_report_csv({row}));
+
+  // Not summarised, and not an experiment: reported, status 1, the CSV where asked.
+  std::ostringstream out2, err2;
+  const fs::path csv = dir_ / "all.csv";
+  EXPECT_EQ(run_report(ReportOptions{{done.string(), pending.string(), empty.string()}, csv.string(), "", -1, ""},
+                       out2, err2),
+            1);
+  EXPECT_NE(out2.str().find("has not been summarised"), std::string::npos) << out2.str();
+  EXPECT_NE(out2.str().find("`diffpool run <experiment.yaml>`"), std::string::npos) << out2.str();
+  EXPECT_NE(err2.str().find("neither summary.h5 nor job files"), std::string::npos) << err2.str();
+  EXPECT_EQ(read_text(csv), format_report_csv({row, pending_row}));
+}
+
+}  // namespace
+}  // namespace diffpool
