@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <mutex>
 
 #include "engine/core/error.hpp"
 #include "results/atomic_file.hpp"
@@ -104,6 +105,7 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& c) {
 }
 
 std::optional<Checkpoint> read_checkpoint(const std::filesystem::path& path, const std::string& job_id) {
+  std::lock_guard<std::recursive_mutex> lock(hdf5::library_mutex());  // the HDF5 library is not thread-safe
   if (!std::filesystem::exists(path) || !hdf5::is_readable_hdf5(path)) return std::nullopt;
   hdf5::File f = hdf5::File::open_read_only(path);
   Checkpoint c;

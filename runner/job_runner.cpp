@@ -201,6 +201,7 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
     }
     if (!output_ids.empty() && record.outputs.empty()) record.outputs = trainer.evaluate(output_ids, true).outputs;
     if (record.outputs.empty()) record.outputs_split.clear();
+    for (const GraphOutputs& g : record.outputs) record.output_edges.push_back(graph_edges(dataset, g.graph));
 
     record.wall_seconds = previous_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     record.finished_at = iso_time_now();

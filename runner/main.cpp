@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
   report_cmd->add_option("results", report.results, "experiment output folders")->required();
   report_cmd->add_option("--csv", report.csv, "write the table as CSV here (default: <first folder>/report.csv)");
   report_cmd->add_option("--plots", report.plots, "also draw the PNG plots into this folder");
+  report_cmd->add_option("--graph", report.graph, "the graph whose assignments and clusters are drawn (default: the first saved)");
 
   diffpool::TrainCommandOptions train;
   int epochs = 0, folds = 0, threads = 0;

@@ -526,6 +526,7 @@ const char* feature_mode_name(FeatureMode mode) {
 }
 
 FeatureMode parse_feature_mode(const std::string& text) {
+  if (text == "auto") return FeatureMode::automatic;  // short form accepted in experiment files
   for (std::size_t i = 0; i < std::size(kFeatureModeNames); ++i) {
     if (text == kFeatureModeNames[i]) return static_cast<FeatureMode>(i);
   }
