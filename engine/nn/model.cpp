@@ -189,7 +189,7 @@ ForwardOutput DiffPoolModel::forward(Tape& tape, const GraphBatch& batch, bool t
     if (l < num_levels - 1) {
       const int64_t k = clusters_[static_cast<std::size_t>(l)];
       Variable* s = config_.learned_assignments()
-                        ? ops::softmax_rows(tape, run_block(level.assign, graph, x, false))
+                        ? ops::softmax_rows(tape, run_block(level.assign, graph, x, false), /*in_place=*/true)
                         : tape.constant(batch.fixed_assignments.at(static_cast<std::size_t>(l)));
       DP_CHECK(s->value.cols() == k, "level {} assignment {} for {} clusters", l, s->value.describe(), k);
       lo.assignment = s;

@@ -70,7 +70,9 @@ Variable* batch_norm(Tape& tape, Variable* x, Variable* gamma, Variable* beta, T
                      Tensor running_var, bool training, double momentum = 0.1, double eps = 1e-5);
 
 // ---- softmax and loss (softmax.cpp) ----------------------------------------------------------
-Variable* softmax_rows(Tape& tape, Variable* x);
+// in_place: y takes x's memory (x's values are lost); only for an x that no other op reads, such
+// as the logits of an assignment GNN (its backward needs y alone). Saves one (N,K) matrix.
+Variable* softmax_rows(Tape& tape, Variable* x, bool in_place = false);
 // losses (B,1) = -log softmax(logits)[label]; labels i32 (B) on the device.
 Variable* cross_entropy(Tape& tape, Variable* logits, const Tensor& labels);
 

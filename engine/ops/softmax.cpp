@@ -12,8 +12,8 @@ namespace diffpool::ops {
 
 using detail::new_output;
 
-Variable* softmax_rows(Tape& tape, Variable* x) {
-  Variable* y = new_output(tape, x->value.shape(), x->value.dtype());
+Variable* softmax_rows(Tape& tape, Variable* x, bool in_place) {
+  Variable* y = in_place ? tape.make_output(x->value) : new_output(tape, x->value.shape(), x->value.dtype());
   tape.backend().softmax_rows_forward(x->value, y->value);
   Record r;
   r.kind = OpKind::softmax_rows;
