@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   run_cmd->add_option("config", run.config_path, "experiment file (YAML)")->required()->check(CLI::ExistingFile);
   add_set(run_cmd);
   run_cmd->add_flag("--summary-only", run.summary_only, "rebuild summary.h5 and summary.csv from the job files, run nothing");
+  run_cmd->add_flag("--verbose", run.verbose, "also print every assignment of a job to a rank");
   run_cmd->footer(
       "Exit codes: 0 all jobs completed; 3 finished with failed jobs (recorded, retried by a rerun); 75 stopped by "
       "SIGTERM/SIGUSR1/SIGINT after checkpointing (rerun or requeue to resume); 2 invalid input; 1 internal error.");

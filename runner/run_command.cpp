@@ -1,5 +1,6 @@
 #include "runner/run_command.hpp"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -245,7 +246,9 @@ std::string outcome_line(const ExperimentPlan& plan, const JobSpec& j, int64_t p
   return where;
 }
 
-int run_master(const ExperimentPlan& plan, const OutputLayout& layout, const MpiSession& mpi, JobContext context) {
+int run_master(const ExperimentPlan& plan, const OutputLayout& layout, const MpiSession& mpi, JobContext context,
+               bool verbose) {
+  const auto wall_start = std::chrono::steady_clock::now();
   Scheduler scheduler(plan, layout, mpi);
   const int64_t total = static_cast<int64_t>(plan.jobs.size());
   Progress progress(total, scheduler.already_done, scheduler.remaining_cost(), plan.base.output.progress_seconds,
@@ -346,6 +349,7 @@ int run_master(const ExperimentPlan& plan, const OutputLayout& layout, const Mpi
         h.point = scheduler.point[i];
         mpi.send(rank, Tag::assign, h);
         progress.started(j, plan.jobs[i].cost);
+        if (verbose) progress.line(fmt::format("assign job {} (cost {:.4g}) to rank {}", j, plan.jobs[i].cost, rank));
         activity = true;
       }
       if (local_job < 0 && !local.busy()) {
@@ -356,6 +360,7 @@ int run_master(const ExperimentPlan& plan, const OutputLayout& layout, const Mpi
           local_job = j;
           local.start(plan.jobs[i], scheduler.point[i]);
           progress.started(j, plan.jobs[i].cost);
+          if (verbose) progress.line(fmt::format("assign job {} (cost {:.4g}) to rank 0", j, plan.jobs[i].cost));
           activity = true;
         }
       }
@@ -377,6 +382,14 @@ int run_master(const ExperimentPlan& plan, const OutputLayout& layout, const Mpi
     if (!activity) nap();
   }
   progress.finish();
+  // The scheduling thread's own CPU time (rank 0 trains in another thread): it waits by sleeping
+  // between polls, so this stays a small fraction of the wall time.
+  rusage usage{};
+  getrusage(RUSAGE_THREAD, &usage);
+  const double cpu = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                     1e-6 * static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+  progress.line(fmt::format("rank 0 scheduler thread: {:.2f} s CPU over {:.1f} s wall",
+                            cpu, std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count()));
   if (stopping || any_interrupted) return kExitStopped;
   return -1;  // finished: the caller summarises
 }
@@ -489,7 +502,7 @@ int run_experiment_command(int* argc, char*** argv, const RunCommandOptions& opt
   int code = -1;
   if (!options.summary_only) {
     if (root) {
-      code = run_master(*plan, layout, mpi, context);
+      code = run_master(*plan, layout, mpi, context, options.verbose);
     } else {
       run_worker(*plan, mpi, context);
       return stop_requested() ? kExitStopped : kExitCompleted;

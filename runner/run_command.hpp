@@ -22,6 +22,7 @@ struct RunCommandOptions {
   std::string config_path;
   std::vector<std::string> overrides;
   bool summary_only = false;  // rebuild the summary from the job files, run nothing
+  bool verbose = false;       // also print every assignment of a job to a rank
 };
 
 int run_experiment_command(int* argc, char*** argv, const RunCommandOptions& options);

@@ -1,2 +1,17 @@
 # Runner tests: experiment files, plans, the task farm under MPI, kill-and-resume, preemption.
 diffpool_add_gtest(test_config LABELS "unit;runner" SOURCES unit/test_config.cpp LIBS diffpool_runner)
+
+# Integration tests of `diffpool run` (Python drivers run with Debian's /usr/bin/python3).
+function(diffpool_add_runner_test name script)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "LABELS;ARGS" ${ARGN})
+  add_test(NAME ${name} COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/runner/${script} ${ARG_ARGS}
+           WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/runner)
+  set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
+    ENVIRONMENT "DIFFPOOL_DATA=${DIFFPOOL_TEST_DATA_DIR};DIFFPOOL_BINARY_DIR=${PROJECT_BINARY_DIR};DIFFPOOL_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+endfunction()
+diffpool_add_runner_test(mpi_rank_counts test_rank_counts.py LABELS "mpi;runner" TIMEOUT 900)
+diffpool_add_runner_test(mpi_balance test_balance.py LABELS "mpi;runner" TIMEOUT 300)
+diffpool_add_runner_test(kill_resume_single test_kill_resume.py LABELS "runner;resume" ARGS 0 TIMEOUT 900)
+diffpool_add_runner_test(kill_resume_mpi test_kill_resume.py LABELS "mpi;runner;resume" ARGS 2 TIMEOUT 900)
+diffpool_add_runner_test(preemption_sigterm test_preemption.py LABELS "runner;resume" ARGS 0 TERM TIMEOUT 600)
+diffpool_add_runner_test(preemption_mpi_sigusr1 test_preemption.py LABELS "mpi;runner;resume" ARGS 2 USR1 TIMEOUT 600)

@@ -1,0 +1,48 @@
+"""Killing a run with SIGKILL at random moments, then rerunning the same command each time, ends
+with exactly the results of an uninterrupted run; every finished job file stays readable
+throughout (checked after every kill)."""
+import os
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import time
+
+from common import compare_dirs, job_files, readable, run, start
+
+ranks = int(sys.argv[1]) if len(sys.argv) > 1 else 0  # 0: one process without MPI
+launcher = None if ranks == 0 else ranks
+extra = ("--set", "training.epochs=120")
+root = tempfile.mkdtemp(prefix="diffpool-kill-")
+rng = random.Random(20261125)
+try:
+    reference = os.path.join(root, "reference")
+    run(reference, launcher, extra)
+    out = os.path.join(root, "killed")
+    kills = 0
+    for attempt in range(60):
+        p = start(out, launcher, extra)
+        if kills < 8:
+            time.sleep(rng.uniform(0.3, 3.0))
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+                kills += 1
+                for name in job_files(out):
+                    if not readable(os.path.join(out, "jobs", name)):
+                        sys.exit(f"after kill {kills}: finished job file {name} is not readable")
+                print(f"kill {kills} after attempt {attempt}: {len(job_files(out))} job files, all readable")
+                continue
+        output = p.communicate(timeout=600)[0]
+        if p.returncode != 0:
+            sys.exit(f"rerun failed with {p.returncode}:\n{output}")
+        if "resumed from" not in "".join(open(os.path.join(out, "logs", f)).read() for f in os.listdir(os.path.join(out, "logs"))):
+            print("note: no job was resumed from a checkpoint in this sequence")
+        break
+    if kills < 3:
+        sys.exit(f"only {kills} kills happened: the run was too fast for the test to mean anything")
+    compare_dirs(reference, out, f"after {kills} kills")
+    print(f"ok: {kills} kills, results identical to the uninterrupted run")
+finally:
+    shutil.rmtree(root, ignore_errors=True)
