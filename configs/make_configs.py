@@ -49,7 +49,7 @@ evaluation:
   protocol: paper
   folds: 10
 output:
-  dir: results/paper-{short}-{variant}
+  dir: runs/paper-{short}-{variant}
 """
 
 
@@ -87,7 +87,7 @@ sweep:
   parameters:
     training.learning_rate: [0.001, 0.0001, 0.00001]
 output:
-  dir: results/fair-{short}-{variant}
+  dir: runs/fair-{short}-{variant}
 """
 
 

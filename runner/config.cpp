@@ -100,7 +100,7 @@ class Section {
   }
 
   bool has(const std::string& key) {
-    known_.push_back(key);
+    if (std::find(known_.begin(), known_.end(), key) == known_.end()) known_.push_back(key);
     return node_ && node_.IsMap() && node_[key] && !node_[key].IsNull();
   }
   YAML::Node raw(const std::string& key) { return node_[key]; }
@@ -324,6 +324,7 @@ ExperimentConfig parse_document(const YAML::Node& document, const std::string& s
     else s.integer_list("mlp_hidden", m.mlp_hidden, 1, 1 << 16);
     s.number("dropout", m.dropout, 0.0, 1.0, false, true);
     s.boolean("batch_norm", m.batch_norm);
+    s.choice("batch_norm_mode", m.batch_norm_mode, parse_batch_norm_mode);
     s.boolean("l2_normalize", m.l2_normalize);
     s.number("link_weight", m.link_weight, 0.0, 1e6);
     s.number("entropy_weight", m.entropy_weight, 0.0, 1e6);
@@ -390,7 +391,7 @@ ExperimentConfig parse_document(const YAML::Node& document, const std::string& s
     s.integer("checkpoint_every", o.checkpoint_every, 0, 1000000);
     s.integer("progress_seconds", o.progress_seconds, 1, 86400);
     s.finish();
-    if (o.dir.empty()) o.dir = "results/" + c.name;
+    if (o.dir.empty()) o.dir = "runs/" + c.name;
   }
   {
     BackendSettings& b = c.backend;
@@ -487,6 +488,7 @@ std::string ExperimentConfig::canonical_settings() const {
   add("model.mlp_hidden", list(model.mlp_hidden));
   add("model.dropout", fmt::format("{:.17g}", model.dropout));
   add("model.batch_norm", model.batch_norm);
+  add("model.batch_norm_mode", batch_norm_mode_name(model.batch_norm_mode));
   add("model.l2_normalize", model.l2_normalize);
   add("model.link_weight", fmt::format("{:.17g}", model.link_weight));
   add("model.entropy_weight", fmt::format("{:.17g}", model.entropy_weight));

@@ -64,7 +64,7 @@ struct SweepSettings {
 };
 
 struct OutputSettings {
-  std::string dir;                 // empty: results/<experiment name>
+  std::string dir;                 // empty: runs/<experiment name>
   enum class Save : uint8_t { none, evaluation, all } save_outputs = Save::evaluation;
   int max_graphs = 0;              // 0: every graph of the saved split
   int checkpoint_every = 10;       // epochs between checkpoints of a running job (0: never)

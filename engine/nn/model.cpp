@@ -29,7 +29,7 @@ DiffPoolModel::Block DiffPoolModel::make_block(const std::string& name, int64_t 
     layer.normalize = config_.l2_normalize && (embedding || !last);
     layer.activation = !last;
     layer.batch_norm = config_.batch_norm && !last;
-    if (layer.batch_norm) {
+    if (layer.batch_norm && config_.batch_norm_mode == BatchNormMode::trained) {
       layer.bn_gamma = params_.add(prefix + ".bn.gamma", Shape{layer.out}, Init::ones);
       layer.bn_beta = params_.add(prefix + ".bn.beta", Shape{layer.out}, Init::zeros);
       layer.bn_mean = params_.add_buffer(prefix + ".bn.running_mean", Shape{layer.out}, 0.0);
@@ -153,9 +153,20 @@ ForwardOutput DiffPoolModel::forward(Tape& tape, const GraphBatch& batch, bool t
     Variable* y = ops::linear(tape, with_neighbours(g, x), param(layer.weight), param(layer.bias));
     if (layer.normalize) y = ops::l2_normalize_rows(tape, y);
     if (layer.activation) y = ops::relu(tape, y);
-    if (layer.batch_norm)
+    if (layer.batch_norm && config_.batch_norm_mode == BatchNormMode::trained) {
       y = ops::batch_norm(tape, y, param(layer.bn_gamma), param(layer.bn_beta), params_.buffer(layer.bn_mean),
                           params_.buffer(layer.bn_var), training, config_.batch_norm_momentum, config_.batch_norm_eps);
+    } else if (layer.batch_norm) {
+      // Scale 1 and shift 0 as constants, and running statistics that are thrown away: the
+      // batch's own statistics normalise it, in evaluation too.
+      const int64_t f = y->value.cols();
+      Tensor gamma = ws.empty(Shape{f}, dtype), running_var = ws.empty(Shape{f}, dtype);
+      tape.backend().fill(gamma, 1.0);
+      tape.backend().fill(running_var, 1.0);
+      y = ops::batch_norm(tape, y, tape.constant(gamma), tape.constant(ws.zeros(Shape{f}, dtype)),
+                          ws.zeros(Shape{f}, dtype), running_var, true, config_.batch_norm_momentum,
+                          config_.batch_norm_eps);
+    }
     return y;
   };
 

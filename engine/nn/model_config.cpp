@@ -77,6 +77,13 @@ DenseAggregation parse_dense_aggregation(const std::string& text) {
   return parse_enum(text, "dense aggregation", table);
 }
 
+const char* batch_norm_mode_name(BatchNormMode m) { return m == BatchNormMode::trained ? "trained" : "per_batch"; }
+BatchNormMode parse_batch_norm_mode(const std::string& text) {
+  static constexpr std::array<std::pair<const char*, BatchNormMode>, 2> table{
+      {{"trained", BatchNormMode::trained}, {"per_batch", BatchNormMode::per_batch}}};
+  return parse_enum(text, "batch norm mode", table);
+}
+
 int ModelConfig::conv_layers_at(int level) const {
   if (conv_layers.empty()) return 1;
   return conv_layers[std::min<std::size_t>(static_cast<std::size_t>(level), conv_layers.size() - 1)];

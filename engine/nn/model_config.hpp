@@ -39,6 +39,15 @@ enum class DenseAggregation : uint8_t {
 const char* dense_aggregation_name(DenseAggregation a);
 DenseAggregation parse_dense_aggregation(const std::string& text);
 
+// Batch norm after hidden GraphSAGE layers.
+enum class BatchNormMode : uint8_t {
+  trained,    // learned scale and shift, running statistics for evaluation (the paper; nn.BatchNorm1d)
+  per_batch,  // no learned parameters, the current batch's statistics in training and evaluation:
+              // what the authors' code computes, as it builds a fresh BatchNorm1d at every forward pass
+};
+const char* batch_norm_mode_name(BatchNormMode m);
+BatchNormMode parse_batch_norm_mode(const std::string& text);
+
 struct ModelConfig {
   Variant variant = Variant::diffpool;
   int pool_levels = 1;                  // DiffPool layers (the paper: 2, or 1 for small datasets)
@@ -58,6 +67,7 @@ struct ModelConfig {
   std::vector<int> mlp_hidden = {50};   // hidden widths of the prediction MLP
   double dropout = 0.0;
   bool batch_norm = true;               // after every hidden GraphSAGE layer (paper)
+  BatchNormMode batch_norm_mode = BatchNormMode::trained;
   bool l2_normalize = true;             // l2-normalised node embeddings at every layer (paper)
   double link_weight = 1.0;             // weight of the link-prediction loss (per level)
   double entropy_weight = 1.0;          // weight of the assignment-entropy loss (per level)

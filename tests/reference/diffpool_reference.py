@@ -87,6 +87,8 @@ class Config:
         if self.dropout != 0.0:
             raise SpecError("the reference implements dropout 0 only")
         self.batch_norm = bool(c["batch_norm"])
+        # "trained": learned scale and shift; "per_batch": neither (a fresh BatchNorm1d per pass)
+        self.batch_norm_mode = c.get("batch_norm_mode", "trained")
         self.l2_normalize = bool(c["l2_normalize"])
         self.link_weight = float(c["link_weight"])
         self.entropy_weight = float(c["entropy_weight"])
@@ -164,7 +166,7 @@ class Structure:
                           activation=not last, batch_norm=cfg.batch_norm and not last)
             self.params.append((layer.prefix + ".weight", (2 * layer.fan_in, layer.fan_out)))
             self.params.append((layer.prefix + ".bias", (layer.fan_out,)))
-            if layer.batch_norm:
+            if layer.batch_norm and cfg.batch_norm_mode == "trained":
                 self.params.append((layer.prefix + ".bn.gamma", (layer.fan_out,)))
                 self.params.append((layer.prefix + ".bn.beta", (layer.fan_out,)))
             result.append(layer)
@@ -250,9 +252,11 @@ def forward(structure, params, batch, fixed_assignments=None):
                 y = l2_normalize(y)
             if layer.activation:
                 y = torch.relu(y)
-            if layer.batch_norm:
+            if layer.batch_norm and cfg.batch_norm_mode == "trained":
                 y = batch_norm_train(y, params[layer.prefix + ".bn.gamma"], params[layer.prefix + ".bn.beta"],
                                      cfg.batch_norm_eps)
+            elif layer.batch_norm:
+                y = batch_norm_train(y, 1.0, 0.0, cfg.batch_norm_eps)
             outputs.append(y)
             x = y
         return torch.cat(outputs, dim=1) if (cfg.concat_layers and embedding) else x

@@ -304,6 +304,9 @@ TEST_F(GradCheck, ModelOptions) {
   c.batch_norm = false;
   c.l2_normalize = false;
   check_model_gradients(*backend, {"sum readout, squared norm, no batch norm, no l2", c});
+  c = small_config(Variant::diffpool, 2);
+  c.batch_norm_mode = BatchNormMode::per_batch;
+  check_model_gradients(*backend, {"per-batch batch norm (the authors' code)", c});
 }
 
 TEST_F(GradCheck, OtherVariants) {

@@ -146,12 +146,12 @@ std::string config_json(const ModelConfig& c) {
   return fmt::format(
       "{{\"variant\": \"{}\", \"pool_levels\": {}, \"conv_layers\": {}, \"hidden_dim\": {}, \"embedding_dim\": {}, "
       "\"cluster_ratio\": {:.17g}, \"clusters\": {}, \"readout\": \"{}\", \"concat_layers\": {}, \"mlp_hidden\": {}, "
-      "\"dropout\": {:.17g}, \"batch_norm\": {}, \"l2_normalize\": {}, \"link_weight\": {:.17g}, "
+      "\"dropout\": {:.17g}, \"batch_norm\": {}, \"batch_norm_mode\": \"{}\", \"l2_normalize\": {}, \"link_weight\": {:.17g}, "
       "\"entropy_weight\": {:.17g}, \"link_norm\": \"{}\", \"dense_aggregation\": \"{}\", "
       "\"dense_degree_eps\": {:.17g}, \"batch_norm_eps\": {:.17g}}}",
       variant_name(c.variant), c.pool_levels, json_list(c.conv_layers), c.hidden_dim, c.embedding_dim,
       c.cluster_ratio, json_list(c.clusters), readout_name(c.readout), c.concat_layers, json_list(c.mlp_hidden),
-      c.dropout, c.batch_norm, c.l2_normalize, c.link_weight, c.entropy_weight, link_loss_norm_name(c.link_norm),
+      c.dropout, c.batch_norm, batch_norm_mode_name(c.batch_norm_mode), c.l2_normalize, c.link_weight, c.entropy_weight, link_loss_norm_name(c.link_norm),
       dense_aggregation_name(c.dense_aggregation), c.dense_degree_eps, c.batch_norm_eps);
 }
 
@@ -544,6 +544,14 @@ TEST_F(Reference, SumReadoutSquaredLinkNoBatchNormNoL2) {
   c.batch_norm = false;
   c.l2_normalize = false;
   run_case("sum_squared_plain", c);
+}
+
+TEST_F(Reference, PerBatchBatchNormTwoLevels) {
+  ModelConfig c = enzymes_config();
+  c.pool_levels = 2;
+  c.cluster_ratio = 0.25;
+  c.batch_norm_mode = BatchNormMode::per_batch;
+  run_case("per_batch_bn", c);
 }
 
 }  // namespace
