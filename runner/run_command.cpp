@@ -27,6 +27,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// CPU time (user + system) of the calling thread so far.
+double thread_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_THREAD, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         1e-6 * static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+}
+
 std::atomic<int> g_stop_signal{0};
 extern "C" void on_stop_signal(int signal) { g_stop_signal.store(signal); }
 
@@ -249,6 +257,7 @@ std::string outcome_line(const ExperimentPlan& plan, const JobSpec& j, int64_t p
 int run_master(const ExperimentPlan& plan, const OutputLayout& layout, const MpiSession& mpi, JobContext context,
                bool verbose) {
   const auto wall_start = std::chrono::steady_clock::now();
+  const double cpu_start = thread_cpu_seconds();
   Scheduler scheduler(plan, layout, mpi);
   const int64_t total = static_cast<int64_t>(plan.jobs.size());
   Progress progress(total, scheduler.already_done, scheduler.remaining_cost(), plan.base.output.progress_seconds,
@@ -384,10 +393,7 @@ int run_master(const ExperimentPlan& plan, const OutputLayout& layout, const Mpi
   progress.finish();
   // The scheduling thread's own CPU time (rank 0 trains in another thread): it waits by sleeping
   // between polls, so this stays a small fraction of the wall time.
-  rusage usage{};
-  getrusage(RUSAGE_THREAD, &usage);
-  const double cpu = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-                     1e-6 * static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+  const double cpu = thread_cpu_seconds() - cpu_start;
   progress.line(fmt::format("rank 0 scheduler thread: {:.2f} s CPU over {:.1f} s wall",
                             cpu, std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count()));
   if (stopping || any_interrupted) return kExitStopped;
