@@ -408,7 +408,7 @@ TEST_F(CudaOps, EveryOpForwardAndBackward) {
 //   loss after t Adam steps:                    rtol 1e-3 (1 + t), atol 1e-4 (1 + t)
 //   parameters after t steps:                   rtol 1e-4 t, atol 0.01 learning rate t
 // The last one is far below what Adam can move a parameter in t steps (learning rate t), so a
-// wrong update still fails it. Under the CUDA emulation the worst differences are about 1/50 of
+// wrong update still fails it. Under the CUDA emulation the worst differences are 1/30 or less of
 // these tolerances (the emulated cuBLAS sums in another order than OpenBLAS); a GPU adds fused
 // multiply-adds and its own expf/logf.
 constexpr Tolerance kModelTolerance{1e-3, 1e-4};
