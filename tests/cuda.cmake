@@ -1,14 +1,17 @@
-# CUDA backend tests (label "cuda"): every Backend primitive on the CUDA backend against the CPU
-# backend. They skip with "no CUDA device: ..." where the build has no CUDA backend or no GPU is
+# CUDA backend tests (label "cuda"): every Backend primitive (test_backend_parity), and every op
+# forward and backward plus a training step and ten Adam steps of the model (test_cuda_ops), on the
+# CUDA backend against the CPU backend. They skip with "no CUDA device: ..." where the build has no CUDA backend or no GPU is
 # visible, so `ctest -L cuda` passes everywhere and checks something only on a GPU machine.
 diffpool_add_gtest(test_backend_parity LABELS cuda SOURCES unit/test_backend_parity.cpp)
 # ctest reports the test as skipped (not passed) where it could not check anything.
 set_tests_properties(test_backend_parity PROPERTIES SKIP_REGULAR_EXPRESSION "no CUDA device: ")
+diffpool_add_gtest(test_cuda_ops LABELS cuda SOURCES unit/test_cuda_ops.cpp)
+set_tests_properties(test_cuda_ops PROPERTIES SKIP_REGULAR_EXPRESSION "no CUDA device: ")
 
-# The same parity test against the CUDA backend's own sources compiled for a CPU emulation of
+# The same parity tests against the CUDA backend's own sources compiled for a CPU emulation of
 # CUDA (tests/cuda_emulation/README.md): runs the kernels, with their barriers and warp shuffles,
 # on machines without a GPU. Label "cuda_emulation"; slow, so opt-in.
-option(DIFFPOOL_CUDA_EMULATION "Build the CPU emulation of the CUDA backend and its parity test" OFF)
+option(DIFFPOOL_CUDA_EMULATION "Build the CPU emulation of the CUDA backend and its parity tests" OFF)
 if(DIFFPOOL_CUDA_EMULATION)
   add_library(diffpool_cuda_emulated STATIC
     cuda_emulation/emulator.cpp
@@ -26,4 +29,6 @@ if(DIFFPOOL_CUDA_EMULATION)
   add_test(NAME test_backend_parity_emulated_reverse COMMAND test_backend_parity_emulated)
   set_tests_properties(test_backend_parity_emulated_reverse PROPERTIES LABELS cuda_emulation TIMEOUT 1800
                        ENVIRONMENT "DIFFPOOL_CUDA_EMULATION_ORDER=reverse")
+  diffpool_add_gtest(test_cuda_ops_emulated LABELS cuda_emulation SOURCES unit/test_cuda_ops.cpp
+                     LIBS diffpool_cuda_emulated TIMEOUT 1800)
 endif()

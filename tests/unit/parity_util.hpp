@@ -74,10 +74,17 @@ template <class T> Twin make_twin(Backend& reference, Backend& tested, const std
   return Twin{upload<T>(reference, host, shape), upload<T>(tested, host, shape)};
 }
 
+// The scaled tolerance's two factors; looser ones are for results of many chained operations
+// (a model's training step), whose callers document them.
+struct Tolerance {
+  double rtol, atol;
+};
+template <class T> constexpr Tolerance kScaledTolerance{kRelativeTolerance<T>, kAbsoluteTolerance<T>};
+
 // Element-wise comparison; `bounds` (same length) switches to the bounded tolerance.
 template <class T>
 void expect_close(const std::string& what, const std::vector<T>& expected, const std::vector<T>& actual,
-                  const std::vector<double>* bounds = nullptr) {
+                  const std::vector<double>* bounds = nullptr, Tolerance scaled = kScaledTolerance<T>) {
   ASSERT_EQ(expected.size(), actual.size()) << what;
   double scale = 1.0;
   for (T e : expected)
@@ -96,7 +103,7 @@ void expect_close(const std::string& what, const std::vector<T>& expected, const
     } else {
       diff = std::abs(a - e);
       allowed = bounds ? kProductTolerance<T> * (*bounds)[i] + std::numeric_limits<T>::denorm_min()
-                       : kRelativeTolerance<T> * std::abs(e) + kAbsoluteTolerance<T> * scale;
+                       : scaled.rtol * std::abs(e) + scaled.atol * scale;
       ok = diff <= allowed;
     }
     if (ok) continue;

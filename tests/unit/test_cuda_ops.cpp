@@ -1,0 +1,566 @@
+// CUDA op parity: every differentiable op (engine/ops), forward and backward, on the CUDA backend
+// against the CPU reference backend from identical random inputs; then a full training step of
+// the model and ten Adam steps on both backends from identical parameters.
+//
+// Where test_backend_parity.cpp checks each backend primitive on its own, this checks what the
+// ops build from them: the argument plumbing of every op (leading dimensions, offsets into
+// segments, beta of accumulated gradients, saved tensors), over batches of several graphs of
+// unequal sizes with an empty one, in f32 and f64. Every OpKind must have a case (OpCoverage).
+//
+// Tolerances (parity_util.hpp): ops built on products (linear, bmm, spmm, segment_matmul_tn,
+// segment_gram_sq) use the bounded tolerance, with the bound computed by running the same case
+// on the CPU in f64 on the magnitudes of the inputs and of the upstream gradient (for a product
+// that is exactly the sum of the magnitudes of its terms); all other ops use the scaled
+// tolerance. The model tolerances are documented at kModelTolerance below.
+//
+// Without a CUDA device (or in a build without the CUDA backend) the backend tests skip with
+// "no CUDA device: ...". Built with DIFFPOOL_CUDA_EMULATION (tests/cuda_emulation), the same
+// tests run against the backend's sources compiled for a CPU emulation of CUDA.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <numeric>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "engine/autodiff/tape.hpp"
+#include "engine/backend/backend.hpp"
+#include "engine/core/random.hpp"
+#include "engine/core/workspace.hpp"
+#include "engine/data/batch.hpp"
+#include "engine/data/dataset.hpp"
+#include "engine/nn/model.hpp"
+#include "engine/ops/ops.hpp"
+#include "engine/optim/adam.hpp"
+#include "tests/test_util.hpp"
+#include "tests/unit/gradcheck.hpp"
+#include "tests/unit/parity_util.hpp"
+#include "tests/unit/synthetic.hpp"
+
+#if defined(DIFFPOOL_CUDA_EMULATION)
+#include "engine/backend/cuda/cuda_backend.hpp"
+#endif
+
+namespace diffpool {
+namespace {
+
+using testing::expect_close;
+using testing::for_each_float;
+using testing::GradInput;
+using testing::random_input;
+using testing::Tolerance;
+
+// ---- op cases -------------------------------------------------------------------------------------
+
+// Copies host values into a new workspace tensor of a floating dtype.
+Tensor upload_as(Workspace& ws, const std::vector<double>& host, Shape shape, DType dtype) {
+  Tensor t = ws.empty(shape, dtype);
+  Backend& be = ws.backend();
+  if (dtype == DType::f64) {
+    be.copy_bytes(t.data(), t.device(), host.data(), Device::cpu, t.bytes());
+  } else {
+    const std::vector<float> narrow(host.begin(), host.end());
+    be.copy_bytes(t.data(), t.device(), narrow.data(), Device::cpu, t.bytes());
+  }
+  return t;
+}
+
+// What an op case needs besides its input variables, made on the backend that runs it. Records
+// point to the sparse matrices and segments, so they live here until the backward has run.
+class OpEnv {
+ public:
+  OpEnv(Tape& tape, DType dtype) : tape_(tape), dtype_(dtype) {}
+  Tape& tape() const { return tape_; }
+
+  const Segments& segments(std::vector<int64_t> offsets) {
+    return segments_.emplace_back(make_segments(tape_.workspace(), std::move(offsets)));
+  }
+  const Segments& uniform_segments(int64_t count, int64_t size) {
+    return segments_.emplace_back(make_uniform_segments(tape_.workspace(), count, size));
+  }
+  // A constant sparse matrix with its transpose (which spmm's backward multiplies by).
+  std::pair<const Csr*, const Csr*> csr(const HostCsr& a) {
+    const Csr& forward = csrs_.emplace_back(upload_csr(tape_.workspace(), a, dtype_));
+    const Csr& backward = csrs_.emplace_back(upload_csr(tape_.workspace(), transpose(a), dtype_));
+    return {&forward, &backward};
+  }
+  Tensor labels(const std::vector<int32_t>& host) {
+    Tensor t = tape_.workspace().empty(Shape{static_cast<int64_t>(host.size())}, DType::i32);
+    tape_.backend().copy_bytes(t.data(), t.device(), host.data(), Device::cpu, t.bytes());
+    return t;
+  }
+  // A tensor that the op updates in place (batch-norm running statistics); compared after the op.
+  Tensor state(std::string name, const std::vector<double>& host) {
+    Tensor t = upload_as(tape_.workspace(), host, Shape{static_cast<int64_t>(host.size())}, dtype_);
+    states_.push_back({std::move(name), t});
+    return t;
+  }
+  const std::vector<std::pair<std::string, Tensor>>& states() const { return states_; }
+
+ private:
+  Tape& tape_;
+  DType dtype_;
+  std::deque<Segments> segments_;
+  std::deque<Csr> csrs_;
+  std::vector<std::pair<std::string, Tensor>> states_;
+};
+
+using OpBuild = std::function<Variable*(OpEnv&, const std::vector<Variable*>&)>;
+
+struct OpCase {
+  std::string name;
+  OpKind kind;  // the op under test; the case must record it
+  std::vector<GradInput> inputs;
+  OpBuild build;
+  bool product = false;       // accumulates products in the working precision: bounded tolerance
+  bool forward_only = false;  // records nothing (batch norm in evaluation mode)
+};
+
+// The packed node rows of a batch of five graphs of 5, 0, 1, 7 and 9 nodes: unequal sizes, an
+// empty graph and a single node.
+const std::vector<int64_t> kOffsets = {0, 5, 5, 6, 13, 22};
+constexpr int64_t kRows = 22;
+
+// A random sparse matrix over the rows of kOffsets, block-diagonal like a batch's adjacency.
+HostCsr block_diagonal_csr(uint64_t seed) {
+  Rng rng(seed);
+  HostCsr a;
+  a.rows = a.cols = kRows;
+  a.row_ptr.push_back(0);
+  for (std::size_t g = 0; g + 1 < kOffsets.size(); ++g)
+    for (int64_t r = kOffsets[g]; r < kOffsets[g + 1]; ++r) {
+      for (int64_t c = kOffsets[g]; c < kOffsets[g + 1]; ++c)
+        if (c != r && rng.uniform() < 0.6) {
+          a.col_idx.push_back(static_cast<int32_t>(c));
+          a.values.push_back(rng.uniform(0.1, 1.0));
+        }
+      a.row_ptr.push_back(static_cast<int32_t>(a.col_idx.size()));
+    }
+  return a;
+}
+
+// Distinct values (no ties for a maximum within a segment).
+GradInput distinct_input(std::string name, Shape shape, uint64_t seed) {
+  GradInput in = random_input(std::move(name), shape, seed);
+  for (std::size_t i = 0; i < in.values.size(); ++i) in.values[i] += 0.01 * static_cast<double>(i);
+  return in;
+}
+
+std::vector<OpCase> make_op_cases() {
+  std::vector<OpCase> cases;
+  auto add_case = [&](std::string name, OpKind kind, std::vector<GradInput> inputs, OpBuild build) -> OpCase& {
+    return cases.emplace_back(OpCase{std::move(name), kind, std::move(inputs), std::move(build)});
+  };
+  using V = const std::vector<Variable*>&;
+
+  // dense
+  add_case("linear", OpKind::linear, {random_input("x", {kRows, 7}, 1), random_input("w", {7, 9}, 2),
+                                      random_input("b", {9}, 3)},
+           [](OpEnv& e, V v) { return ops::linear(e.tape(), v[0], v[1], v[2]); })
+      .product = true;
+  add_case("linear without bias", OpKind::linear, {random_input("x", {kRows, 7}, 4), random_input("w", {7, 3}, 5)},
+           [](OpEnv& e, V v) { return ops::linear(e.tape(), v[0], v[1], nullptr); })
+      .product = true;
+  add_case("bmm", OpKind::bmm, {random_input("a", {3 * 4, 5}, 6), random_input("b", {3 * 5, 6}, 7)},
+           [](OpEnv& e, V v) { return ops::bmm(e.tape(), v[0], v[1], 3); })
+      .product = true;
+  add_case("concat of five", OpKind::concat_cols,
+           {random_input("a", {kRows, 2}, 8), random_input("b", {kRows, 3}, 9), random_input("c", {kRows, 1}, 10),
+            random_input("d", {kRows, 4}, 11), random_input("e", {kRows, 2}, 12)},
+           [](OpEnv& e, V v) { return ops::concat_all(e.tape(), v); });
+
+  // graphs
+  add_case("spmm", OpKind::spmm, {random_input("x", {kRows, 6}, 13)}, [](OpEnv& e, V v) {
+    auto [a, at] = e.csr(block_diagonal_csr(14));
+    return ops::spmm(e.tape(), *a, *at, v[0]);
+  }).product = true;
+  add_case("segment_matmul_tn unequal", OpKind::segment_matmul_tn,
+           {random_input("s", {kRows, 4}, 15), random_input("z", {kRows, 6}, 16)},
+           [](OpEnv& e, V v) { return ops::segment_matmul_tn(e.tape(), v[0], v[1], e.segments(kOffsets)); })
+      .product = true;
+  add_case("segment_matmul_tn uniform", OpKind::segment_matmul_tn,
+           {random_input("s", {3 * 4, 3}, 17), random_input("z", {3 * 4, 5}, 18)},
+           [](OpEnv& e, V v) { return ops::segment_matmul_tn(e.tape(), v[0], v[1], e.uniform_segments(3, 4)); })
+      .product = true;
+  add_case("segment_matmul_tn s^T s", OpKind::segment_matmul_tn, {random_input("s", {kRows, 4}, 19)},
+           [](OpEnv& e, V v) { return ops::segment_matmul_tn(e.tape(), v[0], v[0], e.segments(kOffsets)); })
+      .product = true;
+  for (SegmentReduce kind : {SegmentReduce::sum, SegmentReduce::mean, SegmentReduce::max})
+    add_case(std::string("segment_reduce ") + segment_reduce_name(kind), OpKind::segment_reduce,
+             {distinct_input("x", {kRows, 7}, 20)},
+             [kind](OpEnv& e, V v) { return ops::segment_reduce(e.tape(), v[0], e.segments(kOffsets), kind); });
+  // Graphs smaller and larger than the 4 columns (both Gram forms) and an empty one.
+  add_case("segment_gram_sq", OpKind::segment_gram_sq, {random_input("s", {kRows, 4}, 21)},
+           [](OpEnv& e, V v) { return ops::segment_gram_sq(e.tape(), v[0], e.segments({0, 2, 2, 7, 10, 22})); })
+      .product = true;
+
+  // elementwise
+  add_case("add", OpKind::add, {random_input("a", {kRows, 5}, 22), random_input("b", {kRows, 5}, 23)},
+           [](OpEnv& e, V v) { return ops::add(e.tape(), v[0], v[1], 0.7, -1.3); });
+  add_case("add scaled", OpKind::add, {random_input("a", {kRows, 5}, 24)},
+           [](OpEnv& e, V v) { return ops::add(e.tape(), v[0], nullptr, -2.5); });
+  add_case("add to itself", OpKind::add, {random_input("a", {kRows, 5}, 25)},
+           [](OpEnv& e, V v) { return ops::add(e.tape(), v[0], v[0], 1.5, 0.25); });
+  add_case("mul", OpKind::mul, {random_input("a", {kRows, 5}, 26), random_input("b", {kRows, 5}, 27)},
+           [](OpEnv& e, V v) { return ops::mul(e.tape(), v[0], v[1]); });
+  add_case("mul square", OpKind::mul, {random_input("a", {kRows, 5}, 28)},
+           [](OpEnv& e, V v) { return ops::mul(e.tape(), v[0], v[0]); });
+  add_case("scale_rows", OpKind::scale_rows, {random_input("x", {kRows, 5}, 29), random_input("r", {kRows, 1}, 30)},
+           [](OpEnv& e, V v) { return ops::scale_rows(e.tape(), v[0], v[1]); });
+  add_case("relu", OpKind::relu, {random_input("x", {kRows, 5}, 31)},
+           [](OpEnv& e, V v) { return ops::relu(e.tape(), v[0]); });
+  add_case("sqrt", OpKind::sqrt, {random_input("x", {kRows, 5}, 32, 0.2, 2.0)},
+           [](OpEnv& e, V v) { return ops::sqrt(e.tape(), v[0], 1e-6); });
+  add_case("reciprocal", OpKind::reciprocal, {random_input("x", {kRows, 5}, 33, 0.2, 2.0)},
+           [](OpEnv& e, V v) { return ops::reciprocal(e.tape(), v[0], 1e-3); });
+  add_case("dropout", OpKind::dropout, {random_input("x", {kRows, 9}, 34)},
+           [](OpEnv& e, V v) { return ops::dropout(e.tape(), v[0], 0.3, 1234); });
+
+  // reductions
+  add_case("row_sum", OpKind::row_sum, {random_input("x", {kRows, 5}, 35)},
+           [](OpEnv& e, V v) { return ops::row_sum(e.tape(), v[0]); });
+  add_case("row_dot", OpKind::row_dot, {random_input("a", {kRows, 5}, 36), random_input("b", {kRows, 5}, 37)},
+           [](OpEnv& e, V v) { return ops::row_dot(e.tape(), v[0], v[1]); });
+  add_case("row_dot square", OpKind::row_dot, {random_input("a", {kRows, 5}, 38)},
+           [](OpEnv& e, V v) { return ops::row_dot(e.tape(), v[0], v[0]); });
+  add_case("mean_all", OpKind::mean_all, {random_input("x", {kRows, 5}, 39)},
+           [](OpEnv& e, V v) { return ops::mean_all(e.tape(), v[0]); });
+  add_case("row_xlogx", OpKind::row_xlogx, {random_input("x", {kRows, 5}, 40, 0.05, 1.0)},
+           [](OpEnv& e, V v) { return ops::row_xlogx(e.tape(), v[0]); });
+
+  // normalisation
+  add_case("l2_normalize_rows", OpKind::l2_normalize_rows, {random_input("x", {kRows, 6}, 41)},
+           [](OpEnv& e, V v) { return ops::l2_normalize_rows(e.tape(), v[0]); });
+  const std::vector<double> running_mean = random_input("", {5}, 42).values;
+  const std::vector<double> running_var = random_input("", {5}, 43, 0.5, 2.0).values;
+  auto batch_norm = [running_mean, running_var](bool training) {
+    return [=](OpEnv& e, V v) {
+      return ops::batch_norm(e.tape(), v[0], v[1], v[2], e.state("running mean", running_mean),
+                             e.state("running var", running_var), training);
+    };
+  };
+  const std::vector<GradInput> bn_inputs = {random_input("x", {kRows, 5}, 44), random_input("gamma", {5}, 45, 0.5, 1.5),
+                                            random_input("beta", {5}, 46)};
+  add_case("batch_norm training", OpKind::batch_norm, bn_inputs, batch_norm(true));
+  add_case("batch_norm evaluation", OpKind::batch_norm, bn_inputs, batch_norm(false)).forward_only = true;
+
+  // softmax and loss; 37 columns: more than one warp's share of a row
+  add_case("softmax_rows", OpKind::softmax_rows, {random_input("x", {kRows, 37}, 47, -3, 3)},
+           [](OpEnv& e, V v) { return ops::softmax_rows(e.tape(), v[0]); });
+  add_case("softmax_rows in place", OpKind::softmax_rows, {random_input("x", {kRows, 5}, 48, -3, 3)},
+           [](OpEnv& e, V v) { return ops::softmax_rows(e.tape(), v[0], true); });
+  add_case("cross_entropy", OpKind::cross_entropy, {random_input("logits", {5, 4}, 49, -2, 2)},
+           [](OpEnv& e, V v) { return ops::cross_entropy(e.tape(), v[0], e.labels({2, 0, 3, 1, 3})); });
+  return cases;
+}
+
+// The kinds recorded on a tape, read from its description ("  12 linear  f32[...] <- ...").
+std::set<std::string> recorded_kinds(const Tape& tape) {
+  std::set<std::string> kinds;
+  std::istringstream lines(tape.describe());
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line);
+    std::string index, kind;
+    words >> index >> kind;
+    kinds.insert(kind);
+  }
+  return kinds;
+}
+
+template <class T> struct OpRun {
+  std::vector<T> output;
+  std::vector<std::vector<T>> grads;  // per input; empty for inputs without a gradient
+  std::vector<std::vector<T>> states;
+  std::set<std::string> kinds;
+};
+
+// Runs a case's forward and backward in T. The output is reduced to the scalar
+// loss = mean(out * R) with fixed random weights R scaled by the output's size, so every output
+// element receives its own upstream gradient of magnitude about 1. magnitudes: the absolute
+// values of the inputs and of R, for the bounds of the product ops.
+template <class T> OpRun<T> run_op(Backend& be, const OpCase& c, bool magnitudes) {
+  const DType dtype = std::is_same_v<T, float> ? DType::f32 : DType::f64;
+  Workspace ws(be);
+  Tape tape(be, ws);
+  OpEnv env(tape, dtype);
+  std::vector<Variable*> vars;
+  for (const GradInput& in : c.inputs) {
+    std::vector<double> values = in.values;
+    if (magnitudes)
+      for (double& x : values) x = std::abs(x);
+    vars.push_back(tape.input(upload_as(ws, values, in.shape, dtype), in.requires_grad));
+  }
+  Variable* out = c.build(env, vars);
+  OpRun<T> run;
+  run.kinds = recorded_kinds(tape);
+  run.output = download<T>(be, out->value);
+  for (const auto& [name, tensor] : env.states()) run.states.push_back(download<T>(be, tensor));
+  if (c.forward_only) return run;
+
+  const int64_t n = out->value.numel();
+  Rng rng(0xC0FFEE);
+  std::vector<double> weights(static_cast<std::size_t>(n));
+  for (double& w : weights)
+    w = static_cast<double>(n) * rng.uniform(0.5, 1.5) * (magnitudes || rng.uniform() < 0.5 ? 1.0 : -1.0);
+  Variable* r = tape.constant(upload_as(ws, weights, out->value.shape(), dtype));
+  tape.backward(ops::mean_all(tape, ops::mul(tape, out, r)));
+  for (std::size_t i = 0; i < c.inputs.size(); ++i) {
+    if (!c.inputs[i].requires_grad) run.grads.emplace_back();
+    else if (!vars[i]->grad.defined()) run.grads.emplace_back(c.inputs[i].values.size(), T(0));  // none reached it
+    else run.grads.push_back(download<T>(be, vars[i]->grad));
+  }
+  return run;
+}
+
+// ---- the backend pair -----------------------------------------------------------------------------
+
+class CudaOps : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    reference_ = make_cpu_backend(1);
+    try {
+#if defined(DIFFPOOL_CUDA_EMULATION)
+      // Exact-size allocations, so that the emulator sees any access past the end of a tensor.
+      tested_ = DP_CUDA_NS::create_cuda_backend(0, {.caching_allocator = false});
+#else
+      if (!cuda_backend_built())
+        skip_reason_ = "no CUDA device: this build has no CUDA backend (nvcc not found at configure time, or "
+                       "DIFFPOOL_CUDA=OFF)";
+      else if (cuda_device_count() == 0)
+        skip_reason_ = "no CUDA device: none is visible (no GPU, no driver, or CUDA_VISIBLE_DEVICES hides them)";
+      else
+        tested_ = make_cuda_backend(0);
+#endif
+    } catch (const std::exception& e) {
+      setup_error_ = e.what();
+    }
+  }
+  static void TearDownTestSuite() {
+    tested_.reset();
+    reference_.reset();
+  }
+  void SetUp() override {
+    if (!setup_error_.empty()) FAIL() << "creating the CUDA backend failed: " << setup_error_;
+    if (!tested_) GTEST_SKIP() << skip_reason_;
+  }
+
+  static Backend& ref() { return *reference_; }
+  static Backend& gpu() { return *tested_; }
+
+  static std::unique_ptr<Backend> reference_, tested_;
+  static std::string skip_reason_, setup_error_;
+};
+std::unique_ptr<Backend> CudaOps::reference_, CudaOps::tested_;
+std::string CudaOps::skip_reason_, CudaOps::setup_error_;
+
+// Every OpKind has a case, so a new op without a parity case fails here (no device needed).
+TEST(OpCoverage, EveryOpKindHasACase) {
+  std::set<OpKind> covered;
+  for (const OpCase& c : make_op_cases()) covered.insert(c.kind);
+  for (int k = 0; k < static_cast<int>(OpKind::count); ++k)
+    EXPECT_TRUE(covered.count(static_cast<OpKind>(k))) << "no parity case for op " << op_kind_name(static_cast<OpKind>(k));
+}
+
+TEST_F(CudaOps, EveryOpForwardAndBackward) {
+  for (const OpCase& c : make_op_cases()) {
+    SCOPED_TRACE(c.name);
+    for_each_float([&](auto zero) {
+      using T = decltype(zero);
+      const OpRun<T> expected = run_op<T>(ref(), c, false);
+      const OpRun<T> actual = run_op<T>(gpu(), c, false);
+      if (!c.forward_only) {
+        EXPECT_TRUE(actual.kinds.count(op_kind_name(c.kind))) << "the case does not record " << op_kind_name(c.kind);
+      }
+      EXPECT_EQ(expected.kinds, actual.kinds);
+      std::vector<std::vector<double>> bounds;  // output, then each input's gradient
+      if (c.product) {
+        const OpRun<double> magnitudes = run_op<double>(ref(), c, true);
+        bounds.push_back(magnitudes.output);
+        for (const auto& g : magnitudes.grads) bounds.push_back(g);
+      }
+      auto bound = [&](std::size_t i) { return c.product ? &bounds[i] : nullptr; };
+      expect_close<T>(c.name + " output", expected.output, actual.output, bound(0));
+      for (std::size_t i = 0; i < expected.grads.size(); ++i)
+        expect_close<T>(c.name + " gradient of " + c.inputs[i].name, expected.grads[i], actual.grads[i], bound(i + 1));
+      for (std::size_t i = 0; i < expected.states.size(); ++i)
+        expect_close<T>(c.name + " state " + std::to_string(i), expected.states[i], actual.states[i]);
+    });
+  }
+}
+
+// ---- the model: a training step and ten Adam steps -------------------------------------------------
+
+// A training step runs dozens of ops in f32 whose rounding differs between the backends (cuBLAS
+// and OpenBLAS sum products in different orders; device expf/logf); batch norm, l2-normalisation
+// and softmax pass those differences on, relative to their inputs, so the step's results agree to
+// a few f32 digits less than one op's. Adam then divides each gradient by its own running
+// magnitude: an element whose gradient is mostly rounding noise moves by up to the learning rate
+// either way, so parameter differences grow with the steps. Tolerances (scaled, per parameter
+// tensor; see parity_util.hpp):
+//   loss parts and gradients of the first step: rtol 1e-3, atol 1e-4
+//   loss after t Adam steps:                    rtol 1e-3 (1 + t), atol 1e-4 (1 + t)
+//   parameters after t steps:                   rtol 1e-4 t, atol 0.01 learning rate t
+// The last one is far below what Adam can move a parameter in t steps (learning rate t), so a
+// wrong update still fails it. Under the CUDA emulation the worst differences are 1/30 or less of
+// these tolerances (the emulated cuBLAS sums in another order than OpenBLAS); a GPU adds fused
+// multiply-adds and its own expf/logf.
+constexpr Tolerance kModelTolerance{1e-3, 1e-4};
+constexpr int kAdamSteps = 10;
+constexpr double kLearningRate = 1e-3;
+
+struct StepLosses {
+  double loss = 0, classification = 0, link = 0, entropy = 0;
+};
+
+struct ModelRun {
+  std::vector<StepLosses> losses;  // before each Adam step and after the last
+  std::vector<float> first_grads;  // the parameter gradients of the first step
+  std::vector<float> values;       // the parameters after the last step
+  std::vector<float> buffers;      // batch-norm running statistics after the last step
+};
+
+double scalar_or_zero(Backend& be, const Variable* v) { return v ? read_scalar(be, v->value) : 0.0; }
+
+ModelRun run_model(Backend& be, const GraphDataset& data, const std::vector<int64_t>& ids, const ModelConfig& config) {
+  DiffPoolModel model(config, data.num_features, data.num_classes(), data.max_nodes());
+  ParameterStore& params = model.parameters();
+  params.allocate(be, DType::f32);
+  params.initialize(2018);  // drawn on the host: the same values on every backend
+  AdamSettings settings;
+  settings.learning_rate = kLearningRate;
+  Adam adam(params, settings, 2.0);
+  Workspace ws(be);
+  ModelRun run;
+  for (int step = 0; step <= kAdamSteps; ++step) {
+    ws.reset();
+    Tape tape(be, ws);
+    GraphBatch batch = build_batch(data, ids, ws, DType::f32);
+    // Dropout masks depend on the seed alone, so both backends drop the same elements.
+    ForwardOutput out = model.forward(tape, batch, true, Rng::derive(77, static_cast<uint64_t>(step)));
+    run.losses.push_back({scalar_or_zero(be, out.loss), scalar_or_zero(be, out.classification_loss),
+                          scalar_or_zero(be, out.link_loss), scalar_or_zero(be, out.entropy_loss)});
+    if (step == kAdamSteps) break;
+    params.zero_grad();
+    tape.backward(out.loss);
+    if (step == 0) run.first_grads = download<float>(be, params.grads());
+    adam.step();
+  }
+  run.values = download<float>(be, params.values());
+  run.buffers = download<float>(be, params.buffers());
+  return run;
+}
+
+// Compares arena slices parameter by parameter, so each tolerance scales with its own tensor.
+void expect_params_close(const std::string& what, const ParameterStore& params, const std::vector<float>& expected,
+                         const std::vector<float>& actual, Tolerance tolerance) {
+  ASSERT_EQ(expected.size(), actual.size()) << what;
+  for (const auto& e : params.entries()) {
+    const auto begin = static_cast<std::ptrdiff_t>(e.offset), end = begin + static_cast<std::ptrdiff_t>(e.shape.numel());
+    expect_close<float>(what + " " + e.name, std::vector<float>(expected.begin() + begin, expected.begin() + end),
+                        std::vector<float>(actual.begin() + begin, actual.begin() + end), nullptr, tolerance);
+  }
+}
+
+class CudaModel : public CudaOps {
+ protected:
+  static void SetUpTestSuite() {
+    CudaOps::SetUpTestSuite();
+    if (!tested_) return;  // every test skips or fails in SetUp
+    try {
+      DatasetOptions options;
+      options.data_dir = testing::data_dir();
+      data_ = std::make_unique<GraphDataset>(load_tu_dataset("ENZYMES", options));
+      source_ = "ENZYMES";
+    } catch (const std::exception& e) {
+      // Without the data the same checks run on synthetic graphs of unequal sizes.
+      data_ = std::make_unique<GraphDataset>(testing::synthetic_dataset({30, 4, 17, 9, 25, 2, 12}, 18, 6, 5));
+      source_ = std::string("synthetic graphs (ENZYMES not loaded: ") + e.what() + ")";
+    }
+    std::string sizes;
+    for (int64_t g : batch_ids()) sizes += (sizes.empty() ? "" : ", ") + std::to_string(data_->num_nodes(g));
+    std::printf("model batch: %s, graphs of %s nodes\n", source_.c_str(), sizes.c_str());
+  }
+  static void TearDownTestSuite() {
+    data_.reset();
+    CudaOps::TearDownTestSuite();
+  }
+
+  // Seven graphs spread over the size range, the smallest and the largest included, not sorted.
+  static std::vector<int64_t> batch_ids() {
+    const GraphDataset& d = *data_;
+    std::vector<int64_t> order(static_cast<std::size_t>(d.num_graphs()));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return d.num_nodes(a) < d.num_nodes(b); });
+    const std::size_t last = order.size() - 1;
+    return {order[last / 2], order[0], order[last], order[last / 6], order[5 * last / 6], order[last / 3],
+            order[2 * last / 3]};
+  }
+
+  void check_model(const std::string& name, const ModelConfig& config) {
+    SCOPED_TRACE(name + " on " + source_);
+    const std::vector<int64_t> ids = batch_ids();
+    const ModelRun expected = run_model(ref(), *data_, ids, config);
+    const ModelRun actual = run_model(gpu(), *data_, ids, config);
+    // Parameter names and offsets for the comparisons (the same layout on every backend).
+    DiffPoolModel layout(config, data_->num_features, data_->num_classes(), data_->max_nodes());
+
+    ASSERT_EQ(expected.losses.size(), actual.losses.size());
+    for (std::size_t t = 0; t < expected.losses.size(); ++t) {
+      const double widen = 1.0 + static_cast<double>(t);
+      const Tolerance tolerance{kModelTolerance.rtol * widen, kModelTolerance.atol * widen};
+      const StepLosses &e = expected.losses[t], &a = actual.losses[t];
+      expect_close<double>(name + " losses (total, classification, link, entropy) after " + std::to_string(t) +
+                               " Adam steps",
+                           {e.loss, e.classification, e.link, e.entropy}, {a.loss, a.classification, a.link, a.entropy},
+                           nullptr, tolerance);
+    }
+    if (config.has_pooling()) {
+      EXPECT_GT(expected.losses[0].link, 0.0) << "the link-prediction loss is part of the step";
+    }
+    expect_params_close(name + " gradient of", layout.parameters(), expected.first_grads, actual.first_grads,
+                        kModelTolerance);
+    const Tolerance after{1e-4 * kAdamSteps, 0.01 * kLearningRate * kAdamSteps};
+    expect_params_close(name + " after " + std::to_string(kAdamSteps) + " Adam steps,", layout.parameters(),
+                        expected.values, actual.values, after);
+    expect_close<float>(name + " batch-norm running statistics", expected.buffers, actual.buffers, nullptr, after);
+  }
+
+  static ModelConfig paper_config(int levels) {  // the paper's ENZYMES setup (section 4.1)
+    ModelConfig c;
+    c.variant = Variant::diffpool;
+    c.pool_levels = levels;
+    c.cluster_ratio = levels == 1 ? 0.1 : 0.25;
+    c.hidden_dim = 30;
+    c.embedding_dim = 30;
+    return c;
+  }
+
+  static std::unique_ptr<GraphDataset> data_;
+  static std::string source_;
+};
+std::unique_ptr<GraphDataset> CudaModel::data_;
+std::string CudaModel::source_;
+
+TEST_F(CudaModel, DiffPoolOneLevel) { check_model("diffpool, 1 level", paper_config(1)); }
+
+TEST_F(CudaModel, DiffPoolTwoLevelsWithDropout) {
+  ModelConfig c = paper_config(2);
+  c.dropout = 0.1;
+  check_model("diffpool, 2 levels, dropout 0.1", c);
+}
+
+TEST_F(CudaModel, GraphSageBaseline) {
+  ModelConfig c = paper_config(1);
+  c.variant = Variant::graphsage;
+  check_model("graphsage", c);
+}
+
+}  // namespace
+}  // namespace diffpool
