@@ -17,7 +17,8 @@ It trains on a random 90% split (seeded) and prints seconds per training epoch: 
     pytorch_padded seconds_per_epoch=0.412 epochs=5 dataset=ENZYMES threads=1 ...
 
 Usage: /usr/bin/python3 tests/bench/pytorch_padded_diffpool.py [--data-dir DIR] [--epochs N]
-       [--dataset NAME] [--threads T] [--seed S] [--batch-size B] [--check-against EXCHANGE_DIR]
+       [--dataset NAME] [--threads T] [--seed S] [--batch-size B] [--device cpu|cuda]
+       [--check-against EXCHANGE_DIR]
 """
 import argparse
 import math
@@ -132,7 +133,7 @@ class PaddedDiffPool(torch.nn.Module):
         entropy = (-(s * torch.log(s.clamp(min=1e-30))).sum(dim=-1).sum(dim=1) / nodes).mean()
         x1 = s.transpose(1, 2) @ z                           # [B, k, D]
         a1 = s.transpose(1, 2) @ a @ s                       # [B, k, k]
-        k = torch.ones(x1.shape[0], x1.shape[1], 1)
+        k = torch.ones(x1.shape[0], x1.shape[1], 1, device=x1.device)
         z1 = self.embed1(x1, a1, a1.sum(dim=-1, keepdim=True) + DEGREE_EPS, k)
         readout1 = z1.max(dim=1).values
         h = torch.relu(self.mlp0(torch.cat([readout0, readout1], dim=-1)))
@@ -197,6 +198,7 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="torch device: cpu, or cuda on a GPU machine")
     parser.add_argument("--check-against", metavar="EXCHANGE_DIR",
                         help="first check that this padded model computes the reference's losses for the weights "
                              "and batch of a test_reference exchange folder (e.g. build/reference_exchange/diffpool_1level)")
@@ -215,11 +217,12 @@ def main():
     clusters = max(1, int(math.floor(ds.max_nodes * CLUSTER_RATIO)))
     order = rng.permutation(ds.num_graphs)
     train = order[: int(round(0.9 * ds.num_graphs))]
-    model = PaddedDiffPool(ds.num_features, ds.num_classes, clusters)
+    device = torch.device(args.device)
+    model = PaddedDiffPool(ds.num_features, ds.num_classes, clusters).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     print(f"{args.dataset}: {ds.num_graphs} graphs, largest {ds.max_nodes} nodes, {ds.num_features} features, "
           f"{ds.num_classes} classes; {len(train)} training graphs, batch {args.batch_size}, {clusters} clusters, "
-          f"{sum(p.numel() for p in model.parameters())} parameters, {args.threads} thread(s); "
+          f"{sum(p.numel() for p in model.parameters())} parameters, device {device}, {args.threads} thread(s); "
           f"read in {load_s:.2f} s", flush=True)
 
     times = []
@@ -229,7 +232,8 @@ def main():
         total, correct, padded_rows, real_rows = 0.0, 0, 0, 0
         for i in range(0, len(perm), args.batch_size):
             ids = perm[i:i + args.batch_size]
-            x, a, mask, labels = padded_batch(ds, ids)  # batch building is part of the epoch
+            x, a, mask, labels = padded_batch(ds, ids)  # batch building and the copy to the device count
+            x, a, mask, labels = x.to(device), a.to(device), mask.to(device), labels.to(device)
             padded_rows += mask.numel()
             real_rows += int(mask.sum())
             optimizer.zero_grad()
@@ -238,16 +242,19 @@ def main():
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
             optimizer.step()
-            total += float(loss) * len(ids)
-            correct += int((logits.argmax(dim=1) == labels).sum())
+            # Accumulated on the device: no synchronisation per step on a GPU.
+            total = total + loss.detach() * len(ids)
+            correct = correct + (logits.argmax(dim=1) == labels).sum()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         if epoch > 0:
             times.append(seconds)
-        print(f"epoch {epoch}{' (warm-up)' if epoch == 0 else ''}: {seconds:.3f} s, loss {total / len(perm):.4f}, "
-              f"train accuracy {correct / len(perm):.3f}, padding {1 - real_rows / padded_rows:.1%} of node rows",
+        print(f"epoch {epoch}{' (warm-up)' if epoch == 0 else ''}: {seconds:.3f} s, loss {float(total) / len(perm):.4f}, "
+              f"train accuracy {int(correct) / len(perm):.3f}, padding {1 - real_rows / padded_rows:.1%} of node rows",
               flush=True)
     print(f"pytorch_padded seconds_per_epoch={statistics.median(times):.4f} epochs={len(times)} "
-          f"dataset={args.dataset} threads={args.threads} batch_size={args.batch_size} clusters={clusters} "
+          f"dataset={args.dataset} device={device} threads={args.threads} batch_size={args.batch_size} clusters={clusters} "
           f"torch={torch.__version__}")
     return 0
 

@@ -524,17 +524,16 @@ class CpuBackend final : public Backend {
           is[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(rv[c]) + eps));
         }
       }
-      std::vector<T> scale(nc), shift(nc);
-      for (int64_t c = 0; c < cols; ++c) {
-        scale[static_cast<std::size_t>(c)] = is[c] * g[c];
-        shift[static_cast<std::size_t>(c)] = b[c] - mu[c] * is[c] * g[c];
-      }
+      // y = (x - mean) (invstd gamma) + beta. Subtracting the mean first keeps y exact where the
+      // variance is ~0 (a one-row batch, a constant column): folding the mean into the shift,
+      // x scale + (beta - mean scale), would leave rounding errors of |mean| invstd eps there.
+      std::vector<T> scale(nc);
+      for (int64_t c = 0; c < cols; ++c) scale[static_cast<std::size_t>(c)] = is[c] * g[c];
       const T* __restrict sc = scale.data();
-      const T* __restrict sh = shift.data();
       for (int64_t r = 0; r < rows; ++r) {
         const T* __restrict xr = xp + r * cols;
         T* __restrict yr = yp + r * cols;
-        for (int64_t c = 0; c < cols; ++c) yr[c] = xr[c] * sc[c] + sh[c];
+        for (int64_t c = 0; c < cols; ++c) yr[c] = (xr[c] - mu[c]) * sc[c] + b[c];
       }
     });
   }
