@@ -170,6 +170,7 @@ class SlurmCluster:
         os.chmod(self.dir, 0o755)  # munged wants its socket's folders searchable by all
         for d in ("munge", "state", "spool", "log"):
             os.makedirs(self.path(d), mode=0o755 if d == "munge" else 0o700)
+        os.makedirs(self.path("spool", self.node), mode=0o700)
         key = self.path("munge", "munge.key")
         subprocess.run([_which("mungekey"), "--create", "--keyfile", key], check=True, capture_output=True)
         os.chmod(key, 0o400)
@@ -305,6 +306,8 @@ PartitionName=debug Nodes={self.node} Default=YES MaxTime=INFINITE State=UP Over
             records = self.jobs(job_id)
             if records and all(r.get("JobState") in self.FINAL for r in records):
                 return records
+            if records and any(r.get("Reason") == "DependencyNeverSatisfied" for r in records):
+                raise RuntimeError(f"job {job_id} will never run, its dependency failed: {records[0].get('Dependency')}")
             self.reap()
             time.sleep(poll)
         raise RuntimeError(f"job {job_id} did not finish in {timeout}s: {self.jobs(job_id)}\n{self.logs()}")
