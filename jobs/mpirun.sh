@@ -57,4 +57,4 @@ while true; do
   fi
   break
 done
-DIFFPOOL_REQUEUE=0 diffpool_finish
+DIFFPOOL_REQUEUE=0 diffpool_finish "$config"

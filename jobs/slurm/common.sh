@@ -102,11 +102,37 @@ diffpool_run_step() {
   DIFFPOOL_STEP_RC=$rc
 }
 
+# srun (Slurm 22.05) exits with 0 even when it could not launch the tasks. After an exit code 0,
+# `diffpool plan` must list every job of the plan as done; otherwise DIFFPOOL_STEP_RC becomes 1.
+diffpool_verify_done() {
+  local config="$1" prev="" arg listing open
+  local sets=()
+  for arg in "${DIFFPOOL_ARGS[@]}"; do
+    if [[ "$prev" == --set ]]; then sets+=(--set "$arg"); fi
+    if [[ "$arg" == --set=* ]]; then sets+=("$arg"); fi
+    prev="$arg"
+  done
+  if ! listing="$("$DIFFPOOL_BIN" plan "$config" "${sets[@]}" 2>&1)"; then
+    diffpool_log "warning: \`diffpool plan\` failed, cannot check that every job is done"
+    return 0
+  fi
+  # Job rows: index, phase, point, fold, repeat, cost, id, status.
+  open="$(awk '$1 ~ /^[0-9]+$/ && NF >= 8 && $8 != "done"' <<<"$listing" | wc -l)"
+  if ((open > 0)); then
+    diffpool_log "error: the step exited with 0, but $open job(s) of the plan are not done (did the launch fail?)"
+    DIFFPOOL_STEP_RC=1
+  fi
+}
+
 # Ends the job after the step: requeues it when the ranks stopped (75) after a requeue signal;
 # otherwise exits with the step's code (0 done, 3 some jobs failed, 2 input error, 1 internal).
+# With the experiment file as argument, an exit code 0 is checked with diffpool_verify_done.
 diffpool_finish() {
+  diffpool_log "step exited with $DIFFPOOL_STEP_RC"
+  if [[ "$DIFFPOOL_STEP_RC" -eq 0 && $# -gt 0 ]]; then
+    diffpool_verify_done "$1"
+  fi
   local rc="$DIFFPOOL_STEP_RC"
-  diffpool_log "step exited with $rc"
   if [[ "$rc" -eq 75 ]]; then
     local on=" ${DIFFPOOL_REQUEUE_ON:-USR1} "
     if [[ "${DIFFPOOL_REQUEUE:-1}" == 1 && -n "${SLURM_JOB_ID:-}" && -n "$diffpool_stop_signal" &&

@@ -8,7 +8,8 @@ Everything lives in a temporary folder: munge key, socket and log; slurm.conf; s
 logs and PID files of slurmctld and slurmd. munged, slurmctld and slurmd run in the foreground as
 children of this process and are stopped by their PIDs (jobs first, then slurmd with the slurmstepd
 processes it started, slurmctld, munged) when the `with` block ends, also after a failure, and at
-interpreter exit as a last resort. Ports are chosen free, so a cluster of the machine (or another
+interpreter exit as a last resort. SIGTERM to the test tears the cluster down too; should the test
+be killed outright (SIGKILL), the daemons get SIGTERM from the kernel (PR_SET_PDEATHSIG). Ports are chosen free, so a cluster of the machine (or another
 test) on the default ports is not disturbed. Requires root (SlurmUser=root) and the Debian packages
 slurmctld, slurmd, slurm-client and munge; `missing()` says what is lacking so tests can skip.
 
@@ -19,10 +20,12 @@ has (SlurmdParameters=config_overrides), so several tasks and array tasks run si
 import atexit
 import ctypes
 import os
+import random
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -121,6 +124,14 @@ def _parent(pid):
         return None
 
 
+def _die_with_parent():
+    """In a daemon before exec: SIGTERM when the test process dies, even by SIGKILL (a ctest timeout)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _alive(pid):
     try:
         os.kill(pid, 0)
@@ -149,6 +160,8 @@ class SlurmCluster:
         if reason:
             raise RuntimeError(reason)
         _become_subreaper()
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # SIGTERM (ctest, kill): tear down, then exit
+            signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
         self.dir = tempfile.mkdtemp(prefix="diffpool-slurm-")
         atexit.register(self.stop)
         try:
@@ -168,7 +181,7 @@ class SlurmCluster:
     def _start(self):
         t0 = time.time()
         os.chmod(self.dir, 0o755)  # munged wants its socket's folders searchable by all
-        for d in ("munge", "state", "spool", "log"):
+        for d in ("munge", "state", "spool", "log", "tmp"):
             os.makedirs(self.path(d), mode=0o755 if d == "munge" else 0o700)
         os.makedirs(self.path("spool", self.node), mode=0o700)
         key = self.path("munge", "munge.key")
@@ -184,6 +197,10 @@ class SlurmCluster:
         self.conf = self.path("slurm.conf")
         with open(self.conf, "w") as f:
             f.write(self._conf(ctld_port, slurmd_port))
+        # PMIx's per-step folders (spmix_appdir_<uid>_<job>.<step>) go to TmpFS, /tmp by default,
+        # where another test cluster with the same job ids (or a killed run's leftovers) would collide.
+        with open(self.path("mpi.conf"), "w") as f:
+            f.write(f"PMIxCliTmpDirBase={self.path('tmp')}\n")
         self.env = dict(os.environ, SLURM_CONF=self.conf)
         for k in list(self.env):  # a test run inside a Slurm job must not leak that job into ours
             if k.startswith(("SLURM_", "SBATCH_", "SRUN_", "SALLOC_")) and k != "SLURM_CONF":
@@ -226,6 +243,8 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 SlurmdParameters=config_overrides
 ReturnToService=2
+TmpFS={d('tmp')}
+FirstJobId={random.randint(1000, 900000)}
 JobRequeue=0
 KillWait=10
 MinJobAge=600
@@ -238,7 +257,7 @@ PartitionName=debug Nodes={self.node} Default=YES MaxTime=INFINITE State=UP Over
     def _spawn(self, name, argv):
         log = open(self.path("log", f"{name}.stdout"), "w")
         p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             env=self.env or os.environ, start_new_session=True)
+                             env=self.env or os.environ, start_new_session=True, preexec_fn=_die_with_parent)
         log.close()
         self.daemons.append((name, p))
 

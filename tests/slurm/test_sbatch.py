@@ -1,7 +1,7 @@
 """The job scripts under a real (single-node) Slurm: jobs/slurm/sweep.sbatch (srun --mpi=pmix),
 jobs/slurm/sweep-mpirun.sbatch and the job array of jobs/slurm/submit-array.sh (one task per fold,
 then a summary job after all of them) each run the tiny experiment and end with exactly the
-results of a plain single-process run."""
+results of a plain single-process run. A step that srun could not launch fails the job."""
 import os
 import shutil
 import subprocess
@@ -49,6 +49,20 @@ try:
                 expect("2 rank(s)" in text and "step exited with 0" in text, f"{name}: unexpected log", ("job log", text))
             common.compare_dirs(reference, out, f"{name} job")
             print(f"ok: {name}: job {job} COMPLETED after {time.time() - t1:.1f}s, results identical", flush=True)
+
+        # srun of Slurm 22.05 exits with 0 when the tasks could not be launched; the script must
+        # notice (the plan is not done) and fail. A launch failure: PMIx finds its step folder taken.
+        out = os.path.join(root, "launch-failure")
+        log = os.path.join(root, "launch-failure.out")
+        job = cluster.sbatch([os.path.join(JOBS, "sweep.sbatch"), common.TINY], env=dict(JOB_ENV, DIFFPOOL_OUTPUT=out),
+                             options=["--hold", "--ntasks=2", f"--output={log}"])
+        os.makedirs(cluster.path("tmp", f"spmix_appdir_0_{job}.0"))
+        cluster.run(["scontrol", "release", job])
+        record = cluster.wait(job)[0]
+        text = read(log)
+        expect(record["JobState"] == "FAILED" and record["ExitCode"] == "1:0" and "did the launch fail" in text,
+               f"a failed srun launch was not reported: {record['JobState']} {record['ExitCode']}", ("job log", text))
+        print("ok: a failed srun launch (srun exits 0) fails the job")
 
         tasks = cluster.wait(array_job)
         expect(len(tasks) == 4 and all(t["JobState"] == "COMPLETED" for t in tasks),
