@@ -46,10 +46,15 @@ fi
 # shellcheck disable=SC2206  # a list of options, split on blanks
 args+=(${DIFFPOOL_MPIRUN_ARGS:-})
 
+# mpirun runs in a session of its own, so Ctrl-C reaches only this script (which asks the ranks
+# to checkpoint); mpirun itself would take SIGINT as an abort.
+detach=()
+if command -v setsid >/dev/null 2>&1; then detach=(setsid); fi
+
 reruns="${DIFFPOOL_RERUN:-0}"
 while true; do
   diffpool_log "$ranks rank(s), $threads thread(s) each, CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-<unset>}"
-  diffpool_run_step "${DIFFPOOL_MPIRUN:-mpirun}" "${args[@]}" "$DIFFPOOL_BIN" run "$config" "${DIFFPOOL_ARGS[@]}"
+  diffpool_run_step "${detach[@]}" "${DIFFPOOL_MPIRUN:-mpirun}" "${args[@]}" "$DIFFPOOL_BIN" run "$config" "${DIFFPOOL_ARGS[@]}"
   if [[ "$DIFFPOOL_STEP_RC" -eq 75 && -z "$diffpool_stop_signal" ]] && ((reruns > 0)); then
     reruns=$((reruns - 1))
     diffpool_log "the ranks stopped (75) without a signal to this script: starting again to resume"

@@ -12,3 +12,9 @@ endfunction()
 diffpool_add_slurm_test(slurm_sbatch test_sbatch.py TIMEOUT 600)
 diffpool_add_slurm_test(slurm_preempt_srun test_preempt.py ARGS srun TIMEOUT 600)
 diffpool_add_slurm_test(slurm_preempt_mpirun test_preempt.py ARGS mpirun TIMEOUT 600)
+
+# The workstation script jobs/mpirun.sh (no Slurm needed).
+add_test(NAME jobs_mpirun_script COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/slurm/test_mpirun_script.py
+         WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/slurm)
+set_tests_properties(jobs_mpirun_script PROPERTIES LABELS "mpi;jobs" TIMEOUT 600
+  ENVIRONMENT "DIFFPOOL_DATA=${DIFFPOOL_TEST_DATA_DIR};DIFFPOOL_BINARY_DIR=${PROJECT_BINARY_DIR};DIFFPOOL_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
