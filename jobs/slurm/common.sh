@@ -68,19 +68,29 @@ diffpool_step_pid=""
 
 diffpool_forward() {
   local sig="$1"
-  [[ -z "$diffpool_stop_signal" ]] && diffpool_stop_signal="$sig"
+  if [[ -z "$diffpool_stop_signal" ]]; then diffpool_stop_signal="$sig"; fi
   if [[ -n "$diffpool_step_pid" ]] && kill -0 "$diffpool_step_pid" 2>/dev/null; then
     diffpool_log "received SIG$sig: asking the ranks to checkpoint and stop (SIGUSR1 to the step)"
     kill -USR1 "$diffpool_step_pid" 2>/dev/null || true
+  else
+    diffpool_log "received SIG$sig"
   fi
 }
+
+# From the moment this file is sourced, a stop signal is recorded (and forwarded once a step runs)
+# instead of killing the batch shell.
+trap 'diffpool_forward USR1' USR1
+trap 'diffpool_forward TERM' TERM
+trap 'diffpool_forward INT' INT
 
 # Runs the step (a command line) in the background, forwards stop signals to it, waits for it and
 # returns its exit code in DIFFPOOL_STEP_RC.
 diffpool_run_step() {
-  trap 'diffpool_forward USR1' USR1
-  trap 'diffpool_forward TERM' TERM
-  trap 'diffpool_forward INT' INT
+  if [[ -n "$diffpool_stop_signal" ]]; then  # signalled before the step started
+    diffpool_log "received SIG$diffpool_stop_signal before the step started: not starting it"
+    DIFFPOOL_STEP_RC=75
+    return
+  fi
   diffpool_log "running: $*"
   "$@" &
   diffpool_step_pid=$!
