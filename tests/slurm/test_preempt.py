@@ -37,9 +37,12 @@ try:
                ("job log", read(log)))
         sent = time.time()
         cluster.run(["scancel", "--signal=USR1", "--batch", job])
-        cluster.wait_until(lambda: cluster.job(job).get("Restarts", "0") != "0", "the job to be requeued", timeout=120)
+        cluster.wait_until(lambda: cluster.job(job).get("Restarts", "0") != "0" or cluster.state(job) in cluster.FINAL,
+                           "the job to be requeued", timeout=120)
         requeued = time.time()
         record = cluster.job(job)
+        expect(record.get("Restarts", "0") != "0", f"job {job} ended {record.get('JobState')} without a requeue",
+               ("job log", read(log)))
         print(f"requeued {requeued - sent:.1f}s after SIGUSR1: {record.get('JobState')} ({record.get('Reason')}), "
               f"Restarts={record.get('Restarts')}", flush=True)
         checkpoints = [f for f in os.listdir(os.path.join(out, "checkpoints")) if f.endswith(".h5")]
