@@ -62,13 +62,13 @@ void prepare_output(const ExperimentPlan& plan, const OutputLayout& layout) {
           layout.root.string(), name, id, plan.base.name, plan.experiment_id));
   }
   layout.create();
-  {
-    std::ofstream out(id_file);
-    out << plan.experiment_id << ' ' << plan.base.name << '\n';
-  }
+  // Written atomically: runs of other folds of the experiment (evaluation.only_folds, e.g. the
+  // tasks of a job array) may start at the same moment and read the id while it is written.
+  write_text_file_atomically(id_file, fmt::format("{} {}\n", plan.experiment_id, plan.base.name));
   YAML::Emitter e;
   e << plan.base.document;
-  std::ofstream(layout.root / "experiment.yaml") << "# the experiment as run (overrides applied)\n" << e.c_str() << '\n';
+  write_text_file_atomically(layout.root / "experiment.yaml",
+                             fmt::format("# the experiment as run (overrides applied)\n{}\n", e.c_str()));
 }
 
 // Fail before any work starts: every dataset loads and every sweep point builds a valid model.
