@@ -107,7 +107,12 @@ ExperimentSummary build_summary(const ExperimentPlan& plan, const OutputLayout& 
   });
   s.hosts.assign(hosts.begin(), hosts.end());
   s.failures = read_failures(layout);
-  s.jobs_completed = static_cast<int64_t>(records.size());
+  // The figures use every job file of the experiment in the folder, whichever run wrote it (the
+  // tasks of a job array run some folds each); the counts are those of the folds this run covers,
+  // so that "completed of total" and the exit status speak of this run's own jobs.
+  s.jobs_completed = static_cast<int64_t>(std::count_if(records.begin(), records.end(), [&](const JobRecord& r) {
+    return std::find(plan.folds.begin(), plan.folds.end(), r.fold) != plan.folds.end();
+  }));
   s.jobs_failed = static_cast<int64_t>(s.failures.size());
   s.jobs_total = static_cast<int64_t>(plan.jobs.size());
 
