@@ -30,6 +30,7 @@ DatasetOptions DatasetSettings::options() const {
   o.degree_cap = degree_cap;
   o.constant_dim = constant_dim;
   o.keep_self_loops = keep_self_loops;
+  o.max_nodes = max_nodes;
   return o;
 }
 
@@ -306,6 +307,7 @@ ExperimentConfig parse_document(const YAML::Node& document, const std::string& s
     s.integer("degree_cap", c.dataset.degree_cap, 1, 100000);
     s.integer("constant_dim", c.dataset.constant_dim, 1, 100000);
     s.boolean("keep_self_loops", c.dataset.keep_self_loops);
+    s.integer("max_nodes", c.dataset.max_nodes, 0, 1LL << 40);
     s.finish();
   }
   {
@@ -476,6 +478,7 @@ std::string ExperimentConfig::canonical_settings() const {
   add("dataset.degree_cap", dataset.degree_cap);
   add("dataset.constant_dim", dataset.constant_dim);
   add("dataset.keep_self_loops", dataset.keep_self_loops);
+  add("dataset.max_nodes", dataset.max_nodes);
   add("model.variant", variant_name(model.variant));
   add("model.pool_levels", model.pool_levels);
   add("model.conv_layers", list(model.conv_layers));

@@ -34,6 +34,7 @@ struct DatasetSettings {
   int degree_cap = 64;
   int constant_dim = 10;
   bool keep_self_loops = false;
+  int64_t max_nodes = 0;  // > 0: drop larger graphs (the authors' --max-nodes); 0: keep all
   DatasetOptions options() const;  // with the data directory resolved
 };
 

@@ -44,8 +44,9 @@ void OutputLayout::create() const {
 
 const GraphDataset& DatasetCache::get(const DatasetSettings& settings) {
   const DatasetOptions options = settings.options();
-  const std::string key = fmt::format("{}|{}|{}|{}|{}|{}", settings.name, options.data_dir, feature_mode_name(options.features),
-                                      options.degree_cap, options.constant_dim, options.keep_self_loops);
+  const std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}", settings.name, options.data_dir,
+                                      feature_mode_name(options.features), options.degree_cap, options.constant_dim,
+                                      options.keep_self_loops, options.max_nodes);
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = loaded_.find(key);
   if (it == loaded_.end())

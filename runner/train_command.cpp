@@ -33,6 +33,9 @@ int run_train_command(const TrainCommandOptions& options) {
   fmt::print("dataset {}: {} graphs, {} nodes (largest {}), {} classes, features: {} [{:.2f} s]\n", dataset.name,
              dataset.num_graphs(), dataset.num_nodes(), dataset.max_nodes(), dataset.num_classes(),
              dataset.feature_description, load_seconds);
+  if (dataset.graphs_dropped > 0)
+    fmt::print("dataset.max_nodes = {}: {} larger graphs dropped, as the authors' code does; results do not cover them\n",
+               config.dataset.max_nodes, dataset.graphs_dropped);
 
   // The paper's protocol validates on the test fold itself (as the authors did); the others hold
   // out a stratified part of the training folds.

@@ -39,6 +39,9 @@ struct DatasetOptions {
   int degree_cap = 64;           // columns of the degree one-hot (>= 1)
   int constant_dim = 10;         // width of constant features (the authors used ten ones) (>= 1)
   bool keep_self_loops = false;  // TU files of some datasets (COLLAB) contain self-loops
+  // > 0: drop every graph with more nodes, as the authors' code does with --max-nodes (for
+  // reproducing their numbers only); 0 keeps every graph.
+  int64_t max_nodes = 0;
 };
 
 struct GraphDataset {
@@ -62,6 +65,10 @@ struct GraphDataset {
   int64_t self_loops_removed = 0;
   int64_t num_node_labels = 0;            // distinct node label values (0 if no node labels)
   int64_t num_node_attributes = 0;        // attribute columns (0 if none)
+  // Graphs dropped by DatasetOptions::max_nodes; graph indices (splits, results) then count the
+  // remaining graphs, and source_graph maps each to its index in the files.
+  int64_t graphs_dropped = 0;
+  std::vector<int64_t> source_graph;      // empty when nothing was dropped
 
   int64_t num_graphs() const { return static_cast<int64_t>(labels.size()); }
   int64_t num_nodes() const { return node_offsets.empty() ? 0 : node_offsets.back(); }

@@ -549,6 +549,47 @@ int64_t GraphDataset::max_nodes() const {
   return result;
 }
 
+namespace {
+// Keeps the graphs with at most max_nodes nodes, renumbering nodes; edges never cross graphs, so
+// every neighbour of a kept node is kept.
+void drop_graphs_above(GraphDataset& data, int64_t max_nodes) {
+  const int64_t graphs = data.num_graphs();
+  std::vector<int64_t> new_id(static_cast<std::size_t>(data.num_nodes()), -1);
+  std::vector<int64_t> node_offsets{0}, adjacency_offsets{0}, source;
+  std::vector<int32_t> targets, labels;
+  std::vector<float> features;
+  const std::size_t width = static_cast<std::size_t>(data.num_features);
+  for (int64_t g = 0; g < graphs; ++g) {
+    if (data.num_nodes(g) > max_nodes) continue;
+    const int64_t begin = data.node_offsets[static_cast<std::size_t>(g)];
+    for (int64_t v = begin; v < data.node_offsets[static_cast<std::size_t>(g) + 1]; ++v)
+      new_id[static_cast<std::size_t>(v)] = node_offsets.back() + (v - begin);
+    node_offsets.push_back(node_offsets.back() + data.num_nodes(g));
+    source.push_back(g);
+    labels.push_back(data.labels[static_cast<std::size_t>(g)]);
+  }
+  if (static_cast<int64_t>(source.size()) == graphs) return;
+  for (std::size_t v = 0; v < new_id.size(); ++v) {
+    if (new_id[v] < 0) continue;
+    for (int64_t e = data.adjacency_offsets[v]; e < data.adjacency_offsets[v + 1]; ++e)
+      targets.push_back(static_cast<int32_t>(new_id[static_cast<std::size_t>(data.adjacency_targets[static_cast<std::size_t>(e)])]));
+    adjacency_offsets.push_back(static_cast<int64_t>(targets.size()));
+    features.insert(features.end(), data.features.begin() + static_cast<std::ptrdiff_t>(v * width),
+                    data.features.begin() + static_cast<std::ptrdiff_t>((v + 1) * width));
+  }
+  data.graphs_dropped = graphs - static_cast<int64_t>(source.size());
+  data.node_offsets = std::move(node_offsets);
+  data.adjacency_offsets = std::move(adjacency_offsets);
+  data.adjacency_targets = std::move(targets);
+  data.labels = std::move(labels);
+  data.features = std::move(features);
+  data.source_graph = std::move(source);
+  if (data.labels.empty())
+    throw InputError(fmt::format("dataset {}: dataset.max_nodes = {} drops every graph (the smallest has more nodes)",
+                                 data.name, max_nodes));
+}
+}  // namespace
+
 GraphDataset load_tu_dataset(const std::string& name, const DatasetOptions& options) {
   if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
     throw InputError(fmt::format("invalid dataset name '{}': expected a TU dataset name such as ENZYMES", name));
@@ -584,6 +625,7 @@ GraphDataset load_tu_dataset(const std::string& name, const DatasetOptions& opti
   data.node_offsets = std::move(indicator.node_offsets);
 
   build_features(data, options, node_labels ? &*node_labels : nullptr, node_attributes ? &*node_attributes : nullptr);
+  if (options.max_nodes > 0) drop_graphs_above(data, options.max_nodes);
   return data;
 }
 

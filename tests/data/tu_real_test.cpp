@@ -4,9 +4,11 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
+#include "engine/core/error.hpp"
 #include "engine/core/random.hpp"
 
 #include "engine/data/dataset.hpp"
@@ -118,6 +120,52 @@ TEST(RealDatasetDetails, EnzymesFirstNodeAndGraph) {
   EXPECT_FLOAT_EQ(row[5], 37.78f);
   EXPECT_FLOAT_EQ(row[6], -0.51f);
   EXPECT_EQ(data.labels[0], 5);  // raw label 6
+}
+
+// dataset.max_nodes (the authors' --max-nodes): graphs above it are dropped; every kept graph
+// has exactly its original nodes, features, label and edges, renumbered.
+TEST(RealDatasetDetails, MaxNodesDropsLargerGraphsOnly) {
+  DatasetOptions options;
+  options.data_dir = testing::data_dir();
+  const GraphDataset all = load_tu_dataset("MUTAG", options);
+  options.max_nodes = 20;
+  const GraphDataset kept = load_tu_dataset("MUTAG", options);
+  int64_t small = 0;
+  for (int64_t g = 0; g < all.num_graphs(); ++g) small += all.num_nodes(g) <= 20;
+  ASSERT_GT(small, 0);
+  ASSERT_LT(small, all.num_graphs());
+  EXPECT_EQ(kept.num_graphs(), small);
+  EXPECT_EQ(kept.graphs_dropped, all.num_graphs() - small);
+  EXPECT_LE(kept.max_nodes(), 20);
+  ASSERT_EQ(static_cast<int64_t>(kept.source_graph.size()), small);
+  EXPECT_EQ(kept.num_classes(), all.num_classes());
+  const auto width = static_cast<std::size_t>(all.num_features);
+  for (int64_t g = 0; g < kept.num_graphs(); ++g) {
+    const int64_t s = kept.source_graph[static_cast<std::size_t>(g)];
+    SCOPED_TRACE(::testing::Message() << "graph " << g << " (file graph " << s << ")");
+    ASSERT_EQ(kept.num_nodes(g), all.num_nodes(s));
+    EXPECT_EQ(kept.labels[static_cast<std::size_t>(g)], all.labels[static_cast<std::size_t>(s)]);
+    const int64_t shift = all.node_offsets[static_cast<std::size_t>(s)] - kept.node_offsets[static_cast<std::size_t>(g)];
+    for (int64_t v = kept.node_offsets[static_cast<std::size_t>(g)]; v < kept.node_offsets[static_cast<std::size_t>(g) + 1]; ++v) {
+      const auto kv = static_cast<std::size_t>(v), av = static_cast<std::size_t>(v + shift);
+      std::vector<int64_t> mine, theirs;
+      for (int64_t e = kept.adjacency_offsets[kv]; e < kept.adjacency_offsets[kv + 1]; ++e)
+        mine.push_back(kept.adjacency_targets[static_cast<std::size_t>(e)] + shift);
+      for (int64_t e = all.adjacency_offsets[av]; e < all.adjacency_offsets[av + 1]; ++e)
+        theirs.push_back(all.adjacency_targets[static_cast<std::size_t>(e)]);
+      EXPECT_EQ(mine, theirs) << "node " << v;
+      EXPECT_TRUE(std::equal(kept.features.begin() + static_cast<std::ptrdiff_t>(kv * width),
+                             kept.features.begin() + static_cast<std::ptrdiff_t>((kv + 1) * width),
+                             all.features.begin() + static_cast<std::ptrdiff_t>(av * width)));
+    }
+  }
+  options.max_nodes = 5;  // MUTAG's smallest graph has 10 nodes
+  try {
+    load_tu_dataset("MUTAG", options);
+    ADD_FAILURE() << "expected an error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("dataset.max_nodes = 5 drops every graph"), std::string::npos) << e.what();
+  }
 }
 
 TEST(RealDatasetDetails, MutagFirstGraph) {
