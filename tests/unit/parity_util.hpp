@@ -27,7 +27,12 @@
 #include <vector>
 
 #include "engine/backend/backend.hpp"
+#include "engine/backend/cuda_device.hpp"
 #include "engine/core/random.hpp"
+
+#if defined(DIFFPOOL_CUDA_EMULATION)
+#include "engine/backend/cuda/cuda_backend.hpp"
+#endif
 
 namespace diffpool::testing {
 
@@ -148,5 +153,45 @@ template <class T>
 void expect_twin_equal(const std::string& what, Backend& reference, Backend& tested, const Twin& t) {
   expect_equal<T>(what, download<T>(reference, t.reference), download<T>(tested, t.tested));
 }
+
+// The CPU reference backend and the CUDA backend under test, made once per test suite. Every test
+// skips with "no CUDA device: ..." where the build has no CUDA backend or no GPU is visible; built
+// with DIFFPOOL_CUDA_EMULATION, the tested backend is the CPU emulation of the CUDA sources.
+class BackendPairTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    reference_ = make_cpu_backend(1);
+    try {
+#if defined(DIFFPOOL_CUDA_EMULATION)
+      // Exact-size allocations, so that the emulator sees any access past the end of a tensor.
+      tested_ = DP_CUDA_NS::create_cuda_backend(0, {.caching_allocator = false});
+#else
+      if (!cuda_backend_built())
+        skip_reason_ = "no CUDA device: this build has no CUDA backend (nvcc not found at configure time, or "
+                       "DIFFPOOL_CUDA=OFF)";
+      else if (cuda_device_count() == 0)
+        skip_reason_ = "no CUDA device: none is visible (no GPU, no driver, or CUDA_VISIBLE_DEVICES hides them)";
+      else
+        tested_ = make_cuda_backend(0);
+#endif
+    } catch (const std::exception& e) {
+      setup_error_ = e.what();
+    }
+  }
+  static void TearDownTestSuite() {
+    tested_.reset();
+    reference_.reset();
+  }
+  void SetUp() override {
+    if (!setup_error_.empty()) FAIL() << "creating the CUDA backend failed: " << setup_error_;
+    if (!tested_) GTEST_SKIP() << skip_reason_;
+  }
+
+  static Backend& ref() { return *reference_; }
+  static Backend& gpu() { return *tested_; }
+
+  inline static std::unique_ptr<Backend> reference_, tested_;
+  inline static std::string skip_reason_, setup_error_;
+};
 
 }  // namespace diffpool::testing

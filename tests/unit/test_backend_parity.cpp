@@ -21,9 +21,6 @@
 #include "engine/core/workspace.hpp"
 #include "tests/unit/parity_util.hpp"
 
-#if defined(DIFFPOOL_CUDA_EMULATION)
-#include "engine/backend/cuda/cuda_backend.hpp"
-#endif
 
 namespace diffpool {
 namespace {
@@ -47,38 +44,8 @@ std::string describe(const Size& s) { return "[" + std::to_string(s.rows) + ", "
 // of 32, thousands of rows, and rows wide enough for the block-per-row kernels (> 1024 columns).
 const std::vector<Size> kShapes = {{1, 1}, {37, 33}, {3001, 17}, {5, 1030}};
 
-class BackendParity : public ::testing::Test {
+class BackendParity : public testing::BackendPairTest {
  protected:
-  static void SetUpTestSuite() {
-    reference_ = make_cpu_backend(1);
-    try {
-#if defined(DIFFPOOL_CUDA_EMULATION)
-      // Exact-size allocations, so that the emulator sees any access past the end of a tensor.
-      tested_ = DP_CUDA_NS::create_cuda_backend(0, {.caching_allocator = false});
-#else
-      if (!cuda_backend_built())
-        skip_reason_ = "no CUDA device: this build has no CUDA backend (nvcc not found at configure time, or "
-                       "DIFFPOOL_CUDA=OFF)";
-      else if (cuda_device_count() == 0)
-        skip_reason_ = "no CUDA device: none is visible (no GPU, no driver, or CUDA_VISIBLE_DEVICES hides them)";
-      else
-        tested_ = make_cuda_backend(0);
-#endif
-    } catch (const std::exception& e) {
-      setup_error_ = e.what();
-    }
-  }
-  static void TearDownTestSuite() {
-    tested_.reset();
-    reference_.reset();
-  }
-  void SetUp() override {
-    if (!setup_error_.empty()) FAIL() << "creating the CUDA backend failed: " << setup_error_;
-    if (!tested_) GTEST_SKIP() << skip_reason_;
-  }
-
-  static Backend& ref() { return *reference_; }
-  static Backend& gpu() { return *tested_; }
   template <class T> static Twin twin(const std::vector<T>& host, Shape shape) {
     return testing::make_twin<T>(ref(), gpu(), host, shape);
   }
@@ -88,11 +55,7 @@ class BackendParity : public ::testing::Test {
     expect_twin_close<T>(what, ref(), gpu(), t, bounds);
   }
 
-  static std::unique_ptr<Backend> reference_, tested_;
-  static std::string skip_reason_, setup_error_;
 };
-std::unique_ptr<Backend> BackendParity::reference_, BackendParity::tested_;
-std::string BackendParity::skip_reason_, BackendParity::setup_error_;
 
 // ---- basics ---------------------------------------------------------------------------------------
 

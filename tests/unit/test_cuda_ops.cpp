@@ -44,9 +44,6 @@
 #include "tests/unit/parity_util.hpp"
 #include "tests/unit/synthetic.hpp"
 
-#if defined(DIFFPOOL_CUDA_EMULATION)
-#include "engine/backend/cuda/cuda_backend.hpp"
-#endif
 
 namespace diffpool {
 namespace {
@@ -321,44 +318,7 @@ template <class T> OpRun<T> run_op(Backend& be, const OpCase& c, bool magnitudes
 
 // ---- the backend pair -----------------------------------------------------------------------------
 
-class CudaOps : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    reference_ = make_cpu_backend(1);
-    try {
-#if defined(DIFFPOOL_CUDA_EMULATION)
-      // Exact-size allocations, so that the emulator sees any access past the end of a tensor.
-      tested_ = DP_CUDA_NS::create_cuda_backend(0, {.caching_allocator = false});
-#else
-      if (!cuda_backend_built())
-        skip_reason_ = "no CUDA device: this build has no CUDA backend (nvcc not found at configure time, or "
-                       "DIFFPOOL_CUDA=OFF)";
-      else if (cuda_device_count() == 0)
-        skip_reason_ = "no CUDA device: none is visible (no GPU, no driver, or CUDA_VISIBLE_DEVICES hides them)";
-      else
-        tested_ = make_cuda_backend(0);
-#endif
-    } catch (const std::exception& e) {
-      setup_error_ = e.what();
-    }
-  }
-  static void TearDownTestSuite() {
-    tested_.reset();
-    reference_.reset();
-  }
-  void SetUp() override {
-    if (!setup_error_.empty()) FAIL() << "creating the CUDA backend failed: " << setup_error_;
-    if (!tested_) GTEST_SKIP() << skip_reason_;
-  }
-
-  static Backend& ref() { return *reference_; }
-  static Backend& gpu() { return *tested_; }
-
-  static std::unique_ptr<Backend> reference_, tested_;
-  static std::string skip_reason_, setup_error_;
-};
-std::unique_ptr<Backend> CudaOps::reference_, CudaOps::tested_;
-std::string CudaOps::skip_reason_, CudaOps::setup_error_;
+class CudaOps : public testing::BackendPairTest {};
 
 // Every OpKind has a case, so a new op without a parity case fails here (no device needed).
 TEST(OpCoverage, EveryOpKindHasACase) {
