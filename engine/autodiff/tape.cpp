@@ -9,7 +9,7 @@ namespace diffpool {
 
 const char* op_kind_name(OpKind kind) {
   static constexpr const char* names[] = {
-      "linear", "bmm",  "spmm",       "segment_matmul_tn", "segment_reduce", "segment_gram_sq", "concat_cols",
+      "linear", "bmm",  "spmm",       "segment_matmul_tn", "segment_reduce", "segment_gram_sq", "link_bce", "concat_cols",
       "add",    "mul",  "scale_rows", "relu",              "sqrt",           "reciprocal",
       "row_xlogx",  "row_sum", "row_dot", "mean_all",          "l2_normalize_rows", "batch_norm",
       "dropout", "softmax_rows", "cross_entropy"};

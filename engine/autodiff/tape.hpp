@@ -30,6 +30,7 @@ enum class OpKind : uint8_t {
   segment_matmul_tn,
   segment_reduce,
   segment_gram_sq,
+  link_bce,
   concat_cols,
   add,
   mul,

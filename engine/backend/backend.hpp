@@ -134,6 +134,17 @@ class Backend {
                                       Tensor& y, Tensor* argmax) = 0;
   virtual void segment_reduce_backward(SegmentReduce kind, const Tensor& dy, const Tensor& offsets,
                                        const Tensor* argmax, Tensor& dx) = 0;
+  // The authors' link-prediction loss: binary cross-entropy between the adjacency A and
+  // P = min(S S^T, 1) over every pair of rows of the same segment (graph), with P recomputed
+  // row by row and never stored (O(n^2 k) work per graph of n rows, O(1) extra memory):
+  //   loss[i] = -sum_{j in seg(i)} [A_ij log(P_ij + eps) + (1 - A_ij) log(1 - P_ij + eps)]
+  // s [N, K]; a: block-diagonal [N, N] whose sorted pattern is A (values unused); loss [N, 1].
+  virtual void link_bce_forward(const Tensor& s, const Csr& a, const Tensor& offsets, double eps, Tensor& loss) = 0;
+  // The gradient of sum_i w_i loss[i]:
+  //   ds_i = beta ds_i + sum_{j in seg(i)} (w_i l'(P_ij, A_ij) + w_j l'(P_ij, A_ji)) s_j,
+  //   l'(P, a) = [P < 1] ((1 - a) / (1 - P + eps) - a / (P + eps)); w [N, 1].
+  virtual void link_bce_backward(const Tensor& s, const Csr& a, const Tensor& offsets, double eps, const Tensor& w,
+                                 double beta, Tensor& ds) = 0;
 
   // ---- fused row and column operations --------------------------------------------------------
   // y = softmax over each row of x; backward dx += y * (dy - rowsum(dy * y)).

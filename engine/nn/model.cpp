@@ -212,32 +212,46 @@ ForwardOutput DiffPoolModel::forward(Tape& tape, const GraphBatch& batch, bool t
       lo.pooled_adjacency = next_a;
       const Segments& pooled = out.segments.emplace_back(make_uniform_segments(ws, graphs, k));
 
-      // Link prediction: ||A - S S^T||_F^2 = ||A||^2 - 2 tr(S^T A S) + ||S^T S||^2 per graph.
-      Variable* a_sq = graph.sparse()
-                           ? tape.constant(batch.adjacency_sq_norms)
-                           : ops::segment_reduce(tape, ops::row_dot(tape, graph.adjacency, graph.adjacency),
-                                                 *graph.segments, SegmentReduce::sum);
-      Variable* trace = ops::segment_reduce(tape, ops::row_dot(tape, s, as), *graph.segments, SegmentReduce::sum);
-      Variable* gram_sq = ops::segment_gram_sq(tape, s, *graph.segments);
-      Variable* sq = ops::add(tape, ops::add(tape, a_sq, trace, 1.0, -2.0), gram_sq);
-      Variable* per_graph = sq;
-      if (config_.link_norm != LinkLossNorm::frobenius_squared) per_graph = ops::sqrt(tape, sq, 1e-12);
-      if (config_.link_norm == LinkLossNorm::per_entry) {
-        std::vector<double> inv(static_cast<std::size_t>(graphs));
-        for (int64_t g = 0; g < graphs; ++g) {
-          const double n = static_cast<double>(graph.segments->size(g));
-          inv[static_cast<std::size_t>(g)] = n > 0 ? 1.0 / (n * n) : 0.0;
+      if (config_.link_norm == LinkLossNorm::bce) {
+        // The authors' code: binary cross-entropy between A and min(S S^T, 1) over every node
+        // pair of each graph, summed over the batch and divided by the number of pairs. Only the
+        // input graph's level has a 0/1 adjacency, so only the first pooling level gets it.
+        if (graph.sparse()) {
+          double pairs = 0;
+          for (int64_t g = 0; g < graphs; ++g) pairs += static_cast<double>(graph.segments->size(g)) * graph.segments->size(g);
+          Variable* per_graph = ops::segment_reduce(tape, ops::link_bce(tape, s, batch.adjacency, *graph.segments),
+                                                    *graph.segments, SegmentReduce::sum);
+          lo.link_loss = ops::add(tape, ops::mean_all(tape, per_graph), nullptr,
+                                  pairs > 0 ? static_cast<double>(graphs) / pairs : 0.0);
         }
-        Tensor t = ws.empty(Shape{graphs, 1}, dtype);
-        if (dtype == DType::f64) {
-          tape.backend().copy_bytes(t.data(), t.device(), inv.data(), Device::cpu, t.bytes());
-        } else {
-          std::vector<float> f(inv.begin(), inv.end());
-          tape.backend().copy_bytes(t.data(), t.device(), f.data(), Device::cpu, t.bytes());
+      } else {
+        // Link prediction: ||A - S S^T||_F^2 = ||A||^2 - 2 tr(S^T A S) + ||S^T S||^2 per graph.
+        Variable* a_sq = graph.sparse()
+                             ? tape.constant(batch.adjacency_sq_norms)
+                             : ops::segment_reduce(tape, ops::row_dot(tape, graph.adjacency, graph.adjacency),
+                                                   *graph.segments, SegmentReduce::sum);
+        Variable* trace = ops::segment_reduce(tape, ops::row_dot(tape, s, as), *graph.segments, SegmentReduce::sum);
+        Variable* gram_sq = ops::segment_gram_sq(tape, s, *graph.segments);
+        Variable* sq = ops::add(tape, ops::add(tape, a_sq, trace, 1.0, -2.0), gram_sq);
+        Variable* per_graph = sq;
+        if (config_.link_norm != LinkLossNorm::frobenius_squared) per_graph = ops::sqrt(tape, sq, 1e-12);
+        if (config_.link_norm == LinkLossNorm::per_entry) {
+          std::vector<double> inv(static_cast<std::size_t>(graphs));
+          for (int64_t g = 0; g < graphs; ++g) {
+            const double n = static_cast<double>(graph.segments->size(g));
+            inv[static_cast<std::size_t>(g)] = n > 0 ? 1.0 / (n * n) : 0.0;
+          }
+          Tensor t = ws.empty(Shape{graphs, 1}, dtype);
+          if (dtype == DType::f64) {
+            tape.backend().copy_bytes(t.data(), t.device(), inv.data(), Device::cpu, t.bytes());
+          } else {
+            std::vector<float> f(inv.begin(), inv.end());
+            tape.backend().copy_bytes(t.data(), t.device(), f.data(), Device::cpu, t.bytes());
+          }
+          per_graph = ops::mul(tape, per_graph, tape.constant(t));
         }
-        per_graph = ops::mul(tape, per_graph, tape.constant(t));
+        lo.link_loss = ops::mean_all(tape, per_graph);
       }
-      lo.link_loss = ops::mean_all(tape, per_graph);
       // Entropy: mean over graphs of (1/n_g) sum_i H(S_i), H(p) = -sum_j p_j log p_j.
       Variable* node_entropy = ops::row_xlogx(tape, s);  // -H per node
       lo.entropy_loss = ops::add(tape, ops::mean_all(tape, ops::segment_reduce(tape, node_entropy, *graph.segments,

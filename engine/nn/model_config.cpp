@@ -59,14 +59,16 @@ const char* link_loss_norm_name(LinkLossNorm n) {
     case LinkLossNorm::frobenius: return "frobenius";
     case LinkLossNorm::frobenius_squared: return "frobenius_squared";
     case LinkLossNorm::per_entry: return "per_entry";
+    case LinkLossNorm::bce: return "bce";
   }
   return "invalid";
 }
 LinkLossNorm parse_link_loss_norm(const std::string& text) {
-  static constexpr std::array<std::pair<const char*, LinkLossNorm>, 3> table{
+  static constexpr std::array<std::pair<const char*, LinkLossNorm>, 4> table{
       {{"frobenius", LinkLossNorm::frobenius},
        {"frobenius_squared", LinkLossNorm::frobenius_squared},
-       {"per_entry", LinkLossNorm::per_entry}}};
+       {"per_entry", LinkLossNorm::per_entry},
+       {"bce", LinkLossNorm::bce}}};
   return parse_enum(text, "link-prediction loss norm", table);
 }
 

@@ -27,6 +27,8 @@ enum class LinkLossNorm : uint8_t {
   frobenius,          // ||A - S S^T||_F per graph, averaged over graphs (the paper's formula)
   frobenius_squared,  // ||A - S S^T||_F^2 per graph
   per_entry,          // ||A - S S^T||_F / n^2 per graph (PyTorch Geometric divides by the entry count)
+  bce,                // the authors' code: binary cross-entropy between A and min(S S^T, 1) over every
+                      // node pair, divided by the pairs of the batch; first pooling level only
 };
 const char* link_loss_norm_name(LinkLossNorm n);
 LinkLossNorm parse_link_loss_norm(const std::string& text);

@@ -12,6 +12,7 @@ void run_backward(Tape& tape, const Record& r) {
     case OpKind::segment_matmul_tn: ops::segment_matmul_tn_backward(tape, r); return;
     case OpKind::segment_reduce: ops::segment_reduce_backward(tape, r); return;
     case OpKind::segment_gram_sq: ops::segment_gram_sq_backward(tape, r); return;
+    case OpKind::link_bce: ops::link_bce_backward(tape, r); return;
     case OpKind::concat_cols: ops::concat_cols_backward(tape, r); return;
     case OpKind::add: ops::add_backward(tape, r); return;
     case OpKind::mul: ops::mul_backward(tape, r); return;

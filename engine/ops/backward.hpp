@@ -15,6 +15,7 @@ void spmm_backward(Tape& tape, const Record& r);
 void segment_matmul_tn_backward(Tape& tape, const Record& r);
 void segment_reduce_backward(Tape& tape, const Record& r);
 void segment_gram_sq_backward(Tape& tape, const Record& r);
+void link_bce_backward(Tape& tape, const Record& r);
 void add_backward(Tape& tape, const Record& r);
 void mul_backward(Tape& tape, const Record& r);
 void scale_rows_backward(Tape& tape, const Record& r);

@@ -226,4 +226,36 @@ void segment_gram_sq_backward(Tape& tape, const Record& r) {
   }
 }
 
+Variable* link_bce(Tape& tape, Variable* s, const Csr& adjacency, const Segments& segments, double eps) {
+  DP_CHECK(s->value.rows() == segments.total_rows() && adjacency.rows == s->value.rows() && adjacency.cols == adjacency.rows,
+           "link_bce: s {}, adjacency [{}, {}], segments over {} rows", s->value.describe(), adjacency.rows,
+           adjacency.cols, segments.total_rows());
+  Variable* y = new_output(tape, Shape{s->value.rows(), 1}, s->value.dtype());
+  tape.backend().link_bce_forward(s->value, adjacency, segments.device_offsets, eps, y->value);
+  Record r;
+  r.kind = OpKind::link_bce;
+  r.inputs = {s, nullptr, nullptr, nullptr};
+  r.output = y;
+  r.saved = {adjacency.row_ptr, adjacency.col_idx};  // the pattern; the backward rebuilds the Csr
+  r.ints = {adjacency.nnz, 0};
+  r.scalars = {eps, 0, 0};
+  r.context = &segments;
+  tape.record(r);
+  return y;
+}
+
+void link_bce_backward(Tape& tape, const Record& r) {
+  Variable* s = r.inputs[0];
+  if (!wants_grad(s)) return;
+  const Segments& segments = *static_cast<const Segments*>(r.context);
+  Csr pattern;
+  pattern.rows = pattern.cols = s->value.rows();
+  pattern.nnz = r.ints[0];
+  pattern.row_ptr = r.saved[0];
+  pattern.col_idx = r.saved[1];
+  auto ds = tape.grad_target(s);
+  tape.backend().link_bce_backward(s->value, pattern, segments.device_offsets, r.scalars[0], r.output->grad, ds.beta,
+                                   ds.tensor);
+}
+
 }  // namespace diffpool::ops

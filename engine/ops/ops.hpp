@@ -38,6 +38,11 @@ Variable* segment_reduce(Tape& tape, Variable* x, const Segments& segments, Segm
 // y (B,1): y_g = ||s_g^T s_g||_F^2 per segment g of s (N,K), computed through the smaller of
 // s_g^T s_g (K x K) and s_g s_g^T (n_g x n_g), which have the same Frobenius norm.
 Variable* segment_gram_sq(Tape& tape, Variable* s, const Segments& segments);
+// y (N,1): the authors' binary cross-entropy link loss per row of s (N,K):
+// y_i = -sum_{j in seg(i)} [A_ij log(min(P_ij,1) + eps) + (1 - A_ij) log(1 - min(P_ij,1) + eps)],
+// P = s s^T within each segment, A the 0/1 pattern of `adjacency` (block-diagonal over the
+// segments). P is never stored: O(n_g^2 K) time per segment, O(N) memory.
+Variable* link_bce(Tape& tape, Variable* s, const Csr& adjacency, const Segments& segments, double eps = 1e-7);
 
 // ---- elementwise (elementwise.cpp) -----------------------------------------------------------
 // y = alpha * a + beta * b (same shapes); b may be null (then y = alpha * a).

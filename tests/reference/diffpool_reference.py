@@ -280,6 +280,7 @@ def forward(structure, params, batch, fixed_assignments=None):
         if s.shape[1] != k:
             raise SpecError(f"level {l}: assignment has {s.shape[1]} columns for {k} clusters")
         next_x, next_a, links, entropies = [], [], [], []
+        bce_sum, bce_pairs = 0.0, 0
         for g in range(B):
             sg, zg, ag = s[offsets[g]:offsets[g + 1]], z[offsets[g]:offsets[g + 1]], adjacency[g]
             n = sg.shape[0]
@@ -293,13 +294,24 @@ def forward(structure, params, batch, fixed_assignments=None):
                 links.append(torch.sqrt(sq + SQRT_EPS))
             elif cfg.link_norm == "per_entry":
                 links.append(torch.sqrt(sq + SQRT_EPS) / (n * n))
+            elif cfg.link_norm == "bce":
+                # The authors' code: binary cross-entropy between A and min(S S^T, 1), eps 1e-7,
+                # summed over the batch's node pairs and divided by their number; level 0 only.
+                if l == 0:
+                    p = torch.clamp(sg @ sg.T, max=1.0)
+                    bce_sum = bce_sum - (ag * torch.log(p + 1e-7) + (1 - ag) * torch.log(1 - p + 1e-7)).sum()
+                    bce_pairs += n * n
             else:
                 raise SpecError(f"link_norm {cfg.link_norm!r}")
             # H(S_i) = -sum_j S_ij log S_ij (0 log 0 = 0), averaged over the graph's nodes. The
             # clamp keeps the derivative finite where the softmax underflows to exactly 0 (xlogy's
             # backward would give 0/0 there).
             entropies.append(-(sg * torch.log(sg.clamp(min=TINY))).sum(dim=1).mean())
-        link_losses.append(torch.stack(links).mean())
+        if cfg.link_norm == "bce":
+            if l == 0:
+                link_losses.append(bce_sum / bce_pairs)
+        else:
+            link_losses.append(torch.stack(links).mean())
         entropy_losses.append(torch.stack(entropies).mean())
 
         # The next level: every graph has exactly k rows; dense weighted adjacency.

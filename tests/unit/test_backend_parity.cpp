@@ -571,6 +571,51 @@ TEST_F(BackendParity, SegmentReduceForwardAndBackward) {
   });
 }
 
+// The binary cross-entropy link loss over batches of unequal graphs (empty ones too), with random
+// sorted 0/1 patterns inside each graph; values keep P = s s^T below 1, or (hi 0.7) push some
+// pairs above 1 where the clamp applies and the gradient vanishes.
+TEST_F(BackendParity, LinkBinaryCrossEntropy) {
+  Rng rng(17);
+  const auto batches = segment_batches(rng);
+  for_each_float([&](auto zero) {
+    using T = decltype(zero);
+    for (const auto& sizes : batches)
+      for (auto [k, hi] : {std::pair<int64_t, double>{4, 0.45}, {37, 0.15}, {4, 0.7}}) {
+        const auto offsets = offsets_from_sizes(sizes);
+        const int64_t segments = static_cast<int64_t>(sizes.size()), rows = offsets.back();
+        if (rows > 1500) continue;  // O(n^2 k) per graph: keep the reference quick
+        const std::string what = "link_bce " + std::to_string(segments) + " graphs, " + std::to_string(rows) +
+                                 " rows, k " + std::to_string(k) + ", values up to " + std::to_string(hi);
+        SCOPED_TRACE(what);
+        HostCsr h{rows, rows, {0}, {}};
+        for (int64_t g = 0; g < segments; ++g)
+          for (int64_t r = offsets[static_cast<std::size_t>(g)]; r < offsets[static_cast<std::size_t>(g) + 1]; ++r) {
+            for (int64_t c = offsets[static_cast<std::size_t>(g)]; c < offsets[static_cast<std::size_t>(g) + 1]; ++c)
+              if (rng.uniform() < 0.3) h.col_idx.push_back(static_cast<int32_t>(c));
+            h.row_ptr.push_back(static_cast<int32_t>(h.col_idx.size()));
+          }
+        const int64_t nnz = static_cast<int64_t>(h.col_idx.size());
+        Twin row_ptr = twin<int32_t>(h.row_ptr, Shape{rows + 1});
+        Twin col_idx = twin<int32_t>(h.col_idx, Shape{nnz});
+        Csr a_ref{rows, rows, nnz, row_ptr.reference, col_idx.reference, Tensor()};
+        Csr a_gpu{rows, rows, nnz, row_ptr.tested, col_idx.tested, Tensor()};
+        Twin toffsets = twin<int32_t>(offsets, Shape{segments + 1});
+        Twin s = twin<T>(random_values<T>(rng, rows * k, 0.0, hi), Shape{rows, k});
+        Twin loss = twin<T>(nan_values<T>(rows), Shape{rows, 1});
+        ref().link_bce_forward(s.reference, a_ref, toffsets.reference, 1e-7, loss.reference);
+        gpu().link_bce_forward(s.tested, a_gpu, toffsets.tested, 1e-7, loss.tested);
+        expect_close_twin<T>(what + " forward", loss);
+        Twin w = twin<T>(random_values<T>(rng, rows, -1, 1), Shape{rows, 1});
+        for (double beta : {0.0, 1.0}) {
+          Twin ds = twin<T>(random_values<T>(rng, rows * k, -1, 1), Shape{rows, k});
+          ref().link_bce_backward(s.reference, a_ref, toffsets.reference, 1e-7, w.reference, beta, ds.reference);
+          gpu().link_bce_backward(s.tested, a_gpu, toffsets.tested, 1e-7, w.tested, beta, ds.tested);
+          expect_close_twin<T>(what + " backward, beta " + std::to_string(beta), ds);
+        }
+      }
+  });
+}
+
 // ---- fused row and column operations --------------------------------------------------------------
 
 const std::vector<Size> kRowShapes = {{1, 1}, {3001, 7}, {64, 33}, {3, 1500}};

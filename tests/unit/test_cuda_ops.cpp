@@ -193,6 +193,14 @@ std::vector<OpCase> make_op_cases() {
     add_case(std::string("segment_reduce ") + segment_reduce_name(kind), OpKind::segment_reduce,
              {distinct_input("x", {kRows, 7}, 20)},
              [kind](OpEnv& e, V v) { return ops::segment_reduce(e.tape(), v[0], e.segments(kOffsets), kind); });
+  // Rows in [0.02, 0.3]: P = s s^T inside the logarithms' domain (as softmax rows would keep it).
+  {
+    GradInput s = random_input("s", {kRows, 4}, 41);
+    for (double& v : s.values) v = 0.02 + 0.28 * (v - std::floor(v));
+    add_case("link_bce", OpKind::link_bce, {s}, [](OpEnv& e, V v) {
+      return ops::link_bce(e.tape(), v[0], *e.csr(block_diagonal_csr(42)).first, e.segments(kOffsets));
+    });  // both backends accumulate its dot products and sums in double: the scaled tolerance
+  }
   // Graphs smaller and larger than the 4 columns (both Gram forms) and an empty one.
   add_case("segment_gram_sq", OpKind::segment_gram_sq, {random_input("s", {kRows, 4}, 21)},
            [](OpEnv& e, V v) { return ops::segment_gram_sq(e.tape(), v[0], e.segments({0, 2, 2, 7, 10, 22})); })

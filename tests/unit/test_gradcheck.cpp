@@ -120,6 +120,44 @@ TEST_F(GradCheck, SegmentGramSquared) {
   for (std::size_t g = 0; g < direct.size(); ++g) EXPECT_NEAR(direct[g], reference[g], 1e-12 * (1 + reference[g]));
 }
 
+// Rows in [0.02, 0.3] with 4 columns: every P_ij = s_i . s_j lies in (0, 0.36], inside the
+// domain of both logarithms and below the clamp at 1.
+GradInput assignment_like_input(std::string name, Shape shape, uint64_t seed) {
+  GradInput in = random_input(std::move(name), shape, seed);
+  for (double& v : in.values) v = 0.02 + 0.28 * (v - std::floor(v));
+  return in;
+}
+
+TEST_F(GradCheck, LinkBinaryCrossEntropy) {
+  Workspace fixture_ws(*backend);
+  SparseFixture f = random_block_csr(fixture_ws, offsets, 31);
+  Segments segments = make_segments(fixture_ws, offsets);
+  const GradInput in = assignment_like_input("s", {14, 4}, 32);
+  expect_gradients_match(*backend, {in}, [&](Tape& t, const std::vector<Variable*>& v) {
+    return ops::link_bce(t, v[0], f.a, segments);
+  });
+  // Against its definition with a dense n x n block per graph.
+  Workspace ws(*backend);
+  Tape tape(*backend, ws);
+  Tensor st = ws.empty(in.shape, DType::f64);
+  backend->copy_bytes(st.data(), st.device(), in.values.data(), Device::cpu, st.bytes());
+  const auto rows = download<double>(*backend, ops::link_bce(tape, tape.input(st, false), f.a, segments)->value);
+  for (std::size_t g = 0; g + 1 < offsets.size(); ++g)
+    for (int64_t i = offsets[g]; i < offsets[g + 1]; ++i) {
+      double expected = 0;
+      for (int64_t j = offsets[g]; j < offsets[g + 1]; ++j) {
+        double p = 0;
+        for (int64_t c = 0; c < 4; ++c)
+          p += in.values[static_cast<std::size_t>(i * 4 + c)] * in.values[static_cast<std::size_t>(j * 4 + c)];
+        bool edge = false;
+        for (int32_t e = f.host.row_ptr[static_cast<std::size_t>(i)]; e < f.host.row_ptr[static_cast<std::size_t>(i) + 1]; ++e)
+          edge = edge || f.host.col_idx[static_cast<std::size_t>(e)] == j;
+        expected -= edge ? std::log(std::min(p, 1.0) + 1e-7) : std::log(1 - std::min(p, 1.0) + 1e-7);
+      }
+      EXPECT_NEAR(rows[static_cast<std::size_t>(i)], expected, 1e-12 * (1 + std::abs(expected))) << "row " << i;
+    }
+}
+
 TEST_F(GradCheck, SegmentReduce) {
   Workspace fixture_ws(*backend);
   Segments unequal = make_segments(fixture_ws, {0, 4, 4, 5, 8, 14});  // includes an empty segment
@@ -307,6 +345,10 @@ TEST_F(GradCheck, ModelOptions) {
   c = small_config(Variant::diffpool, 2);
   c.batch_norm_mode = BatchNormMode::per_batch;
   check_model_gradients(*backend, {"per-batch batch norm (the authors' code)", c});
+  c = small_config(Variant::diffpool, 2);
+  c.link_norm = LinkLossNorm::bce;
+  check_model_gradients(*backend, {"binary cross-entropy link loss (the authors' code)", c, ModelCase::Loss::link});
+  check_model_gradients(*backend, {"binary cross-entropy link loss, total", c});
 }
 
 TEST_F(GradCheck, OtherVariants) {

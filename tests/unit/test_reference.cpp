@@ -546,6 +546,12 @@ TEST_F(Reference, SumReadoutSquaredLinkNoBatchNormNoL2) {
   run_case("sum_squared_plain", c);
 }
 
+TEST_F(Reference, BinaryCrossEntropyLinkLoss) {
+  ModelConfig c = enzymes_config();
+  c.link_norm = LinkLossNorm::bce;
+  run_case("bce_link", c);
+}
+
 TEST_F(Reference, PerBatchBatchNormTwoLevels) {
   ModelConfig c = enzymes_config();
   c.pool_levels = 2;

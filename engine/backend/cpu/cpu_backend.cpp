@@ -101,6 +101,34 @@ template <class Acc, class T> double dot_of(const T* __restrict a, const T* __re
 
 template <class T> constexpr T tiny() { return std::numeric_limits<T>::min(); }
 
+// Visits every pair (i, j) of rows of the same segment for the binary cross-entropy link loss:
+// row_start(i), then pair(i, j, P_ij = s_i . s_j in double, A_ij != 0) for j in increasing order,
+// then row_end(i). The sorted pattern of row i of A is walked along with j.
+template <class T, class Pair, class RowStart, class RowEnd = void (*)(int64_t)>
+void link_bce_rows(const Tensor& s, const Csr& a, const Tensor& offsets, double /*eps*/, Pair&& pair,
+                   RowStart&& row_start, RowEnd&& row_end = [](int64_t) {}) {
+  const int64_t k = s.cols(), segments = offsets.numel() - 1;
+  const T* sp = s.ptr<T>();
+  const int32_t* op = offsets.ptr<int32_t>();
+  const int32_t* rp = a.row_ptr.ptr<int32_t>();
+  const int32_t* ci = a.nnz > 0 ? a.col_idx.ptr<int32_t>() : nullptr;
+  for (int64_t g = 0; g < segments; ++g) {
+    for (int64_t i = op[g]; i < op[g + 1]; ++i) {
+      row_start(i);
+      const T* si = sp + i * k;
+      int32_t e = rp[i];
+      for (int64_t j = op[g]; j < op[g + 1]; ++j) {
+        const T* sj = sp + j * k;
+        double p = 0;
+        for (int64_t c = 0; c < k; ++c) p += static_cast<double>(si[c]) * static_cast<double>(sj[c]);
+        while (e < rp[i + 1] && ci[e] < j) ++e;
+        pair(i, j, p, e < rp[i + 1] && ci[e] == j);
+      }
+      row_end(i);
+    }
+  }
+}
+
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(int threads) : threads_(std::max(1, threads)) { openblas_set_num_threads(threads_); }
@@ -362,6 +390,49 @@ class CpuBackend final : public Backend {
           for (int64_t c = 0; c < f; ++c) ys[c] = static_cast<T>(acc[static_cast<std::size_t>(c)] * scale);
         }
       }
+    });
+  }
+
+  void link_bce_forward(const Tensor& s, const Csr& a, const Tensor& offsets, double eps, Tensor& loss) override {
+    DP_CHECK(a.rows == s.rows() && loss.rows() == s.rows() && loss.numel() == s.rows() && s.dtype() == loss.dtype(),
+             "link_bce: s {}, A [{}, {}], loss {}", s.describe(), a.rows, a.cols, loss.describe());
+    dispatch_float(s.dtype(), "link_bce", [&](auto zero) {
+      using T = decltype(zero);
+      link_bce_rows<T>(s, a, offsets, eps, [&](int64_t i, int64_t, double p, bool edge) {
+        loss.ptr<T>()[i] = static_cast<T>(static_cast<double>(loss.ptr<T>()[i]) -
+                                          (edge ? std::log(std::min(p, 1.0) + eps) : std::log(1 - std::min(p, 1.0) + eps)));
+      }, [&](int64_t i) { loss.ptr<T>()[i] = T(0); });
+    });
+  }
+
+  void link_bce_backward(const Tensor& s, const Csr& a, const Tensor& offsets, double eps, const Tensor& w, double beta,
+                         Tensor& ds) override {
+    DP_CHECK(a.rows == s.rows() && w.numel() == s.rows() && ds.rows() == s.rows() && ds.cols() == s.cols() &&
+                 s.dtype() == ds.dtype() && w.dtype() == ds.dtype(),
+             "link_bce_backward: s {}, A [{}, {}], w {}, ds {}", s.describe(), a.rows, a.cols, w.describe(), ds.describe());
+    const int64_t k = s.cols();
+    dispatch_float(s.dtype(), "link_bce_backward", [&](auto zero) {
+      using T = decltype(zero);
+      const T* sp = s.ptr<T>();
+      const T* wp = w.ptr<T>();
+      T* dp = ds.ptr<T>();
+      std::vector<double> acc(static_cast<std::size_t>(k));
+      const int32_t* rp = a.row_ptr.ptr<int32_t>();
+      const int32_t* ci = a.nnz > 0 ? a.col_idx.ptr<int32_t>() : nullptr;
+      link_bce_rows<T>(s, a, offsets, eps, [&](int64_t i, int64_t j, double p, bool edge) {
+        if (!(p < 1)) return;
+        // d/dP of loss[i] (through A_ij) and of loss[j] (through A_ji; A need not be symmetric).
+        const double d_edge = -1 / (p + eps), d_none = 1 / (1 - p + eps);
+        const bool edge_ji = std::binary_search(ci + rp[j], ci + rp[j + 1], static_cast<int32_t>(i));
+        const double coef = static_cast<double>(wp[i]) * (edge ? d_edge : d_none) +
+                            static_cast<double>(wp[j]) * (edge_ji ? d_edge : d_none);
+        const T* sj = sp + j * k;
+        for (int64_t c = 0; c < k; ++c) acc[static_cast<std::size_t>(c)] += coef * static_cast<double>(sj[c]);
+      }, [&](int64_t) { std::fill(acc.begin(), acc.end(), 0.0); }, [&](int64_t i) {
+        T* di = dp + i * k;
+        for (int64_t c = 0; c < k; ++c)
+          di[c] = static_cast<T>((beta == 0 ? 0.0 : beta * static_cast<double>(di[c])) + acc[static_cast<std::size_t>(c)]);
+      });
     });
   }
 

@@ -467,6 +467,34 @@ class CudaBackend final : public Backend {
     });
   }
 
+  void link_bce_forward(const Tensor& s, const Csr& a, const Tensor& offsets, double eps, Tensor& loss) override {
+    DP_CHECK(a.rows == s.rows() && loss.rows() == s.rows() && loss.numel() == s.rows() && s.dtype() == loss.dtype(),
+             "link_bce: s {}, A [{}, {}], loss {}", s.describe(), a.rows, a.cols, loss.describe());
+    check_all_on_device("link_bce", {&s, &loss, &a.row_ptr, &offsets});
+    if (a.nnz > 0) check_all_on_device("link_bce", {&a.col_idx});
+    dispatch_float(s.dtype(), "link_bce", [&](auto zero) {
+      using T = decltype(zero);
+      kernels::link_bce_forward<T>(stream_.get(), s.rows(), s.cols(), offsets.numel() - 1, s.ptr<T>(),
+                                   a.row_ptr.ptr<int32_t>(), a.col_idx.ptr<int32_t>(), offsets.ptr<int32_t>(), eps,
+                                   loss.ptr<T>());
+    });
+  }
+
+  void link_bce_backward(const Tensor& s, const Csr& a, const Tensor& offsets, double eps, const Tensor& w, double beta,
+                         Tensor& ds) override {
+    DP_CHECK(a.rows == s.rows() && w.numel() == s.rows() && ds.rows() == s.rows() && ds.cols() == s.cols() &&
+                 s.dtype() == ds.dtype() && w.dtype() == ds.dtype(),
+             "link_bce_backward: s {}, A [{}, {}], w {}, ds {}", s.describe(), a.rows, a.cols, w.describe(), ds.describe());
+    check_all_on_device("link_bce_backward", {&s, &w, &ds, &a.row_ptr, &offsets});
+    if (a.nnz > 0) check_all_on_device("link_bce_backward", {&a.col_idx});
+    dispatch_float(s.dtype(), "link_bce_backward", [&](auto zero) {
+      using T = decltype(zero);
+      kernels::link_bce_backward<T>(stream_.get(), s.rows(), s.cols(), offsets.numel() - 1, s.ptr<T>(),
+                                    a.row_ptr.ptr<int32_t>(), a.col_idx.ptr<int32_t>(), offsets.ptr<int32_t>(), eps,
+                                    w.ptr<T>(), beta, ds.ptr<T>());
+    });
+  }
+
   void segment_reduce_backward(SegmentReduce kind, const Tensor& dy, const Tensor& offsets, const Tensor* argmax,
                                Tensor& dx) override {
     const int64_t segments = offsets.numel() - 1, f = dx.cols();

@@ -130,6 +130,13 @@ void batch_norm_backward(cudaStream_t stream, ScratchSpace& scratch, int64_t row
 
 // ---- fused row operations (kernels_rows.cu) -----------------------------------------------------
 template <class T>
+void link_bce_forward(cudaStream_t stream, int64_t rows, int64_t k, int64_t segments, const T* s,
+                      const int32_t* row_ptr, const int32_t* col_idx, const int32_t* offsets, double eps, T* loss);
+template <class T>
+void link_bce_backward(cudaStream_t stream, int64_t rows, int64_t k, int64_t segments, const T* s,
+                       const int32_t* row_ptr, const int32_t* col_idx, const int32_t* offsets, double eps, const T* w,
+                       double beta, T* ds);
+template <class T>
 void softmax_rows_forward(cudaStream_t stream, int64_t rows, int64_t cols, const T* x, T* y);
 template <class T>
 void softmax_rows_backward(cudaStream_t stream, int64_t rows, int64_t cols, const T* dy, const T* y, T* dx);

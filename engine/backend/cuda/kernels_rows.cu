@@ -150,7 +150,103 @@ __global__ void argmax_rows_kernel(int64_t rows, int64_t cols, const T* x, int32
   }
 }
 
+// ---- binary cross-entropy link loss (the authors' link-prediction loss) --------------------------
+// One block per row i of graph g; P_ij = s_i . s_j is recomputed, never stored.
+__device__ __forceinline__ int64_t segment_of(const int32_t* offsets, int64_t segments, int64_t row) {
+  int64_t lo = 0, hi = segments;  // offsets[lo] <= row < offsets[hi]
+  while (hi - lo > 1) {
+    const int64_t mid = (lo + hi) / 2;
+    if (offsets[mid] <= row) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+// Whether j is among the sorted column ids col_idx[begin, end).
+__device__ __forceinline__ bool has_column(const int32_t* col_idx, int32_t begin, int32_t end, int64_t j) {
+  int32_t lo = begin, hi = end;  // the first position in [begin, end) whose column is >= j
+  while (lo < hi) {
+    const int32_t mid = lo + (hi - lo) / 2;
+    if (col_idx[mid] < j) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < end && col_idx[lo] == j;
+}
+template <class T> __device__ __forceinline__ double row_dot(const T* a, const T* b, int64_t k) {
+  double p = 0;
+  for (int64_t c = 0; c < k; ++c) p += static_cast<double>(a[c]) * static_cast<double>(b[c]);
+  return p;
+}
+
+template <class T>
+__global__ void link_bce_forward_kernel(int64_t rows, int64_t k, int64_t segments, const T* s, const int32_t* row_ptr,
+                                        const int32_t* col_idx, const int32_t* offsets, double eps, T* loss) {
+  using Group = RowGroup<kBlock>;
+  for (int64_t i = Group::first_row(); i < rows; i += Group::row_stride()) {
+    const int64_t g = segment_of(offsets, segments, i);
+    double acc = 0;
+    for (int64_t j = offsets[g] + Group::lane(); j < offsets[g + 1]; j += kBlock) {
+      const double p = dev_min(row_dot(s + i * k, s + j * k, k), 1.0);
+      acc -= has_column(col_idx, row_ptr[i], row_ptr[i + 1], j) ? log(p + eps) : log(1 - p + eps);
+    }
+    acc = Group::sum(acc);
+    if (Group::lane() == 0) loss[i] = static_cast<T>(acc);
+  }
+}
+
+template <class T>
+__global__ void link_bce_backward_kernel(int64_t rows, int64_t k, int64_t segments, const T* s, const int32_t* row_ptr,
+                                         const int32_t* col_idx, const int32_t* offsets, double eps, const T* w,
+                                         double beta, T* ds) {
+  using Group = RowGroup<kBlock>;
+  __shared__ double coefficient[kBlock];
+  for (int64_t i = Group::first_row(); i < rows; i += Group::row_stride()) {
+    const int64_t g = segment_of(offsets, segments, i);
+    const int64_t begin = offsets[g], end = offsets[g + 1];
+    T* dsi = ds + i * k;
+    for (int64_t c = Group::lane(); c < k; c += kBlock) dsi[c] = beta == 0 ? T(0) : static_cast<T>(beta * dsi[c]);
+    for (int64_t tile = begin; tile < end; tile += kBlock) {
+      const int64_t j = tile + Group::lane();
+      double coef = 0;
+      if (j < end) {
+        const double p = row_dot(s + i * k, s + j * k, k);
+        if (p < 1) {  // d/dP of loss[i] (through A_ij) and of loss[j] (through A_ji)
+          const double d_edge = -1 / (p + eps), d_none = 1 / (1 - p + eps);
+          coef = static_cast<double>(w[i]) * (has_column(col_idx, row_ptr[i], row_ptr[i + 1], j) ? d_edge : d_none) +
+                 static_cast<double>(w[j]) * (has_column(col_idx, row_ptr[j], row_ptr[j + 1], i) ? d_edge : d_none);
+        }
+      }
+      __syncthreads();  // the previous tile's readers are done with `coefficient`
+      coefficient[Group::lane()] = coef;
+      __syncthreads();
+      const int64_t count = end - tile < kBlock ? end - tile : kBlock;
+      for (int64_t c = Group::lane(); c < k; c += kBlock) {
+        double acc = 0;
+        for (int64_t t = 0; t < count; ++t) acc += coefficient[t] * static_cast<double>(s[(tile + t) * k + c]);
+        dsi[c] = static_cast<T>(dsi[c] + acc);
+      }
+    }
+    __syncthreads();
+  }
+}
+
 }  // namespace
+
+template <class T>
+void link_bce_forward(cudaStream_t stream, int64_t rows, int64_t k, int64_t segments, const T* s,
+                      const int32_t* row_ptr, const int32_t* col_idx, const int32_t* offsets, double eps, T* loss) {
+  if (rows == 0) return;
+  launch(DP_CUDA_SITE("link_bce_forward"), &link_bce_forward_kernel<T>, dim3(grid_for(rows, 1)), dim3(kBlock), stream,
+         rows, k, segments, s, row_ptr, col_idx, offsets, eps, loss);
+}
+
+template <class T>
+void link_bce_backward(cudaStream_t stream, int64_t rows, int64_t k, int64_t segments, const T* s,
+                       const int32_t* row_ptr, const int32_t* col_idx, const int32_t* offsets, double eps, const T* w,
+                       double beta, T* ds) {
+  if (rows == 0) return;
+  launch(DP_CUDA_SITE("link_bce_backward"), &link_bce_backward_kernel<T>, dim3(grid_for(rows, 1)), dim3(kBlock),
+         stream, rows, k, segments, s, row_ptr, col_idx, offsets, eps, w, beta, ds);
+}
 
 template <class T> void softmax_rows_forward(cudaStream_t stream, int64_t rows, int64_t cols, const T* x, T* y) {
   for_row_group(rows, cols, [&](auto group, dim3 grid) {
@@ -217,7 +313,11 @@ void argmax_rows(cudaStream_t stream, int64_t rows, int64_t cols, const T* x, in
                                               double, T*);                                                       \
   template void cross_entropy_forward<T>(cudaStream_t, int64_t, int64_t, const T*, const int32_t*, T*, T*);      \
   template void count_correct<T>(cudaStream_t, int64_t, int64_t, const T*, const int32_t*, T*);                  \
-  template void argmax_rows<T>(cudaStream_t, int64_t, int64_t, const T*, int32_t*);
+  template void argmax_rows<T>(cudaStream_t, int64_t, int64_t, const T*, int32_t*);                            \
+  template void link_bce_forward<T>(cudaStream_t, int64_t, int64_t, int64_t, const T*, const int32_t*,           \
+                                    const int32_t*, const int32_t*, double, T*);                                 \
+  template void link_bce_backward<T>(cudaStream_t, int64_t, int64_t, int64_t, const T*, const int32_t*,          \
+                                     const int32_t*, const int32_t*, double, const T*, double, T*);
 DP_INSTANTIATE(float)
 DP_INSTANTIATE(double)
 #undef DP_INSTANTIATE
