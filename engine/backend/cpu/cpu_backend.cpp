@@ -105,8 +105,8 @@ template <class T> constexpr T tiny() { return std::numeric_limits<T>::min(); }
 // row_start(i), then pair(i, j, P_ij = s_i . s_j in double, A_ij != 0) for j in increasing order,
 // then row_end(i). The sorted pattern of row i of A is walked along with j.
 template <class T, class Pair, class RowStart, class RowEnd = void (*)(int64_t)>
-void link_bce_rows(const Tensor& s, const Csr& a, const Tensor& offsets, double /*eps*/, Pair&& pair,
-                   RowStart&& row_start, RowEnd&& row_end = [](int64_t) {}) {
+void link_bce_rows(const Tensor& s, const Csr& a, const Tensor& offsets, Pair&& pair, RowStart&& row_start,
+                   RowEnd&& row_end = [](int64_t) {}) {
   const int64_t k = s.cols(), segments = offsets.numel() - 1;
   const T* sp = s.ptr<T>();
   const int32_t* op = offsets.ptr<int32_t>();
@@ -398,10 +398,12 @@ class CpuBackend final : public Backend {
              "link_bce: s {}, A [{}, {}], loss {}", s.describe(), a.rows, a.cols, loss.describe());
     dispatch_float(s.dtype(), "link_bce", [&](auto zero) {
       using T = decltype(zero);
-      link_bce_rows<T>(s, a, offsets, eps, [&](int64_t i, int64_t, double p, bool edge) {
-        loss.ptr<T>()[i] = static_cast<T>(static_cast<double>(loss.ptr<T>()[i]) -
-                                          (edge ? std::log(std::min(p, 1.0) + eps) : std::log(1 - std::min(p, 1.0) + eps)));
-      }, [&](int64_t i) { loss.ptr<T>()[i] = T(0); });
+      // Each row's sum in double, rounded once (as the CUDA kernel does).
+      T* lp = loss.ptr<T>();
+      double acc = 0;
+      link_bce_rows<T>(s, a, offsets, [&](int64_t, int64_t, double p, bool edge) {
+        acc -= edge ? std::log(std::min(p, 1.0) + eps) : std::log(1 - std::min(p, 1.0) + eps);
+      }, [&](int64_t) { acc = 0; }, [&](int64_t i) { lp[i] = static_cast<T>(acc); });
     });
   }
 
@@ -419,7 +421,7 @@ class CpuBackend final : public Backend {
       std::vector<double> acc(static_cast<std::size_t>(k));
       const int32_t* rp = a.row_ptr.ptr<int32_t>();
       const int32_t* ci = a.nnz > 0 ? a.col_idx.ptr<int32_t>() : nullptr;
-      link_bce_rows<T>(s, a, offsets, eps, [&](int64_t i, int64_t j, double p, bool edge) {
+      link_bce_rows<T>(s, a, offsets, [&](int64_t i, int64_t j, double p, bool edge) {
         if (!(p < 1)) return;
         // d/dP of loss[i] (through A_ij) and of loss[j] (through A_ji; A need not be symmetric).
         const double d_edge = -1 / (p + eps), d_none = 1 / (1 - p + eps);
