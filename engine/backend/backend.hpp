@@ -219,6 +219,11 @@ template <class T> Tensor upload(Backend& backend, const std::vector<T>& data, S
 }
 // Copies a tensor's elements to the host.
 template <class T> std::vector<T> download(Backend& backend, const Tensor& tensor);
+// Host values into an existing f32 or f64 tensor on the device, converted to its dtype (each
+// value rounded once, as static_cast does): the one place a host double becomes a device float.
+void upload_converted(Backend& backend, const std::vector<double>& host, Tensor& dst);
+// An f32 or f64 tensor's elements to the host as T (float or double), whatever its dtype.
+template <class T> std::vector<T> download_converted(Backend& backend, const Tensor& tensor);
 // Copies src into dst (same dtype and size), on the backend's device.
 void copy_tensor(Backend& backend, const Tensor& src, Tensor& dst);
 // Reads one element (index into the flat data) to the host as double.

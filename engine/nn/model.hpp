@@ -80,7 +80,30 @@ class DiffPoolModel {
     Block assign;  // empty when the level does not pool or assignments are fixed
   };
 
+  // One forward pass's state (tape, parameter variables, dropout stream), the graph a level's
+  // GNNs run on, and what pooling a level gives; defined in model.cpp.
+  struct Pass;
+  struct LevelGraph;
+  struct PooledLevel;
+
   Block make_block(const std::string& name, int64_t in, int64_t hidden, int64_t out, int layers, bool embedding);
+
+  // The steps of forward(), in the order it runs them (model.cpp).
+  Variable* convolution_block(Pass& pass, const Block& block, const LevelGraph& graph, Variable* x,
+                              bool embedding) const;
+  Variable* sage_layer(Pass& pass, const SageLayer& layer, const LevelGraph& graph, Variable* x) const;
+  Variable* assignment(Pass& pass, const Level& level, const LevelGraph& graph, Variable* x, int level_index,
+                       int64_t clusters) const;
+  PooledLevel pool_level(Pass& pass, const LevelGraph& graph, Variable* s, Variable* z, int64_t clusters,
+                         std::deque<Segments>& keep) const;
+  Variable* link_loss(Pass& pass, const LevelGraph& graph, Variable* s, Variable* as) const;
+  Variable* link_bce_loss(Pass& pass, const LevelGraph& graph, Variable* s) const;
+  Variable* link_frobenius_loss(Pass& pass, const LevelGraph& graph, Variable* s, Variable* as) const;
+  Variable* entropy_loss(Pass& pass, const LevelGraph& graph, Variable* s) const;
+  LevelGraph pooled_graph(Pass& pass, const PooledLevel& pooled) const;
+  Variable* readout(Pass& pass, const std::vector<Variable*>& level_readouts, ForwardOutput& out) const;
+  void add_losses(Pass& pass, const GraphBatch& batch, ForwardOutput& out) const;
+  Variable* maybe_dropout(Pass& pass, Variable* x) const;
 
   ModelConfig config_;
   int64_t in_features_;

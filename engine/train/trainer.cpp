@@ -87,12 +87,7 @@ void Trainer::accumulate(const ForwardOutput& out, int64_t graphs, Tensor& sums)
 }
 
 Metrics Trainer::read_metrics(const Tensor& sums, int64_t graphs) const {
-  const std::vector<double> host = config_.dtype == DType::f64
-                                       ? download<double>(backend_, sums)
-                                       : [&] {
-                                           std::vector<float> f = download<float>(backend_, sums);
-                                           return std::vector<double>(f.begin(), f.end());
-                                         }();
+  const std::vector<double> host = download_converted<double>(backend_, sums);
   Metrics m;
   m.graphs = graphs;
   const double n = graphs > 0 ? static_cast<double>(graphs) : 1.0;
@@ -193,11 +188,7 @@ EvaluationResult Trainer::evaluate(const std::vector<int64_t>& graph_ids, bool c
     result.predictions.insert(result.predictions.end(), pred.begin(), pred.end());
     if (!collect_outputs) continue;
 
-    auto to_float = [&](const Tensor& t) {
-      if (t.dtype() == DType::f32) return download<float>(backend_, t);
-      std::vector<double> d = download<double>(backend_, t);
-      return std::vector<float>(d.begin(), d.end());
-    };
+    auto to_float = [&](const Tensor& t) { return download_converted<float>(backend_, t); };
     const std::vector<float> logits = to_float(out.logits->value);
     const std::vector<float> embedding = to_float(out.graph_embedding->value);
     const int64_t c = out.logits->value.cols(), d = out.graph_embedding->value.cols();
