@@ -12,7 +12,8 @@ const char* op_kind_name(OpKind kind) {
       "linear", "bmm",  "spmm",       "segment_matmul_tn", "segment_reduce", "segment_gram_sq", "link_bce", "concat_cols",
       "add",    "mul",  "scale_rows", "relu",              "sqrt",           "reciprocal",
       "row_xlogx",  "row_sum", "row_dot", "mean_all",          "l2_normalize_rows", "batch_norm",
-      "dropout", "softmax_rows", "cross_entropy"};
+      "dropout", "softmax_rows", "cross_entropy",
+      "block_matmul", "block_linear", "block_softmax", "block_spmm", "block_dot", "block_gram_sq", "block_row_sum", "block_row_xlogx", "block_link_bce"};
   static_assert(sizeof(names) / sizeof(names[0]) == static_cast<std::size_t>(OpKind::count),
                 "every OpKind needs a name");
   auto i = static_cast<std::size_t>(kind);

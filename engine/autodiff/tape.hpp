@@ -47,6 +47,15 @@ enum class OpKind : uint8_t {
   dropout,
   softmax_rows,
   cross_entropy,
+  block_matmul,
+  block_linear,
+  block_softmax,
+  block_spmm,
+  block_dot,
+  block_gram_sq,
+  block_row_sum,
+  block_row_xlogx,
+  block_link_bce,
   count
 };
 const char* op_kind_name(OpKind kind);

@@ -21,6 +21,7 @@
 #include "engine/data/batch.hpp"
 #include "engine/nn/model_config.hpp"
 #include "engine/nn/parameters.hpp"
+#include "engine/ops/blocks.hpp"
 
 namespace diffpool {
 
@@ -31,6 +32,10 @@ struct LevelOutput {
   Variable* pooled_adjacency = nullptr;  // A_{l+1} [B*k_{l+1}, k_{l+1}] (not at the last level)
   Variable* link_loss = nullptr;         // one element, mean over graphs (not at the last level)
   Variable* entropy_loss = nullptr;      // one element, mean over graphs (not at the last level)
+  // Per-graph cluster counts (cluster_rule per_graph): S_l and A_{l+1} are ragged, one block per
+  // graph ([n_g, k_g] and [k_g, k_g], engine/ops/blocks.hpp); null with one count for all graphs.
+  const Blocks* assignment_blocks = nullptr;
+  const Blocks* pooled_blocks = nullptr;
 };
 
 struct ForwardOutput {
@@ -42,6 +47,10 @@ struct ForwardOutput {
   Variable* entropy_loss = nullptr;         // sum over levels (unweighted), or null without pooling
   Variable* loss = nullptr;                 // classification + weighted auxiliary losses
   std::deque<Segments> segments;            // rows of the pooled levels; kept alive for backward
+  std::deque<Blocks> blocks;                // per-graph block layouts (per_graph rule); kept alive
+  std::deque<BlockContext> block_contexts;  // what the block ops of the tape refer to
+  std::vector<Csr> graph_adjacency;         // level 0 per graph, graph-local indices (per_graph rule)
+  std::vector<Tensor> graph_offsets;        // level 0 per graph, i32 {0, n_g} (per_graph rule)
 };
 
 class DiffPoolModel {
@@ -104,6 +113,16 @@ class DiffPoolModel {
   Variable* readout(Pass& pass, const std::vector<Variable*>& level_readouts, ForwardOutput& out) const;
   void add_losses(Pass& pass, const GraphBatch& batch, ForwardOutput& out) const;
   Variable* maybe_dropout(Pass& pass, Variable* x) const;
+  Variable* layer_input(Pass& pass, const LevelGraph& graph, Variable* x) const;
+  // Per-graph cluster counts: the same steps over one block per graph (model.cpp).
+  bool per_graph() const { return config_.cluster_rule == ClusterRule::per_graph && config_.has_pooling(); }
+  Variable* assignment_per_graph(Pass& pass, const Level& level, const LevelGraph& graph, Variable* x,
+                                 const Blocks& blocks) const;
+  PooledLevel pool_level_per_graph(Pass& pass, const LevelGraph& graph, Variable* s, const Blocks& s_blocks,
+                                   Variable* z) const;
+  Variable* link_loss_per_graph(Pass& pass, const LevelGraph& graph, Variable* s, const Blocks& s_blocks,
+                                Variable* as) const;
+  Variable* entropy_loss_per_graph(Pass& pass, const LevelGraph& graph, Variable* s, const Blocks& s_blocks) const;
 
   ModelConfig config_;
   int64_t in_features_;

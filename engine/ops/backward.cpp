@@ -29,6 +29,15 @@ void run_backward(Tape& tape, const Record& r) {
     case OpKind::dropout: ops::dropout_backward(tape, r); return;
     case OpKind::softmax_rows: ops::softmax_rows_backward(tape, r); return;
     case OpKind::cross_entropy: ops::cross_entropy_backward(tape, r); return;
+    case OpKind::block_matmul: ops::block_matmul_backward(tape, r); return;
+    case OpKind::block_linear: ops::block_linear_backward(tape, r); return;
+    case OpKind::block_softmax: ops::block_softmax_backward(tape, r); return;
+    case OpKind::block_spmm: ops::block_spmm_backward(tape, r); return;
+    case OpKind::block_dot: ops::block_dot_backward(tape, r); return;
+    case OpKind::block_gram_sq: ops::block_gram_sq_backward(tape, r); return;
+    case OpKind::block_row_sum: ops::block_row_sum_backward(tape, r); return;
+    case OpKind::block_row_xlogx: ops::block_row_xlogx_backward(tape, r); return;
+    case OpKind::block_link_bce: ops::block_link_bce_backward(tape, r); return;
     case OpKind::count: break;
   }
   DP_CHECK(false, "no backward rule for op kind {} ({})", static_cast<int>(r.kind), op_kind_name(r.kind));

@@ -9,6 +9,16 @@ void run_backward(Tape& tape, const Record& record);
 
 namespace ops {
 void linear_backward(Tape& tape, const Record& r);
+void block_matmul_backward(Tape& tape, const Record& r);
+void block_linear_backward(Tape& tape, const Record& r);
+void block_softmax_backward(Tape& tape, const Record& r);
+void block_spmm_backward(Tape& tape, const Record& r);
+void block_dot_backward(Tape& tape, const Record& r);
+void block_gram_sq_backward(Tape& tape, const Record& r);
+void block_row_sum_backward(Tape& tape, const Record& r);
+void block_row_xlogx_backward(Tape& tape, const Record& r);
+void block_link_bce_backward(Tape& tape, const Record& r);
+
 void bmm_backward(Tape& tape, const Record& r);
 void concat_cols_backward(Tape& tape, const Record& r);
 void spmm_backward(Tape& tape, const Record& r);
