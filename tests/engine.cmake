@@ -1,2 +1,3 @@
 # Engine tests: ops, gradient checks, model, training.
 diffpool_add_gtest(test_gradcheck LABELS "gradcheck;unit" SOURCES unit/test_gradcheck.cpp)
+diffpool_add_gtest(test_cost LABELS "unit" SOURCES unit/test_cost.cpp)
