@@ -1,9 +1,10 @@
 #pragma once
 // A backend that forwards every primitive to another backend and counts the floating-point work
 // of the matrix products it was asked for, from the real shapes of each call. With execute =
-// false it counts without computing: memory operations (allocation, copies, fills) still run, every
-// other primitive returns at once and leaves its output as it was, so a model's forward and backward
-// passes can be priced from the real shapes in a fraction of their time (engine/train/cost.hpp).
+// false it counts without computing: allocation and host <-> device copies still run (a batch is
+// uploaded, its offsets can be read back), every other primitive, fills included, returns at once and
+// leaves its output as it was, so a model's forward and backward passes can be priced from the real
+// shapes in a fraction of their time and memory (engine/train/cost.hpp).
 //
 //
 //   gemm            2 m n k            (one multiply and one add per term)
@@ -48,10 +49,12 @@ class CountingBackend final : public Backend {
   void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, std::size_t bytes) override {
     inner_.copy_bytes(dst, dst_device, src, src_device, bytes);
   }
-  void fill(Tensor& out, double value) override { inner_.fill(out, value); }
+  void fill(Tensor& out, double value) override {
+    if (execute_) inner_.fill(out, value);
+  }
   void copy_2d(int64_t rows, int64_t cols, DType dtype, const void* src, int64_t src_ld, void* dst, int64_t dst_ld,
                double alpha, double beta) override {
-    inner_.copy_2d(rows, cols, dtype, src, src_ld, dst, dst_ld, alpha, beta);
+    if (execute_) inner_.copy_2d(rows, cols, dtype, src, src_ld, dst, dst_ld, alpha, beta);
   }
 
   void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, double alpha, const void* a, int64_t lda,

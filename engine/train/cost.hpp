@@ -31,4 +31,14 @@ struct EpochCost {
 EpochCost estimate_epoch_cost(const GraphDataset& dataset, const ModelConfig& model, const TrainConfig& training,
                               const Split& split);
 
+// The same work graph by graph: every counted product is a sum over graphs (packed rows, one block
+// per graph), so an epoch's cost is the sum of its graphs' costs, whatever the batches. Priced once
+// per dataset and model, it gives every fold and split of an experiment without another pass.
+struct GraphCosts {
+  std::vector<double> train;       // forward + backward of each graph, [num_graphs]
+  std::vector<double> evaluation;  // forward of each graph, [num_graphs]
+};
+GraphCosts estimate_graph_costs(const GraphDataset& dataset, const ModelConfig& model, DType dtype);
+EpochCost epoch_cost(const GraphCosts& costs, const Split& split, bool evaluate_test_every_epoch);
+
 }  // namespace diffpool

@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   int warmup = 1;
   int sgemm_size = 2048;
   int64_t graphs = 0;
+  bool estimate_only = false;
   std::vector<std::string> overrides;
   app.add_option("config", config_path, "experiment file")->check(CLI::ExistingFile);
   app.add_option("--epochs", epochs, "timed epochs (after the warm-up epochs)")->capture_default_str();
@@ -60,6 +61,7 @@ int main(int argc, char** argv) {
   app.add_option("--sgemm", sgemm_size, "side of the square SGEMM timed for the reference rate (0: skip)")
       ->capture_default_str();
   app.add_option("--graphs", graphs, "train on the first N graphs of fold 0's training part only (0: all)");
+  app.add_flag("--estimate-only", estimate_only, "print the estimated product FLOPs of an epoch and exit (no training)");
   app.add_option("--set", overrides, "override a setting (repeatable)");
   CLI11_PARSE(app, argc, argv);
   try {
@@ -78,6 +80,18 @@ int main(int argc, char** argv) {
     if (graphs > 0 && graphs < static_cast<int64_t>(split.train.size())) split.train.resize(static_cast<std::size_t>(graphs));
     TrainConfig t = c.training;
     t.epochs = epochs + warmup;
+    if (estimate_only) {
+      const auto start = std::chrono::steady_clock::now();
+      const EpochCost estimate = estimate_epoch_cost(dataset, c.model, t, split);
+      const auto middle = std::chrono::steady_clock::now();
+      const EpochCost summed = epoch_cost(estimate_graph_costs(dataset, c.model, t.dtype), split, false);
+      const auto end = std::chrono::steady_clock::now();
+      fmt::print("dataset {} train {} estimated gflop_per_epoch={:.4f} by batches ({:.3f} s), {:.4f} graph by graph "
+                 "({:.3f} s)\n", dataset.name, split.train.size(), estimate.train_flops / 1e9,
+                 std::chrono::duration<double>(middle - start).count(), summed.train_flops / 1e9,
+                 std::chrono::duration<double>(end - middle).count());
+      return 0;
+    }
     Trainer trainer(*backend, dataset, c.model, t, split);
     std::vector<double> seconds, flops;
     while (!trainer.finished()) {

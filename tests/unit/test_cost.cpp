@@ -73,6 +73,10 @@ TEST_P(CostModel, EstimateEqualsTheCountedEpoch) {
   EXPECT_EQ(estimate.evaluated_graphs, static_cast<int64_t>(split.validation.size() + split.test.size()));
   // Every counted product is an integer below 2^53: the sums are exact in any order.
   EXPECT_EQ(estimate.total(), counter.flops().total()) << p.name;
+  // Graph by graph, the same figures.
+  const EpochCost summed = epoch_cost(estimate_graph_costs(dataset, model, training.dtype), split, true);
+  EXPECT_EQ(summed.train_flops, estimate.train_flops) << p.name;
+  EXPECT_EQ(summed.evaluation_flops, estimate.evaluation_flops) << p.name;
   // A training pass (forward and backward) costs more than a forward pass over as many graphs.
   EXPECT_GT(estimate.train_flops / static_cast<double>(estimate.train_graphs),
             estimate.evaluation_flops / static_cast<double>(estimate.evaluated_graphs));
