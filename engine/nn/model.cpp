@@ -439,9 +439,14 @@ void DiffPoolModel::add_losses(Pass& pass, const GraphBatch& batch, ForwardOutpu
 // S_l = softmax(GNN_pool(A_l, X_l)) restricted to each graph's k_g columns: the hidden layers run
 // on all rows at once; the last one is X_g W[:, :k_g] + b[:k_g] per graph, then the row softmax.
 Variable* DiffPoolModel::assignment_per_graph(Pass& pass, const Level& level, const LevelGraph& graph, Variable* x,
-                                              const Blocks& blocks) const {
+                                              int level_index, const Blocks& blocks) const {
   Tape& tape = pass.tape;
-  DP_CHECK(config_.learned_assignments(), "per-graph fixed assignments are built by the batch");
+  if (!config_.learned_assignments()) {  // DIFFPOOL-DET: the batch's one-hot blocks, Graclus per graph
+    Variable* s = tape.constant(pass.batch.fixed_assignments.at(static_cast<std::size_t>(level_index)));
+    DP_CHECK(s->value.numel() == blocks.elements, "level {} fixed assignment {} for {} block elements", level_index,
+             s->value.describe(), blocks.elements);
+    return s;
+  }
   const std::vector<SageLayer>& layers = level.assign.layers;
   for (std::size_t i = 0; i + 1 < layers.size(); ++i) x = sage_layer(pass, layers[i], graph, x);
   const SageLayer& last = layers.back();
@@ -555,7 +560,7 @@ ForwardOutput DiffPoolModel::forward(Tape& tape, const GraphBatch& batch, bool t
         ks[static_cast<std::size_t>(g)] = config_.clusters_for(l, rows[static_cast<std::size_t>(g)]);
       }
       const Blocks& s_blocks = out.blocks.emplace_back(ragged_blocks(rows, ks));
-      lo.assignment = assignment_per_graph(pass, level, graph, x, s_blocks);
+      lo.assignment = assignment_per_graph(pass, level, graph, x, l, s_blocks);
       lo.assignment_blocks = &s_blocks;
       const PooledLevel pooled = pool_level_per_graph(pass, graph, lo.assignment, s_blocks, lo.embedding);
       lo.pooled_adjacency = pooled.adjacency;
@@ -579,6 +584,12 @@ ForwardOutput DiffPoolModel::forward(Tape& tape, const GraphBatch& batch, bool t
   out.logits = readout(pass, readouts, out);
   add_losses(pass, batch, out);
   return out;
+}
+
+FixedAssignments DiffPoolModel::fixed_assignments(const GraphDataset& dataset) const {
+  if (!per_graph()) return compute_fixed_assignments(dataset, clusters_);
+  return compute_fixed_assignments(dataset, clusters_,
+                                   [this](int level, int64_t rows) { return config_.clusters_for(level, rows); });
 }
 
 std::string DiffPoolModel::summary() const {

@@ -62,6 +62,8 @@ class DiffPoolModel {
   ParameterStore& parameters() { return params_; }
   const ParameterStore& parameters() const { return params_; }
   const std::vector<int64_t>& cluster_counts() const { return clusters_; }
+  // DIFFPOOL-DET: the Graclus assignments of every graph of the dataset, into this model's counts.
+  FixedAssignments fixed_assignments(const GraphDataset& dataset) const;
   int num_classes() const { return num_classes_; }
   int64_t in_features() const { return in_features_; }
 
@@ -117,7 +119,7 @@ class DiffPoolModel {
   // Per-graph cluster counts: the same steps over one block per graph (model.cpp).
   bool per_graph() const { return config_.cluster_rule == ClusterRule::per_graph && config_.has_pooling(); }
   Variable* assignment_per_graph(Pass& pass, const Level& level, const LevelGraph& graph, Variable* x,
-                                 const Blocks& blocks) const;
+                                 int level_index, const Blocks& blocks) const;
   PooledLevel pool_level_per_graph(Pass& pass, const LevelGraph& graph, Variable* s, const Blocks& s_blocks,
                                    Variable* z) const;
   Variable* link_loss_per_graph(Pass& pass, const LevelGraph& graph, Variable* s, const Blocks& s_blocks,

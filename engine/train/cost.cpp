@@ -19,7 +19,7 @@ struct DryModel {
         dtype(dtype) {
     model.parameters().allocate(counter, dtype);
     if (config.variant == Variant::diffpool_det)
-      fixed = std::make_unique<FixedAssignments>(compute_fixed_assignments(dataset, model.cluster_counts()));
+      fixed = std::make_unique<FixedAssignments>(model.fixed_assignments(dataset));
   }
   // Product FLOPs of one pass over the graphs `ids` as one batch: training (forward and backward)
   // or evaluation (forward).

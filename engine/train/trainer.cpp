@@ -64,7 +64,7 @@ Trainer::Trainer(Backend& backend, const GraphDataset& dataset, const ModelConfi
   adam.weight_decay = config_.weight_decay;
   optimizer_ = std::make_unique<Adam>(params, adam, config_.clip_norm);
   if (model_config.variant == Variant::diffpool_det)
-    fixed_ = std::make_unique<FixedAssignments>(compute_fixed_assignments(dataset, model_->cluster_counts()));
+    fixed_ = std::make_unique<FixedAssignments>(model_->fixed_assignments(dataset));
   sums_ = allocate_tensor(backend, Shape{kSlots}, config_.dtype);
   eval_sums_ = allocate_tensor(backend, Shape{kSlots}, config_.dtype);
 }

@@ -39,6 +39,7 @@ struct CostCase {
   Variant variant;
   int pool_levels;
   LinkLossNorm link_norm;
+  bool per_graph = false;
 };
 
 class CostModel : public ::testing::TestWithParam<CostCase> {};
@@ -52,6 +53,7 @@ TEST_P(CostModel, EstimateEqualsTheCountedEpoch) {
   model.variant = p.variant;
   model.pool_levels = p.pool_levels;
   model.link_norm = p.link_norm;
+  if (p.per_graph) model.cluster_rule = ClusterRule::per_graph;
   model.hidden_dim = 16;
   model.embedding_dim = 16;
   TrainConfig training;
@@ -88,7 +90,10 @@ INSTANTIATE_TEST_SUITE_P(Variants, CostModel,
                                            CostCase{"diffpool_bce", Variant::diffpool, 2, LinkLossNorm::bce},
                                            CostCase{"nolp", Variant::diffpool_nolp, 1, LinkLossNorm::frobenius},
                                            CostCase{"det", Variant::diffpool_det, 2, LinkLossNorm::frobenius},
-                                           CostCase{"graphsage", Variant::graphsage, 0, LinkLossNorm::frobenius}),
+                                           CostCase{"graphsage", Variant::graphsage, 0, LinkLossNorm::frobenius},
+                                           CostCase{"per_graph", Variant::diffpool, 2, LinkLossNorm::frobenius, true},
+                                           CostCase{"per_graph_bce", Variant::diffpool, 2, LinkLossNorm::bce, true},
+                                           CostCase{"per_graph_det", Variant::diffpool_det, 2, LinkLossNorm::frobenius, true}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace

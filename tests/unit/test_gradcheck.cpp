@@ -253,7 +253,7 @@ void check_model_gradients(Backend& backend, const ModelCase& c) {
   }
   std::unique_ptr<FixedAssignments> fixed;
   if (c.config.variant == Variant::diffpool_det)
-    fixed = std::make_unique<FixedAssignments>(compute_fixed_assignments(data, model.cluster_counts()));
+    fixed = std::make_unique<FixedAssignments>(model.fixed_assignments(data));
   std::vector<int64_t> ids = {0, 1, 2, 3, 4};
   Workspace ws(backend);
   ParameterStore& params = model.parameters();
@@ -499,6 +499,9 @@ TEST_F(GradCheck, PerGraphClusters) {
   c.clusters.clear();
   c.link_norm = LinkLossNorm::frobenius_squared;
   check_model_gradients(*backend, {"per-graph clusters, uncapped, squared norm", c});
+  c = per_graph(2);
+  c.variant = Variant::diffpool_det;
+  check_model_gradients(*backend, {"per-graph clusters, diffpool-det (Graclus per graph)", c});
   check_model_gradients(*backend, {"per-graph clusters, nolp", [&] {
                                      ModelConfig n = per_graph(1);
                                      n.variant = Variant::diffpool_nolp;

@@ -421,7 +421,7 @@ class Reference : public ::testing::Test {
     fs::create_directories(dir);
     std::unique_ptr<FixedAssignments> fixed;
     if (config.variant == Variant::diffpool_det)
-      fixed = std::make_unique<FixedAssignments>(compute_fixed_assignments(data, model.cluster_counts()));
+      fixed = std::make_unique<FixedAssignments>(model.fixed_assignments(data));
     export_case(dir, model, data, ids, values, testing::data_dir(), fixed.get());
 
     const std::string script = testing::source_dir() + "/tests/reference/diffpool_reference.py";
