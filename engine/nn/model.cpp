@@ -415,10 +415,12 @@ void DiffPoolModel::add_losses(Pass& pass, const GraphBatch& batch, ForwardOutpu
   Tape& tape = pass.tape;
   out.classification_loss = ops::mean_all(tape, ops::cross_entropy(tape, out.logits, batch.labels));
   Variable* total = out.classification_loss;
+  // A level may have an entropy loss without a link loss (the binary cross-entropy form exists at
+  // the first pooling level only): each sum takes the levels that have its term.
   for (const LevelOutput& lo : out.levels) {
-    if (!lo.link_loss) continue;
-    out.link_loss = out.link_loss ? ops::add(tape, out.link_loss, lo.link_loss) : lo.link_loss;
-    out.entropy_loss = out.entropy_loss ? ops::add(tape, out.entropy_loss, lo.entropy_loss) : lo.entropy_loss;
+    if (lo.link_loss) out.link_loss = out.link_loss ? ops::add(tape, out.link_loss, lo.link_loss) : lo.link_loss;
+    if (lo.entropy_loss)
+      out.entropy_loss = out.entropy_loss ? ops::add(tape, out.entropy_loss, lo.entropy_loss) : lo.entropy_loss;
   }
   if (out.link_loss && config_.variant == Variant::diffpool && config_.link_weight > 0)
     total = ops::add(tape, total, out.link_loss, 1.0, config_.link_weight);
