@@ -455,7 +455,7 @@ Variable* DiffPoolModel::assignment_per_graph(Pass& pass, const Level& level, co
   DP_CHECK(!last.normalize && !last.activation && !last.batch_norm, "the assignment GNN's last layer is linear");
   const BlockContext& ctx = new_context(*pass.out, &blocks);
   Variable* logits = ops::block_linear(tape, layer_input(pass, graph, x), pass.param(last.weight), pass.param(last.bias), ctx);
-  return ops::block_softmax(tape, logits, ctx);
+  return ops::block_softmax(tape, logits, ctx, /*in_place=*/true);
 }
 
 // Pooling graph by graph (paper eq. 3 and 4): X_{l+1,g} = S_g^T Z_g (k_g, D_l) and

@@ -198,9 +198,10 @@ void block_linear_backward(Tape& tape, const Record& r) {
   }
 }
 
-Variable* block_softmax(Tape& tape, Variable* x, const BlockContext& context) {
+Variable* block_softmax(Tape& tape, Variable* x, const BlockContext& context, bool in_place) {
   const Blocks& X = *context.a;
-  Variable* y = new_output(tape, X.shape(), x->value.dtype());
+  // In place, the logits' memory holds the softmax: the backward needs only the output.
+  Variable* y = in_place ? tape.make_output(x->value) : new_output(tape, X.shape(), x->value.dtype());
   for (int64_t g = 0; g < X.count(); ++g) {
     Tensor yg = X.view(y->value, g);
     if (yg.numel() > 0) tape.backend().softmax_rows_forward(X.view(x->value, g), yg);
@@ -387,10 +388,30 @@ void block_row_sum_backward(Tape& tape, const Record& r) {
   }
 }
 
+namespace {
+// Rows of block g per chunk of the x log x scratch: about a million elements, so a graph with
+// thousands of nodes and clusters (D&D) never holds a full [n, k] intermediate.
+int64_t xlogx_chunk_rows(int64_t rows, int64_t cols) {
+  return std::max<int64_t>(1, std::min<int64_t>(rows, (int64_t{1} << 20) / std::max<int64_t>(cols, 1)));
+}
+int64_t xlogx_scratch(const Blocks& x) {
+  int64_t most = 1;
+  for (int64_t g = 0; g < x.count(); ++g) {
+    const auto i = static_cast<std::size_t>(g);
+    most = std::max(most, xlogx_chunk_rows(x.rows[i], x.cols[i]) * x.cols[i]);
+  }
+  return most;
+}
+Tensor rows_of(const Tensor& m, int64_t r0, int64_t r1) {
+  return Tensor(static_cast<char*>(m.data()) + static_cast<std::size_t>(r0 * m.cols()) * dtype_size(m.dtype()),
+                Shape{r1 - r0, m.cols()}, m.dtype(), m.device());
+}
+}  // namespace
+
 Variable* block_row_xlogx(Tape& tape, Variable* x, const BlockContext& context) {
   const Blocks& X = *context.a;
   Variable* y = new_output(tape, Shape{X.total_rows(), 1}, x->value.dtype());
-  Tensor scratch = tape.workspace().empty(Shape{std::max<int64_t>(1, X.max_elements())}, x->value.dtype());
+  Tensor scratch = tape.workspace().empty(Shape{xlogx_scratch(X)}, x->value.dtype());
   for (int64_t g = 0; g < X.count(); ++g) {
     Tensor yg = X.row_view(y->value, g);
     const Tensor xg = X.view(x->value, g);
@@ -399,9 +420,15 @@ Variable* block_row_xlogx(Tape& tape, Variable* x, const BlockContext& context) 
       tape.backend().fill(yg, 0.0);
       continue;
     }
-    Tensor logs(scratch.data(), xg.shape(), xg.dtype(), xg.device());
-    tape.backend().map(MapOp::log, xg, nullptr, Broadcast::full, 0, 1.0, 0.0, logs);
-    tape.backend().reduce_rows(Reduce::dot, xg, &logs, 1.0, 0.0, yg);
+    const int64_t n = xg.rows(), k = xg.cols(), chunk = xlogx_chunk_rows(n, k);
+    for (int64_t r0 = 0; r0 < n; r0 += chunk) {
+      const int64_t r1 = std::min(n, r0 + chunk);
+      const Tensor xs = rows_of(xg, r0, r1);
+      Tensor logs(scratch.data(), xs.shape(), xs.dtype(), xs.device());
+      Tensor ys = rows_of(yg, r0, r1);
+      tape.backend().map(MapOp::log, xs, nullptr, Broadcast::full, 0, 1.0, 0.0, logs);
+      tape.backend().reduce_rows(Reduce::dot, xs, &logs, 1.0, 0.0, ys);
+    }
   }
   Record r;
   r.kind = OpKind::block_row_xlogx;
@@ -415,16 +442,23 @@ Variable* block_row_xlogx(Tape& tape, Variable* x, const BlockContext& context) 
 void block_row_xlogx_backward(Tape& tape, const Record& r) {
   const Blocks& X = *context_of(r).a;
   Variable* x = r.inputs[0];
-  Tensor scratch = tape.workspace().empty(Shape{std::max<int64_t>(1, X.max_elements())}, x->value.dtype());
+  Tensor scratch = tape.workspace().empty(Shape{xlogx_scratch(X)}, x->value.dtype());
   auto dx = tape.grad_target(x);
   for (int64_t g = 0; g < X.count(); ++g) {
     const Tensor xg = X.view(x->value, g);
     Tensor dxg = X.view(dx.tensor, g);
     if (xg.numel() == 0) continue;
-    Tensor logs(scratch.data(), xg.shape(), xg.dtype(), xg.device());
     const Tensor dyg = X.row_view(r.output->grad, g);
-    tape.backend().map(MapOp::log, xg, nullptr, Broadcast::full, 0, 1.0, 0.0, logs);
-    tape.backend().map(MapOp::plus_one_times, logs, &dyg, Broadcast::col, 0, 1.0, dx.beta, dxg);
+    const int64_t n = xg.rows(), k = xg.cols(), chunk = xlogx_chunk_rows(n, k);
+    for (int64_t r0 = 0; r0 < n; r0 += chunk) {
+      const int64_t r1 = std::min(n, r0 + chunk);
+      const Tensor xs = rows_of(xg, r0, r1);
+      Tensor logs(scratch.data(), xs.shape(), xs.dtype(), xs.device());
+      Tensor dxs = rows_of(dxg, r0, r1);
+      const Tensor dys = rows_of(dyg, r0, r1);
+      tape.backend().map(MapOp::log, xs, nullptr, Broadcast::full, 0, 1.0, 0.0, logs);
+      tape.backend().map(MapOp::plus_one_times, logs, &dys, Broadcast::col, 0, 1.0, dx.beta, dxs);
+    }
   }
 }
 

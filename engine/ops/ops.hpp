@@ -88,8 +88,8 @@ Variable* block_matmul(Tape& tape, Variable* a, Variable* b, const BlockContext&
 // Y_g = X_g W[:, :k_g] + b[:k_g]: x packed rows (N, F), w (F, K), b (K) or null; context.a the
 // output's ragged blocks (n_g, k_g).
 Variable* block_linear(Tape& tape, Variable* x, Variable* w, Variable* b, const BlockContext& context);
-// Row softmax within each block of context.a.
-Variable* block_softmax(Tape& tape, Variable* x, const BlockContext& context);
+// Row softmax within each block of context.a; in_place reuses x's memory for the output.
+Variable* block_softmax(Tape& tape, Variable* x, const BlockContext& context, bool in_place = false);
 // Y_g = A_g S_g with context.adjacency[g] (graph-local, symmetric) and S's blocks context.a.
 Variable* block_spmm(Tape& tape, Variable* s, const BlockContext& context);
 // (B, 1): sum of a_g * b_g over each block of context.a (a and b share the layout; may be equal).
