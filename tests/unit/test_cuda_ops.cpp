@@ -59,13 +59,7 @@ using testing::Tolerance;
 // Copies host values into a new workspace tensor of a floating dtype.
 Tensor upload_as(Workspace& ws, const std::vector<double>& host, Shape shape, DType dtype) {
   Tensor t = ws.empty(shape, dtype);
-  Backend& be = ws.backend();
-  if (dtype == DType::f64) {
-    be.copy_bytes(t.data(), t.device(), host.data(), Device::cpu, t.bytes());
-  } else {
-    const std::vector<float> narrow(host.begin(), host.end());
-    be.copy_bytes(t.data(), t.device(), narrow.data(), Device::cpu, t.bytes());
-  }
+  upload_converted(ws.backend(), host, t);
   return t;
 }
 
