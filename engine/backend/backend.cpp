@@ -91,14 +91,14 @@ template std::vector<float> download<float>(Backend&, const Tensor&);
 template std::vector<double> download<double>(Backend&, const Tensor&);
 template std::vector<int32_t> download<int32_t>(Backend&, const Tensor&);
 
-void upload_converted(Backend& backend, const std::vector<double>& host, Tensor& dst) {
+void upload_converted(DeviceMemory& memory, const std::vector<double>& host, Tensor& dst) {
   DP_CHECK(static_cast<int64_t>(host.size()) == dst.numel(), "uploading {} values into {}", host.size(),
            dst.describe());
   switch (dst.dtype()) {
-    case DType::f64: backend.copy_bytes(dst.data(), dst.device(), host.data(), Device::cpu, dst.bytes()); return;
+    case DType::f64: memory.copy_bytes(dst.data(), dst.device(), host.data(), Device::cpu, dst.bytes()); return;
     case DType::f32: {
       const std::vector<float> f(host.begin(), host.end());
-      backend.copy_bytes(dst.data(), dst.device(), f.data(), Device::cpu, dst.bytes());
+      memory.copy_bytes(dst.data(), dst.device(), f.data(), Device::cpu, dst.bytes());
       return;
     }
     case DType::i32: break;

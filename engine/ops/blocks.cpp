@@ -88,7 +88,7 @@ Variable* block_matmul(Tape& tape, Variable* a, Variable* b, const BlockContext&
   r.inputs = {a, b, nullptr, nullptr};
   r.output = y;
   r.context = &context;
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 
@@ -149,7 +149,7 @@ Variable* block_linear(Tape& tape, Variable* x, Variable* w, Variable* b, const 
   r.inputs = {x, w, b, nullptr};
   r.output = y;
   r.context = &context;
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 
@@ -211,7 +211,7 @@ Variable* block_softmax(Tape& tape, Variable* x, const BlockContext& context, bo
   r.inputs = {x, nullptr, nullptr, nullptr};
   r.output = y;
   r.context = &context;
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 
@@ -239,7 +239,7 @@ Variable* block_spmm(Tape& tape, Variable* s, const BlockContext& context) {
   r.inputs = {s, nullptr, nullptr, nullptr};
   r.output = y;
   r.context = &context;
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 
@@ -269,7 +269,7 @@ Variable* block_dot(Tape& tape, Variable* a, Variable* b, const BlockContext& co
   r.inputs = {a, b, nullptr, nullptr};
   r.output = y;
   r.context = &context;
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 
@@ -332,7 +332,7 @@ Variable* block_gram_sq(Tape& tape, Variable* s, const BlockContext& context) {
   r.inputs = {s, nullptr, nullptr, nullptr};
   r.output = y;
   r.context = &context;
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 
@@ -372,7 +372,7 @@ Variable* block_row_sum(Tape& tape, Variable* x, const BlockContext& context) {
   r.inputs = {x, nullptr, nullptr, nullptr};
   r.output = y;
   r.context = &context;
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 
@@ -435,7 +435,7 @@ Variable* block_row_xlogx(Tape& tape, Variable* x, const BlockContext& context) 
   r.inputs = {x, nullptr, nullptr, nullptr};
   r.output = y;
   r.context = &context;
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 
@@ -480,7 +480,7 @@ Variable* block_link_bce(Tape& tape, Variable* s, const BlockContext& context, d
   r.output = y;
   r.scalars = {eps, 0, 0};
   r.context = &context;
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 

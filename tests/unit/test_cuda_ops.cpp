@@ -32,6 +32,7 @@
 
 #include "engine/autodiff/tape.hpp"
 #include "engine/backend/backend.hpp"
+#include "engine/core/error.hpp"
 #include "engine/core/random.hpp"
 #include "engine/core/workspace.hpp"
 #include "engine/data/batch.hpp"
@@ -59,13 +60,7 @@ using testing::Tolerance;
 // Copies host values into a new workspace tensor of a floating dtype.
 Tensor upload_as(Workspace& ws, const std::vector<double>& host, Shape shape, DType dtype) {
   Tensor t = ws.empty(shape, dtype);
-  Backend& be = ws.backend();
-  if (dtype == DType::f64) {
-    be.copy_bytes(t.data(), t.device(), host.data(), Device::cpu, t.bytes());
-  } else {
-    const std::vector<float> narrow(host.begin(), host.end());
-    be.copy_bytes(t.data(), t.device(), narrow.data(), Device::cpu, t.bytes());
-  }
+  upload_converted(ws.backend(), host, t);
   return t;
 }
 
@@ -420,6 +415,30 @@ TEST(OpCoverage, EveryOpKindHasACase) {
   for (const OpCase& c : make_op_cases()) covered.insert(c.kind);
   for (int k = 0; k < static_cast<int>(OpKind::count); ++k)
     EXPECT_TRUE(covered.count(static_cast<OpKind>(k))) << "no parity case for op " << op_kind_name(static_cast<OpKind>(k));
+}
+
+// Ops take their backward function from the op table (detail::record); a record that reaches
+// the tape without one is refused when it is recorded, naming the op, not at backward time.
+TEST(OpTable, TapeRefusesARecordWithoutBackward) {
+  auto backend = make_cpu_backend(1);
+  Workspace ws(*backend);
+  Tape tape(*backend, ws);
+  Variable* x = tape.input(ws.zeros(Shape{2, 3}, DType::f64), true);
+  Variable* y = ops::relu(tape, x);
+  ASSERT_EQ(tape.record_count(), 1u);  // the op's own record, with its backward
+  Record r;
+  r.kind = OpKind::relu;
+  r.inputs = {x, nullptr, nullptr, nullptr};
+  r.output = tape.make_output(ws.empty(Shape{2, 3}, DType::f64));
+  try {
+    tape.record(r);
+    ADD_FAILURE() << "a record without a backward function was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("relu without a backward function"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(tape.record_count(), 1u);
+  tape.backward(ops::mean_all(tape, y));  // the op's record runs its backward
+  EXPECT_TRUE(x->grad.defined());
 }
 
 TEST_F(CudaOps, EveryOpForwardAndBackward) {
