@@ -6,6 +6,8 @@ paper/: the settings of Ying et al. (NeurIPS 2018, section 4.1) under their eval
 fair/:  the same models under the protocol of Errica et al. (ICLR 2020): stratified 10-fold outer
         cross-validation, selection over their DiffPool grid on a 10% inner holdout, the winner
         retrained 3 times, early stopping with patience 500 on validation data only.
+*-per-graph.yaml: the large datasets' pooling variants again with model.cluster_rule: per_graph
+        (each graph pools into 25% or 10% of its own nodes, docs/MODEL.md "Cluster counts").
 """
 import os
 
@@ -20,13 +22,19 @@ DATASETS = {
     "REDDIT-MULTI-12K": ("reddit-multi-12k", 2, 0.25, 64, 64, "constant", "degree"),
 }
 VARIANTS = ["diffpool", "diffpool-nolp", "diffpool-det", "graphsage"]
+# Datasets whose graphs differ most in size, where per-graph cluster counts change the cost most.
+PER_GRAPH = ["PROTEINS", "DD", "COLLAB", "REDDIT-MULTI-12K"]
+PER_GRAPH_NOTE = """# Cluster counts per graph (model.cluster_rule: per_graph): each graph pools into the ratio of
+# its own node count, the paper's sentence read graph by graph, instead of the ratio of the
+# dataset's largest graph for every graph (docs/MODEL.md, "Cluster counts").
+"""
 
 
-def paper(name, short, levels, ratio, hidden, embedding, features, variant):
+def paper(name, short, levels, ratio, hidden, embedding, features, variant, rule=""):
     return f"""# {name}, {variant}: the paper's setup (Ying et al. 2018, section 4.1) under the authors'
 # evaluation (protocol "paper": 10-fold CV, best epoch of the fold-averaged test-fold accuracy;
 # optimistic, see docs/EVALUATION.md). Paper Table 1 reports the published figure beside ours.
-name: paper-{short}-{variant}
+{PER_GRAPH_NOTE if rule else ""}name: paper-{short}-{variant}{rule}
 dataset:
   name: {name}
   features: {features}
@@ -37,7 +45,7 @@ model:
   hidden_dim: {hidden}
   embedding_dim: {embedding}
   cluster_ratio: {ratio}
-  readout: max
+{"  cluster_rule: per_graph" + chr(10) if rule else ""}  readout: max
   link_weight: 1.0
   entropy_weight: 1.0
 training:
@@ -49,17 +57,17 @@ evaluation:
   protocol: paper
   folds: 10
 output:
-  dir: runs/paper-{short}-{variant}
+  dir: runs/paper-{short}-{variant}{rule}
 """
 
 
-def fair(name, short, levels, ratio, hidden, embedding, features, variant):
+def fair(name, short, levels, ratio, hidden, embedding, features, variant, rule=""):
     return f"""# {name}, {variant} under the fair protocol of Errica et al. (ICLR 2020): stratified 10-fold
 # outer CV; per outer fold, the grid below is compared on a stratified 10% holdout of the
 # training folds, the winner is retrained 3 times and tested once (protocol "nested").
 # Their DiffPool grid: learning rate 1e-3/1e-4/1e-5, batch 8, up to 3000 epochs with patience
 # 500, clipping 2.0, 2 pooling levels, hidden 64, embedding 128.
-name: fair-{short}-{variant}
+{PER_GRAPH_NOTE if rule else ""}name: fair-{short}-{variant}{rule}
 dataset:
   name: {name}
   features: {features}
@@ -70,7 +78,7 @@ model:
   hidden_dim: 64
   embedding_dim: 128
   cluster_ratio: 0.25
-  readout: max
+{"  cluster_rule: per_graph" + chr(10) if rule else ""}  readout: max
 training:
   epochs: 3000
   patience: 500
@@ -87,7 +95,7 @@ sweep:
   parameters:
     training.learning_rate: [0.001, 0.0001, 0.00001]
 output:
-  dir: runs/fair-{short}-{variant}
+  dir: runs/fair-{short}-{variant}{rule}
 """
 
 
@@ -98,6 +106,11 @@ def main():
                 f.write(paper(name, short, levels, ratio, hidden, embedding, paper_features, variant))
             with open(os.path.join(HERE, "fair", f"{short}-{variant}.yaml"), "w") as f:
                 f.write(fair(name, short, levels, ratio, hidden, embedding, fair_features, variant))
+            if name in PER_GRAPH and variant != "graphsage":
+                with open(os.path.join(HERE, "paper", f"{short}-{variant}-per-graph.yaml"), "w") as f:
+                    f.write(paper(name, short, levels, ratio, hidden, embedding, paper_features, variant, "-per-graph"))
+                with open(os.path.join(HERE, "fair", f"{short}-{variant}-per-graph.yaml"), "w") as f:
+                    f.write(fair(name, short, levels, ratio, hidden, embedding, fair_features, variant, "-per-graph"))
 
 
 if __name__ == "__main__":

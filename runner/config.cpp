@@ -320,6 +320,7 @@ ExperimentConfig parse_document(const YAML::Node& document, const std::string& s
     s.integer("embedding_dim", m.embedding_dim, 1, 1 << 16);
     s.number("cluster_ratio", m.cluster_ratio, 0.0, 1.0, true, false);
     s.integer_list("clusters", m.clusters, 1, 1 << 24);
+    s.choice("cluster_rule", m.cluster_rule, parse_cluster_rule);
     s.choice("readout", m.readout, parse_readout);
     s.boolean("concat_layers", m.concat_layers);
     if (s.has("mlp_hidden") && s.raw("mlp_hidden").IsSequence() && s.raw("mlp_hidden").size() == 0) m.mlp_hidden.clear();
@@ -486,6 +487,9 @@ std::string ExperimentConfig::canonical_settings() const {
   add("model.embedding_dim", model.embedding_dim);
   add("model.cluster_ratio", fmt::format("{:.17g}", model.cluster_ratio));
   add("model.clusters", list(model.clusters));
+  // Keys added after the first release enter the text only when set away from their default, so
+  // the ids of earlier experiments stay what they were.
+  if (model.cluster_rule != ClusterRule::largest_graph) add("model.cluster_rule", cluster_rule_name(model.cluster_rule));
   add("model.readout", readout_name(model.readout));
   add("model.concat_layers", model.concat_layers);
   add("model.mlp_hidden", list(model.mlp_hidden));

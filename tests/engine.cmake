@@ -1,2 +1,4 @@
 # Engine tests: ops, gradient checks, model, training.
 diffpool_add_gtest(test_gradcheck LABELS "gradcheck;unit" SOURCES unit/test_gradcheck.cpp)
+diffpool_add_gtest(test_cost LABELS "unit" SOURCES unit/test_cost.cpp)
+diffpool_add_gtest(test_cluster_rule LABELS "unit" SOURCES unit/test_cluster_rule.cpp)

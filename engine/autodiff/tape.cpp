@@ -3,21 +3,8 @@
 #include "engine/backend/backend.hpp"
 #include "engine/core/error.hpp"
 #include "engine/core/workspace.hpp"
-#include "engine/ops/backward.hpp"
 
 namespace diffpool {
-
-const char* op_kind_name(OpKind kind) {
-  static constexpr const char* names[] = {
-      "linear", "bmm",  "spmm",       "segment_matmul_tn", "segment_reduce", "segment_gram_sq", "link_bce", "concat_cols",
-      "add",    "mul",  "scale_rows", "relu",              "sqrt",           "reciprocal",
-      "row_xlogx",  "row_sum", "row_dot", "mean_all",          "l2_normalize_rows", "batch_norm",
-      "dropout", "softmax_rows", "cross_entropy"};
-  static_assert(sizeof(names) / sizeof(names[0]) == static_cast<std::size_t>(OpKind::count),
-                "every OpKind needs a name");
-  auto i = static_cast<std::size_t>(kind);
-  return i < static_cast<std::size_t>(OpKind::count) ? names[i] : "invalid";
-}
 
 Tape::Tape(Backend& backend, Workspace& workspace) : backend_(backend), workspace_(workspace) {}
 
@@ -48,6 +35,7 @@ void Tape::record(Record record) {
   for (Variable* v : record.inputs) needs = needs || (v && v->requires_grad);
   if (!needs) return;
   DP_CHECK(record.output != nullptr, "record of {} without output", op_kind_name(record.kind));
+  DP_CHECK(record.backward != nullptr, "record of {} without a backward function", op_kind_name(record.kind));
   record.output->requires_grad = true;
   records_.push_back(record);
 }
@@ -71,7 +59,7 @@ void Tape::backward(Variable* loss) {
   for (auto it = records_.rbegin(); it != records_.rend(); ++it) {
     const Record& r = *it;
     if (!r.output->grad.defined()) continue;  // no gradient flowed into this op's output
-    run_backward(*this, r);
+    r.backward(*this, r);
   }
 }
 

@@ -2,9 +2,11 @@
 // Reverse-mode automatic differentiation on a tape.
 //
 // Every op (engine/ops/*.cpp) computes its output at once and, when the tape is recording and an
-// input needs a gradient, appends a Record naming the op kind, its inputs, its output and what
-// the backward pass needs. Tape::backward walks the records in reverse and calls each kind's
-// backward function (one switch, in tape.cpp). Backward functions always accumulate (+=) into
+// input needs a gradient, appends a Record naming the op kind, its backward function, its inputs,
+// its output and what the backward pass needs. Tape::backward walks the records in reverse and
+// calls each record's backward function. The tape knows no op: the op kinds are the table in
+// op_kinds.hpp, and the ops layer fills in each record's backward function from the table
+// generated from it (engine/ops/backward.cpp). Backward functions always accumulate (+=) into
 // input gradients; zeroing is an explicit step (gradients of intermediates start at zero when
 // they are first needed; parameter gradients are zeroed by the optimiser).
 //
@@ -15,41 +17,18 @@
 #include <string>
 #include <vector>
 
+#include "engine/autodiff/op_kinds.hpp"
 #include "engine/core/tensor.hpp"
 
 namespace diffpool {
 
 class Backend;
 class Workspace;
+class Tape;
+struct Record;
 
-// The op kinds. Adding one without a name in op_kind_name's table breaks the build.
-enum class OpKind : uint8_t {
-  linear,
-  bmm,
-  spmm,
-  segment_matmul_tn,
-  segment_reduce,
-  segment_gram_sq,
-  link_bce,
-  concat_cols,
-  add,
-  mul,
-  scale_rows,
-  relu,
-  sqrt,
-  reciprocal,
-  row_xlogx,
-  row_sum,
-  row_dot,
-  mean_all,
-  l2_normalize_rows,
-  batch_norm,
-  dropout,
-  softmax_rows,
-  cross_entropy,
-  count
-};
-const char* op_kind_name(OpKind kind);
+// Accumulates the gradients of a record's inputs from the gradient of its output.
+using BackwardFn = void (*)(Tape& tape, const Record& record);
 
 struct Variable {
   Tensor value;
@@ -60,6 +39,7 @@ struct Variable {
 struct Record {
   static constexpr int kMaxInputs = 4;
   OpKind kind = OpKind::count;
+  BackwardFn backward = nullptr;      // set by the ops layer from the kind (ops/backward.cpp)
   std::array<Variable*, kMaxInputs> inputs{};
   Variable* output = nullptr;
   std::array<Tensor, 2> saved{};      // extra tensors the backward needs (argmax, norms, ...)
@@ -85,7 +65,7 @@ class Tape {
   // A new variable holding an op's output; requires_grad is set when the op is recorded.
   Variable* make_output(Tensor value);
   // Records an op if the tape is recording and some input requires a gradient; sets the
-  // output's requires_grad accordingly.
+  // output's requires_grad accordingly. The record must carry its backward function.
   void record(Record record);
   bool recording() const { return recording_; }
   void set_recording(bool on) { recording_ = on; }

@@ -1,5 +1,7 @@
 #include "engine/backend/backend.hpp"
 
+#include <type_traits>
+
 #include "engine/core/error.hpp"
 
 namespace diffpool {
@@ -88,6 +90,33 @@ template Tensor upload<int32_t>(Backend&, const int32_t*, Shape);
 template std::vector<float> download<float>(Backend&, const Tensor&);
 template std::vector<double> download<double>(Backend&, const Tensor&);
 template std::vector<int32_t> download<int32_t>(Backend&, const Tensor&);
+
+void upload_converted(DeviceMemory& memory, const std::vector<double>& host, Tensor& dst) {
+  DP_CHECK(static_cast<int64_t>(host.size()) == dst.numel(), "uploading {} values into {}", host.size(),
+           dst.describe());
+  switch (dst.dtype()) {
+    case DType::f64: memory.copy_bytes(dst.data(), dst.device(), host.data(), Device::cpu, dst.bytes()); return;
+    case DType::f32: {
+      const std::vector<float> f(host.begin(), host.end());
+      memory.copy_bytes(dst.data(), dst.device(), f.data(), Device::cpu, dst.bytes());
+      return;
+    }
+    case DType::i32: break;
+  }
+  DP_CHECK(false, "uploading floating-point values into {}", dst.describe());
+}
+
+template <class T> std::vector<T> download_converted(Backend& backend, const Tensor& tensor) {
+  if (tensor.dtype() == dtype_of<T>()) return download<T>(backend, tensor);
+  DP_CHECK(tensor.dtype() == DType::f32 || tensor.dtype() == DType::f64, "downloading {} as {}", tensor.describe(),
+           dtype_name(dtype_of<T>()));
+  using Other = std::conditional_t<std::is_same_v<T, float>, double, float>;
+  const std::vector<Other> other = download<Other>(backend, tensor);
+  return std::vector<T>(other.begin(), other.end());
+}
+
+template std::vector<float> download_converted<float>(Backend&, const Tensor&);
+template std::vector<double> download_converted<double>(Backend&, const Tensor&);
 
 void copy_tensor(Backend& backend, const Tensor& src, Tensor& dst) {
   DP_CHECK(src.numel() == dst.numel() && src.dtype() == dst.dtype(), "copy {} into {}", src.describe(),

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/core/device_memory.hpp"
 #include "engine/core/tensor.hpp"
 
 namespace diffpool {
@@ -78,20 +79,13 @@ struct AdamSettings {
   double weight_decay = 0.0;  // L2 added to the gradient (as torch.optim.Adam)
 };
 
-class Backend {
+class Backend : public DeviceMemory {
  public:
-  virtual ~Backend() = default;
-  virtual Device device() const = 0;
   virtual std::string name() const = 0;  // "cpu (OpenBLAS, 1 thread)", "cuda:0 (NVIDIA H100)"
 
   // ---- memory -------------------------------------------------------------------------------
-  virtual void* allocate(std::size_t bytes) = 0;
-  virtual void deallocate(void* ptr) noexcept = 0;
-  // Copies between host and this device (or within either). Synchronous with respect to the host
-  // when one side is host memory.
-  virtual void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device,
-                          std::size_t bytes) = 0;
-  virtual void fill(Tensor& out, double value) = 0;
+  // device(), allocate, deallocate, copy_bytes and fill: see DeviceMemory
+  // (engine/core/device_memory.hpp), the part of a backend the core types use.
   // dst[r, c] = alpha * src[r, c] + beta * dst[r, c] for r < rows, c < cols, with leading dims.
   virtual void copy_2d(int64_t rows, int64_t cols, DType dtype, const void* src, int64_t src_ld,
                        void* dst, int64_t dst_ld, double alpha, double beta) = 0;
@@ -219,6 +213,12 @@ template <class T> Tensor upload(Backend& backend, const std::vector<T>& data, S
 }
 // Copies a tensor's elements to the host.
 template <class T> std::vector<T> download(Backend& backend, const Tensor& tensor);
+// Host values into an existing f32 or f64 tensor on the device, converted to its dtype (each
+// value rounded once, as static_cast does): the one place a host double becomes a device float.
+// Takes any DeviceMemory, so a Workspace's backend() will do.
+void upload_converted(DeviceMemory& memory, const std::vector<double>& host, Tensor& dst);
+// An f32 or f64 tensor's elements to the host as T (float or double), whatever its dtype.
+template <class T> std::vector<T> download_converted(Backend& backend, const Tensor& tensor);
 // Copies src into dst (same dtype and size), on the backend's device.
 void copy_tensor(Backend& backend, const Tensor& src, Tensor& dst);
 // Reads one element (index into the flat data) to the host as double.

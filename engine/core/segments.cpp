@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "engine/backend/backend.hpp"
 #include "engine/core/error.hpp"
 #include "engine/core/workspace.hpp"
 

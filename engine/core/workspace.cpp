@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "engine/backend/backend.hpp"
 #include "engine/core/error.hpp"
 
 namespace diffpool {
@@ -12,7 +11,7 @@ constexpr std::size_t kAlignment = 256;  // enough for vector loads and for cuBL
 std::size_t align_up(std::size_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
 }  // namespace
 
-Workspace::Workspace(Backend& backend, std::size_t initial_bytes) : backend_(backend) {
+Workspace::Workspace(DeviceMemory& backend, std::size_t initial_bytes) : backend_(backend) {
   add_chunk(initial_bytes);
 }
 

@@ -8,15 +8,14 @@
 #include <cstddef>
 #include <vector>
 
+#include "engine/core/device_memory.hpp"
 #include "engine/core/tensor.hpp"
 
 namespace diffpool {
 
-class Backend;
-
 class Workspace {
  public:
-  explicit Workspace(Backend& backend, std::size_t initial_bytes = std::size_t{1} << 20);
+  explicit Workspace(DeviceMemory& backend, std::size_t initial_bytes = std::size_t{1} << 20);
   ~Workspace();
   Workspace(const Workspace&) = delete;
   Workspace& operator=(const Workspace&) = delete;
@@ -31,7 +30,8 @@ class Workspace {
   std::size_t bytes_in_use() const { return in_use_; }
   std::size_t high_water_bytes() const { return high_water_; }
   std::size_t reserved_bytes() const;
-  Backend& backend() const { return backend_; }
+  // The backend the memory comes from, as the memory primitives the core types need.
+  DeviceMemory& backend() const { return backend_; }
 
  private:
   struct Chunk {
@@ -41,7 +41,7 @@ class Workspace {
   };
   void add_chunk(std::size_t min_bytes);
 
-  Backend& backend_;
+  DeviceMemory& backend_;
   std::vector<Chunk> chunks_;
   std::size_t in_use_ = 0;
   std::size_t high_water_ = 0;

@@ -54,10 +54,12 @@ Csr upload_csr(Workspace& ws, const HostCsr& a, DType dtype) {
   return c;
 }
 
-FixedAssignments compute_fixed_assignments(const GraphDataset& dataset, const std::vector<int64_t>& clusters_per_level) {
+FixedAssignments compute_fixed_assignments(const GraphDataset& dataset, const std::vector<int64_t>& clusters_per_level,
+                                           const PerGraphClusters& per_graph) {
   FixedAssignments fixed;
   fixed.clusters_per_level = clusters_per_level;
   fixed.clusters.resize(static_cast<std::size_t>(dataset.num_graphs()));
+  if (per_graph) fixed.counts.resize(static_cast<std::size_t>(dataset.num_graphs()));
   for (int64_t g = 0; g < dataset.num_graphs(); ++g) {
     const int64_t base = dataset.node_offsets[static_cast<std::size_t>(g)];
     LocalGraph local;
@@ -72,11 +74,14 @@ FixedAssignments compute_fixed_assignments(const GraphDataset& dataset, const st
     }
     auto& levels = fixed.clusters[static_cast<std::size_t>(g)];
     for (std::size_t l = 0; l < clusters_per_level.size(); ++l) {
-      std::vector<int32_t> cluster = graclus_clusters(local, clusters_per_level[l]);
-      // The next level's graph has exactly k_l rows (DiffPool pads nothing: clusters that Graclus
-      // leaves empty are rows without members), so coarsen into k_l clusters.
-      local = coarsen(local, cluster, clusters_per_level[l]);
+      const int64_t k = per_graph ? per_graph(static_cast<int>(l), local.num_nodes) : clusters_per_level[l];
+      std::vector<int32_t> cluster = graclus_clusters(local, k);
+      // The next level's graph has exactly k rows (DiffPool pads nothing: clusters that Graclus
+      // leaves empty, where the graph has fewer than k nodes, are rows without members), so
+      // coarsen into k clusters. Per graph, k <= the graph's size and no cluster is empty.
+      local = coarsen(local, cluster, k);
       levels.push_back(std::move(cluster));
+      if (per_graph) fixed.counts[static_cast<std::size_t>(g)].push_back(k);
     }
   }
   return fixed;
@@ -151,7 +156,22 @@ GraphBatch build_batch(const GraphDataset& dataset, const std::vector<int64_t>& 
   batch.mean_adjacency_t.values = upload_floats(ws, mean_t_values, Shape{static_cast<int64_t>(nnz)}, dtype);
   batch.adjacency_sq_norms = upload_floats(ws, sq_norms, Shape{b, 1}, dtype);
 
-  if (fixed) {
+  if (fixed && !fixed->counts.empty()) {
+    // Per-graph counts: one-hot blocks [rows_g, k_g], rows_g the graph's nodes at level 0 and its
+    // clusters of the level before after that, packed flat [elements, 1] (engine/ops/blocks.hpp).
+    for (std::size_t l = 0; l < fixed->clusters_per_level.size(); ++l) {
+      std::vector<double> onehot;
+      for (int64_t i = 0; i < b; ++i) {
+        const auto id = static_cast<std::size_t>(graph_ids[static_cast<std::size_t>(i)]);
+        const auto& cluster = fixed->clusters[id][l];
+        const int64_t k = fixed->counts[id][l];
+        const std::size_t at = onehot.size();
+        onehot.resize(at + cluster.size() * static_cast<std::size_t>(k), 0.0);
+        for (std::size_t v = 0; v < cluster.size(); ++v) onehot[at + v * static_cast<std::size_t>(k) + static_cast<std::size_t>(cluster[v])] = 1.0;
+      }
+      batch.fixed_assignments.push_back(upload_floats(ws, onehot, Shape{static_cast<int64_t>(onehot.size()), 1}, dtype));
+    }
+  } else if (fixed) {
     // Level 0: [N, k1] one-hot over packed node rows; level l >= 1: [B * k_l, k_{l+1}].
     int64_t rows_per_graph = -1;  // -1: level 0 (variable)
     for (std::size_t l = 0; l < fixed->clusters_per_level.size(); ++l) {

@@ -6,6 +6,7 @@
 // the level-0 adjacency is block-diagonal CSR. Nothing is padded, dropped or truncated.
 // Everything lives in the step's Workspace.
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "engine/backend/backend.hpp"
@@ -29,12 +30,19 @@ Csr upload_csr(Workspace& workspace, const HostCsr& a, DType dtype);
 
 // DIFFPOOL-DET: fixed hard assignments per graph and pooling level, computed once per dataset.
 // clusters[g][l][v] is the cluster (0..k_{l+1}-1) of node v of graph g at level l.
+// With per-graph cluster counts, graph g has its own count at each level (counts[g][l]) and its
+// one-hot assignment is a [rows, counts[g][l]] block (engine/ops/blocks.hpp).
 struct FixedAssignments {
-  std::vector<int64_t> clusters_per_level;                     // k_1, k_2, ...
+  std::vector<int64_t> clusters_per_level;                     // k_1, k_2, ... (the widest, per graph)
   std::vector<std::vector<std::vector<int32_t>>> clusters;     // [graph][level][node]
+  std::vector<std::vector<int64_t>> counts;                    // per-graph counts [graph][level]; empty: k_l
 };
-// Runs Graclus (graclus.hpp) on every graph, then on each coarsened graph.
-FixedAssignments compute_fixed_assignments(const GraphDataset& dataset, const std::vector<int64_t>& clusters_per_level);
+// The clusters of a graph with `rows` rows at pooling level `level` (per-graph cluster counts).
+using PerGraphClusters = std::function<int64_t(int level, int64_t rows)>;
+// Runs Graclus (graclus.hpp) on every graph, then on each coarsened graph, into k_l clusters per
+// level, or, with per_graph, into each graph's own count.
+FixedAssignments compute_fixed_assignments(const GraphDataset& dataset, const std::vector<int64_t>& clusters_per_level,
+                                           const PerGraphClusters& per_graph = {});
 
 struct GraphBatch {
   std::vector<int64_t> graph_ids;  // dataset indices, in batch order

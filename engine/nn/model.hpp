@@ -21,6 +21,7 @@
 #include "engine/data/batch.hpp"
 #include "engine/nn/model_config.hpp"
 #include "engine/nn/parameters.hpp"
+#include "engine/ops/blocks.hpp"
 
 namespace diffpool {
 
@@ -31,6 +32,10 @@ struct LevelOutput {
   Variable* pooled_adjacency = nullptr;  // A_{l+1} [B*k_{l+1}, k_{l+1}] (not at the last level)
   Variable* link_loss = nullptr;         // one element, mean over graphs (not at the last level)
   Variable* entropy_loss = nullptr;      // one element, mean over graphs (not at the last level)
+  // Per-graph cluster counts (cluster_rule per_graph): S_l and A_{l+1} are ragged, one block per
+  // graph ([n_g, k_g] and [k_g, k_g], engine/ops/blocks.hpp); null with one count for all graphs.
+  const Blocks* assignment_blocks = nullptr;
+  const Blocks* pooled_blocks = nullptr;
 };
 
 struct ForwardOutput {
@@ -42,6 +47,10 @@ struct ForwardOutput {
   Variable* entropy_loss = nullptr;         // sum over levels (unweighted), or null without pooling
   Variable* loss = nullptr;                 // classification + weighted auxiliary losses
   std::deque<Segments> segments;            // rows of the pooled levels; kept alive for backward
+  std::deque<Blocks> blocks;                // per-graph block layouts (per_graph rule); kept alive
+  std::deque<BlockContext> block_contexts;  // what the block ops of the tape refer to
+  std::vector<Csr> graph_adjacency;         // level 0 per graph, graph-local indices (per_graph rule)
+  std::vector<Tensor> graph_offsets;        // level 0 per graph, i32 {0, n_g} (per_graph rule)
 };
 
 class DiffPoolModel {
@@ -53,6 +62,8 @@ class DiffPoolModel {
   ParameterStore& parameters() { return params_; }
   const ParameterStore& parameters() const { return params_; }
   const std::vector<int64_t>& cluster_counts() const { return clusters_; }
+  // DIFFPOOL-DET: the Graclus assignments of every graph of the dataset, into this model's counts.
+  FixedAssignments fixed_assignments(const GraphDataset& dataset) const;
   int num_classes() const { return num_classes_; }
   int64_t in_features() const { return in_features_; }
 
@@ -80,7 +91,40 @@ class DiffPoolModel {
     Block assign;  // empty when the level does not pool or assignments are fixed
   };
 
+  // One forward pass's state (tape, parameter variables, dropout stream), the graph a level's
+  // GNNs run on, and what pooling a level gives; defined in model.cpp.
+  struct Pass;
+  struct LevelGraph;
+  struct PooledLevel;
+
   Block make_block(const std::string& name, int64_t in, int64_t hidden, int64_t out, int layers, bool embedding);
+
+  // The steps of forward(), in the order it runs them (model.cpp).
+  Variable* convolution_block(Pass& pass, const Block& block, const LevelGraph& graph, Variable* x,
+                              bool embedding) const;
+  Variable* sage_layer(Pass& pass, const SageLayer& layer, const LevelGraph& graph, Variable* x) const;
+  Variable* assignment(Pass& pass, const Level& level, const LevelGraph& graph, Variable* x, int level_index,
+                       int64_t clusters) const;
+  PooledLevel pool_level(Pass& pass, const LevelGraph& graph, Variable* s, Variable* z, int64_t clusters,
+                         std::deque<Segments>& keep) const;
+  Variable* link_loss(Pass& pass, const LevelGraph& graph, Variable* s, Variable* as) const;
+  Variable* link_bce_loss(Pass& pass, const LevelGraph& graph, Variable* s) const;
+  Variable* link_frobenius_loss(Pass& pass, const LevelGraph& graph, Variable* s, Variable* as) const;
+  Variable* entropy_loss(Pass& pass, const LevelGraph& graph, Variable* s) const;
+  LevelGraph pooled_graph(Pass& pass, const PooledLevel& pooled) const;
+  Variable* readout(Pass& pass, const std::vector<Variable*>& level_readouts, ForwardOutput& out) const;
+  void add_losses(Pass& pass, const GraphBatch& batch, ForwardOutput& out) const;
+  Variable* maybe_dropout(Pass& pass, Variable* x) const;
+  Variable* layer_input(Pass& pass, const LevelGraph& graph, Variable* x) const;
+  // Per-graph cluster counts: the same steps over one block per graph (model.cpp).
+  bool per_graph() const { return config_.cluster_rule == ClusterRule::per_graph && config_.has_pooling(); }
+  Variable* assignment_per_graph(Pass& pass, const Level& level, const LevelGraph& graph, Variable* x,
+                                 int level_index, const Blocks& blocks) const;
+  PooledLevel pool_level_per_graph(Pass& pass, const LevelGraph& graph, Variable* s, const Blocks& s_blocks,
+                                   Variable* z) const;
+  Variable* link_loss_per_graph(Pass& pass, const LevelGraph& graph, Variable* s, const Blocks& s_blocks,
+                                Variable* as) const;
+  Variable* entropy_loss_per_graph(Pass& pass, const LevelGraph& graph, Variable* s, const Blocks& s_blocks) const;
 
   ModelConfig config_;
   int64_t in_features_;

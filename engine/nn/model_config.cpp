@@ -86,6 +86,21 @@ BatchNormMode parse_batch_norm_mode(const std::string& text) {
   return parse_enum(text, "batch norm mode", table);
 }
 
+const char* cluster_rule_name(ClusterRule r) { return r == ClusterRule::largest_graph ? "largest_graph" : "per_graph"; }
+ClusterRule parse_cluster_rule(const std::string& text) {
+  static constexpr std::array<std::pair<const char*, ClusterRule>, 2> table{
+      {{"largest_graph", ClusterRule::largest_graph}, {"per_graph", ClusterRule::per_graph}}};
+  return parse_enum(text, "cluster rule", table);
+}
+
+int64_t ModelConfig::clusters_for(int level, int64_t rows) const {
+  // ceil of ratio * rows, robust to the rounding of the product (0.1 * 30 is 3.0000000000000004).
+  const double scaled = cluster_ratio * static_cast<double>(rows);
+  int64_t k = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(scaled - 1e-9 * std::max(1.0, scaled))));
+  if (!clusters.empty()) k = std::min(k, clusters[std::min<std::size_t>(static_cast<std::size_t>(level), clusters.size() - 1)]);
+  return k;
+}
+
 int ModelConfig::conv_layers_at(int level) const {
   if (conv_layers.empty()) return 1;
   return conv_layers[std::min<std::size_t>(static_cast<std::size_t>(level), conv_layers.size() - 1)];
@@ -94,6 +109,11 @@ int ModelConfig::conv_layers_at(int level) const {
 std::vector<int64_t> ModelConfig::cluster_counts(int64_t max_nodes) const {
   std::vector<int64_t> out;
   if (!has_pooling()) return out;
+  if (cluster_rule == ClusterRule::per_graph) {
+    int64_t rows = max_nodes;  // ceil is monotone: the largest graph needs the most clusters at every level
+    for (int l = 0; l < pool_levels; ++l) out.push_back(rows = clusters_for(l, rows));
+    return out;
+  }
   if (!clusters.empty()) {
     for (int l = 0; l < pool_levels; ++l)
       out.push_back(clusters[std::min<std::size_t>(static_cast<std::size_t>(l), clusters.size() - 1)]);

@@ -50,6 +50,16 @@ enum class BatchNormMode : uint8_t {
 const char* batch_norm_mode_name(BatchNormMode m);
 BatchNormMode parse_batch_norm_mode(const std::string& text);
 
+// How many clusters a pooling level has (docs/MODEL.md, "Cluster counts").
+enum class ClusterRule : uint8_t {
+  largest_graph,  // one count per level for every graph: a ratio of the dataset's largest graph (the
+                  // authors' code, which pads every graph to that size), or model.clusters
+  per_graph,      // graph g at level l gets k = max(1, ceil(ratio * n)), n its size at level l (the
+                  // paper's sentence read graph by graph); model.clusters, if given, caps each level
+};
+const char* cluster_rule_name(ClusterRule r);
+ClusterRule parse_cluster_rule(const std::string& text);
+
 struct ModelConfig {
   Variant variant = Variant::diffpool;
   int pool_levels = 1;                  // DiffPool layers (the paper: 2, or 1 for small datasets)
@@ -64,6 +74,7 @@ struct ModelConfig {
   // counts when `clusters` is non-empty.
   double cluster_ratio = 0.25;
   std::vector<int64_t> clusters;
+  ClusterRule cluster_rule = ClusterRule::largest_graph;
   Readout readout = Readout::max;
   bool concat_layers = false;           // readout/pool the concatenation of every layer's output (authors' code)
   std::vector<int> mlp_hidden = {50};   // hidden widths of the prediction MLP
@@ -84,6 +95,10 @@ struct ModelConfig {
   int conv_layers_at(int level) const;
   // Clusters per pooling level for a dataset whose largest graph has max_nodes nodes.
   std::vector<int64_t> cluster_counts(int64_t max_nodes) const;
+  // per_graph: the clusters of a graph of `rows` rows at pooling level `level` (0: the input graph),
+  // max(1, ceil(ratio * rows)), capped by model.clusters when given. With a graph of max_nodes nodes
+  // it gives cluster_counts(max_nodes), the width of each level's assignment GNN.
+  int64_t clusters_for(int level, int64_t rows) const;
   // Throws InputError naming the first invalid setting.
   void validate() const;
 };

@@ -10,22 +10,6 @@ namespace diffpool {
 namespace {
 // Arena offsets are rounded up to 16 elements so every parameter view starts 64-byte aligned.
 int64_t round_up(int64_t n) { return (n + 15) / 16 * 16; }
-
-std::vector<double> to_double(Backend& backend, const Tensor& t) {
-  if (t.dtype() == DType::f64) return download<double>(backend, t);
-  std::vector<float> f = download<float>(backend, t);
-  return std::vector<double>(f.begin(), f.end());
-}
-
-void from_double(Backend& backend, const std::vector<double>& host, Tensor& t) {
-  DP_CHECK(static_cast<int64_t>(host.size()) == t.numel(), "restoring {} values into {}", host.size(), t.describe());
-  if (t.dtype() == DType::f64) {
-    backend.copy_bytes(t.data(), t.device(), host.data(), Device::cpu, t.bytes());
-  } else {
-    std::vector<float> f(host.begin(), host.end());
-    backend.copy_bytes(t.data(), t.device(), f.data(), Device::cpu, t.bytes());
-  }
-}
 }  // namespace
 
 ParamId ParameterStore::add(std::string name, Shape shape, Init init, int64_t fan_in, int64_t fan_out) {
@@ -88,12 +72,12 @@ void ParameterStore::initialize(uint64_t seed) {
       x = e.init == Init::ones ? 1.0 : (bound > 0 ? rng.uniform(-bound, bound) : 0.0);
     }
   }
-  from_double(*backend_, host, values_);
+  upload_converted(*backend_, host, values_);
   std::vector<double> buf(static_cast<std::size_t>(buffer_arena_.numel()), 0.0);
   for (std::size_t i = 0; i < buffers_.size(); ++i)
     for (int64_t j = 0; j < buffers_[i].shape.numel(); ++j)
       buf[static_cast<std::size_t>(buffers_[i].offset + j)] = buffer_fill_[i];
-  from_double(*backend_, buf, buffer_arena_);
+  upload_converted(*backend_, buf, buffer_arena_);
   backend_->fill(m_, 0.0);
   backend_->fill(v_, 0.0);
   backend_->fill(grads_, 0.0);
@@ -116,17 +100,17 @@ Tensor ParameterStore::buffer(BufferId id) const {
 void ParameterStore::zero_grad() { backend_->fill(grads_, 0.0); }
 
 ParameterStore::Snapshot ParameterStore::snapshot() const {
-  return Snapshot{to_double(*backend_, values_), to_double(*backend_, m_), to_double(*backend_, v_),
-                  to_double(*backend_, buffer_arena_)};
+  return Snapshot{download_converted<double>(*backend_, values_), download_converted<double>(*backend_, m_), download_converted<double>(*backend_, v_),
+                  download_converted<double>(*backend_, buffer_arena_)};
 }
 
 void ParameterStore::restore(const Snapshot& s) {
-  from_double(*backend_, s.values, values_);
-  from_double(*backend_, s.m, m_);
-  from_double(*backend_, s.v, v_);
-  from_double(*backend_, s.buffers, buffer_arena_);
+  upload_converted(*backend_, s.values, values_);
+  upload_converted(*backend_, s.m, m_);
+  upload_converted(*backend_, s.v, v_);
+  upload_converted(*backend_, s.buffers, buffer_arena_);
 }
 
-void ParameterStore::set_values(const std::vector<double>& values) { from_double(*backend_, values, values_); }
+void ParameterStore::set_values(const std::vector<double>& values) { upload_converted(*backend_, values, values_); }
 
 }  // namespace diffpool

@@ -2,36 +2,18 @@
 
 #include "engine/core/error.hpp"
 
-namespace diffpool {
+namespace diffpool::ops {
 
-void run_backward(Tape& tape, const Record& r) {
-  switch (r.kind) {
-    case OpKind::linear: ops::linear_backward(tape, r); return;
-    case OpKind::bmm: ops::bmm_backward(tape, r); return;
-    case OpKind::spmm: ops::spmm_backward(tape, r); return;
-    case OpKind::segment_matmul_tn: ops::segment_matmul_tn_backward(tape, r); return;
-    case OpKind::segment_reduce: ops::segment_reduce_backward(tape, r); return;
-    case OpKind::segment_gram_sq: ops::segment_gram_sq_backward(tape, r); return;
-    case OpKind::link_bce: ops::link_bce_backward(tape, r); return;
-    case OpKind::concat_cols: ops::concat_cols_backward(tape, r); return;
-    case OpKind::add: ops::add_backward(tape, r); return;
-    case OpKind::mul: ops::mul_backward(tape, r); return;
-    case OpKind::scale_rows: ops::scale_rows_backward(tape, r); return;
-    case OpKind::relu: ops::relu_backward(tape, r); return;
-    case OpKind::sqrt: ops::sqrt_backward(tape, r); return;
-    case OpKind::reciprocal: ops::reciprocal_backward(tape, r); return;
-    case OpKind::row_xlogx: ops::row_xlogx_backward(tape, r); return;
-    case OpKind::row_sum: ops::row_sum_backward(tape, r); return;
-    case OpKind::row_dot: ops::row_dot_backward(tape, r); return;
-    case OpKind::mean_all: ops::mean_all_backward(tape, r); return;
-    case OpKind::l2_normalize_rows: ops::l2_normalize_rows_backward(tape, r); return;
-    case OpKind::batch_norm: ops::batch_norm_backward(tape, r); return;
-    case OpKind::dropout: ops::dropout_backward(tape, r); return;
-    case OpKind::softmax_rows: ops::softmax_rows_backward(tape, r); return;
-    case OpKind::cross_entropy: ops::cross_entropy_backward(tape, r); return;
-    case OpKind::count: break;
-  }
-  DP_CHECK(false, "no backward rule for op kind {} ({})", static_cast<int>(r.kind), op_kind_name(r.kind));
+BackwardFn backward_function(OpKind kind) {
+  static constexpr BackwardFn table[] = {
+#define DIFFPOOL_BACKWARD_ENTRY(name) &name##_backward,
+      DIFFPOOL_OPS(DIFFPOOL_BACKWARD_ENTRY)
+#undef DIFFPOOL_BACKWARD_ENTRY
+  };
+  static_assert(sizeof(table) / sizeof(table[0]) == kOpKindCount, "one backward function per OpKind");
+  const auto i = static_cast<std::size_t>(kind);
+  DP_CHECK(i < kOpKindCount, "no backward rule for op kind {} ({})", static_cast<int>(kind), op_kind_name(kind));
+  return table[i];
 }
 
-}  // namespace diffpool
+}  // namespace diffpool::ops

@@ -6,7 +6,6 @@
 //                da_g += dc_g b_g^T,  db_g += a_g^T dc_g
 //   concat_cols: y = [x1 | x2 | ...]        xi (N,Fi), y (N, sum Fi)
 //                dxi += dy[:, columns of xi]
-#include "engine/ops/backward.hpp"
 #include "engine/ops/op_util.hpp"
 #include "engine/ops/ops.hpp"
 
@@ -33,7 +32,7 @@ Variable* linear(Tape& tape, Variable* x, Variable* w, Variable* b) {
   r.kind = OpKind::linear;
   r.inputs = {x, w, b, nullptr};
   r.output = y;
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 
@@ -74,7 +73,7 @@ Variable* bmm(Tape& tape, Variable* a, Variable* b, int64_t batch) {
   r.inputs = {a, b, nullptr, nullptr};
   r.output = c;
   r.ints = {batch, 0};
-  tape.record(r);
+  detail::record(tape, r);
   return c;
 }
 
@@ -122,7 +121,7 @@ Variable* concat_cols(Tape& tape, std::initializer_list<Variable*> inputs) {
     r.inputs[i++] = v;
   }
   r.ints = {static_cast<int64_t>(inputs.size()), 0};
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 

@@ -8,7 +8,6 @@
 //   sqrt:       y = sqrt(max(x,0) + eps)      dx += dy / (2 y)   (zero where x < 0)
 //   reciprocal: y = 1 / (x + eps)             dx += -dy y^2
 //   dropout:    y = x m / (1 - p), m ~ Bernoulli(1 - p) from (seed, index)     dx += dy m / (1 - p)
-#include "engine/ops/backward.hpp"
 #include "engine/ops/op_util.hpp"
 #include "engine/ops/ops.hpp"
 
@@ -26,7 +25,7 @@ Variable* unary(Tape& tape, OpKind kind, MapOp op, Variable* x, double c) {
   r.inputs = {x, nullptr, nullptr, nullptr};
   r.output = y;
   r.scalars = {c, 0, 0};
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 }  // namespace
@@ -46,7 +45,7 @@ Variable* add(Tape& tape, Variable* a, Variable* b, double alpha, double beta) {
   r.inputs = {a, b, nullptr, nullptr};
   r.output = y;
   r.scalars = {alpha, beta, 0};
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 
@@ -69,7 +68,7 @@ Variable* mul(Tape& tape, Variable* a, Variable* b) {
   r.kind = OpKind::mul;
   r.inputs = {a, b, nullptr, nullptr};
   r.output = y;
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 
@@ -96,7 +95,7 @@ Variable* scale_rows(Tape& tape, Variable* x, Variable* rfac) {
   r.kind = OpKind::scale_rows;
   r.inputs = {x, rfac, nullptr, nullptr};
   r.output = y;
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 
@@ -153,7 +152,7 @@ Variable* dropout(Tape& tape, Variable* x, double p, uint64_t seed) {
   r.output = y;
   r.scalars = {p, 0, 0};
   r.ints = {static_cast<int64_t>(seed), 0};
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 

@@ -15,7 +15,6 @@
 //                      are with K = 1437), one graph at a time, and recomputed in backward.
 #include <algorithm>
 
-#include "engine/ops/backward.hpp"
 #include "engine/ops/op_util.hpp"
 #include "engine/ops/ops.hpp"
 
@@ -35,7 +34,7 @@ Variable* spmm(Tape& tape, const Csr& a, const Csr& a_transposed, Variable* x) {
   r.inputs = {x, nullptr, nullptr, nullptr};
   r.output = y;
   r.context = &a_transposed;
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 
@@ -72,7 +71,7 @@ Variable* segment_matmul_tn(Tape& tape, Variable* s, Variable* z, const Segments
   r.inputs = {s, z, nullptr, nullptr};
   r.output = y;
   r.context = &segments;
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 
@@ -140,7 +139,7 @@ Variable* segment_reduce(Tape& tape, Variable* x, const Segments& segments, Segm
   r.saved = {argmax, Tensor{}};
   r.ints = {static_cast<int64_t>(kind), 0};
   r.context = &segments;
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 
@@ -199,7 +198,7 @@ Variable* segment_gram_sq(Tape& tape, Variable* s, const Segments& segments) {
   r.inputs = {s, nullptr, nullptr, nullptr};
   r.output = y;
   r.context = &segments;
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 
@@ -240,7 +239,7 @@ Variable* link_bce(Tape& tape, Variable* s, const Csr& adjacency, const Segments
   r.ints = {adjacency.nnz, 0};
   r.scalars = {eps, 0, 0};
   r.context = &segments;
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 

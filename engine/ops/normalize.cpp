@@ -7,7 +7,6 @@
 //       (training: batch mean and biased variance; evaluation: running statistics).
 //       dx = gamma invstd / N (N dy - sum(dy) - xhat sum(dy xhat)),
 //       dgamma += sum(dy xhat), dbeta += sum(dy)
-#include "engine/ops/backward.hpp"
 #include "engine/ops/op_util.hpp"
 #include "engine/ops/ops.hpp"
 
@@ -26,7 +25,7 @@ Variable* l2_normalize_rows(Tape& tape, Variable* x, double eps) {
   r.output = y;
   r.saved = {norms, Tensor{}};
   r.scalars = {eps, 0, 0};
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 
@@ -53,7 +52,7 @@ Variable* batch_norm(Tape& tape, Variable* x, Variable* gamma, Variable* beta, T
   r.inputs = {x, gamma, beta, nullptr};
   r.output = y;
   r.saved = {mean, invstd};
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 

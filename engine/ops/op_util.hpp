@@ -4,11 +4,18 @@
 #include "engine/backend/backend.hpp"
 #include "engine/core/error.hpp"
 #include "engine/core/workspace.hpp"
+#include "engine/ops/backward.hpp"
 
 namespace diffpool::ops::detail {
 
 inline Variable* new_output(Tape& tape, Shape shape, DType dtype) {
   return tape.make_output(tape.workspace().empty(shape, dtype));
+}
+
+// Records an op on the tape with the backward function of its kind (from the op table).
+inline void record(Tape& tape, Record record) {
+  record.backward = backward_function(record.kind);
+  tape.record(record);
 }
 
 inline bool wants_grad(const Variable* v) { return v != nullptr && v->requires_grad; }

@@ -15,6 +15,7 @@
 #include "engine/autodiff/tape.hpp"
 #include "engine/backend/backend.hpp"
 #include "engine/core/segments.hpp"
+#include "engine/ops/blocks.hpp"
 
 namespace diffpool::ops {
 
@@ -80,5 +81,25 @@ Variable* batch_norm(Tape& tape, Variable* x, Variable* gamma, Variable* beta, T
 Variable* softmax_rows(Tape& tape, Variable* x, bool in_place = false);
 // losses (B,1) = -log softmax(logits)[label]; labels i32 (B) on the device.
 Variable* cross_entropy(Tape& tape, Variable* logits, const Tensor& labels);
+
+// ---- per-graph blocks (blocks.cpp): pooling with a cluster count per graph ------------------
+// C_g = op(A_g) op(B_g): context.a, .b, .c are the blocks of a, b and the output; trans_a/b the ops.
+Variable* block_matmul(Tape& tape, Variable* a, Variable* b, const BlockContext& context);
+// Y_g = X_g W[:, :k_g] + b[:k_g]: x packed rows (N, F), w (F, K), b (K) or null; context.a the
+// output's ragged blocks (n_g, k_g).
+Variable* block_linear(Tape& tape, Variable* x, Variable* w, Variable* b, const BlockContext& context);
+// Row softmax within each block of context.a; in_place reuses x's memory for the output.
+Variable* block_softmax(Tape& tape, Variable* x, const BlockContext& context, bool in_place = false);
+// Y_g = A_g S_g with context.adjacency[g] (graph-local, symmetric) and S's blocks context.a.
+Variable* block_spmm(Tape& tape, Variable* s, const BlockContext& context);
+// (B, 1): sum of a_g * b_g over each block of context.a (a and b share the layout; may be equal).
+Variable* block_dot(Tape& tape, Variable* a, Variable* b, const BlockContext& context);
+// (B, 1): ||S_g^T S_g||_F^2 per block of context.a.
+Variable* block_gram_sq(Tape& tape, Variable* s, const BlockContext& context);
+// (rows, 1): each block row's sum, or sum of x log x, over the blocks of context.a.
+Variable* block_row_sum(Tape& tape, Variable* x, const BlockContext& context);
+Variable* block_row_xlogx(Tape& tape, Variable* x, const BlockContext& context);
+// (rows, 1): link_bce of each graph's block (context.a) with context.adjacency and context.offsets.
+Variable* block_link_bce(Tape& tape, Variable* s, const BlockContext& context, double eps = 1e-7);
 
 }  // namespace diffpool::ops

@@ -8,7 +8,6 @@
 //             thousands of clusters (D&D) the full (N,F) intermediate would cost hundreds of MB.
 #include <algorithm>
 
-#include "engine/ops/backward.hpp"
 #include "engine/ops/op_util.hpp"
 #include "engine/ops/ops.hpp"
 
@@ -24,7 +23,7 @@ Variable* row_sum(Tape& tape, Variable* x) {
   r.kind = OpKind::row_sum;
   r.inputs = {x, nullptr, nullptr, nullptr};
   r.output = y;
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 
@@ -44,7 +43,7 @@ Variable* row_dot(Tape& tape, Variable* a, Variable* b) {
   r.kind = OpKind::row_dot;
   r.inputs = {a, b, nullptr, nullptr};
   r.output = y;
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 
@@ -70,7 +69,7 @@ Variable* mean_all(Tape& tape, Variable* x) {
   r.kind = OpKind::mean_all;
   r.inputs = {x, nullptr, nullptr, nullptr};
   r.output = y;
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 
@@ -103,7 +102,7 @@ Variable* row_xlogx(Tape& tape, Variable* x) {
   r.kind = OpKind::row_xlogx;
   r.inputs = {x, nullptr, nullptr, nullptr};
   r.output = y;
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 

@@ -4,7 +4,6 @@
 //                  DiffPool's assignment matrix S = softmax(GNN_pool(A, X)) (paper eq. 5).
 //   cross_entropy: l_b = -log softmax(logits_b)[label_b]       logits (B,C), l (B,1)
 //                  dlogits_b += dl_b (softmax(logits_b) - onehot(label_b))
-#include "engine/ops/backward.hpp"
 #include "engine/ops/op_util.hpp"
 #include "engine/ops/ops.hpp"
 
@@ -19,7 +18,7 @@ Variable* softmax_rows(Tape& tape, Variable* x, bool in_place) {
   r.kind = OpKind::softmax_rows;
   r.inputs = {x, nullptr, nullptr, nullptr};
   r.output = y;
-  tape.record(r);
+  detail::record(tape, r);
   return y;
 }
 
@@ -39,7 +38,7 @@ Variable* cross_entropy(Tape& tape, Variable* logits, const Tensor& labels) {
   r.inputs = {logits, nullptr, nullptr, nullptr};
   r.output = losses;
   r.saved = {probs, labels};
-  tape.record(r);
+  detail::record(tape, r);
   return losses;
 }
 

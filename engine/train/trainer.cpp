@@ -64,7 +64,7 @@ Trainer::Trainer(Backend& backend, const GraphDataset& dataset, const ModelConfi
   adam.weight_decay = config_.weight_decay;
   optimizer_ = std::make_unique<Adam>(params, adam, config_.clip_norm);
   if (model_config.variant == Variant::diffpool_det)
-    fixed_ = std::make_unique<FixedAssignments>(compute_fixed_assignments(dataset, model_->cluster_counts()));
+    fixed_ = std::make_unique<FixedAssignments>(model_->fixed_assignments(dataset));
   sums_ = allocate_tensor(backend, Shape{kSlots}, config_.dtype);
   eval_sums_ = allocate_tensor(backend, Shape{kSlots}, config_.dtype);
 }
@@ -87,12 +87,7 @@ void Trainer::accumulate(const ForwardOutput& out, int64_t graphs, Tensor& sums)
 }
 
 Metrics Trainer::read_metrics(const Tensor& sums, int64_t graphs) const {
-  const std::vector<double> host = config_.dtype == DType::f64
-                                       ? download<double>(backend_, sums)
-                                       : [&] {
-                                           std::vector<float> f = download<float>(backend_, sums);
-                                           return std::vector<double>(f.begin(), f.end());
-                                         }();
+  const std::vector<double> host = download_converted<double>(backend_, sums);
   Metrics m;
   m.graphs = graphs;
   const double n = graphs > 0 ? static_cast<double>(graphs) : 1.0;
@@ -193,17 +188,15 @@ EvaluationResult Trainer::evaluate(const std::vector<int64_t>& graph_ids, bool c
     result.predictions.insert(result.predictions.end(), pred.begin(), pred.end());
     if (!collect_outputs) continue;
 
-    auto to_float = [&](const Tensor& t) {
-      if (t.dtype() == DType::f32) return download<float>(backend_, t);
-      std::vector<double> d = download<double>(backend_, t);
-      return std::vector<float>(d.begin(), d.end());
-    };
+    auto to_float = [&](const Tensor& t) { return download_converted<float>(backend_, t); };
     const std::vector<float> logits = to_float(out.logits->value);
     const std::vector<float> embedding = to_float(out.graph_embedding->value);
     const int64_t c = out.logits->value.cols(), d = out.graph_embedding->value.cols();
     struct LevelHost {
       std::vector<float> z, s, a;
       int64_t z_cols = 0, k = 0;
+      const Blocks* s_blocks = nullptr;  // per-graph cluster counts: S and A' one block per graph
+      const Blocks* a_blocks = nullptr;
     };
     std::vector<LevelHost> levels;
     for (const LevelOutput& lo : out.levels) {
@@ -214,6 +207,8 @@ EvaluationResult Trainer::evaluate(const std::vector<int64_t>& graph_ids, bool c
         h.s = to_float(lo.assignment->value);
         h.k = lo.assignment->value.cols();
         h.a = to_float(lo.pooled_adjacency->value);
+        h.s_blocks = lo.assignment_blocks;
+        h.a_blocks = lo.pooled_blocks;
       }
       levels.push_back(std::move(h));
     }
@@ -224,25 +219,38 @@ EvaluationResult Trainer::evaluate(const std::vector<int64_t>& graph_ids, bool c
       go.prediction = pred[static_cast<std::size_t>(g)];
       go.logits.assign(logits.begin() + g * c, logits.begin() + (g + 1) * c);
       go.graph_embedding.assign(embedding.begin() + g * d, embedding.begin() + (g + 1) * d);
-      // Rows of graph g at level l: its nodes at level 0, k_l rows after pooling.
+      // Rows of graph g at level l: its nodes at level 0, then the clusters of the level before:
+      // k_l for every graph, or its own k_{l,g} with per-graph cluster counts.
+      int64_t begin = batch.nodes.begin(g), rows = batch.nodes.size(g);
       for (std::size_t l = 0; l < levels.size(); ++l) {
         const LevelHost& h = levels[l];
-        GraphOutputs::Level gl;
-        int64_t begin, rows;
-        if (l == 0) {
-          begin = batch.nodes.begin(g);
-          rows = batch.nodes.size(g);
-        } else {
-          rows = levels[l - 1].k;
-          begin = g * rows;
+        if (l > 0) {
+          const LevelHost& before = levels[l - 1];
+          if (before.s_blocks) {
+            rows = before.s_blocks->cols[static_cast<std::size_t>(g)];
+            begin = 0;
+            for (int64_t j = 0; j < g; ++j) begin += before.s_blocks->cols[static_cast<std::size_t>(j)];
+          } else {
+            rows = before.k;
+            begin = g * rows;
+          }
         }
+        GraphOutputs::Level gl;
         gl.rows = rows;
         gl.embedding_dim = h.z_cols;
         gl.embedding.assign(h.z.begin() + begin * h.z_cols, h.z.begin() + (begin + rows) * h.z_cols);
-        gl.clusters = h.k;
-        if (h.k > 0) {
-          gl.assignment.assign(h.s.begin() + begin * h.k, h.s.begin() + (begin + rows) * h.k);
-          gl.pooled_adjacency.assign(h.a.begin() + g * h.k * h.k, h.a.begin() + (g + 1) * h.k * h.k);
+        if (h.s_blocks) {
+          const auto i = static_cast<std::size_t>(g);
+          const int64_t k = h.s_blocks->cols[i];
+          gl.clusters = k;
+          gl.assignment.assign(h.s.begin() + h.s_blocks->offset[i], h.s.begin() + h.s_blocks->offset[i] + rows * k);
+          gl.pooled_adjacency.assign(h.a.begin() + h.a_blocks->offset[i], h.a.begin() + h.a_blocks->offset[i] + k * k);
+        } else {
+          gl.clusters = h.k;
+          if (h.k > 0) {
+            gl.assignment.assign(h.s.begin() + begin * h.k, h.s.begin() + (begin + rows) * h.k);
+            gl.pooled_adjacency.assign(h.a.begin() + g * h.k * h.k, h.a.begin() + (g + 1) * h.k * h.k);
+          }
         }
         go.levels.push_back(std::move(gl));
       }

@@ -3,27 +3,65 @@
 // stratified 10-fold split (90% of the graphs) and times the training part of each epoch (no
 // evaluation); prints the median over the epochs after the warm-up epochs (default one).
 //
-//   bench_epoch [experiment.yaml] [--epochs N] [--set key=value ...]
+// Beside the seconds it prints the epoch's matrix-product FLOPs, counted from the shapes of every
+// product the engine asked the backend for (engine/backend/counting_backend.hpp), the achieved
+// GFLOP/s, and, measured in the same run on the same backend, the rate of one large square SGEMM
+// (the hardware's practical limit for one thread), so efficiency is a ratio taken in one process.
+//
+//   bench_epoch [experiment.yaml] [--epochs N] [--warmup N] [--sgemm N] [--graphs N] [--set key=value ...]
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
+#include <numeric>
 
+#include "engine/backend/counting_backend.hpp"
+#include "engine/train/cost.hpp"
 #include "engine/core/error.hpp"
 #include "engine/data/splits.hpp"
 #include "engine/train/trainer.hpp"
 #include "runner/config.hpp"
+
+namespace {
+// GFLOP/s of C = A B for n x n single-precision matrices on `backend`: the median of five products
+// after one untimed one.
+double sgemm_rate(diffpool::Backend& backend, int n) {
+  using namespace diffpool;
+  Tensor a = allocate_tensor(backend, Shape{n, n}, DType::f32), b = allocate_tensor(backend, Shape{n, n}, DType::f32),
+         c = allocate_tensor(backend, Shape{n, n}, DType::f32);
+  backend.fill(a, 0.5);
+  backend.fill(b, 0.25);
+  std::vector<double> rates;
+  for (int i = 0; i < 6; ++i) {
+    backend.synchronize();
+    const auto start = std::chrono::steady_clock::now();
+    backend.gemm(Trans::no, Trans::no, n, n, n, 1.0, a.data(), n, b.data(), n, 0.0, c.data(), n, DType::f32);
+    backend.synchronize();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (i > 0) rates.push_back(2.0 * n * static_cast<double>(n) * n / s / 1e9);
+  }
+  std::sort(rates.begin(), rates.end());
+  return rates[rates.size() / 2];
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"seconds per training epoch of the diffpool engine"};
   std::string config_path;
   int epochs = 5;
   int warmup = 1;
+  int sgemm_size = 2048;
+  int64_t graphs = 0;
+  bool estimate_only = false;
   std::vector<std::string> overrides;
   app.add_option("config", config_path, "experiment file")->check(CLI::ExistingFile);
   app.add_option("--epochs", epochs, "timed epochs (after the warm-up epochs)")->capture_default_str();
   app.add_option("--warmup", warmup, "untimed epochs first")->capture_default_str();
+  app.add_option("--sgemm", sgemm_size, "side of the square SGEMM timed for the reference rate (0: skip)")
+      ->capture_default_str();
+  app.add_option("--graphs", graphs, "train on the first N graphs of fold 0's training part only (0: all)");
+  app.add_flag("--estimate-only", estimate_only, "print the estimated product FLOPs of an epoch and exit (no training)");
   app.add_option("--set", overrides, "override a setting (repeatable)");
   CLI11_PARSE(app, argc, argv);
   try {
@@ -33,23 +71,51 @@ int main(int argc, char** argv) {
     BackendOptions bo;
     bo.kind = c.backend.kind;
     bo.cpu_threads = c.backend.cpu_threads;
-    auto backend = make_backend(bo);
+    auto real_backend = make_backend(bo);
+    CountingBackend counter(*real_backend);
+    Backend* backend = &counter;
     GraphDataset dataset = load_tu_dataset(c.dataset.name, c.dataset.options());
     Split split = make_fold_split(dataset.labels, 10, 0, 0.0, c.evaluation.split_seed);
     split.test.clear();  // time training only
+    if (graphs > 0 && graphs < static_cast<int64_t>(split.train.size())) split.train.resize(static_cast<std::size_t>(graphs));
     TrainConfig t = c.training;
     t.epochs = epochs + warmup;
+    if (estimate_only) {
+      const auto start = std::chrono::steady_clock::now();
+      const EpochCost estimate = estimate_epoch_cost(dataset, c.model, t, split);
+      const auto middle = std::chrono::steady_clock::now();
+      const EpochCost summed = epoch_cost(estimate_graph_costs(dataset, c.model, t.dtype), split, false);
+      const auto end = std::chrono::steady_clock::now();
+      fmt::print("dataset {} train {} estimated gflop_per_epoch={:.4f} by batches ({:.3f} s), {:.4f} graph by graph "
+                 "({:.3f} s)\n", dataset.name, split.train.size(), estimate.train_flops / 1e9,
+                 std::chrono::duration<double>(middle - start).count(), summed.train_flops / 1e9,
+                 std::chrono::duration<double>(end - middle).count());
+      return 0;
+    }
     Trainer trainer(*backend, dataset, c.model, t, split);
-    std::vector<double> seconds;
-    while (!trainer.finished()) seconds.push_back(trainer.run_epoch().train_seconds);
+    std::vector<double> seconds, flops;
+    while (!trainer.finished()) {
+      counter.reset();
+      seconds.push_back(trainer.run_epoch().train_seconds);
+      flops.push_back(counter.flops().total());
+    }
     seconds.erase(seconds.begin(), seconds.begin() + warmup);
     std::sort(seconds.begin(), seconds.end());
     const double median = seconds[seconds.size() / 2];
+    const double epoch_flops = flops.back();  // the same every epoch: the shapes do not change
+    const EpochCost estimate = estimate_epoch_cost(dataset, c.model, t, split);
     fmt::print("dataset {} graphs {} train {} backend {} model {}\n", dataset.name, dataset.num_graphs(),
                split.train.size(), backend->name(), trainer.model().summary());
     fmt::print("engine seconds_per_epoch={:.5f} epochs={} min={:.5f} max={:.5f} workspace_mib={:.1f}\n", median,
                seconds.size(), seconds.front(), seconds.back(),
                static_cast<double>(trainer.workspace().high_water_bytes()) / (1 << 20));
+    const double gflops = epoch_flops / median / 1e9;
+    fmt::print("products gflop_per_epoch={:.4f} estimated={:.4f} achieved_gflops={:.2f}\n", epoch_flops / 1e9,
+               estimate.train_flops / 1e9, gflops);
+    if (sgemm_size > 0) {
+      const double rate = sgemm_rate(counter.inner(), sgemm_size);
+      fmt::print("sgemm n={} gflops={:.2f} efficiency={:.3f}\n", sgemm_size, rate, gflops / rate);
+    }
     return 0;
   } catch (const std::exception& e) {
     fmt::print(stderr, "error: {}\n", e.what());

@@ -96,6 +96,11 @@ class Config:
         self.dense_aggregation = c["dense_aggregation"]
         self.dense_degree_eps = float(c["dense_degree_eps"])
         self.batch_norm_eps = float(c["batch_norm_eps"])
+        # "largest_graph": one k per level for every graph; "per_graph": graph g of n rows at level l
+        # gets max(1, ceil(ratio * n)) clusters, capped by `clusters` when given.
+        self.cluster_rule = c.get("cluster_rule", "largest_graph")
+        if self.cluster_rule not in ("largest_graph", "per_graph"):
+            raise SpecError(f"cluster_rule {self.cluster_rule!r}")
 
     def has_pooling(self):
         return self.variant != "graphsage" and self.pool_levels > 0
@@ -108,10 +113,25 @@ class Config:
             return 1
         return self.conv_layers[min(level, len(self.conv_layers) - 1)]
 
+    def clusters_for(self, level, rows):
+        """per_graph: max(1, ceil(ratio * rows)), capped by clusters[level]. The ratio times rows is
+        rounded to 12 significant digits first, so 0.1 * 30 (3.0000000000000004) counts as 3."""
+        k = max(1, int(math.ceil(round(self.cluster_ratio * rows, 12))))
+        if self.clusters:
+            k = min(k, self.clusters[min(level, len(self.clusters) - 1)])
+        return k
+
     def cluster_counts(self, max_nodes):
-        """k_1 = floor(ratio * largest graph), k_{l+1} = floor(ratio * k_l), at least 1."""
+        """k_1 = floor(ratio * largest graph), k_{l+1} = floor(ratio * k_l), at least 1; per_graph:
+        the counts of the largest graph, the widest each level needs."""
         if not self.has_pooling():
             return []
+        if self.cluster_rule == "per_graph":
+            out, rows = [], max_nodes
+            for l in range(self.pool_levels):
+                rows = self.clusters_for(l, rows)
+                out.append(rows)
+            return out
         if self.clusters:
             return [self.clusters[min(l, len(self.clusters) - 1)] for l in range(self.pool_levels)]
         out, previous = [], float(max_nodes)
@@ -272,17 +292,26 @@ def forward(structure, params, batch, fixed_assignments=None):
         readouts.append(readout(z, offsets, cfg.readout))
         if not pools:
             continue
+        per_graph = cfg.cluster_rule == "per_graph"
         if assign is not None:
-            s = torch.softmax(sage_stack(assign, x, aggregate, False), dim=1)
+            logits = sage_stack(assign, x, aggregate, False)
+            if per_graph:  # graph g: the softmax over its own first k_g columns
+                ks = [cfg.clusters_for(l, offsets[g + 1] - offsets[g]) for g in range(B)]
+                s = [torch.softmax(logits[offsets[g]:offsets[g + 1], :ks[g]], dim=1) for g in range(B)]
+            else:
+                s = torch.softmax(logits, dim=1)
         else:  # DIFFPOOL-DET: fixed Graclus assignments, computed by the C++ side
+            if per_graph:
+                raise SpecError("the reference implements diffpool-det with largest_graph clusters only")
             s = fixed_assignments[l]
         k = structure.clusters[l]
-        if s.shape[1] != k:
+        if not per_graph and s.shape[1] != k:
             raise SpecError(f"level {l}: assignment has {s.shape[1]} columns for {k} clusters")
         next_x, next_a, links, entropies = [], [], [], []
         bce_sum, bce_pairs = 0.0, 0
         for g in range(B):
-            sg, zg, ag = s[offsets[g]:offsets[g + 1]], z[offsets[g]:offsets[g + 1]], adjacency[g]
+            sg = s[g] if per_graph else s[offsets[g]:offsets[g + 1]]
+            zg, ag = z[offsets[g]:offsets[g + 1]], adjacency[g]
             n = sg.shape[0]
             next_x.append(sg.T @ zg)        # X' = S^T Z   (paper eq. 3)
             next_a.append(sg.T @ ag @ sg)   # A' = S^T A S (paper eq. 4)
@@ -314,9 +343,24 @@ def forward(structure, params, batch, fixed_assignments=None):
             link_losses.append(torch.stack(links).mean())
         entropy_losses.append(torch.stack(entropies).mean())
 
-        # The next level: every graph has exactly k rows; dense weighted adjacency.
+        # The next level: every graph has exactly k rows (or its own k_g); dense weighted adjacency.
         x = torch.cat(next_x, dim=0)
         adjacency = next_a
+        if per_graph:
+            offsets = [0]
+            for g in range(B):
+                offsets.append(offsets[-1] + next_a[g].shape[0])
+
+            def ragged_aggregate(v, a=next_a, off=offsets):
+                parts = []
+                for g in range(B):
+                    av = a[g] @ v[off[g]:off[g + 1]]
+                    if cfg.dense_aggregation == "mean":
+                        av = av / (a[g].sum(dim=1, keepdim=True) + cfg.dense_degree_eps)
+                    parts.append(av)
+                return torch.cat(parts, dim=0)
+            aggregate = ragged_aggregate
+            continue
         offsets = [g * k for g in range(B + 1)]
         stacked = torch.stack(next_a)  # [B, k, k]
 

@@ -32,6 +32,7 @@
 
 #include "engine/autodiff/tape.hpp"
 #include "engine/backend/backend.hpp"
+#include "engine/core/error.hpp"
 #include "engine/core/random.hpp"
 #include "engine/core/workspace.hpp"
 #include "engine/data/batch.hpp"
@@ -59,13 +60,7 @@ using testing::Tolerance;
 // Copies host values into a new workspace tensor of a floating dtype.
 Tensor upload_as(Workspace& ws, const std::vector<double>& host, Shape shape, DType dtype) {
   Tensor t = ws.empty(shape, dtype);
-  Backend& be = ws.backend();
-  if (dtype == DType::f64) {
-    be.copy_bytes(t.data(), t.device(), host.data(), Device::cpu, t.bytes());
-  } else {
-    const std::vector<float> narrow(host.begin(), host.end());
-    be.copy_bytes(t.data(), t.device(), narrow.data(), Device::cpu, t.bytes());
-  }
+  upload_converted(ws.backend(), host, t);
   return t;
 }
 
@@ -100,6 +95,37 @@ class OpEnv {
     return t;
   }
   const std::vector<std::pair<std::string, Tensor>>& states() const { return states_; }
+  // Per-graph blocks and the context of an op over them (engine/ops/blocks.hpp).
+  const Blocks& blocks(Blocks b) { return blocks_.emplace_back(std::move(b)); }
+  BlockContext& context(const Blocks* a, const Blocks* b = nullptr, const Blocks* c = nullptr, Trans ta = Trans::no) {
+    BlockContext& ctx = contexts_.emplace_back();
+    ctx.a = a;
+    ctx.b = b;
+    ctx.c = c;
+    ctx.trans_a = ta;
+    return ctx;
+  }
+  // A block-diagonal sparse matrix split into graph-local matrices, with each graph's {0, n_g}.
+  void per_graph_csr(const HostCsr& a, const std::vector<int64_t>& offsets, BlockContext& ctx) {
+    auto& csrs = per_graph_.emplace_back();
+    auto& bounds = per_graph_offsets_.emplace_back();
+    for (std::size_t g = 0; g + 1 < offsets.size(); ++g) {
+      HostCsr local;
+      local.rows = local.cols = offsets[g + 1] - offsets[g];
+      local.row_ptr.push_back(0);
+      for (int64_t r = offsets[g]; r < offsets[g + 1]; ++r) {
+        for (int32_t e = a.row_ptr[static_cast<std::size_t>(r)]; e < a.row_ptr[static_cast<std::size_t>(r) + 1]; ++e) {
+          local.col_idx.push_back(a.col_idx[static_cast<std::size_t>(e)] - static_cast<int32_t>(offsets[g]));
+          local.values.push_back(a.values[static_cast<std::size_t>(e)]);
+        }
+        local.row_ptr.push_back(static_cast<int32_t>(local.col_idx.size()));
+      }
+      csrs.push_back(upload_csr(tape_.workspace(), local, dtype_));
+      bounds.push_back(labels({0, static_cast<int32_t>(local.rows)}));
+    }
+    ctx.adjacency = &csrs;
+    ctx.offsets = &bounds;
+  }
 
  private:
   Tape& tape_;
@@ -107,6 +133,10 @@ class OpEnv {
   std::deque<Segments> segments_;
   std::deque<Csr> csrs_;
   std::vector<std::pair<std::string, Tensor>> states_;
+  std::deque<Blocks> blocks_;
+  std::deque<BlockContext> contexts_;
+  std::deque<std::vector<Csr>> per_graph_;
+  std::deque<std::vector<Tensor>> per_graph_offsets_;
 };
 
 using OpBuild = std::function<Variable*(OpEnv&, const std::vector<Variable*>&)>;
@@ -205,6 +235,57 @@ std::vector<OpCase> make_op_cases() {
   add_case("segment_gram_sq", OpKind::segment_gram_sq, {random_input("s", {kRows, 4}, 21)},
            [](OpEnv& e, V v) { return ops::segment_gram_sq(e.tape(), v[0], e.segments({0, 2, 2, 7, 10, 22})); })
       .product = true;
+
+  // per-graph blocks: graphs of 5, 0, 1, 7 and 9 rows with 2, 1, 1, 3 and 4 clusters (K = 4)
+  {
+    static const std::vector<int64_t> rows = {5, 0, 1, 7, 9}, ks = {2, 1, 1, 3, 4};
+    const int64_t e_s = ragged_blocks(rows, ks).elements, e_a = ragged_blocks(rows, rows).elements;
+    add_case("block_linear", OpKind::block_linear,
+             {random_input("x", {kRows, 6}, 51), random_input("w", {6, 4}, 52), random_input("b", {4}, 53)},
+             [](OpEnv& e, V v) {
+               return ops::block_linear(e.tape(), v[0], v[1], v[2], e.context(&e.blocks(ragged_blocks(rows, ks))));
+             }).product = true;
+    add_case("block_softmax", OpKind::block_softmax, {random_input("x", {e_s, 1}, 54, -3, 3)}, [](OpEnv& e, V v) {
+      return ops::block_softmax(e.tape(), v[0], e.context(&e.blocks(ragged_blocks(rows, ks))));
+    });
+    add_case("block_matmul s^T z", OpKind::block_matmul, {random_input("s", {e_s, 1}, 55), random_input("z", {kRows, 5}, 56)},
+             [](OpEnv& e, V v) {
+               const Blocks& s = e.blocks(ragged_blocks(rows, ks));
+               const Blocks& z = e.blocks(packed_blocks(e.segments(kOffsets), 5));
+               const Blocks& x = e.blocks(packed_blocks(e.segments({0, 2, 3, 4, 7, 11}), 5));
+               return ops::block_matmul(e.tape(), v[0], v[1], e.context(&s, &z, &x, Trans::yes));
+             }).product = true;
+    add_case("block_matmul a s", OpKind::block_matmul, {random_input("a", {e_a, 1}, 57), random_input("s", {e_s, 1}, 58)},
+             [](OpEnv& e, V v) {
+               const Blocks& a = e.blocks(ragged_blocks(rows, rows));
+               const Blocks& s = e.blocks(ragged_blocks(rows, ks));
+               return ops::block_matmul(e.tape(), v[0], v[1], e.context(&a, &s, &s));
+             }).product = true;
+    add_case("block_spmm", OpKind::block_spmm, {random_input("s", {e_s, 1}, 59)}, [](OpEnv& e, V v) {
+      BlockContext& ctx = e.context(&e.blocks(ragged_blocks(rows, ks)));
+      e.per_graph_csr(block_diagonal_csr(60), kOffsets, ctx);
+      return ops::block_spmm(e.tape(), v[0], ctx);
+    }).product = true;
+    add_case("block_dot", OpKind::block_dot, {random_input("a", {e_s, 1}, 61), random_input("b", {e_s, 1}, 62)},
+             [](OpEnv& e, V v) { return ops::block_dot(e.tape(), v[0], v[1], e.context(&e.blocks(ragged_blocks(rows, ks)))); })
+        .product = true;
+    add_case("block_gram_sq", OpKind::block_gram_sq, {random_input("s", {e_s, 1}, 63)}, [](OpEnv& e, V v) {
+      return ops::block_gram_sq(e.tape(), v[0], e.context(&e.blocks(ragged_blocks(rows, ks))));
+    }).product = true;
+    add_case("block_row_sum", OpKind::block_row_sum, {random_input("x", {e_s, 1}, 64)}, [](OpEnv& e, V v) {
+      return ops::block_row_sum(e.tape(), v[0], e.context(&e.blocks(ragged_blocks(rows, ks))));
+    });
+    add_case("block_row_xlogx", OpKind::block_row_xlogx, {random_input("x", {e_s, 1}, 65, 0.05, 1.0)}, [](OpEnv& e, V v) {
+      return ops::block_row_xlogx(e.tape(), v[0], e.context(&e.blocks(ragged_blocks(rows, ks))));
+    });
+    GradInput s = random_input("s", {e_s, 1}, 66);
+    for (double& x : s.values) x = 0.02 + 0.28 * (x - std::floor(x));
+    add_case("block_link_bce", OpKind::block_link_bce, {s}, [](OpEnv& e, V v) {
+      BlockContext& ctx = e.context(&e.blocks(ragged_blocks(rows, ks)));
+      e.per_graph_csr(block_diagonal_csr(67), kOffsets, ctx);
+      return ops::block_link_bce(e.tape(), v[0], ctx);
+    });
+  }
 
   // elementwise
   add_case("add", OpKind::add, {random_input("a", {kRows, 5}, 22), random_input("b", {kRows, 5}, 23)},
@@ -334,6 +415,30 @@ TEST(OpCoverage, EveryOpKindHasACase) {
   for (const OpCase& c : make_op_cases()) covered.insert(c.kind);
   for (int k = 0; k < static_cast<int>(OpKind::count); ++k)
     EXPECT_TRUE(covered.count(static_cast<OpKind>(k))) << "no parity case for op " << op_kind_name(static_cast<OpKind>(k));
+}
+
+// Ops take their backward function from the op table (detail::record); a record that reaches
+// the tape without one is refused when it is recorded, naming the op, not at backward time.
+TEST(OpTable, TapeRefusesARecordWithoutBackward) {
+  auto backend = make_cpu_backend(1);
+  Workspace ws(*backend);
+  Tape tape(*backend, ws);
+  Variable* x = tape.input(ws.zeros(Shape{2, 3}, DType::f64), true);
+  Variable* y = ops::relu(tape, x);
+  ASSERT_EQ(tape.record_count(), 1u);  // the op's own record, with its backward
+  Record r;
+  r.kind = OpKind::relu;
+  r.inputs = {x, nullptr, nullptr, nullptr};
+  r.output = tape.make_output(ws.empty(Shape{2, 3}, DType::f64));
+  try {
+    tape.record(r);
+    ADD_FAILURE() << "a record without a backward function was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("relu without a backward function"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(tape.record_count(), 1u);
+  tape.backward(ops::mean_all(tape, y));  // the op's record runs its backward
+  EXPECT_TRUE(x->grad.defined());
 }
 
 TEST_F(CudaOps, EveryOpForwardAndBackward) {

@@ -253,7 +253,7 @@ void check_model_gradients(Backend& backend, const ModelCase& c) {
   }
   std::unique_ptr<FixedAssignments> fixed;
   if (c.config.variant == Variant::diffpool_det)
-    fixed = std::make_unique<FixedAssignments>(compute_fixed_assignments(data, model.cluster_counts()));
+    fixed = std::make_unique<FixedAssignments>(model.fixed_assignments(data));
   std::vector<int64_t> ids = {0, 1, 2, 3, 4};
   Workspace ws(backend);
   ParameterStore& params = model.parameters();
@@ -355,6 +355,158 @@ TEST_F(GradCheck, OtherVariants) {
   check_model_gradients(*backend, {"diffpool-nolp", small_config(Variant::diffpool_nolp, 1)});
   check_model_gradients(*backend, {"diffpool-det", small_config(Variant::diffpool_det, 2)});
   check_model_gradients(*backend, {"graphsage", small_config(Variant::graphsage, 1)});
+}
+
+}  // namespace
+}  // namespace diffpool
+
+namespace diffpool {
+namespace {
+
+// ---- per-graph blocks (engine/ops/blocks.cpp) ---------------------------------------------------
+// Four graphs of 4, 1, 3 and 6 rows with 2, 1, 3 and 2 clusters (K = 3), and a graph of 0 rows.
+struct BlockFixture {
+  Workspace ws;
+  Segments rows_seg, cluster_seg;
+  Blocks s, a, pooled, z_rows, x_rows, s_t;
+  explicit BlockFixture(Backend& backend) : ws(backend) {
+    const std::vector<int64_t> n = {4, 1, 3, 6, 0}, k = {2, 1, 3, 2, 1};
+    rows_seg = make_segments(ws, {0, 4, 5, 8, 14, 14});
+    cluster_seg = make_segments(ws, {0, 2, 3, 6, 8, 9});
+    s = ragged_blocks(n, k);
+    a = ragged_blocks(n, n);
+    pooled = ragged_blocks(k, k);
+    s_t = ragged_blocks(k, n);
+    z_rows = packed_blocks(rows_seg, 4);
+    x_rows = packed_blocks(cluster_seg, 4);
+  }
+  int64_t elements(const Blocks& b) const { return b.elements; }
+};
+
+BlockContext context(const Blocks* a, const Blocks* b = nullptr, const Blocks* c = nullptr, Trans ta = Trans::no,
+                     Trans tb = Trans::no) {
+  BlockContext ctx;
+  ctx.a = a;
+  ctx.b = b;
+  ctx.c = c;
+  ctx.trans_a = ta;
+  ctx.trans_b = tb;
+  return ctx;
+}
+
+TEST_F(GradCheck, BlockLinearAndSoftmax) {
+  BlockFixture f(*backend);
+  const BlockContext ctx = context(&f.s);
+  expect_gradients_match(*backend,
+                         {random_input("x", {14, 5}, 61), random_input("w", {5, 3}, 62), random_input("b", {3}, 63)},
+                         [&](Tape& t, const std::vector<Variable*>& v) { return ops::block_linear(t, v[0], v[1], v[2], ctx); });
+  expect_gradients_match(*backend, {random_input("x", {14, 5}, 64), random_input("w", {5, 3}, 65)},
+                         [&](Tape& t, const std::vector<Variable*>& v) {
+                           return ops::block_linear(t, v[0], v[1], nullptr, ctx);
+                         });
+  expect_gradients_match(*backend, {random_input("x", {f.s.elements, 1}, 66, -2, 2)},
+                         [&](Tape& t, const std::vector<Variable*>& v) { return ops::block_softmax(t, v[0], ctx); });
+  // Graph g's block equals softmax_rows of the first k_g columns of its rows of x W + b.
+  Workspace ws(*backend);
+  Tape tape(*backend, ws);
+  auto constant = [&](const GradInput& in) {
+    Tensor t = ws.empty(in.shape, DType::f64);
+    backend->copy_bytes(t.data(), t.device(), in.values.data(), Device::cpu, t.bytes());
+    return tape.constant(t);
+  };
+  const GradInput x = random_input("x", {14, 5}, 67), w = random_input("w", {5, 3}, 68), b = random_input("b", {3}, 69);
+  const auto ragged = download<double>(
+      *backend, ops::block_softmax(tape, ops::block_linear(tape, constant(x), constant(w), constant(b), ctx), ctx)->value);
+  const auto full = download<double>(
+      *backend, ops::softmax_rows(tape, ops::linear(tape, constant(x), constant(w), constant(b)))->value);
+  // With only k_g columns, each row of the full softmax renormalised over its first k_g entries.
+  for (int64_t g = 0; g < f.s.count(); ++g)
+    for (int64_t i = 0; i < f.s.rows[g]; ++i) {
+      const int64_t row = f.s.row_begin[g] + i, k = f.s.cols[g];
+      double z = 0;
+      for (int64_t j = 0; j < k; ++j) z += full[static_cast<std::size_t>(row * 3 + j)];
+      for (int64_t j = 0; j < k; ++j)
+        EXPECT_NEAR(ragged[static_cast<std::size_t>(f.s.offset[g] + i * k + j)], full[static_cast<std::size_t>(row * 3 + j)] / z,
+                    1e-12);
+    }
+}
+
+TEST_F(GradCheck, BlockMatmulEveryTransposition) {
+  BlockFixture f(*backend);
+  // X' = S^T Z: ragged (n_g, k_g) transposed times packed rows (n_g, 4) into packed rows (k_g, 4).
+  const BlockContext stz = context(&f.s, &f.z_rows, &f.x_rows, Trans::yes);
+  expect_gradients_match(*backend, {random_input("s", {f.s.elements, 1}, 71), random_input("z", {14, 4}, 72)},
+                         [&](Tape& t, const std::vector<Variable*>& v) { return ops::block_matmul(t, v[0], v[1], stz); });
+  // A' = S^T (A S): ragged times ragged into ragged (k_g, k_g).
+  const BlockContext sts = context(&f.s, &f.s, &f.pooled, Trans::yes);
+  expect_gradients_match(*backend, {random_input("s", {f.s.elements, 1}, 73), random_input("as", {f.s.elements, 1}, 74)},
+                         [&](Tape& t, const std::vector<Variable*>& v) { return ops::block_matmul(t, v[0], v[1], sts); });
+  // A S at a dense level: (n_g, n_g) times (n_g, k_g).
+  const BlockContext as = context(&f.a, &f.s, &f.s);
+  expect_gradients_match(*backend, {random_input("a", {f.a.elements, 1}, 75), random_input("s", {f.s.elements, 1}, 76)},
+                         [&](Tape& t, const std::vector<Variable*>& v) { return ops::block_matmul(t, v[0], v[1], as); });
+  // A X: ragged (n_g, n_g) times packed rows (n_g, 4).
+  const BlockContext ax = context(&f.a, &f.z_rows, &f.z_rows);
+  expect_gradients_match(*backend, {random_input("a", {f.a.elements, 1}, 77), random_input("x", {14, 4}, 78)},
+                         [&](Tape& t, const std::vector<Variable*>& v) { return ops::block_matmul(t, v[0], v[1], ax); });
+  // B transposed: S (n_g, k_g) times U^T, U stored (n_g, k_g), into (n_g, n_g).
+  const BlockContext sbt = context(&f.s, &f.s, &f.a, Trans::no, Trans::yes);
+  expect_gradients_match(*backend, {random_input("s", {f.s.elements, 1}, 79), random_input("u", {f.s.elements, 1}, 80)},
+                         [&](Tape& t, const std::vector<Variable*>& v) { return ops::block_matmul(t, v[0], v[1], sbt); });
+  // Both transposed: T^T U^T with T stored (k_g, n_g) and U stored (n_g, k_g), into (n_g, n_g).
+  const BlockContext both = context(&f.s_t, &f.s, &f.a, Trans::yes, Trans::yes);
+  expect_gradients_match(*backend, {random_input("t", {f.s_t.elements, 1}, 81), random_input("u", {f.s.elements, 1}, 82)},
+                         [&](Tape& t, const std::vector<Variable*>& v) { return ops::block_matmul(t, v[0], v[1], both); });
+}
+
+TEST_F(GradCheck, BlockReductions) {
+  BlockFixture f(*backend);
+  const BlockContext ctx = context(&f.s);
+  expect_gradients_match(*backend, {random_input("a", {f.s.elements, 1}, 91), random_input("b", {f.s.elements, 1}, 92)},
+                         [&](Tape& t, const std::vector<Variable*>& v) { return ops::block_dot(t, v[0], v[1], ctx); });
+  expect_gradients_match(*backend, {random_input("a", {f.s.elements, 1}, 93)},
+                         [&](Tape& t, const std::vector<Variable*>& v) { return ops::block_dot(t, v[0], v[0], ctx); });
+  expect_gradients_match(*backend, {random_input("s", {f.s.elements, 1}, 94)},
+                         [&](Tape& t, const std::vector<Variable*>& v) { return ops::block_gram_sq(t, v[0], ctx); });
+  expect_gradients_match(*backend, {random_input("x", {f.s.elements, 1}, 95)},
+                         [&](Tape& t, const std::vector<Variable*>& v) { return ops::block_row_sum(t, v[0], ctx); });
+  expect_gradients_match(*backend, {random_input("p", {f.s.elements, 1}, 96, 0.05, 1.0)},
+                         [&](Tape& t, const std::vector<Variable*>& v) { return ops::block_row_xlogx(t, v[0], ctx); });
+}
+
+// Per-graph cluster counts through the whole model: graphs of 7, 3, 9, 5 and 6 nodes give
+// 4, 2, 4, 3 and 3 clusters (ratio 0.5, capped at 4), then 2, 1, 2, 2, 2.
+TEST_F(GradCheck, PerGraphClusters) {
+  auto per_graph = [](int levels) {
+    ModelConfig c = small_config(Variant::diffpool, levels);
+    c.cluster_rule = ClusterRule::per_graph;
+    c.cluster_ratio = 0.5;
+    return c;
+  };
+  for (auto loss : {ModelCase::Loss::total, ModelCase::Loss::link, ModelCase::Loss::entropy})
+    check_model_gradients(*backend, {"per-graph clusters, 2 levels", per_graph(2), loss});
+  check_model_gradients(*backend, {"per-graph clusters, 1 level", per_graph(1)});
+  ModelConfig c = per_graph(2);
+  c.link_norm = LinkLossNorm::bce;
+  check_model_gradients(*backend, {"per-graph clusters, binary cross-entropy link loss", c, ModelCase::Loss::link});
+  c = per_graph(2);
+  c.link_norm = LinkLossNorm::per_entry;
+  c.dense_aggregation = DenseAggregation::sum;
+  c.concat_layers = true;
+  c.dropout = 0.2;
+  check_model_gradients(*backend, {"per-graph clusters, per-entry norm, sum aggregation, concat, dropout", c});
+  c = per_graph(2);
+  c.clusters.clear();
+  c.link_norm = LinkLossNorm::frobenius_squared;
+  check_model_gradients(*backend, {"per-graph clusters, uncapped, squared norm", c});
+  c = per_graph(2);
+  c.variant = Variant::diffpool_det;
+  check_model_gradients(*backend, {"per-graph clusters, diffpool-det (Graclus per graph)", c});
+  check_model_gradients(*backend, {"per-graph clusters, nolp", [&] {
+                                     ModelConfig n = per_graph(1);
+                                     n.variant = Variant::diffpool_nolp;
+                                     return n;
+                                   }()});
 }
 
 }  // namespace

@@ -148,11 +148,11 @@ std::string config_json(const ModelConfig& c) {
       "\"cluster_ratio\": {:.17g}, \"clusters\": {}, \"readout\": \"{}\", \"concat_layers\": {}, \"mlp_hidden\": {}, "
       "\"dropout\": {:.17g}, \"batch_norm\": {}, \"batch_norm_mode\": \"{}\", \"l2_normalize\": {}, \"link_weight\": {:.17g}, "
       "\"entropy_weight\": {:.17g}, \"link_norm\": \"{}\", \"dense_aggregation\": \"{}\", "
-      "\"dense_degree_eps\": {:.17g}, \"batch_norm_eps\": {:.17g}}}",
+      "\"dense_degree_eps\": {:.17g}, \"batch_norm_eps\": {:.17g}, \"cluster_rule\": \"{}\"}}",
       variant_name(c.variant), c.pool_levels, json_list(c.conv_layers), c.hidden_dim, c.embedding_dim,
       c.cluster_ratio, json_list(c.clusters), readout_name(c.readout), c.concat_layers, json_list(c.mlp_hidden),
       c.dropout, c.batch_norm, batch_norm_mode_name(c.batch_norm_mode), c.l2_normalize, c.link_weight, c.entropy_weight, link_loss_norm_name(c.link_norm),
-      dense_aggregation_name(c.dense_aggregation), c.dense_degree_eps, c.batch_norm_eps);
+      dense_aggregation_name(c.dense_aggregation), c.dense_degree_eps, c.batch_norm_eps, cluster_rule_name(c.cluster_rule));
 }
 
 // Writes manifest.json, parameters.bin, features.bin and edges.bin (the batch exactly as the
@@ -421,7 +421,7 @@ class Reference : public ::testing::Test {
     fs::create_directories(dir);
     std::unique_ptr<FixedAssignments> fixed;
     if (config.variant == Variant::diffpool_det)
-      fixed = std::make_unique<FixedAssignments>(compute_fixed_assignments(data, model.cluster_counts()));
+      fixed = std::make_unique<FixedAssignments>(model.fixed_assignments(data));
     export_case(dir, model, data, ids, values, testing::data_dir(), fixed.get());
 
     const std::string script = testing::source_dir() + "/tests/reference/diffpool_reference.py";
@@ -552,12 +552,42 @@ TEST_F(Reference, BinaryCrossEntropyLinkLoss) {
   run_case("bce_link", c);
 }
 
+// Two levels: the link loss exists at the first only, the entropy loss at both (summed).
+TEST_F(Reference, BinaryCrossEntropyLinkLossTwoLevels) {
+  ModelConfig c = enzymes_config();
+  c.pool_levels = 2;
+  c.cluster_ratio = 0.25;
+  c.link_norm = LinkLossNorm::bce;
+  run_case("bce_link_2levels", c);
+}
+
 TEST_F(Reference, PerBatchBatchNormTwoLevels) {
   ModelConfig c = enzymes_config();
   c.pool_levels = 2;
   c.cluster_ratio = 0.25;
   c.batch_norm_mode = BatchNormMode::per_batch;
   run_case("per_batch_bn", c);
+}
+
+// Per-graph cluster counts: every ENZYMES graph of the batch pools into its own
+// ceil(ratio * n_g) clusters, then ceil(ratio * k_g); the reference loops over graphs in PyTorch.
+TEST_F(Reference, PerGraphClustersTwoLevels) {
+  ModelConfig c = enzymes_config();
+  c.pool_levels = 2;
+  c.cluster_ratio = 0.25;
+  c.cluster_rule = ClusterRule::per_graph;
+  run_case("per_graph_2levels", c);
+}
+
+TEST_F(Reference, PerGraphClustersBinaryCrossEntropyMeanAggregationCaps) {
+  ModelConfig c = enzymes_config();
+  c.pool_levels = 2;
+  c.cluster_ratio = 0.3;
+  c.clusters = {8, 3};  // caps
+  c.cluster_rule = ClusterRule::per_graph;
+  c.link_norm = LinkLossNorm::bce;
+  c.readout = Readout::mean;
+  run_case("per_graph_bce_caps", c);
 }
 
 }  // namespace

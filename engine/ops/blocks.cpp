@@ -1,0 +1,502 @@
+// Ops over per-graph blocks (engine/ops/blocks.hpp): what pooling needs when every graph has its
+// own cluster count k_g. Each op runs one backend primitive per graph on that graph's block, so
+// the work is exactly that of the used rows and columns: nothing is padded, computed and masked.
+//
+// Glossary: B graphs; graph g has n_g rows at this level and k_g clusters at the next;
+// F, D feature widths; K = max_g k_g (the width of the assignment GNN's last layer).
+//
+//   block_matmul:   C_g = op(A_g) op(B_g)           any mix of ragged and packed blocks
+//                   dA_g += dC_g op(B_g)^T (or its transpose), dB_g += op(A_g)^T dC_g (idem)
+//   block_linear:   Y_g = X_g W[:, :k_g] + b[:k_g]  X (N, F) packed, W (F, K), Y ragged (n_g, k_g)
+//                   dX_g += dY_g W[:, :k_g]^T, dW[:, :k_g] += X_g^T dY_g, db[:k_g] += colsum(dY_g)
+//   block_softmax:  Y_g = softmax over each row of X_g            dX_g += Y (dY - rowsum(dY Y))
+//   block_spmm:     Y_g = A_g S_g   A_g the graph's sparse adjacency (symmetric), S ragged
+//                   dS_g += A_g dY_g
+//   block_dot:      y_g = sum(A_g * B_g)   (B, 1)                 dA_g += dy_g B_g, dB_g += dy_g A_g
+//   block_gram_sq:  y_g = ||S_g^T S_g||_F^2 (B, 1)                dS_g += 4 dy_g S_g (S_g^T S_g)
+//   block_row_sum:  y_i = sum_j X_g[i, j]  (rows, 1) packed       dX_g[i, j] += dy_i
+//   block_row_xlogx: y_i = sum_j x_ij log x_ij (rows, 1) packed   dX_g[i, j] += dy_i (log x_ij + 1)
+//   block_link_bce: the binary cross-entropy link loss of each graph's rows (rows, 1), as link_bce
+//
+// Every block list covers its tensor exactly once, so one gradient target (and its beta) serves
+// all graphs of a backward, as in the segment ops of graph.cpp.
+#include <algorithm>
+
+#include "engine/ops/backward.hpp"
+#include "engine/ops/blocks.hpp"
+#include "engine/ops/op_util.hpp"
+#include "engine/ops/ops.hpp"
+
+namespace diffpool::ops {
+
+using detail::new_output;
+using detail::wants_grad;
+
+namespace {
+
+const BlockContext& context_of(const Record& r) { return *static_cast<const BlockContext*>(r.context); }
+
+// [m, n] of op(X) for block g.
+std::pair<int64_t, int64_t> op_shape(const Blocks& x, int64_t g, Trans t) {
+  const auto i = static_cast<std::size_t>(g);
+  return t == Trans::no ? std::pair{x.rows[i], x.cols[i]} : std::pair{x.cols[i], x.rows[i]};
+}
+
+int64_t ld(int64_t cols) { return std::max<int64_t>(1, cols); }
+
+Tensor element(const Tensor& t, int64_t i) {
+  return Tensor(static_cast<char*>(t.data()) + static_cast<std::size_t>(i) * dtype_size(t.dtype()), Shape{1}, t.dtype(),
+                t.device());
+}
+
+Tensor flat(const Tensor& t) { return Tensor(t.data(), Shape{t.numel()}, t.dtype(), t.device()); }
+
+// C = alpha op(A) op(B) + beta C for one block of each; an empty product still scales C.
+void block_gemm(Backend& be, Trans ta, Trans tb, const Tensor& a, const Tensor& b, double beta, Tensor& c) {
+  const int64_t m = c.rows(), n = c.cols();
+  const int64_t k = ta == Trans::no ? a.cols() : a.rows();
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    if (beta == 0) be.fill(c, 0.0);
+    return;
+  }
+  be.gemm(ta, tb, m, n, k, 1.0, a.data(), ld(a.cols()), b.data(), ld(b.cols()), beta, c.data(), ld(c.cols()), c.dtype());
+}
+
+}  // namespace
+
+Variable* block_matmul(Tape& tape, Variable* a, Variable* b, const BlockContext& context) {
+  const Blocks &A = *context.a, &B = *context.b, &C = *context.c;
+  DP_CHECK(A.count() == B.count() && A.count() == C.count() && a != b, "block_matmul: {}, {} and {} blocks",
+           A.count(), B.count(), C.count());
+  detail::check_float_pair("block_matmul", a, b);
+  for (int64_t g = 0; g < A.count(); ++g) {
+    const auto [m, ka] = op_shape(A, g, context.trans_a);
+    const auto [kb, n] = op_shape(B, g, context.trans_b);
+    const auto i = static_cast<std::size_t>(g);
+    DP_CHECK(ka == kb && C.rows[i] == m && C.cols[i] == n, "block_matmul: graph {}: [{}, {}] x [{}, {}] into [{}, {}]", g,
+             m, ka, kb, n, C.rows[i], C.cols[i]);
+  }
+  Variable* y = new_output(tape, C.shape(), a->value.dtype());
+  Backend& be = tape.backend();
+  for (int64_t g = 0; g < C.count(); ++g) {
+    Tensor cg = C.view(y->value, g);
+    block_gemm(be, context.trans_a, context.trans_b, A.view(a->value, g), B.view(b->value, g), 0.0, cg);
+  }
+  Record r;
+  r.kind = OpKind::block_matmul;
+  r.inputs = {a, b, nullptr, nullptr};
+  r.output = y;
+  r.context = &context;
+  detail::record(tape, r);
+  return y;
+}
+
+void block_matmul_backward(Tape& tape, const Record& r) {
+  const BlockContext& ctx = context_of(r);
+  const Blocks &A = *ctx.a, &B = *ctx.b, &C = *ctx.c;
+  Variable *a = r.inputs[0], *b = r.inputs[1];
+  const Tensor& dc = r.output->grad;
+  Backend& be = tape.backend();
+  const Trans flip_b = ctx.trans_b == Trans::no ? Trans::yes : Trans::no;
+  const Trans flip_a = ctx.trans_a == Trans::no ? Trans::yes : Trans::no;
+  if (wants_grad(a)) {
+    auto da = tape.grad_target(a);
+    for (int64_t g = 0; g < A.count(); ++g) {
+      Tensor dag = A.view(da.tensor, g);
+      // op(A) = A: dA = dC op(B)^T.  op(A) = A^T: dA = op(B) dC^T.
+      if (ctx.trans_a == Trans::no) block_gemm(be, Trans::no, flip_b, C.view(dc, g), B.view(b->value, g), da.beta, dag);
+      else block_gemm(be, ctx.trans_b, Trans::yes, B.view(b->value, g), C.view(dc, g), da.beta, dag);
+    }
+  }
+  if (wants_grad(b)) {
+    auto db = tape.grad_target(b);
+    for (int64_t g = 0; g < B.count(); ++g) {
+      Tensor dbg = B.view(db.tensor, g);
+      // op(B) = B: dB = op(A)^T dC.  op(B) = B^T: dB = dC^T op(A).
+      if (ctx.trans_b == Trans::no) block_gemm(be, flip_a, Trans::no, A.view(a->value, g), C.view(dc, g), db.beta, dbg);
+      else block_gemm(be, Trans::yes, ctx.trans_a, C.view(dc, g), A.view(a->value, g), db.beta, dbg);
+    }
+  }
+}
+
+Variable* block_linear(Tape& tape, Variable* x, Variable* w, Variable* b, const BlockContext& context) {
+  const Blocks& Y = *context.a;
+  const Tensor &X = x->value, &W = w->value;
+  DP_CHECK(X.rows() == Y.total_rows() && X.cols() == W.rows() && (!b || b->value.numel() == W.cols()),
+           "block_linear: x {}, w {}, {} block rows", X.describe(), W.describe(), Y.total_rows());
+  for (int64_t g = 0; g < Y.count(); ++g)
+    DP_CHECK(Y.cols[static_cast<std::size_t>(g)] <= W.cols(), "block_linear: graph {} needs {} of {} columns", g,
+             Y.cols[static_cast<std::size_t>(g)], W.cols());
+  detail::check_float_pair("block_linear", x, w);
+  const int64_t f = X.cols(), kmax = W.cols();
+  Variable* y = new_output(tape, Y.shape(), X.dtype());
+  Backend& be = tape.backend();
+  const std::size_t es = dtype_size(X.dtype());
+  for (int64_t g = 0; g < Y.count(); ++g) {
+    Tensor yg = Y.view(y->value, g);
+    const int64_t n = yg.rows(), k = yg.cols();
+    if (n == 0) continue;
+    if (b) {
+      const Tensor bias(b->value.data(), Shape{k}, b->value.dtype(), b->value.device());
+      be.map(MapOp::broadcast, yg, &bias, Broadcast::row, 0, 1, 0, yg);
+    }
+    be.gemm(Trans::no, Trans::no, n, k, f, 1.0, static_cast<const char*>(X.data()) + Y.row_begin[g] * f * es, f,
+            W.data(), kmax, b ? 1.0 : 0.0, yg.data(), k, X.dtype());
+  }
+  Record r;
+  r.kind = OpKind::block_linear;
+  r.inputs = {x, w, b, nullptr};
+  r.output = y;
+  r.context = &context;
+  detail::record(tape, r);
+  return y;
+}
+
+void block_linear_backward(Tape& tape, const Record& r) {
+  const Blocks& Y = *context_of(r).a;
+  Variable *x = r.inputs[0], *w = r.inputs[1], *b = r.inputs[2];
+  const Tensor& dy = r.output->grad;
+  Backend& be = tape.backend();
+  const int64_t f = x->value.cols(), kmax = w->value.cols();
+  const DType dt = dy.dtype();
+  const std::size_t es = dtype_size(dt);
+  if (wants_grad(x)) {
+    auto dx = tape.grad_target(x);  // every row of x belongs to one block
+    for (int64_t g = 0; g < Y.count(); ++g) {
+      const Tensor dyg = Y.view(dy, g);
+      const int64_t n = dyg.rows(), k = dyg.cols();
+      if (n == 0) continue;
+      be.gemm(Trans::no, Trans::yes, n, f, k, 1.0, dyg.data(), k, w->value.data(), kmax, dx.beta,
+              static_cast<char*>(dx.tensor.data()) + Y.row_begin[g] * f * es, f, dt);
+    }
+  }
+  // The graphs share W's leading columns: their contributions add up, so a new gradient is zeroed first.
+  auto accumulate_target = [&](Variable* v) -> Tensor& {
+    auto t = tape.grad_target(v);
+    if (t.beta == 0) be.fill(t.tensor, 0.0);
+    return t.tensor;
+  };
+  if (wants_grad(w)) {
+    Tensor& dw = accumulate_target(w);
+    for (int64_t g = 0; g < Y.count(); ++g) {
+      const Tensor dyg = Y.view(dy, g);
+      const int64_t n = dyg.rows(), k = dyg.cols();
+      if (n == 0) continue;
+      be.gemm(Trans::yes, Trans::no, f, k, n, 1.0, static_cast<const char*>(x->value.data()) + Y.row_begin[g] * f * es,
+              f, dyg.data(), k, 1.0, dw.data(), kmax, dt);
+    }
+  }
+  if (wants_grad(b)) {
+    Tensor& db = accumulate_target(b);
+    for (int64_t g = 0; g < Y.count(); ++g) {
+      const Tensor dyg = Y.view(dy, g);
+      if (dyg.rows() == 0) continue;
+      Tensor dbg(db.data(), Shape{dyg.cols()}, dt, db.device());
+      be.reduce_cols(Reduce::sum, dyg, nullptr, 1.0, 1.0, dbg);
+    }
+  }
+}
+
+Variable* block_softmax(Tape& tape, Variable* x, const BlockContext& context, bool in_place) {
+  const Blocks& X = *context.a;
+  // In place, the logits' memory holds the softmax: the backward needs only the output.
+  Variable* y = in_place ? tape.make_output(x->value) : new_output(tape, X.shape(), x->value.dtype());
+  for (int64_t g = 0; g < X.count(); ++g) {
+    Tensor yg = X.view(y->value, g);
+    if (yg.numel() > 0) tape.backend().softmax_rows_forward(X.view(x->value, g), yg);
+  }
+  Record r;
+  r.kind = OpKind::block_softmax;
+  r.inputs = {x, nullptr, nullptr, nullptr};
+  r.output = y;
+  r.context = &context;
+  detail::record(tape, r);
+  return y;
+}
+
+void block_softmax_backward(Tape& tape, const Record& r) {
+  const Blocks& X = *context_of(r).a;
+  Tensor& dx = tape.grad(r.inputs[0]);  // the primitive accumulates
+  for (int64_t g = 0; g < X.count(); ++g) {
+    Tensor dxg = X.view(dx, g);
+    if (dxg.numel() > 0) tape.backend().softmax_rows_backward(X.view(r.output->grad, g), X.view(r.output->value, g), dxg);
+  }
+}
+
+Variable* block_spmm(Tape& tape, Variable* s, const BlockContext& context) {
+  const Blocks& S = *context.a;
+  DP_CHECK(context.adjacency && static_cast<int64_t>(context.adjacency->size()) == S.count(),
+           "block_spmm: per-graph adjacency of {} graphs for {} blocks", context.adjacency ? context.adjacency->size() : 0,
+           S.count());
+  Variable* y = new_output(tape, S.shape(), s->value.dtype());
+  for (int64_t g = 0; g < S.count(); ++g) {
+    Tensor yg = S.view(y->value, g);
+    if (yg.numel() > 0) tape.backend().spmm((*context.adjacency)[static_cast<std::size_t>(g)], S.view(s->value, g), 1.0, 0.0, yg);
+  }
+  Record r;
+  r.kind = OpKind::block_spmm;
+  r.inputs = {s, nullptr, nullptr, nullptr};
+  r.output = y;
+  r.context = &context;
+  detail::record(tape, r);
+  return y;
+}
+
+void block_spmm_backward(Tape& tape, const Record& r) {
+  const BlockContext& ctx = context_of(r);
+  const Blocks& S = *ctx.a;
+  auto ds = tape.grad_target(r.inputs[0]);
+  for (int64_t g = 0; g < S.count(); ++g) {
+    Tensor dsg = S.view(ds.tensor, g);
+    if (dsg.numel() > 0)  // A_g is symmetric: A_g^T dY_g = A_g dY_g
+      tape.backend().spmm((*ctx.adjacency)[static_cast<std::size_t>(g)], S.view(r.output->grad, g), 1.0, ds.beta, dsg);
+  }
+}
+
+Variable* block_dot(Tape& tape, Variable* a, Variable* b, const BlockContext& context) {
+  const Blocks& X = *context.a;
+  detail::check_float_pair("block_dot", a, b);
+  Variable* y = new_output(tape, Shape{X.count(), 1}, a->value.dtype());
+  for (int64_t g = 0; g < X.count(); ++g) {
+    Tensor yg = element(y->value, g);
+    const Tensor ag = flat(X.view(a->value, g)), bg = flat(X.view(b->value, g));
+    if (ag.numel() == 0) tape.backend().fill(yg, 0.0);
+    else tape.backend().reduce_all(Reduce::dot, ag, &bg, 1.0, 0.0, yg);
+  }
+  Record r;
+  r.kind = OpKind::block_dot;
+  r.inputs = {a, b, nullptr, nullptr};
+  r.output = y;
+  r.context = &context;
+  detail::record(tape, r);
+  return y;
+}
+
+void block_dot_backward(Tape& tape, const Record& r) {
+  const Blocks& X = *context_of(r).a;
+  Variable *a = r.inputs[0], *b = r.inputs[1];
+  // Both inputs may be the same variable (a sum of squares); each term then adds its share.
+  auto term = [&](Variable* target, Variable* other) {
+    if (!wants_grad(target)) return;
+    auto d = tape.grad_target(target);
+    for (int64_t g = 0; g < X.count(); ++g) {
+      Tensor dg = flat(X.view(d.tensor, g));
+      if (dg.numel() == 0) continue;
+      const Tensor dyg = element(r.output->grad, g);
+      tape.backend().map(MapOp::mul, flat(X.view(other->value, g)), &dyg, Broadcast::scalar, 0, 1.0, d.beta, dg);
+    }
+  };
+  term(a, b);
+  term(b, a);
+}
+
+namespace {
+// The smaller Gram matrix of block s_g [n, k] into m: s_g s_g^T when n <= k, else s_g^T s_g.
+int64_t small_gram(Backend& be, const Tensor& sg, Tensor& m) {
+  const int64_t n = sg.rows(), k = sg.cols();
+  if (n <= k) {
+    be.gemm(Trans::no, Trans::yes, n, n, k, 1.0, sg.data(), k, sg.data(), k, 0.0, m.data(), n, sg.dtype());
+    return n;
+  }
+  be.gemm(Trans::yes, Trans::no, k, k, n, 1.0, sg.data(), k, sg.data(), k, 0.0, m.data(), k, sg.dtype());
+  return k;
+}
+
+Tensor gram_scratch(Tape& tape, const Blocks& S, DType dtype) {
+  int64_t side = 1;
+  for (int64_t g = 0; g < S.count(); ++g)
+    side = std::max(side, std::min(S.rows[static_cast<std::size_t>(g)], S.cols[static_cast<std::size_t>(g)]));
+  return tape.workspace().empty(Shape{side * side}, dtype);
+}
+}  // namespace
+
+Variable* block_gram_sq(Tape& tape, Variable* s, const BlockContext& context) {
+  const Blocks& S = *context.a;
+  Variable* y = new_output(tape, Shape{S.count(), 1}, s->value.dtype());
+  Backend& be = tape.backend();
+  Tensor scratch = gram_scratch(tape, S, s->value.dtype());
+  for (int64_t g = 0; g < S.count(); ++g) {
+    Tensor yg = element(y->value, g);
+    const Tensor sg = S.view(s->value, g);
+    if (sg.numel() == 0) {
+      be.fill(yg, 0.0);
+      continue;
+    }
+    const int64_t side = small_gram(be, sg, scratch);
+    const Tensor m(scratch.data(), Shape{side * side}, scratch.dtype(), scratch.device());
+    be.reduce_all(Reduce::dot, m, &m, 1.0, 0.0, yg);
+  }
+  Record r;
+  r.kind = OpKind::block_gram_sq;
+  r.inputs = {s, nullptr, nullptr, nullptr};
+  r.output = y;
+  r.context = &context;
+  detail::record(tape, r);
+  return y;
+}
+
+void block_gram_sq_backward(Tape& tape, const Record& r) {
+  const Blocks& S = *context_of(r).a;
+  Variable* s = r.inputs[0];
+  const DType dt = s->value.dtype();
+  Backend& be = tape.backend();
+  Tensor scratch = gram_scratch(tape, S, dt);
+  auto ds = tape.grad_target(s);
+  for (int64_t g = 0; g < S.count(); ++g) {
+    const Tensor sg = S.view(s->value, g);
+    Tensor dsg = S.view(ds.tensor, g);
+    const int64_t n = sg.rows(), k = sg.cols();
+    if (sg.numel() == 0) continue;
+    const int64_t side = small_gram(be, sg, scratch);
+    Tensor m(scratch.data(), Shape{side * side}, dt, scratch.device());
+    const Tensor dyg = element(r.output->grad, g);
+    be.map(MapOp::mul, m, &dyg, Broadcast::scalar, 0, 1.0, 0.0, m);
+    if (n <= k) be.gemm(Trans::no, Trans::no, n, k, n, 4.0, m.data(), n, sg.data(), k, ds.beta, dsg.data(), k, dt);
+    else be.gemm(Trans::no, Trans::no, n, k, k, 4.0, sg.data(), k, m.data(), k, ds.beta, dsg.data(), k, dt);
+  }
+}
+
+Variable* block_row_sum(Tape& tape, Variable* x, const BlockContext& context) {
+  const Blocks& X = *context.a;
+  Variable* y = new_output(tape, Shape{X.total_rows(), 1}, x->value.dtype());
+  for (int64_t g = 0; g < X.count(); ++g) {
+    Tensor yg = X.row_view(y->value, g);
+    const Tensor xg = X.view(x->value, g);
+    if (yg.numel() == 0) continue;
+    if (xg.numel() == 0) tape.backend().fill(yg, 0.0);
+    else tape.backend().reduce_rows(Reduce::sum, xg, nullptr, 1.0, 0.0, yg);
+  }
+  Record r;
+  r.kind = OpKind::block_row_sum;
+  r.inputs = {x, nullptr, nullptr, nullptr};
+  r.output = y;
+  r.context = &context;
+  detail::record(tape, r);
+  return y;
+}
+
+void block_row_sum_backward(Tape& tape, const Record& r) {
+  const Blocks& X = *context_of(r).a;
+  Variable* x = r.inputs[0];
+  auto dx = tape.grad_target(x);
+  for (int64_t g = 0; g < X.count(); ++g) {
+    Tensor dxg = X.view(dx.tensor, g);
+    if (dxg.numel() == 0) continue;
+    const Tensor dyg = X.row_view(r.output->grad, g);
+    tape.backend().map(MapOp::broadcast, dxg, &dyg, Broadcast::col, 0, 1.0, dx.beta, dxg);
+  }
+}
+
+namespace {
+// Rows of block g per chunk of the x log x scratch: about a million elements, so a graph with
+// thousands of nodes and clusters (D&D) never holds a full [n, k] intermediate.
+int64_t xlogx_chunk_rows(int64_t rows, int64_t cols) {
+  return std::max<int64_t>(1, std::min<int64_t>(rows, (int64_t{1} << 20) / std::max<int64_t>(cols, 1)));
+}
+int64_t xlogx_scratch(const Blocks& x) {
+  int64_t most = 1;
+  for (int64_t g = 0; g < x.count(); ++g) {
+    const auto i = static_cast<std::size_t>(g);
+    most = std::max(most, xlogx_chunk_rows(x.rows[i], x.cols[i]) * x.cols[i]);
+  }
+  return most;
+}
+Tensor rows_of(const Tensor& m, int64_t r0, int64_t r1) {
+  return Tensor(static_cast<char*>(m.data()) + static_cast<std::size_t>(r0 * m.cols()) * dtype_size(m.dtype()),
+                Shape{r1 - r0, m.cols()}, m.dtype(), m.device());
+}
+}  // namespace
+
+Variable* block_row_xlogx(Tape& tape, Variable* x, const BlockContext& context) {
+  const Blocks& X = *context.a;
+  Variable* y = new_output(tape, Shape{X.total_rows(), 1}, x->value.dtype());
+  Tensor scratch = tape.workspace().empty(Shape{xlogx_scratch(X)}, x->value.dtype());
+  for (int64_t g = 0; g < X.count(); ++g) {
+    Tensor yg = X.row_view(y->value, g);
+    const Tensor xg = X.view(x->value, g);
+    if (yg.numel() == 0) continue;
+    if (xg.numel() == 0) {
+      tape.backend().fill(yg, 0.0);
+      continue;
+    }
+    const int64_t n = xg.rows(), k = xg.cols(), chunk = xlogx_chunk_rows(n, k);
+    for (int64_t r0 = 0; r0 < n; r0 += chunk) {
+      const int64_t r1 = std::min(n, r0 + chunk);
+      const Tensor xs = rows_of(xg, r0, r1);
+      Tensor logs(scratch.data(), xs.shape(), xs.dtype(), xs.device());
+      Tensor ys = rows_of(yg, r0, r1);
+      tape.backend().map(MapOp::log, xs, nullptr, Broadcast::full, 0, 1.0, 0.0, logs);
+      tape.backend().reduce_rows(Reduce::dot, xs, &logs, 1.0, 0.0, ys);
+    }
+  }
+  Record r;
+  r.kind = OpKind::block_row_xlogx;
+  r.inputs = {x, nullptr, nullptr, nullptr};
+  r.output = y;
+  r.context = &context;
+  detail::record(tape, r);
+  return y;
+}
+
+void block_row_xlogx_backward(Tape& tape, const Record& r) {
+  const Blocks& X = *context_of(r).a;
+  Variable* x = r.inputs[0];
+  Tensor scratch = tape.workspace().empty(Shape{xlogx_scratch(X)}, x->value.dtype());
+  auto dx = tape.grad_target(x);
+  for (int64_t g = 0; g < X.count(); ++g) {
+    const Tensor xg = X.view(x->value, g);
+    Tensor dxg = X.view(dx.tensor, g);
+    if (xg.numel() == 0) continue;
+    const Tensor dyg = X.row_view(r.output->grad, g);
+    const int64_t n = xg.rows(), k = xg.cols(), chunk = xlogx_chunk_rows(n, k);
+    for (int64_t r0 = 0; r0 < n; r0 += chunk) {
+      const int64_t r1 = std::min(n, r0 + chunk);
+      const Tensor xs = rows_of(xg, r0, r1);
+      Tensor logs(scratch.data(), xs.shape(), xs.dtype(), xs.device());
+      Tensor dxs = rows_of(dxg, r0, r1);
+      const Tensor dys = rows_of(dyg, r0, r1);
+      tape.backend().map(MapOp::log, xs, nullptr, Broadcast::full, 0, 1.0, 0.0, logs);
+      tape.backend().map(MapOp::plus_one_times, logs, &dys, Broadcast::col, 0, 1.0, dx.beta, dxs);
+    }
+  }
+}
+
+Variable* block_link_bce(Tape& tape, Variable* s, const BlockContext& context, double eps) {
+  const Blocks& S = *context.a;
+  DP_CHECK(context.adjacency && context.offsets && static_cast<int64_t>(context.adjacency->size()) == S.count() &&
+               static_cast<int64_t>(context.offsets->size()) == S.count(),
+           "block_link_bce: per-graph adjacency and offsets for {} blocks", S.count());
+  Variable* y = new_output(tape, Shape{S.total_rows(), 1}, s->value.dtype());
+  for (int64_t g = 0; g < S.count(); ++g) {
+    Tensor yg = S.row_view(y->value, g);
+    if (yg.numel() == 0) continue;
+    const auto i = static_cast<std::size_t>(g);
+    tape.backend().link_bce_forward(S.view(s->value, g), (*context.adjacency)[i], (*context.offsets)[i], eps, yg);
+  }
+  Record r;
+  r.kind = OpKind::block_link_bce;
+  r.inputs = {s, nullptr, nullptr, nullptr};
+  r.output = y;
+  r.scalars = {eps, 0, 0};
+  r.context = &context;
+  detail::record(tape, r);
+  return y;
+}
+
+void block_link_bce_backward(Tape& tape, const Record& r) {
+  const BlockContext& ctx = context_of(r);
+  const Blocks& S = *ctx.a;
+  Variable* s = r.inputs[0];
+  if (!wants_grad(s)) return;
+  auto ds = tape.grad_target(s);
+  for (int64_t g = 0; g < S.count(); ++g) {
+    Tensor dsg = S.view(ds.tensor, g);
+    if (dsg.numel() == 0) continue;
+    const auto i = static_cast<std::size_t>(g);
+    tape.backend().link_bce_backward(S.view(s->value, g), (*ctx.adjacency)[i], (*ctx.offsets)[i], r.scalars[0],
+                                     S.row_view(r.output->grad, g), ds.beta, dsg);
+  }
+}
+
+}  // namespace diffpool::ops

@@ -1,0 +1,171 @@
+// Per-graph cluster counts (model.cluster_rule: per_graph) against one count for every graph:
+// where every graph of a batch gets the same count under both rules, the two models are the same
+// function with the same weights, so losses, outputs and every gradient agree; and where graphs
+// differ, each graph's assignment is [n_g, k_g] with k_g = max(1, ceil(ratio * n_g)).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "engine/core/workspace.hpp"
+#include "engine/data/batch.hpp"
+#include "engine/nn/model.hpp"
+#include "engine/train/trainer.hpp"
+#include "tests/unit/synthetic.hpp"
+
+namespace diffpool {
+namespace {
+
+struct PassResult {
+  double loss = 0, link = 0, entropy = 0;
+  std::vector<double> logits, grads;
+};
+
+PassResult run(const ModelConfig& config, const GraphDataset& data, DType dtype) {
+  auto backend = make_cpu_backend(1);
+  DiffPoolModel model(config, data.num_features, data.num_classes(), data.max_nodes());
+  model.parameters().allocate(*backend, dtype);
+  model.parameters().initialize(11);
+  Workspace ws(*backend);
+  Tape tape(*backend, ws);
+  std::vector<int64_t> ids(static_cast<std::size_t>(data.num_graphs()));
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int64_t>(i);
+  GraphBatch batch = build_batch(data, ids, ws, dtype);
+  ForwardOutput out = model.forward(tape, batch, true, 5);
+  model.parameters().zero_grad();
+  tape.backward(out.loss);
+  PassResult r;
+  r.loss = read_scalar(*backend, out.loss->value);
+  r.link = read_scalar(*backend, out.link_loss->value);
+  r.entropy = read_scalar(*backend, out.entropy_loss->value);
+  auto host = [&](const Tensor& t) {
+    if (t.dtype() == DType::f64) return download<double>(*backend, t);
+    std::vector<float> f = download<float>(*backend, t);
+    return std::vector<double>(f.begin(), f.end());
+  };
+  r.logits = host(out.logits->value);
+  r.grads = host(model.parameters().grads());
+  return r;
+}
+
+ModelConfig config(ClusterRule rule, int levels, LinkLossNorm norm) {
+  ModelConfig c;
+  c.pool_levels = levels;
+  c.hidden_dim = 8;
+  c.embedding_dim = 6;
+  c.cluster_ratio = 0.25;
+  c.cluster_rule = rule;
+  c.link_norm = norm;
+  return c;
+}
+
+TEST(ClusterRule, PerGraphEqualsFixedWhereEveryGraphGetsTheFixedCount) {
+  // Eight graphs of 16 nodes: 4 clusters, then 1, under both rules (floor and ceil agree).
+  const GraphDataset data = testing::synthetic_dataset(std::vector<int64_t>(8, 16), 4, 3, 17);
+  for (int levels : {1, 2})
+    for (LinkLossNorm norm : {LinkLossNorm::frobenius, LinkLossNorm::bce, LinkLossNorm::per_entry})
+      for (DType dtype : {DType::f64, DType::f32}) {
+        SCOPED_TRACE(::testing::Message() << levels << " levels, " << link_loss_norm_name(norm) << ", " << dtype_name(dtype));
+        const ModelConfig fixed = config(ClusterRule::largest_graph, levels, norm);
+        const ModelConfig per_graph = config(ClusterRule::per_graph, levels, norm);
+        ASSERT_EQ(fixed.cluster_counts(16), per_graph.cluster_counts(16));
+        const PassResult a = run(fixed, data, dtype), b = run(per_graph, data, dtype);
+        // The forward pass runs the same products on the same rows, graph by graph instead of
+        // batched: bit for bit the same losses and logits.
+        EXPECT_EQ(a.loss, b.loss);
+        EXPECT_EQ(a.link, b.link);
+        EXPECT_EQ(a.entropy, b.entropy);
+        EXPECT_EQ(a.logits, b.logits);
+        // Weight gradients sum over graphs: per graph, then across graphs, instead of in one
+        // product, so they agree up to the order of floating-point sums.
+        const double tol = dtype == DType::f64 ? 1e-12 : 2e-5;
+        ASSERT_EQ(a.grads.size(), b.grads.size());
+        double max_grad = 0;
+        for (double g : a.grads) max_grad = std::max(max_grad, std::abs(g));
+        for (std::size_t i = 0; i < a.grads.size(); ++i) EXPECT_NEAR(a.grads[i], b.grads[i], tol * (1 + max_grad)) << "gradient " << i;
+      }
+}
+
+TEST(ClusterRule, EachGraphGetsItsOwnCount) {
+  ModelConfig c = config(ClusterRule::per_graph, 2, LinkLossNorm::frobenius);
+  EXPECT_EQ(c.clusters_for(0, 1), 1);
+  EXPECT_EQ(c.clusters_for(0, 4), 1);
+  EXPECT_EQ(c.clusters_for(0, 5), 2);
+  EXPECT_EQ(c.clusters_for(0, 5748), 1437);
+  c.cluster_ratio = 0.1;
+  EXPECT_EQ(c.clusters_for(0, 30), 3);  // 0.1 * 30 is 3.0000000000000004 in doubles
+  EXPECT_EQ(c.clusters_for(0, 31), 4);
+  c.clusters = {5, 2};  // caps
+  EXPECT_EQ(c.clusters_for(0, 200), 5);
+  EXPECT_EQ(c.clusters_for(1, 200), 2);
+  EXPECT_EQ(c.cluster_counts(200), (std::vector<int64_t>{5, 1}));
+
+  const GraphDataset data = testing::synthetic_dataset({3, 17, 9, 40}, 4, 2, 3);
+  ModelConfig m = config(ClusterRule::per_graph, 2, LinkLossNorm::frobenius);
+  auto backend = make_cpu_backend(1);
+  DiffPoolModel model(m, data.num_features, data.num_classes(), data.max_nodes());
+  EXPECT_EQ(model.cluster_counts(), (std::vector<int64_t>{10, 3}));  // the largest graph: 40 -> 10 -> 3
+  model.parameters().allocate(*backend, DType::f64);
+  model.parameters().initialize(3);
+  Workspace ws(*backend);
+  Tape tape(*backend, ws);
+  GraphBatch batch = build_batch(data, {0, 1, 2, 3}, ws, DType::f64);
+  ForwardOutput out = model.forward(tape, batch, false, 0);
+  ASSERT_EQ(out.levels.size(), 3u);
+  const Blocks* s0 = out.levels[0].assignment_blocks;
+  ASSERT_NE(s0, nullptr);
+  EXPECT_EQ(s0->rows, (std::vector<int64_t>{3, 17, 9, 40}));
+  EXPECT_EQ(s0->cols, (std::vector<int64_t>{1, 5, 3, 10}));
+  EXPECT_EQ(out.levels[0].assignment->value.numel(), 3 * 1 + 17 * 5 + 9 * 3 + 40 * 10);
+  const Blocks* s1 = out.levels[1].assignment_blocks;
+  ASSERT_NE(s1, nullptr);
+  EXPECT_EQ(s1->rows, (std::vector<int64_t>{1, 5, 3, 10}));
+  EXPECT_EQ(s1->cols, (std::vector<int64_t>{1, 2, 1, 3}));
+  EXPECT_EQ(out.levels[1].pooled_adjacency->value.numel(), 1 + 4 + 1 + 9);
+  // Every row of S sums to 1 over its graph's own clusters.
+  const std::vector<double> s = download<double>(*backend, out.levels[0].assignment->value);
+  for (int64_t g = 0; g < s0->count(); ++g)
+    for (int64_t i = 0; i < s0->rows[g]; ++i) {
+      double sum = 0;
+      for (int64_t j = 0; j < s0->cols[g]; ++j) sum += s[static_cast<std::size_t>(s0->offset[g] + i * s0->cols[g] + j)];
+      EXPECT_NEAR(sum, 1.0, 1e-12);
+    }
+}
+
+TEST(ClusterRule, OutputsKeepEachGraphsOwnSize) {
+  const GraphDataset data = testing::synthetic_dataset({3, 17, 9, 40, 12, 6}, 4, 2, 3);
+  ModelConfig m = config(ClusterRule::per_graph, 2, LinkLossNorm::frobenius);
+  TrainConfig t;
+  t.epochs = 1;
+  t.batch_size = 4;
+  Split split;
+  split.train = {0, 1, 2, 3, 4, 5};
+  auto backend = make_cpu_backend(1);
+  Trainer trainer(*backend, data, m, t, split);
+  trainer.run_epoch();
+  const EvaluationResult r = trainer.evaluate({5, 3, 0, 1, 4, 2}, true);
+  ASSERT_EQ(r.outputs.size(), 6u);
+  for (const GraphOutputs& go : r.outputs) {
+    const int64_t n = data.node_offsets[static_cast<std::size_t>(go.graph) + 1] - data.node_offsets[static_cast<std::size_t>(go.graph)];
+    ASSERT_EQ(go.levels.size(), 3u);
+    int64_t rows = n;
+    for (int l = 0; l < 2; ++l) {
+      const auto& level = go.levels[static_cast<std::size_t>(l)];
+      const int64_t k = m.clusters_for(l, rows);
+      EXPECT_EQ(level.rows, rows) << "graph " << go.graph << " level " << l;
+      EXPECT_EQ(level.clusters, k);
+      EXPECT_EQ(static_cast<int64_t>(level.assignment.size()), rows * k);
+      EXPECT_EQ(static_cast<int64_t>(level.pooled_adjacency.size()), k * k);
+      EXPECT_EQ(static_cast<int64_t>(level.embedding.size()), rows * level.embedding_dim);
+      for (int64_t i = 0; i < rows; ++i) {
+        double sum = 0;
+        for (int64_t j = 0; j < k; ++j) sum += level.assignment[static_cast<std::size_t>(i * k + j)];
+        EXPECT_NEAR(sum, 1.0, 1e-5);
+      }
+      rows = k;
+    }
+    EXPECT_EQ(go.levels[2].rows, rows);
+  }
+}
+
+}  // namespace
+}  // namespace diffpool
