@@ -149,6 +149,9 @@ class FakeHosts:
         self._janitor = None
 
     def __enter__(self):
+        taken = _namespaces(self.prefix)
+        if taken:  # not ours (a test with the same PID in another PID namespace): leave them alone
+            raise Failure(f"network namespaces {taken} exist already; not touching them")
         for s in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(s, _stop)
         self._janitor = subprocess.Popen([sys.executable, os.path.abspath(__file__), "janitor", str(os.getpid()), self.prefix],
