@@ -37,6 +37,21 @@ AGENT = os.path.join(HERE, "netns_agent.sh")
 SUBNET = "10.77.0.0/24"
 HOST_COUNT = 3
 SKIP = 77  # the tests' exit code for "skipped" (SKIP_RETURN_CODE in tests/hosts.cmake)
+# Run on a host with the other hosts' addresses: a TCP connection to a closed port on each,
+# "refused" when the peer answered (the path works both ways), else the error.
+REACH = """
+import socket, sys
+for address in sys.argv[1:]:
+    s = socket.socket()
+    s.settimeout(0.5)
+    try:
+        s.connect((address, 9))
+        print(address, "open")
+    except ConnectionRefusedError:
+        print(address, "refused")
+    except OSError as e:
+        print(address, type(e).__name__)
+"""
 
 
 class Failure(Exception):
@@ -178,6 +193,7 @@ class FakeHosts:
             _ip("-n", name, "link", "set", "eth0", "up")
         with open(self.hostfile, "w") as f:
             f.writelines(f"{name} slots={self.slots}\n" for name in self.names)
+        self.wait_connected()
 
     def __exit__(self, *exc):
         left = teardown(self.prefix)
@@ -220,7 +236,30 @@ class FakeHosts:
         _ip("-n", self.switch, "link", "set", f"h{host + 1}", "down")
 
     def restore(self, host):
+        """Brings host's link back and waits until every host reaches every other again. Just after
+        the link comes up, connections towards the host that was cut off time out for about a
+        second (its neighbour entries on the others are being resolved again), and Open MPI's
+        daemons starting then give up ("unable to complete a TCP connection")."""
         _ip("-n", self.switch, "link", "set", f"h{host + 1}", "up")
+        return self.wait_connected()
+
+    def wait_connected(self, timeout=30.0):
+        """Waits until every host reaches every other over TCP; returns the seconds it took."""
+        started = time.monotonic()
+        while True:
+            failed = []
+            for i, name in enumerate(self.names):
+                others = [a for j, a in enumerate(self.addresses) if j != i]
+                p = subprocess.run(["ip", "netns", "exec", name, sys.executable, "-c", REACH, *others],
+                                   capture_output=True, text=True)
+                answers = dict(line.split() for line in p.stdout.splitlines())
+                failed += [f"{name} -> {a}: {answers.get(a, p.stderr.strip())}" for a in others
+                           if answers.get(a) not in ("refused", "open")]
+            if not failed:
+                return time.monotonic() - started
+            if time.monotonic() - started > timeout:
+                raise Failure(f"the fake hosts do not reach each other after {timeout:.0f} s: {'; '.join(failed)}")
+            time.sleep(0.2)
 
     def processes(self, host):
         """(pid, command line) of every process running on host."""
