@@ -29,7 +29,7 @@ STOPPED = 75  # the documented requeue status of `diffpool run`
 CUT_HOST = 2  # the third host, whose rank is 2 (not the first, where mpirun runs)
 # Jobs long enough that the cut rank is still training when the heartbeat times out (the run must
 # notice a worker that goes silent in the middle of a job): on 2 cores a job takes about 25 s with
-# three ranks, 3 s alone (the one-process reference run, 6 jobs).
+# three ranks, 4 s alone (the one-process reference run, 6 jobs).
 EPOCHS = 800
 
 skip_unless_possible()
