@@ -160,6 +160,9 @@ class FakeHosts:
         self.names = [f"{self.prefix}-h{i + 1}" for i in range(HOST_COUNT)]
         self.addresses = [f"10.77.0.{i + 1}" for i in range(HOST_COUNT)]
         self.hostfile = os.path.join(folder, "hostfile")
+        # Temporary folders of mpirun and of each host, for Open MPI's session folders (which the
+        # fake hosts would otherwise share, under /tmp with the same host name, and race for).
+        self.tmp = os.path.join(folder, "tmp")
         self.slots = slots
         self._janitor = None
 
@@ -191,6 +194,8 @@ class FakeHosts:
             _ip("-n", self.switch, "link", "set", port, "master", "br0", "up")
             _ip("-n", name, "addr", "add", f"{address}/24", "dev", "eth0")
             _ip("-n", name, "link", "set", "eth0", "up")
+        for name in ("mpirun", *self.names):
+            os.makedirs(os.path.join(self.tmp, name), exist_ok=True)
         with open(self.hostfile, "w") as f:
             f.writelines(f"{name} slots={self.slots}\n" for name in self.names)
         self.wait_connected()
@@ -215,6 +220,7 @@ class FakeHosts:
 
     def start(self, args, log, env=None):
         """Starts mpirun with args, its output going to the file log."""
+        env = dict(env or os.environ, TMPDIR=os.path.join(self.tmp, "mpirun"), FAKE_HOSTS_TMP=self.tmp)
         with open(log, "w") as f:
             return subprocess.Popen(self.mpirun_command(args), env=env, stdin=subprocess.DEVNULL, stdout=f,
                                     stderr=subprocess.STDOUT)
