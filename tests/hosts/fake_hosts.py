@@ -12,7 +12,9 @@ Layout (every name carries this process's PID, so tests running side by side nev
     dph<pid>-h1 .. -h3   the hosts: lo, and eth0 with 10.77.0.1 .. 10.77.0.3/24
 Nothing is added to the machine's own network namespace (no interface, address or route), so
 traffic flows only between the fake hosts. mpirun runs on the first host, so its out-of-band
-connections to the orted daemons cross the same network as the ranks' messages.
+connections to the orted daemons cross the same network as the ranks' messages. The hosts share
+the file system (the results folder, as on a cluster) and the host name, but each has its own
+temporary folder (TMPDIR, set by the agent), so Open MPI's session folders stay apart.
 
 Teardown kills every process inside the namespaces by PID (mpirun, orted, the ranks, the agent's
 shells: all started by the test) and then deletes the namespaces. It runs when the `with` block
