@@ -9,7 +9,9 @@ readable.
 This needs the heartbeat between rank 0 and the workers, a setting named by HEARTBEAT_SETTING
 below. Until it exists the run is refused (unknown key), and without the setting
 (DIFFPOOL_TEST_HEARTBEAT_SETTING= , empty) the cut run hangs: the test then stops it after the
-timeout plus the margin and fails, saying what was still running where. Registered as DISABLED in
+timeout plus the margin and fails, saying what was still running where. (Left alone, such a run
+hangs for about 8 minutes, until Open MPI's out-of-band TCP keepalive gives up on the cut host's
+daemon, 300 s + 9 x 20 s, and mpirun kills the job and exits with 205, not 75.) Registered as DISABLED in
 tests/hosts.cmake unless -DDIFFPOOL_TEST_LOST_HOST=ON."""
 import os
 import re
