@@ -41,9 +41,7 @@ extern "C" void on_stop_signal(int signal) { g_stop_signal.store(signal); }
 void nap() { std::this_thread::sleep_for(std::chrono::milliseconds(2)); }
 
 std::unique_ptr<Backend> make_rank_backend(const ExperimentConfig& config, int local_rank) {
-  BackendOptions options;
-  options.kind = config.backend.kind;
-  options.cpu_threads = config.backend.cpu_threads;
+  BackendOptions options = config.backend;
   if (options.kind != BackendKind::cpu) options.cuda_device = select_cuda_device_for_local_rank(local_rank);
   return make_backend(options);
 }

@@ -30,11 +30,8 @@ int main(int argc, char** argv) {
     using namespace diffpool;
     ExperimentConfig c = config_path.empty() ? parse_experiment("name: bench\n", "<defaults>", overrides)
                                              : load_experiment(config_path, overrides);
-    BackendOptions bo;
-    bo.kind = c.backend.kind;
-    bo.cpu_threads = c.backend.cpu_threads;
-    auto backend = make_backend(bo);
-    GraphDataset dataset = load_tu_dataset(c.dataset.name, c.dataset.options());
+    auto backend = make_backend(c.backend);
+    GraphDataset dataset = load_tu_dataset(c.dataset.name, c.dataset.options);
     Split split = make_fold_split(dataset.labels, 10, 0, 0.0, c.evaluation.split_seed);
     split.test.clear();  // time training only
     TrainConfig t = c.training;
