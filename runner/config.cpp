@@ -401,8 +401,7 @@ const std::vector<Field>& fields() {
         name_key("evaluation.protocol", evaluation_section, &EvaluationSettings::protocol, protocol_names,
                  {job, "see `docs/EVALUATION.md`; named in every result"}),
         integer_key("evaluation.folds", evaluation_section, &EvaluationSettings::folds, IntRange{2, 1000},
-                    {job, "outer stratified folds (at most the size of the smallest class: checked by `plan` and `run`, "
-                          "which load the dataset)"}),
+                    {job, "outer stratified folds"}),
         number_key("evaluation.validation_fraction", evaluation_section, &EvaluationSettings::validation_fraction,
                    Range{0.0, 1.0, true, true},
                    {job, "stratified inner holdout of the training folds (`holdout`, `nested`)"}),
