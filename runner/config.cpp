@@ -491,10 +491,9 @@ std::string suggestion(const std::string& key, const std::vector<std::string>& k
   return hint;
 }
 
-// Checks one sweep value (or a distribution's bound) as the key's own value, at its own place.
-void check_sweep_value(const Field& field, const YAML::Node& value, const ExperimentConfig& c, const Reader& r) {
-  ExperimentConfig scratch;
-  scratch.source = c.source;
+// Checks one sweep value (or a distribution's bound) as the key's own value, at its own place;
+// `scratch` receives it.
+void check_sweep_value(const Field& field, const YAML::Node& value, ExperimentConfig& scratch, const Reader& r) {
   field.read(scratch, value, r);
 }
 
@@ -504,6 +503,7 @@ void read_sweep_parameters(ExperimentConfig& c, const YAML::Node& params, const 
   if (!params.IsMap())
     r.fail(params, "sweep.parameters", "expected a mapping from keys (like model.hidden_dim) to lists of values");
   sweep.parameters.clear();
+  ExperimentConfig scratch;
   for (const auto& kv : params) {
     SweepParameter p;
     p.key = kv.first.Scalar();
@@ -524,7 +524,7 @@ void read_sweep_parameters(ExperimentConfig& c, const YAML::Node& params, const 
     if (v.IsSequence()) {
       if (v.size() == 0) throw ConfigError(fmt::format("{}: sweep.parameters.{}: the list of values is empty", p.origin, p.key));
       for (const YAML::Node& item : v) {
-        check_sweep_value(*field, item, c, r);
+        check_sweep_value(*field, item, scratch, r);
         p.values.push_back(YAML::Clone(item));
       }
     } else if (v.IsMap() && v.size() == 1) {
@@ -553,8 +553,8 @@ void read_sweep_parameters(ExperimentConfig& c, const YAML::Node& params, const 
                                       field->info.kind == SettingKind::integer ? "integers (use int_uniform)"
                                       : field->info.kind == SettingKind::number ? "real numbers (use uniform or log_uniform)"
                                                                                 : "a list of values"));
-      check_sweep_value(*field, range[0], c, r);
-      check_sweep_value(*field, range[1], c, r);
+      check_sweep_value(*field, range[0], scratch, r);
+      check_sweep_value(*field, range[1], scratch, r);
     } else {
       throw ConfigError(fmt::format("{}: sweep.parameters.{}: expected a list of values, got '{}'", p.origin, p.key,
                                     scalar_text(v)));
@@ -748,7 +748,7 @@ ExperimentConfig with_overrides(const ExperimentConfig& base, const std::map<std
   std::map<std::string, std::string> origins;
   for (const auto& [key, value] : values) {
     const std::string o = fmt::format("{} ({}={})", origin, key, scalar_text(value));
-    set_path(document, key, value, o);
+    set_path(document, key, YAML::Clone(value), o);  // a copy: sharing the node would merge every point's memory into one pool
     origins[key] = o;
   }
   ExperimentConfig c = parse_document(document, base.source, origins);
