@@ -604,7 +604,14 @@ ExperimentConfig parse_document(const YAML::Node& document, const std::string& s
       known.push_back(leaf_of(f.info.key));
       if (!present) continue;
       const YAML::Node value = node[leaf_of(f.info.key)];
-      if (value && !value.IsNull()) f.read(c, value, reader);
+      if (!value) continue;
+      if (value.IsNull()) {  // `key:` with nothing after it is a mistake, not a request for the default
+        YAML::Node place = value;  // an empty value has no place of its own: name the key's
+        for (const auto& kv : node)
+          if (kv.first.Scalar() == leaf_of(f.info.key)) place = kv.first;
+        reader.fail(place, f.info.key, "no value (leave the key out to use its default)");
+      }
+      f.read(c, value, reader);
     }
     // Checks that involve more than one key of the section.
     if (section.empty()) {

@@ -6,6 +6,7 @@
 #include "runner/plan.hpp"
 #include "tests/test_util.hpp"
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -86,6 +87,9 @@ const BadCase kBadCases[] = {
      "bad.yaml:4:36: model.dropout: 1.5 is out of range: allowed [0, 1)"},
     {"real distribution for an integer key", "sweep:\n  mode: random\n  parameters:\n    model.hidden_dim: {uniform: [8, 64]}\n",
      "sweep.parameters.model.hidden_dim: uniform draws real numbers, but model.hidden_dim takes integers (use int_uniform)"},
+    {"key without a value", "model:\n  hidden_dim:\n  dropout: 0.1\n",
+     "bad.yaml:2:3: model.hidden_dim: no value (leave the key out to use its default)"},
+    {"explicit null", "training:\n  epochs: ~\n", "bad.yaml:2:3: training.epochs: no value"},
     {"empty conv_layers", "model:\n  conv_layers: []\n",
      "bad.yaml:2:16: model.conv_layers: the list is empty: give at least one value"},
     // The job count is refused from the settings, before anything is expanded.
@@ -216,6 +220,21 @@ TEST(ExperimentFile, SizeIsLimitedBeforeReading) {
   std::filesystem::remove_all(dir);
   // An endless file fails as fast as a large one.
   EXPECT_THROW(load_experiment("/dev/zero"), ConfigError);
+}
+
+TEST(Plan, ThousandsOfPointsStaySmall) {
+  // 2000 grid points: each point's document is its own (sharing the swept value nodes merged all
+  // documents into one yaml-cpp memory pool, which took minutes and gigabytes).
+  const auto start = std::chrono::steady_clock::now();
+  ExperimentPlan p = make_plan(parse_experiment(
+      "name: g\nevaluation:\n  folds: 2\nsweep:\n  parameters:\n    model.hidden_dim: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"
+      "    model.embedding_dim: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n    training.epochs: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"
+      "    training.batch_size: [1, 2]\n",
+      "g.yaml"));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(p.points.size(), 2000u);
+  EXPECT_EQ(p.points[1999].label, "model.embedding_dim=10 model.hidden_dim=10 training.batch_size=2 training.epochs=10");
+  EXPECT_LT(seconds, 30.0);
 }
 
 TEST(ModelConfig, ValidateUsesTheSchemaRanges) {
