@@ -401,7 +401,8 @@ const std::vector<Field>& fields() {
         name_key("evaluation.protocol", evaluation_section, &EvaluationSettings::protocol, protocol_names,
                  {job, "see `docs/EVALUATION.md`; named in every result"}),
         integer_key("evaluation.folds", evaluation_section, &EvaluationSettings::folds, IntRange{2, 1000},
-                    {job, "outer stratified folds"}),
+                    {job, "outer stratified folds; at most the dataset's graph count, checked by `run` and `train` when "
+                          "they read the dataset, before any job"}),
         number_key("evaluation.validation_fraction", evaluation_section, &EvaluationSettings::validation_fraction,
                    Range{0.0, 1.0, true, true},
                    {job, "stratified inner holdout of the training folds (`holdout`, `nested`)"}),
@@ -586,6 +587,7 @@ ExperimentConfig parse_document(const YAML::Node& document, const std::string& s
   ExperimentConfig c;
   c.source = source;
   c.document = document;
+  c.origins = origins;
   if (!document.IsMap())
     throw ConfigError(fmt::format("{}: an experiment file is a mapping with the sections dataset, model, training, "
                                   "evaluation, sweep, output and backend", source));
@@ -768,6 +770,17 @@ void check_setting_value(const std::string& key, const std::string& value, const
   const YAML::Node node = override_value(value, origin);
   ExperimentConfig scratch;
   field.read(scratch, node, Reader("<command line>", {{key, origin}}));
+}
+
+void check_against_dataset(const ExperimentConfig& config, const GraphDataset& dataset) {
+  const int folds = config.evaluation.folds;
+  if (folds <= dataset.num_graphs()) return;
+  const YAML::Node& document = config.document;
+  YAML::Node place;
+  if (document.IsMap() && document["evaluation"].IsMap()) place = document["evaluation"]["folds"];
+  Reader(config.source, config.origins)
+      .fail(place, "evaluation.folds", fmt::format("{} folds, but dataset {} has {} graphs: allowed 2 to {}", folds, dataset.name,
+                                                   dataset.num_graphs(), dataset.num_graphs()));
 }
 
 std::string ExperimentConfig::canonical_settings() const {

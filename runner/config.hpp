@@ -89,6 +89,7 @@ struct ExperimentConfig {
   OutputSettings output;
   BackendOptions backend;  // cuda_device is chosen per rank, not read from the file
   YAML::Node document;  // the parsed document with overrides applied (sweep points start from it)
+  std::map<std::string, std::string> origins;  // keys set by --set or a sweep point: where they came from
 
   // Every setting that changes what a job computes, one "key=value" per line in a fixed order;
   // job ids are hashes of it.
@@ -135,6 +136,11 @@ std::string schema_markdown();
 // `readme` with the text between the generated-keys markers replaced by schema_markdown();
 // throws ConfigError when the markers are missing.
 std::string with_generated_key_tables(const std::string& readme);
+
+// The checks that need the dataset (run and train make them when they load it, before any job;
+// validate and plan do not read datasets): evaluation.folds at most the dataset's graph count.
+// Throws ConfigError naming the place of evaluation.folds, its value and the dataset's size.
+void check_against_dataset(const ExperimentConfig& config, const GraphDataset& dataset);
 
 // Checks one value given on the command line (a flag like --epochs) against the schema: throws
 // ConfigError naming `argument` ("--epochs 0"), the key and what is allowed.

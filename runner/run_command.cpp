@@ -73,6 +73,7 @@ void prepare_output(const ExperimentPlan& plan, const OutputLayout& layout) {
 void check_plan_inputs(const ExperimentPlan& plan, DatasetCache& datasets) {
   for (const SweepPoint& p : plan.points) {
     const GraphDataset& d = datasets.get(p.config.dataset);
+    check_against_dataset(p.config, d);
     try {
       DiffPoolModel model(p.config.model, d.num_features, d.num_classes(), d.max_nodes());
     } catch (const InputError& e) {

@@ -26,6 +26,7 @@ int run_train_command(const TrainCommandOptions& options) {
 
   const auto load_start = Clock::now();
   GraphDataset dataset = load_tu_dataset(config.dataset.name, config.dataset.options);
+  check_against_dataset(config, dataset);
   const double load_seconds = std::chrono::duration<double>(Clock::now() - load_start).count();
   fmt::print("dataset {}: {} graphs, {} nodes (largest {}), {} classes, features: {} [{:.2f} s]\n", dataset.name,
              dataset.num_graphs(), dataset.num_nodes(), dataset.max_nodes(), dataset.num_classes(),

@@ -237,6 +237,24 @@ TEST(Plan, ThousandsOfPointsStaySmall) {
   EXPECT_LT(seconds, 30.0);
 }
 
+TEST(ExperimentFile, FoldsAreCheckedAgainstTheDataset) {
+  // run and train make this check when they load the dataset, before any job starts.
+  const ExperimentConfig c = parse_experiment("name: x\nevaluation:\n  folds: 12\n", "f.yaml");
+  GraphDataset d;
+  d.name = "TINY";
+  d.labels.assign(11, 0);
+  try {
+    check_against_dataset(c, d);
+    FAIL() << "12 folds of 11 graphs were accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("f.yaml:3:10: evaluation.folds: 12 folds, but dataset TINY has 11 graphs: allowed 2 to 11"),
+              std::string::npos)
+        << e.what();
+  }
+  d.labels.assign(12, 0);
+  EXPECT_NO_THROW(check_against_dataset(c, d));
+}
+
 TEST(ModelConfig, ValidateUsesTheSchemaRanges) {
   // The engine's own check accepts and refuses what the experiment files do (they share model_limits).
   ModelConfig m;
