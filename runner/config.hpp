@@ -1,10 +1,14 @@
 #pragma once
 // Experiment files: YAML read with yaml-cpp into typed settings.
 //
-// Every key is documented in configs/README.md. Unknown keys (typos), wrong types and values out
-// of range are errors naming the file, line and column, the key, the bad value and what is
-// allowed, raised before any work starts. Values given on the command line (--set key=value) or
-// by a sweep point are reported with that origin instead of a file position.
+// Every key is one line of the settings schema (fields() in config.cpp), which reads it, checks
+// it, writes it into the canonical settings that job ids hash, and documents it in the key tables
+// of configs/README.md (generated: `diffpool schema --update configs/README.md`). Unknown keys
+// (typos), duplicate keys, keys without a value, wrong types and values out of range are errors
+// naming the file, line and column, the key, the bad value and what is allowed, raised before any
+// work starts; so are sweep values, each at its own place. Values given on the command line
+// (--set key=value, or a flag of `diffpool train`) or by a sweep point are reported with that
+// origin instead of a file position.
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
