@@ -456,8 +456,9 @@ TEST(Schema, EveryKeyChangesTheIdsItClaimsTo) {
         ++job;
         EXPECT_NE(changed_job, base_job) << "the job id ignores " << s.key << "=" << value;
         EXPECT_NE(changed.experiment_id, base.experiment_id);
-        if (s.kind != SettingKind::sweep_parameters)
+        if (s.kind != SettingKind::sweep_parameters) {
           EXPECT_NE(changed.points[0].config.canonical_settings().find(s.key + "="), std::string::npos);
+        }
         break;
       case Affects::experiment:
         ++experiment;
