@@ -1,10 +1,14 @@
 #pragma once
 // Experiment files: YAML read with yaml-cpp into typed settings.
 //
-// Every key is documented in configs/README.md. Unknown keys (typos), wrong types and values out
-// of range are errors naming the file, line and column, the key, the bad value and what is
-// allowed, raised before any work starts. Values given on the command line (--set key=value) or
-// by a sweep point are reported with that origin instead of a file position.
+// Every key is one line of the settings schema (fields() in config.cpp), which reads it, checks
+// it, writes it into the canonical settings that job ids hash, and documents it in the key tables
+// of configs/README.md (generated: `diffpool schema --update configs/README.md`). Unknown keys
+// (typos), duplicate keys, keys without a value, wrong types and values out of range are errors
+// naming the file, line and column, the key, the bad value and what is allowed, raised before any
+// work starts; so are sweep values, each at its own place. Values given on the command line
+// (--set key=value, or a flag of `diffpool train`) or by a sweep point are reported with that
+// origin instead of a file position.
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
@@ -14,6 +18,7 @@
 
 #include "engine/backend/backend.hpp"
 #include "engine/core/error.hpp"
+#include "engine/core/setting.hpp"
 #include "engine/data/dataset.hpp"
 #include "engine/nn/model_config.hpp"
 #include "engine/train/trainer.hpp"
@@ -25,17 +30,14 @@ enum class Protocol : uint8_t {
   holdout,  // stratified k-fold outer CV, stratified inner holdout for early stopping and model selection
   nested,   // Errica et al. 2020: per outer fold, select the sweep point on the inner holdout, retrain R times
 };
+const EnumNames<Protocol>& protocol_names();
 const char* protocol_name(Protocol p);
 
+// The `dataset` section: which TU dataset, and the engine's options for reading it
+// (options.data_dir empty: $DIFFPOOL_DATA, else ./datasets, resolved by the reader).
 struct DatasetSettings {
   std::string name = "ENZYMES";
-  std::string data_dir;  // empty: $DIFFPOOL_DATA, else ./datasets
-  FeatureMode features = FeatureMode::automatic;
-  int degree_cap = 64;
-  int constant_dim = 10;
-  bool keep_self_loops = false;
-  int64_t max_nodes = 0;  // > 0: drop larger graphs (the authors' --max-nodes); 0: keep all
-  DatasetOptions options() const;  // with the data directory resolved
+  DatasetOptions options;
 };
 
 struct EvaluationSettings {
@@ -57,24 +59,27 @@ struct SweepParameter {
   std::string origin;              // file:line:column of the entry
 };
 
+enum class SweepMode : uint8_t { grid, random };
+const EnumNames<SweepMode>& sweep_mode_names();
+
 struct SweepSettings {
-  enum class Mode : uint8_t { grid, random } mode = Mode::grid;
+  using Mode = SweepMode;
+  Mode mode = Mode::grid;
   int samples = 10;  // random search
   uint64_t seed = 0;
   std::vector<SweepParameter> parameters;
 };
 
+enum class SaveOutputs : uint8_t { none, evaluation, all };
+const EnumNames<SaveOutputs>& save_outputs_names();
+
 struct OutputSettings {
   std::string dir;                 // empty: runs/<experiment name>
-  enum class Save : uint8_t { none, evaluation, all } save_outputs = Save::evaluation;
+  using Save = SaveOutputs;
+  Save save_outputs = Save::evaluation;
   int max_graphs = 0;              // 0: every graph of the saved split
   int checkpoint_every = 10;       // epochs between checkpoints of a running job (0: never)
   int progress_seconds = 30;       // interval of plain progress lines when not on a terminal
-};
-
-struct BackendSettings {
-  BackendKind kind = BackendKind::cpu;
-  int cpu_threads = 1;
 };
 
 struct ExperimentConfig {
@@ -86,8 +91,9 @@ struct ExperimentConfig {
   EvaluationSettings evaluation;
   SweepSettings sweep;
   OutputSettings output;
-  BackendSettings backend;
+  BackendOptions backend;  // cuda_device is chosen per rank, not read from the file
   YAML::Node document;  // the parsed document with overrides applied (sweep points start from it)
+  std::map<std::string, std::string> origins;  // keys set by --set or a sweep point: where they came from
 
   // Every setting that changes what a job computes, one "key=value" per line in a fixed order;
   // job ids are hashes of it.
@@ -99,6 +105,53 @@ class ConfigError : public InputError {
  public:
   using InputError::InputError;
 };
+
+// Limits on what an experiment may ask for, checked before anything is expanded or read whole.
+inline constexpr std::size_t kMaxExperimentFileBytes = 1 << 20;  // 1 MiB
+inline constexpr int64_t kMaxSweepJobs = 100000;                 // sweep points x folds x repeats
+
+// ---- the settings schema ---------------------------------------------------------------------
+// Every key of an experiment file is one entry of one table in config.cpp; parsing, --set,
+// validation, the canonical settings behind job ids and the key tables of configs/README.md
+// (`diffpool schema --markdown`) are all driven by it.
+
+// What a key's value changes: what a job computes (its id), only the experiment's design (the
+// experiment id: name, repeats, the sweep), or nothing results depend on (paths, progress, backend).
+enum class Affects : uint8_t { job, experiment, none };
+enum class SettingKind : uint8_t { string, boolean, integer, number, integer_list, name, sweep_parameters };
+
+struct SettingInfo {
+  std::string key;              // "model.hidden_dim"; the top-level name is "name"
+  SettingKind kind = SettingKind::string;
+  Affects affects = Affects::job;
+  IntRange integers;            // integer, integer_list: each value
+  Range numbers;                // number
+  bool may_be_empty = true;     // integer_list: whether [] is allowed
+  std::vector<std::string> choices;  // name: the allowed names
+  std::string default_value;    // the default as canonical text ("64", "[2,3,3]", "diffpool")
+  std::string default_text;     // the default as the README shows it
+  std::string allowed;          // what the README shows as allowed
+  std::string doc;              // one line
+  // A key added after experiments were run with its default: its canonical text is left out while
+  // it holds its default, so those experiments keep their job ids (and resume).
+  bool omitted_at_default = false;
+};
+// Every key, section by section, in the order of the canonical settings.
+const std::vector<SettingInfo>& settings_schema();
+// The key tables of configs/README.md, generated from the schema.
+std::string schema_markdown();
+// `readme` with the text between the generated-keys markers replaced by schema_markdown();
+// throws ConfigError when the markers are missing.
+std::string with_generated_key_tables(const std::string& readme);
+
+// The checks that need the dataset (run and train make them when they load it, before any job;
+// validate and plan do not read datasets): evaluation.folds at most the dataset's graph count.
+// Throws ConfigError naming the place of evaluation.folds, its value and the dataset's size.
+void check_against_dataset(const ExperimentConfig& config, const GraphDataset& dataset);
+
+// Checks one value given on the command line (a flag like --epochs) against the schema: throws
+// ConfigError naming `argument` ("--epochs 0"), the key and what is allowed.
+void check_setting_value(const std::string& key, const std::string& value, const std::string& argument);
 
 // Reads and validates a file. overrides: "key=value" pairs (command line), applied before checks.
 ExperimentConfig load_experiment(const std::string& path, const std::vector<std::string>& overrides = {});

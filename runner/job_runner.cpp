@@ -43,7 +43,8 @@ void OutputLayout::create() const {
 }
 
 const GraphDataset& DatasetCache::get(const DatasetSettings& settings) {
-  const DatasetOptions options = settings.options();
+  DatasetOptions options = settings.options;
+  options.data_dir = resolve_data_dir(options.data_dir);
   const std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}", settings.name, options.data_dir,
                                       feature_mode_name(options.features), options.degree_cap, options.constant_dim,
                                       options.keep_self_loops, options.max_nodes);

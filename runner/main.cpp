@@ -4,11 +4,14 @@
 
 #include <cstdio>
 #include <exception>
+#include <fstream>
+#include <sstream>
 
 #include "engine/core/error.hpp"
 #include "results/report.hpp"
 #include "runner/blas_environment.hpp"
 #include "runner/config.hpp"
+#include "runner/plan.hpp"
 #include "runner/run_command.hpp"
 #include "runner/train_command.hpp"
 
@@ -44,6 +47,12 @@ int main(int argc, char** argv) {
   validate_cmd->add_option("config", validate_path, "experiment file (YAML)")->required();
   add_set(validate_cmd);
 
+  bool schema_markdown = false;
+  CLI::App* schema_cmd = app.add_subcommand("schema", "print every key of an experiment file (the key tables of configs/README.md)");
+  schema_cmd->add_flag("--markdown", schema_markdown, "as the Markdown tables of configs/README.md (the default)");
+  std::string schema_update;
+  schema_cmd->add_option("--update", schema_update, "rewrite the generated key tables of this README (configs/README.md)");
+
   diffpool::ReportOptions report;
   CLI::App* report_cmd = app.add_subcommand("report", "the results table of one or more experiments, beside the published numbers");
   report_cmd->add_option("results", report.results, "experiment output folders")->required();
@@ -52,8 +61,9 @@ int main(int argc, char** argv) {
   report_cmd->add_option("--graph", report.graph, "the graph whose assignments and clusters are drawn (default: the first saved)");
 
   diffpool::TrainCommandOptions train;
-  int epochs = 0, folds = 0, threads = 0;
-  long long seed = -1;
+  // Read as text and checked against the schema (diffpool::check_setting_value), so a bad value
+  // is an error naming the flag, never a silent default.
+  std::string epochs, folds, threads, seed;
   std::string data_dir, backend, dataset;
   CLI::App* train_cmd = app.add_subcommand("train", "train one model on one fold of a stratified k-fold split");
   train_cmd->add_option("config", train.config_path, "experiment file (YAML); defaults apply when omitted")->check(CLI::ExistingFile);
@@ -78,23 +88,42 @@ int main(int argc, char** argv) {
     if (*plan_cmd) return diffpool::plan_command(plan_path, overrides);
     if (*validate_cmd) {
       diffpool::ExperimentConfig c = diffpool::load_experiment(validate_path, overrides);
+      diffpool::make_plan(c);  // every sweep point, checked as plan and run check them
       fmt::print("{}: valid experiment '{}' ({} protocol, {} folds, dataset {}, variant {})\n", validate_path, c.name,
                  diffpool::protocol_name(c.evaluation.protocol), c.evaluation.folds, c.dataset.name,
                  diffpool::variant_name(c.model.variant));
       return 0;
     }
     if (*report_cmd) return diffpool::run_report(report);
+    if (*schema_cmd) {
+      if (schema_update.empty()) {
+        fmt::print("{}", diffpool::schema_markdown());
+        return 0;
+      }
+      std::ifstream in(schema_update, std::ios::binary);
+      if (!in) throw diffpool::InputError(fmt::format("cannot open '{}'", schema_update));
+      std::stringstream text;
+      text << in.rdbuf();
+      in.close();
+      const std::string updated = diffpool::with_generated_key_tables(text.str());
+      std::ofstream(schema_update, std::ios::binary) << updated;
+      fmt::print("{}: key tables rewritten from the schema\n", schema_update);
+      return 0;
+    }
     if (*train_cmd) {
-      auto add = [&](const char* key, const std::string& value) {
-        if (!value.empty()) overrides.push_back(std::string(key) + "=" + value);
+      // A flag's value is checked where the flag is named; then it is one more --set.
+      auto flag = [&](const char* name, const char* key, const std::string& value) {
+        if (!train_cmd->get_option(name)->count()) return;
+        diffpool::check_setting_value(key, value, fmt::format("{} {}", name, value));
+        overrides.push_back(std::string(key) + "=" + value);
       };
-      add("dataset.name", dataset);
-      add("dataset.data_dir", data_dir);
-      add("backend.kind", backend);
-      if (threads > 0) add("backend.cpu_threads", std::to_string(threads));
-      if (epochs > 0) add("training.epochs", std::to_string(epochs));
-      if (folds > 0) add("evaluation.folds", std::to_string(folds));
-      if (seed >= 0) add("training.seed", std::to_string(seed));
+      flag("--dataset", "dataset.name", dataset);
+      flag("--data-dir", "dataset.data_dir", data_dir);
+      flag("--backend", "backend.kind", backend);
+      flag("--threads", "backend.cpu_threads", threads);
+      flag("--epochs", "training.epochs", epochs);
+      flag("--folds", "evaluation.folds", folds);
+      flag("--seed", "training.seed", seed);
       train.overrides = overrides;
       return diffpool::run_train_command(train);
     }

@@ -148,7 +148,7 @@ ExperimentPlan make_plan(const ExperimentConfig& config) {
   // folds a run covers (only_folds) is not part of it, so folds can run as separate jobs into one
   // output folder.
   std::string fingerprint = fmt::format("name={}\nrepeats={}\nsweep.mode={}\nsweep.samples={}\nsweep.seed={}\n", config.name,
-                                        e.repeats, config.sweep.mode == SweepSettings::Mode::grid ? "grid" : "random",
+                                        e.repeats, sweep_mode_names().name(config.sweep.mode),
                                         config.sweep.samples, config.sweep.seed);
   for (const SweepPoint& p : plan.points) fingerprint += fmt::format("point {}\n{}", p.index, p.config.canonical_settings());
   plan.experiment_id = hash_hex(fingerprint);

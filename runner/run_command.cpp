@@ -41,9 +41,7 @@ extern "C" void on_stop_signal(int signal) { g_stop_signal.store(signal); }
 void nap() { std::this_thread::sleep_for(std::chrono::milliseconds(2)); }
 
 std::unique_ptr<Backend> make_rank_backend(const ExperimentConfig& config, int local_rank) {
-  BackendOptions options;
-  options.kind = config.backend.kind;
-  options.cpu_threads = config.backend.cpu_threads;
+  BackendOptions options = config.backend;
   if (options.kind != BackendKind::cpu) options.cuda_device = select_cuda_device_for_local_rank(local_rank);
   return make_backend(options);
 }
@@ -75,6 +73,7 @@ void prepare_output(const ExperimentPlan& plan, const OutputLayout& layout) {
 void check_plan_inputs(const ExperimentPlan& plan, DatasetCache& datasets) {
   for (const SweepPoint& p : plan.points) {
     const GraphDataset& d = datasets.get(p.config.dataset);
+    check_against_dataset(p.config, d);
     try {
       DiffPoolModel model(p.config.model, d.num_features, d.num_classes(), d.max_nodes());
     } catch (const InputError& e) {

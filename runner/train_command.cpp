@@ -22,20 +22,18 @@ int run_train_command(const TrainCommandOptions& options) {
   if (options.fold < 0 || options.fold >= config.evaluation.folds)
     throw InputError(fmt::format("--fold {} is out of range: the split has {} folds (0 to {})", options.fold,
                                  config.evaluation.folds, config.evaluation.folds - 1));
-  BackendOptions backend_options;
-  backend_options.kind = config.backend.kind;
-  backend_options.cpu_threads = config.backend.cpu_threads;
-  std::unique_ptr<Backend> backend = make_backend(backend_options);
+  std::unique_ptr<Backend> backend = make_backend(config.backend);
 
   const auto load_start = Clock::now();
-  GraphDataset dataset = load_tu_dataset(config.dataset.name, config.dataset.options());
+  GraphDataset dataset = load_tu_dataset(config.dataset.name, config.dataset.options);
+  check_against_dataset(config, dataset);
   const double load_seconds = std::chrono::duration<double>(Clock::now() - load_start).count();
   fmt::print("dataset {}: {} graphs, {} nodes (largest {}), {} classes, features: {} [{:.2f} s]\n", dataset.name,
              dataset.num_graphs(), dataset.num_nodes(), dataset.max_nodes(), dataset.num_classes(),
              dataset.feature_description, load_seconds);
   if (dataset.graphs_dropped > 0)
     fmt::print("dataset.max_nodes = {}: {} larger graphs dropped, as the authors' code does; results do not cover them\n",
-               config.dataset.max_nodes, dataset.graphs_dropped);
+               config.dataset.options.max_nodes, dataset.graphs_dropped);
 
   // The paper's protocol validates on the test fold itself (as the authors did); the others hold
   // out a stratified part of the training folds.

@@ -3,6 +3,7 @@
 #include <type_traits>
 
 #include "engine/core/error.hpp"
+#include "engine/core/setting.hpp"
 
 namespace diffpool {
 
@@ -27,21 +28,14 @@ const char* segment_reduce_name(SegmentReduce kind) {
   return "invalid";
 }
 
-const char* backend_kind_name(BackendKind kind) {
-  switch (kind) {
-    case BackendKind::cpu: return "cpu";
-    case BackendKind::cuda: return "cuda";
-    case BackendKind::automatic: return "auto";
-  }
-  return "invalid";
+const EnumNames<BackendKind>& backend_kind_names() {
+  static const EnumNames<BackendKind> names(
+      "backend", {{"cpu", BackendKind::cpu}, {"cuda", BackendKind::cuda}, {"auto", BackendKind::automatic}},
+      {{"gpu", BackendKind::cuda}});
+  return names;
 }
-
-BackendKind parse_backend_kind(const std::string& text) {
-  if (text == "cpu") return BackendKind::cpu;
-  if (text == "cuda" || text == "gpu") return BackendKind::cuda;
-  if (text == "auto") return BackendKind::automatic;
-  throw InputError(fmt::format("unknown backend '{}': expected cpu, cuda or auto", text));
-}
+const char* backend_kind_name(BackendKind kind) { return backend_kind_names().name(kind); }
+BackendKind parse_backend_kind(const std::string& text) { return backend_kind_names().parse(text); }
 
 std::unique_ptr<Backend> make_backend(const BackendOptions& options) {
   switch (options.kind) {

@@ -182,6 +182,8 @@ class Backend : public DeviceMemory {
 };
 
 enum class BackendKind : uint8_t { cpu, cuda, automatic };
+template <class E> class EnumNames;  // engine/core/setting.hpp
+const EnumNames<BackendKind>& backend_kind_names();  // "gpu" is accepted for cuda
 const char* backend_kind_name(BackendKind kind);
 BackendKind parse_backend_kind(const std::string& text);  // "cpu", "cuda", "auto"
 

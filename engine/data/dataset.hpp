@@ -21,6 +21,8 @@
 
 namespace diffpool {
 
+template <class E> class EnumNames;  // engine/core/setting.hpp
+
 // How node features are built (dataset.features in experiment files).
 enum class FeatureMode : uint8_t {
   automatic,              // node labels (one-hot) and attributes where the dataset has them, else constant
@@ -30,6 +32,7 @@ enum class FeatureMode : uint8_t {
   degree,                 // one-hot node degree, degrees >= degree_cap share the last column
   constant,               // constant_dim ones per node (the paper's choice for COLLAB and REDDIT)
 };
+const EnumNames<FeatureMode>& feature_mode_names();  // "auto" is accepted for automatic
 const char* feature_mode_name(FeatureMode mode);
 FeatureMode parse_feature_mode(const std::string& text);  // throws InputError listing the allowed names
 

@@ -17,6 +17,7 @@
 #include <optional>
 
 #include "engine/core/error.hpp"
+#include "engine/core/setting.hpp"
 #include "engine/data/dataset.hpp"
 #include "engine/data/text_reader.hpp"
 
@@ -512,26 +513,22 @@ void build_features(GraphDataset& data, const DatasetOptions& options, const Nod
   data.feature_description = fmt::format("{}", fmt::join(parts, " + "));
 }
 
-constexpr const char* kFeatureModeNames[] = {"automatic", "node_labels", "node_attributes",
-                                             "labels_and_attributes", "degree", "constant"};
-static_assert(std::size(kFeatureModeNames) == static_cast<std::size_t>(FeatureMode::constant) + 1,
-              "every FeatureMode needs a name");
 
 }  // namespace
 
-const char* feature_mode_name(FeatureMode mode) {
-  auto index = static_cast<std::size_t>(mode);
-  DP_CHECK(index < std::size(kFeatureModeNames), "FeatureMode value {}", index);
-  return kFeatureModeNames[index];
+const EnumNames<FeatureMode>& feature_mode_names() {
+  static const EnumNames<FeatureMode> names("feature mode",
+                                            {{"automatic", FeatureMode::automatic},
+                                             {"node_labels", FeatureMode::node_labels},
+                                             {"node_attributes", FeatureMode::node_attributes},
+                                             {"labels_and_attributes", FeatureMode::labels_and_attributes},
+                                             {"degree", FeatureMode::degree},
+                                             {"constant", FeatureMode::constant}},
+                                            {{"auto", FeatureMode::automatic}});  // short form in experiment files
+  return names;
 }
-
-FeatureMode parse_feature_mode(const std::string& text) {
-  if (text == "auto") return FeatureMode::automatic;  // short form accepted in experiment files
-  for (std::size_t i = 0; i < std::size(kFeatureModeNames); ++i) {
-    if (text == kFeatureModeNames[i]) return static_cast<FeatureMode>(i);
-  }
-  throw InputError(fmt::format("unknown feature mode '{}'; allowed: {}", text, fmt::join(kFeatureModeNames, ", ")));
-}
+const char* feature_mode_name(FeatureMode mode) { return feature_mode_names().name(mode); }
+FeatureMode parse_feature_mode(const std::string& text) { return feature_mode_names().parse(text); }
 
 std::string tu_download_url(const std::string& name) {
   return fmt::format("https://www.chrsmrrs.com/graphkerneldatasets/{}.zip", name);

@@ -1,9 +1,7 @@
 #include "engine/nn/model_config.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cctype>
-#include <utility>
 #include <cmath>
 
 #include "engine/core/error.hpp"
@@ -11,87 +9,67 @@
 namespace diffpool {
 
 namespace {
-template <class E, std::size_t N>
-E parse_enum(const std::string& text, const char* what, const std::array<std::pair<const char*, E>, N>& table) {
-  for (const auto& [name, value] : table)
-    if (text == name) return value;
-  std::string allowed;
-  for (const auto& [name, value] : table) allowed += fmt::format("{}{}", allowed.empty() ? "" : ", ", name);
-  throw InputError(fmt::format("unknown {} '{}': expected one of {}", what, text, allowed));
+// Variant names are matched case-insensitively, with '_' read as '-' (diffpool_nolp).
+std::string normalize_variant(const std::string& text) {
+  std::string t = text;
+  std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return c == '_' ? '-' : std::tolower(c); });
+  return t;
 }
 }  // namespace
 
-const char* variant_name(Variant v) {
-  switch (v) {
-    case Variant::diffpool: return "diffpool";
-    case Variant::diffpool_nolp: return "diffpool-nolp";
-    case Variant::diffpool_det: return "diffpool-det";
-    case Variant::graphsage: return "graphsage";
-  }
-  return "invalid";
+const EnumNames<Variant>& variant_names() {
+  static const EnumNames<Variant> names("model variant",
+                                        {{"diffpool", Variant::diffpool},
+                                         {"diffpool-nolp", Variant::diffpool_nolp},
+                                         {"diffpool-det", Variant::diffpool_det},
+                                         {"graphsage", Variant::graphsage}},
+                                        {}, normalize_variant);
+  return names;
 }
-Variant parse_variant(const std::string& text) {
-  std::string t = text;
-  std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return c == '_' ? '-' : std::tolower(c); });
-  static constexpr std::array<std::pair<const char*, Variant>, 4> table{{{"diffpool", Variant::diffpool},
-                                                                         {"diffpool-nolp", Variant::diffpool_nolp},
-                                                                         {"diffpool-det", Variant::diffpool_det},
-                                                                         {"graphsage", Variant::graphsage}}};
-  return parse_enum(t, "model variant", table);
-}
+const char* variant_name(Variant v) { return variant_names().name(v); }
+Variant parse_variant(const std::string& text) { return variant_names().parse(text); }
 
-const char* readout_name(Readout r) {
-  switch (r) {
-    case Readout::max: return "max";
-    case Readout::mean: return "mean";
-    case Readout::sum: return "sum";
-  }
-  return "invalid";
+const EnumNames<Readout>& readout_names() {
+  static const EnumNames<Readout> names("readout", {{"max", Readout::max}, {"mean", Readout::mean}, {"sum", Readout::sum}});
+  return names;
 }
-Readout parse_readout(const std::string& text) {
-  static constexpr std::array<std::pair<const char*, Readout>, 3> table{
-      {{"max", Readout::max}, {"mean", Readout::mean}, {"sum", Readout::sum}}};
-  return parse_enum(text, "readout", table);
-}
+const char* readout_name(Readout r) { return readout_names().name(r); }
+Readout parse_readout(const std::string& text) { return readout_names().parse(text); }
 
-const char* link_loss_norm_name(LinkLossNorm n) {
-  switch (n) {
-    case LinkLossNorm::frobenius: return "frobenius";
-    case LinkLossNorm::frobenius_squared: return "frobenius_squared";
-    case LinkLossNorm::per_entry: return "per_entry";
-    case LinkLossNorm::bce: return "bce";
-  }
-  return "invalid";
+const EnumNames<LinkLossNorm>& link_loss_norm_names() {
+  static const EnumNames<LinkLossNorm> names("link-prediction loss norm",
+                                             {{"frobenius", LinkLossNorm::frobenius},
+                                              {"frobenius_squared", LinkLossNorm::frobenius_squared},
+                                              {"per_entry", LinkLossNorm::per_entry},
+                                              {"bce", LinkLossNorm::bce}});
+  return names;
 }
-LinkLossNorm parse_link_loss_norm(const std::string& text) {
-  static constexpr std::array<std::pair<const char*, LinkLossNorm>, 4> table{
-      {{"frobenius", LinkLossNorm::frobenius},
-       {"frobenius_squared", LinkLossNorm::frobenius_squared},
-       {"per_entry", LinkLossNorm::per_entry},
-       {"bce", LinkLossNorm::bce}}};
-  return parse_enum(text, "link-prediction loss norm", table);
-}
+const char* link_loss_norm_name(LinkLossNorm n) { return link_loss_norm_names().name(n); }
+LinkLossNorm parse_link_loss_norm(const std::string& text) { return link_loss_norm_names().parse(text); }
 
-const char* dense_aggregation_name(DenseAggregation a) { return a == DenseAggregation::mean ? "mean" : "sum"; }
-DenseAggregation parse_dense_aggregation(const std::string& text) {
-  static constexpr std::array<std::pair<const char*, DenseAggregation>, 2> table{
-      {{"mean", DenseAggregation::mean}, {"sum", DenseAggregation::sum}}};
-  return parse_enum(text, "dense aggregation", table);
+const EnumNames<DenseAggregation>& dense_aggregation_names() {
+  static const EnumNames<DenseAggregation> names("dense aggregation",
+                                                 {{"mean", DenseAggregation::mean}, {"sum", DenseAggregation::sum}});
+  return names;
 }
+const char* dense_aggregation_name(DenseAggregation a) { return dense_aggregation_names().name(a); }
+DenseAggregation parse_dense_aggregation(const std::string& text) { return dense_aggregation_names().parse(text); }
 
-const char* batch_norm_mode_name(BatchNormMode m) { return m == BatchNormMode::trained ? "trained" : "per_batch"; }
-BatchNormMode parse_batch_norm_mode(const std::string& text) {
-  static constexpr std::array<std::pair<const char*, BatchNormMode>, 2> table{
-      {{"trained", BatchNormMode::trained}, {"per_batch", BatchNormMode::per_batch}}};
-  return parse_enum(text, "batch norm mode", table);
+const EnumNames<BatchNormMode>& batch_norm_mode_names() {
+  static const EnumNames<BatchNormMode> names("batch norm mode",
+                                              {{"trained", BatchNormMode::trained}, {"per_batch", BatchNormMode::per_batch}});
+  return names;
 }
+const char* batch_norm_mode_name(BatchNormMode m) { return batch_norm_mode_names().name(m); }
+BatchNormMode parse_batch_norm_mode(const std::string& text) { return batch_norm_mode_names().parse(text); }
 
-const char* cluster_rule_name(ClusterRule r) { return r == ClusterRule::largest_graph ? "largest_graph" : "per_graph"; }
-ClusterRule parse_cluster_rule(const std::string& text) {
-  static constexpr std::array<std::pair<const char*, ClusterRule>, 2> table{
-      {{"largest_graph", ClusterRule::largest_graph}, {"per_graph", ClusterRule::per_graph}}};
-  return parse_enum(text, "cluster rule", table);
+const EnumNames<ClusterRule>& cluster_rule_names() {
+  static const EnumNames<ClusterRule> names("cluster rule", {{"largest_graph", ClusterRule::largest_graph},
+                                                             {"per_graph", ClusterRule::per_graph}});
+  return names;
 }
+const char* cluster_rule_name(ClusterRule r) { return cluster_rule_names().name(r); }
+ClusterRule parse_cluster_rule(const std::string& text) { return cluster_rule_names().parse(text); }
 
 int64_t ModelConfig::clusters_for(int level, int64_t rows) const {
   // ceil of ratio * rows, robust to the rounding of the product (0.1 * 30 is 3.0000000000000004).
@@ -130,25 +108,24 @@ std::vector<int64_t> ModelConfig::cluster_counts(int64_t max_nodes) const {
 }
 
 void ModelConfig::validate() const {
-  auto fail = [](const std::string& message) { throw InputError(message); };
-  if (pool_levels < 0 || pool_levels > 8) fail(fmt::format("model.pool_levels = {}: allowed 0 to 8", pool_levels));
+  namespace limits = model_limits;
+  limits::pool_levels.check("model.pool_levels", pool_levels);
   if (variant != Variant::graphsage && pool_levels == 0)
-    fail(fmt::format("model.pool_levels = 0 with variant {}: DiffPool variants need at least one level (use variant graphsage)",
-                     variant_name(variant)));
-  for (int c : conv_layers)
-    if (c < 1 || c > 16) fail(fmt::format("model.conv_layers entry {}: allowed 1 to 16", c));
-  if (hidden_dim < 1) fail(fmt::format("model.hidden_dim = {}: must be at least 1", hidden_dim));
-  if (embedding_dim < 1) fail(fmt::format("model.embedding_dim = {}: must be at least 1", embedding_dim));
-  if (!(cluster_ratio > 0.0 && cluster_ratio <= 1.0))
-    fail(fmt::format("model.cluster_ratio = {}: allowed (0, 1]", cluster_ratio));
-  for (int64_t k : clusters)
-    if (k < 1) fail(fmt::format("model.clusters entry {}: must be at least 1", k));
-  for (int h : mlp_hidden)
-    if (h < 1) fail(fmt::format("model.mlp_hidden entry {}: must be at least 1", h));
-  if (!(dropout >= 0.0 && dropout < 1.0)) fail(fmt::format("model.dropout = {}: allowed [0, 1)", dropout));
-  if (!(link_weight >= 0.0)) fail(fmt::format("model.link_weight = {}: must be >= 0", link_weight));
-  if (!(entropy_weight >= 0.0)) fail(fmt::format("model.entropy_weight = {}: must be >= 0", entropy_weight));
-  if (!(dense_degree_eps > 0.0)) fail(fmt::format("model.dense_degree_eps = {}: must be > 0", dense_degree_eps));
+    throw InputError(fmt::format("model.pool_levels = 0 with variant {}: DiffPool variants need at least one level (use variant graphsage)",
+                                 variant_name(variant)));
+  if (conv_layers.empty()) throw InputError("model.conv_layers is empty: give at least one layer count");
+  for (int c : conv_layers) limits::conv_layers.check("model.conv_layers entry", c);
+  limits::width.check("model.hidden_dim", hidden_dim);
+  limits::width.check("model.embedding_dim", embedding_dim);
+  limits::cluster_ratio.check("model.cluster_ratio", cluster_ratio);
+  for (int64_t k : clusters) limits::clusters.check("model.clusters entry", k);
+  for (int h : mlp_hidden) limits::width.check("model.mlp_hidden entry", h);
+  limits::dropout.check("model.dropout", dropout);
+  limits::loss_weight.check("model.link_weight", link_weight);
+  limits::loss_weight.check("model.entropy_weight", entropy_weight);
+  limits::dense_degree_eps.check("model.dense_degree_eps", dense_degree_eps);
+  limits::batch_norm_momentum.check("model.batch_norm_momentum", batch_norm_momentum);
+  limits::batch_norm_eps.check("model.batch_norm_eps", batch_norm_eps);
 }
 
 }  // namespace diffpool

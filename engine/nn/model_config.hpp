@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/core/setting.hpp"
+
 namespace diffpool {
 
 enum class Variant : uint8_t {
@@ -15,10 +17,12 @@ enum class Variant : uint8_t {
   diffpool_det,   // fixed assignments from deterministic Graclus clustering
   graphsage,      // GraphSAGE with global pooling (no hierarchy): the paper's baseline
 };
+const EnumNames<Variant>& variant_names();
 const char* variant_name(Variant v);
 Variant parse_variant(const std::string& text);
 
 enum class Readout : uint8_t { max, mean, sum };
+const EnumNames<Readout>& readout_names();
 const char* readout_name(Readout r);
 Readout parse_readout(const std::string& text);
 
@@ -30,6 +34,7 @@ enum class LinkLossNorm : uint8_t {
   bce,                // the authors' code: binary cross-entropy between A and min(S S^T, 1) over every
                       // node pair, divided by the pairs of the batch; first pooling level only
 };
+const EnumNames<LinkLossNorm>& link_loss_norm_names();
 const char* link_loss_norm_name(LinkLossNorm n);
 LinkLossNorm parse_link_loss_norm(const std::string& text);
 
@@ -38,6 +43,7 @@ enum class DenseAggregation : uint8_t {
   mean,  // (A' X) / rowsum(A'): GraphSAGE-mean on weighted graphs (the paper)
   sum,   // A' X, as the authors' code does after pooling
 };
+const EnumNames<DenseAggregation>& dense_aggregation_names();
 const char* dense_aggregation_name(DenseAggregation a);
 DenseAggregation parse_dense_aggregation(const std::string& text);
 
@@ -47,6 +53,7 @@ enum class BatchNormMode : uint8_t {
   per_batch,  // no learned parameters, the current batch's statistics in training and evaluation:
               // what the authors' code computes, as it builds a fresh BatchNorm1d at every forward pass
 };
+const EnumNames<BatchNormMode>& batch_norm_mode_names();
 const char* batch_norm_mode_name(BatchNormMode m);
 BatchNormMode parse_batch_norm_mode(const std::string& text);
 
@@ -57,8 +64,24 @@ enum class ClusterRule : uint8_t {
   per_graph,      // graph g at level l gets k = max(1, ceil(ratio * n)), n its size at level l (the
                   // paper's sentence read graph by graph); model.clusters, if given, caps each level
 };
+const EnumNames<ClusterRule>& cluster_rule_names();
 const char* cluster_rule_name(ClusterRule r);
 ClusterRule parse_cluster_rule(const std::string& text);
+
+// The allowed values of the numeric settings, shared by ModelConfig::validate() and the
+// experiment-file schema (runner/config.cpp).
+namespace model_limits {
+inline constexpr IntRange pool_levels{0, 8};
+inline constexpr IntRange conv_layers{1, 16};        // each entry
+inline constexpr IntRange width{1, 1 << 16};         // hidden_dim, embedding_dim, each mlp_hidden entry
+inline constexpr IntRange clusters{1, 1 << 24};      // each entry
+inline constexpr Range cluster_ratio{0.0, 1.0, true, false};
+inline constexpr Range dropout{0.0, 1.0, false, true};
+inline constexpr Range loss_weight{0.0, 1e6};        // link_weight, entropy_weight
+inline constexpr Range dense_degree_eps{0.0, 1.0, true, false};
+inline constexpr Range batch_norm_momentum{0.0, 1.0};
+inline constexpr Range batch_norm_eps{0.0, 1.0, true, false};
+}  // namespace model_limits
 
 struct ModelConfig {
   Variant variant = Variant::diffpool;
@@ -99,7 +122,8 @@ struct ModelConfig {
   // max(1, ceil(ratio * rows)), capped by model.clusters when given. With a graph of max_nodes nodes
   // it gives cluster_counts(max_nodes), the width of each level's assignment GNN.
   int64_t clusters_for(int level, int64_t rows) const;
-  // Throws InputError naming the first invalid setting.
+  // Throws InputError naming the first invalid setting (the ranges of model_limits, at least one
+  // conv_layers entry, and a pooling level for the DiffPool variants).
   void validate() const;
 };
 

@@ -21,24 +21,23 @@ Tensor slot(const Tensor& sums, int64_t i) {
 }
 }  // namespace
 
-const char* stop_metric_name(StopMetric m) {
-  return m == StopMetric::validation_loss ? "validation_loss" : "validation_accuracy";
+const EnumNames<StopMetric>& stop_metric_names() {
+  static const EnumNames<StopMetric> names("early-stopping metric", {{"validation_loss", StopMetric::validation_loss},
+                                                                     {"validation_accuracy", StopMetric::validation_accuracy}});
+  return names;
 }
-
-StopMetric parse_stop_metric(const std::string& text) {
-  if (text == "validation_loss") return StopMetric::validation_loss;
-  if (text == "validation_accuracy") return StopMetric::validation_accuracy;
-  throw InputError(fmt::format("unknown early-stopping metric '{}': expected validation_loss or validation_accuracy", text));
-}
+const char* stop_metric_name(StopMetric m) { return stop_metric_names().name(m); }
+StopMetric parse_stop_metric(const std::string& text) { return stop_metric_names().parse(text); }
 
 void TrainConfig::validate() const {
-  auto fail = [](const std::string& m) { throw InputError(m); };
-  if (epochs < 1) fail(fmt::format("training.epochs = {}: must be at least 1", epochs));
-  if (batch_size < 1) fail(fmt::format("training.batch_size = {}: must be at least 1", batch_size));
-  if (!(learning_rate > 0)) fail(fmt::format("training.learning_rate = {}: must be > 0", learning_rate));
-  if (!(weight_decay >= 0)) fail(fmt::format("training.weight_decay = {}: must be >= 0", weight_decay));
-  if (patience < 0) fail(fmt::format("training.patience = {}: must be >= 0", patience));
-  if (dtype != DType::f32 && dtype != DType::f64) fail("training dtype must be f32 or f64");
+  namespace limits = train_limits;
+  limits::epochs.check("training.epochs", epochs);
+  limits::batch_size.check("training.batch_size", batch_size);
+  limits::learning_rate.check("training.learning_rate", learning_rate);
+  limits::weight_decay.check("training.weight_decay", weight_decay);
+  limits::clip_norm.check("training.clip_norm", clip_norm);
+  limits::patience.check("training.patience", patience);
+  if (dtype != DType::f32 && dtype != DType::f64) throw InputError("training dtype must be f32 or f64");
 }
 
 std::vector<std::vector<int64_t>> make_batches(const std::vector<int64_t>& ids, int batch_size) {

@@ -16,6 +16,7 @@
 
 #include "engine/backend/backend.hpp"
 #include "engine/core/error.hpp"
+#include "engine/core/setting.hpp"
 #include "engine/core/workspace.hpp"
 #include "engine/data/batch.hpp"
 #include "engine/data/dataset.hpp"
@@ -26,6 +27,7 @@
 namespace diffpool {
 
 enum class StopMetric : uint8_t { validation_loss, validation_accuracy };
+const EnumNames<StopMetric>& stop_metric_names();
 const char* stop_metric_name(StopMetric m);
 StopMetric parse_stop_metric(const std::string& text);
 
@@ -36,6 +38,17 @@ class Interrupted : public Error {
  public:
   using Error::Error;
 };
+
+// The allowed values of the numeric training settings, shared by TrainConfig::validate() and the
+// experiment-file schema (runner/config.cpp).
+namespace train_limits {
+inline constexpr IntRange epochs{1, 1000000};
+inline constexpr IntRange batch_size{1, 1000000};
+inline constexpr Range learning_rate{0.0, 10.0, true, false};
+inline constexpr Range weight_decay{0.0, 10.0};
+inline constexpr Range clip_norm{0.0, 1e9};
+inline constexpr IntRange patience{0, 1000000};
+}  // namespace train_limits
 
 struct TrainConfig {
   int epochs = 1000;

@@ -68,13 +68,10 @@ int main(int argc, char** argv) {
     using namespace diffpool;
     ExperimentConfig c = config_path.empty() ? parse_experiment("name: bench\n", "<defaults>", overrides)
                                              : load_experiment(config_path, overrides);
-    BackendOptions bo;
-    bo.kind = c.backend.kind;
-    bo.cpu_threads = c.backend.cpu_threads;
-    auto real_backend = make_backend(bo);
+    auto real_backend = make_backend(c.backend);
     CountingBackend counter(*real_backend);
     Backend* backend = &counter;
-    GraphDataset dataset = load_tu_dataset(c.dataset.name, c.dataset.options());
+    GraphDataset dataset = load_tu_dataset(c.dataset.name, c.dataset.options);
     Split split = make_fold_split(dataset.labels, 10, 0, 0.0, c.evaluation.split_seed);
     split.test.clear();  // time training only
     if (graphs > 0 && graphs < static_cast<int64_t>(split.train.size())) split.train.resize(static_cast<std::size_t>(graphs));

@@ -424,8 +424,8 @@ TEST(TuFormat, FeatureModeNames) {
     FAIL();
   } catch (const InputError& error) {
     EXPECT_NE(std::string(error.what()).find("'onehot'"), std::string::npos);
-    EXPECT_NE(std::string(error.what()).find("automatic, node_labels, node_attributes, labels_and_attributes, "
-                                             "degree, constant"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("expected automatic, node_labels, node_attributes, labels_and_attributes, "
+                                             "degree or constant"), std::string::npos) << error.what();
   }
 }
 

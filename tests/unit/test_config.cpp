@@ -6,7 +6,11 @@
 #include "runner/plan.hpp"
 #include "tests/test_util.hpp"
 
+#include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
 
 namespace diffpool {
 namespace {
@@ -40,7 +44,7 @@ const BadCase kBadCases[] = {
     {"negative learning rate", "training:\n  learning_rate: -0.1\n",
      "bad.yaml:2:18: training.learning_rate: -0.1 is out of range: allowed (0, 10]"},
     {"unknown variant", "model:\n  variant: diffpol\n",
-     "bad.yaml:2:12: model.variant: unknown model variant 'diffpol': expected one of diffpool, diffpool-nolp, diffpool-det, graphsage"},
+     "bad.yaml:2:12: model.variant: unknown model variant 'diffpol': expected diffpool, diffpool-nolp, diffpool-det or graphsage"},
     {"unknown protocol", "evaluation:\n  protocol: cv\n",
      "bad.yaml:2:13: evaluation.protocol: unknown protocol 'cv': expected paper, holdout or nested"},
     {"bool expected", "model:\n  batch_norm: maybe\n", "bad.yaml:2:15: model.batch_norm: expected true or false, got 'maybe'"},
@@ -63,26 +67,213 @@ const BadCase kBadCases[] = {
     {"bad features", "dataset:\n  features: colour\n", "bad.yaml:2:13: dataset.features: unknown feature mode 'colour'"},
     {"name with a slash", "name: a/b\n", "name: 'a/b' is not usable as a folder name"},
     {"empty file", "", "bad.yaml: the experiment file is empty"},
+    // A key given twice is an error, not "the first wins", at any depth.
+    {"duplicate key", "model:\n  hidden_dim: 8\n  hidden_dim: 16\n",
+     "bad.yaml:3:3: duplicate key 'hidden_dim' (first given at line 2)"},
+    {"duplicate section", "model:\n  hidden_dim: 8\nmodel:\n  hidden_dim: 16\n", "bad.yaml:3:1: duplicate key 'model'"},
+    {"duplicate sweep key", "sweep:\n  parameters:\n    model.hidden_dim: [8]\n    model.hidden_dim: [16]\n",
+     "bad.yaml:4:5: duplicate key 'model.hidden_dim'"},
+    {"second document", "name: a\n---\nname: b\n", "bad.yaml:3:1: a second YAML document (after '---')"},
+    // Sweep values are checked like the key's own value, at the list element's place.
+    {"unknown sweep key", "sweep:\n  parameters:\n    model.hiden_dim: [8, 16]\n",
+     "bad.yaml:3:5: sweep.parameters: unknown key 'model.hiden_dim' (did you mean 'model.hidden_dim'?)"},
+    {"negative learning rate in a sweep", "sweep:\n  parameters:\n    training.learning_rate: [0.01, -0.1]\n",
+     "bad.yaml:3:36: training.learning_rate: -0.1 is out of range: allowed (0, 10]"},
+    {"non-numeric learning rate in a sweep", "sweep:\n  parameters:\n    training.learning_rate:\n      - 0.01\n      - fast\n",
+     "bad.yaml:5:9: training.learning_rate: expected a number, got 'fast'"},
+    {"unknown name in a sweep", "sweep:\n  parameters:\n    model.readout: [max, median]\n",
+     "bad.yaml:3:26: model.readout: unknown readout 'median': expected max, mean or sum"},
+    {"distribution bound out of range", "sweep:\n  mode: random\n  parameters:\n    model.dropout: {uniform: [0.1, 1.5]}\n",
+     "bad.yaml:4:36: model.dropout: 1.5 is out of range: allowed [0, 1)"},
+    {"real distribution for an integer key", "sweep:\n  mode: random\n  parameters:\n    model.hidden_dim: {uniform: [8, 64]}\n",
+     "sweep.parameters.model.hidden_dim: uniform draws real numbers, but model.hidden_dim takes integers (use int_uniform)"},
+    {"key without a value", "model:\n  hidden_dim:\n  dropout: 0.1\n",
+     "bad.yaml:2:3: model.hidden_dim: no value (leave the key out to use its default)"},
+    {"explicit null", "training:\n  epochs: ~\n", "bad.yaml:2:3: training.epochs: no value"},
+    {"empty conv_layers", "model:\n  conv_layers: []\n",
+     "bad.yaml:2:16: model.conv_layers: the list is empty: give at least one value"},
+    // The job count is refused from the settings, before anything is expanded.
+    {"sweep too large",
+     "evaluation:\n  folds: 10\n  repeats: 10\nsweep:\n  parameters:\n    model.hidden_dim: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"
+     "    model.embedding_dim: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n    training.epochs: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]\n",
+     "bad.yaml:5:3: sweep: the experiment expands to 110000 jobs (1100 sweep points x 10 folds x 10 repeats), more than the "
+     "limit of 100000"},
+    {"random search too large", "evaluation:\n  repeats: 1000\nsweep:\n  mode: random\n  samples: 101\n  parameters:\n"
+     "    model.hidden_dim: [8, 16]\n",
+     "sweep: the experiment expands to 1010000 jobs (101 sweep points x 10 folds x 1000 repeats)"},
 };
 INSTANTIATE_TEST_SUITE_P(Table, BadExperimentFile, ::testing::ValuesIn(kBadCases));
 
-TEST(ExperimentFile, OverridesAndSweepPointsNameTheirOrigin) {
+// --set: every problem names the --set argument, never a file position.
+struct OverrideCase {
+  const char* name;
+  const char* override_text;
+  const char* expected;
+};
+
+class BadOverride : public ::testing::TestWithParam<OverrideCase> {};
+
+TEST_P(BadOverride, NamesTheArgument) {
+  const OverrideCase& c = GetParam();
   try {
-    parse_experiment("name: x\n", "e.yaml", {"model.hidden_dim=abc"});
-    FAIL();
+    parse_experiment("name: x\n", "e.yaml", {c.override_text});
+    FAIL() << "no error for case " << c.name;
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("command line '--set model.hidden_dim=abc': model.hidden_dim: expected an integer"),
-              std::string::npos)
-        << e.what();
+    EXPECT_NE(std::string(e.what()).find(c.expected), std::string::npos)
+        << "case " << c.name << ": message was: " << e.what() << "\nexpected to contain: " << c.expected;
+    EXPECT_EQ(std::string(e.what()).find("e.yaml"), std::string::npos) << e.what();
   }
-  ExperimentConfig base = parse_experiment("name: x\nsweep:\n  parameters:\n    model.dropout: [0.1, 2]\n", "e.yaml");
+}
+
+const OverrideCase kBadOverrides[] = {
+    {"not an integer", "model.hidden_dim=abc",
+     "command line '--set model.hidden_dim=abc': model.hidden_dim: expected an integer, got 'abc'"},
+    {"empty value", "model.hidden_dim=", "command line '--set model.hidden_dim=': the value is empty"},
+    {"blank value", "training.epochs=  ", "command line '--set training.epochs=  ': the value is empty"},
+    {"unknown key", "model.hiden_dim=3",
+     "command line '--set model.hiden_dim=3': unknown key 'model.hiden_dim' (did you mean 'model.hidden_dim'?)"},
+    {"unknown section", "modle.hidden_dim=3", "command line '--set modle.hidden_dim=3': unknown key 'modle.hidden_dim'"},
+    {"no equals sign", "model.hidden_dim", "command line '--set model.hidden_dim': expected key=value"},
+    {"empty list", "model.conv_layers=[]", "command line '--set model.conv_layers=[]': model.conv_layers: the list is empty"},
+    {"fold outside folds", "evaluation.only_folds=[12]",
+     "command line '--set evaluation.only_folds=[12]': evaluation.only_folds: 12 is out of range: allowed 0 to 9"},
+};
+INSTANTIATE_TEST_SUITE_P(Table, BadOverride, ::testing::ValuesIn(kBadOverrides));
+
+// The flags of `diffpool train` go through the same ranges, and the error names the flag.
+struct FlagCase {
+  const char* key;
+  const char* value;
+  const char* argument;
+  const char* expected;  // empty: valid
+};
+
+class TrainFlag : public ::testing::TestWithParam<FlagCase> {};
+
+TEST_P(TrainFlag, IsCheckedAgainstTheSchema) {
+  const FlagCase& c = GetParam();
+  if (std::string(c.expected).empty()) {
+    EXPECT_NO_THROW(check_setting_value(c.key, c.value, c.argument));
+    return;
+  }
+  try {
+    check_setting_value(c.key, c.value, c.argument);
+    FAIL() << c.argument << " was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find(c.expected), std::string::npos) << e.what();
+  }
+}
+
+const FlagCase kTrainFlags[] = {
+    {"training.epochs", "0", "--epochs 0", "command line '--epochs 0': training.epochs: 0 is out of range: allowed 1 to 1000000"},
+    {"training.epochs", "-5", "--epochs -5", "command line '--epochs -5': training.epochs: -5 is out of range"},
+    {"training.epochs", "ten", "--epochs ten", "command line '--epochs ten': training.epochs: expected an integer, got 'ten'"},
+    {"training.epochs", "", "--epochs ", "command line '--epochs ': the value is empty"},
+    {"training.seed", "-1", "--seed -1", "command line '--seed -1': training.seed: -1 is out of range"},
+    {"backend.cpu_threads", "0", "--threads 0", "command line '--threads 0': backend.cpu_threads: 0 is out of range: allowed 1 to 1024"},
+    {"evaluation.folds", "0", "--folds 0", "command line '--folds 0': evaluation.folds: 0 is out of range: allowed 2 to 1000"},
+    {"backend.kind", "tpu", "--backend tpu", "command line '--backend tpu': backend.kind: unknown backend 'tpu'"},
+    {"training.epochs", "5", "--epochs 5", ""},
+    {"training.seed", "0", "--seed 0", ""},
+    {"evaluation.folds", "2", "--folds 2", ""},
+};
+INSTANTIATE_TEST_SUITE_P(Table, TrainFlag, ::testing::ValuesIn(kTrainFlags));
+
+TEST(ExperimentFile, SweepPointsNameTheirOrigin) {
+  // Each value is valid on its own; the combination of point 0 is not.
+  ExperimentConfig base =
+      parse_experiment("name: x\nmodel:\n  variant: diffpool\nsweep:\n  parameters:\n    model.pool_levels: [0, 1]\n", "e.yaml");
   try {
     make_plan(base);
     FAIL();
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("sweep point 1 (model.dropout=2): model.dropout: 2 is out of range"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("sweep point 0 (model.pool_levels=0): model.pool_levels: variant diffpool needs at least "
+                                         "one pooling level"),
+              std::string::npos)
         << e.what();
   }
+}
+
+TEST(ExperimentFile, SizeIsLimitedBeforeReading) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "diffpool_test_config_size";
+  std::filesystem::create_directories(dir);
+  const std::string big = (dir / "big.yaml").string();
+  {
+    std::ofstream out(big);
+    out << "name: big\n";
+    out << std::string(kMaxExperimentFileBytes, '#') << "\n";  // a comment: valid YAML, only too long
+  }
+  try {
+    load_experiment(big);
+    FAIL() << "a file over the limit was read";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find(big + ": the experiment file is larger than the limit of 1048576 bytes"),
+              std::string::npos)
+        << e.what();
+  }
+  {
+    std::ofstream out(big);
+    out << "name: small\n";
+    out << std::string(kMaxExperimentFileBytes - 100, '#') << "\n";
+  }
+  EXPECT_EQ(load_experiment(big).name, "small");
+  std::filesystem::remove_all(dir);
+  // An endless file fails as fast as a large one.
+  EXPECT_THROW(load_experiment("/dev/zero"), ConfigError);
+}
+
+TEST(Plan, ThousandsOfPointsStaySmall) {
+  // 2000 grid points: each point's document is its own (sharing the swept value nodes merged all
+  // documents into one yaml-cpp memory pool, which took minutes and gigabytes).
+  const auto start = std::chrono::steady_clock::now();
+  ExperimentPlan p = make_plan(parse_experiment(
+      "name: g\nevaluation:\n  folds: 2\nsweep:\n  parameters:\n    model.hidden_dim: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"
+      "    model.embedding_dim: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n    training.epochs: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"
+      "    training.batch_size: [1, 2]\n",
+      "g.yaml"));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(p.points.size(), 2000u);
+  EXPECT_EQ(p.points[1999].label, "model.embedding_dim=10 model.hidden_dim=10 training.batch_size=2 training.epochs=10");
+  EXPECT_LT(seconds, 30.0);
+}
+
+TEST(ExperimentFile, FoldsAreCheckedAgainstTheDataset) {
+  // run and train make this check when they load the dataset, before any job starts.
+  const ExperimentConfig c = parse_experiment("name: x\nevaluation:\n  folds: 12\n", "f.yaml");
+  GraphDataset d;
+  d.name = "TINY";
+  d.labels.assign(11, 0);
+  try {
+    check_against_dataset(c, d);
+    FAIL() << "12 folds of 11 graphs were accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("f.yaml:3:10: evaluation.folds: 12 folds, but dataset TINY has 11 graphs: allowed 2 to 11"),
+              std::string::npos)
+        << e.what();
+  }
+  d.labels.assign(12, 0);
+  EXPECT_NO_THROW(check_against_dataset(c, d));
+}
+
+TEST(ModelConfig, ValidateUsesTheSchemaRanges) {
+  // The engine's own check accepts and refuses what the experiment files do (they share model_limits).
+  ModelConfig m;
+  EXPECT_NO_THROW(m.validate());
+  m.dense_degree_eps = 2.0;  // was accepted by validate() while the parser refused it
+  EXPECT_THROW(m.validate(), InputError);
+  EXPECT_THROW(parse_experiment("model:\n  dense_degree_eps: 2\n", "m.yaml"), ConfigError);
+  m = ModelConfig{};
+  m.conv_layers.clear();
+  EXPECT_THROW(m.validate(), InputError);
+  m = ModelConfig{};
+  m.batch_norm_eps = 0.0;
+  EXPECT_THROW(m.validate(), InputError);
+  m = ModelConfig{};
+  m.hidden_dim = (1 << 16) + 1;
+  EXPECT_THROW(m.validate(), InputError);
+  EXPECT_THROW(parse_experiment("model:\n  hidden_dim: 65537\n", "m.yaml"), ConfigError);
+  m.hidden_dim = 1 << 16;
+  EXPECT_NO_THROW(m.validate());
 }
 
 TEST(ExperimentFile, EveryShippedConfigValidates) {
@@ -190,6 +381,131 @@ TEST(Splits, JobSplitsFollowTheProtocol) {
   for (int64_t i : h.validation) EXPECT_TRUE(all.insert(i).second);
   for (int64_t i : h.test) EXPECT_TRUE(all.insert(i).second);
   EXPECT_EQ(all.size(), labels.size());
+}
+
+// ---- the schema: job ids, every key, the README --------------------------------------------------
+
+// Job ids computed by the code before the settings schema (commit ac6c08a, `diffpool plan`): the
+// canonical settings must stay byte for byte what they were, or every finished job would rerun.
+TEST(Schema, JobIdsOfShippedExperimentsAreUnchanged) {
+  struct Pinned {
+    const char* file;
+    const char* experiment_id;
+    std::vector<std::pair<int, const char*>> jobs;  // job index, id
+  };
+  const Pinned pinned[] = {
+      {"configs/quickstart.yaml", "bb585c80ecb1f6a9",
+       {{0, "cbda1f7b30215882"}, {1, "8909b80566dbaed7"}, {2, "f7621e8621945149"}, {3, "01e7b040d2163040"}}},
+      {"configs/paper/enzymes-diffpool.yaml", "69aa18f856c1b37d", {{0, "079a9c783eb24310"}, {1, "d2ec4a5631db7d67"}}},
+      {"configs/fair/enzymes-diffpool.yaml", "9de3b4b416b92c5d", {{0, "ab5636559e88499f"}, {1, "ada8b8241b8db973"}}},
+  };
+  for (const Pinned& p : pinned) {
+    SCOPED_TRACE(p.file);
+    ExperimentPlan plan = make_plan(load_experiment(testing::source_dir() + "/" + p.file));
+    EXPECT_EQ(plan.experiment_id, p.experiment_id);
+    for (const auto& [index, id] : p.jobs) {
+      const JobSpec& j = plan.jobs.at(static_cast<std::size_t>(index));
+      EXPECT_EQ(job_id(plan, j, j.point), id) << "job " << index;
+    }
+  }
+}
+
+// Another valid value for a key, derived from its schema entry alone.
+std::string other_value(const SettingInfo& s) {
+  switch (s.kind) {
+    case SettingKind::string: return s.default_value + "x";
+    case SettingKind::boolean: return s.default_value == "true" ? "false" : "true";
+    case SettingKind::integer: {
+      const long long d = std::stoll(s.default_value);
+      return std::to_string(s.integers.contains(d + 1) ? d + 1 : d - 1);
+    }
+    case SettingKind::number: {
+      const double d = std::stod(s.default_value);
+      const double x = s.numbers.contains(d / 2) && d / 2 != d ? d / 2 : (s.numbers.lo + s.numbers.hi) / 2;
+      return fmt::format("{:.17g}", x);
+    }
+    case SettingKind::integer_list: {
+      const std::string inner = s.default_value.substr(1, s.default_value.size() - 2);
+      return fmt::format("[{}{}{}]", inner, inner.empty() ? "" : ",", s.integers.lo);
+    }
+    case SettingKind::name:
+      for (const std::string& c : s.choices)
+        if (c != s.default_value) return c;
+      break;
+    case SettingKind::sweep_parameters: return "{training.epochs: [5]}";
+  }
+  ADD_FAILURE() << s.key << ": no other value";
+  return s.default_value;
+}
+
+// Issue 12 item 9: every key of the schema (so a new key cannot be forgotten) changes the job
+// ids, or only the experiment id, or neither, exactly as its entry says.
+TEST(Schema, EveryKeyChangesTheIdsItClaimsTo) {
+  const char* base_text = "name: t\n";
+  const ExperimentPlan base = make_plan(parse_experiment(base_text, "t.yaml"));
+  const std::string base_job = job_id(base, base.jobs[0], base.jobs[0].point);
+  int job = 0, experiment = 0, none = 0;
+  for (const SettingInfo& s : settings_schema()) {
+    SCOPED_TRACE(s.key);
+    const std::string value = other_value(s);
+    ASSERT_NE(value, s.default_value);
+    const ExperimentPlan changed = make_plan(parse_experiment(base_text, "t.yaml", {s.key + "=" + value}));
+    const std::string changed_job = job_id(changed, changed.jobs[0], changed.jobs[0].point);
+    switch (s.affects) {
+      case Affects::job:
+        ++job;
+        EXPECT_NE(changed_job, base_job) << "the job id ignores " << s.key << "=" << value;
+        EXPECT_NE(changed.experiment_id, base.experiment_id);
+        if (s.kind != SettingKind::sweep_parameters) {
+          EXPECT_NE(changed.points[0].config.canonical_settings().find(s.key + "="), std::string::npos);
+        }
+        break;
+      case Affects::experiment:
+        ++experiment;
+        EXPECT_EQ(changed_job, base_job);
+        EXPECT_NE(changed.experiment_id, base.experiment_id) << "the experiment id ignores " << s.key << "=" << value;
+        break;
+      case Affects::none:
+        ++none;
+        EXPECT_EQ(changed_job, base_job) << s.key << " is marked as not affecting results";
+        EXPECT_EQ(changed.experiment_id, base.experiment_id) << s.key << " is marked as not affecting results";
+        break;
+    }
+  }
+  EXPECT_GE(job, 40);
+  EXPECT_GE(experiment, 5);
+  EXPECT_GE(none, 8);
+}
+
+TEST(Schema, EveryKeyReadsItsOwnValueBack) {
+  // Through --set and the canonical text: each enum name, list and number survives the round trip.
+  for (const SettingInfo& s : settings_schema()) {
+    if (s.affects != Affects::job || s.kind == SettingKind::sweep_parameters) continue;
+    SCOPED_TRACE(s.key);
+    std::vector<std::string> values = s.choices.empty() ? std::vector<std::string>{other_value(s)} : s.choices;
+    for (const std::string& v : values) {
+      const std::string canonical = parse_experiment("name: t\n", "t.yaml", {s.key + "=" + v}).canonical_settings();
+      if (s.omitted_at_default && v == s.default_value) {
+        EXPECT_EQ(canonical.find(s.key + "="), std::string::npos) << canonical;  // earlier ids stay
+        continue;
+      }
+      EXPECT_NE(canonical.find(s.key + "=" + v + "\n"), std::string::npos) << canonical;
+    }
+  }
+}
+
+TEST(Schema, ReadmeKeyTablesAreGeneratedFromIt) {
+  std::ifstream in(testing::source_dir() + "/configs/README.md");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string readme = text.str();
+  EXPECT_EQ(with_generated_key_tables(readme), readme)
+      << "configs/README.md differs from the schema: run build/diffpool schema --update configs/README.md";
+  const std::string tables = schema_markdown();
+  for (const SettingInfo& s : settings_schema()) {
+    const std::string leaf = s.key.substr(s.key.find('.') + 1);
+    EXPECT_NE(tables.find("| `" + leaf + "` |"), std::string::npos) << s.key;
+  }
 }
 
 }  // namespace
