@@ -18,3 +18,4 @@ diffpool_add_runner_test(preemption_mpi_sigusr1 test_preemption.py LABELS "mpi;r
 # The protocol modules and the scheduler on their own (no MPI, no files).
 diffpool_add_gtest(test_protocols LABELS "unit;runner" SOURCES unit/test_protocols.cpp LIBS diffpool_runner)
 diffpool_add_gtest(test_scheduler LABELS "unit;runner" SOURCES unit/test_scheduler.cpp LIBS diffpool_runner)
+diffpool_add_runner_test(scheduler_cpu test_scheduler_cpu.py LABELS "mpi;runner" TIMEOUT 600)
