@@ -392,6 +392,12 @@ ExperimentConfig parse_document(const YAML::Node& document, const std::string& s
     s.integer("max_graphs", o.max_graphs, 0, 100000000);
     s.integer("checkpoint_every", o.checkpoint_every, 0, 1000000);
     s.integer("progress_seconds", o.progress_seconds, 1, 86400);
+    s.choice("progress", o.progress, [](const std::string& text) {
+      if (text == "auto") return OutputSettings::ProgressDisplay::automatic;
+      if (text == "live") return OutputSettings::ProgressDisplay::live;
+      if (text == "plain") return OutputSettings::ProgressDisplay::plain;
+      throw InputError(fmt::format("unknown value '{}': expected auto, live or plain", text));
+    });
     s.finish();
     if (o.dir.empty()) o.dir = "runs/" + c.name;
   }

@@ -70,6 +70,9 @@ struct OutputSettings {
   int max_graphs = 0;              // 0: every graph of the saved split
   int checkpoint_every = 10;       // epochs between checkpoints of a running job (0: never)
   int progress_seconds = 30;       // interval of plain progress lines when not on a terminal
+  // The live line (rewritten in place) or plain lines; automatic: live on a terminal, plain under
+  // an MPI launcher (its ranks see a pseudo-terminal even when mpirun's output goes to a file).
+  enum class ProgressDisplay : uint8_t { automatic, live, plain } progress = ProgressDisplay::automatic;
 };
 
 struct BackendSettings {

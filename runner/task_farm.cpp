@@ -156,7 +156,7 @@ FarmEnd run_master(const ExperimentPlan& plan, const OutputLayout& layout, const
   Scheduler scheduler(plan, [&layout](const std::string& id) { return completed_validation(layout, id); });
   const int64_t total = static_cast<int64_t>(plan.jobs.size());
   Progress progress(total, scheduler.already_done(), scheduler.remaining_cost(), plan.base.output.progress_seconds,
-                    isatty(STDOUT_FILENO) != 0);
+                    show_live_progress(plan.base.output.progress, isatty(STDOUT_FILENO) != 0, MpiSession::launched_by_mpi()));
   progress.line(fmt::format("experiment {} ({}): {} jobs ({} sweep points, folds {}, {} repeats, {} protocol); {} already done; "
                             "{} rank{}",
                             plan.base.name, plan.experiment_id, total, plan.points.size(), plan.folds.size(),

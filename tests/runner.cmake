@@ -19,3 +19,5 @@ diffpool_add_runner_test(preemption_mpi_sigusr1 test_preemption.py LABELS "mpi;r
 diffpool_add_gtest(test_protocols LABELS "unit;runner" SOURCES unit/test_protocols.cpp LIBS diffpool_runner)
 diffpool_add_gtest(test_scheduler LABELS "unit;runner" SOURCES unit/test_scheduler.cpp LIBS diffpool_runner)
 diffpool_add_runner_test(scheduler_cpu test_scheduler_cpu.py LABELS "mpi;runner" TIMEOUT 600)
+diffpool_add_gtest(test_progress LABELS "unit;runner" SOURCES unit/test_progress.cpp LIBS diffpool_runner)
+diffpool_add_runner_test(progress_mpi test_progress_mpi.py LABELS "mpi;runner" TIMEOUT 300)
