@@ -1,6 +1,6 @@
 #include "runner/task_farm.hpp"
 
-#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -26,17 +26,17 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// CPU time (user + system) of the calling thread so far.
+// CPU time (user + system) of the calling thread so far, to the nanosecond (getrusage's thread
+// times advance by scheduler ticks, 4 ms, too coarse for a thread that mostly sleeps).
 double thread_cpu_seconds() {
-  rusage usage{};
-  getrusage(RUSAGE_THREAD, &usage);
-  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-         1e-6 * static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
 // How long an idle loop waits before it looks for messages again: 1 ms after something happened,
-// doubling while nothing does, up to 50 ms. While work flows, messages are answered within a few
-// milliseconds; a rank that waits for long-running jobs wakes 20 times a second (a fixed 2 ms nap
+// doubling while nothing does, up to 100 ms. While work flows, messages are answered within a few
+// milliseconds; a rank that waits for long-running jobs wakes 10 times a second (a fixed 2 ms nap
 // cost rank 0 about 1% of a core over whole experiments).
 class IdleBackoff {
  public:
@@ -48,7 +48,7 @@ class IdleBackoff {
   void reset() { delay_ = kShortest; }
 
  private:
-  static constexpr std::chrono::microseconds kShortest{1000}, kLongest{50000};
+  static constexpr std::chrono::microseconds kShortest{1000}, kLongest{100000};
   std::chrono::microseconds delay_ = kShortest;
 };
 
@@ -147,154 +147,207 @@ std::string outcome_line(const JobSpec& j, int64_t point, const JobOutcome& o, i
   return where;
 }
 
-}  // namespace
+// Rank 0's master loop. Each turn: notice a stop signal, take the workers' messages and rank 0's
+// own result, hand out work, release workers no job is left for, then sleep until something may
+// have happened (IdleBackoff; rank 0's own job wakes it at once).
+class Master {
+ public:
+  Master(const ExperimentPlan& plan, const OutputLayout& layout, const MpiSession& mpi, JobContext context, bool verbose)
+      : plan_(plan),
+        mpi_(mpi),
+        verbose_(verbose),
+        scheduler_(plan, [&layout](const std::string& id) { return completed_validation(layout, id); }),
+        progress_(static_cast<int64_t>(plan.jobs.size()), scheduler_.already_done(), scheduler_.remaining_cost(),
+                  plan.base.output.progress_seconds,
+                  show_live_progress(plan.base.output.progress, isatty(STDOUT_FILENO) != 0, MpiSession::launched_by_mpi())),
+        local_(with_stop(std::move(context))) {
+    progress_.line(fmt::format("experiment {} ({}): {} jobs ({} sweep points, folds {}, {} repeats, {} protocol); {} already done; "
+                               "{} rank{}",
+                               plan.base.name, plan.experiment_id, plan.jobs.size(), plan.points.size(), plan.folds.size(),
+                               plan.base.evaluation.repeats, protocol_name(plan.base.evaluation.protocol),
+                               scheduler_.already_done(), mpi.size(), mpi.size() == 1 ? "" : "s"));
+  }
 
-FarmEnd run_master(const ExperimentPlan& plan, const OutputLayout& layout, const MpiSession& mpi, JobContext context,
-                   bool verbose) {
-  const auto wall_start = std::chrono::steady_clock::now();
-  const double cpu_start = thread_cpu_seconds();
-  Scheduler scheduler(plan, [&layout](const std::string& id) { return completed_validation(layout, id); });
-  const int64_t total = static_cast<int64_t>(plan.jobs.size());
-  Progress progress(total, scheduler.already_done(), scheduler.remaining_cost(), plan.base.output.progress_seconds,
-                    show_live_progress(plan.base.output.progress, isatty(STDOUT_FILENO) != 0, MpiSession::launched_by_mpi()));
-  progress.line(fmt::format("experiment {} ({}): {} jobs ({} sweep points, folds {}, {} repeats, {} protocol); {} already done; "
-                            "{} rank{}",
-                            plan.base.name, plan.experiment_id, total, plan.points.size(), plan.folds.size(),
-                            plan.base.evaluation.repeats, protocol_name(plan.base.evaluation.protocol), scheduler.already_done(),
-                            mpi.size(), mpi.size() == 1 ? "" : "s"));
-
-  std::atomic<bool> stopping{false};
-  context.should_stop = [&stopping] { return stopping.load() || stop_requested(); };
-  LocalWorker local(context);
-  int64_t local_job = -1;
-  std::vector<int> idle_workers;           // ranks waiting for a job
-  std::map<int, int64_t> worker_job;       // rank -> running job
-  std::set<int> shut_down;
-  IdleBackoff idle;
-  bool any_interrupted = false;
-
-  auto record_outcome = [&](const JobSpec& j, const JobOutcome& o, int rank) {
-    switch (o.status) {
-      case JobOutcome::Status::completed:
-        scheduler.complete(j.index, o.validation_accuracy);
-        progress.finished(j.index, false);
-        break;
-      case JobOutcome::Status::failed:
-        scheduler.fail(j.index);
-        progress.finished(j.index, true);
-        break;
-      case JobOutcome::Status::interrupted:
-        // Only a stop signal interrupts a job: whichever rank received it, the whole run stops.
-        scheduler.interrupt(j.index);
-        any_interrupted = true;
-        progress.interrupted(j.index);
-        if (!stopping) {
-          stopping = true;
-          for (const auto& [other, job] : worker_job) mpi.send(other, Tag::stop, MessageHeader{});
-        }
-        break;
+  FarmEnd run() {
+    for (;;) {
+      stop_if_signalled();
+      bool activity = receive_messages();
+      activity = collect_local_result() || activity;
+      activity = hand_out_work() || activity;
+      release_idle_workers();
+      if (all_ended()) break;
+      progress_.tick();
+      if (activity) idle_.reset();
+      else local_.wait_for_result(idle_.next());
     }
-    progress.line(outcome_line(j, scheduler.point(j.index), o, rank));
-  };
+    progress_.finish();
+    // The scheduling thread's own CPU time (rank 0 trains in another thread): it sleeps while it
+    // waits, so this stays a small fraction of the wall time.
+    const double cpu = thread_cpu_seconds() - cpu_start_;
+    progress_.line(fmt::format("rank 0 scheduler thread: {:.3f} s CPU over {:.1f} s wall", cpu,
+                               std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start_).count()));
+    return stopping_ || any_interrupted_ ? FarmEnd::stopped : FarmEnd::finished;
+  }
 
-  for (;;) {
+ private:
+  JobContext with_stop(JobContext context) {
+    context.should_stop = [this] { return stopping_.load() || stop_requested(); };
+    return context;
+  }
+
+  void stop_workers() {
+    for (const auto& [rank, job] : worker_job_) mpi_.send(rank, Tag::stop, MessageHeader{});
+  }
+
+  void stop_if_signalled() {
+    if (stopping_ || !stop_requested()) return;
+    stopping_ = true;
+    progress_.line(fmt::format("signal {} received: checkpointing the running jobs and stopping (exit code {})",
+                               stop_signal_number(), kExitStopped));
+    stop_workers();
+  }
+
+  // The workers' messages; true when one wants an answer soon (a request or a result; an epoch's
+  // progress only updates the display).
+  bool receive_messages() {
     bool activity = false;
-    if (!stopping && stop_requested()) {
-      stopping = true;
-      progress.line(fmt::format("signal {} received: checkpointing the running jobs and stopping (exit code {})",
-                                stop_signal_number(), kExitStopped));
-      for (const auto& [rank, job] : worker_job) mpi.send(rank, Tag::stop, MessageHeader{});
-    }
-    // Messages from the workers.
-    while (auto m = mpi.poll()) {
-      // A request or a result wants an answer soon; an epoch's progress only updates the display.
+    while (auto m = mpi_.poll()) {
       if (m->tag != Tag::progress) activity = true;
       switch (m->tag) {
-        case Tag::request: idle_workers.push_back(m->source); break;
-        case Tag::progress: progress.epoch(m->header.job, m->header.epoch, m->header.epochs); break;
+        case Tag::request: idle_workers_.push_back(m->source); break;
+        case Tag::progress: progress_.epoch(m->header.job, m->header.epoch, m->header.epochs); break;
         case Tag::done: {
-          const JobSpec& j = plan.jobs[static_cast<std::size_t>(m->header.job)];
+          const JobSpec& j = plan_.jobs[static_cast<std::size_t>(m->header.job)];
           JobOutcome o;
           o.status = static_cast<JobOutcome::Status>(m->header.status);
-          o.job_id = scheduler.id(j.index);
+          o.job_id = scheduler_.id(j.index);
           o.reason = m->text;
           o.validation_accuracy = m->header.validation_accuracy;
           o.test_accuracy = m->header.test_accuracy;
           o.seconds = m->header.seconds;
-          worker_job.erase(m->source);
+          worker_job_.erase(m->source);
           record_outcome(j, o, m->source);
           break;
         }
         default: break;
       }
     }
-    // The local job.
-    if (auto r = local.take_result()) {
+    return activity;
+  }
+
+  // Rank 0's own job: its result, or its epoch for the progress display.
+  bool collect_local_result() {
+    bool activity = false;
+    if (auto r = local_.take_result()) {
       activity = true;
       record_outcome(r->first, r->second, 0);
-      local_job = -1;
+      local_job_ = -1;
     }
-    if (local_job >= 0) progress.epoch(local_job, local.epoch(), local.epochs());
+    if (local_job_ >= 0) progress_.epoch(local_job_, local_.epoch(), local_.epochs());
+    return activity;
+  }
 
-    // Hand out work: idle workers first, then rank 0's own slot (unless other ranks exist and it
-    // would keep a job waiting for a worker that is free).
+  void record_outcome(const JobSpec& j, const JobOutcome& o, int rank) {
+    switch (o.status) {
+      case JobOutcome::Status::completed:
+        scheduler_.complete(j.index, o.validation_accuracy);
+        progress_.finished(j.index, false);
+        break;
+      case JobOutcome::Status::failed:
+        scheduler_.fail(j.index);
+        progress_.finished(j.index, true);
+        break;
+      case JobOutcome::Status::interrupted:
+        // Only a stop signal interrupts a job: whichever rank received it, the whole run stops.
+        scheduler_.interrupt(j.index);
+        any_interrupted_ = true;
+        progress_.interrupted(j.index);
+        if (!stopping_) {
+          stopping_ = true;
+          stop_workers();
+        }
+        break;
+    }
+    progress_.line(outcome_line(j, scheduler_.point(j.index), o, rank));
+  }
+
+  // Idle workers first, then rank 0's own slot (so no job waits for rank 0 while a worker is free).
+  bool hand_out_work() {
+    bool activity = false;
     std::vector<std::string> events;
-    if (!stopping) {
-      while (!idle_workers.empty()) {
-        const int64_t j = scheduler.next_ready(&events);
+    if (!stopping_) {
+      while (!idle_workers_.empty()) {
+        const int64_t j = scheduler_.next_ready(&events);
         if (j < 0) break;
-        const int rank = idle_workers.back();
-        idle_workers.pop_back();
-        const std::size_t i = static_cast<std::size_t>(j);
-        scheduler.start(j);
-        worker_job[rank] = j;
+        const int rank = idle_workers_.back();
+        idle_workers_.pop_back();
+        scheduler_.start(j);
+        worker_job_[rank] = j;
         MessageHeader h;
         h.job = j;
-        h.point = scheduler.point(j);
-        mpi.send(rank, Tag::assign, h);
-        progress.started(j, plan.jobs[i].cost);
-        if (verbose) progress.line(fmt::format("assign job {} (cost {:.4g}) to rank {}", j, plan.jobs[i].cost, rank));
+        h.point = scheduler_.point(j);
+        mpi_.send(rank, Tag::assign, h);
+        started(j, rank);
         activity = true;
       }
-      if (local_job < 0 && !local.busy()) {
-        const int64_t j = scheduler.next_ready(&events);
+      if (local_job_ < 0 && !local_.busy()) {
+        const int64_t j = scheduler_.next_ready(&events);
         if (j >= 0) {
-          const std::size_t i = static_cast<std::size_t>(j);
-          scheduler.start(j);
-          local_job = j;
-          local.start(plan.jobs[i], scheduler.point(j));
-          progress.started(j, plan.jobs[i].cost);
-          if (verbose) progress.line(fmt::format("assign job {} (cost {:.4g}) to rank 0", j, plan.jobs[i].cost));
+          scheduler_.start(j);
+          local_job_ = j;
+          local_.start(plan_.jobs[static_cast<std::size_t>(j)], scheduler_.point(j));
+          started(j, 0);
           activity = true;
         }
       }
     }
-    for (const std::string& e : events) progress.line(e);
-
-    const bool nothing_left = scheduler.all_finished() || (stopping && local_job < 0 && worker_job.empty());
-    // Idle workers are released when no job is left for them (none pending, or stopping).
-    if (stopping || scheduler.all_finished()) {
-      for (int rank : idle_workers)
-        if (!shut_down.count(rank)) {
-          mpi.send(rank, Tag::shutdown, MessageHeader{});
-          shut_down.insert(rank);
-        }
-      idle_workers.clear();
-    }
-    if (nothing_left && static_cast<int>(shut_down.size()) == mpi.size() - 1 && local_job < 0) break;
-    progress.tick();
-    // Rank 0's own job wakes it at once when it ends; messages of other ranks are looked for after
-    // the backoff's delay.
-    if (activity) idle.reset();
-    else local.wait_for_result(idle.next());
+    for (const std::string& e : events) progress_.line(e);
+    return activity;
   }
-  progress.finish();
-  // The scheduling thread's own CPU time (rank 0 trains in another thread): it sleeps while it
-  // waits (IdleBackoff, and its own job wakes it), so this stays a small fraction of the wall time.
-  const double cpu = thread_cpu_seconds() - cpu_start;
-  progress.line(fmt::format("rank 0 scheduler thread: {:.3f} s CPU over {:.1f} s wall",
-                            cpu, std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count()));
-  return stopping || any_interrupted ? FarmEnd::stopped : FarmEnd::finished;
+
+  void started(int64_t job, int rank) {
+    const double cost = plan_.jobs[static_cast<std::size_t>(job)].cost;
+    progress_.started(job, cost);
+    if (verbose_) progress_.line(fmt::format("assign job {} (cost {:.4g}) to rank {}", job, cost, rank));
+  }
+
+  // Idle workers are released when no job is left for them (none pending, or stopping).
+  void release_idle_workers() {
+    if (!stopping_ && !scheduler_.all_finished()) return;
+    for (int rank : idle_workers_)
+      if (shut_down_.insert(rank).second) mpi_.send(rank, Tag::shutdown, MessageHeader{});
+    idle_workers_.clear();
+  }
+
+  // Every job ended (or, when stopping, every running one), and every worker released.
+  bool all_ended() const {
+    const bool nothing_left = scheduler_.all_finished() || (stopping_ && local_job_ < 0 && worker_job_.empty());
+    return nothing_left && static_cast<int>(shut_down_.size()) == mpi_.size() - 1 && local_job_ < 0;
+  }
+
+  const ExperimentPlan& plan_;
+  const MpiSession& mpi_;
+  const bool verbose_;
+  const std::chrono::steady_clock::time_point wall_start_ = std::chrono::steady_clock::now();
+  const double cpu_start_ = thread_cpu_seconds();
+  Scheduler scheduler_;
+  Progress progress_;
+  std::atomic<bool> stopping_{false};
+  LocalWorker local_;                 // rank 0's training thread (uses stopping_)
+  int64_t local_job_ = -1;
+  std::vector<int> idle_workers_;     // ranks waiting for a job
+  std::map<int, int64_t> worker_job_; // rank -> running job
+  std::set<int> shut_down_;
+  IdleBackoff idle_;
+  bool any_interrupted_ = false;
+};
+
+}  // namespace
+
+FarmEnd run_master(const ExperimentPlan& plan, const OutputLayout& layout, const MpiSession& mpi, JobContext context,
+                   bool verbose) {
+  Master master(plan, layout, mpi, std::move(context), verbose);
+  return master.run();
 }
 
 void run_worker(const ExperimentPlan& plan, const MpiSession& mpi, JobContext context) {
@@ -310,7 +363,13 @@ void run_worker(const ExperimentPlan& plan, const MpiSession& mpi, JobContext co
     return stop_received;
   };
   int64_t current = -1;
+  // Epoch progress, at most twice a second (the display is not redrawn more often): short epochs
+  // would otherwise wake rank 0 hundreds of times a second.
+  auto last_progress = std::chrono::steady_clock::now() - std::chrono::seconds(1);
   context.on_epoch = [&](int epoch, int epochs) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_progress < std::chrono::milliseconds(500)) return;
+    last_progress = now;
     MessageHeader h;
     h.job = current;
     h.epoch = epoch;
