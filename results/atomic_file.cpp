@@ -7,9 +7,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <mutex>
 #include <system_error>
 
-namespace diffpool::hdf5 {
+namespace diffpool {
 
 namespace {
 
@@ -35,28 +37,13 @@ std::filesystem::path atomic_temporary_path(const std::filesystem::path& final_p
   return temporary;
 }
 
-void write_file_atomically(const std::filesystem::path& final_path, const std::function<void(File&)>& write) {
-  const std::scoped_lock lock(library_mutex());
+void write_atomically(const std::filesystem::path& final_path,
+                      const std::function<void(const std::filesystem::path& temporary)>& write) {
   const std::filesystem::path temporary = atomic_temporary_path(final_path);
   std::filesystem::path directory = final_path.parent_path();
   if (directory.empty()) directory = ".";
   try {
-    {
-      File file = File::create(temporary);
-      write(file);
-      if (file.valid()) {  // (unless the callback closed it itself)
-        file.flush();
-        // With HDF5's default ("weak") close, a group or dataset still open keeps the file open
-        // after H5Fclose, and what it holds would be written after our fsync and rename: refuse.
-        const std::size_t open_objects = file.open_object_count();
-        if (open_objects != 1) {
-          throw Error(fmt::format("write_file_atomically('{}'): {} HDF5 objects of the file are still open "
-                                  "after the write callback returned; close every Group and Dataset inside it",
-                                  final_path.string(), open_objects - 1));
-        }
-        file.close();
-      }
-    }
+    write(temporary);
     fsync_path(temporary, false, "file");
     if (std::rename(temporary.c_str(), final_path.c_str()) != 0) {
       throw Error(fmt::format("cannot rename '{}' to '{}': {}", temporary.string(), final_path.string(),
@@ -70,4 +57,35 @@ void write_file_atomically(const std::filesystem::path& final_path, const std::f
   }
 }
 
-}  // namespace diffpool::hdf5
+void write_text_file_atomically(const std::filesystem::path& path, std::string_view text) {
+  write_atomically(path, [&](const std::filesystem::path& temporary) {
+    std::ofstream stream(temporary, std::ios::binary | std::ios::trunc);
+    stream.write(text.data(), static_cast<std::streamsize>(text.size()));
+    stream.close();
+    if (!stream) throw Error(fmt::format("cannot write '{}': {}", temporary.string(), std::strerror(errno)));
+  });
+}
+
+namespace hdf5 {
+
+void write_file_atomically(const std::filesystem::path& final_path, const std::function<void(File&)>& write) {
+  const std::scoped_lock lock(library_mutex());
+  write_atomically(final_path, [&](const std::filesystem::path& temporary) {
+    File file = File::create(temporary);
+    write(file);
+    if (!file.valid()) return;  // the callback closed it itself
+    file.flush();
+    // With HDF5's default ("weak") close, a group or dataset still open keeps the file open after
+    // H5Fclose, and what it holds would be written after our fsync and rename: refuse.
+    const std::size_t open_objects = file.open_object_count();
+    if (open_objects != 1) {
+      throw Error(fmt::format("write_file_atomically('{}'): {} HDF5 objects of the file are still open "
+                              "after the write callback returned; close every Group and Dataset inside it",
+                              final_path.string(), open_objects - 1));
+    }
+    file.close();
+  });
+}
+
+}  // namespace hdf5
+}  // namespace diffpool

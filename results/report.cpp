@@ -18,6 +18,7 @@
 #include <tuple>
 
 #include "engine/core/error.hpp"
+#include "results/atomic_file.hpp"
 #include "results/job_record.hpp"
 #include "results/summary.hpp"
 

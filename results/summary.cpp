@@ -274,27 +274,6 @@ ExperimentSummary read_summary(const std::filesystem::path& h5_path) {
   return read_summary_file(file);
 }
 
-void write_text_file_atomically(const std::filesystem::path& path, std::string_view text) {
-  const std::filesystem::path temporary = hdf5::atomic_temporary_path(path);
-  {
-    std::ofstream stream(temporary, std::ios::binary | std::ios::trunc);
-    stream.write(text.data(), static_cast<std::streamsize>(text.size()));
-    stream.close();
-    if (!stream) {
-      std::error_code ignored;
-      std::filesystem::remove(temporary, ignored);
-      throw Error(fmt::format("cannot write '{}'", temporary.string()));
-    }
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  if (error) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);
-    throw Error(fmt::format("cannot rename '{}' to '{}': {}", temporary.string(), path.string(), error.message()));
-  }
-}
-
 void write_summary_csv(const std::filesystem::path& csv_path, const ExperimentSummary& summary) {
   write_text_file_atomically(csv_path, format_summary_csv(summary));
 }

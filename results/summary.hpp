@@ -75,7 +75,5 @@ std::string format_summary_csv(const ExperimentSummary& summary);
 
 // A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
 std::string csv_field(std::string_view text);
-// Writes `text` to "<path>.tmp.<pid>" and renames it over `path`.
-void write_text_file_atomically(const std::filesystem::path& path, std::string_view text);
 
 }  // namespace diffpool

@@ -33,6 +33,12 @@ const EnumNames<SaveOutputs>& save_outputs_names() {
   return names;
 }
 
+const EnumNames<ProgressDisplay>& progress_display_names() {
+  static const EnumNames<ProgressDisplay> names(
+      "value", {{"auto", ProgressDisplay::automatic}, {"live", ProgressDisplay::live}, {"plain", ProgressDisplay::plain}});
+  return names;
+}
+
 namespace {
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
@@ -446,6 +452,10 @@ const std::vector<Field>& fields() {
                     {none, "epochs between checkpoints of a running job (0: only on SIGTERM/SIGUSR1)"}),
         integer_key("output.progress_seconds", output_section, &OutputSettings::progress_seconds, IntRange{1, 86400},
                     {none, "interval of plain progress lines when output is not a terminal"}),
+        name_key("output.progress", output_section, &OutputSettings::progress, progress_display_names,
+                 {none, "`live`: one line rewritten in place; `plain`: a line every `progress_seconds`; `auto`: live on a "
+                        "terminal, plain in batch logs and under an MPI launcher (mpirun gives its ranks a pseudo-terminal "
+                        "even when its output goes to a file)"}),
 
         name_key("backend.kind", backend_section, &BackendOptions::kind, backend_kind_names,
                  {none, "`auto` picks the GPU when one is visible; `cuda` without a GPU is an error"}),

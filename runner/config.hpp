@@ -72,6 +72,10 @@ struct SweepSettings {
 
 enum class SaveOutputs : uint8_t { none, evaluation, all };
 const EnumNames<SaveOutputs>& save_outputs_names();
+// The live line (rewritten in place) or plain lines; automatic: live on a terminal, plain under
+// an MPI launcher (its ranks see a pseudo-terminal even when mpirun's output goes to a file).
+enum class ProgressDisplay : uint8_t { automatic, live, plain };
+const EnumNames<ProgressDisplay>& progress_display_names();
 
 struct OutputSettings {
   std::string dir;                 // empty: runs/<experiment name>
@@ -80,6 +84,8 @@ struct OutputSettings {
   int max_graphs = 0;              // 0: every graph of the saved split
   int checkpoint_every = 10;       // epochs between checkpoints of a running job (0: never)
   int progress_seconds = 30;       // interval of plain progress lines when not on a terminal
+  using ProgressDisplay = diffpool::ProgressDisplay;
+  ProgressDisplay progress = ProgressDisplay::automatic;
 };
 
 struct ExperimentConfig {

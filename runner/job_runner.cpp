@@ -11,6 +11,7 @@
 #include "engine/core/error.hpp"
 #include "results/job_record.hpp"
 #include "runner/checkpoint.hpp"
+#include "runner/protocol/protocol.hpp"
 
 #ifndef DIFFPOOL_VERSION
 #define DIFFPOOL_VERSION "unknown"
@@ -121,13 +122,13 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
     record.validation = split.validation;
     record.test = split.test;
 
-    const bool paper = config.evaluation.protocol == Protocol::paper;
+    const JobTrainingSettings how = protocol_module(config.evaluation.protocol).training(job.phase);
     TrainConfig training = config.training;
     training.seed = record.seed;
-    training.restore_best = !paper;               // model selection by the validation split
-    training.evaluate_test_every_epoch = paper;   // otherwise the test split is evaluated once, at the end
+    training.restore_best = how.restore_best;
+    training.evaluate_test_every_epoch = how.evaluate_test_every_epoch;
     Split train_split = split;
-    if (!paper) train_split.test.clear();
+    if (!how.trainer_sees_test) train_split.test.clear();
     Trainer trainer(*ctx.backend, dataset, config.model, training, train_split);
 
     double previous_seconds = 0;

@@ -6,17 +6,9 @@
 
 #include "engine/core/error.hpp"
 #include "engine/core/random.hpp"
+#include "runner/protocol/protocol.hpp"
 
 namespace diffpool {
-
-const char* phase_name(Phase p) {
-  switch (p) {
-    case Phase::train: return "train";
-    case Phase::select: return "select";
-    case Phase::retrain: return "retrain";
-  }
-  return "invalid";
-}
 
 std::string hash_hex(const std::string& text) {
   uint64_t h = 1469598103934665603ULL;
@@ -120,29 +112,20 @@ ExperimentPlan make_plan(const ExperimentConfig& config) {
     plan.folds.erase(std::unique(plan.folds.begin(), plan.folds.end()), plan.folds.end());
   }
 
-  auto add = [&](Phase phase, int64_t point, int fold, int repeat, double cost) {
-    JobSpec j;
-    j.index = static_cast<int64_t>(plan.jobs.size());
-    j.phase = phase;
-    j.point = point;
-    j.fold = fold;
-    j.repeat = repeat;
-    j.cost = cost;
-    plan.jobs.push_back(j);
-  };
-  const bool nested = e.protocol == Protocol::nested;
-  const bool select = nested && plan.points.size() > 1;  // with one point there is nothing to select
-  for (int fold : plan.folds) {
-    if (nested) {
-      if (select)
-        for (const SweepPoint& p : plan.points) add(Phase::select, p.index, fold, 0, estimate_cost(p.config, Phase::select));
-      for (int r = 0; r < e.repeats; ++r)
-        add(Phase::retrain, select ? -1 : 0, fold, r, estimate_cost(plan.points.front().config, Phase::retrain));
-    } else {
-      for (const SweepPoint& p : plan.points)
-        for (int r = 0; r < e.repeats; ++r) add(Phase::train, p.index, fold, r, estimate_cost(p.config, Phase::train));
+  const EvaluationProtocol& protocol = protocol_module(e.protocol);
+  const std::vector<FoldJob> fold_jobs = protocol.fold_jobs(static_cast<int64_t>(plan.points.size()), e.repeats);
+  for (int fold : plan.folds)
+    for (const FoldJob& f : fold_jobs) {
+      JobSpec j;
+      j.index = static_cast<int64_t>(plan.jobs.size());
+      j.phase = f.phase;
+      j.point = f.point;
+      j.fold = fold;
+      j.repeat = f.repeat;
+      // A job whose point selection fixes later is estimated as the first point.
+      j.cost = estimate_cost(plan.points[static_cast<std::size_t>(std::max<int64_t>(f.point, 0))].config, f.phase);
+      plan.jobs.push_back(j);
     }
-  }
 
   // The experiment's fingerprint: the settings of every point and the evaluation design. Which
   // folds a run covers (only_folds) is not part of it, so folds can run as separate jobs into one
@@ -156,11 +139,7 @@ ExperimentPlan make_plan(const ExperimentConfig& config) {
 }
 
 std::vector<int64_t> ExperimentPlan::dependencies(const JobSpec& job) const {
-  std::vector<int64_t> deps;
-  if (job.phase != Phase::retrain || job.point >= 0) return deps;
-  for (const JobSpec& j : jobs)
-    if (j.phase == Phase::select && j.fold == job.fold) deps.push_back(j.index);
-  return deps;
+  return protocol_module(base.evaluation.protocol).dependencies(jobs, job);
 }
 
 std::string job_id(const ExperimentPlan& plan, const JobSpec& job, int64_t point) {
@@ -178,14 +157,7 @@ uint64_t job_seed(const ExperimentPlan& plan, const JobSpec& job, int64_t point)
 
 Split job_split(const ExperimentPlan& plan, const JobSpec& job, const std::vector<int32_t>& labels) {
   const EvaluationSettings& e = plan.base.evaluation;
-  if (e.protocol == Protocol::paper) {
-    Split s = make_fold_split(labels, e.folds, job.fold, 0.0, e.split_seed);
-    s.validation = s.test;
-    return s;
-  }
-  Split s = make_fold_split(labels, e.folds, job.fold, e.validation_fraction, e.split_seed);
-  if (job.phase == Phase::select) s.test.clear();
-  return s;
+  return protocol_module(e.protocol).split(e, job.phase, job.fold, labels);
 }
 
 }  // namespace diffpool

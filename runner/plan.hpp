@@ -1,6 +1,6 @@
 #pragma once
-// Expansion of an experiment into jobs: sweep points x outer folds x repeats (and, for the nested
-// protocol, the retraining of each fold's winner). Everything here is deterministic: every rank
+// Expansion of an experiment into jobs: sweep points x outer folds x repeats, laid out per fold by
+// the protocol's module (runner/protocol/: e.g. the nested protocol's selection and retraining). Everything here is deterministic: every rank
 // expands the same plan from the same file, so ranks exchange only job indices.
 #include <cstdint>
 #include <map>
@@ -9,6 +9,7 @@
 
 #include "engine/data/splits.hpp"
 #include "runner/config.hpp"
+#include "runner/protocol/phase.hpp"
 
 namespace diffpool {
 
@@ -18,13 +19,6 @@ struct SweepPoint {
   std::string label;                         // "model.hidden_dim=64 training.learning_rate=0.001"
   ExperimentConfig config;                   // the resolved settings of this point
 };
-
-enum class Phase : uint8_t {
-  train,    // paper and holdout protocols: one training per (point, fold, repeat)
-  select,   // nested: a training of a point on the inner split of an outer fold, for model selection
-  retrain,  // nested: the fold's winning point retrained on the outer training folds, tested once
-};
-const char* phase_name(Phase p);
 
 struct JobSpec {
   int64_t index = 0;   // position in ExperimentPlan::jobs
@@ -42,7 +36,8 @@ struct ExperimentPlan {
   std::vector<int> folds;      // the outer folds this run covers (evaluation.only_folds or all)
   std::string experiment_id;   // fingerprint of everything that defines the experiment's results
 
-  // Jobs that must finish before the given one can run (nested retrain: its fold's selections).
+  // Jobs that must finish before the given one can run (the protocol's rule; nested retrain: its
+  // fold's selections).
   std::vector<int64_t> dependencies(const JobSpec& job) const;
 };
 
@@ -55,9 +50,10 @@ std::string job_id(const ExperimentPlan& plan, const JobSpec& job, int64_t point
 // The training seed of a job, derived from the point's training.seed, the fold and the repeat.
 uint64_t job_seed(const ExperimentPlan& plan, const JobSpec& job, int64_t point);
 
-// The graph split of a job (stratified and seeded by evaluation.split_seed): the outer fold's
-// test set, and the rest split into train and an inner validation holdout (paper protocol: the
-// test fold doubles as the validation set, as the authors did; nested selection: no test set).
+// The graph split of a job (the protocol's split, stratified and seeded by evaluation.split_seed):
+// the outer fold's test set, and the rest split into train and an inner validation holdout (paper
+// protocol: the test fold doubles as the validation set, as the authors did; nested selection: no
+// test set).
 Split job_split(const ExperimentPlan& plan, const JobSpec& job, const std::vector<int32_t>& labels);
 
 // 64-bit FNV-1a of a string, as 16 hex digits.

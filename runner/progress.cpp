@@ -6,6 +6,15 @@
 
 namespace diffpool {
 
+bool show_live_progress(OutputSettings::ProgressDisplay setting, bool stdout_is_terminal, bool launched_by_mpi) {
+  switch (setting) {
+    case OutputSettings::ProgressDisplay::live: return true;
+    case OutputSettings::ProgressDisplay::plain: return false;
+    case OutputSettings::ProgressDisplay::automatic: return stdout_is_terminal && !launched_by_mpi;
+  }
+  return false;
+}
+
 namespace {
 std::string duration_text(double seconds) {
   if (!(seconds >= 0) || seconds > 1e8) return "?";

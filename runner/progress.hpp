@@ -1,14 +1,21 @@
 #pragma once
 // Progress of a run, shown by rank 0: jobs done / running / failed, throughput and ETA. On a
-// terminal one live line is rewritten in place; otherwise (a batch log) a plain line is printed
-// every few seconds. Events (a job finished or failed) are printed as lines of their own.
+// terminal one live line is rewritten in place; otherwise (a batch log, or under an MPI launcher
+// unless output.progress says live) a plain line is printed every few seconds. Events (a job finished or failed) are printed as lines of their own.
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
 
+#include "runner/config.hpp"
+
 namespace diffpool {
+
+// Whether rank 0 shows the live line (output.progress): `live` and `plain` are obeyed; `automatic`
+// is live only on a terminal outside an MPI launcher, since ranks started by mpirun see a
+// pseudo-terminal even when mpirun's own output goes to a file, which cannot be known from a rank.
+bool show_live_progress(OutputSettings::ProgressDisplay setting, bool stdout_is_terminal, bool launched_by_mpi);
 
 class Progress {
  public:

@@ -1,5 +1,6 @@
 #pragma once
-// `diffpool run`: a whole experiment, in one process or as an MPI task farm over all ranks.
+// `diffpool run` and `diffpool plan`: the commands on top of the plan (plan.hpp), the task farm
+// (task_farm.hpp, scheduler.hpp), the stop signals (stop_signal.hpp) and the summary.
 //
 // Exit codes (documented in README.md and used by the job scripts):
 //   0   every job of the plan completed;
@@ -29,9 +30,5 @@ int run_experiment_command(int* argc, char*** argv, const RunCommandOptions& opt
 
 // `diffpool plan`: prints the expanded job list.
 int plan_command(const std::string& config_path, const std::vector<std::string>& overrides);
-
-// Installs the handlers for SIGTERM, SIGUSR1 and SIGINT (they only set a flag).
-void install_stop_handlers();
-bool stop_requested();
 
 }  // namespace diffpool

@@ -4,36 +4,19 @@
 #include <cmath>
 #include <fstream>
 #include <set>
+#include <string_view>
+#include <tuple>
 
 #include "engine/core/error.hpp"
 #include "results/hdf5.hpp"
 #include "results/job_record.hpp"
+#include "runner/protocol/protocol.hpp"
 
 namespace diffpool {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-struct Stats {
-  double mean = 0, std = 0;
-  int64_t n = 0;
-};
-
-// Mean and sample standard deviation (0 for a single value).
-Stats stats(const std::vector<double>& v) {
-  Stats s;
-  s.n = static_cast<int64_t>(v.size());
-  if (v.empty()) return s;
-  for (double x : v) s.mean += x;
-  s.mean /= static_cast<double>(v.size());
-  if (v.size() > 1) {
-    double ss = 0;
-    for (double x : v) ss += (x - s.mean) * (x - s.mean);
-    s.std = std::sqrt(ss / static_cast<double>(v.size() - 1));
-  }
-  return s;
-}
 
 std::vector<FailedJob> read_failures(const OutputLayout& layout) {
   std::vector<FailedJob> failures;
@@ -58,23 +41,21 @@ std::vector<FailedJob> read_failures(const OutputLayout& layout) {
   return failures;
 }
 
-}  // namespace
-
-int64_t fold_winner(const std::vector<SelectionResult>& results, int fold) {
-  std::map<int64_t, std::vector<double>> by_point;
-  for (const SelectionResult& r : results)
-    if (r.fold == fold) by_point[r.point].push_back(r.validation_accuracy);
-  int64_t best = -1;
-  double best_value = -1;
-  for (const auto& [point, values] : by_point) {
-    const double m = stats(values).mean;
-    if (m > best_value) {
-      best_value = m;
-      best = point;
-    }
-  }
-  return best;
+// The typed view of a completed job's record.
+FinishedJob finished_job(const JobRecord& r) {
+  FinishedJob j;
+  j.phase = parse_phase(r.phase);
+  j.point = r.point;
+  j.fold = r.fold;
+  j.repeat = r.repeat;
+  j.validation_accuracy = r.best_validation.accuracy;
+  j.has_test = r.has_test;
+  j.test_accuracy = r.test_metrics.accuracy;
+  for (const EpochMetrics& m : r.epochs) j.validation_curve.push_back(m.validation ? m.validation->accuracy : std::nan(""));
+  return j;
 }
+
+}  // namespace
 
 ExperimentSummary build_summary(const ExperimentPlan& plan, const OutputLayout& layout, int ranks, const std::string& backend) {
   const ExperimentConfig& base = plan.base;
@@ -92,141 +73,33 @@ ExperimentSummary build_summary(const ExperimentPlan& plan, const OutputLayout& 
   s.git_revision = DIFFPOOL_GIT_REVISION;
   s.updated_at = iso_time_now();
 
-  std::vector<JobRecord> records;
+  std::vector<FinishedJob> jobs;
   std::set<std::string> hosts;
   if (fs::exists(layout.jobs()))
     for (const auto& entry : fs::directory_iterator(layout.jobs())) {
       if (entry.path().extension() != ".h5" || !hdf5::is_readable_hdf5(entry.path())) continue;
       JobRecord r = read_job_record(entry.path(), false);
-      if (r.experiment_id != plan.experiment_id || r.status != "completed") continue;
+      if (r.experiment_id != plan.experiment_id || parse_job_status(r.status) != JobStatus::completed) continue;
       hosts.insert(r.host);
-      records.push_back(std::move(r));
+      jobs.push_back(finished_job(r));
     }
-  std::sort(records.begin(), records.end(), [](const JobRecord& a, const JobRecord& b) {
-    return std::tie(a.fold, a.point, a.phase, a.repeat) < std::tie(b.fold, b.point, b.phase, b.repeat);
+  // A fixed order (the statistics sum in it): fold, point, phase name, repeat.
+  std::sort(jobs.begin(), jobs.end(), [](const FinishedJob& a, const FinishedJob& b) {
+    return std::make_tuple(a.fold, a.point, std::string_view(phase_name(a.phase)), a.repeat) <
+           std::make_tuple(b.fold, b.point, std::string_view(phase_name(b.phase)), b.repeat);
   });
   s.hosts.assign(hosts.begin(), hosts.end());
   s.failures = read_failures(layout);
   // The figures use every job file of the experiment in the folder, whichever run wrote it (the
   // tasks of a job array run some folds each); the counts are those of the folds this run covers,
   // so that "completed of total" and the exit status speak of this run's own jobs.
-  s.jobs_completed = static_cast<int64_t>(std::count_if(records.begin(), records.end(), [&](const JobRecord& r) {
-    return std::find(plan.folds.begin(), plan.folds.end(), r.fold) != plan.folds.end();
+  s.jobs_completed = static_cast<int64_t>(std::count_if(jobs.begin(), jobs.end(), [&](const FinishedJob& j) {
+    return std::find(plan.folds.begin(), plan.folds.end(), j.fold) != plan.folds.end();
   }));
   s.jobs_failed = static_cast<int64_t>(s.failures.size());
   s.jobs_total = static_cast<int64_t>(plan.jobs.size());
 
-  const Protocol protocol = base.evaluation.protocol;
-  const bool nested = protocol == Protocol::nested;
-  // Per point: validation at the best epoch and test accuracy of train/select jobs.
-  for (const SweepPoint& p : plan.points) {
-    PointSummary ps;
-    ps.point = p.index;
-    ps.label = p.label;
-    std::vector<double> val, test;
-    std::vector<std::vector<double>> curves;
-    for (const JobRecord& r : records) {
-      if (r.point != p.index || r.phase == "retrain") continue;
-      val.push_back(r.best_validation.accuracy);
-      if (r.has_test) test.push_back(r.test_metrics.accuracy);
-      std::vector<double> curve;
-      for (const EpochMetrics& m : r.epochs) curve.push_back(m.validation ? m.validation->accuracy : std::nan(""));
-      curves.push_back(std::move(curve));
-    }
-    if (nested && plan.points.size() == 1)  // no selection phase: the retrainings are the point's jobs
-      for (const JobRecord& r : records) {
-        val.push_back(r.best_validation.accuracy);
-        if (r.has_test) test.push_back(r.test_metrics.accuracy);
-      }
-    ps.jobs = static_cast<int64_t>(std::max(val.size(), test.size()));
-    const Stats v = stats(val), t = stats(test);
-    ps.validation_mean = v.mean;
-    ps.validation_std = v.std;
-    ps.test_mean = t.mean;
-    ps.test_std = t.std;
-    if (protocol == Protocol::paper && !curves.empty()) {
-      // The authors' figure: average the per-epoch accuracy curves of the folds, take the best
-      // epoch of the average (selected on the evaluation data itself: optimistic).
-      std::size_t longest = 0;
-      for (const auto& c : curves) longest = std::max(longest, c.size());
-      double best = -1;
-      for (std::size_t e = 0; e < longest; ++e) {
-        std::vector<double> at;
-        for (const auto& c : curves)
-          if (e < c.size() && !std::isnan(c[e])) at.push_back(c[e]);
-        if (at.size() != curves.size()) continue;  // only epochs every fold reached
-        const Stats st = stats(at);
-        if (st.mean > best) {
-          best = st.mean;
-          ps.paper_best_epoch = static_cast<int>(e) + 1;
-          ps.paper_accuracy = st.mean;
-          ps.paper_std = st.std;
-        }
-      }
-    }
-    s.points.push_back(ps);
-  }
-
-  std::set<int> folds;
-  for (const JobRecord& r : records) folds.insert(r.fold);
-  std::vector<double> fold_figures;
-  if (protocol == Protocol::paper) {
-    const auto best = std::max_element(s.points.begin(), s.points.end(), [](const PointSummary& a, const PointSummary& b) {
-      return a.paper_accuracy < b.paper_accuracy;
-    });
-    if (best != s.points.end() && best->jobs > 0) {
-      s.accuracy_mean = best->paper_accuracy;
-      s.accuracy_std = best->paper_std;
-    }
-    s.optimistic = true;
-    s.accuracy_label = "paper protocol: best epoch of the fold-averaged test-fold accuracy curve (optimistic: selected on the test folds)";
-  } else {
-    std::vector<SelectionResult> selection;
-    for (const JobRecord& r : records)
-      if (r.phase != "retrain") selection.push_back({r.point, r.fold, r.best_validation.accuracy});
-    for (int fold : folds) {
-      FoldWinner w;
-      w.fold = fold;
-      std::vector<double> tests;
-      if (nested) {
-        w.point = plan.points.size() == 1 ? 0 : fold_winner(selection, fold);
-        std::vector<double> vals;
-        for (const JobRecord& r : records)
-          if (r.fold == fold && r.phase == "retrain") {
-            tests.push_back(r.test_metrics.accuracy);
-            vals.push_back(r.best_validation.accuracy);
-            w.point = r.point;
-          }
-        std::vector<double> sel;
-        for (const SelectionResult& r : selection)
-          if (r.fold == fold && r.point == w.point) sel.push_back(r.validation_accuracy);
-        w.validation = stats(sel.empty() ? vals : sel).mean;
-      } else {
-        w.point = fold_winner(selection, fold);
-        std::vector<double> vals;
-        for (const JobRecord& r : records)
-          if (r.fold == fold && r.point == w.point) {
-            tests.push_back(r.test_metrics.accuracy);
-            vals.push_back(r.best_validation.accuracy);
-          }
-        w.validation = stats(vals).mean;
-      }
-      if (tests.empty()) continue;
-      const Stats t = stats(tests);
-      w.test_mean = t.mean;
-      w.test_std = t.std;
-      w.runs = t.n;
-      s.winners.push_back(w);
-      fold_figures.push_back(t.mean);
-    }
-    const Stats f = stats(fold_figures);
-    s.accuracy_mean = f.mean;
-    s.accuracy_std = f.std;
-    s.accuracy_label = nested ? "nested protocol: test accuracy of each outer fold's selected configuration, retrained and "
-                                "averaged over repeats; mean +- std over outer folds"
-                              : "holdout protocol: test accuracy of each outer fold's configuration selected on its inner "
-                                "validation split; mean +- std over outer folds";
-  }
+  protocol_module(base.evaluation.protocol).summarise(plan.points, jobs, &s);
   return s;
 }
 

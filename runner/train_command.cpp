@@ -3,9 +3,9 @@
 #include <chrono>
 
 #include "engine/core/error.hpp"
-#include "engine/data/splits.hpp"
 #include "engine/train/trainer.hpp"
 #include "runner/config.hpp"
+#include "runner/protocol/protocol.hpp"
 
 namespace diffpool {
 
@@ -35,12 +35,11 @@ int run_train_command(const TrainCommandOptions& options) {
     fmt::print("dataset.max_nodes = {}: {} larger graphs dropped, as the authors' code does; results do not cover them\n",
                config.dataset.options.max_nodes, dataset.graphs_dropped);
 
-  // The paper's protocol validates on the test fold itself (as the authors did); the others hold
-  // out a stratified part of the training folds.
-  const bool paper = config.evaluation.protocol == Protocol::paper;
-  Split split = make_fold_split(dataset.labels, config.evaluation.folds, options.fold,
-                                paper ? 0.0 : config.evaluation.validation_fraction, config.evaluation.split_seed);
-  if (paper) split.validation = split.test;
+  // The split of the protocol's tested jobs (the paper's protocol validates on the test fold itself,
+  // as the authors did; the others hold out a stratified part of the training folds).
+  const EvaluationProtocol& protocol = protocol_module(config.evaluation.protocol);
+  const bool validation_is_test = !protocol.validates_apart_from_test();
+  Split split = protocol.split(config.evaluation, protocol.tested_phase(), options.fold, dataset.labels);
   fmt::print("fold {}/{} ({} protocol): {} train, {} validation, {} test graphs; backend {}\n", options.fold,
              config.evaluation.folds, protocol_name(config.evaluation.protocol), split.train.size(),
              split.validation.size(), split.test.size(), backend->name());
@@ -57,7 +56,7 @@ int run_train_command(const TrainCommandOptions& options) {
       std::string line = fmt::format("epoch {:4d}/{}  loss {:.4f} (cls {:.4f} lp {:.4f} ent {:.4f})  train {}", m.epoch,
                                      config.training.epochs, m.train.loss, m.train.classification_loss,
                                      m.train.link_loss, m.train.entropy_loss, percent(m.train.accuracy));
-      if (m.validation && !paper) line += fmt::format("  val {} (loss {:.4f})", percent(m.validation->accuracy), m.validation->loss);
+      if (m.validation && !validation_is_test) line += fmt::format("  val {} (loss {:.4f})", percent(m.validation->accuracy), m.validation->loss);
       if (m.test) line += fmt::format("  test {} (loss {:.4f})", percent(m.test->accuracy), m.test->loss);
       line += fmt::format("  {:.2f}s", m.train_seconds + m.eval_seconds);
       fmt::print("{}\n", line);

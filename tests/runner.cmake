@@ -15,3 +15,9 @@ diffpool_add_runner_test(kill_resume_single test_kill_resume.py LABELS "runner;r
 diffpool_add_runner_test(kill_resume_mpi test_kill_resume.py LABELS "mpi;runner;resume" ARGS 2 TIMEOUT 900)
 diffpool_add_runner_test(preemption_sigterm test_preemption.py LABELS "runner;resume" ARGS 0 TERM TIMEOUT 600)
 diffpool_add_runner_test(preemption_mpi_sigusr1 test_preemption.py LABELS "mpi;runner;resume" ARGS 2 USR1 TIMEOUT 600)
+# The protocol modules and the scheduler on their own (no MPI, no files).
+diffpool_add_gtest(test_protocols LABELS "unit;runner" SOURCES unit/test_protocols.cpp LIBS diffpool_runner)
+diffpool_add_gtest(test_scheduler LABELS "unit;runner" SOURCES unit/test_scheduler.cpp LIBS diffpool_runner)
+diffpool_add_runner_test(scheduler_cpu test_scheduler_cpu.py LABELS "mpi;runner" TIMEOUT 600)
+diffpool_add_gtest(test_progress LABELS "unit;runner" SOURCES unit/test_progress.cpp LIBS diffpool_runner)
+diffpool_add_runner_test(progress_mpi test_progress_mpi.py LABELS "mpi;runner" TIMEOUT 300)

@@ -530,6 +530,30 @@ TEST_F(Hdf5Test, ExceptionInTheCallbackLeavesNoFile) {
   EXPECT_EQ(File::open_read_only(final_path).read_attribute<std::int64_t>("version"), 1);
 }
 
+TEST_F(Hdf5Test, TextFilesTakeTheSameAtomicWrite) {
+  const fs::path final_path = path("experiment.id");
+  write_text_file_atomically(final_path, "abc quickstart\n");
+  EXPECT_EQ(files_in_dir(), std::vector<fs::path>{"experiment.id"});
+  write_text_file_atomically(final_path, "def other\n");  // replaces the file as a whole
+  std::ifstream in(final_path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "def other\n");
+  // The generic form: whatever the callback writes at the temporary path; a throw leaves the
+  // final file as it was and no temporary.
+  EXPECT_THROW(write_atomically(final_path,
+                                [&](const fs::path& temporary) {
+                                  EXPECT_EQ(temporary, atomic_temporary_path(final_path));
+                                  std::ofstream(temporary) << "partial";
+                                  throw std::runtime_error("disk full");
+                                }),
+               std::runtime_error);
+  EXPECT_EQ(files_in_dir(), std::vector<fs::path>{"experiment.id"});
+  // A file that cannot be created (its folder is a file) is an error naming it, and leaves nothing.
+  const std::string message = message_of([&] { write_text_file_atomically(final_path / "inside", "x"); });
+  EXPECT_NE(message.find("experiment.id/inside.tmp."), std::string::npos) << message;
+  EXPECT_EQ(files_in_dir(), std::vector<fs::path>{"experiment.id"});
+}
+
 TEST_F(Hdf5Test, AtomicWriteRefusesObjectsKeptOpen) {
   std::optional<Group> kept;
   const std::string message = message_of([&] {

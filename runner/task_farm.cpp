@@ -1,0 +1,404 @@
+#include "runner/task_farm.hpp"
+
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "engine/core/error.hpp"
+#include "results/hdf5.hpp"
+#include "results/job_record.hpp"
+#include "runner/progress.hpp"
+#include "runner/run_command.hpp"
+#include "runner/scheduler.hpp"
+#include "runner/stop_signal.hpp"
+
+namespace diffpool {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// CPU time (user + system) of the calling thread so far, to the nanosecond (getrusage's thread
+// times advance by scheduler ticks, 4 ms, too coarse for a thread that mostly sleeps).
+double thread_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+// How long an idle loop waits before it looks for messages again: 1 ms after something happened,
+// doubling while nothing does, up to 100 ms. While work flows, messages are answered within a few
+// milliseconds; a rank that waits for long-running jobs wakes 10 times a second (a fixed 2 ms nap
+// cost rank 0 about 1% of a core over whole experiments).
+class IdleBackoff {
+ public:
+  std::chrono::microseconds next() {
+    const std::chrono::microseconds delay = delay_;
+    delay_ = std::min(delay_ * 2, kLongest);
+    return delay;
+  }
+  void reset() { delay_ = kShortest; }
+
+ private:
+  static constexpr std::chrono::microseconds kShortest{1000}, kLongest{100000};
+  std::chrono::microseconds delay_ = kShortest;
+};
+
+// The scheduler's lookup: a completed result file of an earlier run (its best validation accuracy).
+std::optional<double> completed_validation(const OutputLayout& layout, const std::string& id) {
+  const fs::path file = layout.job_file(id);
+  if (!fs::exists(file) || !hdf5::is_readable_hdf5(file)) return std::nullopt;
+  const JobRecord r = read_job_record(file, false);
+  if (parse_job_status(r.status) != JobStatus::completed) return std::nullopt;
+  return r.best_validation.accuracy;
+}
+
+// The job that rank 0 runs in its own training thread (rank 0's main thread schedules and talks MPI).
+class LocalWorker {
+ public:
+  explicit LocalWorker(const JobContext& base) : context_(base) {
+    context_.on_epoch = [this](int epoch, int epochs) {
+      epoch_.store(epoch);
+      epochs_.store(epochs);
+    };
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~LocalWorker() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      quit_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  bool busy() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return job_.has_value() || result_.has_value();
+  }
+  void start(const JobSpec& job, int64_t point) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    job_ = std::make_pair(job, point);
+    epoch_.store(0);
+    cv_.notify_all();
+  }
+  std::optional<std::pair<JobSpec, JobOutcome>> take_result() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!result_) return std::nullopt;
+    auto r = std::move(result_);
+    result_.reset();
+    return r;
+  }
+  int epoch() const { return epoch_.load(); }
+  int epochs() const { return epochs_.load(); }
+  // Sleeps until the running job has a result or `timeout` has passed.
+  void wait_for_result(std::chrono::microseconds timeout) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    result_cv_.wait_for(lock, timeout, [this] { return result_.has_value(); });
+  }
+
+ private:
+  void loop() {
+    for (;;) {
+      std::pair<JobSpec, int64_t> job;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [this] { return quit_ || (job_.has_value() && !running_); });
+        if (quit_) return;
+        job = *job_;
+        running_ = true;
+      }
+      JobOutcome outcome = run_job(context_, job.first, job.second);
+      std::lock_guard<std::mutex> lock(mutex_);
+      result_ = std::make_pair(job.first, outcome);
+      job_.reset();
+      running_ = false;
+      result_cv_.notify_all();
+    }
+  }
+  JobContext context_;
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;         // a job to start, or quit
+  std::condition_variable result_cv_;  // a job's result
+  std::optional<std::pair<JobSpec, int64_t>> job_;
+  std::optional<std::pair<JobSpec, JobOutcome>> result_;
+  bool running_ = false, quit_ = false;
+  std::atomic<int> epoch_{0}, epochs_{0};
+  std::thread thread_;
+};
+
+std::string outcome_line(const JobSpec& j, int64_t point, const JobOutcome& o, int rank) {
+  const std::string where = fmt::format("job {} [{} fold {} repeat {} point {}] on rank {}", o.job_id, phase_name(j.phase), j.fold,
+                                        j.repeat, point, rank);
+  switch (o.status) {
+    case JobOutcome::Status::completed:
+      return fmt::format("{}: done in {:.1f}s, validation {:.2f}%{}", where, o.seconds, 100 * o.validation_accuracy,
+                         j.phase == Phase::select ? "" : fmt::format(", test {:.2f}%", 100 * o.test_accuracy));
+    case JobOutcome::Status::failed: return fmt::format("{}: FAILED: {}", where, o.reason);
+    case JobOutcome::Status::interrupted: return fmt::format("{}: interrupted, checkpointed", where);
+  }
+  return where;
+}
+
+// Rank 0's master loop. Each turn: notice a stop signal, take the workers' messages and rank 0's
+// own result, hand out work, release workers no job is left for, then sleep until something may
+// have happened (IdleBackoff; rank 0's own job wakes it at once).
+class Master {
+ public:
+  Master(const ExperimentPlan& plan, const OutputLayout& layout, const MpiSession& mpi, JobContext context, bool verbose)
+      : plan_(plan),
+        mpi_(mpi),
+        verbose_(verbose),
+        scheduler_(plan, [&layout](const std::string& id) { return completed_validation(layout, id); }),
+        progress_(static_cast<int64_t>(plan.jobs.size()), scheduler_.already_done(), scheduler_.remaining_cost(),
+                  plan.base.output.progress_seconds,
+                  show_live_progress(plan.base.output.progress, isatty(STDOUT_FILENO) != 0, MpiSession::launched_by_mpi())),
+        local_(with_stop(std::move(context))) {
+    progress_.line(fmt::format("experiment {} ({}): {} jobs ({} sweep points, folds {}, {} repeats, {} protocol); {} already done; "
+                               "{} rank{}",
+                               plan.base.name, plan.experiment_id, plan.jobs.size(), plan.points.size(), plan.folds.size(),
+                               plan.base.evaluation.repeats, protocol_name(plan.base.evaluation.protocol),
+                               scheduler_.already_done(), mpi.size(), mpi.size() == 1 ? "" : "s"));
+  }
+
+  FarmEnd run() {
+    for (;;) {
+      stop_if_signalled();
+      bool activity = receive_messages();
+      activity = collect_local_result() || activity;
+      activity = hand_out_work() || activity;
+      release_idle_workers();
+      if (all_ended()) break;
+      progress_.tick();
+      if (activity) idle_.reset();
+      else local_.wait_for_result(idle_.next());
+    }
+    progress_.finish();
+    // The scheduling thread's own CPU time (rank 0 trains in another thread): it sleeps while it
+    // waits, so this stays a small fraction of the wall time.
+    const double cpu = thread_cpu_seconds() - cpu_start_;
+    progress_.line(fmt::format("rank 0 scheduler thread: {:.3f} s CPU over {:.1f} s wall", cpu,
+                               std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start_).count()));
+    return stopping_ || any_interrupted_ ? FarmEnd::stopped : FarmEnd::finished;
+  }
+
+ private:
+  JobContext with_stop(JobContext context) {
+    context.should_stop = [this] { return stopping_.load() || stop_requested(); };
+    return context;
+  }
+
+  void stop_workers() {
+    for (const auto& [rank, job] : worker_job_) mpi_.send(rank, Tag::stop, MessageHeader{});
+  }
+
+  void stop_if_signalled() {
+    if (stopping_ || !stop_requested()) return;
+    stopping_ = true;
+    progress_.line(fmt::format("signal {} received: checkpointing the running jobs and stopping (exit code {})",
+                               stop_signal_number(), kExitStopped));
+    stop_workers();
+  }
+
+  // The workers' messages; true when one wants an answer soon (a request or a result; an epoch's
+  // progress only updates the display).
+  bool receive_messages() {
+    bool activity = false;
+    while (auto m = mpi_.poll()) {
+      if (m->tag != Tag::progress) activity = true;
+      switch (m->tag) {
+        case Tag::request: idle_workers_.push_back(m->source); break;
+        case Tag::progress: progress_.epoch(m->header.job, m->header.epoch, m->header.epochs); break;
+        case Tag::done: {
+          const JobSpec& j = plan_.jobs[static_cast<std::size_t>(m->header.job)];
+          JobOutcome o;
+          o.status = static_cast<JobOutcome::Status>(m->header.status);
+          o.job_id = scheduler_.id(j.index);
+          o.reason = m->text;
+          o.validation_accuracy = m->header.validation_accuracy;
+          o.test_accuracy = m->header.test_accuracy;
+          o.seconds = m->header.seconds;
+          worker_job_.erase(m->source);
+          record_outcome(j, o, m->source);
+          break;
+        }
+        default: break;
+      }
+    }
+    return activity;
+  }
+
+  // Rank 0's own job: its result, or its epoch for the progress display.
+  bool collect_local_result() {
+    bool activity = false;
+    if (auto r = local_.take_result()) {
+      activity = true;
+      record_outcome(r->first, r->second, 0);
+      local_job_ = -1;
+    }
+    if (local_job_ >= 0) progress_.epoch(local_job_, local_.epoch(), local_.epochs());
+    return activity;
+  }
+
+  void record_outcome(const JobSpec& j, const JobOutcome& o, int rank) {
+    switch (o.status) {
+      case JobOutcome::Status::completed:
+        scheduler_.complete(j.index, o.validation_accuracy);
+        progress_.finished(j.index, false);
+        break;
+      case JobOutcome::Status::failed:
+        scheduler_.fail(j.index);
+        progress_.finished(j.index, true);
+        break;
+      case JobOutcome::Status::interrupted:
+        // Only a stop signal interrupts a job: whichever rank received it, the whole run stops.
+        scheduler_.interrupt(j.index);
+        any_interrupted_ = true;
+        progress_.interrupted(j.index);
+        if (!stopping_) {
+          stopping_ = true;
+          stop_workers();
+        }
+        break;
+    }
+    progress_.line(outcome_line(j, scheduler_.point(j.index), o, rank));
+  }
+
+  // Idle workers first, then rank 0's own slot (so no job waits for rank 0 while a worker is free).
+  bool hand_out_work() {
+    bool activity = false;
+    std::vector<std::string> events;
+    if (!stopping_) {
+      while (!idle_workers_.empty()) {
+        const int64_t j = scheduler_.next_ready(&events);
+        if (j < 0) break;
+        const int rank = idle_workers_.back();
+        idle_workers_.pop_back();
+        scheduler_.start(j);
+        worker_job_[rank] = j;
+        MessageHeader h;
+        h.job = j;
+        h.point = scheduler_.point(j);
+        mpi_.send(rank, Tag::assign, h);
+        started(j, rank);
+        activity = true;
+      }
+      if (local_job_ < 0 && !local_.busy()) {
+        const int64_t j = scheduler_.next_ready(&events);
+        if (j >= 0) {
+          scheduler_.start(j);
+          local_job_ = j;
+          local_.start(plan_.jobs[static_cast<std::size_t>(j)], scheduler_.point(j));
+          started(j, 0);
+          activity = true;
+        }
+      }
+    }
+    for (const std::string& e : events) progress_.line(e);
+    return activity;
+  }
+
+  void started(int64_t job, int rank) {
+    const double cost = plan_.jobs[static_cast<std::size_t>(job)].cost;
+    progress_.started(job, cost);
+    if (verbose_) progress_.line(fmt::format("assign job {} (cost {:.4g}) to rank {}", job, cost, rank));
+  }
+
+  // Idle workers are released when no job is left for them (none pending, or stopping).
+  void release_idle_workers() {
+    if (!stopping_ && !scheduler_.all_finished()) return;
+    for (int rank : idle_workers_)
+      if (shut_down_.insert(rank).second) mpi_.send(rank, Tag::shutdown, MessageHeader{});
+    idle_workers_.clear();
+  }
+
+  // Every job ended (or, when stopping, every running one), and every worker released.
+  bool all_ended() const {
+    const bool nothing_left = scheduler_.all_finished() || (stopping_ && local_job_ < 0 && worker_job_.empty());
+    return nothing_left && static_cast<int>(shut_down_.size()) == mpi_.size() - 1 && local_job_ < 0;
+  }
+
+  const ExperimentPlan& plan_;
+  const MpiSession& mpi_;
+  const bool verbose_;
+  const std::chrono::steady_clock::time_point wall_start_ = std::chrono::steady_clock::now();
+  const double cpu_start_ = thread_cpu_seconds();
+  Scheduler scheduler_;
+  Progress progress_;
+  std::atomic<bool> stopping_{false};
+  LocalWorker local_;                 // rank 0's training thread (uses stopping_)
+  int64_t local_job_ = -1;
+  std::vector<int> idle_workers_;     // ranks waiting for a job
+  std::map<int, int64_t> worker_job_; // rank -> running job
+  std::set<int> shut_down_;
+  IdleBackoff idle_;
+  bool any_interrupted_ = false;
+};
+
+}  // namespace
+
+FarmEnd run_master(const ExperimentPlan& plan, const OutputLayout& layout, const MpiSession& mpi, JobContext context,
+                   bool verbose) {
+  Master master(plan, layout, mpi, std::move(context), verbose);
+  return master.run();
+}
+
+void run_worker(const ExperimentPlan& plan, const MpiSession& mpi, JobContext context) {
+  bool stop_received = false;
+  auto last_poll = std::chrono::steady_clock::now();
+  context.should_stop = [&] {
+    if (stop_requested() || stop_received) return true;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_poll > std::chrono::milliseconds(50)) {
+      last_poll = now;
+      if (mpi.poll(0, Tag::stop)) stop_received = true;
+    }
+    return stop_received;
+  };
+  int64_t current = -1;
+  // Epoch progress, at most twice a second (the display is not redrawn more often): short epochs
+  // would otherwise wake rank 0 hundreds of times a second.
+  auto last_progress = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+  context.on_epoch = [&](int epoch, int epochs) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_progress < std::chrono::milliseconds(500)) return;
+    last_progress = now;
+    MessageHeader h;
+    h.job = current;
+    h.epoch = epoch;
+    h.epochs = epochs;
+    mpi.send(0, Tag::progress, h);
+  };
+  for (;;) {
+    mpi.send(0, Tag::request, MessageHeader{});
+    IdleBackoff idle;
+    std::optional<Message> m;
+    while (!m) {
+      m = mpi.poll(0, Tag::assign);
+      if (!m) m = mpi.poll(0, Tag::shutdown);
+      if (!m && mpi.poll(0, Tag::stop)) stop_received = true;  // a stop while idle: nothing to checkpoint
+      if (!m) std::this_thread::sleep_for(idle.next());
+    }
+    if (m->tag == Tag::shutdown) return;
+    current = m->header.job;
+    const JobSpec& job = plan.jobs[static_cast<std::size_t>(current)];
+    JobOutcome o = run_job(context, job, m->header.point);
+    MessageHeader h;
+    h.job = current;
+    h.point = m->header.point;
+    h.status = static_cast<int32_t>(o.status);
+    h.validation_accuracy = o.validation_accuracy;
+    h.test_accuracy = o.test_accuracy;
+    h.seconds = o.seconds;
+    mpi.send(0, Tag::done, h, o.reason);
+  }
+}
+
+}  // namespace diffpool
