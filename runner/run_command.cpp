@@ -8,6 +8,7 @@
 #include "results/atomic_file.hpp"
 #include "results/summary.hpp"
 #include "runner/mpi_session.hpp"
+#include "runner/plan_cost.hpp"
 #include "runner/stop_signal.hpp"
 #include "runner/summary_builder.hpp"
 #include "runner/task_farm.hpp"
@@ -86,7 +87,10 @@ int run_experiment_command(int* argc, char*** argv, const RunCommandOptions& opt
   try {
     if (root) {
       prepare_output(*plan, layout);
-      if (!options.summary_only) check_plan_inputs(*plan, datasets);
+      if (!options.summary_only) {
+        check_plan_inputs(*plan, datasets);
+        fmt::print("{}", format_plan_work(estimate_plan_work(*plan, datasets, layout), *plan, layout));
+      }
     }
   } catch (const InputError& e) {
     failure = report(e, kExitInput);
@@ -147,7 +151,17 @@ int plan_command(const std::string& config_path, const std::vector<std::string>&
              fmt::join(plan.folds, ", "), plan.base.evaluation.repeats, plan.base.evaluation.repeats == 1 ? "" : "s",
              plan.jobs.size());
   for (const SweepPoint& p : plan.points) fmt::print("  point {}: {}\n", p.index, p.label.empty() ? "(no sweep)" : p.label);
-  fmt::print("  {:>5}  {:<8} {:>5} {:>4} {:>6} {:>12}  {:<16}  {}\n", "job", "phase", "point", "fold", "repeat", "cost", "id", "status");
+  // The matrix-product work of each job needs the dataset; without it the plan is still printed.
+  std::optional<PlanWork> work;
+  std::string work_problem;
+  try {
+    DatasetCache datasets;
+    work = estimate_plan_work(plan, datasets, layout);
+  } catch (const InputError& e) {
+    work_problem = e.what();
+  }
+  fmt::print("  {:>5}  {:<8} {:>5} {:>4} {:>6} {:>12} {:>12}  {:<16}  {}\n", "job", "phase", "point", "fold", "repeat", "cost",
+             "work", "id", "status");
   for (const JobSpec& j : plan.jobs) {
     std::string id = "(after selection)", status = "pending";
     if (j.point >= 0) {
@@ -156,9 +170,12 @@ int plan_command(const std::string& config_path, const std::vector<std::string>&
       else if (fs::exists(layout.checkpoint_file(id))) status = "checkpointed";
       else if (fs::exists(layout.failure_file(id))) status = "failed earlier";
     }
-    fmt::print("  {:>5}  {:<8} {:>5} {:>4} {:>6} {:>12.4g}  {:<16}  {}\n", j.index, phase_name(j.phase),
-               j.point >= 0 ? std::to_string(j.point) : "?", j.fold, j.repeat, j.cost, id, status);
+    fmt::print("  {:>5}  {:<8} {:>5} {:>4} {:>6} {:>12.4g} {:>12}  {:<16}  {}\n", j.index, phase_name(j.phase),
+               j.point >= 0 ? std::to_string(j.point) : "?", j.fold, j.repeat, j.cost,
+               work ? format_flops(work->job_flops[static_cast<std::size_t>(j.index)]) : "?", id, status);
   }
+  if (work) fmt::print("{}", format_plan_work(*work, plan, layout));
+  else fmt::print("work: not estimated: {}\n", work_problem);
   return 0;
 }
 
