@@ -36,10 +36,11 @@ template <class T> Tensor upload_to(Workspace& ws, const T* data, Shape shape, D
   return t;
 }
 
+// Host doubles into a new workspace tensor of the working dtype (upload_converted does the f32 narrowing).
 Tensor upload_floats(Workspace& ws, const std::vector<double>& host, Shape shape, DType dtype) {
-  if (dtype == DType::f64) return upload_to(ws, host.data(), shape, dtype);
-  std::vector<float> f(host.begin(), host.end());
-  return upload_to(ws, f.data(), shape, dtype);
+  Tensor t = ws.empty(shape, dtype);
+  upload_converted(ws.backend(), host, t);
+  return t;
 }
 }  // namespace
 

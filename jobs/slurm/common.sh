@@ -126,8 +126,8 @@ diffpool_verify_done() {
     diffpool_log "warning: \`diffpool plan\` failed, cannot check that every job is done"
     return 0
   fi
-  # Job rows: index, phase, point, fold, repeat, cost, id, status.
-  open="$(awk '$1 ~ /^[0-9]+$/ && NF >= 8 && $8 != "done"' <<<"$listing" | wc -l)"
+  # Job rows: index, phase, point, fold, repeat, cost, work, id, status (last; "done" when done).
+  open="$(awk '$1 ~ /^[0-9]+$/ && NF >= 8 && $NF != "done"' <<<"$listing" | wc -l)"
   if ((open > 0)); then
     diffpool_log "error: the step exited with 0, but $open job(s) of the plan are not done (did the launch fail?)"
     DIFFPOOL_STEP_RC=1
