@@ -13,6 +13,7 @@ diffpool_add_runner_test(mpi_rank_counts test_rank_counts.py LABELS "mpi;runner"
 diffpool_add_runner_test(mpi_balance test_balance.py LABELS "mpi;runner" TIMEOUT 300)
 diffpool_add_runner_test(kill_resume_single test_kill_resume.py LABELS "runner;resume" ARGS 0 TIMEOUT 900)
 diffpool_add_runner_test(kill_resume_mpi test_kill_resume.py LABELS "mpi;runner;resume" ARGS 2 TIMEOUT 900)
+diffpool_add_runner_test(kill_resume_per_graph test_kill_resume.py LABELS "runner;resume" ARGS 0 per_graph TIMEOUT 900)
 diffpool_add_runner_test(preemption_sigterm test_preemption.py LABELS "runner;resume" ARGS 0 TERM TIMEOUT 600)
 diffpool_add_runner_test(preemption_mpi_sigusr1 test_preemption.py LABELS "mpi;runner;resume" ARGS 2 USR1 TIMEOUT 600)
 # The protocol modules and the scheduler on their own (no MPI, no files).

@@ -1,6 +1,8 @@
 """Killing a run with SIGKILL at random moments, then rerunning the same command each time, ends
 with exactly the results of an uninterrupted run; every finished job file stays readable
-throughout (checked after every kill)."""
+throughout (checked after every kill).
+
+  test_kill_resume.py RANKS [per_graph]   per_graph: two pooling levels with per-graph cluster counts"""
 import os
 import random
 import shutil
@@ -14,6 +16,8 @@ from common import compare_dirs, job_files, readable, run, start
 ranks = int(sys.argv[1]) if len(sys.argv) > 1 else 0  # 0: one process without MPI
 launcher = None if ranks == 0 else ranks
 extra = ("--set", "training.epochs=120")
+if "per_graph" in sys.argv[2:]:
+    extra += ("--set", "model.cluster_rule=per_graph", "--set", "model.pool_levels=2")
 root = tempfile.mkdtemp(prefix="diffpool-kill-")
 rng = random.Random(20261125)
 try:
