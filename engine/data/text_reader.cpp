@@ -9,6 +9,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -55,6 +56,9 @@ struct InputFile::Impl {
   std::string path;
   std::FILE* file = nullptr;
   gzFile gz = nullptr;
+  uint64_t compressed_bytes = 0;  // size of the .gz file
+  uint64_t allowed_bytes = 0;     // what it may inflate to (InputLimits)
+  std::string limit_message;      // the error when it inflates to more
 
   struct Block {
     std::vector<char> data;
@@ -77,6 +81,7 @@ struct InputFile::Impl {
 
 void InputFile::Impl::inflate_loop() {
   bool first = true;
+  uint64_t inflated = 0;
   for (int index = 0;; index = (index + 1) % kReadAheadBlocks) {
     Block& block = blocks[index];
     {
@@ -100,6 +105,8 @@ void InputFile::Impl::inflate_loop() {
     } else if (first && n > 0 && gzdirect(gz)) {
       // gzread passes a file without gzip header through unchanged; a .gz that is not gzip is broken.
       error = "not a gzip file (no gzip header), although its name ends in .gz";
+    } else if (n > 0 && (inflated += static_cast<uint64_t>(n)) > allowed_bytes) {
+      error = limit_message;  // a gzip bomb, or a file far more repetitive than any dataset
     }
     first = false;
     {
@@ -114,12 +121,26 @@ void InputFile::Impl::inflate_loop() {
   }
 }
 
-InputFile::InputFile(const std::string& path, bool gzip) : path_(path), impl_(std::make_unique<Impl>()) {
+InputFile::InputFile(const std::string& path, bool gzip, const InputLimits& limits)
+    : path_(path), limits_(limits), impl_(std::make_unique<Impl>()) {
   if (gzip) {
     impl_->gz = gzopen(path.c_str(), "rb");
     if (!impl_->gz) {
       throw InputError(fmt::format("{}: cannot open: {}", path, errno ? std::strerror(errno) : "zlib gzopen failed"));
     }
+    std::error_code ignored;
+    auto size = std::filesystem::file_size(path, ignored);
+    impl_->compressed_bytes = ignored ? 0 : static_cast<uint64_t>(size);
+    uint64_t by_ratio = impl_->compressed_bytes > UINT64_MAX / std::max<uint64_t>(limits.max_gzip_ratio, 1)
+                            ? UINT64_MAX
+                            : impl_->compressed_bytes * limits.max_gzip_ratio;
+    impl_->allowed_bytes = std::min(limits.max_gzip_bytes, std::max(limits.gzip_floor_bytes, by_ratio));
+    impl_->limit_message = fmt::format(
+        "the file inflates to more than {} bytes, the limit for a gzip file of {} bytes ({} times its compressed "
+        "size, at least {} and at most {} bytes; engine/README.md, \"Input limits\"). A gzip bomb or a damaged "
+        "file; if it is genuine, decompress it (gunzip): plain files have no such limit",
+        impl_->allowed_bytes, impl_->compressed_bytes, limits.max_gzip_ratio, limits.gzip_floor_bytes,
+        limits.max_gzip_bytes);
     gzbuffer(impl_->gz, 256u << 10);
     impl_->path = path;
     impl_->inflater = std::thread([impl = impl_.get()] { impl->inflate_loop(); });
@@ -180,14 +201,24 @@ std::size_t InputFile::read(char* buffer, std::size_t capacity, int64_t line) {
 
 // ---- LineReader ------------------------------------------------------------------------------
 
-LineReader::LineReader(InputFile& file) : file_(file), buffer_(kBlockBytes) {
+LineReader::LineReader(InputFile& file)
+    : file_(file), max_line_bytes_(file.limits().max_line_bytes), buffer_(kBlockBytes) {
   begin_ = end_ = buffer_.data();
+}
+
+void LineReader::line_too_long() const {
+  std::size_t pending = static_cast<std::size_t>(end_ - begin_);
+  throw_at(file_.path(), line_number_ + 1,
+           fmt::format("line longer than {} bytes, the limit for one line (engine/README.md, \"Input limits\"): "
+                       "{}", max_line_bytes_, quote(std::string_view(begin_, pending))));
 }
 
 bool LineReader::refill() {
   if (at_end_) return false;
-  // Keep the partial line at the front; grow only for a line longer than the whole buffer.
+  // Keep the partial line at the front; grow only for a line longer than the whole buffer (only
+  // possible with a line limit above the block size).
   std::size_t pending = static_cast<std::size_t>(end_ - begin_);
+  if (pending > max_line_bytes_) line_too_long();
   std::memmove(buffer_.data(), begin_, pending);
   if (pending == buffer_.size()) buffer_.resize(buffer_.size() * 2);
   std::size_t n = file_.read(buffer_.data() + pending, buffer_.size() - pending, line_number_ + 1);
