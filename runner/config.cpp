@@ -105,6 +105,10 @@ void set_path(YAML::Node root, const std::string& path, const YAML::Node& value,
     parts.push_back(part);
   }
   if (parts.empty()) throw ConfigError(fmt::format("{}: empty key", origin));
+  if (!root.IsMap() && !root.IsNull()) {
+    throw ConfigError(fmt::format("{}: cannot set '{}': the experiment document is not a mapping of sections", origin,
+                                  path));
+  }
   // yaml-cpp nodes are references: walk down with reset() so assignment does not alias.
   YAML::Node node;
   node.reset(root);

@@ -20,6 +20,15 @@ namespace diffpool::text {
 namespace {
 
 constexpr std::size_t kBlockBytes = std::size_t{4} << 20;  // one fread / gzread
+constexpr std::size_t kMinBlockBytes = std::size_t{64} << 10;
+
+// Blocks (and the line buffer) of a small file are smaller: a 4 MB buffer per file would cost more
+// than reading a file of a few lines. `bytes` is the file size (compressed for gzip, where 8x
+// allows for typical inflation; larger files get whole blocks anyway).
+std::size_t block_bytes_for(uint64_t bytes, bool gzip) {
+  const uint64_t wanted = gzip ? bytes * 8 : bytes + 1;
+  return static_cast<std::size_t>(std::clamp<uint64_t>(wanted, kMinBlockBytes, kBlockBytes));
+}
 constexpr int kReadAheadBlocks = 3;                         // inflated blocks waiting for the parser
 
 }  // namespace
@@ -59,6 +68,7 @@ struct InputFile::Impl {
   uint64_t compressed_bytes = 0;  // size of the .gz file
   uint64_t allowed_bytes = 0;     // what it may inflate to (InputLimits)
   std::string limit_message;      // the error when it inflates to more
+  std::size_t block_bytes = kBlockBytes;
 
   struct Block {
     std::vector<char> data;
@@ -90,8 +100,8 @@ void InputFile::Impl::inflate_loop() {
       if (stop) return;
     }
     // The block is ours until it is marked full.
-    block.data.resize(kBlockBytes);
-    int n = gzread(gz, block.data.data(), static_cast<unsigned>(kBlockBytes));
+    block.data.resize(block_bytes);
+    int n = gzread(gz, block.data.data(), static_cast<unsigned>(block_bytes));
     std::string error;
     // gzread reports a truncated stream (Z_BUF_ERROR) only through gzerror. Bytes it inflated
     // before an error are dropped: after corruption they may be garbage, and a parse error on
@@ -134,6 +144,7 @@ InputFile::InputFile(const std::string& path, bool gzip, const InputLimits& limi
     uint64_t by_ratio = impl_->compressed_bytes > UINT64_MAX / std::max<uint64_t>(limits.max_gzip_ratio, 1)
                             ? UINT64_MAX
                             : impl_->compressed_bytes * limits.max_gzip_ratio;
+    impl_->block_bytes = block_bytes_for(impl_->compressed_bytes, true);
     impl_->allowed_bytes = std::min(limits.max_gzip_bytes, std::max(limits.gzip_floor_bytes, by_ratio));
     impl_->limit_message = fmt::format(
         "the file inflates to more than {} bytes, the limit for a gzip file of {} bytes ({} times its compressed "
@@ -141,14 +152,19 @@ InputFile::InputFile(const std::string& path, bool gzip, const InputLimits& limi
         "file; if it is genuine, decompress it (gunzip): plain files have no such limit",
         impl_->allowed_bytes, impl_->compressed_bytes, limits.max_gzip_ratio, limits.gzip_floor_bytes,
         limits.max_gzip_bytes);
-    gzbuffer(impl_->gz, 256u << 10);
+    gzbuffer(impl_->gz, static_cast<unsigned>(std::clamp<uint64_t>(impl_->compressed_bytes, 8u << 10, 256u << 10)));
     impl_->path = path;
     impl_->inflater = std::thread([impl = impl_.get()] { impl->inflate_loop(); });
   } else {
     impl_->file = std::fopen(path.c_str(), "rb");
     if (!impl_->file) throw InputError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+    std::error_code unknown;
+    auto size = std::filesystem::file_size(path, unknown);
+    impl_->block_bytes = unknown ? kBlockBytes : block_bytes_for(static_cast<uint64_t>(size), false);
   }
 }
+
+std::size_t InputFile::block_bytes() const { return impl_->block_bytes; }
 
 InputFile::~InputFile() {
   if (impl_->inflater.joinable()) {
@@ -202,7 +218,7 @@ std::size_t InputFile::read(char* buffer, std::size_t capacity, int64_t line) {
 // ---- LineReader ------------------------------------------------------------------------------
 
 LineReader::LineReader(InputFile& file)
-    : file_(file), max_line_bytes_(file.limits().max_line_bytes), buffer_(kBlockBytes) {
+    : file_(file), max_line_bytes_(file.limits().max_line_bytes), buffer_(file.block_bytes()) {
   begin_ = end_ = buffer_.data();
 }
 

@@ -60,6 +60,8 @@ class InputFile {
   std::size_t read(char* buffer, std::size_t capacity, int64_t line);
   const std::string& path() const { return path_; }
   const InputLimits& limits() const { return limits_; }
+  // A good size for the caller's buffer: a block, smaller for a small file.
+  std::size_t block_bytes() const;
 
  private:
   struct Impl;
@@ -138,7 +140,9 @@ inline bool parse_integer(const char*& p, const char* end, int64_t& value) {
   if (q < end && (*q == '-' || *q == '+')) negative = *q++ == '-';
   const char* digits = q;
   int64_t v = 0;
-  while (q < end && static_cast<unsigned>(*q - '0') < 10u) v = v * 10 + (*q++ - '0');
+  for (; q < end && static_cast<unsigned>(*q - '0') < 10u; ++q) {
+    if (q - digits < 18) v = v * 10 + (*q - '0');  // more digits fail below; no overflow meanwhile
+  }
   if (q == digits || q - digits > 18) return false;
   value = negative ? -v : v;
   p = q;
