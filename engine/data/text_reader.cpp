@@ -148,7 +148,7 @@ InputFile::InputFile(const std::string& path, bool gzip, const InputLimits& limi
     impl_->allowed_bytes = std::min(limits.max_gzip_bytes, std::max(limits.gzip_floor_bytes, by_ratio));
     impl_->limit_message = fmt::format(
         "the file inflates to more than {} bytes, the limit for a gzip file of {} bytes ({} times its compressed "
-        "size, at least {} and at most {} bytes; engine/README.md, \"Input limits\"). A gzip bomb or a damaged "
+        "size, at least {} and at most {} bytes; engine/README.md, \"Dataset files\"). A gzip bomb or a damaged "
         "file; if it is genuine, decompress it (gunzip): plain files have no such limit",
         impl_->allowed_bytes, impl_->compressed_bytes, limits.max_gzip_ratio, limits.gzip_floor_bytes,
         limits.max_gzip_bytes);
@@ -225,14 +225,14 @@ LineReader::LineReader(InputFile& file)
 void LineReader::line_too_long() const {
   std::size_t pending = static_cast<std::size_t>(end_ - begin_);
   throw_at(file_.path(), line_number_ + 1,
-           fmt::format("line longer than {} bytes, the limit for one line (engine/README.md, \"Input limits\"): "
+           fmt::format("line longer than {} bytes, the limit for one line (engine/README.md, \"Dataset files\"): "
                        "{}", max_line_bytes_, quote(std::string_view(begin_, pending))));
 }
 
 bool LineReader::refill() {
   if (at_end_) return false;
-  // Keep the partial line at the front; grow only for a line longer than the whole buffer (only
-  // possible with a line limit above the block size).
+  // Keep the partial line at the front; when it fills the whole buffer, double the buffer (the line
+  // limit bounds it: a small file's buffer starts small).
   std::size_t pending = static_cast<std::size_t>(end_ - begin_);
   if (pending > max_line_bytes_) line_too_long();
   std::memmove(buffer_.data(), begin_, pending);

@@ -10,7 +10,7 @@
 //
 // Every error is an InputError whose message starts with "<path>:<line>: ".
 //
-// Limits (engine/README.md, "Input limits"), so that a hostile file cannot exhaust memory or time:
+// Limits (engine/README.md, "Dataset files"), so that a hostile file cannot exhaust memory or time:
 // a line may hold at most kMaxLineBytes (so the line buffer never grows past one block), and a
 // gzip file may inflate to at most max(kGzipFloorBytes, kMaxGzipRatio x its compressed size) and
 // never more than kMaxGzipBytes. Real TU files stay far below them (the highest ratio among the
