@@ -119,6 +119,20 @@ TEST(ExperimentFile, OverrideOnADocumentThatIsNotAMapping) {
   }
 }
 
+// Found by tests/fuzz (corpus/experiment/regression-stray-comma): yaml-cpp 0.7's LoadAll never
+// returns on " ,", so validate hung while its memory grew; it is a syntax error with a position.
+TEST(ExperimentFile, StrayCommaIsASyntaxErrorNotAHang) {
+  for (const char* text : {" ,\n", ",\n"}) {
+    try {
+      parse_experiment(text, "bad.yaml");
+      FAIL() << text;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("bad.yaml:"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("YAML syntax error"), std::string::npos) << e.what();
+    }
+  }
+}
+
 // --set: every problem names the --set argument, never a file position.
 struct OverrideCase {
   const char* name;
