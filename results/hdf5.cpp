@@ -282,6 +282,26 @@ Dimensions read_shape(hid_t space, hid_t location, std::string_view name, NameKi
   return Dimensions(dims.begin(), dims.end());
 }
 
+// A damaged file can claim any shape. Values never take more than what the file stores for them
+// inflated by deflate's largest ratio (about 1032:1), so a larger claim is refused before anything
+// is allocated (tests/fuzz found a shape of 2^40 elements: an allocation of 8 TiB).
+void check_claimed_size(const Dimensions& shape, std::size_t element_bytes, hsize_t stored_bytes, hid_t location,
+                        std::string_view name, NameKind kind) {
+  constexpr uint64_t kMaxInflation = 1100;
+  uint64_t bytes = element_bytes;
+  for (const auto extent : shape) {
+    if (extent != 0 && bytes > UINT64_MAX / extent) {
+      bytes = UINT64_MAX;
+      break;
+    }
+    bytes *= extent;
+  }
+  if (bytes / kMaxInflation <= stored_bytes) return;
+  throw InputError(fmt::format("HDF5: {} has shape {} ({} bytes of values), but the file stores {} bytes for it: "
+                               "the file is damaged", describe_place(location, name, kind),
+                               format_shape(shape), bytes, stored_bytes));
+}
+
 // Link creation: make missing intermediate groups, names are UTF-8.
 Handle link_create_properties(hid_t location, std::string_view name) {
   Handle lcpl(check_id(H5Pcreate(H5P_LINK_CREATE), "cannot make link properties for", location, name),
@@ -532,6 +552,8 @@ void Object::read_numeric_attribute(std::string_view name, ElementType type,
                               attribute_name, NameKind::attribute),
                      H5Sclose);
   const Dimensions shape = read_shape(space.id(), id(), attribute_name, NameKind::attribute);
+  check_claimed_size(shape, H5Tget_size(memory_type(type)), H5Aget_storage_size(attribute.id()), id(), attribute_name,
+                     NameKind::attribute);
   void* data = allocate(shape);
   if (element_count(shape) == 0) return;
   check_status(H5Aread(attribute.id(), memory_type(type), data), "cannot read attribute", id(), attribute_name, NameKind::attribute);
@@ -607,6 +629,8 @@ void Dataset::read_numeric(ElementType type, const detail::Allocate& allocate) c
   check_readable_as(stored.id(), type, "dataset", id(), "", NameKind::object_path);
   const Handle space(check_id(H5Dget_space(id()), "cannot read the shape of dataset", id(), ""), H5Sclose);
   const Dimensions shape = read_shape(space.id(), id(), "");
+  check_claimed_size(shape, H5Tget_size(memory_type(type)), H5Dget_storage_size(id()), id(), "",
+                     NameKind::object_path);
   void* data = allocate(shape);
   if (element_count(shape) == 0) return;
   check_status(H5Dread(id(), memory_type(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "cannot read dataset",

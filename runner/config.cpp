@@ -11,6 +11,8 @@
 #include <set>
 #include <sstream>
 
+#include <yaml-cpp/eventhandler.h>
+
 #include "engine/core/error.hpp"
 
 namespace diffpool {
@@ -105,6 +107,10 @@ void set_path(YAML::Node root, const std::string& path, const YAML::Node& value,
     parts.push_back(part);
   }
   if (parts.empty()) throw ConfigError(fmt::format("{}: empty key", origin));
+  if (!root.IsMap() && !root.IsNull()) {
+    throw ConfigError(fmt::format("{}: cannot set '{}': the experiment document is not a mapping of sections", origin,
+                                  path));
+  }
   // yaml-cpp nodes are references: walk down with reset() so assignment does not alias.
   YAML::Node node;
   node.reset(root);
@@ -698,16 +704,52 @@ void check_duplicate_keys(const YAML::Node& node, const std::string& source) {
   }
 }
 
+// Where each YAML document of a text starts, and its first node, without building it.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> starts, first_nodes;
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override { node(mark); }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    node(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    node(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void node(const YAML::Mark& mark) {
+    if (first_nodes.size() < starts.size()) first_nodes.push_back(mark);
+  }
+};
+
 YAML::Node load_text(const std::string& text, const std::string& source) {
   try {
-    std::vector<YAML::Node> documents = YAML::LoadAll(text);
-    if (documents.size() > 1)
+    // At most two documents are looked at: yaml-cpp 0.7's LoadAll never ends on a text such as " ,"
+    // (each call yields another empty document at the same place; found by tests/fuzz).
+    std::istringstream stream(text);
+    YAML::Parser parser(stream);
+    DocumentStarts documents;
+    while (documents.starts.size() < 2 && parser.HandleNextDocument(documents)) {
+    }
+    if (documents.starts.size() > 1) {
+      const YAML::Mark& second = documents.first_nodes.size() > 1 ? documents.first_nodes[1] : documents.starts[1];
+      if (documents.starts[1].pos == documents.starts[0].pos) {
+        throw ConfigError(fmt::format("{}: YAML syntax error: unexpected text that starts no document",
+                                      location(source, second)));
+      }
       throw ConfigError(fmt::format("{}: a second YAML document (after '---'): an experiment file holds one document",
-                                    location(source, documents[1].Mark())));
-    if (documents.empty() || !documents[0] || documents[0].IsNull())
-      throw ConfigError(fmt::format("{}: the experiment file is empty", source));
-    check_duplicate_keys(documents[0], source);
-    return documents[0];
+                                    location(source, second)));
+    }
+    YAML::Node document = YAML::Load(text);
+    if (!document || document.IsNull()) throw ConfigError(fmt::format("{}: the experiment file is empty", source));
+    check_duplicate_keys(document, source);
+    return document;
   } catch (const YAML::ParserException& e) {
     throw ConfigError(fmt::format("{}:{}:{}: YAML syntax error: {}", source, e.mark.line + 1, e.mark.column + 1, e.msg));
   }

@@ -83,10 +83,12 @@ struct GraphDataset {
   int num_classes() const { return static_cast<int>(class_values.size()); }
 };
 
-// Reads <data_dir>/<name>/<name>_*.txt (each file may instead be <file>.txt.gz; .txt wins when both
-// exist). Required files: _A, _graph_indicator, _graph_labels; optional: _node_labels,
-// _node_attributes. Edges are made symmetric and deduplicated; self-loops are dropped unless
-// keep_self_loops. Malformed input throws InputError "<path>:<line>: <what>, got '<text>'"; a
+// Reads <data_dir>/<name>/<name>_*.txt (each file may instead be <file>.txt.gz; when both exist
+// they must hold the same lines, and .txt is read). Required files: _A, _graph_indicator,
+// _graph_labels; optional: _node_labels, _node_attributes, _edge_labels (checked against _A, not
+// used). Fewer than two classes is an InputError. Lines and gzip inflation are limited
+// (text_reader.hpp, engine/README.md "Dataset files"). Edges are made symmetric and deduplicated;
+// self-loops are dropped unless keep_self_loops. Malformed input throws InputError "<path>:<line>: <what>, got '<text>'"; a
 // missing dataset names where it looked and the official download URL. COLLAB (725 MB of gzip
 // text) loads in about 4 s, bounded by zlib's inflate speed.
 GraphDataset load_tu_dataset(const std::string& name, const DatasetOptions& options);

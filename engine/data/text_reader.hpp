@@ -9,6 +9,14 @@
 // is about the time zlib needs to inflate the file.
 //
 // Every error is an InputError whose message starts with "<path>:<line>: ".
+//
+// Limits (engine/README.md, "Dataset files"), so that a hostile file cannot exhaust memory or time:
+// a line may hold at most kMaxLineBytes (so the line buffer never grows past one block), and a
+// gzip file may inflate to at most max(kGzipFloorBytes, kMaxGzipRatio x its compressed size) and
+// never more than kMaxGzipBytes. Real TU files stay far below them (the highest ratio among the
+// official datasets is REDDIT-BINARY_graph_indicator at 383x, but only 3.7 MB of text; the largest
+// text is COLLAB_A at 725 MB, 10x).
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -18,6 +26,19 @@
 #include <vector>
 
 namespace diffpool::text {
+
+inline constexpr std::size_t kMaxLineBytes = std::size_t{1} << 20;     // 1 MiB
+inline constexpr uint64_t kMaxGzipRatio = 200;                          // inflated / compressed bytes
+inline constexpr uint64_t kGzipFloorBytes = uint64_t{64} << 20;         // 64 MiB: no ratio check below
+inline constexpr uint64_t kMaxGzipBytes = uint64_t{16} << 30;           // 16 GiB, whatever the ratio
+
+// The limits of one InputFile; the defaults are the constants above (tests use smaller ones).
+struct InputLimits {
+  std::size_t max_line_bytes = kMaxLineBytes;
+  uint64_t max_gzip_ratio = kMaxGzipRatio;
+  uint64_t gzip_floor_bytes = kGzipFloorBytes;
+  uint64_t max_gzip_bytes = kMaxGzipBytes;
+};
 
 // "<path>:<line>: <message>" as an InputError.
 [[noreturn]] void throw_at(const std::string& path, int64_t line, const std::string& message);
@@ -29,7 +50,7 @@ std::string quote(std::string_view line);
 // inflates ahead); the destructor never throws. Opening and reading errors throw InputError.
 class InputFile {
  public:
-  InputFile(const std::string& path, bool gzip);
+  InputFile(const std::string& path, bool gzip, const InputLimits& limits = {});
   ~InputFile();
   InputFile(const InputFile&) = delete;
   InputFile& operator=(const InputFile&) = delete;
@@ -38,10 +59,14 @@ class InputFile {
   // line number the caller has reached, for the message of a read error (e.g. a corrupt .gz).
   std::size_t read(char* buffer, std::size_t capacity, int64_t line);
   const std::string& path() const { return path_; }
+  const InputLimits& limits() const { return limits_; }
+  // A good size for the caller's buffer: a block, smaller for a small file.
+  std::size_t block_bytes() const;
 
  private:
   struct Impl;
   std::string path_;
+  InputLimits limits_;
   std::unique_ptr<Impl> impl_;
 };
 
@@ -56,6 +81,7 @@ class LineReader {
       if (begin_ < end_) {
         auto* newline = static_cast<const char*>(std::memchr(begin_, '\n', static_cast<std::size_t>(end_ - begin_)));
         if (newline) {
+          if (static_cast<std::size_t>(newline - begin_) > max_line_bytes_) [[unlikely]] line_too_long();
           line = trim_carriage_return(begin_, newline);
           begin_ = newline + 1;
           ++line_number_;
@@ -64,6 +90,7 @@ class LineReader {
       }
       if (!refill()) {
         if (begin_ == end_) return false;
+        if (static_cast<std::size_t>(end_ - begin_) > max_line_bytes_) [[unlikely]] line_too_long();
         line = trim_carriage_return(begin_, end_);  // last line without a final newline
         begin_ = end_;
         ++line_number_;
@@ -79,8 +106,10 @@ class LineReader {
     return {begin, static_cast<std::size_t>(end - begin)};
   }
   bool refill();  // moves the partial line to the front and reads more; false when nothing was read
+  [[noreturn]] void line_too_long() const;
 
   InputFile& file_;
+  std::size_t max_line_bytes_;
   std::vector<char> buffer_;
   const char* begin_ = nullptr;  // unread part of buffer_
   const char* end_ = nullptr;
@@ -111,7 +140,9 @@ inline bool parse_integer(const char*& p, const char* end, int64_t& value) {
   if (q < end && (*q == '-' || *q == '+')) negative = *q++ == '-';
   const char* digits = q;
   int64_t v = 0;
-  while (q < end && static_cast<unsigned>(*q - '0') < 10u) v = v * 10 + (*q++ - '0');
+  for (; q < end && static_cast<unsigned>(*q - '0') < 10u; ++q) {
+    if (q - digits < 18) v = v * 10 + (*q - '0');  // more digits fail below; no overflow meanwhile
+  }
   if (q == digits || q - digits > 18) return false;
   value = negative ? -v : v;
   p = q;

@@ -6,6 +6,11 @@
 //   NAME_graph_labels.txt     line g: the class of graph g (any integers, e.g. -1/1 or 1..6)
 //   NAME_node_labels.txt      optional, line v: an integer label of node v
 //   NAME_node_attributes.txt  optional, line v: comma-separated reals of node v
+//   NAME_edge_labels.txt      optional, line e: an integer label of the edge on line e of NAME_A.txt;
+//                             checked (one integer per line of _A) but not used as a feature
+// Other files of the format (_edge_attributes, _graph_attributes) are not read.
+// When X.txt and X.txt.gz both exist they must hold the same text (then X.txt is read); different
+// text is an error naming both, since nothing tells which one is current.
 // Graph ids must be contiguous and nondecreasing in node order, so graph g owns a contiguous range
 // of node ids; the reader relies on this and checks it.
 #include <fmt/format.h>
@@ -36,12 +41,33 @@ struct DataFile {
   bool gzip = false;
 };
 
+// Both X.txt and X.txt.gz exist: returns when they hold the same lines, else throws naming both
+// and the first line that differs.
+void require_same_text(const DataFile& plain, const DataFile& gzip) {
+  text::InputFile plain_input(plain.path, false), gzip_input(gzip.path, true);
+  text::LineReader plain_lines(plain_input), gzip_lines(gzip_input);
+  std::string_view a, b;
+  for (;;) {
+    bool has_a = plain_lines.next(a), has_b = gzip_lines.next(b);
+    if (!has_a && !has_b) return;
+    if (has_a && has_b && a == b) continue;
+    int64_t line = has_a ? plain_lines.line_number() : gzip_lines.line_number();
+    throw_at(plain.path, line,
+             fmt::format("{} here but {} on line {} of {}: both files exist and hold different text, so it is not "
+                         "clear which one is current; remove the other one", has_a ? quote(a) : "the end of the file",
+                         has_b ? quote(b) : "the end of the file", line, gzip.path));
+  }
+}
+
 std::optional<DataFile> find_file(const std::filesystem::path& folder, const std::string& file_name) {
   std::error_code ignored;
   auto plain = folder / (file_name + ".txt");
-  if (std::filesystem::is_regular_file(plain, ignored)) return DataFile{plain.string(), false};
   auto gzip = folder / (file_name + ".txt.gz");
-  if (std::filesystem::is_regular_file(gzip, ignored)) return DataFile{gzip.string(), true};
+  bool has_plain = std::filesystem::is_regular_file(plain, ignored);
+  bool has_gzip = std::filesystem::is_regular_file(gzip, ignored);
+  if (has_plain && has_gzip) require_same_text(DataFile{plain.string(), false}, DataFile{gzip.string(), true});
+  if (has_plain) return DataFile{plain.string(), false};
+  if (has_gzip) return DataFile{gzip.string(), true};
   return std::nullopt;
 }
 
@@ -246,6 +272,27 @@ NodeAttributes read_node_attributes(const DataFile& file, int64_t num_nodes, con
   return result;
 }
 
+// ---- edge labels -------------------------------------------------------------------------------
+
+// Checked, not used: one integer per line of _A.txt, so a damaged file is never silently accepted.
+void check_edge_labels(const DataFile& file, int64_t num_edge_lines, const std::string& edges_path) {
+  text::InputFile input(file.path, file.gzip);
+  int64_t lines = for_each_line(input, [&](std::string_view line, int64_t number) {
+    if (number > num_edge_lines) {
+      throw_at(file.path, number, fmt::format("extra line {}: {} has only {} lines (one label per edge line)",
+                                              quote(line), edges_path, num_edge_lines));
+    }
+    if (!parse_single_integer(line)) {
+      throw_at(file.path, number, fmt::format("expected one integer edge label, got {}", quote(line)));
+    }
+  });
+  require_lines(file.path, lines, "one integer label per line of the _A file");
+  if (lines < num_edge_lines) {
+    throw_at(file.path, lines + 1, fmt::format("file ends after {} line{}, but {} has {} lines (one label per edge "
+                                               "line)", lines, lines == 1 ? "" : "s", edges_path, num_edge_lines));
+  }
+}
+
 // ---- adjacency ---------------------------------------------------------------------------------
 
 // Builds the symmetric, deduplicated CSR adjacency one graph at a time, so that the memory held
@@ -404,7 +451,9 @@ int64_t for_each_edge(const DataFile& file, const GraphIndicator& indicator, Sin
   return lines;
 }
 
-void read_adjacency(const DataFile& file, const GraphIndicator& indicator, bool keep_self_loops, GraphDataset& out) {
+// Returns the number of lines of the file.
+int64_t read_adjacency(const DataFile& file, const GraphIndicator& indicator, bool keep_self_loops,
+                       GraphDataset& out) {
   AdjacencyBuilder builder(indicator.node_offsets, keep_self_loops);
   bool grouped = true;
   int64_t lines = for_each_edge(file, indicator, [&](int32_t graph, int32_t u, int32_t v) {
@@ -414,12 +463,12 @@ void read_adjacency(const DataFile& file, const GraphIndicator& indicator, bool 
   require_lines(file.path, lines, "one edge \"i, j\" per line");
   if (grouped) {
     builder.finish(out);
-    return;
+    return lines;
   }
   // Lines of one graph are spread over the file: read it again, keeping every line, and feed the
   // builder graph by graph (a counting sort by graph keeps the line order within each graph).
   std::vector<int32_t> us, vs, graphs;
-  for_each_edge(file, indicator, [&](int32_t graph, int32_t u, int32_t v) {
+  lines = for_each_edge(file, indicator, [&](int32_t graph, int32_t u, int32_t v) {
     us.push_back(u);
     vs.push_back(v);
     graphs.push_back(graph);
@@ -434,6 +483,7 @@ void read_adjacency(const DataFile& file, const GraphIndicator& indicator, bool 
   AdjacencyBuilder regrouped(indicator.node_offsets, keep_self_loops);
   for (std::size_t i : order) regrouped.add(graphs[i], us[i], vs[i]);
   regrouped.finish(out);
+  return lines;
 }
 
 // ---- features ----------------------------------------------------------------------------------
@@ -585,6 +635,17 @@ void drop_graphs_above(GraphDataset& data, int64_t max_nodes) {
     throw InputError(fmt::format("dataset {}: dataset.max_nodes = {} drops every graph (the smallest has more nodes)",
                                  data.name, max_nodes));
 }
+
+// Classification needs two classes; a model for one would fail deep inside (an internal check).
+void require_two_classes(const GraphDataset& data, const std::string& labels_path, int64_t max_nodes) {
+  if (data.labels.empty()) return;
+  const int32_t first = data.labels.front();
+  if (std::any_of(data.labels.begin(), data.labels.end(), [&](int32_t label) { return label != first; })) return;
+  throw InputError(fmt::format(
+      "{}: every one of the {} graph{} has the label {}{}: graph classification needs at least 2 classes", labels_path,
+      data.num_graphs(), data.num_graphs() == 1 ? "" : "s", data.class_values[static_cast<std::size_t>(first)],
+      max_nodes > 0 ? fmt::format(" (after dataset.max_nodes = {} dropped the larger graphs)", max_nodes) : ""));
+}
 }  // namespace
 
 GraphDataset load_tu_dataset(const std::string& name, const DatasetOptions& options) {
@@ -602,6 +663,7 @@ GraphDataset load_tu_dataset(const std::string& name, const DatasetOptions& opti
   DataFile labels_file = require_file(data_dir, name, "graph_labels");
   auto node_labels_file = find_file(data.source_dir, name + "_node_labels");
   auto node_attributes_file = find_file(data.source_dir, name + "_node_attributes");
+  auto edge_labels_file = find_file(data.source_dir, name + "_edge_labels");
 
   GraphIndicator indicator = read_graph_indicator(indicator_file);
   const int64_t num_graphs = static_cast<int64_t>(indicator.node_offsets.size()) - 1;
@@ -618,11 +680,13 @@ GraphDataset load_tu_dataset(const std::string& name, const DatasetOptions& opti
   data.num_node_labels = node_labels ? node_labels->num_values : 0;
   data.num_node_attributes = node_attributes ? node_attributes->width : 0;
 
-  read_adjacency(edges_file, indicator, options.keep_self_loops, data);
+  int64_t edge_lines = read_adjacency(edges_file, indicator, options.keep_self_loops, data);
+  if (edge_labels_file) check_edge_labels(*edge_labels_file, edge_lines, edges_file.path);
   data.node_offsets = std::move(indicator.node_offsets);
 
   build_features(data, options, node_labels ? &*node_labels : nullptr, node_attributes ? &*node_attributes : nullptr);
   if (options.max_nodes > 0) drop_graphs_above(data, options.max_nodes);
+  require_two_classes(data, labels_file.path, options.max_nodes);
   return data;
 }
 

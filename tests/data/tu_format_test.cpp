@@ -1,6 +1,7 @@
 // The TU reader on small hand-written datasets: every malformed input gives an InputError that
 // names the file, the line and the value; gzip files read the same as plain ones; options.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <zlib.h>
 
 #include <cstdlib>
@@ -10,6 +11,7 @@
 #include "engine/core/error.hpp"
 #include "engine/core/random.hpp"
 #include "engine/data/dataset.hpp"
+#include "engine/data/text_reader.hpp"
 #include "tests/data/data_test_util.hpp"
 
 namespace diffpool {
@@ -25,6 +27,7 @@ struct ToyFiles {
   std::optional<std::string> graph_labels = "1\n-1\n";
   std::optional<std::string> node_labels = "7\n3\n7\n3\n3\n";
   std::optional<std::string> node_attributes = "1.0, 2.0\n 3.5,-4\n5e-1 ,6\n7, 8\n9, 10\n";
+  std::optional<std::string> edge_labels;  // none by default; one line per line of A when given
 };
 
 std::filesystem::path write_toy(const std::filesystem::path& dir, const ToyFiles& files, const char* name = "TOY") {
@@ -38,6 +41,7 @@ std::filesystem::path write_toy(const std::filesystem::path& dir, const ToyFiles
   put("graph_labels", files.graph_labels);
   put("node_labels", files.node_labels);
   put("node_attributes", files.node_attributes);
+  put("edge_labels", files.edge_labels);
   return folder;
 }
 
@@ -153,11 +157,52 @@ TEST(TuFormat, GzipFilesReadTheSameAsPlainFiles) {
   }
   expect_same(load_toy(gzip_dir.path()), load_toy(plain_dir.path()));
 
-  // With both present, X.txt wins: a broken .gz next to a good .txt is never opened.
+  // Both present with the same text (line ends aside): X.txt is read.
   TempDir both_dir;
   auto both = write_toy(both_dir.path(), {});
-  write_file(both / "TOY_A.txt.gz", "this is not gzip");
+  gzip_file(both / "TOY_A.txt", both / "TOY_A.txt.gz");
+  write_file(both / "TOY_A.txt", "1, 2\r\n2, 1\r\n2, 3\r\n3, 2\r\n4, 5\r\n5, 4\r\n");
   expect_same(load_toy(both_dir.path()), load_toy(plain_dir.path()));
+}
+
+// X.txt beside an X.txt.gz with other text: an error naming both files, the line and both values,
+// never a silent choice.
+TEST(TuFormat, PlainAndGzipFilesWithDifferentText) {
+  struct Case {
+    const char* gzip_text;
+    std::vector<std::string> expected;
+  };
+  const std::string plain = "1, 2\n2, 1\n2, 3\n3, 2\n4, 5\n5, 4\n";
+  for (const Case& c : std::vector<Case>{
+           {"1, 2\n2, 1\n2, 3\n3, 2\n4, 5\n", {"TOY_A.txt:6: '5, 4' here but the end of the file on line 6 of "}},
+           {"1, 2\n2, 1\n2, 3\n3, 1\n4, 5\n5, 4\n", {"TOY_A.txt:4: '3, 2' here but '3, 1' on line 4 of "}},
+           {"1, 2\n2, 1\n2, 3\n3, 2\n4, 5\n5, 4\n4, 5\n", {"TOY_A.txt:7: the end of the file here but '4, 5'"}}}) {
+    TempDir dir;
+    auto folder = write_toy(dir.path(), {});
+    write_file(folder / "TOY_A.txt.plain", c.gzip_text);
+    gzip_file(folder / "TOY_A.txt.plain", folder / "TOY_A.txt.gz");
+    std::filesystem::remove(folder / "TOY_A.txt.plain");
+    try {
+      load_toy(dir.path());
+      FAIL() << "no error for a .gz holding " << c.gzip_text;
+    } catch (const InputError& error) {
+      std::string message = error.what();
+      for (const auto& expected : c.expected) EXPECT_NE(message.find(expected), std::string::npos) << message;
+      EXPECT_NE(message.find((folder / "TOY_A.txt.gz").string()), std::string::npos) << message;
+      EXPECT_NE(message.find("remove the other one"), std::string::npos) << message;
+    }
+  }
+  // A broken .gz beside a good .txt is reported too (it is no copy of the plain file).
+  TempDir dir;
+  auto folder = write_toy(dir.path(), {});
+  write_file(folder / "TOY_graph_labels.txt.gz", "this is not gzip");
+  try {
+    load_toy(dir.path());
+    FAIL();
+  } catch (const InputError& error) {
+    EXPECT_NE(std::string(error.what()).find("TOY_graph_labels.txt.gz:1: not a gzip file"), std::string::npos)
+        << error.what();
+  }
 }
 
 TEST(TuFormat, BigGzipFileAcrossManyBlocks) {
@@ -308,6 +353,28 @@ std::vector<BadCase> bad_cases() {
        {"TOY_node_attributes.txt:5: file ends after 4 lines"}},
       {"attributes_too_many", [](ToyFiles& f) { f.node_attributes = "1, 2\n3, 4\n5, 6\n8, 9\n1, 1\n2, 2\n"; },
        {"TOY_node_attributes.txt:6: extra line '2, 2'"}},
+      {"edge_labels_not_integer", [](ToyFiles& f) { f.edge_labels = "1\n1\n2\nx\n1\n1\n"; },
+       {"TOY_edge_labels.txt:4: expected one integer edge label, got 'x'"}},
+      {"edge_labels_two_columns", [](ToyFiles& f) { f.edge_labels = "1\n1, 2\n2\n2\n1\n1\n"; },
+       {"TOY_edge_labels.txt:2: expected one integer edge label, got '1, 2'"}},
+      {"edge_labels_too_few", [](ToyFiles& f) { f.edge_labels = "1\n1\n2\n2\n1\n"; },
+       {"TOY_edge_labels.txt:6: file ends after 5 lines, but", "TOY_A.txt has 6 lines"}},
+      {"edge_labels_too_many", [](ToyFiles& f) { f.edge_labels = "1\n1\n2\n2\n1\n1\n3\n"; },
+       {"TOY_edge_labels.txt:7: extra line '3'", "TOY_A.txt has only 6 lines"}},
+      {"edge_labels_too_few_spread_A",
+       [](ToyFiles& f) {
+         f.A = "4, 5\n3, 2\n5, 4\n1, 2\n2, 1\n2, 3\n";  // graphs not in blocks: A is read twice
+         f.edge_labels = "1\n1\n2\n";
+       },
+       {"TOY_edge_labels.txt:4: file ends after 3 lines, but", "TOY_A.txt has 6 lines"}},
+      {"edge_labels_empty", [](ToyFiles& f) { f.edge_labels = ""; }, {"TOY_edge_labels.txt:1: file is empty"}},
+      {"single_class", [](ToyFiles& f) { f.graph_labels = "3\n3\n"; },
+       {"TOY_graph_labels.txt: every one of the 2 graphs has the label 3",
+        "graph classification needs at least 2 classes"}},
+      {"line_too_long", [](ToyFiles& f) { f.A = "1, 2\n" + std::string(text::kMaxLineBytes + 1, '1') + "\n"; },
+       {"TOY_A.txt:2: line longer than 1048576 bytes, the limit for one line", "'1111"}},
+      {"last_line_too_long", [](ToyFiles& f) { f.node_labels = "1\n" + std::string(text::kMaxLineBytes + 1, ' '); },
+       {"TOY_node_labels.txt:2: line longer than 1048576 bytes"}},
   };
 }
 
@@ -336,6 +403,123 @@ TEST_P(BadInput, ThrowsInputErrorNamingFileLineAndValue) {
 
 INSTANTIATE_TEST_SUITE_P(TuFormat, BadInput, ::testing::ValuesIn(bad_cases()),
                          [](const auto& info) { return std::string(info.param.name); });
+
+TEST(TuFormat, EdgeLabelsAreCheckedNotUsed) {
+  TempDir plain_dir, labelled_dir;
+  write_toy(plain_dir.path(), {});
+  ToyFiles files;
+  files.edge_labels = "1\n1\n2\n2\n-1\n-1\r\n\n";
+  write_toy(labelled_dir.path(), files);
+  expect_same(load_toy(labelled_dir.path()), load_toy(plain_dir.path()));
+}
+
+TEST(TuFormat, SingleClassLeftByMaxNodes) {
+  TempDir dir;
+  write_toy(dir.path(), {});
+  DatasetOptions options;
+  options.max_nodes = 2;  // drops graph 1 (3 nodes): only graph 2, label -1, is left
+  try {
+    load_toy(dir.path(), options);
+    FAIL();
+  } catch (const InputError& error) {
+    std::string message = error.what();
+    EXPECT_NE(message.find("TOY_graph_labels.txt: every one of the 1 graph has the label -1 (after "
+                           "dataset.max_nodes = 2 dropped the larger graphs)"), std::string::npos) << message;
+  }
+}
+
+// ---- input limits --------------------------------------------------------------------------------
+
+// Writes `repeat` copies of `chunk` after `head`, gzip-compressed, without holding them in memory.
+void write_gzip_bomb(const std::filesystem::path& path, const std::string& head, const std::string& chunk,
+                     int repeat) {
+  gzFile out = gzopen(path.string().c_str(), "wb9");
+  ASSERT_NE(out, nullptr);
+  ASSERT_EQ(gzwrite(out, head.data(), static_cast<unsigned>(head.size())), static_cast<int>(head.size()));
+  for (int i = 0; i < repeat; ++i) {
+    ASSERT_EQ(gzwrite(out, chunk.data(), static_cast<unsigned>(chunk.size())), static_cast<int>(chunk.size()));
+  }
+  ASSERT_EQ(gzclose(out), Z_OK);
+}
+
+int64_t peak_rss_bytes() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;
+}
+
+// 256 MB of newlines after a valid A file: blank lines at the end are allowed, so only the limit on
+// the inflated size stops it (64 MiB here, since 200 x the compressed size is less).
+TEST(TuLimits, GzipBombOfBlankLines) {
+  TempDir dir;
+  auto folder = write_toy(dir.path(), {});
+  std::filesystem::remove(folder / "TOY_A.txt");
+  write_gzip_bomb(folder / "TOY_A.txt.gz", "1, 2\n2, 1\n2, 3\n3, 2\n4, 5\n5, 4\n", std::string(1 << 20, '\n'), 256);
+  ASSERT_LT(std::filesystem::file_size(folder / "TOY_A.txt.gz"), std::uintmax_t{1} << 20);
+  try {
+    load_toy(dir.path());
+    FAIL() << "a gzip bomb was accepted";
+  } catch (const InputError& error) {
+    std::string message = error.what();
+    EXPECT_NE(message.find((folder / "TOY_A.txt.gz").string() + ":"), std::string::npos) << message;
+    EXPECT_NE(message.find(": the file inflates to more than 67108864 bytes"), std::string::npos) << message;
+    EXPECT_NE(message.find("200 times its compressed size"), std::string::npos) << message;
+    EXPECT_NE(message.find("gunzip"), std::string::npos) << message;
+  }
+}
+
+// 512 MB of zero bytes and no newline: the line limit stops it after 1 MiB, and memory stays small
+// (it used to grow the line buffer to the whole file).
+TEST(TuLimits, GzipBombOfOneLineKeepsMemorySmall) {
+  TempDir dir;
+  auto folder = write_toy(dir.path(), {});
+  std::filesystem::remove(folder / "TOY_graph_indicator.txt");
+  write_gzip_bomb(folder / "TOY_graph_indicator.txt.gz", "", std::string(1 << 20, '\0'), 512);
+  const int64_t before = peak_rss_bytes();
+  try {
+    load_toy(dir.path());
+    FAIL() << "a gzip bomb was accepted";
+  } catch (const InputError& error) {
+    std::string message = error.what();
+    EXPECT_NE(message.find("TOY_graph_indicator.txt.gz:1: line longer than 1048576 bytes"), std::string::npos)
+        << message;
+  }
+  EXPECT_LT(peak_rss_bytes() - before, int64_t{64} << 20) << "peak memory grew while reading the bomb";
+}
+
+// The ratio limit with small numbers: a file that inflates to exactly the limit is read, one more
+// byte is refused; the floor and the absolute cap apply as documented.
+TEST(TuLimits, GzipRatioFloorAndCap) {
+  TempDir dir;
+  auto path = dir.path() / "lines.txt.gz";
+  write_gzip_bomb(path, "", std::string(1000, '7') + "\n", 100);  // 100100 bytes of text
+  const auto compressed = static_cast<uint64_t>(std::filesystem::file_size(path));
+  auto read_all = [&](const text::InputLimits& limits) {
+    text::InputFile input(path.string(), true, limits);
+    return text::for_each_line(input, [](std::string_view, int64_t) {});
+  };
+  text::InputLimits limits;
+  limits.gzip_floor_bytes = 0;
+  limits.max_gzip_ratio = 100100 / compressed + 1;
+  EXPECT_EQ(read_all(limits), 100);
+  limits.max_gzip_ratio = 100099 / compressed;
+  EXPECT_THROW(read_all(limits), InputError);
+  limits.gzip_floor_bytes = 100100;  // the floor allows it whatever the ratio
+  EXPECT_EQ(read_all(limits), 100);
+  limits.max_gzip_bytes = 100099;    // the cap refuses it whatever the floor
+  try {
+    read_all(limits);
+    FAIL();
+  } catch (const InputError& error) {
+    EXPECT_NE(std::string(error.what()).find("lines.txt.gz:"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("inflates to more than 100099 bytes"), std::string::npos) << error.what();
+  }
+  limits = {};
+  limits.max_line_bytes = 1000;  // "777...7" is exactly 1000 bytes
+  EXPECT_EQ(read_all(limits), 100);
+  limits.max_line_bytes = 999;
+  EXPECT_THROW(read_all(limits), InputError);
+}
 
 TEST(TuFormat, MissingDatasetFolder) {
   TempDir dir;

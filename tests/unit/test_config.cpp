@@ -104,6 +104,35 @@ const BadCase kBadCases[] = {
 };
 INSTANTIATE_TEST_SUITE_P(Table, BadExperimentFile, ::testing::ValuesIn(kBadCases));
 
+// Found by tests/fuzz (corpus/experiment/regression-scalar-document-with-set): --set on a document
+// that is a scalar or a list escaped as yaml-cpp's BadSubscript (an internal error, exit 1).
+TEST(ExperimentFile, OverrideOnADocumentThatIsNotAMapping) {
+  for (const char* text : {"just a scalar\n", "- a\n- b\n"}) {
+    try {
+      parse_experiment(text, "s.yaml", {"model.hidden_dim=8"});
+      FAIL() << text;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("command line '--set model.hidden_dim=8': cannot set 'model.hidden_dim': "
+                                           "the experiment document is not a mapping"), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+// Found by tests/fuzz (corpus/experiment/regression-stray-comma): yaml-cpp 0.7's LoadAll never
+// returns on " ,", so validate hung while its memory grew; it is a syntax error with a position.
+TEST(ExperimentFile, StrayCommaIsASyntaxErrorNotAHang) {
+  for (const char* text : {" ,\n", ",\n"}) {
+    try {
+      parse_experiment(text, "bad.yaml");
+      FAIL() << text;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("bad.yaml:"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("YAML syntax error"), std::string::npos) << e.what();
+    }
+  }
+}
+
 // --set: every problem names the --set argument, never a file position.
 struct OverrideCase {
   const char* name;

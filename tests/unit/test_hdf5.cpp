@@ -705,5 +705,35 @@ TEST_F(Hdf5Test, H5dumpReadsWhatWeWrite) {
   EXPECT_NE(properties.find("CHUNKED"), std::string::npos) << properties;
 }
 
+// A damaged file can claim any shape (tests/fuzz found 2^40 elements, an 8 TiB allocation): a shape
+// larger than what the file stores is refused as damaged before anything is allocated. Here a
+// chunked dataset of 2^40 int64 that was never written (HDF5 stores nothing for it).
+TEST_F(Hdf5Test, ClaimedShapeLargerThanTheStoredData) {
+  const fs::path file_path = path("claims.h5");
+  {
+    const hsize_t dims[1] = {hsize_t{1} << 40}, chunk[1] = {1024};
+    const hid_t file = H5Fcreate(file_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    const hid_t space = H5Screate_simple(1, dims, nullptr);
+    const hid_t properties = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(properties, 1, chunk);
+    const hid_t dataset = H5Dcreate2(file, "huge", H5T_STD_I64LE, space, H5P_DEFAULT, properties, H5P_DEFAULT);
+    ASSERT_GE(dataset, 0);
+    H5Dclose(dataset);
+    H5Pclose(properties);
+    H5Sclose(space);
+    H5Fclose(file);
+  }
+  const File file = File::open_read_only(file_path);
+  try {
+    (void)file.read_dataset<std::int64_t>("huge");
+    FAIL() << "a shape of 2^40 elements with nothing stored was read";
+  } catch (const InputError& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("'/huge' in file '" + file_path.string() + "' has shape (1099511627776,) "
+                           "(8796093022208 bytes of values), but the file stores 0 bytes for it: the file is damaged"),
+              std::string::npos) << message;
+  }
+}
+
 }  // namespace
 }  // namespace diffpool::hdf5
