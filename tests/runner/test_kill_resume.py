@@ -15,20 +15,33 @@ from common import compare_dirs, job_files, readable, run, start
 
 ranks = int(sys.argv[1]) if len(sys.argv) > 1 else 0  # 0: one process without MPI
 launcher = None if ranks == 0 else ranks
-extra = ("--set", "training.epochs=120")
+base = ()
 if "per_graph" in sys.argv[2:]:
-    extra += ("--set", "model.cluster_rule=per_graph", "--set", "model.pool_levels=2")
+    base += ("--set", "model.cluster_rule=per_graph", "--set", "model.pool_levels=2")
 root = tempfile.mkdtemp(prefix="diffpool-kill-")
 rng = random.Random(20261125)
 try:
+    # The uninterrupted reference run. It must last long enough for eight kills at random moments:
+    # on a fast or idle machine the epoch count grows until the run takes at least 8 s.
     reference = os.path.join(root, "reference")
-    run(reference, launcher, extra)
+    epochs = 120
+    while True:
+        extra = base + ("--set", f"training.epochs={epochs}")
+        started = time.time()
+        run(reference, launcher, extra)
+        took = time.time() - started
+        if took >= 8 or epochs >= 4000:
+            break
+        shutil.rmtree(reference)
+        epochs = min(4000, int(epochs * 10 / max(took, 0.5)) + 1)
+    print(f"reference: {epochs} epochs per job, {took:.1f} s")
+    longest_wait = min(3.0, took / 4)
     out = os.path.join(root, "killed")
     kills = 0
     for attempt in range(60):
         p = start(out, launcher, extra)
         if kills < 8:
-            time.sleep(rng.uniform(0.3, 3.0))
+            time.sleep(rng.uniform(0.3, longest_wait))
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
