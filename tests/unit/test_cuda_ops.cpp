@@ -629,6 +629,15 @@ TEST_F(CudaModel, DiffPoolTwoLevelsWithDropout) {
   check_model("diffpool, 2 levels, dropout 0.1", c);
 }
 
+// Per-graph cluster counts: every pooled block at its graph's own size, both link-loss forms.
+TEST_F(CudaModel, PerGraphClustersTwoLevels) {
+  ModelConfig c = paper_config(2);
+  c.cluster_rule = ClusterRule::per_graph;
+  check_model("diffpool, 2 levels, per-graph clusters", c);
+  c.link_norm = LinkLossNorm::bce;
+  check_model("diffpool, 2 levels, per-graph clusters, binary cross-entropy", c);
+}
+
 TEST_F(CudaModel, GraphSageBaseline) {
   ModelConfig c = paper_config(1);
   c.variant = Variant::graphsage;
