@@ -217,11 +217,31 @@ Variable* block_softmax(Tape& tape, Variable* x, const BlockContext& context, bo
 
 void block_softmax_backward(Tape& tape, const Record& r) {
   const Blocks& X = *context_of(r).a;
-  Tensor& dx = tape.grad(r.inputs[0]);  // the primitive accumulates
-  for (int64_t g = 0; g < X.count(); ++g) {
-    Tensor dxg = X.view(dx, g);
-    if (dxg.numel() > 0) tape.backend().softmax_rows_backward(X.view(r.output->grad, g), X.view(r.output->value, g), dxg);
+  Variable* x = r.inputs[0];
+  Backend& be = tape.backend();
+  if (x->grad.defined()) {  // another op already gave x a gradient: accumulate into it
+    Tensor& dx = x->grad;
+    for (int64_t g = 0; g < X.count(); ++g) {
+      Tensor dxg = X.view(dx, g);
+      if (dxg.numel() > 0) be.softmax_rows_backward(X.view(r.output->grad, g), X.view(r.output->value, g), dxg);
+    }
+    return;
   }
+  // The usual case (x feeds only this softmax): dx = y * (dy - rowsum(dy * y)) is computed in dy's
+  // memory, which nothing reads after this op, and becomes x's gradient. With thousands of nodes
+  // and clusters per graph (D&D) that saves a whole [n_g, k_g] block per graph.
+  Tensor& dy = r.output->grad;
+  Tensor sums = tape.workspace().empty(Shape{std::max<int64_t>(1, X.total_rows()), 1}, dy.dtype());
+  for (int64_t g = 0; g < X.count(); ++g) {
+    Tensor dyg = X.view(dy, g);
+    if (dyg.numel() == 0) continue;
+    const Tensor yg = X.view(r.output->value, g);
+    Tensor rows = X.row_view(sums.rows_slice(0, X.total_rows()), g);
+    be.reduce_rows(Reduce::dot, dyg, &yg, 1.0, 0.0, rows);                     // rowsum(dy * y)
+    be.map(MapOp::add, dyg, &rows, Broadcast::col, -1.0, 1.0, 0.0, dyg);      // dy - rowsum
+    be.map(MapOp::mul, dyg, &yg, Broadcast::full, 0.0, 1.0, 0.0, dyg);        // y * (dy - rowsum)
+  }
+  x->grad = dy;
 }
 
 Variable* block_spmm(Tape& tape, Variable* s, const BlockContext& context) {
@@ -331,6 +351,7 @@ Variable* block_gram_sq(Tape& tape, Variable* s, const BlockContext& context) {
   r.kind = OpKind::block_gram_sq;
   r.inputs = {s, nullptr, nullptr, nullptr};
   r.output = y;
+  r.saved = {scratch, Tensor{}};  // the backward recomputes each Gram matrix in the same scratch
   r.context = &context;
   detail::record(tape, r);
   return y;
@@ -341,7 +362,7 @@ void block_gram_sq_backward(Tape& tape, const Record& r) {
   Variable* s = r.inputs[0];
   const DType dt = s->value.dtype();
   Backend& be = tape.backend();
-  Tensor scratch = gram_scratch(tape, S, dt);
+  Tensor scratch = r.saved[0];  // a handle to the forward's scratch
   auto ds = tape.grad_target(s);
   for (int64_t g = 0; g < S.count(); ++g) {
     const Tensor sg = S.view(s->value, g);
@@ -434,6 +455,7 @@ Variable* block_row_xlogx(Tape& tape, Variable* x, const BlockContext& context) 
   r.kind = OpKind::block_row_xlogx;
   r.inputs = {x, nullptr, nullptr, nullptr};
   r.output = y;
+  r.saved = {scratch, Tensor{}};  // reused by the backward for its chunks of log x
   r.context = &context;
   detail::record(tape, r);
   return y;
@@ -442,7 +464,7 @@ Variable* block_row_xlogx(Tape& tape, Variable* x, const BlockContext& context) 
 void block_row_xlogx_backward(Tape& tape, const Record& r) {
   const Blocks& X = *context_of(r).a;
   Variable* x = r.inputs[0];
-  Tensor scratch = tape.workspace().empty(Shape{xlogx_scratch(X)}, x->value.dtype());
+  const Tensor& scratch = r.saved[0];
   auto dx = tape.grad_target(x);
   for (int64_t g = 0; g < X.count(); ++g) {
     const Tensor xg = X.view(x->value, g);
