@@ -64,9 +64,22 @@ std::string join_stack(const std::vector<std::string>& stack) {
   return joined;
 }
 
+// HDF5's own words for a file lock held by another process ("unable to lock file, errno = 11").
+// Matching "lock" alone would also match "superblock", which every damaged file's stack names.
 bool mentions_locking(const std::vector<std::string>& stack) {
   return std::any_of(stack.begin(), stack.end(),
-                     [](const std::string& line) { return line.find("lock") != std::string::npos; });
+                     [](const std::string& line) { return line.find("unable to lock file") != std::string::npos; });
+}
+
+// The stack of a file that exists but is not a whole HDF5 file: no signature (not HDF5, or
+// zeroed), a superblock that cannot be read, or an end of file before the one it records.
+bool mentions_damage(const std::vector<std::string>& stack) {
+  return std::any_of(stack.begin(), stack.end(), [](const std::string& line) {
+    for (const char* words : {"signature", "superblock", "truncated", "bad object header", "checksum"}) {
+      if (line.find(words) != std::string::npos) return true;
+    }
+    return false;
+  });
 }
 
 // Reads a name through the HDF5 "ask for the length, then fill" protocol; "" on failure.
@@ -153,6 +166,9 @@ enum class OpenMode { create, read_only, read_write };
     hint = "the file is locked: another process has it open (HDF5 allows one writer per file and no "
            "readers while it writes; HDF5_USE_FILE_LOCKING=FALSE disables the lock, at the risk of "
            "corrupting the file). ";
+  } else if (mode != OpenMode::create && mentions_damage(stack)) {
+    hint = "the file is damaged: it is truncated or corrupt, not a complete HDF5 file (a copy cut short, "
+           "a full disk, or a writer killed outside diffpool's atomic writes). ";
   }
   throw LibraryError(fmt::format("HDF5: cannot {}: {}HDF5 error stack: {}", what, hint, join_stack(stack)));
 }

@@ -2,6 +2,7 @@
 #include "results/report.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -214,7 +215,13 @@ ReportRow read_report_row(const fs::path& folder) {
     row.summarised = false;
     row.total = -1;
     for (const fs::path& job : jobs) {
-      const JobRecord r = read_job_record(job, false);
+      JobRecord r;
+      try {
+        r = read_job_record(job, false);
+      } catch (const Error& error) {  // a damaged job file is no finished job; the note names it
+        row.damaged.push_back(job.string());
+        continue;
+      }
       if (row.experiment.empty()) {
         row.experiment = r.experiment_name;
         row.dataset = canonical_dataset_name(r.dataset);
@@ -321,9 +328,10 @@ std::string plots_command(const ReportOptions& options, const fs::path& folder, 
 int run_report(const ReportOptions& options) { return run_report(options, std::cout, std::cerr); }
 
 int run_report(const ReportOptions& options, std::ostream& out, std::ostream& err) {
+  constexpr int kInput = 2;  // bad input, as `diffpool run` exits on it
   if (options.results.empty()) {
     err << "diffpool report: give at least one experiment output folder (RESULTS)\n";
-    return 1;
+    return kInput;
   }
   int status = 0;
   std::vector<ReportRow> rows;
@@ -332,20 +340,31 @@ int run_report(const ReportOptions& options, std::ostream& out, std::ostream& er
     try {
       ReportRow row = read_report_row(folder);
       if (!row.summarised) {
-        status = 1;
+        status = std::max(status, 1);
         notes.push_back(fmt::format(
             "{}: experiment '{}' has not been summarised ({} completed and {} failed job files, no summary.h5). "
             "`diffpool run <experiment.yaml>` with its experiment file reruns nothing that is finished and "
             "rebuilds the summary.",
             folder, row.experiment, row.completed, row.failed));
       }
+      if (!row.damaged.empty()) {
+        status = std::max(status, 1);
+        notes.push_back(fmt::format("{}: {} damaged job file{} (truncated or corrupt), not counted as done; "
+                                    "`diffpool run` with its experiment file reruns {}: {}",
+                                    folder, row.damaged.size(), row.damaged.size() == 1 ? "" : "s",
+                                    row.damaged.size() == 1 ? "that job" : "those jobs", fmt::join(row.damaged, ", ")));
+      }
       rows.push_back(std::move(row));
-    } catch (const std::exception& error) {
-      status = 1;
+    } catch (const InputError& error) {
+      status = kInput;
       err << "diffpool report: " << error.what() << "\n";
+    } catch (const std::exception& error) {
+      // A summary.h5 that cannot be read is named by the HDF5 message (damaged, locked, ...).
+      status = std::max(status, 1);
+      err << "diffpool report: " << escape_unprintable(error.what()) << "\n";
     }
   }
-  if (rows.empty()) return 1;
+  if (rows.empty()) return status;
 
   out << format_report_table(rows);
   for (const std::string& note : notes) out << "\nnote: " << note << "\n";
@@ -355,7 +374,7 @@ int run_report(const ReportOptions& options, std::ostream& out, std::ostream& er
     write_text_file_atomically(csv, format_report_csv(rows));
     out << "\nwrote " << csv.string() << "\n";
   } catch (const std::exception& error) {
-    status = 1;
+    status = std::max(status, 1);
     err << "diffpool report: cannot write the CSV: " << error.what() << "\n";
   }
 
@@ -376,7 +395,7 @@ int run_report(const ReportOptions& options, std::ostream& out, std::ostream& er
       const std::string command = plots_command(options, row.folder, out_dir);
       const auto [code, output] = run_shell(command);
       if (code != 0) {
-        status = 1;
+        status = std::max(status, 1);
         err << fmt::format("diffpool report: the plots of {} failed (exit status {}).\ncommand: {}\n{}", row.folder,
                            code, command, output);
         if (!output.empty() && output.back() != '\n') err << "\n";

@@ -60,6 +60,7 @@ struct ReportRow {
   std::string measure;      // how it was measured (the summary's accuracy_label)
   int64_t completed = 0, failed = 0, total = 0;  // total < 0: unknown (not summarised)
   std::optional<PublishedAccuracy> ying, errica;  // the published figure beside ours
+  std::vector<std::string> damaged;  // job files that cannot be read (not summarised rows): not counted
 };
 
 // Reads one folder: its summary.h5, else the root attributes of its job files. Throws InputError
@@ -81,7 +82,8 @@ std::string plots_command(const ReportOptions& options, const std::filesystem::p
 // --plots, runs `python3 -m diffpool_results.plots FOLDER --out DIR [--graph N]` for every folder
 // (DIR itself for one folder, DIR/<folder name> for several), printing Python's output when it
 // fails. The package is found in $DIFFPOOL_PYTHON_DIR, else <source dir>/results/python.
-// Returns 0 when every folder was reported from its summary and every step succeeded, 1 otherwise
+// Returns 0 when every folder was reported from its summary and every step succeeded, 2 when a
+// folder is not an experiment output folder (bad input), 1 otherwise
 // (the messages say what is missing or failed); whatever could be reported still is.
 int run_report(const ReportOptions& options);
 int run_report(const ReportOptions& options, std::ostream& out, std::ostream& err);

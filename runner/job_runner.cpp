@@ -7,8 +7,10 @@
 #include <ctime>
 #include <fstream>
 #include <new>
+#include <optional>
 
 #include "engine/core/error.hpp"
+#include "results/hdf5.hpp"
 #include "results/job_record.hpp"
 #include "runner/checkpoint.hpp"
 #include "runner/protocol/protocol.hpp"
@@ -40,7 +42,15 @@ std::string host_name() {
 }
 
 void OutputLayout::create() const {
-  for (const fs::path& p : {root, jobs(), checkpoints(), logs(), failed()}) fs::create_directories(p);
+  for (const fs::path& p : {root, jobs(), checkpoints(), logs(), failed()}) {
+    std::error_code error;
+    fs::create_directories(p, error);
+    if (error) {
+      throw InputError(fmt::format("output.dir: cannot create the folder '{}': {}. Choose an output.dir that can be "
+                                   "created (--set output.dir=PATH)",
+                                   p.string(), error.message()));
+    }
+  }
 }
 
 const GraphDataset& DatasetCache::get(const DatasetSettings& settings) {
@@ -56,7 +66,31 @@ const GraphDataset& DatasetCache::get(const DatasetSettings& settings) {
   return *it->second;
 }
 
+StoredFile job_file_state(const fs::path& path) {
+  std::error_code error;
+  if (!fs::exists(path, error)) return StoredFile::missing;
+  if (!hdf5::is_readable_hdf5(path)) return StoredFile::damaged;
+  try {
+    read_job_record(path, false);
+  } catch (const Error&) {  // opens, but an attribute or dataset of the record cannot be read
+    return StoredFile::damaged;
+  }
+  return StoredFile::intact;
+}
+
+StoredFile checkpoint_state(const fs::path& path) {
+  std::error_code error;
+  if (!fs::exists(path, error)) return StoredFile::missing;
+  return hdf5::is_readable_hdf5(path) ? StoredFile::intact : StoredFile::damaged;
+}
+
 namespace {
+
+// A damaged file found at resume: said on stderr (the run's log) and in the job's log.
+void report_damaged(const fs::path& log_path, const std::string& what) {
+  fmt::print(stderr, "warning: {}\n", escape_unprintable(what));
+  std::ofstream(log_path, std::ios::app) << what << " (" << iso_time_now() << ")\n";
+}
 
 void append_log(const fs::path& path, const std::string& line) {
   std::ofstream out(path, std::ios::app);
@@ -131,8 +165,29 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
     if (!how.trainer_sees_test) train_split.test.clear();
     Trainer trainer(*ctx.backend, dataset, config.model, training, train_split);
 
+    if (job_file_state(ctx.layout.job_file(id)) == StoredFile::damaged) {
+      report_damaged(log_path, fmt::format("job {}: its result file {} is damaged (truncated or corrupt); running the "
+                                           "job again, which replaces it",
+                                           id, ctx.layout.job_file(id).string()));
+    }
+    const fs::path checkpoint_path = ctx.layout.checkpoint_file(id);
+    std::optional<Checkpoint> checkpoint;
+    const auto damaged_checkpoint = [&](const std::string& why) {
+      report_damaged(log_path, fmt::format("job {}: its checkpoint {} is damaged ({}); the job restarts from epoch 1",
+                                           id, checkpoint_path.string(), why));
+    };
+    if (checkpoint_state(checkpoint_path) == StoredFile::damaged) {
+      damaged_checkpoint("truncated or corrupt");
+    } else {
+      try {
+        checkpoint = read_checkpoint(checkpoint_path, id);
+      } catch (const Error& e) {
+        damaged_checkpoint(e.what());
+      }
+    }
+
     double previous_seconds = 0;
-    if (auto checkpoint = read_checkpoint(ctx.layout.checkpoint_file(id), id)) {
+    if (checkpoint) {
       trainer.load_state(checkpoint->state);
       record.epochs = checkpoint->epochs;
       previous_seconds = checkpoint->wall_seconds;

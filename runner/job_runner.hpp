@@ -67,6 +67,12 @@ struct JobOutcome {
 // failed/<job id>.txt (a rerun tries the job again).
 JobOutcome run_job(const JobContext& context, const JobSpec& job, int64_t point);
 
+// What an earlier run left at a job's result file or checkpoint. `damaged`: the file is there but
+// cannot be read whole (truncated, corrupt, not HDF5); it never counts as done.
+enum class StoredFile { missing, intact, damaged };
+StoredFile job_file_state(const std::filesystem::path& path);
+StoredFile checkpoint_state(const std::filesystem::path& path);
+
 std::string iso_time_now();
 std::string host_name();
 

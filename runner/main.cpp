@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -78,7 +79,20 @@ int main(int argc, char** argv) {
   add_set(train_cmd);
   train_cmd->add_flag("--quiet", train.quiet, "print only the summary");
 
-  CLI11_PARSE(app, argc, argv);
+  // The parser's own errors (an unknown subcommand or flag, a missing argument, a value that is
+  // not a number) are bad input: its message, then exit 2, as the README's table says. Help and
+  // --version keep CLI11's exit status 0.
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::ostringstream out, err;
+    app.exit(e, out, err);
+    fmt::print(stderr, "{}", diffpool::escape_unprintable(err.str()));
+    fmt::print("{}", out.str());
+    return diffpool::kExitInput;
+  }
 
   try {
     if (*run_cmd) {
@@ -130,8 +144,13 @@ int main(int argc, char** argv) {
   } catch (const diffpool::InputError& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return diffpool::kExitInput;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A path the user gave that cannot be made or read (a folder under /proc, below a file, a
+    // name longer than the file system allows): bad input, naming the path and the reason.
+    fmt::print(stderr, "error: {}\n", diffpool::escape_unprintable(e.what()));
+    return diffpool::kExitInput;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
+    fmt::print(stderr, "error: {}\n", diffpool::escape_unprintable(e.what()));
     return diffpool::kExitInternal;
   }
   return 0;

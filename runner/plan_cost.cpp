@@ -68,7 +68,7 @@ PlanWork estimate_plan_work(const ExperimentPlan& plan, DatasetCache& datasets, 
     bool done = false;
     if (j.point >= 0) {
       const fs::path file = layout.job_file(job_id(plan, j, j.point));
-      if (fs::exists(file)) {
+      if (job_file_state(file) == StoredFile::intact) {  // a damaged file is a job still to run
         done = true;
         try {
           const JobRecord record = read_job_record(file);

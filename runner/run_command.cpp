@@ -7,6 +7,7 @@
 #include "engine/core/error.hpp"
 #include "results/atomic_file.hpp"
 #include "results/summary.hpp"
+#include "runner/job_runner.hpp"
 #include "runner/mpi_session.hpp"
 #include "runner/plan_cost.hpp"
 #include "runner/stop_signal.hpp"
@@ -28,7 +29,8 @@ std::unique_ptr<Backend> make_rank_backend(const ExperimentConfig& config, int l
 // Rank 0 checks the output folder: a folder written by another experiment is an error, never a merge.
 void prepare_output(const ExperimentPlan& plan, const OutputLayout& layout) {
   const fs::path id_file = layout.root / "experiment.id";
-  if (fs::exists(id_file)) {
+  std::error_code unreachable;  // a path that cannot exist (too long, below a file): create() names it
+  if (fs::exists(id_file, unreachable)) {
     std::ifstream in(id_file);
     std::string id, name;
     in >> id >> name;
@@ -162,18 +164,36 @@ int plan_command(const std::string& config_path, const std::vector<std::string>&
   }
   fmt::print("  {:>5}  {:<8} {:>5} {:>4} {:>6} {:>12} {:>12}  {:<16}  {}\n", "job", "phase", "point", "fold", "repeat", "cost",
              "work", "id", "status");
+  // The status is the row's last field (jobs/slurm/common.sh reads it): "done" only for a result
+  // file that reads whole; a damaged one, or a damaged checkpoint, is "damaged" and named below.
+  std::vector<std::string> damaged;
   for (const JobSpec& j : plan.jobs) {
     std::string id = "(after selection)", status = "pending";
     if (j.point >= 0) {
       id = job_id(plan, j, j.point);
-      if (fs::exists(layout.job_file(id))) status = "done";
-      else if (fs::exists(layout.checkpoint_file(id))) status = "checkpointed";
-      else if (fs::exists(layout.failure_file(id))) status = "failed earlier";
+      const StoredFile result = job_file_state(layout.job_file(id));
+      const StoredFile checkpoint = checkpoint_state(layout.checkpoint_file(id));
+      if (result == StoredFile::intact) {
+        status = "done";
+      } else if (result == StoredFile::damaged) {
+        status = "damaged";
+        damaged.push_back(fmt::format("job file {} is damaged (truncated or corrupt): run reruns the job",
+                                      layout.job_file(id).string()));
+      } else if (checkpoint == StoredFile::damaged) {
+        status = "damaged";
+        damaged.push_back(fmt::format("checkpoint {} is damaged (truncated or corrupt): run restarts the job from epoch 1",
+                                      layout.checkpoint_file(id).string()));
+      } else if (checkpoint == StoredFile::intact) {
+        status = "checkpointed";
+      } else if (fs::exists(layout.failure_file(id))) {
+        status = "failed earlier";
+      }
     }
     fmt::print("  {:>5}  {:<8} {:>5} {:>4} {:>6} {:>12.4g} {:>12}  {:<16}  {}\n", j.index, phase_name(j.phase),
                j.point >= 0 ? std::to_string(j.point) : "?", j.fold, j.repeat, j.cost,
                work ? format_flops(work->job_flops[static_cast<std::size_t>(j.index)]) : "?", id, status);
   }
+  for (const std::string& line : damaged) fmt::print("  {}\n", escape_unprintable(line));
   if (work) fmt::print("{}", format_plan_work(*work, plan, layout));
   else fmt::print("work: not estimated: {}\n", work_problem);
   return 0;

@@ -77,8 +77,17 @@ ExperimentSummary build_summary(const ExperimentPlan& plan, const OutputLayout& 
   std::set<std::string> hosts;
   if (fs::exists(layout.jobs()))
     for (const auto& entry : fs::directory_iterator(layout.jobs())) {
-      if (entry.path().extension() != ".h5" || !hdf5::is_readable_hdf5(entry.path())) continue;
-      JobRecord r = read_job_record(entry.path(), false);
+      if (entry.path().extension() != ".h5") continue;
+      // A damaged job file is no finished job: named here, never counted; a rerun of the
+      // experiment runs the job again.
+      JobRecord r;
+      if (job_file_state(entry.path()) == StoredFile::damaged) {
+        fmt::print(stderr, "warning: job file {} is damaged (truncated or corrupt): not counted as done; running the "
+                           "experiment again reruns the job\n",
+                   escape_unprintable(entry.path().string()));
+        continue;
+      }
+      r = read_job_record(entry.path(), false);
       if (r.experiment_id != plan.experiment_id || parse_job_status(r.status) != JobStatus::completed) continue;
       hosts.insert(r.host);
       jobs.push_back(finished_job(r));

@@ -8,12 +8,21 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace diffpool {
 
+// `text` with every byte a terminal would not show as itself (NUL, control characters, DEL)
+// written as \xNN; newlines and tabs stay. A message is printed through what(), a C string, so
+// an unescaped NUL would end it there.
+std::string escape_unprintable(std::string_view text);
+
+// Every message is stored escaped (escape_unprintable): a file name or key holding a NUL or a
+// control character is printed whole and visible.
 class Error : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit Error(const std::string& message) : std::runtime_error(escape_unprintable(message)) {}
+  explicit Error(const char* message) : Error(std::string(message)) {}
 };
 
 // Bad user input: a malformed dataset file, an invalid setting. The message is meant for users.

@@ -638,6 +638,15 @@ TEST_F(Hdf5Test, TruncatedAndCorruptFilesAreUnreadable) {
   EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
   EXPECT_NE(truncated.find("truncated"), std::string::npos) << truncated;
   EXPECT_NE(truncated.find("half.h5"), std::string::npos) << truncated;
+  // Every damaged file is called damaged, by name; none gets the advice about file locking (the
+  // stack of a damaged file names the "superblock", which once read as a lock).
+  for (const char* name : {"half.h5", "header_only.h5", "one_byte_short.h5", "garbage.h5", "empty.h5"}) {
+    const std::string message = message_of([&] { File::open_read_only(path(name)); });
+    EXPECT_NE(message.find("damaged"), std::string::npos) << message;
+    EXPECT_NE(message.find(path(name).string()), std::string::npos) << message;
+    EXPECT_EQ(message.find("HDF5_USE_FILE_LOCKING"), std::string::npos) << message;
+    EXPECT_EQ(message.find("is locked"), std::string::npos) << message;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

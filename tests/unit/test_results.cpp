@@ -542,12 +542,13 @@ TEST_F(ResultsTest, ReportReadsFoldersAndWritesTheCsv) {
   EXPECT_TRUE(fs::exists(done / "report.csv"));
   EXPECT_EQ(read_text(done / "report.csv"), format_report_csv({row}));
 
-  // Not summarised, and not an experiment: reported, status 1, the CSV where asked.
+  // Not summarised, and not an experiment: reported, the CSV where asked; status 2, since a folder
+  // that holds no results is bad input.
   std::ostringstream out2, err2;
   const fs::path csv = dir_ / "all.csv";
   EXPECT_EQ(run_report(ReportOptions{{done.string(), pending.string(), empty.string()}, csv.string(), "", -1, ""},
                        out2, err2),
-            1);
+            2);
   EXPECT_NE(out2.str().find("has not been summarised"), std::string::npos) << out2.str();
   EXPECT_NE(out2.str().find("`diffpool run <experiment.yaml>`"), std::string::npos) << out2.str();
   EXPECT_NE(err2.str().find("neither summary.h5 nor job files"), std::string::npos) << err2.str();

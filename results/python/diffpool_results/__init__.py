@@ -13,10 +13,10 @@ is needed. The file layouts are documented in results/README.md.
 
 Plots: python3 -m diffpool_results.plots FOLDER --out DIR [--graph N] [--job ID]
 """
-from .io import (AttrDict, Experiment, GraphOutput, Job, Level, Summary, load_experiment, load_job,
+from .io import (AttrDict, DamagedFileError, Experiment, GraphOutput, Job, Level, Summary, load_experiment, load_job,
                  load_summary)
 
 __all__ = [
-    "AttrDict", "Experiment", "GraphOutput", "Job", "Level", "Summary", "load_experiment", "load_job",
+    "AttrDict", "DamagedFileError", "Experiment", "GraphOutput", "Job", "Level", "Summary", "load_experiment", "load_job",
     "load_summary",
 ]

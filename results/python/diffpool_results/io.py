@@ -125,7 +125,28 @@ def _read_outputs(f):
     return graph_ids, outputs
 
 
+class DamagedFileError(ValueError):
+    """A result file that is there but cannot be read whole (truncated, corrupt, not HDF5); the
+    message names the file."""
+
+
+def _read_or_damaged(path, read):
+    """read(), with h5py's failures on a truncated or corrupt file raised as DamagedFileError."""
+    try:
+        return read()
+    except DamagedFileError:
+        raise
+    except (OSError, KeyError, RuntimeError, TypeError) as error:
+        raise DamagedFileError(f"{path}: damaged (truncated or corrupt), cannot be read: {error}") from None
+
+
 def load_job(path, outputs=True):
+    """Reads one job file (DamagedFileError, naming it, when it cannot be read whole); see _load_job."""
+    path = os.fspath(path)
+    return _read_or_damaged(path, lambda: _load_job(path, outputs))
+
+
+def _load_job(path, outputs=True):
     """Reads one job file.
 
     Returns a Job with
@@ -204,6 +225,10 @@ def load_summary(path):
     optimistic (bool)), environment (version, git_revision, backend, ranks, updated_at, hosts) and the
     tables points, winners, failures as numpy record arrays (points["test_mean"], points[0].label)."""
     path = os.fspath(path)
+    return _read_or_damaged(path, lambda: _load_summary(path))
+
+
+def _load_summary(path):
     with h5py.File(path, "r") as f:
         _check_format(f, SUMMARY_FORMAT, path)
         summary = Summary(_attributes(f))
@@ -219,7 +244,8 @@ def load_summary(path):
 
 class Experiment(AttrDict):
     """An experiment output folder: folder, summary (or None), jobs (list of Job), job_table (record
-    array, one row per job), failed (list of dicts from failed/*.txt)."""
+    array, one row per job), failed (list of dicts from failed/*.txt), damaged (one message per job
+    file that cannot be read, naming it; those jobs are not in jobs)."""
 
     def jobs_of_fold(self, fold):
         return [j for j in self.jobs if j.fold == fold]
@@ -251,7 +277,15 @@ def load_experiment(folder, outputs=False):
     summary_path = os.path.join(folder, "summary.h5")
     exp = Experiment(folder=folder, summary=load_summary(summary_path) if os.path.exists(summary_path) else None)
     files = sorted(glob.glob(os.path.join(folder, "jobs", "*.h5")))
-    exp.jobs = sorted((load_job(p, outputs=outputs) for p in files), key=_job_sort_key)
+    # A damaged job file is no finished job: left out and named in exp.damaged (a rerun of the
+    # experiment runs that job again).
+    jobs, exp.damaged = [], []
+    for p in files:
+        try:
+            jobs.append(load_job(p, outputs=outputs))
+        except DamagedFileError as error:
+            exp.damaged.append(str(error))
+    exp.jobs = sorted(jobs, key=_job_sort_key)
     exp.failed = [_read_failure_file(p) for p in sorted(glob.glob(os.path.join(folder, "failed", "*.txt")))]
     if not exp.jobs and exp.summary is None:
         raise FileNotFoundError(f"{folder}: neither summary.h5 nor jobs/*.h5 (not an experiment output folder)")

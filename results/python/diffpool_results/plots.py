@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 
-from .io import load_experiment, load_job  # noqa: E402
+from .io import DamagedFileError, load_experiment, load_job  # noqa: E402
 from .layout import adjacency_from_edges, layout_from_edges, spring_layout  # noqa: E402
 
 DPI = 100
@@ -374,6 +374,8 @@ def plot_all(folder, out_dir, graph=None, job_id=None, log=print):
         return written
 
     exp = load_experiment(folder)
+    for message in exp.damaged:
+        log(f"warning: {message}; left out of the plots")
     for job in representative_jobs(exp):
         written.append(plot_learning_curves(job, os.path.join(out_dir, f"curves_fold{job.fold}.png")))
     job = output_job(exp, graph, job_id)
@@ -394,7 +396,11 @@ def main(argv=None):
     parser.add_argument("--graph", type=int, default=None, help="dataset graph index to draw (default: the first saved)")
     parser.add_argument("--job", default=None, help="job id whose outputs are drawn")
     args = parser.parse_args(argv)
-    written = plot_all(args.folder, args.out, args.graph, args.job)
+    try:
+        written = plot_all(args.folder, args.out, args.graph, args.job)
+    except DamagedFileError as error:  # a damaged file named, not a traceback
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     for path in written:
         print(path)
     print(f"wrote {len(written)} plots to {args.out}")
