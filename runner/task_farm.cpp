@@ -252,7 +252,7 @@ class Master {
     std::string job = "no job";
     if (auto it = worker_job_.find(rank); it != worker_job_.end()) {
       const JobSpec& j = plan_.jobs[static_cast<std::size_t>(it->second)];
-      job = fmt::format("job {} ({} [{} fold {} repeat {} point {}], resumes from its last checkpoint)", it->second,
+      job = fmt::format("job {} ({} [{} fold {} repeat {} point {}], rerun from its last checkpoint)", it->second,
                         scheduler_.id(j.index), phase_name(j.phase), j.fold, j.repeat, scheduler_.point(j.index));
       progress_.interrupted(j.index);
       worker_job_.erase(it);
