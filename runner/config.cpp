@@ -467,6 +467,7 @@ const std::vector<Field>& fields() {
                  {none, "`auto` picks the GPU when one is visible; `cuda` without a GPU is an error"}),
         integer_key("backend.cpu_threads", backend_section, &BackendOptions::cpu_threads, IntRange{1, 1024},
                     {none, "BLAS threads per process (one rank per core is the intended use)"}),
+        integer_key("backend.heartbeat_seconds", backend_section, &BackendOptions::heartbeat_seconds, IntRange{2, 86400}, {none, "a rank silent this long under MPI is lost: the run checkpoints and exits 75 (requeue) instead of hanging"}),
     };
     for (Field& f : t) {
       if (f.info.kind == SettingKind::sweep_parameters) {

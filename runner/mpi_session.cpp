@@ -1,5 +1,6 @@
 #include "runner/mpi_session.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -84,6 +85,19 @@ std::optional<Message> MpiSession::poll(int source, Tag tag) const {
   check(MPI_Iprobe(source, static_cast<int>(tag), MPI_COMM_WORLD, &flag, &status), "MPI_Iprobe");
   if (!flag) return std::nullopt;
   return receive(status);
+}
+
+void MpiSession::abort(int code) const {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  if (active_) MPI_Abort(MPI_COMM_WORLD, code);
+  std::_Exit(code);
+}
+
+void MpiSession::leave(int code) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::_Exit(code);
 }
 
 void MpiSession::barrier() const {

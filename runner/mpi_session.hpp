@@ -21,6 +21,7 @@ enum class Tag : int {
   progress = 4,  // worker -> master: epoch `epoch` of `epochs` of job `job` finished
   stop = 5,      // master -> worker: checkpoint the running job and stop (preemption)
   shutdown = 6,  // master -> worker: no more work
+  heartbeat = 7, // both ways, every quarter of backend.heartbeat_seconds: "still here" (no payload)
 };
 
 struct MessageHeader {
@@ -67,6 +68,13 @@ class MpiSession {
   bool any(bool value) const;
   // Strings of all ranks at rank 0 (others get an empty vector).
   std::vector<std::string> gather(const std::string& value) const;
+
+  // Ends every rank with `code` (MPI_Abort; mpirun exits with it): for rank 0 when a rank is lost,
+  // since MPI_Finalize would wait for it forever.
+  [[noreturn]] void abort(int code) const;
+  // Ends this process with `code` without MPI_Finalize (which would wait for ranks it can no
+  // longer reach), after flushing stdout and stderr: for a worker that lost rank 0.
+  [[noreturn]] static void leave(int code);
 
   // True when the environment shows an MPI launcher (OMPI_COMM_WORLD_SIZE, PMIX_RANK, PMI_SIZE).
   static bool launched_by_mpi();

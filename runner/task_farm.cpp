@@ -3,6 +3,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -51,6 +52,33 @@ class IdleBackoff {
   static constexpr std::chrono::microseconds kShortest{1000}, kLongest{100000};
   std::chrono::microseconds delay_ = kShortest;
 };
+
+// The heartbeat between rank 0 and the workers (backend.heartbeat_seconds): each side sends
+// Tag::heartbeat when a quarter of the timeout has passed since its last one, and counts any message
+// of the other side as a sign of life. A side silent longer than the timeout is lost: a cut network
+// link drops packets without an error, so without this the run would wait for it forever.
+class Heartbeat {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit Heartbeat(int timeout_seconds) : timeout_(std::chrono::seconds(timeout_seconds)), interval_(timeout_ / 4) {}
+  std::chrono::seconds timeout() const { return timeout_; }
+  // True (and the clock restarted) when our next heartbeat is due.
+  bool send_due(Clock::time_point now) {
+    if (now - last_sent_ < interval_) return false;
+    last_sent_ = now;
+    return true;
+  }
+  bool silent(Clock::time_point last_heard, Clock::time_point now) const { return now - last_heard > timeout_; }
+
+ private:
+  std::chrono::seconds timeout_;
+  Clock::duration interval_;
+  Clock::time_point last_sent_ = Clock::now();
+};
+
+double seconds_between(std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
 
 // The scheduler's lookup: a completed result file of an earlier run (its best validation accuracy).
 std::optional<double> completed_validation(const OutputLayout& layout, const std::string& id) {
@@ -152,10 +180,14 @@ std::string outcome_line(const JobSpec& j, int64_t point, const JobOutcome& o, i
 // have happened (IdleBackoff; rank 0's own job wakes it at once).
 class Master {
  public:
-  Master(const ExperimentPlan& plan, const OutputLayout& layout, const MpiSession& mpi, JobContext context, bool verbose)
+  Master(const ExperimentPlan& plan, const OutputLayout& layout, const MpiSession& mpi, JobContext context, bool verbose,
+         std::vector<std::string> hosts)
       : plan_(plan),
         mpi_(mpi),
         verbose_(verbose),
+        hosts_(std::move(hosts)),
+        heartbeat_(plan.base.backend.heartbeat_seconds),
+        last_heard_(static_cast<std::size_t>(mpi.size()), std::chrono::steady_clock::now()),
         scheduler_(plan, [&layout](const std::string& id) { return completed_validation(layout, id); }),
         progress_(static_cast<int64_t>(plan.jobs.size()), scheduler_.already_done(), scheduler_.remaining_cost(),
                   plan.base.output.progress_seconds,
@@ -172,10 +204,11 @@ class Master {
     for (;;) {
       stop_if_signalled();
       bool activity = receive_messages();
+      keep_in_touch();
       activity = collect_local_result() || activity;
       activity = hand_out_work() || activity;
       release_idle_workers();
-      if (all_ended()) break;
+      if (all_ended() || lost_wait_over()) break;
       progress_.tick();
       if (activity) idle_.reset();
       else local_.wait_for_result(idle_.next());
@@ -189,10 +222,59 @@ class Master {
     return stopping_ || any_interrupted_ ? FarmEnd::stopped : FarmEnd::finished;
   }
 
+  // The ranks lost during the run (silent longer than the heartbeat timeout), in order.
+  const std::set<int>& lost() const { return lost_; }
+
  private:
   JobContext with_stop(JobContext context) {
     context.should_stop = [this] { return stopping_.load() || stop_requested(); };
     return context;
+  }
+
+  // Heartbeats to every worker still in the farm, and the silent ones declared lost.
+  void keep_in_touch() {
+    if (mpi_.size() == 1) return;
+    const auto now = std::chrono::steady_clock::now();
+    const bool due = heartbeat_.send_due(now);
+    for (int rank = 1; rank < mpi_.size(); ++rank) {
+      if (shut_down_.count(rank) != 0) continue;
+      if (heartbeat_.silent(last_heard_[static_cast<std::size_t>(rank)], now)) lose_worker(rank, now);
+      else if (due) mpi_.send(rank, Tag::heartbeat, MessageHeader{});
+    }
+  }
+
+  // A worker silent longer than the timeout: the others (and rank 0's own job) checkpoint and stop,
+  // and the run ends with the requeue status without waiting for it (run_master).
+  void lose_worker(int rank, std::chrono::steady_clock::time_point now) {
+    lost_.insert(rank);
+    shut_down_.insert(rank);  // nothing more is sent to it or expected from it
+    idle_workers_.erase(std::remove(idle_workers_.begin(), idle_workers_.end(), rank), idle_workers_.end());
+    std::string job = "no job";
+    if (auto it = worker_job_.find(rank); it != worker_job_.end()) {
+      const JobSpec& j = plan_.jobs[static_cast<std::size_t>(it->second)];
+      job = fmt::format("job {} ({} [{} fold {} repeat {} point {}], rerun from its last checkpoint)", it->second,
+                        scheduler_.id(j.index), phase_name(j.phase), j.fold, j.repeat, scheduler_.point(j.index));
+      progress_.interrupted(j.index);
+      worker_job_.erase(it);
+    }
+    progress_.line(fmt::format("rank {} on host {} lost: no message for {:.1f} s (backend.heartbeat_seconds {}); it ran {}. "
+                               "Checkpointing the other running jobs and stopping (exit code {})",
+                               rank, hosts_[static_cast<std::size_t>(rank)], seconds_between(last_heard_[static_cast<std::size_t>(rank)], now),
+                               heartbeat_.timeout().count(), job, kExitStopped));
+    if (!lost_deadline_) lost_deadline_ = now + heartbeat_.timeout();
+    if (!stopping_) {
+      stopping_ = true;
+      stop_workers();
+    }
+  }
+
+  // After a rank is lost, the others get at most one more heartbeat timeout to checkpoint (a
+  // silent one among them is lost in that time anyway); rank 0's own job is waited for as long.
+  bool lost_wait_over() {
+    if (!lost_deadline_ || std::chrono::steady_clock::now() < *lost_deadline_) return false;
+    progress_.line(fmt::format("not every rank answered within {} s after the loss: stopping without them",
+                               heartbeat_.timeout().count()));
+    return true;
   }
 
   void stop_workers() {
@@ -212,7 +294,9 @@ class Master {
   bool receive_messages() {
     bool activity = false;
     while (auto m = mpi_.poll()) {
-      if (m->tag != Tag::progress) activity = true;
+      last_heard_[static_cast<std::size_t>(m->source)] = std::chrono::steady_clock::now();
+      if (lost_.count(m->source) != 0) continue;  // too late: it was given up
+      if (m->tag != Tag::progress && m->tag != Tag::heartbeat) activity = true;
       switch (m->tag) {
         case Tag::request: idle_workers_.push_back(m->source); break;
         case Tag::progress: progress_.epoch(m->header.job, m->header.epoch, m->header.epochs); break;
@@ -328,6 +412,11 @@ class Master {
   const ExperimentPlan& plan_;
   const MpiSession& mpi_;
   const bool verbose_;
+  const std::vector<std::string> hosts_;  // host name of every rank
+  Heartbeat heartbeat_;
+  std::vector<std::chrono::steady_clock::time_point> last_heard_;  // per rank: its last message
+  std::set<int> lost_;                                             // ranks silent past the timeout
+  std::optional<std::chrono::steady_clock::time_point> lost_deadline_;
   const std::chrono::steady_clock::time_point wall_start_ = std::chrono::steady_clock::now();
   const double cpu_start_ = thread_cpu_seconds();
   Scheduler scheduler_;
@@ -346,28 +435,60 @@ class Master {
 
 FarmEnd run_master(const ExperimentPlan& plan, const OutputLayout& layout, const MpiSession& mpi, JobContext context,
                    bool verbose) {
-  Master master(plan, layout, mpi, std::move(context), verbose);
-  return master.run();
+  std::vector<std::string> hosts = mpi.gather(context.host);  // with run_worker's
+  Master master(plan, layout, mpi, std::move(context), verbose, std::move(hosts));
+  const FarmEnd end = master.run();
+  if (master.lost().empty()) return end;
+  // MPI_Finalize would wait for the lost ranks forever: end every rank now, with the requeue status.
+  fmt::print("stopped: rank{} {} lost; finished jobs are saved in {}, the other running ones were checkpointed. Run the same "
+             "command again (or requeue) to resume.\n",
+             master.lost().size() == 1 ? "" : "s", fmt::join(master.lost(), ", "), layout.root.string());
+  mpi.abort(kExitStopped);
 }
 
 void run_worker(const ExperimentPlan& plan, const MpiSession& mpi, JobContext context) {
-  bool stop_received = false;
-  auto last_poll = std::chrono::steady_clock::now();
+  mpi.gather(context.host);  // with run_master's
+  using Clock = std::chrono::steady_clock;
+  Heartbeat heartbeat(plan.base.backend.heartbeat_seconds);
+  Clock::time_point heard = Clock::now();  // rank 0's last message
+  bool stop_received = false, master_lost = false;
+  int64_t current = -1;
+  // rank 0's heartbeats taken, ours sent when due; rank 0 silent past the timeout is lost.
+  auto keep_in_touch = [&] {
+    const auto now = Clock::now();
+    while (mpi.poll(0, Tag::heartbeat)) heard = now;
+    if (heartbeat.send_due(now)) mpi.send(0, Tag::heartbeat, MessageHeader{});
+    if (heartbeat.silent(heard, now)) master_lost = true;
+  };
+  // No message from rank 0 for longer than the timeout: it cannot be told anything, and
+  // MPI_Finalize would wait for it forever.
+  auto leave_if_master_lost = [&] {
+    if (!master_lost) return;
+    fmt::print(stderr, "rank {} on host {}: no message from rank 0 for more than {} s (backend.heartbeat_seconds): {}; "
+               "exiting with {}\n",
+               mpi.rank(), context.host, heartbeat.timeout().count(),
+               current >= 0 ? fmt::format("job {} checkpointed", current) : std::string("no job running"), kExitStopped);
+    MpiSession::leave(kExitStopped);
+  };
+  auto last_poll = Clock::now();
   context.should_stop = [&] {
-    if (stop_requested() || stop_received) return true;
-    const auto now = std::chrono::steady_clock::now();
+    if (stop_requested() || stop_received || master_lost) return true;
+    const auto now = Clock::now();
     if (now - last_poll > std::chrono::milliseconds(50)) {
       last_poll = now;
-      if (mpi.poll(0, Tag::stop)) stop_received = true;
+      if (mpi.poll(0, Tag::stop)) {
+        stop_received = true;
+        heard = now;
+      }
+      keep_in_touch();
     }
-    return stop_received;
+    return stop_received || master_lost;
   };
-  int64_t current = -1;
   // Epoch progress, at most twice a second (the display is not redrawn more often): short epochs
   // would otherwise wake rank 0 hundreds of times a second.
-  auto last_progress = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+  auto last_progress = Clock::now() - std::chrono::seconds(1);
   context.on_epoch = [&](int epoch, int epochs) {
-    const auto now = std::chrono::steady_clock::now();
+    const auto now = Clock::now();
     if (now - last_progress < std::chrono::milliseconds(500)) return;
     last_progress = now;
     MessageHeader h;
@@ -377,19 +498,27 @@ void run_worker(const ExperimentPlan& plan, const MpiSession& mpi, JobContext co
     mpi.send(0, Tag::progress, h);
   };
   for (;;) {
+    current = -1;
     mpi.send(0, Tag::request, MessageHeader{});
     IdleBackoff idle;
     std::optional<Message> m;
     while (!m) {
       m = mpi.poll(0, Tag::assign);
       if (!m) m = mpi.poll(0, Tag::shutdown);
-      if (!m && mpi.poll(0, Tag::stop)) stop_received = true;  // a stop while idle: nothing to checkpoint
+      if (!m && mpi.poll(0, Tag::stop)) {
+        stop_received = true;  // a stop while idle: nothing to checkpoint
+        heard = Clock::now();
+      }
+      if (m) heard = Clock::now();
+      keep_in_touch();
+      leave_if_master_lost();
       if (!m) std::this_thread::sleep_for(idle.next());
     }
     if (m->tag == Tag::shutdown) return;
     current = m->header.job;
     const JobSpec& job = plan.jobs[static_cast<std::size_t>(current)];
     JobOutcome o = run_job(context, job, m->header.point);
+    leave_if_master_lost();
     MessageHeader h;
     h.job = current;
     h.point = m->header.point;

@@ -191,6 +191,7 @@ struct BackendOptions {
   BackendKind kind = BackendKind::cpu;
   int cpu_threads = 1;   // BLAS threads per process
   int cuda_device = -1;  // -1: chosen by node-local rank (see runner)
+  int heartbeat_seconds = 60;  // the task farm's silence limit between ranks (runner/task_farm.hpp)
 };
 
 // Creates the backend. Throws a clear error when CUDA is asked for and is not built or no GPU is

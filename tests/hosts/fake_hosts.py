@@ -239,6 +239,15 @@ class FakeHosts:
             raise Failure(f"mpirun still running after {timeout} s: {' '.join(args)}\n{tail(log)}")
         return p.returncode, tail(log, 100000)
 
+    def tcp_retries(self, host, count):
+        """Sets net.ipv4.tcp_retries2 in host's namespace only: how many retransmissions TCP makes
+        before it gives up on a peer that stopped answering (15 by default, about 15 minutes; 5,
+        about 13 s)."""
+        p = subprocess.run(["ip", "netns", "exec", self.names[host], "sysctl", "-q", "-w", f"net.ipv4.tcp_retries2={count}"],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            raise Failure(f"sysctl net.ipv4.tcp_retries2={count} in {self.names[host]} failed: {p.stderr.strip()}")
+
     def cut(self, host):
         """Takes the switch end of host's link down: its eth0 loses carrier, packets are dropped."""
         _ip("-n", self.switch, "link", "set", f"h{host + 1}", "down")

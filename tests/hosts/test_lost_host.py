@@ -6,13 +6,19 @@ margin, leave no diffpool process running on any host, and, once the link is bac
 the same command must finish with exactly the summary of a one-process run and every job file
 readable.
 
-This needs the heartbeat between rank 0 and the workers, a setting named by HEARTBEAT_SETTING
-below. Until it exists the run is refused (unknown key), and without the setting
+The heartbeat between rank 0 and the workers (HEARTBEAT_SETTING below, runner/task_farm.cpp) is
+what notices the silent rank: rank 0 names it, checkpoints the other jobs and calls MPI_Abort with
+75 about HEARTBEAT_SECONDS after the cut; the cut rank, hearing nothing from rank 0, checkpoints
+and exits 75 on its side. mpirun itself then still waits until TCP gives up on the cut host's
+daemon (its order to stop the job cannot be delivered): net.ipv4.tcp_retries2 retransmissions,
+15 by default, about 15 minutes. The test sets 5 (about 13 s) in the namespace of mpirun's host,
+as a cluster would on the nodes that run mpirun; the ranks' own connections (rank 0 runs there
+too) then also give up after about 13 s, later than the heartbeat. Without the setting
 (DIFFPOOL_TEST_HEARTBEAT_SETTING= , empty) the cut run hangs: the test then stops it after the
 timeout plus the margin and fails, saying what was still running where. (Left alone, such a run
 hangs for about 8 minutes, until Open MPI's out-of-band TCP keepalive gives up on the cut host's
-daemon, 300 s + 9 x 20 s, and mpirun kills the job and exits with 205, not 75.) Registered as DISABLED in
-tests/hosts.cmake unless -DDIFFPOOL_TEST_LOST_HOST=ON."""
+daemon, 300 s + 9 x 20 s, and mpirun kills the job and exits with 205, not 75.)
+It prints the timings: when rank 0 reported the lost rank, and when mpirun exited."""
 import os
 import re
 import shutil
@@ -27,6 +33,7 @@ from fake_hosts import HERE, FakeHosts, Failure, skip_unless_possible, tail
 HEARTBEAT_SETTING = os.environ.get("DIFFPOOL_TEST_HEARTBEAT_SETTING", "backend.heartbeat_seconds")
 HEARTBEAT_SECONDS = 10
 MARGIN_SECONDS = 20
+TCP_RETRIES = 5  # net.ipv4.tcp_retries2 on mpirun's host: TCP gives up on the cut host after about 13 s
 STOPPED = 75  # the documented requeue status of `diffpool run`
 CUT_HOST = 2  # the third host, whose rank is 2 (not the first, where mpirun runs)
 # Jobs long enough that the cut rank is still training when the heartbeat times out (the run must
@@ -84,6 +91,7 @@ try:
     print(f"one-process run: {time.monotonic() - started:.1f} s")
 
     with FakeHosts(root) as hosts:
+        hosts.tcp_retries(0, TCP_RETRIES)
         out = os.path.join(root, "hosts")
         args = [DIFFPOOL, "run", TINY, "--set", f"output.dir={out}", *extra]
         log = os.path.join(root, "cut.log")
@@ -101,13 +109,20 @@ try:
         limit = HEARTBEAT_SECONDS + MARGIN_SECONDS
         print(f"cut the link of {hosts.names[CUT_HOST]} while rank {CUT_HOST} trained (epochs of its jobs: "
               f"{epochs_on_rank(out, CUT_HOST)} of {EPOCHS}); progress: {last_progress(log)}")
+        reported = None  # when rank 0 reported the lost rank
         while p.poll() is None and time.monotonic() - cut < limit:
+            if reported is None and re.search(rf"rank {CUT_HOST} on host \S+ lost: no message", tail(log, 100000)):
+                reported = time.monotonic() - cut
             time.sleep(0.1)
+        if reported is None and re.search(rf"rank {CUT_HOST} on host \S+ lost: no message", tail(log, 100000)):
+            reported = time.monotonic() - cut
         if p.poll() is None:
             sys.exit(f"FAILED: the run still hangs {limit} s after the cut (heartbeat {HEARTBEAT_SECONDS} s + "
                      f"margin {MARGIN_SECONDS} s); progress: {last_progress(log)}; epochs of rank {CUT_HOST}'s "
                      f"jobs: {epochs_on_rank(out, CUT_HOST)}\nprocesses:\n{what_runs(hosts)}")
         exited = time.monotonic() - cut
+        print(f"rank 0 reported rank {CUT_HOST} lost {reported:.1f} s after the cut" if reported is not None else
+              f"rank 0 never reported rank {CUT_HOST} lost")
         print(f"the run exited {exited:.1f} s after the cut with status {p.returncode} (epochs of rank {CUT_HOST}'s "
               f"jobs: {epochs_on_rank(out, CUT_HOST)}):\n{tail(log, 1500)}")
         if p.returncode != STOPPED:
@@ -136,7 +151,8 @@ try:
         with open(os.path.join(reference, "summary.csv"), "rb") as a, open(os.path.join(out, "summary.csv"), "rb") as b:
             if a.read() != b.read():
                 sys.exit("FAILED: summary.csv of the rerun differs from the one-process run")
-        print(f"lost host: exit {STOPPED} {exited:.1f} s after the cut (heartbeat {HEARTBEAT_SECONDS} s), "
+        print(f"lost host: reported by rank 0 {reported:.1f} s and exit {STOPPED} {exited:.1f} s after the cut "
+              f"(heartbeat {HEARTBEAT_SECONDS} s, tcp_retries2 {TCP_RETRIES} on mpirun's host), "
               f"rerun identical to one process, {len(job_files(out))} job files readable")
 except Failure as e:
     sys.exit(f"FAILED: {e}")
