@@ -87,28 +87,33 @@ check_ldd() {
   return $missing
 }
 count_jobs() { find "$out/jobs" -name '*.h5' 2>/dev/null | wc -l; }
-# The first checkpoint of a job that has not finished (checkpoints/<job id>.h5 without jobs/<job id>.h5).
+# A job that has a checkpoint, has not finished and has at least a quarter of its epochs left (its
+# log's last "epoch E/T" line), so that it is still running when the kill lands.
 unfinished_checkpoint() {
-  local c
+  local c id progress
   for c in "$out"/checkpoints/*.h5; do
-    [[ -e "$c" && ! -e "$out/jobs/$(basename "$c")" ]] && { basename "$c" .h5; return 0; }
+    id="$(basename "$c" .h5)"
+    [[ -e "$c" && ! -e "$out/jobs/$id.h5" ]] || continue
+    progress="$(grep -o '^epoch [0-9]*/[0-9]*' "$out/logs/$id.log" 2>/dev/null | tail -n 1)"
+    [[ "$progress" =~ ^epoch\ ([0-9]+)/([0-9]+)$ ]] || continue
+    (( 4 * (BASH_REMATCH[2] - BASH_REMATCH[1]) >= BASH_REMATCH[2] )) && { echo "$id at $progress"; return 0; }
   done
   return 1
 }
-# Starts the run in a session of its own, waits until some jobs have finished and a running job has
-# a checkpoint, then SIGKILLs the whole session (mpirun and its ranks).
+# Starts the run in a session of its own, waits until a job has finished and a running job has a
+# checkpoint (unfinished_checkpoint), then SIGKILLs the whole session (mpirun and its ranks).
 run_and_kill() {
   local deadline=$((SECONDS + $1)) pid
   setsid "${mpi_command[@]}" &
   pid=$!
   while (( SECONDS < deadline )) && kill -0 "$pid" 2>/dev/null; do
-    if (( $(count_jobs) >= 2 )) && unfinished_checkpoint > /dev/null; then break; fi
+    if (( $(count_jobs) >= 1 )) && unfinished_checkpoint > /dev/null; then break; fi
     sleep 0.5
   done
   if ! kill -0 "$pid" 2>/dev/null; then
     wait "$pid"; echo "the run ended (exit $?) before it could be killed: raise GPU_MPI_EPOCHS"; return 1
   fi
-  echo "SIGKILL to the run's session $pid after $(count_jobs) of $jobs_expected jobs; job $(unfinished_checkpoint) has a checkpoint"
+  echo "SIGKILL to the run's session $pid after $(count_jobs) of $jobs_expected jobs; checkpointed and running: job $(unfinished_checkpoint)"
   kill -KILL -- "-$pid"
   wait "$pid" 2>/dev/null
   sleep 2
