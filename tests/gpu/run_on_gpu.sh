@@ -10,9 +10,10 @@
 #                  model (configs/bench_dd.yaml), the latter also with model.cluster_rule=per_graph,
 #                  all with backend.kind=cuda and a few epochs
 #   mpi run        the paper ENZYMES experiment (10 jobs) under the bundle's mpirun, RANKS ranks on
-#                  the one GPU, few epochs; SIGKILL to the whole job once some jobs have finished and
-#                  a checkpoint exists; the same command again; then: exit 0, 10 job files, a summary,
-#                  and a job log that says "resumed from the checkpoint"
+#                  the one GPU, few epochs; SIGKILL to the whole job once a job has finished and a
+#                  running job with a quarter of its epochs left has a checkpoint; the same command
+#                  again; then: exit 0, 10 job files, a summary, and a job log that says "resumed
+#                  from the checkpoint"
 # The report, report.md (every command, its exit code, wall time and the tail of its output), and
 # the full logs go to --report DIR (default: $OUT if set, else ./gpu-report). Exit status: the
 # number of failed steps (0: all passed).
@@ -25,8 +26,7 @@
 # GPU_BENCH_EPOCHS (timed epochs of each benchmark, default 5; 1 with --no-gpu).
 set -uo pipefail
 bundle="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-report_dir="${OUT:-$PWD}/gpu-report"
-[[ -n "${OUT:-}" ]] && report_dir="$OUT"
+report_dir="${OUT:-$PWD/gpu-report}"
 budget=480
 gpu=1
 call=()
