@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# The GPU checks, run on the GPU machine inside the unpacked archive of tests/gpu/bundle.sh:
+#
+#   tar -xJf diffpool-gpu.tar.xz && diffpool-gpu/run_on_gpu.sh [--report DIR] [--no-gpu] [--budget S]
+#
+# Steps (each under its own `timeout`; a failed step is recorded and the next one runs):
+#   environment    nvidia-smi -L; ldd of every bundled program: nothing "not found"
+#   cuda tests     test_backend_parity, test_cuda_ops (a test that skips for want of a device fails here)
+#   benchmarks     bench_epoch on ENZYMES (configs/bench_enzymes.yaml) and on D&D's paper 2-level
+#                  model (configs/bench_dd.yaml), the latter also with model.cluster_rule=per_graph,
+#                  all with backend.kind=cuda and a few epochs
+#   mpi run        the paper ENZYMES experiment (10 jobs) under the bundle's mpirun, RANKS ranks on
+#                  the one GPU, few epochs; SIGKILL to the whole job once a job has finished and a
+#                  running job with a quarter of its epochs left has a checkpoint; the same command
+#                  again; then: exit 0, 10 job files, a summary, and a job log that says "resumed
+#                  from the checkpoint"
+# The report, report.md (every command, its exit code, wall time and the tail of its output), and
+# the full logs go to --report DIR (default: $OUT if set, else ./gpu-report). Exit status: the
+# number of failed steps (0: all passed).
+#
+# --no-gpu: the same steps on the CPU, to check a bundle on a machine without a GPU: no
+# nvidia-smi, the cuda tests must skip ("no CUDA device") and pass, the benchmarks and the MPI run
+# use backend.kind=cpu with fewer epochs.
+#
+# Environment: GPU_MPI_RANKS (default 4), GPU_MPI_EPOCHS (default 60; 20 with --no-gpu),
+# GPU_BENCH_EPOCHS (timed epochs of each benchmark, default 5; 1 with --no-gpu).
+set -uo pipefail
+bundle="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+report_dir="${OUT:-$PWD/gpu-report}"
+budget=480
+gpu=1
+call=()
+while (( $# )); do
+  case "$1" in
+    --call) shift; call=("$@"); break ;;  # internal: run one of the functions below under `timeout`
+    --report) report_dir="$2"; shift 2 ;;
+    --budget) budget="$2"; shift 2 ;;
+    --no-gpu) gpu=0; shift ;;
+    *) echo "run_on_gpu.sh: unknown argument '$1' (allowed: --report DIR, --budget SECONDS, --no-gpu)" >&2; exit 2 ;;
+  esac
+done
+ranks="${GPU_MPI_RANKS:-4}"
+if (( gpu )); then backend=cuda; mpi_epochs="${GPU_MPI_EPOCHS:-60}"; bench_epochs="${GPU_BENCH_EPOCHS:-5}"
+else backend=cpu; mpi_epochs="${GPU_MPI_EPOCHS:-20}"; bench_epochs="${GPU_BENCH_EPOCHS:-1}"; fi
+
+# Everything resolves from the bundle: its libraries first, then (when cuBLAS was not bundled) the
+# GPU machine's CUDA toolkit, then whatever the machine had set (where the driver's libcuda may
+# live in a container). Open MPI finds its components and help texts under OPAL_PREFIX.
+cuda_libs=""
+if ! compgen -G "$bundle/lib/libcublas.so*" > /dev/null; then
+  for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do [[ -d "$d" ]] && cuda_libs+=":$d"; done
+fi
+export LD_LIBRARY_PATH="$bundle/lib:$bundle/ompi/lib/x86_64-linux-gnu/openmpi/lib$cuda_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export OPAL_PREFIX="$bundle/ompi"
+export PMIX_MCA_mca_base_component_path="$bundle/pmix"
+export PATH="$bundle/ompi/bin:$bundle/bin:$PATH"
+export DIFFPOOL_DATA="$bundle/data"
+export HDF5_USE_FILE_LOCKING=FALSE
+# One node, shared memory only: no UCX/InfiniBand probing; no CMA (containers forbid ptrace).
+export OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none
+export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+# The work folder (the MPI run's output); --call gets the caller's through GPU_CHECK_WORK.
+jobs_expected=10  # the paper ENZYMES experiment: 10 folds, one sweep point
+use_work() {
+  work="$1"
+  out="$work/paper-enzymes"
+  mpi_command=(mpirun --allow-run-as-root --oversubscribe --bind-to none -np "$ranks"
+             "$bundle/bin/diffpool" run "$bundle/configs/paper/enzymes-diffpool.yaml"
+             --set output.dir="$out" --set backend.kind="$backend" --set training.epochs="$mpi_epochs"
+             --set output.checkpoint_every=5 --set output.progress=plain)
+}
+
+# --- the checks that are shell functions (run through --call, so `timeout` can bound them) ------
+check_ldd() {
+  local missing=0 f
+  for f in "$bundle"/bin/* "$bundle"/ompi/bin/orterun "$bundle"/ompi/bin/orted; do
+    echo "### $f"
+    ldd "$f" > "$work/ldd.txt" 2>&1
+    cat "$work/ldd.txt"
+    grep -q 'not found' "$work/ldd.txt" && { echo "MISSING in $f"; missing=1; }
+  done
+  # Where the libraries come from, when not from the bundle (glibc and the driver should be all).
+  echo "### resolved outside the bundle"
+  for f in "$bundle"/bin/* "$bundle"/ompi/bin/orterun "$bundle"/ompi/bin/orted; do ldd "$f"; done |
+    awk -v b="$bundle/" '$2 == "=>" && $3 ~ /^\// && index($3, b) != 1 {print "outside: " $1 " " $3}' | sort -u
+  return $missing
+}
+count_jobs() { find "$out/jobs" -name '*.h5' 2>/dev/null | wc -l; }
+# A job that has a checkpoint, has not finished and has at least a quarter of its epochs left (its
+# log's last "epoch E/T" line), so that it is still running when the kill lands.
+unfinished_checkpoint() {
+  local c id progress
+  for c in "$out"/checkpoints/*.h5; do
+    id="$(basename "$c" .h5)"
+    [[ -e "$c" && ! -e "$out/jobs/$id.h5" ]] || continue
+    progress="$(grep -o '^epoch [0-9]*/[0-9]*' "$out/logs/$id.log" 2>/dev/null | tail -n 1)"
+    [[ "$progress" =~ ^epoch\ ([0-9]+)/([0-9]+)$ ]] || continue
+    (( 4 * (BASH_REMATCH[2] - BASH_REMATCH[1]) >= BASH_REMATCH[2] )) && { echo "$id at $progress"; return 0; }
+  done
+  return 1
+}
+# Starts the run in a session of its own, waits until a job has finished and a running job has a
+# checkpoint (unfinished_checkpoint), then SIGKILLs the whole session (mpirun and its ranks).
+run_and_kill() {
+  local deadline=$((SECONDS + $1)) pid
+  setsid "${mpi_command[@]}" &
+  pid=$!
+  while (( SECONDS < deadline )) && kill -0 "$pid" 2>/dev/null; do
+    if (( $(count_jobs) >= 1 )) && unfinished_checkpoint > /dev/null; then break; fi
+    sleep 0.5
+  done
+  if ! kill -0 "$pid" 2>/dev/null; then
+    wait "$pid"; echo "the run ended (exit $?) before it could be killed: raise GPU_MPI_EPOCHS"; return 1
+  fi
+  echo "SIGKILL to the run's session $pid after $(count_jobs) of $jobs_expected jobs; checkpointed and running: job $(unfinished_checkpoint)"
+  kill -KILL -- "-$pid"
+  wait "$pid" 2>/dev/null
+  sleep 2
+  echo "jobs after the kill: $(count_jobs)"
+}
+if (( ${#call[@]} )); then
+  use_work "$GPU_CHECK_WORK"
+  "${call[@]}"
+  exit $?
+fi
+
+mkdir -p "$report_dir/logs"
+report="$report_dir/report.md"
+details="$report_dir/details.md"
+use_work "$(mktemp -d "${TMPDIR:-/tmp}/diffpool-gpu.XXXXXX")"
+export GPU_CHECK_WORK="$work"
+self=("$bundle/run_on_gpu.sh"); (( gpu )) || self+=(--no-gpu)
+started=$SECONDS
+failed=0
+{
+  echo "# diffpool GPU check"
+  echo
+  echo "$(date -u +%Y-%m-%dT%H:%M:%SZ), host $(uname -n), $(nproc) cores, mode: $( ((gpu)) && echo GPU || echo 'no GPU (--no-gpu)'), budget ${budget} s"
+  echo
+  echo '```'
+  head -n 3 "$bundle/MANIFEST" 2>/dev/null
+  echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  echo "OPAL_PREFIX=$OPAL_PREFIX"
+  echo '```'
+  echo
+  echo "| step | exit | seconds | result |"
+  echo "|---|---|---|---|"
+} > "$report"
+: > "$details"
+
+# step NAME TIMEOUT COMMAND...: runs COMMAND under `timeout` (at most the budget left), logs it to
+# logs/NAME.log and records it. CHECK, when set, names a function run after a command that exited
+# 0, with the log's path; its non-zero status fails the step and its output says why.
+CHECK=""
+step() {
+  local name="$1" limit="$2"; shift 2
+  local left=$(( budget - (SECONDS - started) ))
+  local log="$report_dir/logs/$name.log"
+  if (( left < 5 )); then
+    echo "| $name | | | skipped: time budget spent |" >> "$report"
+    failed=$((failed + 1)); CHECK=""; return 1
+  fi
+  (( limit > left )) && limit=$left
+  echo "== $name (timeout ${limit} s): $*" >&2
+  local t0=$SECONDS
+  timeout -k 5 "$limit" "$@" > "$log" 2>&1
+  local rc=$? took=$((SECONDS - t0)) result=passed reason=""
+  if (( rc == 124 || rc == 137 )); then result="timed out after ${limit} s"
+  elif (( rc != 0 )); then result="failed"
+  elif [[ -n "$CHECK" ]] && ! reason="$("$CHECK" "$log" 2>&1)"; then result="failed: $reason"
+  fi
+  [[ "$result" == passed ]] || failed=$((failed + 1))
+  echo "| $name | $rc | $took | $result |" >> "$report"
+  {
+    echo "## $name"
+    echo
+    echo "\`$*\` (timeout $limit s): exit $rc, $took s, $result"
+    echo
+    echo '```'
+    tail -n 25 "$log"
+    echo '```'
+    echo
+  } >> "$details"
+  echo "   exit $rc, $took s, $result" >&2
+  CHECK=""
+  [[ "$result" == passed ]]
+}
+
+# --- environment -------------------------------------------------------------------------------
+if (( gpu )); then step nvidia-smi 30 nvidia-smi -L; fi
+step ldd 30 "${self[@]}" --call check_ldd
+step mpirun-version 30 mpirun --version
+
+# --- cuda tests --------------------------------------------------------------------------------
+# Without a device every test skips with "no CUDA device"; that passes only in --no-gpu mode.
+no_skip() {
+  if grep -q 'no CUDA device' "$1"; then
+    (( gpu )) && { echo "tests skipped: no CUDA device"; return 1; }
+    return 0
+  fi
+  (( gpu )) || { echo "a device was used in --no-gpu mode"; return 1; }
+  grep -q '\[  PASSED  \]' "$1" || { echo "no PASSED line"; return 1; }
+}
+CHECK=no_skip; step test_backend_parity 150 "$bundle/bin/test_backend_parity"
+CHECK=no_skip; step test_cuda_ops 120 "$bundle/bin/test_cuda_ops"
+
+# --- benchmarks --------------------------------------------------------------------------------
+step bench-enzymes 60 "$bundle/bin/bench_epoch" "$bundle/configs/bench_enzymes.yaml" \
+  --epochs "$bench_epochs" --warmup 1 --set backend.kind="$backend"
+if (( gpu )); then
+  step bench-dd 120 "$bundle/bin/bench_epoch" "$bundle/configs/bench_dd.yaml" \
+    --epochs "$bench_epochs" --warmup 1 --set backend.kind=cuda
+  step bench-dd-per-graph 90 "$bundle/bin/bench_epoch" "$bundle/configs/bench_dd.yaml" \
+    --epochs "$bench_epochs" --warmup 1 --set backend.kind=cuda --set model.cluster_rule=per_graph
+else
+  # D&D's paper model on one CPU core takes minutes per epoch: only check that the bundle reads it.
+  step bench-dd-per-graph 120 "$bundle/bin/bench_epoch" "$bundle/configs/bench_dd.yaml" \
+    --epochs 1 --warmup 0 --graphs 40 --set backend.kind=cpu --set model.cluster_rule=per_graph
+fi
+
+# --- the paper ENZYMES experiment under mpirun, SIGKILL midway, resume ---------------------------
+resumed() {
+  local n; n=$(count_jobs)
+  (( n == jobs_expected )) || { echo "$n job files, expected $jobs_expected"; return 1; }
+  [[ -s "$out/summary.csv" ]] || { echo "no summary.csv"; return 1; }
+  grep -lq 'resumed from the checkpoint' "$out"/logs/* || { echo "no job log says 'resumed from the checkpoint'"; return 1; }
+}
+if step mpi-killed 180 "${self[@]}" --call run_and_kill 170; then
+  CHECK=resumed; step mpi-resumed 240 "${mpi_command[@]}"
+  {
+    echo "### mpi-resumed: summary.csv"; echo; echo '```'; cat "$out/summary.csv" 2>/dev/null; echo '```'; echo
+    echo "### job logs that resumed"; echo; echo '```'; grep -H 'resumed from the checkpoint' "$out"/logs/* 2>/dev/null; echo '```'; echo
+  } >> "$details"
+else
+  echo "| mpi-resumed | | | skipped: the kill step failed |" >> "$report"
+  failed=$((failed + 1))
+fi
+
+{
+  echo
+  echo "**$failed step(s) failed**, $((SECONDS - started)) s in all."
+  echo
+  cat "$details"
+} >> "$report"
+rm -f "$details"
+rm -rf "$work"
+echo "run_on_gpu.sh: $failed step(s) failed; report: $report" >&2
+exit "$failed"
