@@ -334,11 +334,17 @@ Variable* DiffPoolModel::link_loss(Pass& pass, const LevelGraph& graph, Variable
 Variable* DiffPoolModel::link_bce_loss(Pass& pass, const LevelGraph& graph, Variable* s) const {
   if (!graph.sparse()) return nullptr;
   Tape& tape = pass.tape;
+  return link_bce_mean(pass, graph, ops::link_bce(tape, s, graph.batch->adjacency, *graph.segments));
+}
+
+// The binary cross-entropy of each node row (N_l, 1), summed over the batch and divided by its
+// node pairs (the authors' normalisation).
+Variable* DiffPoolModel::link_bce_mean(Pass& pass, const LevelGraph& graph, Variable* row_losses) const {
+  Tape& tape = pass.tape;
   const int64_t graphs = graph.graphs;
   double pairs = 0;
   for (int64_t g = 0; g < graphs; ++g) pairs += static_cast<double>(graph.segments->size(g)) * graph.segments->size(g);
-  Variable* per_graph = ops::segment_reduce(tape, ops::link_bce(tape, s, graph.batch->adjacency, *graph.segments),
-                                            *graph.segments, SegmentReduce::sum);
+  Variable* per_graph = ops::segment_reduce(tape, row_losses, *graph.segments, SegmentReduce::sum);
   return ops::add(tape, ops::mean_all(tape, per_graph), nullptr, pairs > 0 ? static_cast<double>(graphs) / pairs : 0.0);
 }
 
@@ -347,7 +353,6 @@ Variable* DiffPoolModel::link_bce_loss(Pass& pass, const LevelGraph& graph, Vari
 // (per_entry, PyTorch Geometric); mean over the graphs.
 Variable* DiffPoolModel::link_frobenius_loss(Pass& pass, const LevelGraph& graph, Variable* s, Variable* as) const {
   Tape& tape = pass.tape;
-  const int64_t graphs = graph.graphs;
   Variable* a_sq = graph.sparse()
                        ? tape.constant(graph.batch->adjacency_sq_norms)
                        : ops::segment_reduce(tape, ops::row_dot(tape, graph.adjacency, graph.adjacency),
@@ -355,6 +360,13 @@ Variable* DiffPoolModel::link_frobenius_loss(Pass& pass, const LevelGraph& graph
   Variable* trace = ops::segment_reduce(tape, ops::row_dot(tape, s, as), *graph.segments, SegmentReduce::sum);
   Variable* gram_sq = ops::segment_gram_sq(tape, s, *graph.segments);
   Variable* sq = ops::add(tape, ops::add(tape, a_sq, trace, 1.0, -2.0), gram_sq);  // (B, 1)
+  return link_frobenius_mean(pass, graph, sq);
+}
+
+// From ||A_g - S_g S_g^T||_F^2 per graph (B, 1) to the loss of the configured form, one element.
+Variable* DiffPoolModel::link_frobenius_mean(Pass& pass, const LevelGraph& graph, Variable* sq) const {
+  Tape& tape = pass.tape;
+  const int64_t graphs = graph.graphs;
   Variable* per_graph = sq;
   if (config_.link_norm != LinkLossNorm::frobenius_squared) per_graph = ops::sqrt(tape, sq, 1e-12);
   if (config_.link_norm == LinkLossNorm::per_entry) {
@@ -375,7 +387,13 @@ Variable* DiffPoolModel::link_frobenius_loss(Pass& pass, const LevelGraph& graph
 Variable* DiffPoolModel::entropy_loss(Pass& pass, const LevelGraph& graph, Variable* s) const {
   Tape& tape = pass.tape;
   Variable* node_entropy = ops::row_xlogx(tape, s);  // -H per node, (N_l, 1)
-  return ops::add(tape, ops::mean_all(tape, ops::segment_reduce(tape, node_entropy, *graph.segments, SegmentReduce::mean)),
+  return entropy_mean(pass, graph, node_entropy);
+}
+
+// Mean over graphs of (1/n_g) sum_i H(S_i) from the per-node sums of S log S (-H), (N_l, 1).
+Variable* DiffPoolModel::entropy_mean(Pass& pass, const LevelGraph& graph, Variable* node_xlogx) const {
+  Tape& tape = pass.tape;
+  return ops::add(tape, ops::mean_all(tape, ops::segment_reduce(tape, node_xlogx, *graph.segments, SegmentReduce::mean)),
                   nullptr, -1.0);
 }
 
@@ -493,17 +511,13 @@ Variable* DiffPoolModel::link_loss_per_graph(Pass& pass, const LevelGraph& graph
                                              Variable* as) const {
   Tape& tape = pass.tape;
   ForwardOutput& out = *pass.out;
-  const int64_t graphs = graph.graphs;
   if (config_.link_norm == LinkLossNorm::bce) {
     if (!graph.sparse()) return nullptr;
     make_graph_adjacency(tape, *graph.batch, out);
     BlockContext& ctx = new_context(out, &s_blocks);
     ctx.adjacency = &out.graph_adjacency;
     ctx.offsets = &out.graph_offsets;
-    double pairs = 0;
-    for (int64_t g = 0; g < graphs; ++g) pairs += static_cast<double>(graph.segments->size(g)) * graph.segments->size(g);
-    Variable* per_graph = ops::segment_reduce(tape, ops::block_link_bce(tape, s, ctx), *graph.segments, SegmentReduce::sum);
-    return ops::add(tape, ops::mean_all(tape, per_graph), nullptr, pairs > 0 ? static_cast<double>(graphs) / pairs : 0.0);
+    return link_bce_mean(pass, graph, ops::block_link_bce(tape, s, ctx));
   }
   Variable* a_sq = graph.sparse() ? tape.constant(graph.batch->adjacency_sq_norms)
                                   : ops::block_dot(tape, graph.adjacency, graph.adjacency,
@@ -512,27 +526,14 @@ Variable* DiffPoolModel::link_loss_per_graph(Pass& pass, const LevelGraph& graph
   Variable* trace = ops::block_dot(tape, s, as, s_ctx);
   Variable* gram_sq = ops::block_gram_sq(tape, s, s_ctx);
   Variable* sq = ops::add(tape, ops::add(tape, a_sq, trace, 1.0, -2.0), gram_sq);  // (B, 1)
-  Variable* per_graph = sq;
-  if (config_.link_norm != LinkLossNorm::frobenius_squared) per_graph = ops::sqrt(tape, sq, 1e-12);
-  if (config_.link_norm == LinkLossNorm::per_entry) {
-    std::vector<double> inv(static_cast<std::size_t>(graphs));
-    for (int64_t g = 0; g < graphs; ++g) {
-      const double n = static_cast<double>(graph.segments->size(g));
-      inv[static_cast<std::size_t>(g)] = n > 0 ? 1.0 / (n * n) : 0.0;
-    }
-    Tensor t = tape.workspace().empty(Shape{graphs, 1}, params_.dtype());
-    upload_converted(tape.backend(), inv, t);
-    per_graph = ops::mul(tape, per_graph, tape.constant(t));
-  }
-  return ops::mean_all(tape, per_graph);
+  return link_frobenius_mean(pass, graph, sq);
 }
 
 Variable* DiffPoolModel::entropy_loss_per_graph(Pass& pass, const LevelGraph& graph, Variable* s,
                                                 const Blocks& s_blocks) const {
   Tape& tape = pass.tape;
   Variable* node_entropy = ops::block_row_xlogx(tape, s, new_context(*pass.out, &s_blocks));  // -H per node, (N_l, 1)
-  return ops::add(tape, ops::mean_all(tape, ops::segment_reduce(tape, node_entropy, *graph.segments, SegmentReduce::mean)),
-                  nullptr, -1.0);
+  return entropy_mean(pass, graph, node_entropy);
 }
 
 ForwardOutput DiffPoolModel::forward(Tape& tape, const GraphBatch& batch, bool training, uint64_t dropout_seed) const {

@@ -110,6 +110,10 @@ class DiffPoolModel {
   Variable* link_loss(Pass& pass, const LevelGraph& graph, Variable* s, Variable* as) const;
   Variable* link_bce_loss(Pass& pass, const LevelGraph& graph, Variable* s) const;
   Variable* link_frobenius_loss(Pass& pass, const LevelGraph& graph, Variable* s, Variable* as) const;
+  // The tails both cluster rules share: per-row BCE, per-graph squared norms, per-node S log S.
+  Variable* link_bce_mean(Pass& pass, const LevelGraph& graph, Variable* row_losses) const;
+  Variable* link_frobenius_mean(Pass& pass, const LevelGraph& graph, Variable* sq) const;
+  Variable* entropy_mean(Pass& pass, const LevelGraph& graph, Variable* node_xlogx) const;
   Variable* entropy_loss(Pass& pass, const LevelGraph& graph, Variable* s) const;
   LevelGraph pooled_graph(Pass& pass, const PooledLevel& pooled) const;
   Variable* readout(Pass& pass, const std::vector<Variable*>& level_readouts, ForwardOutput& out) const;
