@@ -117,6 +117,7 @@ void expect_same(const JobRecord& a, const JobRecord& b, bool with_outputs) {
     expect_same(a.epochs[e].train, b.epochs[e].train, what + ".train");
     expect_same(a.epochs[e].validation, b.epochs[e].validation, what + ".validation");
     expect_same(a.epochs[e].test, b.epochs[e].test, what + ".test");
+    EXPECT_EQ(a.epochs[e].test_predictions, b.epochs[e].test_predictions) << what;
     EXPECT_EQ(a.epochs[e].grad_norm, b.epochs[e].grad_norm) << what;
     EXPECT_EQ(a.epochs[e].train_seconds, b.epochs[e].train_seconds) << what;
     EXPECT_EQ(a.epochs[e].eval_seconds, b.epochs[e].eval_seconds) << what;
@@ -127,6 +128,10 @@ void expect_same(const JobRecord& a, const JobRecord& b, bool with_outputs) {
   expect_same(a.best_validation, b.best_validation, "best_validation");
   EXPECT_EQ(a.has_test, b.has_test);
   expect_same(a.test_metrics, b.test_metrics, "test_metrics");
+  EXPECT_EQ(a.predictions.graphs, b.predictions.graphs);
+  EXPECT_EQ(a.predictions.labels, b.predictions.labels);
+  EXPECT_EQ(a.predictions.predictions, b.predictions.predictions);
+  EXPECT_EQ(a.predictions.epoch, b.predictions.epoch);
   EXPECT_EQ(a.outputs_split, b.outputs_split);
   if (with_outputs) {
     expect_same_outputs(a.outputs, b.outputs);
@@ -167,7 +172,8 @@ TEST_F(ResultsTest, JobFileLayout) {
   EXPECT_EQ(file.read_attribute<std::string>("format"), "diffpool-job");
   EXPECT_EQ(file.read_attribute<int64_t>("schema_version"), kJobFileSchemaVersion);
   EXPECT_EQ(file.read_attribute<uint64_t>("seed"), record.seed);
-  EXPECT_EQ(file.children(), (std::vector<std::string>{"config", "metrics", "outputs", "result", "settings", "splits"}));
+  EXPECT_EQ(file.children(),
+            (std::vector<std::string>{"config", "metrics", "outputs", "predictions", "result", "settings", "splits"}));
   // Per-epoch columns: NaN where a split was not measured.
   const auto validation_accuracy = file.read_dataset<double>("metrics/validation_accuracy").values;
   ASSERT_EQ(validation_accuracy.size(), 6u);
@@ -178,6 +184,17 @@ TEST_F(ResultsTest, JobFileLayout) {
   EXPECT_FALSE(std::isnan(test_loss[1]));
   EXPECT_EQ(file.read_dataset<uint8_t>("metrics/test_measured").values,
             (std::vector<uint8_t>{0, 1, 0, 1, 0, 1}));
+  // Test predictions: every test graph, and per epoch with -1 where the test split was not measured.
+  const hdf5::Group predictions = file.open_group("predictions");
+  EXPECT_EQ(predictions.read_attribute<std::string>("split"), "test");
+  EXPECT_EQ(predictions.read_attribute<int64_t>("epoch"), 5);
+  EXPECT_EQ(predictions.read_dataset<int64_t>("graphs").values, (std::vector<int64_t>{0, 10, 20, 30}));
+  EXPECT_EQ(predictions.read_dataset<int32_t>("label").values, (std::vector<int32_t>{0, 1, 2, 0}));
+  EXPECT_EQ(predictions.read_dataset<int32_t>("prediction").values, (std::vector<int32_t>{0, 2, 1, 0}));
+  const auto per_epoch = predictions.read_dataset<int32_t>("per_epoch");
+  EXPECT_EQ(per_epoch.shape, (hdf5::Dimensions{6, 4}));
+  EXPECT_EQ(std::vector<int32_t>(per_epoch.values.begin(), per_epoch.values.begin() + 8),
+            (std::vector<int32_t>{-1, -1, -1, -1, 2, 1, 0, 2}));  // epoch 1 not measured; epoch 2: (g / 2 + 2) % 3
   // Outputs: graph list, shapes, and compression of the large arrays only.
   EXPECT_EQ(file.open_group("outputs").read_attribute<std::vector<int64_t>>("graphs"),
             (std::vector<int64_t>{3, 8, 12, 20, 31}));
@@ -206,6 +223,8 @@ TEST_F(ResultsTest, FailedJobRecordRoundTrips) {
   record.best_validation = {};
   record.has_test = false;
   record.test_metrics = {};
+  record.predictions = {};
+  for (EpochMetrics& e : record.epochs) e.test_predictions.clear();
   record.outputs.clear();
   record.output_edges.clear();
   record.outputs_split.clear();
@@ -232,6 +251,31 @@ TEST_F(ResultsTest, ReadingOtherFilesFailsWithAMessage) {
   write_job_record(dir_ / "job.h5", make_job_record(0, 0));
   EXPECT_THROW(read_summary(dir_ / "job.h5"), InputError);
   EXPECT_THROW(read_job_record(dir_ / "missing.h5"), LibraryError);
+}
+
+// A job file written before predictions were stored (no /predictions group) reads with them empty;
+// so does a job without a test split (the nested protocol's selection).
+TEST_F(ResultsTest, JobFilesWithoutPredictionsStayReadable) {
+  JobRecord record = make_job_record(1, 0);
+  record.predictions = {};
+  for (EpochMetrics& e : record.epochs) e.test_predictions.clear();
+  const fs::path path = dir_ / "old.h5";
+  write_job_record(path, record);
+  EXPECT_FALSE(hdf5::File::open_read_only(path).exists("predictions"));
+  const JobRecord read = read_job_record(path, true);
+  expect_same(record, read, true);
+  EXPECT_TRUE(read.predictions.empty());
+  // Predictions without the test graphs they belong to, or of the wrong length, are internal errors.
+  JobRecord bad = make_job_record(0, 0);
+  bad.predictions.predictions.pop_back();
+  EXPECT_THROW(write_job_record(dir_ / "bad.h5", bad), Error);
+  bad = make_job_record(0, 0);
+  bad.epochs[1].test_predictions.push_back(0);
+  EXPECT_THROW(write_job_record(dir_ / "bad.h5", bad), Error);
+  bad = make_job_record(0, 0);
+  bad.predictions = {};
+  EXPECT_THROW(write_job_record(dir_ / "bad.h5", bad), Error);
+  EXPECT_FALSE(fs::exists(dir_ / "bad.h5"));
 }
 
 TEST_F(ResultsTest, MismatchedEdgeListsAreAnInternalError) {

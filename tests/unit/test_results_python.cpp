@@ -77,7 +77,10 @@ std::map<std::string, std::pair<uint32_t, uint32_t>> expected_plots(int64_t grap
     files[fmt::format("clusters_graph{}_level{}.png", graph, level)] = {800, 800};
     files[fmt::format("pooled_adjacency_graph{}_level{}.png", graph, level)] = {700, 600};
   }
-  if (accuracy) files["accuracy_points.png"] = {1000, 600};
+  if (accuracy) {  // an experiment folder: also its confusion matrix
+    files["accuracy_points.png"] = {1000, 600};
+    files["confusion.png"] = {900, 750};
+  }
   return files;
 }
 
@@ -145,7 +148,7 @@ TEST_F(ResultsPython, PlotsCommandWritesEveryPlot) {
   const auto [status, output] = run_command(python_command() + " -m diffpool_results.plots " + quoted(experiment_) +
                                             " --out " + quoted(out) + " --graph 31");
   ASSERT_EQ(status, 0) << output;
-  EXPECT_NE(output.find("wrote 9 plots to"), std::string::npos) << output;
+  EXPECT_NE(output.find("wrote 10 plots to"), std::string::npos) << output;
   expect_plots(out, expected_plots(31, {0, 1}, true));
 
   // One job file on its own: its curves and its first graph.
@@ -170,7 +173,7 @@ TEST_F(ResultsPython, ReportWritesPlotsAndShowsPythonErrors) {
   options.plots = out.string();
   options.python = kPython.string();
   ASSERT_EQ(run_report(options, stdout_text, stderr_text), 0) << stderr_text.str() << stdout_text.str();
-  EXPECT_NE(stdout_text.str().find("wrote 9 plots to"), std::string::npos) << stdout_text.str();
+  EXPECT_NE(stdout_text.str().find("wrote 10 plots to"), std::string::npos) << stdout_text.str();
   // Default graph: the first saved graph of the preferred job (a winner, lowest point: fold 1, point 0).
   expect_plots(out, expected_plots(1, {0, 1}, true));
 
@@ -210,11 +213,14 @@ TEST_F(ResultsPython, PlotsOfFailedJobsAndEmptySummaries) {
   failed.outputs.clear();
   failed.output_edges.clear();
   failed.outputs_split.clear();
+  failed.predictions = {};
   write_job_record(folder / "jobs" / "failed.h5", failed);
   JobRecord plain = testing::make_job_record(1, 0, 2);
   plain.outputs.clear();
   plain.output_edges.clear();
   plain.outputs_split.clear();
+  plain.predictions = {};  // as written before predictions were stored: no confusion matrix
+  for (EpochMetrics& e : plain.epochs) e.test_predictions.clear();
   write_job_record(folder / "jobs" / "plain.h5", plain);
   ExperimentSummary summary;
   summary.name = "degenerate";
@@ -225,6 +231,7 @@ TEST_F(ResultsPython, PlotsOfFailedJobsAndEmptySummaries) {
                                             " --out " + quoted(out));
   ASSERT_EQ(status, 0) << output;
   EXPECT_NE(output.find("no job in"), std::string::npos) << output;
+  EXPECT_NE(output.find("stored test predictions"), std::string::npos) << output;
   std::map<std::string, std::pair<uint32_t, uint32_t>> expected = {
       {"curves_fold0.png", {1200, 800}}, {"curves_fold1.png", {1200, 800}}, {"accuracy_points.png", {1000, 600}}};
   expect_plots(out, expected);

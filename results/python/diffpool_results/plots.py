@@ -16,6 +16,9 @@ FOLDER is an experiment output folder (summary.h5, jobs/*.h5) or a single job fi
     pooled_adjacency_graph<g>_level<l>.png the pooled adjacency A_{l+1} = S_l^T A_l S_l   700 x 600
     accuracy_points.png                    accuracy per sweep point (validation and test mean +-
                                            std; the paper protocol's figure)              1000 x 600
+    confusion.png                          confusion matrix of the evaluations the experiment's
+                                           figure comes from (stored test predictions), per-class
+                                           accuracy                                         900 x 750
 
 Which job is drawn: per fold, the completed job of that fold's winning sweep point (summary.h5),
 phase train/retrain before select, lowest repeat; for the graph plots, the first such job that
@@ -34,6 +37,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 
+from .confusion import confusion_matrix  # noqa: E402
 from .io import DamagedFileError, load_experiment, load_job  # noqa: E402
 from .layout import adjacency_from_edges, layout_from_edges, spring_layout  # noqa: E402
 
@@ -359,6 +363,62 @@ def plot_graph(job, graph, out_dir):
     return written
 
 
+FIGURE_INCHES["confusion"] = (9, 7.5)
+FIGURE_PIXELS["confusion"] = (900, 750)
+
+
+def plot_confusion_matrix(confusion, path, title=""):
+    """A confusion matrix (confusion.confusion_matrix or confusion_from_labels) as a heat map of the
+    fraction of each true class (rows) predicted as each class (columns), every cell labelled with
+    its count and percentage, and each class's accuracy and graph count beside its row."""
+    matrix = np.asarray(confusion.matrix)
+    classes = matrix.shape[0]
+    totals = matrix.sum(axis=1)
+    fractions = matrix / np.maximum(totals, 1)[:, None]
+    fig = _figure("confusion")
+    ax = fig.add_axes([0.14, 0.12, 0.62, 0.74])
+    image = ax.imshow(fractions, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
+    small = classes > 12
+    for t in range(classes):
+        for p in range(classes):
+            if small and matrix[t, p] == 0:
+                continue
+            dark = fractions[t, p] > 0.55
+            ax.text(p, t, f"{matrix[t, p]}" if small else f"{matrix[t, p]}\n{100 * fractions[t, p]:.0f}%",
+                    ha="center", va="center", fontsize=7 if small else 9, color="white" if dark else "black")
+    ax.set_xticks(range(classes))
+    ax.set_yticks(range(classes))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    accuracy = confusion.per_class_accuracy
+    labels = [f"{t}: {100 * a:.1f}% of {n}" if not math.isnan(a) else f"{t}: no graphs"
+              for t, (a, n) in enumerate(zip(accuracy, totals))]
+    side = ax.twinx()
+    side.set_ylim(ax.get_ylim())
+    side.set_yticks(range(classes))
+    side.set_yticklabels(labels, fontsize=8 if small else 9)
+    side.set_ylabel("per-class accuracy (correct of the class's graphs)")
+    bar = fig.add_axes([0.88, 0.12, 0.02, 0.74])
+    fig.colorbar(image, cax=bar, label="fraction of the true class")
+    heading = f"{title}\n" if title else ""
+    fig.suptitle(f"{heading}test accuracy {100 * confusion.accuracy:.2f}% over {confusion.graphs} test graphs"
+                 + (f" ({confusion.description})" if confusion.get("description") else ""), fontsize=10)
+    return _save(fig, path)
+
+
+def plot_experiment_confusion(exp, path, log=print):
+    """confusion.png of an experiment: the evaluations its figure comes from; None (and a note)
+    when no job stored test predictions."""
+    result = confusion_matrix(exp)
+    if result is None:
+        log(f"note: no job in {exp.folder} stored test predictions (written before they were), so no confusion matrix")
+        return None
+    if result.skipped:
+        log(f"note: {len(result.skipped)} jobs without stored test predictions left out of the confusion matrix")
+    job = next(j for j in exp.jobs if j.job_id == result.jobs[0])
+    return plot_confusion_matrix(result, path, f"{job.experiment_name}: {job.dataset} {job.variant}")
+
+
 def plot_all(folder, out_dir, graph=None, job_id=None, log=print):
     """Writes every plot of an experiment folder (or of one job file) into out_dir; returns the paths."""
     os.makedirs(out_dir, exist_ok=True)
@@ -385,6 +445,9 @@ def plot_all(folder, out_dir, graph=None, job_id=None, log=print):
         written += plot_graph(job, graph if graph is not None else job.graphs[0], out_dir)
     if exp.jobs or exp.summary is not None:
         written.append(plot_accuracy_points(exp, os.path.join(out_dir, "accuracy_points.png")))
+    confusion = plot_experiment_confusion(exp, os.path.join(out_dir, "confusion.png"), log)
+    if confusion is not None:
+        written.append(confusion)
     return written
 
 
