@@ -376,7 +376,7 @@ def plot_confusion_matrix(confusion, path, title=""):
     totals = matrix.sum(axis=1)
     fractions = matrix / np.maximum(totals, 1)[:, None]
     fig = _figure("confusion")
-    ax = fig.add_axes([0.14, 0.12, 0.62, 0.74])
+    ax = fig.add_axes([0.10, 0.10, 0.60, 0.76])
     image = ax.imshow(fractions, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
     small = classes > 12
     for t in range(classes):
@@ -390,16 +390,16 @@ def plot_confusion_matrix(confusion, path, title=""):
     ax.set_yticks(range(classes))
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
+    # Each true class's accuracy beside its row, under a heading of its own.
     accuracy = confusion.per_class_accuracy
-    labels = [f"{t}: {100 * a:.1f}% of {n}" if not math.isnan(a) else f"{t}: no graphs"
-              for t, (a, n) in enumerate(zip(accuracy, totals))]
     side = ax.twinx()
     side.set_ylim(ax.get_ylim())
     side.set_yticks(range(classes))
-    side.set_yticklabels(labels, fontsize=8 if small else 9)
-    side.set_ylabel("per-class accuracy (correct of the class's graphs)")
-    bar = fig.add_axes([0.88, 0.12, 0.02, 0.74])
-    fig.colorbar(image, cax=bar, label="fraction of the true class")
+    side.set_yticklabels([f"{100 * a:.1f}% ({matrix[t, t]}/{n})" if not math.isnan(a) else "no graphs"
+                          for t, (a, n) in enumerate(zip(accuracy, totals))], fontsize=8 if small else 9)
+    side.text(1.02, 1.01, "accuracy per\ntrue class", transform=ax.transAxes, ha="left", va="bottom", fontsize=9)
+    bar = fig.add_axes([0.90, 0.10, 0.02, 0.76])
+    fig.colorbar(image, cax=bar, label="fraction of the true class's graphs")
     heading = f"{title}\n" if title else ""
     fig.suptitle(f"{heading}test accuracy {100 * confusion.accuracy:.2f}% over {confusion.graphs} test graphs"
                  + (f" ({confusion.description})" if confusion.get("description") else ""), fontsize=10)
