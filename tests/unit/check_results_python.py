@@ -329,6 +329,9 @@ def check_real_experiment(folder):
         accuracy, graphs = chosen.test_accuracy, chosen.test_graphs
     if exp.summary.protocol == "paper":
         close(accuracy.mean(), exp.summary.accuracy_mean, "paper figure from the data frame")
+        for point in exp.summary.points:  # every sweep point's curve figure, not only the winner's
+            close(frame[frame.point == point.point].paper_test_accuracy.mean(), point.paper_accuracy,
+                  f"paper figure of point {point.point} from the data frame")
     c = confusion_matrix(exp)
     expect(c.graphs == int(graphs.sum()), f"confusion matrix of {c.graphs} graphs, the winners tested {graphs.sum()}")
     close(c.accuracy, float((accuracy * graphs).sum() / graphs.sum()), "figure from the confusion matrix", atol=1e-9)

@@ -12,7 +12,7 @@ not apply to a job are missing (NaN, or <NA> in the nullable Int64 and boolean c
 import numpy as np
 
 from .io import Experiment, load_experiment
-from .selection import paper_choice, winner_flags
+from .selection import paper_epochs, winner_flags
 
 # Columns of to_dataframe before the settings columns, in order.
 JOB_COLUMNS = (
@@ -81,7 +81,8 @@ def to_dataframe(experiment):
       test_epoch (Int64): the epoch whose weights were tested (from the stored predictions; <NA>
         in files written before they were stored);
       paper_epoch (Int64), paper_test_accuracy (float64): the paper protocol's figure per job:
-        the test accuracy at the epoch its figure comes from (NaN under the other protocols);
+        the best epoch of its sweep point's fold-averaged test curve and the job's test accuracy
+        there (the winners' mean is the reported figure; NaN under the other protocols);
       wall_seconds (float64);
       then one column per setting key (model.hidden_dim, training.learning_rate, ...), numbers as
         int64 or float64, true/false as boolean, names and lists as str; missing where a job's
@@ -91,18 +92,19 @@ def to_dataframe(experiment):
     exp = _experiment(experiment)
     jobs = exp.jobs
     flags = winner_flags(exp)
-    paper = paper_choice(exp) if jobs and jobs[0].protocol == "paper" else None
+    paper = paper_epochs(exp) if jobs and jobs[0].protocol == "paper" else {}
     keys = []
     for j in jobs:
         for key in j.settings_dict:
             if key not in keys:
                 keys.append(key)
 
+    def paper_epoch(j):
+        return paper[j.point][1] if j.point in paper and j.status == "completed" else None
+
     def paper_accuracy(j):
-        if paper is None or j.status != "completed":
-            return np.nan
-        curve = j.metrics["test_accuracy"]
-        return float(curve[paper[1] - 1]) if paper[1] <= len(curve) else np.nan
+        epoch, curve = paper_epoch(j), j.metrics["test_accuracy"]
+        return float(curve[epoch - 1]) if epoch is not None and epoch <= len(curve) else np.nan
 
     def split_seed(j):
         text = j.settings_dict.get("evaluation.split_seed")
@@ -136,8 +138,7 @@ def to_dataframe(experiment):
         "test_graphs": pd.Series([t.graphs if t else None for t in tests], dtype="Int64"),
         "test_epoch": pd.Series([j.predictions.epoch if j.get("predictions") is not None else None for j in jobs],
                                 dtype="Int64"),
-        "paper_epoch": pd.Series([paper[1] if paper is not None and j.status == "completed" else None for j in jobs],
-                                 dtype="Int64"),
+        "paper_epoch": pd.Series([paper_epoch(j) for j in jobs], dtype="Int64"),
         "paper_test_accuracy": pd.Series([paper_accuracy(j) for j in jobs], dtype="float64"),
         "wall_seconds": pd.Series([j.wall_seconds for j in jobs], dtype="float64"),
         "host": pd.Series([j.host for j in jobs], dtype="object"),

@@ -38,30 +38,36 @@ def fold_winners(exp):
     return winners
 
 
-def paper_choice(exp):
-    """(point, epoch) of the paper protocol's figure: the sweep point and epoch of the best
-    fold-averaged test-fold accuracy (summary.h5's points, else computed from the job files over
-    the epochs every job of the point reached); None when there is none."""
-    if exp.summary is not None and len(exp.summary.points):
+def paper_epochs(exp):
+    """{point: (accuracy, epoch)} of the paper protocol: each sweep point's best epoch of the
+    fold-averaged test-fold accuracy curve and that mean (summary.h5's points, else computed from
+    the job files over the epochs every job of the point reached, as the runner does)."""
+    if exp.summary is not None and len(exp.summary.points) and "paper_best_epoch" in exp.summary.points.dtype.names:
         points = exp.summary.points
-        if "paper_best_epoch" in points.dtype.names:
-            order = [i for i in range(len(points)) if int(points.paper_best_epoch[i]) > 0]
-            if order:
-                best = max(order, key=lambda i: (float(points.paper_accuracy[i]), -i))
-                return int(points.point[best]), int(points.paper_best_epoch[best])
-    best = None
+        return {int(points.point[i]): (float(points.paper_accuracy[i]), int(points.paper_best_epoch[i]))
+                for i in range(len(points)) if int(points.paper_best_epoch[i]) > 0}
     jobs = _completed(exp.jobs)
+    result = {}
     for point in sorted({j.point for j in jobs}):
         curves = [np.asarray(j.metrics["test_accuracy"], dtype=np.float64) for j in jobs if j.point == point]
-        epochs = min(len(c) for c in curves)
-        for e in range(epochs):
+        for e in range(min(len(c) for c in curves)):
             values = [c[e] for c in curves]
             if any(math.isnan(v) for v in values):
                 continue
             mean = float(np.mean(values))
-            if best is None or mean > best[0]:
-                best = (mean, point, e + 1)
-    return None if best is None else (best[1], best[2])
+            if point not in result or mean > result[point][0]:
+                result[point] = (mean, e + 1)
+    return result
+
+
+def paper_choice(exp):
+    """(point, epoch) of the paper protocol's figure: the sweep point with the best fold-averaged
+    curve (ties: the lowest point) at its best epoch; None when there is none."""
+    epochs = paper_epochs(exp)
+    if not epochs:
+        return None
+    point = max(sorted(epochs), key=lambda p: epochs[p][0])
+    return point, epochs[point][1]
 
 
 def reported_jobs(exp):
