@@ -450,10 +450,11 @@ const std::vector<Field>& fields() {
                    {none, "the experiment folder (layout in `results/README.md`); one experiment per folder, a mismatch is an error",
                     "`runs/<name>`", "a folder"}),
         name_key("output.save_outputs", output_section, &OutputSettings::save_outputs, save_outputs_names,
-                 {none, "which graphs get embeddings, assignments, pooled adjacencies and predictions in the job file: none, "
-                        "the job's evaluation split, or every graph"}),
+                 {none, "which graphs get embeddings, assignments, pooled adjacencies and logits in the job file: none, "
+                        "the job's evaluation split, or every graph (every test graph's label and prediction is "
+                        "stored regardless)"}),
         integer_key("output.max_graphs", output_section, &OutputSettings::max_graphs, IntRange{0, 100000000},
-                    {none, "at most this many graphs of the saved set", "0 (all)"}),
+                    {none, "at most this many graphs of the saved set (the test predictions keep every test graph)", "0 (all)"}),
         integer_key("output.checkpoint_every", output_section, &OutputSettings::checkpoint_every, IntRange{0, 1000000},
                     {none, "epochs between checkpoints of a running job (0: only on SIGTERM/SIGUSR1)"}),
         integer_key("output.progress_seconds", output_section, &OutputSettings::progress_seconds, IntRange{1, 86400},

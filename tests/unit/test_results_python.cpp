@@ -1,5 +1,5 @@
 // The Python side of results/: the package results/python/diffpool_results read with Debian's
-// /usr/bin/python3 (python3-h5py, numpy, matplotlib). Writes a realistic experiment folder (four
+// /usr/bin/python3 (python3-h5py, numpy, matplotlib, pandas). Writes a realistic experiment folder (four
 // jobs: two folds x two sweep points, 6 epochs, 2 pooling levels, 5 graphs of unequal sizes with
 // outputs each; a summary; a recorded failure), then
 //   - checks load_job / load_experiment value by value (tests/unit/check_results_python.py),
@@ -102,8 +102,9 @@ class ResultsPython : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!fs::exists(kPython)) GTEST_SKIP() << "no /usr/bin/python3: install python3, python3-h5py, python3-matplotlib";
-    if (run_command(kPython.string() + " -c 'import h5py, numpy, matplotlib'").first != 0) {
-      GTEST_SKIP() << "Debian's python3-h5py / python3-numpy / python3-matplotlib are not all installed";
+    if (run_command(kPython.string() + " -c 'import h5py, numpy, matplotlib, pandas'").first != 0) {
+      GTEST_SKIP() << "Debian's python3-h5py / python3-numpy / python3-matplotlib / python3-pandas are not all "
+                      "installed (jobs/install-deps.sh --tests)";
     }
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     dir_ = fs::temp_directory_path() / fmt::format("diffpool-results-python-{}-{}", ::getpid(), info->name());
