@@ -191,7 +191,8 @@ def check_dataframes(exp):
               "test_epoch": "Int64", "paper_epoch": "Int64", "paper_test_accuracy": "float64",
               "dataset.name": "object", "model.variant": "object", "training.learning_rate": "float64"}
     for column, dtype in dtypes.items():
-        expect(str(frame[column].dtype) == dtype, f"to_dataframe {column}: dtype {frame[column].dtype}, expected {dtype}")
+        expect(str(frame[column].dtype) == dtype,
+               f"to_dataframe {column}: dtype {frame[column].dtype}, expected {dtype}")
     keys = [(0, 0), (0, 1), (1, 0), (1, 1)]
     expect(list(zip(frame.fold, frame.point)) == keys, "to_dataframe order")
     expect(list(frame.seed) == [0xfedcba9876543210, 0xfedcba9876543210, 0xfedcba9876543211, 0xfedcba9876543211],
@@ -199,7 +200,8 @@ def check_dataframes(exp):
     expect(list(frame["training.learning_rate"]) == [0.001, 0.0001, 0.001, 0.0001], "typed learning rate")
     # Winners (summary): fold 0 chose point 1, fold 1 point 0.
     expect(list(frame.winner) == [False, True, True, False], f"to_dataframe winner {list(frame.winner)}")
-    close(frame.test_accuracy, [metrics(5, 0.01 * (p + 2 * f), 0.2, -0.04)["accuracy"] for f, p in keys], "test_accuracy")
+    close(frame.test_accuracy, [metrics(5, 0.01 * (p + 2 * f), 0.2, -0.04)["accuracy"] for f, p in keys],
+          "test_accuracy")
     close(frame.validation_accuracy, [metrics(5, 0.01 * (p + 2 * f), 0.1, -0.02)["accuracy"] for f, p in keys],
           "validation_accuracy")
     expect(list(frame.best_epoch) == [5] * 4 and list(frame.test_epoch) == [5] * 4, "best_epoch, test_epoch")
@@ -299,7 +301,8 @@ def check_real_experiment(folder):
             continue
         p = job.predictions
         expect(p is not None, f"{job.job_id}: no stored predictions")
-        expect(list(p.graphs) == list(job.splits.test), f"{job.job_id}: predictions of other graphs than the test split")
+        expect(list(p.graphs) == list(job.splits.test),
+               f"{job.job_id}: predictions of other graphs than the test split")
         expect(len(p.graphs) == job.result.test.graphs, f"{job.job_id}: {len(p.graphs)} predictions")
         implied = float(np.mean(p.label == p.prediction))
         expect(abs(implied - job.result.test.accuracy) < 1e-6,
@@ -316,7 +319,8 @@ def check_real_experiment(folder):
         for e in np.flatnonzero(measured):
             implied = float(np.mean(p.label == p.per_epoch[e]))
             expect(abs(implied - job.metrics["test_accuracy"][e]) < 1e-6,
-                   f"{job.job_id} epoch {e + 1}: test accuracy {job.metrics['test_accuracy'][e]}, predictions imply {implied}")
+                   f"{job.job_id} epoch {e + 1}: test accuracy {job.metrics['test_accuracy'][e]}, "
+                   f"predictions imply {implied}")
             checked += 1
     # The experiment's figure from the data frame and from the confusion matrix (which pools the
     # graphs, so it equals the mean over folds weighted by their test graphs).
