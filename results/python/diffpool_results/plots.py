@@ -7,15 +7,18 @@ FOLDER is an experiment output folder (summary.h5, jobs/*.h5) or a single job fi
 
     curves_fold<f>.png                     learning curves of fold f: total, classification, link
                                            and entropy loss, accuracy (train / validation / test),
-                                           gradient norm; best epoch marked            1200 x 800
+                                           gradient norm; best epoch and reported test accuracy
+                                           marked                                      1200 x 800
     assignment_graph<g>_level<l>.png       the assignment matrix S of graph g at level l (heat map)
                                                                                         800 x 600
     clusters_graph<g>_level<l>.png         graph g at level l, nodes coloured by their argmax
                                            cluster in S_l (level 0: the input graph; level l >= 1:
-                                           the pooled graph A_l of the level before)       800 x 800
+                                           the pooled graph A_l of the level before); colour
+                                           key of the clusters beside it                   800 x 800
     pooled_adjacency_graph<g>_level<l>.png the pooled adjacency A_{l+1} = S_l^T A_l S_l   700 x 600
     accuracy_points.png                    accuracy per sweep point (validation and test mean +-
-                                           std; the paper protocol's figure)              1000 x 600
+                                           std; the paper protocol's figure), one dot per job,
+                                           the published figures as labelled lines        1000 x 600
 
 Which job is drawn: per fold, the completed job of that fold's winning sweep point (summary.h5),
 phase train/retrain before select, lowest repeat; for the graph plots, the first such job that

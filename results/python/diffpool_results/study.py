@@ -21,6 +21,7 @@ import argparse
 import math
 import os
 import sys
+import textwrap
 
 import matplotlib
 
@@ -183,7 +184,8 @@ def load_study(folder, configs=DEFAULT_CONFIGS):
     """One row per experiment folder under `folder` that has a summary.csv: experiment, dataset,
     variant, protocol, optimistic, mean and std (%), jobs_completed, jobs_total (-1: unknown),
     per_graph, reduced (list of reasons, empty for a full run), ying (% or None), errica ((mean,
-    std) or None), in the order of the figure (dataset, variant, cluster rule, protocol)."""
+    std) or None), in the order of the figure (dataset, variant, cluster rule, full before reduced,
+    protocol)."""
     if not os.path.isdir(folder):
         raise StudyError(f"{folder} (argument FOLDER): not a folder")
     rows = []
@@ -229,7 +231,7 @@ def _order(row):
         return order.index(name) if name in order else len(order)
 
     return (index(published.DATASET_ORDER, row.dataset), row.dataset, index(published.VARIANT_ORDER, row.variant),
-            row.variant, row.per_graph, row.protocol != "paper", row.experiment)
+            row.variant, row.per_graph, bool(row.reduced), row.protocol != "paper", row.experiment)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,15 +301,18 @@ def study_figure(rows):
     ax.set_ylim(max(0.0, math.floor((low - pad) / 5) * 5), min(100.0, math.ceil((high + pad) / 5) * 5))
     ax.set_xlim(-0.6, len(slots) - 0.4)
     ax.set_ylabel("accuracy (%), mean +- std over the outer folds")
+    # Tick labels wrapped to the width of a slot (about 6 pixels per character at size 8).
+    width = max(12, int(FIGURE_PIXELS[0] * (0.76 - 0.07) / len(slots) / 6))
     labels = []
     for slot in slots:
         first = slot[0]
-        label = published.VARIANT_NAMES.get(first.variant, first.variant)
+        lines = [published.VARIANT_NAMES.get(first.variant, first.variant)]
         if first.per_graph:
-            label += "\nper-graph clusters"
+            lines.append("per-graph clusters")
         if first.reduced:
-            label += "\nreduced: " + "\n".join(sorted({why for row in slot for why in row.reduced}))
-        labels.append(label)
+            lines.append("reduced:")
+            lines += sorted({why for row in slot for why in row.reduced})
+        labels.append("\n".join(textwrap.fill(line, width) for line in lines))
     ax.set_xticks(range(len(slots)))
     ax.set_xticklabels(labels, fontsize=8)
     ax.grid(axis="y", alpha=0.3)
