@@ -241,82 +241,65 @@ def _model_key(row):
     return (row.dataset, row.variant, row.per_graph, bool(row.reduced))
 
 
-def study_figure(rows):
-    """Per model (dataset, variant, cluster rule, full or reduced) one slot on the x axis: ours as
-    mean +- std (gid "ours_paper" or "ours_fair", one marker per run), the paper's Table 1 figure
-    (gid "ying") and Errica et al.'s mean +- std (gid "errica") where they exist; datasets
-    separated by vertical lines and named above their slots; the legend outside the axes."""
+def study_slots(rows):
+    """The rows (in load_study's order) grouped by model: dataset, variant, cluster rule, full or
+    reduced. Each group is one slot of the x axis."""
     slots = []
     for row in rows:
-        if not slots or _model_key(slots[-1][0]) != _model_key(row):
-            slots.append([row])
-        else:
+        if slots and _model_key(slots[-1][0]) == _model_key(row):
             slots[-1].append(row)
-    fig = plt.figure(figsize=FIGURE_INCHES, dpi=DPI)
-    ax = fig.add_subplot(1, 1, 1)
-    points = {key: ([], [], [], []) for key in SERIES}  # x, y, yerr, filled
+        else:
+            slots.append([row])
+    return slots
+
+
+def study_marks(slots):
+    """What the figure draws, one dict per marker: series (a SERIES key), x (slot + the series'
+    offset), y and err (%), marker ("o", "s" for per-graph runs, "_" Table 1, "D" Errica et al.),
+    filled (False: a reduced run)."""
+    marks = []
     for x, slot in enumerate(slots):
         first = slot[0]
         for row in slot:
-            key = "ours_paper" if row.protocol == "paper" else "ours_fair"
-            xs, ys, errs, filled = points[key]
-            xs.append(x + SERIES[key][2])
-            ys.append(row.mean)
-            errs.append(row.std)
-            filled.append(not row.reduced)
+            series = "ours_paper" if row.protocol == "paper" else "ours_fair"
+            marks.append(dict(series=series, x=x + SERIES[series][2], y=row.mean, err=row.std,
+                              marker="s" if row.per_graph else "o", filled=not row.reduced))
         if first.ying is not None:
-            points["ying"][0].append(x + SERIES["ying"][2])
-            points["ying"][1].append(first.ying)
-            points["ying"][2].append(0.0)
-            points["ying"][3].append(True)
+            marks.append(dict(series="ying", x=x + SERIES["ying"][2], y=first.ying, err=0.0, marker="_", filled=True))
         if first.errica is not None:
-            points["errica"][0].append(x + SERIES["errica"][2])
-            points["errica"][1].append(first.errica[0])
-            points["errica"][2].append(first.errica[1])
-            points["errica"][3].append(True)
-    markers = {"ours_paper": "o", "ours_fair": "o", "ying": "_", "errica": "D"}
-    per_graph_x = {x for x, slot in enumerate(slots) if slot[0].per_graph}
-    for key, (label, colour, _) in SERIES.items():
-        xs, ys, errs, filled = (np.asarray(v) for v in points[key])
-        if not len(xs):
-            continue
-        ax.errorbar(xs, ys, yerr=errs, fmt="none", ecolor=colour, elinewidth=1.3, capsize=4, zorder=2)
-        for k in range(len(xs)):
-            marker = markers[key]
-            if key.startswith("ours") and int(round(xs[k] - SERIES[key][2])) in per_graph_x:
-                marker = "s"
-            ax.plot(xs[k], ys[k], linestyle="none", marker=marker, markersize=16 if marker == "_" else 8,
-                    markeredgewidth=2.5 if marker == "_" else 1.2, color=colour,
-                    markerfacecolor=colour if filled[k] else "white", markeredgecolor=colour, zorder=3,
-                    gid=key)
-            value = f"{ys[k]:.2f}" if key != "errica" else f"{ys[k]:.1f}"
-            # The value above its error bar, where no other series is drawn.
-            ax.annotate(value, (xs[k], ys[k] + errs[k]), xytext=(0, 7 if errs[k] > 0 else 9),
-                        textcoords="offset points", ha="center", va="bottom", fontsize=7, color=colour)
-    # Axis: the data with room for the error bars and the values written beside them.
-    lows = [y - e for v in points.values() for y, e in zip(v[1], v[2])]
-    highs = [y + e for v in points.values() for y, e in zip(v[1], v[2])]
-    low, high = min(lows), max(highs)
-    pad = max(3.0, 0.08 * (high - low))
-    ax.set_ylim(max(0.0, math.floor((low - pad) / 5) * 5), min(100.0, math.ceil((high + pad) / 5) * 5))
-    ax.set_xlim(-0.6, len(slots) - 0.4)
-    ax.set_ylabel("accuracy (%), mean +- std over the outer folds")
-    # Tick labels wrapped to the width of a slot (about 6 pixels per character at size 8).
-    width = max(12, int(FIGURE_PIXELS[0] * (0.76 - 0.07) / len(slots) / 6))
-    labels = []
-    for slot in slots:
-        first = slot[0]
-        lines = [published.VARIANT_NAMES.get(first.variant, first.variant)]
-        if first.per_graph:
-            lines.append("per-graph clusters")
-        if first.reduced:
-            lines.append("reduced:")
-            lines += sorted({why for row in slot for why in row.reduced})
-        labels.append("\n".join(textwrap.fill(line, width) for line in lines))
-    ax.set_xticks(range(len(slots)))
-    ax.set_xticklabels(labels, fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
-    # Datasets: a line between them, the name above.
+            marks.append(dict(series="errica", x=x + SERIES["errica"][2], y=first.errica[0], err=first.errica[1],
+                              marker="D", filled=True))
+    return marks
+
+
+def _draw_mark(ax, mark):
+    colour = SERIES[mark["series"]][1]
+    thin = mark["marker"] == "_"
+    ax.errorbar([mark["x"]], [mark["y"]], yerr=[mark["err"]], fmt="none", ecolor=colour, elinewidth=1.3, capsize=4,
+                zorder=2)
+    ax.plot(mark["x"], mark["y"], linestyle="none", marker=mark["marker"], markersize=16 if thin else 8,
+            markeredgewidth=2.5 if thin else 1.2, color=colour, markeredgecolor=colour,
+            markerfacecolor=colour if mark["filled"] else "white", zorder=3, gid=mark["series"])
+    # The value above its error bar, where no other series is drawn.
+    value = f"{mark['y']:.1f}" if mark["series"] == "errica" else f"{mark['y']:.2f}"
+    ax.annotate(value, (mark["x"], mark["y"] + mark["err"]), xytext=(0, 7 if mark["err"] > 0 else 9),
+                textcoords="offset points", ha="center", va="bottom", fontsize=7, color=colour)
+
+
+def _tick_label(slot, width):
+    """Variant, cluster rule and what was reduced, each line wrapped to `width` characters."""
+    first = slot[0]
+    lines = [published.VARIANT_NAMES.get(first.variant, first.variant)]
+    if first.per_graph:
+        lines.append("per-graph clusters")
+    if first.reduced:
+        lines.append("reduced:")
+        lines += sorted({why for row in slot for why in row.reduced})
+    return "\n".join(textwrap.fill(line, width) for line in lines)
+
+
+def _name_datasets(ax, slots):
+    """A vertical line between datasets, each dataset's name above its slots."""
     top = ax.get_ylim()[1]
     x = 0
     while x < len(slots):
@@ -327,17 +310,49 @@ def study_figure(rows):
         if end + 1 < len(slots):
             ax.axvline(end + 0.5, color="grey", linewidth=0.8)
         x = end + 1
-    handles = [plt.Line2D([], [], linestyle="none", marker=markers[key], markersize=12 if key == "ying" else 7,
+
+
+def _legend(ax, series_drawn):
+    """Outside the axes, on the right: the series drawn, and what squares and hollow markers mean."""
+    symbols = {"ours_paper": "o", "ours_fair": "o", "ying": "_", "errica": "D"}
+    handles = [plt.Line2D([], [], linestyle="none", marker=symbols[key], markersize=12 if key == "ying" else 7,
                           markeredgewidth=2.5 if key == "ying" else 1.2, color=colour, label=label)
-               for key, (label, colour, _) in SERIES.items() if points[key][0]]
+               for key, (label, colour, _) in SERIES.items() if key in series_drawn]
     handles.append(plt.Line2D([], [], linestyle="none", marker="s", markersize=7, color="grey",
                               label="square: per-graph cluster counts\n(the paper's rule: circle)"))
     handles.append(plt.Line2D([], [], linestyle="none", marker="o", markersize=7, color="grey",
                               markerfacecolor="white", label="hollow: reduced run\n(the label says how)"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8,
               labelspacing=1.0)
-    n_runs = len(rows)
-    ax.set_title(f"DiffPool and GraphSAGE: our runs ({n_runs}) beside the published accuracies", fontsize=11,
+
+
+def study_figure(rows):
+    """Per model (study_slots) one slot on the x axis: ours as mean +- std (gid "ours_paper" or
+    "ours_fair", one marker per run), the paper's Table 1 figure (gid "ying") and Errica et al.'s
+    mean +- std (gid "errica") where they exist (study_marks); datasets separated by vertical lines
+    and named above their slots; the legend outside the axes."""
+    slots = study_slots(rows)
+    marks = study_marks(slots)
+    fig = plt.figure(figsize=FIGURE_INCHES, dpi=DPI)
+    ax = fig.add_subplot(1, 1, 1)
+    for mark in marks:
+        _draw_mark(ax, mark)
+    # Axis: the data with room for the error bars and the values written above them.
+    low = min(m["y"] - m["err"] for m in marks)
+    high = max(m["y"] + m["err"] for m in marks)
+    pad = max(3.0, 0.08 * (high - low))
+    ax.set_ylim(max(0.0, math.floor((low - pad) / 5) * 5), min(100.0, math.ceil((high + pad) / 5) * 5))
+    ax.set_xlim(-0.6, len(slots) - 0.4)
+    ax.set_ylabel("accuracy (%), mean +- std over the outer folds")
+    ax.grid(axis="y", alpha=0.3)
+    # Tick labels wrapped to the width of a slot (about 6 pixels per character at size 8).
+    width = max(12, int(FIGURE_PIXELS[0] * (0.76 - 0.07) / len(slots) / 6))
+    labels = [_tick_label(slot, width) for slot in slots]
+    ax.set_xticks(range(len(slots)))
+    ax.set_xticklabels(labels, fontsize=8)
+    _name_datasets(ax, slots)
+    _legend(ax, {m["series"] for m in marks})
+    ax.set_title(f"DiffPool and GraphSAGE: our runs ({len(rows)}) beside the published accuracies", fontsize=11,
                  pad=22)
     lines = max(label.count("\n") + 1 for label in labels)
     fig.subplots_adjust(left=0.07, right=0.76, top=0.88, bottom=0.06 + 0.03 * lines)
