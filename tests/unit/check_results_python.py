@@ -356,10 +356,12 @@ def write_study_experiment(root, name, dataset, variant, protocol, mean, std, do
     with open(os.path.join(folder, "summary.csv"), "w") as f:
         f.write(SUMMARY_HEADER + "\n")
         f.write(f"{name},{dataset},{variant},{protocol},point,0,,{done},70,5,70,5,,,,,,,{optimistic}\n")
-        f.write(f"{name},{dataset},{variant},{protocol},final,,,{done},,,,,,,,{mean},{std},\"a, measure\",{optimistic}\n")
+        f.write(f"{name},{dataset},{variant},{protocol},final,,,{done},,,,,,,,{mean},{std},\"a, measure\","
+                f"{optimistic}\n")
     with open(os.path.join(folder, "report.csv"), "w") as f:
         f.write(REPORT_HEADER + "\n")
-        f.write(f"{dataset},{variant},{protocol},{optimistic},yes,{mean},{std},m,{done},0,{total},,,,{name},/x/{name}\n")
+        f.write(f"{dataset},{variant},{protocol},{optimistic},yes,{mean},{std},m,{done},0,{total},,,,{name},"
+                f"/x/{name}\n")
     with open(os.path.join(folder, "experiment.yaml"), "w") as f:
         f.write("# the experiment as run (overrides applied)\nname: " + name + "\n" + "\n".join(yaml_lines) + "\n")
     return folder

@@ -299,7 +299,7 @@ def clusters_figure(job, out, level):
         bar_axes.set_gid("cluster_key")
     if weighted and len(w):
         shown = [1.0, 0.5, 0.1]
-        handles = [plt.Line2D([], [], color=_edge_colours(np.array([v]))[0], linewidth=float(_edge_widths(np.array([v]))[0]),
+        handles = [plt.Line2D([], [], color=_edge_colours([v])[0], linewidth=float(_edge_widths([v])[0]),
                               label=f"{v:g} x the largest") for v in shown]
         legend = fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.79, 0.04), fontsize=8,
                             title="edge weight", title_fontsize=9, frameon=False)
