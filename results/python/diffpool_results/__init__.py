@@ -27,6 +27,7 @@ Confusion matrices (numpy only):
     c.matrix, c.per_class_accuracy               # [true, predicted] counts; per true class
 
 Plots: python3 -m diffpool_results.plots FOLDER --out DIR [--graph N] [--job ID]
+Study figure: python3 -m diffpool_results.study results/published --out docs/figures/study.png
 """
 from .confusion import confusion_from_labels, confusion_matrix
 from .frames import epochs_dataframe, to_dataframe
