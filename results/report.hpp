@@ -126,7 +126,7 @@ std::string plots_command(const ReportOptions& options, const std::filesystem::p
 // (DIR itself for one folder, DIR/<folder name> for several), printing Python's output when it
 // fails. The package is found in $DIFFPOOL_PYTHON_DIR, else <source dir>/results/python.
 // Returns 0 when every folder was reported from its summary and every step succeeded, 2 when a
-// folder is not an experiment output folder (bad input), 1 otherwise
+// folder is not an experiment output folder or a --compare comparison was refused (bad input), 1 otherwise
 // (the messages say what is missing or failed); whatever could be reported still is.
 int run_report(const ReportOptions& options);
 int run_report(const ReportOptions& options, std::ostream& out, std::ostream& err);
