@@ -554,6 +554,11 @@ int run_report(const ReportOptions& options, std::ostream& out, std::ostream& er
   if (baseline_read) {
     const auto baseline = std::find_if(rows.begin(), rows.end(), [&](const ReportRow& r) { return r.folder == options.compare; });
     std::string text;
+    if (rows.size() == 1) {
+      status = kInput;
+      err << "diffpool report --compare: no experiment to compare with " << options.compare
+          << ": give its folder as RESULTS beside --compare BASELINE\n";
+    }
     for (const ReportRow& row : rows) {
       if (row.folder == options.compare) continue;
       try {

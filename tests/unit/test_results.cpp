@@ -863,6 +863,11 @@ TEST_F(ResultsTest, ReportCompareOptionPrintsTheComparisonAndRefusesOtherSplits)
   EXPECT_NE(err2.str().find("not evaluated on the same splits: evaluation.split_seed 1 vs 18364758544493064720"),
             std::string::npos)
       << err2.str();
+
+  // Nothing to compare with: bad input too.
+  std::ostringstream out3, err3;
+  EXPECT_EQ(run_report(ReportOptions{{b.string()}, "", "", -1, "", b.string()}, out3, err3), 2);
+  EXPECT_NE(err3.str().find("no experiment to compare with"), std::string::npos) << err3.str();
 }
 
 }  // namespace
