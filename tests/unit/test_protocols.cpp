@@ -9,6 +9,7 @@
 #include "runner/config.hpp"
 #include "runner/plan.hpp"
 #include "runner/protocol/protocol.hpp"
+#include "runner/summary_builder.hpp"
 
 namespace diffpool {
 namespace {
@@ -294,6 +295,29 @@ TEST(Protocols, NestedFigureUsesTheRetrainingsAndTheSelectionsValidation) {
   EXPECT_EQ(one.winners[0].fold, 2);
   EXPECT_DOUBLE_EQ(one.winners[0].validation, 0.50);
   EXPECT_DOUBLE_EQ(one.winners[0].test_mean, 0.40);
+}
+
+// What `diffpool run` prints: "-" where a figure does not apply (never "0.00 +- 0.00" or "nan"),
+// the tie of a fold, and both standard deviations of the figure.
+TEST(Protocols, PrintedSummaryShowsDashesTiesAndBothStds) {
+  const std::vector<FinishedJob> jobs = {
+      finished(Phase::select, 0, 0, 0, 0.80, 0), finished(Phase::select, 1, 0, 0, 0.80, 0),
+      finished(Phase::retrain, 0, 0, 0, 0.70, 0.50), finished(Phase::select, 0, 1, 0, 0.60, 0),
+      finished(Phase::select, 1, 1, 0, 0.90, 0), finished(Phase::retrain, 1, 1, 0, 0.70, 0.70),
+  };
+  ExperimentSummary s;
+  s.protocol = "nested";
+  protocol_module(Protocol::nested).summarise(sweep_points(2), jobs, &s);
+  const std::string text = format_summary(s);
+  EXPECT_EQ(text.find("nan"), std::string::npos) << text;
+  EXPECT_EQ(text.find("0.00 +-  0.00"), std::string::npos) << text;
+  EXPECT_NE(text.find("      0      2     70.00 +- 14.14                  -  point 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("fold  0: point 0 (validation 80.00%), test 50.00 +- 0.00% over 1 run; a tie of 2 points, "
+                      "broken by the lowest sweep point index among the tied points\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("fold  1: point 1 (validation 90.00%), test 70.00 +- 0.00% over 1 run\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("accuracy 60.00 +- 14.14% (sample std; population std 10.00)"), std::string::npos) << text;
 }
 
 TEST(Protocols, PaperFigureIsTheBestEpochOfTheFoldAveragedCurve) {
