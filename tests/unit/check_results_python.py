@@ -1,16 +1,25 @@
 """Checks the Python reader (results/python/diffpool_results) against files written by
-test_results_python.cpp, value by value, with the formulas of tests/unit/results_fixtures.hpp.
+test_results_python.cpp, value by value, with the formulas of tests/unit/results_fixtures.hpp; then
+renders every figure and checks what it draws (per-fold dots, reference lines, colour keys, legends
+clear of the data) from the matplotlib objects, and the study figure of results/published and of a
+synthetic study folder.
 
 Usage: PYTHONPATH=results/python /usr/bin/python3 check_results_python.py EXPERIMENT_DIR JOB_FILE
 (exit status 0 and "results python check passed").
 """
+import copy
 import math
+import os
+import struct
 import sys
+import tempfile
 
 import numpy as np
 
-from diffpool_results import load_experiment, load_job
-from diffpool_results.io import rows
+from diffpool_results import load_experiment, load_job, plots, published, study
+from diffpool_results.io import AttrDict, GraphOutput, Level, rows
+
+SOURCE_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 CLUSTERS = (6, 2, 0)
 EMBEDDING_DIM = 32
@@ -154,7 +163,312 @@ def main(folder, job_path):
     expect(s.failures.reason[0].startswith("numerical failure") and s.failures.job_id[0] == "00000000000abc99",
            "failures")
     expect(rows(s.points)[0]["label"] == "training.learning_rate=0.001", "rows()")
+
+    check_accuracy_figure(exp)
+    check_curves_figure(job)
+    check_graph_figures(job)
+    check_study()
     print("results python check passed")
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures: what each draws, read back from its matplotlib objects.
+
+def by_gid(artists, gid):
+    return [a for a in artists if a.get_gid() == gid]
+
+
+def overlaps(a, b):
+    """Whether two display-space boxes share area."""
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def legend_clear_of_axes(fig, legend, ax, what):
+    fig.canvas.draw()
+    box, axes_box = legend.get_window_extent(), ax.get_window_extent()
+    expect(not overlaps(box, axes_box), f"{what}: the legend {box} lies over the axes {axes_box}")
+    figure_box = fig.bbox
+    expect(box.x0 >= figure_box.x0 - 1 and box.x1 <= figure_box.x1 + 1 and box.y0 >= figure_box.y0 - 1 and
+           box.y1 <= figure_box.y1 + 1, f"{what}: the legend {box} leaves the figure {figure_box}")
+
+
+def test_accuracy(fold, point, epoch):
+    return metrics(epoch, 0.01 * (point + 2 * fold), 0.2, -0.04)["accuracy"]
+
+
+def check_accuracy_figure(exp):
+    fig = plots.accuracy_points_figure(exp)
+    ax = fig.axes[0]
+    # One dot per job over the bar of its point and series: validation at the best epoch, test.
+    keys = [(j.fold, j.point) for j in exp.jobs]
+    want = dict(validation=[100 * metrics(5, 0.01 * (p + 2 * f), 0.1, -0.02)["accuracy"] for f, p in keys],
+                test=[100 * test_accuracy(f, p, 5) for f, p in keys])
+    bars = [b for b in ax.patches if isinstance(b, plots.matplotlib.patches.Rectangle) and b.get_width() > 0]
+    for series, values in want.items():
+        dots = by_gid(ax.collections, f"folds_{series}")
+        expect(len(dots) == 1, f"accuracy chart: {len(dots)} dot sets of {series}")
+        xy = dots[0].get_offsets()
+        close(np.sort(xy[:, 1]), np.sort(values), f"accuracy chart: {series} dots", atol=1e-9)
+        colour = dots[0].get_facecolor()[0][:3]
+        for x, y in xy:
+            under = [b for b in bars if b.get_x() <= x <= b.get_x() + b.get_width()]
+            expect(len(under) == 1 and np.allclose(under[0].get_facecolor()[:3], colour),
+                   f"accuracy chart: the {series} dot at x={x} is not over a bar of its series")
+        # Each point's dots are over that point's bar: the fixture's points differ by 0.01.
+        for point in (0, 1):
+            bar_x = sorted({b.get_x() for b in bars if np.allclose(b.get_facecolor()[:3], colour)})[point]
+            mine = sorted(y for x, y in xy if bar_x <= x)
+            expect(len([x for x, _ in xy if bar_x <= x <= bar_x + bars[0].get_width()]) == 2,
+                   f"accuracy chart: point {point} has not two {series} dots over its bar ({mine})")
+    # Reference lines: the reported figure and both published figures of ENZYMES diffpool, labelled.
+    handles, labels = ax.get_legend_handles_labels()
+    for gid, value, source in (("reported", 100 * exp.summary.accuracy_mean, "reported"),
+                               ("published_ying2018", published.ying_2018("ENZYMES", "diffpool"), "Ying et al. 2018"),
+                               ("published_errica2020", published.errica_2020("ENZYMES", "diffpool")[0],
+                                "Errica et al. 2020")):
+        lines = by_gid(ax.lines, gid)
+        expect(len(lines) == 1, f"accuracy chart: {len(lines)} lines {gid}")
+        close(lines[0].get_ydata(), [value, value], f"accuracy chart: line {gid}", atol=1e-9)
+        label = lines[0].get_label()
+        expect(label.startswith(source) and f"{value:.1f}" in label, f"accuracy chart: line {gid} labelled {label!r}")
+        expect(label in ax.get_legend().get_texts()[labels.index(label)].get_text(), f"{gid} not in the legend")
+    expect(published.ying_2018("ENZYMES", "diffpool") is not None and published.errica_2020("enzymes", "DiffPool"),
+           "published figures of ENZYMES diffpool")
+    legend_clear_of_axes(fig, ax.get_legend(), ax, "accuracy chart")
+    plots.plt.close(fig)
+
+    # The paper protocol: a third series, its dots each job's test-fold accuracy at the point's
+    # paper_best_epoch (4: a measured test epoch of the fixture).
+    paper = copy.copy(exp)
+    paper.summary = AttrDict(exp.summary)
+    paper.summary.protocol = "paper"
+    paper.summary.points = exp.summary.points.copy()
+    paper.summary.points.paper_best_epoch[:] = 4
+    paper.summary.points.paper_accuracy[:] = 0.6
+    fig = plots.accuracy_points_figure(paper)
+    dots = by_gid(fig.axes[0].collections, "folds_paper")
+    expect(len(dots) == 1, "paper protocol: no paper dots")
+    close(np.sort(dots[0].get_offsets()[:, 1]), np.sort([100 * test_accuracy(f, p, 4) for f, p in keys]),
+          "paper protocol: dots at the paper epoch", atol=1e-9)
+    plots.plt.close(fig)
+
+    # Only the published figures that exist for the dataset and variant.
+    for dataset, variant, ying, errica in (("NCI1", "diffpool", False, True), ("ENZYMES", "graphsage", True, False),
+                                           ("MUTAG", "diffpool", False, False)):
+        other = copy.copy(exp)
+        other.summary = AttrDict(exp.summary, dataset=dataset, variant=variant)
+        fig = plots.accuracy_points_figure(other)
+        ax = fig.axes[0]
+        expect(bool(by_gid(ax.lines, "published_ying2018")) == ying and
+               bool(by_gid(ax.lines, "published_errica2020")) == errica,
+               f"{dataset} {variant}: published lines {[l.get_gid() for l in ax.lines]}")
+        plots.plt.close(fig)
+
+
+def check_curves_figure(job):
+    # Holdout: the restored model of the best epoch (5; the test curve was not measured there).
+    fig = plots.learning_curves_figure(job)
+    ax = fig.axes[4]
+    stars = by_gid(ax.lines, "reported_test")
+    expect(len(stars) == 1, f"curves: {len(stars)} reported test markers")
+    close(stars[0].get_xdata(), [5], "curves: reported test epoch")
+    close(stars[0].get_ydata(), [100 * test_accuracy(0, 1, 5)], "curves: reported test accuracy", atol=1e-9)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    expect(any(t.startswith("test accuracy reported: 71.00 %") and "epoch 5" in t for t in labels),
+           f"curves legend {labels}")
+    plots.plt.close(fig)
+    # The paper protocol tests the last epoch's model.
+    paper = copy.copy(job)
+    paper.protocol = "paper"
+    fig = plots.learning_curves_figure(paper)
+    close(by_gid(fig.axes[4].lines, "reported_test")[0].get_xdata(), [6], "curves, paper protocol: the last epoch")
+    plots.plt.close(fig)
+    # No test result, no marker.
+    untested = copy.copy(job)
+    untested.result = AttrDict(job.result, test=None, has_test=False)
+    fig = plots.learning_curves_figure(untested)
+    expect(not by_gid(fig.axes[4].lines, "reported_test"), "curves: a test marker without a test result")
+    plots.plt.close(fig)
+
+
+def check_cluster_key(fig, out, level, what):
+    s = out.levels[level].assignment
+    cluster = np.argmax(s, axis=1)
+    ax = fig.axes[0]
+    nodes = by_gid(ax.collections, "nodes")[0].get_facecolor()
+    keys = [legend for legend in fig.legends if legend.get_gid() == "cluster_key"]
+    expect(len(keys) == 1, f"{what}: {len(keys)} cluster legends")
+    texts = [t.get_text() for t in keys[0].get_texts()]
+    used = sorted(set(int(c) for c in cluster))
+    counts = np.bincount(cluster)
+    expect(texts == [f"cluster {c}: {counts[c]} node{'s' if counts[c] != 1 else ''}" for c in used],
+           f"{what}: colour key {texts}")
+    for c, handle in zip(used, keys[0].legend_handles if hasattr(keys[0], "legend_handles")
+                         else keys[0].legendHandles):
+        colour = np.asarray(plots.matplotlib.colors.to_rgba(handle.get_markerfacecolor()))
+        expect(np.allclose(nodes[cluster == c], colour), f"{what}: nodes of cluster {c} are not its key colour")
+    expect(len({tuple(np.round(plots.matplotlib.colors.to_rgba(h.get_markerfacecolor()), 6))
+                for h in (keys[0].legend_handles if hasattr(keys[0], "legend_handles") else keys[0].legendHandles)})
+           == len(used), f"{what}: two clusters share a colour")
+    legend_clear_of_axes(fig, keys[0], ax, what)
+
+
+def check_graph_figures(job):
+    out = job.outputs[31]
+    for level in (0, 1):
+        fig = plots.clusters_figure(job, out, level)
+        check_cluster_key(fig, out, level, f"clusters level {level}")
+        # The pooled graph is weighted: its edge opacity has a key; the input graph's edges do not.
+        edge_keys = [legend for legend in fig.legends if legend.get_gid() == "edge_key"]
+        expect(len(edge_keys) == (1 if level == 1 else 0), f"clusters level {level}: {len(edge_keys)} edge keys")
+        plots.plt.close(fig)
+        for figure, label in ((plots.assignment_figure(job, out, level), "assignment probability"),
+                              (plots.pooled_adjacency_figure(job, out, level), "edge weight")):
+            bars = [a for a in figure.axes if a.get_ylabel() == label]
+            expect(len(figure.axes) == 2 and len(bars) == 1, f"level {level}: no colour bar '{label}'")
+            plots.plt.close(figure)
+    # More clusters in use than distinct colours: a colour bar of the cluster index instead.
+    n, k = 90, 40
+    s = np.zeros((n, k), np.float32)
+    s[np.arange(n), np.arange(n) % k] = 1.0
+    many = GraphOutput(graph=0, label=0, prediction=0, edges=None,
+                       levels=[Level(rows=n, clusters=k, embedding_dim=1, assignment=s, pooled_adjacency=None)])
+    fig = plots.clusters_figure(job, many, 0)
+    expect(not [g for g in fig.legends if g.get_gid() == "cluster_key"], "40 clusters: a legend of 40 entries")
+    bars = [a for a in fig.axes if a.get_gid() == "cluster_key"]
+    expect(len(bars) == 1 and bars[0].get_ylabel() == "argmax cluster (index)", "40 clusters: no colour bar")
+    expect(len({tuple(c) for c in by_gid(fig.axes[0].collections, "nodes")[0].get_facecolor()}) == k,
+           "40 clusters: not 40 colours")
+    plots.plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+# The study figure.
+
+SUMMARY_HEADER = ("experiment,dataset,variant,protocol,row,point,label,jobs,validation_mean_pct,validation_std_pct,"
+                  "test_mean_pct,test_std_pct,paper_best_epoch,paper_accuracy_pct,paper_std_pct,accuracy_mean_pct,"
+                  "accuracy_std_pct,measure,optimistic")
+REPORT_HEADER = ("dataset,variant,protocol,optimistic,summarised,accuracy_mean_pct,accuracy_std_pct,measure,"
+                 "jobs_completed,jobs_failed,jobs_total,ying2018_table1_pct,errica2020_mean_pct,errica2020_std_pct,"
+                 "experiment,folder")
+
+
+def write_study_experiment(root, name, dataset, variant, protocol, mean, std, done, total, yaml_lines):
+    folder = os.path.join(root, name)
+    os.makedirs(folder)
+    optimistic = "yes" if protocol == "paper" else "no"
+    with open(os.path.join(folder, "summary.csv"), "w") as f:
+        f.write(SUMMARY_HEADER + "\n")
+        f.write(f"{name},{dataset},{variant},{protocol},point,0,,{done},70,5,70,5,,,,,,,{optimistic}\n")
+        f.write(f"{name},{dataset},{variant},{protocol},final,,,{done},,,,,,,,{mean},{std},\"a, measure\","
+                f"{optimistic}\n")
+    with open(os.path.join(folder, "report.csv"), "w") as f:
+        f.write(REPORT_HEADER + "\n")
+        f.write(f"{dataset},{variant},{protocol},{optimistic},yes,{mean},{std},m,{done},0,{total},,,,{name},"
+                f"/x/{name}\n")
+    with open(os.path.join(folder, "experiment.yaml"), "w") as f:
+        f.write("# the experiment as run (overrides applied)\nname: " + name + "\n" + "\n".join(yaml_lines) + "\n")
+    return folder
+
+
+def check_study():
+    configs = os.path.join(SOURCE_DIR, "configs")
+    with tempfile.TemporaryDirectory() as root:
+        # Full paper run; a per-graph paper run missing a job; the fair ENZYMES run with 100 of its
+        # ready config's 3000 epochs and one learning rate of three; NCI1 (no ready config, no
+        # Table 1 figure); a folder without summary.csv is not an experiment.
+        write_study_experiment(root, "paper-enzymes-diffpool", "ENZYMES", "diffpool", "paper", 69.6667, 5.0185, 10, 10,
+                               ["model:", "  variant: diffpool", "training:", "  epochs: 1000", "evaluation:",
+                                "  protocol: paper", "  folds: 10"])
+        write_study_experiment(root, "paper-proteins-diffpool-per-graph", "PROTEINS", "diffpool", "paper", 76.1, 4.4,
+                               9, 10, ["model:", "  cluster_rule: per_graph", "training:", "  epochs: 1000"])
+        write_study_experiment(root, "fair-enzymes-diffpool", "ENZYMES", "diffpool", "nested", 55.25, 6.5, 30, 30,
+                               ["model:", "  pool_levels: 2", "training:", "  epochs: 100", "evaluation:",
+                                "  protocol: nested", "  folds: 10", "  repeats: 3", "sweep:", "  mode: grid",
+                                "  parameters:", "    training.learning_rate: [0.001]"])
+        write_study_experiment(root, "nci1-nested", "NCI1", "diffpool", "nested", 74.5, 2.5, 30, 30,
+                               ["training:", "  epochs: 50"])
+        os.makedirs(os.path.join(root, "notes"))
+        table = study.load_study(root, configs)
+        got = [(r.experiment, r.per_graph, r.reduced) for r in table]
+        expect(got == [("paper-enzymes-diffpool", False, []),
+                       ("fair-enzymes-diffpool", False, ["100 of 3000 epochs",
+                                                          "1 of 3 values of training.learning_rate"]),
+                       ("paper-proteins-diffpool-per-graph", True, ["9 of 10 jobs"]),
+                       ("nci1-nested", False, [])], f"study rows {got}")
+        expect(table[0].ying == published.ying_2018("ENZYMES", "diffpool") and table[3].ying is None and
+               table[3].errica == published.errica_2020("NCI1", "diffpool"), "study: published figures")
+        fig = study.study_figure(table)
+        ax = fig.axes[0]
+
+        def drawn(gid):
+            return [(float(l.get_xdata()[0]), float(l.get_ydata()[0]), l.get_marker(), l.get_markerfacecolor())
+                    for l in by_gid(ax.lines, gid)]
+
+        paper, fair = drawn("ours_paper"), drawn("ours_fair")
+        expect([y for _, y, _, _ in paper] == [69.6667, 76.1] and [y for _, y, _, _ in fair] == [55.25, 74.5],
+               f"study: ours {paper} {fair}")
+        # Slots: ENZYMES diffpool full, ENZYMES diffpool reduced, PROTEINS per-graph (reduced), NCI1.
+        slot = [round(x) for x, _, _, _ in paper + fair]
+        expect(slot == [0, 2, 1, 3], f"study: slots {slot}")
+        expect([m for _, _, m, _ in paper] == ["o", "s"], "study: per-graph runs are squares")
+        hollow = [plots.matplotlib.colors.to_rgba(c) == (1, 1, 1, 1) for _, _, _, c in paper + fair]
+        expect(hollow == [False, True, True, False], f"study: reduced runs hollow {hollow}")
+        ying = drawn("ying")
+        expect([(round(x), y) for x, y, _, _ in ying] ==
+               [(0, 62.53), (1, 62.53), (2, published.ying_2018("PROTEINS", "diffpool"))], f"study: ying {ying}")
+        errica = drawn("errica")
+        expect([round(x) for x, _, _, _ in errica] == [0, 1, 2, 3], f"study: errica {errica}")
+        # Error bars: ours +- our std, Errica et al. +- theirs (vertical segments of the errorbar collections).
+        segments = [tuple(np.round(seg[:, 1], 4)) for c in ax.collections for seg in c.get_segments()
+                    if len(seg) == 2 and abs(seg[0, 0] - seg[1, 0]) < 1e-9]
+        for mean, std in ((69.6667, 5.0185), (55.25, 6.5), published.errica_2020("PROTEINS", "diffpool")):
+            expect((round(mean - std, 4), round(mean + std, 4)) in segments, f"study: no error bar {mean} +- {std}")
+        labels = [t.get_text() for t in ax.get_xticklabels()]
+        expect("reduced:\n" in labels[1] and "100 of 3000 epochs" in labels[1] and "per-graph" in labels[2] and
+               labels[2].endswith("reduced:\n9 of 10 jobs") and "reduced" not in labels[0], f"study: labels {labels}")
+        texts = [t.get_text() for t in ax.texts]
+        expect(all(d in texts for d in ("ENZYMES", "PROTEINS", "NCI1")), f"study: dataset names {texts}")
+        legend_clear_of_axes(fig, ax.get_legend(), ax, "study figure")
+        plots.plt.close(fig)
+
+        # The command: a PNG of FIGURE_PIXELS; bad input exits 2 naming file:line:column, key and value.
+        png = os.path.join(root, "out", "study.png")
+        expect(study.main([root, "--out", png, "--configs", configs]) == 0, "study command failed")
+        with open(png, "rb") as f:
+            header = f.read(24)
+        expect(header[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", header[16:24]) == study.FIGURE_PIXELS,
+               f"study.png: {header!r}")
+        broken = os.path.join(root, "nci1-nested", "summary.csv")
+        lines = open(broken).read().splitlines()
+        lines[2] = lines[2].replace(",74.5,", ",74.5x,")
+        open(broken, "w").write("\n".join(lines) + "\n")
+        column = lines[2].index("74.5x") + 1
+        try:
+            study.load_study(root, configs)
+            expect(False, "a value that is not a number was accepted")
+        except study.StudyError as error:
+            expect(str(error) == f"{broken}:3:{column}: accuracy_mean_pct: '74.5x' is not a number", str(error))
+        expect(study.main([root, "--out", png]) == 2, "bad input: exit status not 2")
+        open(broken, "w").write("\n".join(lines[:2]) + "\n")
+        try:
+            study.load_study(root, configs)
+            expect(False, "a summary.csv without its final row was accepted")
+        except study.StudyError as error:
+            expect(str(error).startswith(f"{broken}:1:1: row: no row 'final'"), str(error))
+        empty = os.path.join(root, "notes")
+        expect(study.main([empty, "--out", png]) == 2 and study.main([os.path.join(root, "none"), "--out", png]) == 2,
+               "a folder without experiments: exit status not 2")
+
+    # The published results of this repository: every experiment, its figure as summary.csv says.
+    folder = os.path.join(SOURCE_DIR, "results", "published")
+    table = study.load_study(folder, configs)
+    names = sorted(n for n in os.listdir(folder) if os.path.isfile(os.path.join(folder, n, "summary.csv")))
+    expect(sorted(r.experiment for r in table) == names, f"published: {[r.experiment for r in table]} != {names}")
+    for r in table:
+        final = [line.split(",") for line in open(os.path.join(r.folder, "summary.csv")) if ",final," in line][0]
+        expect(abs(r.mean - float(final[15])) < 1e-9 and abs(r.std - float(final[16])) < 1e-9, f"published {r}")
+    plots.plt.close(study.study_figure(table))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 //   - checks load_job / load_experiment value by value (tests/unit/check_results_python.py),
 //   - renders every plot and checks each PNG's pixel size from its header,
 //   - runs `diffpool report --plots` (run_report), including a failing Python,
+//   - checks that the published figures the plots draw are those of the report,
 //   - checks that h5dump -H reads a job file.
 // Each test is skipped with a message when /usr/bin/python3 (or h5py, matplotlib, h5dump) is missing.
 #include <gtest/gtest.h>
@@ -20,6 +21,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "results/job_record.hpp"
 #include "results/report.hpp"
@@ -228,6 +230,44 @@ TEST_F(ResultsPython, PlotsOfFailedJobsAndEmptySummaries) {
   std::map<std::string, std::pair<uint32_t, uint32_t>> expected = {
       {"curves_fold0.png", {1200, 800}}, {"curves_fold1.png", {1200, 800}}, {"accuracy_points.png", {1000, 600}}};
   expect_plots(out, expected);
+}
+
+// The plots draw the published figures from diffpool_results.published, the report prints them
+// from report.cpp: both tables hold the same entries, in both directions.
+TEST_F(ResultsPython, PublishedFiguresOfThePlotsAreThoseOfTheReport) {
+  const auto [status, output] = run_command(python_command() + " -m diffpool_results.published");
+  ASSERT_EQ(status, 0) << output;
+  std::set<std::string> python_entries;
+  std::istringstream lines(output);
+  for (std::string line; std::getline(lines, line);) {
+    std::vector<std::string> f;
+    std::istringstream fields(line);
+    for (std::string field; std::getline(fields, field, ',');) f.push_back(field);
+    if (line.back() == ',') f.emplace_back();
+    ASSERT_EQ(f.size(), 5u) << line;
+    const bool ying = f[0] == "ying2018";
+    ASSERT_TRUE(ying || f[0] == "errica2020") << line;
+    const auto cpp = ying ? ying_2018_accuracy(f[1], f[2]) : errica_2020_accuracy(f[1], f[2]);
+    ASSERT_TRUE(cpp.has_value()) << "report.cpp has no figure for " << line;
+    EXPECT_DOUBLE_EQ(cpp->mean, std::stod(f[3])) << line;
+    EXPECT_EQ(cpp->has_std, !f[4].empty()) << line;
+    if (cpp->has_std) {
+      EXPECT_DOUBLE_EQ(cpp->std, std::stod(f[4])) << line;
+    }
+    python_entries.insert(f[0] + "," + f[1] + "," + f[2]);
+  }
+  // Every figure of report.cpp is in the Python table.
+  for (const char* dataset : {"ENZYMES", "DD", "REDDIT-MULTI-12K", "COLLAB", "PROTEINS", "NCI1", "IMDB-BINARY",
+                              "IMDB-MULTI", "REDDIT-BINARY"}) {
+    for (const char* variant : {"diffpool", "diffpool-nolp", "diffpool-det", "graphsage"}) {
+      EXPECT_EQ(ying_2018_accuracy(dataset, variant).has_value(),
+                python_entries.count(fmt::format("ying2018,{},{}", dataset, variant)) == 1)
+          << dataset << " " << variant;
+      EXPECT_EQ(errica_2020_accuracy(dataset, variant).has_value(),
+                python_entries.count(fmt::format("errica2020,{},{}", dataset, variant)) == 1)
+          << dataset << " " << variant;
+    }
+  }
 }
 
 TEST_F(ResultsPython, H5dumpReadsTheJobFileHeader) {

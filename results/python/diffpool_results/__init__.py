@@ -12,6 +12,7 @@ is needed. The file layouts are documented in results/README.md.
     exp.summary.points["test_mean"]              # a numpy structured array per table
 
 Plots: python3 -m diffpool_results.plots FOLDER --out DIR [--graph N] [--job ID]
+Study figure: python3 -m diffpool_results.study results/published --out docs/figures/study.png
 """
 from .io import (AttrDict, DamagedFileError, Experiment, GraphOutput, Job, Level, Summary, load_experiment, load_job,
                  load_summary)
