@@ -136,7 +136,7 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
   record.seed = job_seed(plan, job, point);
   record.dataset = config.dataset.name;
   record.variant = variant_name(config.model.variant);
-  record.settings = config.canonical_settings();
+  record.settings = config.settings_text();  // shortest numbers; the job id hashes canonical_settings()
   {
     YAML::Emitter e;
     e << config.document;

@@ -177,6 +177,10 @@ def main(folder, job_path):
     expect(list(s.points.point) == [0, 1] and s.points.label[1] == "training.learning_rate=0.0001", "points")
     close(s.points.test_mean, [0.71, 0.70], "points.test_mean")
     expect(list(s.winners.point) == [1, 0], "winners")
+    # Ties, the split seed (beyond int64), the population std, and NaN where a field does not apply.
+    expect(list(s.winners.tied) == [1, 2] and s.tie_rule.startswith("lowest sweep point index"), "winners.tied")
+    expect(s.split_seed == 0xfedcba9876543210 and abs(s.accuracy_std_population - 0.01) < 1e-15, "split seed, std")
+    expect(bool(np.all(np.isnan(s.points.paper_accuracy))), f"paper_accuracy {s.points.paper_accuracy}")
     expect(s.failures.reason[0].startswith("numerical failure") and s.failures.job_id[0] == "00000000000abc99",
            "failures")
     expect(rows(s.points)[0]["label"] == "training.learning_rate=0.001", "rows()")

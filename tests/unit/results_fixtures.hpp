@@ -181,12 +181,18 @@ inline ExperimentSummary make_summary() {
   s.jobs_completed = 4;
   s.jobs_failed = 1;
   s.points = {
-      PointSummary{0, "training.learning_rate=0.001", 2, 0.73, 0.01, 0.71, 0.02, 0, 0, 0},
-      PointSummary{1, "training.learning_rate=0.0001", 2, 0.74, 0.015, 0.70, 0.03, 0, 0, 0},
+      // The paper protocol's columns do not apply to holdout: NaN.
+      PointSummary{0, "training.learning_rate=0.001", 2, 0.73, 0.01, 0.71, 0.02, 0, kNotApplicable, kNotApplicable},
+      PointSummary{1, "training.learning_rate=0.0001", 2, 0.74, 0.015, 0.70, 0.03, 0, kNotApplicable, kNotApplicable},
   };
-  s.winners = {FoldWinner{0, 1, 0.74, 0.71, 0.0, 1}, FoldWinner{1, 0, 0.75, 0.69, 0.0, 1}};
+  // Fold 1 chose between two points with the same mean validation accuracy.
+  s.winners = {FoldWinner{0, 1, 0.74, 0.71, 0.0, 1, 1, "00000000000000f0"},
+               FoldWinner{1, 0, 0.75, 0.69, 0.0, 1, 2, "00000000000000f1"}};
   s.accuracy_mean = 0.70;
   s.accuracy_std = 0.014142135623730951;
+  s.accuracy_std_population = 0.01;
+  s.split_seed = 0xfedcba9876543210ULL;  // does not fit into int64
+  s.has_split_seed = true;
   s.accuracy_label = "test accuracy of per-fold winners";
   s.optimistic = false;
   s.failures = {FailedJob{"00000000000abc99", 1, 1, 0, "train", "numerical failure: loss is NaN, at epoch 4"}};

@@ -414,6 +414,8 @@ def accuracy_points_figure(exp):
         centres = x + (k - (len(series) - 1) / 2) * width
         means = np.array([100.0 * r[key][0] if r[key] else np.nan for r in table])
         stds = np.array([100.0 * r[key][1] if r[key] else np.nan for r in table])
+        # A figure that does not apply is NaN (no bar); matplotlib fails on error bars that are all NaN.
+        stds = np.where(np.isfinite(stds), stds, 0.0)
         ax.bar(centres, means, width, yerr=stds, capsize=3, color=color, label=label, alpha=0.45,
                error_kw=dict(elinewidth=1.0, ecolor="black"))
         dots_x, dots_y = [], []
