@@ -70,6 +70,7 @@ Split job_split(const ExperimentPlan& plan, const JobSpec& job, const std::vecto
 class Fnv1a {
  public:
   Fnv1a& add(std::string_view text);
+  uint64_t value() const { return state_; }
   std::string hex() const;  // 16 hex digits
 
  private:
