@@ -28,3 +28,5 @@ diffpool_add_runner_test(progress_mpi test_progress_mpi.py LABELS "mpi;runner" T
 diffpool_add_gtest(test_plan_cost LABELS "unit;runner" SOURCES unit/test_plan_cost.cpp LIBS diffpool_runner)
 diffpool_add_runner_test(exit_codes test_exit_codes.py LABELS "runner" TIMEOUT 300)
 diffpool_add_runner_test(damaged_files test_damaged_files.py LABELS "runner;resume" TIMEOUT 300)
+# Peak memory of plan, validate and run's start per job of a 20000-job sweep, against a bound (about 20 s).
+diffpool_add_runner_test(plan_memory test_plan_memory.py LABELS "runner" TIMEOUT 300)
