@@ -814,17 +814,46 @@ ExperimentConfig load_experiment(const std::string& path, const std::vector<std:
   return parse_experiment(text, path, overrides);
 }
 
-ExperimentConfig with_overrides(const ExperimentConfig& base, const std::map<std::string, YAML::Node>& values,
-                                const std::string& origin) {
-  YAML::Node document = YAML::Clone(base.document);
-  std::map<std::string, std::string> origins;
+namespace {
+// `document` with each swept key set to a copy of its value (sharing the node would merge every
+// point's memory into one yaml-cpp pool); `origins` receives where each value came from.
+YAML::Node overridden_document(const YAML::Node& document, const std::map<std::string, YAML::Node>& values,
+                               const std::string& origin, bool with_sweep, std::map<std::string, std::string>* origins) {
+  const bool whole = with_sweep || !document.IsMap();
+  YAML::Node copy = whole ? YAML::Clone(document) : YAML::Node(YAML::NodeType::Map);
+  // Without the sweep: a point's settings never read it, and its lists of values are most of a
+  // large sweep's file (a copy per point made memory grow as points x values).
+  if (!whole)
+    for (const auto& kv : document)
+      if (kv.first.Scalar() != "sweep") copy[kv.first.Scalar()] = YAML::Clone(kv.second);
   for (const auto& [key, value] : values) {
     const std::string o = fmt::format("{} ({}={})", origin, key, scalar_text(value));
-    set_path(document, key, YAML::Clone(value), o);  // a copy: sharing the node would merge every point's memory into one pool
-    origins[key] = o;
+    set_path(copy, key, YAML::Clone(value), o);
+    if (origins) (*origins)[key] = o;
   }
+  return copy;
+}
+}  // namespace
+
+ExperimentConfig with_overrides(const ExperimentConfig& base, const std::map<std::string, YAML::Node>& values,
+                                const std::string& origin) {
+  std::map<std::string, std::string> origins;
+  const YAML::Node document = overridden_document(base.document, values, origin, false, &origins);
   ExperimentConfig c = parse_document(document, base.source, origins);
+  // Kept once, in `base`: the document (point_document rebuilds a point's), the origins (only
+  // messages about the swept keys need them, and those are raised above) and the sweep's values.
+  c.document.reset();  // reset, not `= YAML::Node()`: assigning a node would rewrite the root it refers to
+  c.origins.clear();
+  c.sweep.mode = base.sweep.mode;
+  c.sweep.samples = base.sweep.samples;
+  c.sweep.seed = base.sweep.seed;
   return c;
+}
+
+YAML::Node point_document(const ExperimentConfig& base, const std::map<std::string, YAML::Node>& values,
+                          const std::string& origin) {
+  if (values.empty()) return base.document;
+  return overridden_document(base.document, values, origin, true, nullptr);
 }
 
 void check_setting_value(const std::string& key, const std::string& value, const std::string& argument) {

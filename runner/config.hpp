@@ -169,7 +169,14 @@ ExperimentConfig load_experiment(const std::string& path, const std::vector<std:
 ExperimentConfig parse_experiment(const std::string& text, const std::string& source,
                                   const std::vector<std::string>& overrides = {});
 // Re-validates a copy of `base` with some keys replaced (a sweep point); `origin` names the point.
+// The result is the point's typed settings only: its `document` is null, its `origins` empty and
+// its sweep section has no parameters (a plan holds one such config per point, so everything
+// that is the same for every point stays in `base`; point_document rebuilds the document).
 ExperimentConfig with_overrides(const ExperimentConfig& base, const std::map<std::string, YAML::Node>& values,
                                 const std::string& origin);
+// The document of a sweep point, as written into its jobs' records: base's document, its sweep
+// section included, with the keys of `values` replaced (base's own document when there are none).
+YAML::Node point_document(const ExperimentConfig& base, const std::map<std::string, YAML::Node>& values,
+                          const std::string& origin);
 
 }  // namespace diffpool

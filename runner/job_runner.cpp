@@ -139,7 +139,7 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
   record.settings = config.settings_text();  // shortest numbers; the job id hashes canonical_settings()
   {
     YAML::Emitter e;
-    e << config.document;
+    e << point_document(plan, point);
     record.config_yaml = e.c_str();
   }
   record.host = ctx.host;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/data/splits.hpp"
@@ -13,11 +14,15 @@
 
 namespace diffpool {
 
+// A plan holds one of these per point, up to kMaxSweepJobs of them: only what differs between
+// points is here; the document and the sweep's lists of values are held once, in the plan's base.
 struct SweepPoint {
   int64_t index = 0;
   std::map<std::string, YAML::Node> values;  // the swept keys and their values at this point
   std::string label;                         // "model.hidden_dim=64 training.learning_rate=0.001"
-  ExperimentConfig config;                   // the resolved settings of this point
+  // The resolved settings of this point, without the document (null; point_document rebuilds it),
+  // the origins or the sweep's parameters (see with_overrides).
+  ExperimentConfig config;
 };
 
 struct JobSpec {
@@ -43,6 +48,10 @@ struct ExperimentPlan {
 
 ExperimentPlan make_plan(const ExperimentConfig& config);
 
+// The experiment document of a sweep point (the base's, with the point's values), as its jobs
+// record it.
+YAML::Node point_document(const ExperimentPlan& plan, int64_t point);
+
 // The deterministic id of a job: 16 hex digits of a hash of the point's canonical settings, the
 // phase, the fold and the repeat.
 std::string job_id(const ExperimentPlan& plan, const JobSpec& job, int64_t point);
@@ -55,6 +64,18 @@ uint64_t job_seed(const ExperimentPlan& plan, const JobSpec& job, int64_t point)
 // protocol: the test fold doubles as the validation set, as the authors did; nested selection: no
 // test set).
 Split job_split(const ExperimentPlan& plan, const JobSpec& job, const std::vector<int32_t>& labels);
+
+// 64-bit FNV-1a, fed piece by piece: hashing pieces one after another equals hashing their
+// concatenation, so a long text need never be built.
+class Fnv1a {
+ public:
+  Fnv1a& add(std::string_view text);
+  uint64_t value() const { return state_; }
+  std::string hex() const;  // 16 hex digits
+
+ private:
+  uint64_t state_ = 1469598103934665603ULL;
+};
 
 // 64-bit FNV-1a of a string, as 16 hex digits.
 std::string hash_hex(const std::string& text);

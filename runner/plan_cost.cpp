@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
+#include <numeric>
 #include <sstream>
 
 #include "engine/train/cost.hpp"
@@ -43,28 +45,90 @@ std::string format_duration(double seconds) {
 }
 }  // namespace
 
+namespace {
+// The points of the plan grouped by the model and dataset that price their jobs: point indices in
+// runs of equal cost_key hashes (a run may hold more than one key only if two keys' hashes
+// collide; the pricing below tells them apart by the key itself).
+std::vector<std::size_t> points_by_cost_key(const ExperimentPlan& plan, std::vector<uint64_t>* hashes) {
+  hashes->resize(plan.points.size());
+  for (std::size_t p = 0; p < plan.points.size(); ++p) (*hashes)[p] = Fnv1a().add(cost_key(plan.points[p].config)).value();
+  std::vector<std::size_t> order(plan.points.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return (*hashes)[a] < (*hashes)[b]; });
+  return order;
+}
+
+// The jobs of each point (a job whose point is chosen later counts as point 0's): job indices
+// `jobs[first[p]]` to `jobs[first[p + 1] - 1]`, in plan order.
+struct JobsByPoint {
+  std::vector<std::size_t> first;
+  std::vector<int64_t> jobs;
+};
+JobsByPoint jobs_by_point(const ExperimentPlan& plan) {
+  JobsByPoint by;
+  by.first.assign(plan.points.size() + 1, 0);
+  auto point_of = [](const JobSpec& j) { return static_cast<std::size_t>(j.point >= 0 ? j.point : 0); };
+  for (const JobSpec& j : plan.jobs) ++by.first[point_of(j) + 1];
+  for (std::size_t p = 0; p < plan.points.size(); ++p) by.first[p + 1] += by.first[p];
+  by.jobs.resize(plan.jobs.size());
+  std::vector<std::size_t> next(by.first.begin(), by.first.end() - 1);
+  for (const JobSpec& j : plan.jobs) by.jobs[next[point_of(j)]++] = j.index;
+  return by;
+}
+}  // namespace
+
 PlanWork estimate_plan_work(const ExperimentPlan& plan, DatasetCache& datasets, const OutputLayout& layout) {
   PlanWork work;
-  std::map<std::string, GraphCosts> costs;  // one pricing per distinct model and dataset
-  for (const JobSpec& j : plan.jobs) {
-    const ExperimentConfig& config = plan.points.at(static_cast<std::size_t>(j.point >= 0 ? j.point : 0)).config;
-    const GraphDataset& dataset = datasets.get(config.dataset);
-    const std::string key = cost_key(config);
-    auto it = costs.find(key);
-    if (it == costs.end()) it = costs.emplace(key, estimate_graph_costs(dataset, config.model, config.training.dtype)).first;
-    const EvaluationProtocol& protocol = protocol_module(config.evaluation.protocol);
-    const Split split = protocol.split(config.evaluation, j.phase, j.fold, dataset.labels);
-    const JobTrainingSettings how = protocol.training(j.phase);
-    const bool test_every_epoch = how.trainer_sees_test && how.evaluate_test_every_epoch;
-    const EpochCost epoch = epoch_cost(it->second, split, test_every_epoch);
-    double once = 0;  // the test split, evaluated once at the end
-    if (!test_every_epoch)
-      for (int64_t g : split.test) once += it->second.evaluation[static_cast<std::size_t>(g)];
-    const double flops = epoch.total() * config.training.epochs + once;
-    work.job_epoch_flops.push_back(epoch.total());
-    work.job_flops.push_back(flops);
-    work.total_flops += flops;
+  const std::size_t n = plan.jobs.size();
+  work.job_epoch_flops.assign(n, 0.0);
+  work.job_flops.assign(n, 0.0);
+  // Each distinct model and dataset is priced once, and its per-graph costs are dropped before the
+  // next is priced: memory stays that of one pricing however many models a sweep has.
+  // Datasets load in plan order, so a missing one is the same one named as before the grouping.
+  for (const SweepPoint& p : plan.points) datasets.get(p.config.dataset);
+  std::vector<uint64_t> hashes;
+  const std::vector<std::size_t> order = points_by_cost_key(plan, &hashes);
+  const JobsByPoint by_point = jobs_by_point(plan);
+  for (std::size_t run = 0; run < order.size();) {
+    std::size_t end = run;
+    while (end < order.size() && hashes[order[end]] == hashes[order[run]]) ++end;
+    std::map<std::string, GraphCosts> costs;  // of this run's keys: one, unless hashes collide
+    std::map<std::pair<int, Phase>, Split> splits;  // of split_key's dataset (its settings are in the key)
+    std::string split_key;
+    for (std::size_t k = run; k < end; ++k) {
+      const std::size_t point = order[k];
+      const ExperimentConfig& config = plan.points[point].config;
+      const GraphDataset& dataset = datasets.get(config.dataset);
+      const std::string key = cost_key(config);
+      auto it = costs.find(key);
+      if (it == costs.end()) it = costs.emplace(key, estimate_graph_costs(dataset, config.model, config.training.dtype)).first;
+      if (key != split_key) {  // the first point of the run, or a hash collision
+        splits.clear();
+        split_key = key;
+      }
+      const EvaluationProtocol& protocol = protocol_module(config.evaluation.protocol);
+      for (std::size_t i = by_point.first[point]; i < by_point.first[point + 1]; ++i) {
+        const JobSpec& j = plan.jobs[static_cast<std::size_t>(by_point.jobs[i])];
+        auto split = splits.find({j.fold, j.phase});
+        if (split == splits.end())
+          split = splits.emplace(std::make_pair(j.fold, j.phase), protocol.split(config.evaluation, j.phase, j.fold, dataset.labels))
+                      .first;
+        const JobTrainingSettings how = protocol.training(j.phase);
+        const bool test_every_epoch = how.trainer_sees_test && how.evaluate_test_every_epoch;
+        const EpochCost epoch = epoch_cost(it->second, split->second, test_every_epoch);
+        double once = 0;  // the test split, evaluated once at the end
+        if (!test_every_epoch)
+          for (int64_t g : split->second.test) once += it->second.evaluation[static_cast<std::size_t>(g)];
+        work.job_epoch_flops[static_cast<std::size_t>(j.index)] = epoch.total();
+        work.job_flops[static_cast<std::size_t>(j.index)] = epoch.total() * config.training.epochs + once;
+      }
+    }
+    run = end;
+  }
 
+  for (const JobSpec& j : plan.jobs) {
+    const double flops = work.job_flops[static_cast<std::size_t>(j.index)];
+    work.total_flops += flops;
     bool done = false;
     if (j.point >= 0) {
       const fs::path file = layout.job_file(job_id(plan, j, j.point));
@@ -77,7 +141,7 @@ PlanWork estimate_plan_work(const ExperimentPlan& plan, DatasetCache& datasets, 
             for (const EpochMetrics& m : record.epochs) seconds += m.train_seconds + m.eval_seconds;
             ++work.measured_jobs;
             work.measured_seconds += seconds;
-            work.measured_flops += epoch.total() * static_cast<double>(record.epochs.size());
+            work.measured_flops += work.job_epoch_flops[static_cast<std::size_t>(j.index)] * static_cast<double>(record.epochs.size());
             if (std::find(work.measured_backends.begin(), work.measured_backends.end(), record.backend) ==
                 work.measured_backends.end())
               work.measured_backends.push_back(record.backend);

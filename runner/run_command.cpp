@@ -54,7 +54,7 @@ void prepare_output(const ExperimentPlan& plan, const OutputLayout& layout) {
 void check_plan_inputs(const ExperimentPlan& plan, DatasetCache& datasets) {
   for (const SweepPoint& p : plan.points) {
     const GraphDataset& d = datasets.get(p.config.dataset);
-    check_against_dataset(p.config, d);
+    check_against_dataset(plan.base, d);  // evaluation.folds is never swept; the base has its place
     try {
       DiffPoolModel model(p.config.model, d.num_features, d.num_classes(), d.max_nodes());
     } catch (const InputError& e) {

@@ -9,6 +9,8 @@ function(diffpool_add_runner_test name script)
   set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
     ENVIRONMENT "DIFFPOOL_DATA=${DIFFPOOL_TEST_DATA_DIR};DIFFPOOL_BINARY_DIR=${PROJECT_BINARY_DIR};DIFFPOOL_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 endfunction()
+# Peak memory of plan, validate and run's start per job of a 20000-job sweep, against a bound (about 20 s).
+diffpool_add_runner_test(plan_memory test_plan_memory.py LABELS "runner" TIMEOUT 300)
 diffpool_add_runner_test(mpi_rank_counts test_rank_counts.py LABELS "mpi;runner" TIMEOUT 900)
 diffpool_add_runner_test(mpi_balance test_balance.py LABELS "mpi;runner" TIMEOUT 300)
 diffpool_add_runner_test(kill_resume_single test_kill_resume.py LABELS "runner;resume" ARGS 0 TIMEOUT 900)

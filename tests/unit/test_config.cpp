@@ -344,6 +344,41 @@ TEST(Plan, GridTimesFoldsTimesRepeatsWithDeterministicIds) {
   EXPECT_EQ(job_id(d, d.jobs[0], d.jobs[0].point), job_id(a, a.jobs[12], a.jobs[12].point));
 }
 
+TEST(Plan, PointsKeepTheirSettingsAndRebuildTheirDocument) {
+  // A point holds its typed settings only; the document its jobs record is rebuilt from the base's
+  // and equals the file with the point's values set on the command line.
+  const char* yaml =
+      "name: p\nmodel:\n  hidden_dim: 32\nevaluation:\n  folds: 2\nsweep:\n  parameters:\n    model.hidden_dim: [8, 16]\n"
+      "    training.learning_rate: [0.01, 0.001]\n";
+  const ExperimentPlan plan = make_plan(parse_experiment(yaml, "p.yaml"));
+  ASSERT_EQ(plan.points.size(), 4u);
+  for (const SweepPoint& p : plan.points) {
+    EXPECT_TRUE(p.config.document.IsNull()) << p.label;
+    EXPECT_TRUE(p.config.sweep.parameters.empty()) << p.label;
+  }
+  const ExperimentConfig by_hand =
+      parse_experiment(yaml, "p.yaml", {"model.hidden_dim=16", "training.learning_rate=0.001"});
+  EXPECT_EQ(plan.points[3].label, "model.hidden_dim=16 training.learning_rate=0.001");
+  EXPECT_EQ(YAML::Dump(point_document(plan, 3)), YAML::Dump(by_hand.document));
+  EXPECT_EQ(plan.points[3].config.canonical_settings(), by_hand.canonical_settings());
+  EXPECT_EQ(YAML::Dump(plan.base.document), YAML::Dump(parse_experiment(yaml, "p.yaml").document))
+      << "expanding the points changed the base's document";
+
+  // Without a sweep, the one point's document is the file's, left whole by the expansion.
+  const char* plain = "name: q\nmodel:\n  hidden_dim: 24\nevaluation:\n  folds: 2\n";
+  const ExperimentPlan single = make_plan(parse_experiment(plain, "q.yaml"));
+  ASSERT_EQ(single.points.size(), 1u);
+  EXPECT_TRUE(single.points[0].config.document.IsNull());
+  EXPECT_EQ(YAML::Dump(point_document(single, 0)), YAML::Dump(parse_experiment(plain, "q.yaml").document));
+  EXPECT_NE(YAML::Dump(point_document(single, 0)).find("hidden_dim: 24"), std::string::npos);
+}
+
+TEST(Plan, HashedPieceByPieceEqualsHashedWhole) {
+  EXPECT_EQ(Fnv1a().add("point 0\n").add("model.hidden_dim=8\n").hex(), hash_hex("point 0\nmodel.hidden_dim=8\n"));
+  EXPECT_EQ(Fnv1a().hex(), hash_hex(""));
+  EXPECT_NE(hash_hex("a"), hash_hex("b"));
+}
+
 TEST(Plan, NestedRetrainsDependOnTheirFoldsSelection) {
   ExperimentPlan p = make_plan(parse_experiment(
       "name: n\nevaluation:\n  protocol: nested\n  folds: 3\n  repeats: 2\nsweep:\n  parameters:\n    training.learning_rate: [0.01, 0.001]\n",
