@@ -175,10 +175,10 @@ class CpuBackend final : public Backend {
         return;
       }
       for (int64_t r = 0; r < rows; ++r) {
-        const T* __restrict sr = s + r * src_ld;
-        T* __restrict dr = d + r * dst_ld;
-        if (b == T(0) && a == T(1)) {  // an inline loop: a call to memcpy per short row costs more
-          for (int64_t c = 0; c < cols; ++c) dr[c] = sr[c];
+        const T* sr = s + r * src_ld;
+        T* dr = d + r * dst_ld;
+        if (b == T(0) && a == T(1)) {
+          std::memcpy(dr, sr, static_cast<std::size_t>(cols) * sizeof(T));
         } else if (b == T(0)) {
           for (int64_t c = 0; c < cols; ++c) dr[c] = a * sr[c];
         } else {
