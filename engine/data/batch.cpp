@@ -117,6 +117,14 @@ GraphBatch build_batch(const GraphDataset& dataset, const std::vector<int64_t>& 
   std::vector<double> inv_degree(static_cast<std::size_t>(n), 0.0);
   std::vector<double> sq_norms(static_cast<std::size_t>(b), 0.0);
   std::vector<int32_t> labels(static_cast<std::size_t>(b));
+  std::size_t edges = 0;
+  for (int64_t i = 0; i < b; ++i) {
+    const int64_t g = graph_ids[static_cast<std::size_t>(i)];
+    const int64_t base = dataset.node_offsets[static_cast<std::size_t>(g)];
+    edges += static_cast<std::size_t>(dataset.adjacency_offsets[static_cast<std::size_t>(base + dataset.num_nodes(g))] -
+                                      dataset.adjacency_offsets[static_cast<std::size_t>(base)]);
+  }
+  adj.col_idx.reserve(edges);
   for (int64_t i = 0; i < b; ++i) {
     const int64_t g = graph_ids[static_cast<std::size_t>(i)];
     labels[static_cast<std::size_t>(i)] = dataset.labels[static_cast<std::size_t>(g)];

@@ -6,6 +6,8 @@
 //   row_xlogx: y_i = sum_j x_ij log x_ij     x (N,F), y (N,1)    dx_ij += dy_i (log x_ij + 1)
 //             The rows are processed in chunks, so only a chunk of log x is ever held: with
 //             thousands of clusters (D&D) the full (N,F) intermediate would cost hundreds of MB.
+//             When x fits in one chunk, its log x stays in the step's workspace anyway, so the
+//             backward reuses it instead of computing the logarithms a second time.
 #include <algorithm>
 
 #include "engine/ops/op_util.hpp"
@@ -102,6 +104,7 @@ Variable* row_xlogx(Tape& tape, Variable* x) {
   r.kind = OpKind::row_xlogx;
   r.inputs = {x, nullptr, nullptr, nullptr};
   r.output = y;
+  if (chunk >= n) r.saved[0] = scratch;  // one chunk: log x of every row
   detail::record(tape, r);
   return y;
 }
@@ -109,9 +112,13 @@ Variable* row_xlogx(Tape& tape, Variable* x) {
 void row_xlogx_backward(Tape& tape, const Record& r) {
   Variable* x = r.inputs[0];
   const int64_t n = x->value.rows(), f = x->value.cols();
+  auto dx = tape.grad_target(x);  // rows are disjoint across chunks: one beta for all
+  if (r.saved[0].defined()) {  // the forward's log x, all rows
+    tape.backend().map(MapOp::plus_one_times, r.saved[0], &r.output->grad, Broadcast::col, 0, 1.0, dx.beta, dx.tensor);
+    return;
+  }
   const int64_t chunk = chunk_rows(n, f);
   Tensor scratch = tape.workspace().empty(Shape{chunk, f}, x->value.dtype());
-  auto dx = tape.grad_target(x);  // rows are disjoint across chunks: one beta for all
   for (int64_t r0 = 0; r0 < n; r0 += chunk) {
     const int64_t r1 = std::min(n, r0 + chunk);
     Tensor logs = scratch.rows_slice(0, r1 - r0);

@@ -9,7 +9,10 @@
 // (the hardware's practical limit for one thread), so efficiency is a ratio taken in one process.
 //
 //   bench_epoch [experiment.yaml] [--epochs N] [--warmup N] [--sgemm N] [--graphs N] [--every-graph]
-//               [--estimate-only] [--set key=value ...]
+//               [--estimate-only] [--profile] [--set key=value ...]
+//
+// --profile times every backend call of the timed epochs (tests/bench/timing_backend.hpp) and
+// prints, per epoch, the calls and milliseconds of each primitive and of each primitive-and-shape.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -23,6 +26,7 @@
 #include "engine/data/splits.hpp"
 #include "engine/train/trainer.hpp"
 #include "runner/config.hpp"
+#include "tests/bench/timing_backend.hpp"
 
 namespace {
 // GFLOP/s of C = A B for n x n single-precision matrices on `backend`: the median of five products
@@ -56,6 +60,7 @@ int main(int argc, char** argv) {
   int64_t graphs = 0;
   bool estimate_only = false;
   bool every_graph = false;
+  bool profile = false;
   std::vector<std::string> overrides;
   app.add_option("config", config_path, "experiment file")->check(CLI::ExistingFile);
   app.add_option("--epochs", epochs, "timed epochs (after the warm-up epochs)")->capture_default_str();
@@ -65,6 +70,7 @@ int main(int argc, char** argv) {
   app.add_option("--graphs", graphs, "train on the first N graphs of fold 0's training part only (0: all)");
   app.add_flag("--every-graph", every_graph, "train on every graph of the dataset (no held-out fold)");
   app.add_flag("--estimate-only", estimate_only, "print the estimated product FLOPs of an epoch and exit (no training)");
+  app.add_flag("--profile", profile, "time every backend call and print where an epoch's time goes");
   app.add_option("--set", overrides, "override a setting (repeatable)");
   CLI11_PARSE(app, argc, argv);
   try {
@@ -72,7 +78,8 @@ int main(int argc, char** argv) {
     ExperimentConfig c = config_path.empty() ? parse_experiment("name: bench\n", "<defaults>", overrides)
                                              : load_experiment(config_path, overrides);
     auto real_backend = make_backend(c.backend);
-    CountingBackend counter(*real_backend);
+    bench::TimingBackend timing(*real_backend);
+    CountingBackend counter(profile ? static_cast<Backend&>(timing) : *real_backend);
     Backend* backend = &counter;
     GraphDataset dataset = load_tu_dataset(c.dataset.name, c.dataset.options);
     Split split = make_fold_split(dataset.labels, 10, 0, 0.0, c.evaluation.split_seed);
@@ -100,6 +107,7 @@ int main(int argc, char** argv) {
     std::vector<double> seconds, flops;
     while (!trainer.finished()) {
       counter.reset();
+      if (static_cast<int>(seconds.size()) == warmup) timing.reset();
       seconds.push_back(trainer.run_epoch().train_seconds);
       flops.push_back(counter.flops().total());
     }
@@ -116,8 +124,9 @@ int main(int argc, char** argv) {
     const double gflops = epoch_flops / median / 1e9;
     fmt::print("products gflop_per_epoch={:.4f} estimated={:.4f} achieved_gflops={:.2f}\n", epoch_flops / 1e9,
                estimate.train_flops / 1e9, gflops);
+    if (profile) fmt::print("{}", timing.report(timing.total_seconds(), epochs));
     if (sgemm_size > 0) {
-      const double rate = sgemm_rate(counter.inner(), sgemm_size);
+      const double rate = sgemm_rate(*real_backend, sgemm_size);
       fmt::print("sgemm n={} gflops={:.2f} efficiency={:.3f}\n", sgemm_size, rate, gflops / rate);
     }
     return 0;

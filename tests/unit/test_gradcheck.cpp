@@ -2,6 +2,7 @@
 // central differences. Batches have more than one graph and graphs of unequal sizes.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <memory>
 
 #include "engine/core/workspace.hpp"
@@ -198,6 +199,35 @@ TEST_F(GradCheck, Elementwise) {
                          [](Tape& t, const std::vector<Variable*>& v) { return ops::row_xlogx(t, v[0]); });
   expect_gradients_match(*backend, {random_input("x", {6, 5}, 10)},
                          [](Tape& t, const std::vector<Variable*>& v) { return ops::dropout(t, v[0], 0.3, 1234); });
+}
+
+// row_xlogx keeps the forward's log x for the backward when x fits in one chunk of scratch
+// (2^20 elements) and recomputes it chunk by chunk otherwise: both paths, against the closed
+// forms y_i = sum_j x_ij log x_ij and, for the loss mean(y), dx_ij = (log x_ij + 1) / n.
+TEST_F(GradCheck, RowXlogxOneChunkAndSeveral) {
+  for (const int64_t rows : {int64_t{7}, (int64_t{1} << 20) / 4 * 2 + 5}) {  // 1 chunk, then 3 of 2^18 rows
+    SCOPED_TRACE(rows);
+    const int64_t cols = 4;
+    Rng rng(11);
+    std::vector<double> x(static_cast<std::size_t>(rows * cols));
+    for (double& v : x) v = rng.uniform(0.05, 1.0);
+    Workspace ws(*backend);
+    Tape tape(*backend, ws);
+    Variable* input = tape.input(upload<double>(*backend, x, Shape{rows, cols}), true);
+    Variable* y = ops::row_xlogx(tape, input);
+    tape.backward(ops::mean_all(tape, y));
+    const std::vector<double> y_host = download<double>(*backend, y->value);
+    const std::vector<double> dx_host = download<double>(*backend, input->grad);
+    for (int64_t r = 0; r < rows; ++r) {
+      double expected = 0;
+      for (int64_t c = 0; c < cols; ++c) {
+        const std::size_t i = static_cast<std::size_t>(r * cols + c);
+        expected += x[i] * std::log(x[i]);
+        ASSERT_NEAR(dx_host[i], (std::log(x[i]) + 1.0) / static_cast<double>(rows), 1e-15) << "row " << r << " col " << c;
+      }
+      ASSERT_NEAR(y_host[static_cast<std::size_t>(r)], expected, 1e-14) << "row " << r;
+    }
+  }
 }
 
 TEST_F(GradCheck, Reductions) {

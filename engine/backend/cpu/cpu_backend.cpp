@@ -152,6 +152,10 @@ class CpuBackend final : public Backend {
   }
 
   void fill(Tensor& out, double value) override {
+    if (value == 0.0 && !std::signbit(value)) {  // +0 is all-zero bytes in f32, f64 and i32
+      std::memset(out.data(), 0, static_cast<std::size_t>(out.numel()) * dtype_size(out.dtype()));
+      return;
+    }
     switch (out.dtype()) {
       case DType::f32: std::fill_n(out.ptr<float>(), out.numel(), static_cast<float>(value)); break;
       case DType::f64: std::fill_n(out.ptr<double>(), out.numel(), value); break;
@@ -166,6 +170,10 @@ class CpuBackend final : public Backend {
       const T* s = static_cast<const T*>(src);
       T* d = static_cast<T*>(dst);
       const T a = static_cast<T>(alpha), b = static_cast<T>(beta);
+      if (b == T(0) && a == T(1) && src_ld == cols && dst_ld == cols) {  // one contiguous block
+        std::memcpy(d, s, static_cast<std::size_t>(rows * cols) * sizeof(T));
+        return;
+      }
       for (int64_t r = 0; r < rows; ++r) {
         const T* sr = s + r * src_ld;
         T* dr = d + r * dst_ld;
@@ -363,6 +371,7 @@ class CpuBackend final : public Backend {
       const T* xp = x.ptr<T>();
       T* yp = y.ptr<T>();
       int32_t* am = argmax ? argmax->ptr<int32_t>() : nullptr;
+      std::vector<double> acc(kind == SegmentReduce::max ? 0 : static_cast<std::size_t>(f));
       for (int64_t s = 0; s < segments; ++s) {
         const int64_t begin = off[s], end = off[s + 1];
         T* ys = yp + s * f;
@@ -375,13 +384,20 @@ class CpuBackend final : public Backend {
           }
           std::copy_n(xp + begin * f, f, ys);
           std::fill_n(as, f, static_cast<int32_t>(begin));
+          // Branch-free selects, so the loop over columns vectorises; the first maximum wins.
           for (int64_t r = begin + 1; r < end; ++r) {
-            const T* xr = xp + r * f;
-            for (int64_t c = 0; c < f; ++c)
-              if (xr[c] > ys[c]) { ys[c] = xr[c]; as[c] = static_cast<int32_t>(r); }
+            const T* __restrict xr = xp + r * f;
+            T* __restrict yv = ys;
+            int32_t* __restrict av = as;
+            const int32_t row = static_cast<int32_t>(r);
+            for (int64_t c = 0; c < f; ++c) {
+              const bool larger = xr[c] > yv[c];
+              yv[c] = larger ? xr[c] : yv[c];
+              av[c] = larger ? row : av[c];
+            }
           }
         } else {
-          std::vector<double> acc(static_cast<std::size_t>(f), 0.0);
+          std::fill(acc.begin(), acc.end(), 0.0);
           for (int64_t r = begin; r < end; ++r) {
             const T* xr = xp + r * f;
             for (int64_t c = 0; c < f; ++c) acc[static_cast<std::size_t>(c)] += xr[c];
