@@ -107,7 +107,8 @@ std::string checksum_block_for(std::string_view content, std::uint32_t content_c
 }
 
 ChecksumCheck verify_checksum_block(const std::filesystem::path& path) {
-  const FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: a FIFO at `path` must not block the open (it is then refused as no regular file).
+  const FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   struct stat status {};
   if (!fd.valid() || ::fstat(fd.get(), &status) != 0 || !S_ISREG(status.st_mode)) return ChecksumCheck::absent;
   const auto file_bytes = static_cast<std::uint64_t>(status.st_size);
