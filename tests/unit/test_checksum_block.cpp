@@ -181,7 +181,9 @@ TEST_F(ChecksumBlockTest, OneByteShortOrOneBitFlippedIsDamaged) {
 
     for (const fs::path& damaged : {cut, flipped}) {
       EXPECT_FALSE(hdf5::is_readable_hdf5(damaged)) << damaged;
-      if (file.kind == "job file") EXPECT_EQ(job_file_state(damaged), StoredFile::damaged) << damaged;
+      if (file.kind == "job file") {
+        EXPECT_EQ(job_file_state(damaged), StoredFile::damaged) << damaged;
+      }
       if (file.kind == "checkpoint") {
         EXPECT_EQ(checkpoint_state(damaged), StoredFile::damaged) << damaged;
         EXPECT_FALSE(read_checkpoint(damaged, "job-a").has_value()) << damaged;
