@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages diffpool needs, only those that are missing.
 #   jobs/install-deps.sh          build and run (compiler, CMake, libraries, Open MPI)
-#   jobs/install-deps.sh --tests  also what the test suite uses (PyTorch reference, h5py, plots, Slurm,
-#                                 clang with its libFuzzer and sanitizer runtimes for tests/fuzz)
+#   jobs/install-deps.sh --tests  also what the test suite uses (PyTorch reference, h5py, plots, the
+#                                 results package's data frames (pandas), Slurm, clang with its
+#                                 libFuzzer and sanitizer runtimes for tests/fuzz)
 # Runs apt-get as root (or through sudo when not root). Nothing is downloaded from elsewhere.
 set -euo pipefail
 
@@ -11,7 +12,7 @@ packages=(build-essential cmake pkg-config git
           libhdf5-dev hdf5-tools libopenmpi-dev openmpi-bin
           libgtest-dev libbenchmark-dev time)
 if [[ "${1:-}" == "--tests" ]]; then
-  packages+=(python3 python3-numpy python3-torch python3-h5py python3-matplotlib
+  packages+=(python3 python3-numpy python3-torch python3-h5py python3-matplotlib python3-pandas
              slurmctld slurmd slurm-client munge iproute2 procps
              clang libclang-rt-14-dev)
 fi

@@ -17,6 +17,11 @@
 //   /result                   attributes best_epoch, has_test
 //   /result/best_validation   attributes loss, classification_loss, link_loss, entropy_loss, accuracy, graphs
 //   /result/test              the same (only when has_test)
+//   /predictions              attributes split ("test"), epoch; datasets graphs (int64 [n]), label,
+//                             prediction (int32 [n]): every test graph of /result/test; per_epoch
+//                             (int32 [E, n], -1 in rows of epochs that did not measure the test
+//                             split; only when the test split was measured during training).
+//                             Absent without a test split and in files written before it existed.
 //   /outputs                  attributes split ("test" | "validation" | "all" | ""), graphs (int64 [G],
 //                             the graph indices in the order they were written)
 //   /outputs/graphs/<g>/      attributes graph, label, prediction, levels; datasets logits [C],
@@ -171,6 +176,73 @@ std::vector<EpochMetrics> read_epoch_metrics(const File& file) {
     epochs[i].eval_seconds = eval_seconds[i];
   }
   return epochs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test predictions: small integer arrays, kept for every test graph (output.max_graphs limits only
+// the per-graph outputs below).
+
+void write_predictions(File& file, const JobRecord& r) {
+  const TestPredictions& p = r.predictions;
+  const std::size_t n = p.graphs.size();
+  const bool per_epoch = std::any_of(r.epochs.begin(), r.epochs.end(),
+                                     [](const EpochMetrics& e) { return !e.test_predictions.empty(); });
+  if (n == 0) {
+    DP_CHECK(p.labels.empty() && p.predictions.empty() && !per_epoch,
+             "job {}: {} labels, {} predictions and {} per-epoch test predictions, but no test graphs", r.job_id,
+             p.labels.size(), p.predictions.size(), per_epoch ? "some" : "no");
+    return;
+  }
+  DP_CHECK(p.labels.size() == n && p.predictions.size() == n, "job {}: {} test graphs, {} labels, {} predictions",
+           r.job_id, n, p.labels.size(), p.predictions.size());
+  Group group = file.create_group("predictions");
+  group.set_attribute("split", "test");
+  group.set_attribute("epoch", static_cast<int64_t>(p.epoch));
+  group.write_dataset("graphs", p.graphs);
+  group.write_dataset("label", p.labels);
+  group.write_dataset("prediction", p.predictions);
+  if (!per_epoch) return;
+  // [E, n]: row e - 1 holds epoch e's predictions, -1 where that epoch did not measure the test split.
+  std::vector<int32_t> rows;
+  rows.reserve(r.epochs.size() * n);
+  for (const EpochMetrics& e : r.epochs) {
+    if (e.test_predictions.empty()) {
+      rows.insert(rows.end(), n, -1);
+      continue;
+    }
+    DP_CHECK(e.test_predictions.size() == n, "job {} epoch {}: {} test predictions for {} test graphs", r.job_id,
+             e.epoch, e.test_predictions.size(), n);
+    rows.insert(rows.end(), e.test_predictions.begin(), e.test_predictions.end());
+  }
+  const hdf5::DatasetOptions options =
+      rows.size() >= kCompressFrom ? hdf5::DatasetOptions::compressed() : hdf5::DatasetOptions{};
+  group.write_dataset("per_epoch", rows, {r.epochs.size(), n}, options);
+}
+
+void read_predictions(const File& file, JobRecord& r) {
+  if (!file.exists("predictions")) return;  // no test split, or a file from before predictions were stored
+  const Group group = file.open_group("predictions");
+  TestPredictions& p = r.predictions;
+  p.epoch = static_cast<int>(group.read_attribute<int64_t>("epoch"));
+  p.graphs = group.read_dataset<int64_t>("graphs").values;
+  p.labels = group.read_dataset<int32_t>("label").values;
+  p.predictions = group.read_dataset<int32_t>("prediction").values;
+  const std::size_t n = p.graphs.size();
+  if (p.labels.size() != n || p.predictions.size() != n) {
+    throw InputError(fmt::format("job file '{}': /predictions has {} graphs, {} labels and {} predictions",
+                                 file.path().string(), n, p.labels.size(), p.predictions.size()));
+  }
+  if (!group.exists("per_epoch")) return;
+  const hdf5::Array<int32_t> per_epoch = group.read_dataset<int32_t>("per_epoch");
+  if (per_epoch.shape != Dimensions{r.epochs.size(), n}) {
+    throw InputError(fmt::format("job file '{}': /predictions/per_epoch has shape {}, expected ({}, {}) (epochs, test graphs)",
+                                 file.path().string(), hdf5::format_shape(per_epoch.shape), r.epochs.size(), n));
+  }
+  for (std::size_t e = 0; e < r.epochs.size(); ++e) {
+    if (!r.epochs[e].test) continue;
+    const auto row = per_epoch.values.begin() + static_cast<std::ptrdiff_t>(e * n);
+    r.epochs[e].test_predictions.assign(row, row + static_cast<std::ptrdiff_t>(n));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -331,6 +403,7 @@ void write_record(File& file, const JobRecord& r) {
     write_metrics_attributes(test, r.test_metrics);
   }
 
+  write_predictions(file, r);
   write_outputs(file, r);
 }
 
@@ -385,6 +458,8 @@ JobRecord read_record(const File& file, bool with_outputs) {
   r.has_test = result.read_attribute<int64_t>("has_test") != 0;
   r.best_validation = read_metrics_attributes(result.open_group("best_validation"));
   if (r.has_test) r.test_metrics = read_metrics_attributes(result.open_group("test"));
+
+  read_predictions(file, r);
 
   r.outputs_split = file.open_group("outputs").read_attribute<std::string>("split");
   if (with_outputs) read_outputs(file, r.outputs, r.output_edges);

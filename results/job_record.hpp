@@ -14,6 +14,18 @@
 
 namespace diffpool {
 
+// The true and predicted class of every test graph of the evaluation a job reports (/result/test),
+// stored whatever output.max_graphs says about the large per-graph outputs: what confusion
+// matrices and per-class accuracies are computed from. Empty when the job has no test split (the
+// nested protocol's selection jobs) and in job files written before they existed.
+struct TestPredictions {
+  std::vector<int64_t> graphs;       // dataset graph indices, in the order of the test split
+  std::vector<int32_t> labels;       // the true class of each
+  std::vector<int32_t> predictions;  // the argmax of the logits: test_metrics.accuracy == mean(labels == predictions)
+  int epoch = 0;                     // the epoch whose weights made them (the best epoch when restored, else the last)
+  bool empty() const { return graphs.empty(); }
+};
+
 struct JobRecord {
   // Identity.
   std::string job_id;          // 16 hex digits, a hash of settings + phase + fold + repeat
@@ -46,6 +58,10 @@ struct JobRecord {
   // Test metrics of the final model (best epoch's weights where kept). Named test_metrics, not
   // test, because `test` is the test split above.
   Metrics test_metrics;
+
+  // Labels and predictions of every test graph for test_metrics; the per-epoch predictions (the
+  // paper protocol, which measures the test split every epoch) are epochs[e].test_predictions.
+  TestPredictions predictions;
 
   // Model outputs on the saved split (see output.save_outputs).
   std::string outputs_split;         // "test", "validation", "all" or "" (none saved)

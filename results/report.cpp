@@ -109,7 +109,46 @@ std::string protocol_cell(const ReportRow& row) {
 
 std::string ours_cell(const ReportRow& row) {
   if (!row.summarised) return "not summarised";
+  if (std::isnan(row.mean_pct)) return "-";
   return fmt::format("{:.2f} +- {:.2f}", row.mean_pct, row.std_pct);
+}
+
+// Ours with the population standard deviation, beside Errica et al.'s figure (not for the paper
+// protocol, which has no figure of theirs beside it).
+std::string population_cell(const ReportRow& row) {
+  if (row.protocol == "paper") return "";
+  if (!row.summarised || std::isnan(row.mean_pct) || std::isnan(row.population_std_pct)) return "-";
+  return fmt::format("{:.2f} +- {:.2f}", row.mean_pct, row.population_std_pct);
+}
+
+// A number for the CSV: "" for NaN.
+std::string csv_number(double value, int digits) {
+  if (std::isnan(value)) return "";
+  return fmt::format("{:.{}f}", value, digits);
+}
+
+// A statistic for the CSV with 17 significant digits (enough to check it against another
+// implementation): "" for NaN, "inf" / "-inf" as they are.
+std::string csv_precise(double value) {
+  if (std::isnan(value)) return "";
+  return fmt::format("{:.17g}", value);
+}
+
+// "+1.23" / "-1.23": a difference in accuracy points.
+std::string signed_points(double value) {
+  if (std::isnan(value)) return "-";
+  return fmt::format("{:+.2f}", value);
+}
+
+// A p-value as people read it: 4 significant digits, "< 1e-16" below what doubles resolve here.
+std::string p_value_text(double p) {
+  if (std::isnan(p)) return "-";
+  if (p < 1e-16) return "< 1e-16";
+  return fmt::format("{:.4g}", p);
+}
+
+std::string row_name(const ReportRow& r) {
+  return r.experiment.empty() || r.experiment == r.folder ? r.folder : fmt::format("{} ({})", r.experiment, r.folder);
 }
 
 std::string jobs_cell(const ReportRow& row) {
@@ -195,6 +234,17 @@ ReportRow read_report_row(const fs::path& folder) {
     row.optimistic = s.optimistic || s.protocol == "paper";
     row.mean_pct = 100.0 * s.accuracy_mean;
     row.std_pct = 100.0 * s.accuracy_std;
+    row.population_std_pct = 100.0 * s.accuracy_std_population;
+    if (std::isnan(row.population_std_pct) && !std::isnan(s.accuracy_std) && s.protocol != "paper" &&
+        s.winners.size() > 1) {
+      // A summary written before the population std was stored: the same n fold figures.
+      const auto n = static_cast<double>(s.winners.size());
+      row.population_std_pct = row.std_pct * std::sqrt((n - 1.0) / n);
+    }
+    row.folds = s.folds;
+    row.has_split_seed = s.has_split_seed;
+    row.split_seed = s.split_seed;
+    row.winners = s.winners;
     row.measure = s.accuracy_label;
     row.completed = s.jobs_completed;
     row.failed = s.jobs_failed;
@@ -252,14 +302,13 @@ std::string format_report_table(const std::vector<ReportRow>& input) {
   std::vector<ReportRow> rows = input;
   sort_report_rows(rows);
   const std::vector<std::string> header = {"dataset", "variant", "protocol", "ours (%)", "jobs done/total", "failed",
-                                           std::string(kYingSource), std::string(kErricaSource), "experiment"};
+                                           std::string(kYingSource), "ours, population std", std::string(kErricaSource),
+                                           "experiment"};
   std::vector<std::vector<std::string>> cells;
   for (const ReportRow& r : rows) {
     cells.push_back({r.dataset, r.variant, protocol_cell(r), ours_cell(r), jobs_cell(r), std::to_string(r.failed),
-                     r.protocol == "paper" ? format_published(r.ying) : "",
-                     r.protocol == "paper" ? "" : format_published(r.errica),
-                     r.experiment.empty() || r.experiment == r.folder ? r.folder
-                                                                     : fmt::format("{} ({})", r.experiment, r.folder)});
+                     r.protocol == "paper" ? format_published(r.ying) : "", population_cell(r),
+                     r.protocol == "paper" ? "" : format_published(r.errica), row_name(r)});
   }
   std::vector<std::size_t> width(header.size());
   for (std::size_t c = 0; c < header.size(); ++c) {
@@ -276,7 +325,8 @@ std::string format_report_table(const std::vector<ReportRow>& input) {
     return text + "\n";
   };
 
-  std::string out = "Graph classification accuracy in % (ours: mean +- std over outer folds, as summary.h5 gives it)\n\n";
+  std::string out =
+      "Graph classification accuracy in % (ours: mean +- sample std over outer folds, as summary.h5 gives it)\n\n";
   out += format_line(header);
   std::vector<std::string> rule;
   for (const std::size_t w : width) rule.emplace_back(w, '-');
@@ -291,29 +341,145 @@ std::string format_report_table(const std::vector<ReportRow>& input) {
       "  evaluation folds, so it and our 'paper (optimistic)' rows overstate the accuracy.\n"
       "{}: DiffPool under stratified 10-fold CV with model selection on an inner holdout and\n"
       "  the winner retrained 3 times (COLLAB with degree features), shown beside our 'holdout' and\n"
-      "  'nested' rows. '-': the source has no figure for that dataset and variant.\n",
+      "  'nested' rows. '-': the source has no figure for that dataset and variant, or ours does not\n"
+      "  apply (no completed job).\n"
+      "Standard deviations: ours (column 'ours') is the sample standard deviation over outer folds\n"
+      "  (divides by n - 1); Errica et al.'s code reports the population one (divides by n), so\n"
+      "  'ours, population std' gives our figure on their convention, beside theirs.\n",
       kYingSource, kErricaSource);
   return out;
 }
 
-std::string format_report_csv(const std::vector<ReportRow>& input) {
+std::string format_report_csv(const std::vector<ReportRow>& input, const std::vector<PairedComparison>& comparisons) {
   std::vector<ReportRow> rows = input;
   sort_report_rows(rows);
+  // Columns after "folder" were added later, at the end, so that readers by position keep working.
   std::string out =
       "dataset,variant,protocol,optimistic,summarised,accuracy_mean_pct,accuracy_std_pct,measure,jobs_completed,"
-      "jobs_failed,jobs_total,ying2018_table1_pct,errica2020_mean_pct,errica2020_std_pct,experiment,folder\n";
+      "jobs_failed,jobs_total,ying2018_table1_pct,errica2020_mean_pct,errica2020_std_pct,experiment,folder,"
+      "accuracy_std_population_pct,paired_baseline,paired_folds,paired_fold_differences_pct,"
+      "paired_mean_difference_pct,paired_ci95_low_pct,paired_ci95_high_pct,paired_t,paired_degrees_of_freedom,"
+      "paired_p_value\n";
   for (const ReportRow& r : rows) {
-    const std::string mean = r.summarised ? fmt::format("{:.4f}", r.mean_pct) : "";
-    const std::string std = r.summarised ? fmt::format("{:.4f}", r.std_pct) : "";
+    const std::string mean = r.summarised ? csv_number(r.mean_pct, 4) : "";
+    const std::string std = r.summarised ? csv_number(r.std_pct, 4) : "";
+    const std::string population = r.summarised ? csv_number(r.population_std_pct, 4) : "";
+    std::string paired = ",,,,,,,,";
+    for (const PairedComparison& c : comparisons) {
+      if (c.experiment_folder != r.folder) continue;
+      std::vector<std::string> differences;
+      for (std::size_t i = 0; i < c.paired_folds.size(); ++i)
+        differences.push_back(fmt::format("{:.4f}", c.experiment_pct[i] - c.baseline_pct[i]));
+      paired = fmt::format("{},{},{},{},{},{},{},{},{}", csv_field(c.baseline_folder),
+                           fmt::join(c.paired_folds, ";"), fmt::join(differences, ";"),
+                           csv_number(c.test.mean_difference, 4), csv_number(c.test.ci_low, 4),
+                           csv_number(c.test.ci_high, 4), csv_precise(c.test.t), c.test.n - 1,
+                           csv_precise(c.test.p_value));
+    }
     const std::string total = r.total < 0 ? "" : std::to_string(r.total);
     const std::string ying = r.ying ? fmt::format("{:.2f}", r.ying->mean) : "";
     const std::string errica_mean = r.errica ? fmt::format("{:.1f}", r.errica->mean) : "";
     const std::string errica_std = r.errica && r.errica->has_std ? fmt::format("{:.1f}", r.errica->std) : "";
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.dataset),
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.dataset),
                        csv_field(r.variant), csv_field(r.protocol), r.optimistic ? "yes" : "no",
                        r.summarised ? "yes" : "no", mean, std, csv_field(r.measure), r.completed, r.failed, total,
-                       ying, errica_mean, errica_std, csv_field(r.experiment), csv_field(r.folder));
+                       ying, errica_mean, errica_std, csv_field(r.experiment), csv_field(r.folder), population, paired);
   }
+  return out;
+}
+
+PairedComparison compare_paired(const ReportRow& experiment, const ReportRow& baseline) {
+  PairedComparison c;
+  c.experiment = row_name(experiment);
+  c.baseline = row_name(baseline);
+  c.experiment_folder = experiment.folder;
+  c.baseline_folder = baseline.folder;
+  const std::string what = fmt::format("cannot compare {} with {} fold by fold", c.experiment, c.baseline);
+  for (const ReportRow* r : {&experiment, &baseline}) {
+    if (!r->summarised) {
+      throw InputError(fmt::format("{}: {} has no summary.h5; `diffpool run <experiment.yaml>` with its experiment "
+                                   "file rebuilds it",
+                                   what, r->folder));
+    }
+    if (!r->has_split_seed) {
+      throw InputError(fmt::format("{}: the summary of {} predates stored split seeds, so its outer folds cannot be "
+                                   "checked; `diffpool run <experiment.yaml>` with its experiment file rebuilds it "
+                                   "(it reruns nothing that is finished)",
+                                   what, r->folder));
+    }
+  }
+  // Everything that decides the outer test folds must be equal: name every difference at once.
+  std::vector<std::string> differences;
+  if (experiment.dataset != baseline.dataset) {
+    differences.push_back(fmt::format("dataset {} vs {}", experiment.dataset, baseline.dataset));
+  }
+  if (experiment.folds != baseline.folds) {
+    differences.push_back(fmt::format("evaluation.folds {} vs {}", experiment.folds, baseline.folds));
+  }
+  if (experiment.split_seed != baseline.split_seed) {
+    differences.push_back(fmt::format("evaluation.split_seed {} vs {}", experiment.split_seed, baseline.split_seed));
+  }
+  std::map<int, const FoldWinner*> baseline_folds;
+  for (const FoldWinner& w : baseline.winners) baseline_folds[w.fold] = &w;
+  std::set<int> experiment_folds;
+  for (const FoldWinner& w : experiment.winners) {
+    experiment_folds.insert(w.fold);
+    const auto other = baseline_folds.find(w.fold);
+    if (other == baseline_folds.end()) {
+      c.unpaired_folds.push_back(w.fold);
+      continue;
+    }
+    if (differences.empty() && !w.test_split.empty() && !other->second->test_split.empty() &&
+        w.test_split != other->second->test_split) {
+      differences.push_back(fmt::format("the test graphs of fold {} (fingerprint {} vs {})", w.fold, w.test_split,
+                                        other->second->test_split));
+    }
+    c.paired_folds.push_back(w.fold);
+    c.experiment_pct.push_back(100.0 * w.test_mean);
+    c.baseline_pct.push_back(100.0 * other->second->test_mean);
+  }
+  if (!differences.empty()) {
+    throw InputError(fmt::format("{}: they were not evaluated on the same splits: {} (first vs second)", what,
+                                 fmt::join(differences, "; ")));
+  }
+  for (const auto& [fold, winner] : baseline_folds)
+    if (!experiment_folds.count(fold)) c.unpaired_folds.push_back(fold);
+  std::sort(c.unpaired_folds.begin(), c.unpaired_folds.end());
+  if (c.paired_folds.size() < 2) {
+    throw InputError(fmt::format("{}: a paired comparison needs at least 2 outer folds that both have finished, "
+                                 "they share {}",
+                                 what, c.paired_folds.size()));
+  }
+  c.dataset = experiment.dataset;
+  c.folds = experiment.folds;
+  c.split_seed = experiment.split_seed;
+  c.test = paired_t_test(c.experiment_pct, c.baseline_pct);
+  return c;
+}
+
+std::string format_paired_comparison(const PairedComparison& c) {
+  std::string out = fmt::format("{}\n  minus {}\n  {}, {} outer folds, split seed {}", c.experiment, c.baseline,
+                                c.dataset, c.folds, c.split_seed);
+  if (!c.unpaired_folds.empty()) {
+    out += fmt::format("; paired on {} folds (not finished in both: fold{} {})", c.paired_folds.size(),
+                       c.unpaired_folds.size() == 1 ? "" : "s", fmt::join(c.unpaired_folds, ", "));
+  }
+  out += "\n";
+  std::string folds = fmt::format("  {:<12}", "fold"), ours = fmt::format("  {:<12}", "experiment"),
+              theirs = fmt::format("  {:<12}", "baseline"), difference = fmt::format("  {:<12}", "difference");
+  for (std::size_t i = 0; i < c.paired_folds.size(); ++i) {
+    folds += fmt::format("{:>8}", c.paired_folds[i]);
+    ours += fmt::format("{:>8.2f}", c.experiment_pct[i]);
+    theirs += fmt::format("{:>8.2f}", c.baseline_pct[i]);
+    difference += fmt::format("{:>8}", signed_points(c.experiment_pct[i] - c.baseline_pct[i]));
+  }
+  out += folds + "\n" + ours + "\n" + theirs + "\n" + difference + "\n";
+  const PairedTTest& t = c.test;
+  out += fmt::format(
+      "  mean difference {} points, {:.0f}% CI [{}, {}] (t distribution, {} degrees of freedom); "
+      "paired t-test t = {:.3f}, p = {} (two-sided)\n",
+      signed_points(t.mean_difference), 100 * t.level, signed_points(t.ci_low), signed_points(t.ci_high), t.n - 1, t.t,
+      p_value_text(t.p_value));
   return out;
 }
 
@@ -336,7 +502,13 @@ int run_report(const ReportOptions& options, std::ostream& out, std::ostream& er
   int status = 0;
   std::vector<ReportRow> rows;
   std::vector<std::string> notes;
-  for (const std::string& folder : options.results) {
+  // The baseline of --compare is a row of the table too (once).
+  std::vector<std::string> folders = options.results;
+  if (!options.compare.empty() && std::find(folders.begin(), folders.end(), options.compare) == folders.end()) {
+    folders.push_back(options.compare);
+  }
+  bool baseline_read = false;
+  for (const std::string& folder : folders) {
     try {
       ReportRow row = read_report_row(folder);
       if (!row.summarised) {
@@ -354,6 +526,15 @@ int run_report(const ReportOptions& options, std::ostream& out, std::ostream& er
                                     folder, row.damaged.size(), row.damaged.size() == 1 ? "" : "s",
                                     row.damaged.size() == 1 ? "that job" : "those jobs", fmt::join(row.damaged, ", ")));
       }
+      std::vector<std::string> ties;
+      for (const FoldWinner& w : row.winners)
+        if (w.tied > 1) ties.push_back(fmt::format("fold {} ({} points)", w.fold, w.tied));
+      if (!ties.empty()) {
+        notes.push_back(fmt::format("{}: model selection was a tie (the same {} figure) in {}; broken by the {}",
+                                    folder, row.protocol == "paper" ? "fold-averaged" : "mean validation",
+                                    fmt::join(ties, ", "), kTieRule));
+      }
+      if (folder == options.compare) baseline_read = true;
       rows.push_back(std::move(row));
     } catch (const InputError& error) {
       status = kInput;
@@ -369,9 +550,36 @@ int run_report(const ReportOptions& options, std::ostream& out, std::ostream& er
   out << format_report_table(rows);
   for (const std::string& note : notes) out << "\nnote: " << note << "\n";
 
+  std::vector<PairedComparison> comparisons;
+  if (baseline_read) {
+    const auto baseline = std::find_if(rows.begin(), rows.end(), [&](const ReportRow& r) { return r.folder == options.compare; });
+    std::string text;
+    if (rows.size() == 1) {
+      status = kInput;
+      err << "diffpool report --compare: no experiment to compare with " << options.compare
+          << ": give its folder as RESULTS beside --compare BASELINE\n";
+    }
+    for (const ReportRow& row : rows) {
+      if (row.folder == options.compare) continue;
+      try {
+        comparisons.push_back(compare_paired(row, *baseline));
+        text += "\n" + format_paired_comparison(comparisons.back());
+      } catch (const InputError& error) {
+        status = kInput;
+        err << "diffpool report --compare: " << error.what() << "\n";
+      }
+    }
+    if (!comparisons.empty()) {
+      out << "\nPaired comparison with " << row_name(*baseline)
+          << " (difference = experiment - baseline, in accuracy points, per outer fold: the\n"
+             "winner's test accuracy under holdout and nested, the reported epoch's accuracy under the paper protocol)\n"
+          << text;
+    }
+  }
+
   const fs::path csv = options.csv.empty() ? fs::path(options.results.front()) / "report.csv" : fs::path(options.csv);
   try {
-    write_text_file_atomically(csv, format_report_csv(rows));
+    write_text_file_atomically(csv, format_report_csv(rows, comparisons));
     out << "\nwrote " << csv.string() << "\n";
   } catch (const std::exception& error) {
     status = std::max(status, 1);

@@ -2,14 +2,20 @@
 //
 //   /               attributes: format = "diffpool-summary", schema_version, name, experiment_id,
 //                   protocol, dataset, variant, folds, repeats, jobs_total, jobs_completed,
-//                   jobs_failed, accuracy_mean, accuracy_std, accuracy_label, optimistic (0/1)
+//                   jobs_failed, accuracy_mean, accuracy_std, accuracy_std_population,
+//                   accuracy_label, optimistic (0/1), split_seed (uint64), tie_rule
 //   /environment    attributes version, git_revision, backend, ranks, updated_at; dataset hosts (strings)
 //   /points/<column>     one entry per sweep point: point, label, jobs, validation_mean, validation_std,
 //                        test_mean, test_std, paper_best_epoch, paper_accuracy, paper_std
-//   /winners/<column>    one entry per outer fold: fold, point, validation, test_mean, test_std, runs
+//   /winners/<column>    one entry per outer fold: fold, point, validation, test_mean, test_std, runs,
+//                        tied, test_split
 //   /failures/<column>   one entry per failed job: job_id, point, fold, repeat, phase, reason
 //
 // Accuracies are fractions (0.625 = 62.5 %); the CSV gives percentages (columns named *_pct).
+// A figure that does not apply is NaN (an empty cell in the CSV). Summaries written before
+// accuracy_std_population, split_seed, tie_rule, winners/tied and winners/test_split existed
+// read back with NaN, no split seed, a tie count of 1 and "" (same schema version: the additions
+// are optional for readers).
 // Columns are plain 1-D datasets (no compound types), so h5py, h5dump and any HDF5 reader see
 // them as ordinary arrays.
 #include "results/summary.hpp"
@@ -79,6 +85,16 @@ class ColumnReader {
     check_size(name, values.size());
     for (std::size_t i = 0; i < rows_; ++i) rows[i].*member = values[i];
   }
+  // Columns added after schema version 1 was first written: absent in older files, where the
+  // rows keep their defaults.
+  template <class Row, class Value>
+  void optional_numbers(const char* name, std::vector<Row>& rows, Value Row::*member) const {
+    if (group_.exists(name)) numbers(name, rows, member);
+  }
+  template <class Row>
+  void optional_strings(const char* name, std::vector<Row>& rows, std::string Row::*member) const {
+    if (group_.exists(name)) strings(name, rows, member);
+  }
 
  private:
   const char* checked(const char* name) const {
@@ -114,8 +130,11 @@ void write_summary_file(File& file, const ExperimentSummary& s) {
   file.set_attribute("jobs_failed", s.jobs_failed);
   file.set_attribute("accuracy_mean", s.accuracy_mean);
   file.set_attribute("accuracy_std", s.accuracy_std);
+  file.set_attribute("accuracy_std_population", s.accuracy_std_population);
   file.set_attribute("accuracy_label", s.accuracy_label);
   file.set_attribute("optimistic", static_cast<int64_t>(s.optimistic ? 1 : 0));
+  if (s.has_split_seed) file.set_unsigned_attribute("split_seed", s.split_seed);
+  file.set_attribute("tie_rule", kTieRule);
 
   Group environment = file.create_group("environment");
   environment.set_attribute("version", s.version);
@@ -144,6 +163,8 @@ void write_summary_file(File& file, const ExperimentSummary& s) {
   winners.numbers("test_mean", s.winners, &FoldWinner::test_mean);
   winners.numbers("test_std", s.winners, &FoldWinner::test_std);
   winners.numbers("runs", s.winners, &FoldWinner::runs);
+  winners.numbers("tied", s.winners, &FoldWinner::tied);
+  winners.strings("test_split", s.winners, &FoldWinner::test_split);
 
   ColumnWriter failures(file, "failures", s.failures.size());
   failures.strings("job_id", s.failures, &FailedJob::job_id);
@@ -178,6 +199,11 @@ ExperimentSummary read_summary_file(const File& file) {
   s.jobs_failed = file.read_attribute<int64_t>("jobs_failed");
   s.accuracy_mean = file.read_attribute<double>("accuracy_mean");
   s.accuracy_std = file.read_attribute<double>("accuracy_std");
+  if (file.has_attribute("accuracy_std_population")) {
+    s.accuracy_std_population = file.read_attribute<double>("accuracy_std_population");
+  }
+  s.has_split_seed = file.has_attribute("split_seed");
+  if (s.has_split_seed) s.split_seed = file.read_attribute<uint64_t>("split_seed");
   s.accuracy_label = file.read_attribute<std::string>("accuracy_label");
   s.optimistic = file.read_attribute<int64_t>("optimistic") != 0;
 
@@ -210,6 +236,8 @@ ExperimentSummary read_summary_file(const File& file) {
   winners.numbers("test_mean", s.winners, &FoldWinner::test_mean);
   winners.numbers("test_std", s.winners, &FoldWinner::test_std);
   winners.numbers("runs", s.winners, &FoldWinner::runs);
+  winners.optional_numbers("tied", s.winners, &FoldWinner::tied);
+  winners.optional_strings("test_split", s.winners, &FoldWinner::test_split);
 
   const ColumnReader failures(file, "failures");
   s.failures.resize(failures.rows());
@@ -244,23 +272,45 @@ std::string csv_field(std::string_view text) {
 }
 
 std::string format_summary_csv(const ExperimentSummary& s) {
+  // Columns after "optimistic" were added later, at the end, so that readers by position keep
+  // working: fold, tied_points, tie_break (winner rows) and accuracy_std_population_pct (final row).
   std::string out =
       "experiment,dataset,variant,protocol,row,point,label,jobs,validation_mean_pct,validation_std_pct,"
       "test_mean_pct,test_std_pct,paper_best_epoch,paper_accuracy_pct,paper_std_pct,accuracy_mean_pct,"
-      "accuracy_std_pct,measure,optimistic\n";
+      "accuracy_std_pct,measure,optimistic,fold,tied_points,tie_break,accuracy_std_population_pct\n";
   const std::string head = fmt::format("{},{},{},{}", csv_field(s.name), csv_field(s.dataset), csv_field(s.variant),
                                        csv_field(s.protocol));
   const char* optimistic = s.optimistic ? "yes" : "no";
   for (const PointSummary& p : s.points) {
-    out += fmt::format("{},point,{},{},{},{},{},{},{},{},{},{},,,,{}\n", head, p.point, csv_field(p.label), p.jobs,
+    out += fmt::format("{},point,{},{},{},{},{},{},{},{},{},{},,,,{},,,,\n", head, p.point, csv_field(p.label), p.jobs,
                        percent(p.validation_mean), percent(p.validation_std), percent(p.test_mean),
-                       percent(p.test_std), s.protocol == "paper" ? std::to_string(p.paper_best_epoch) : "",
-                       s.protocol == "paper" ? percent(p.paper_accuracy) : "",
-                       s.protocol == "paper" ? percent(p.paper_std) : "", optimistic);
+                       percent(p.test_std), p.paper_best_epoch > 0 ? std::to_string(p.paper_best_epoch) : "",
+                       percent(p.paper_accuracy), percent(p.paper_std), optimistic);
   }
-  out += fmt::format("{},final,,,{},,,,,,,,{},{},{},{}\n", head, s.jobs_completed, percent(s.accuracy_mean),
-                     percent(s.accuracy_std), csv_field(s.accuracy_label), optimistic);
+  for (const FoldWinner& w : s.winners) {
+    std::string label;
+    for (const PointSummary& p : s.points)
+      if (p.point == w.point) label = p.label;
+    out += fmt::format("{},winner,{},{},{},{},,{},{},,,,,,,{},{},{},{},\n", head, w.point, csv_field(label), w.runs,
+                       percent(w.validation), percent(w.test_mean), percent(w.test_std), optimistic, w.fold, w.tied,
+                       w.tied > 1 ? csv_field(kTieRule) : "");
+  }
+  out += fmt::format("{},final,,,{},,,,,,,,{},{},{},{},,,,{}\n", head, s.jobs_completed, percent(s.accuracy_mean),
+                     percent(s.accuracy_std), csv_field(s.accuracy_label), optimistic,
+                     percent(s.accuracy_std_population));
   return out;
+}
+
+std::string split_fingerprint(const std::vector<int64_t>& graphs) {
+  uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a, 64 bits
+  for (const int64_t g : graphs) {
+    const auto value = static_cast<uint64_t>(g);
+    for (int byte = 0; byte < 8; ++byte) {
+      hash ^= (value >> (8 * byte)) & 0xffU;
+      hash *= 0x100000001b3ULL;
+    }
+  }
+  return fmt::format("{:016x}", hash);
 }
 
 void write_summary(const std::filesystem::path& h5_path, const ExperimentSummary& summary) {

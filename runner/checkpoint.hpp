@@ -1,8 +1,8 @@
 #pragma once
 // Epoch checkpoints of a running job: checkpoints/<job id>.h5 in the output folder, written
 // atomically, holding the trainer state at an epoch boundary (parameters, Adam moments, batch-norm
-// statistics, best-epoch bookkeeping) and the metrics so far. A rerun continues from it and gives
-// the same numbers as a run that was never interrupted (CPU backend).
+// statistics, best-epoch bookkeeping), the metrics and the per-epoch test predictions so far. A
+// rerun continues from it and gives the same numbers as a run that was never interrupted (CPU backend).
 #include <filesystem>
 #include <optional>
 #include <string>

@@ -172,7 +172,8 @@ bool parse_boolean(const Reader& r, const YAML::Node& v, const std::string& key)
 // ---- the schema ------------------------------------------------------------------------------
 
 // One key: what the README says of it, how its value is read into an ExperimentConfig, and its
-// text (canonical: doubles with 17 significant digits; shown: the shortest form, for the README).
+// text (canonical: doubles with 17 significant digits, the form the ids hash; shown: the shortest
+// form that reads back to the same double, for the README, job files and output).
 struct Field {
   SettingInfo info;
   std::function<void(ExperimentConfig&, const YAML::Node&, const Reader&)> read;
@@ -450,10 +451,11 @@ const std::vector<Field>& fields() {
                    {none, "the experiment folder (layout in `results/README.md`); one experiment per folder, a mismatch is an error",
                     "`runs/<name>`", "a folder"}),
         name_key("output.save_outputs", output_section, &OutputSettings::save_outputs, save_outputs_names,
-                 {none, "which graphs get embeddings, assignments, pooled adjacencies and predictions in the job file: none, "
-                        "the job's evaluation split, or every graph"}),
+                 {none, "which graphs get embeddings, assignments, pooled adjacencies and logits in the job file: none, "
+                        "the job's evaluation split, or every graph (every test graph's label and prediction is "
+                        "stored regardless)"}),
         integer_key("output.max_graphs", output_section, &OutputSettings::max_graphs, IntRange{0, 100000000},
-                    {none, "at most this many graphs of the saved set", "0 (all)"}),
+                    {none, "at most this many graphs of the saved set (the test predictions keep every test graph)", "0 (all)"}),
         integer_key("output.checkpoint_every", output_section, &OutputSettings::checkpoint_every, IntRange{0, 1000000},
                     {none, "epochs between checkpoints of a running job (0: only on SIGTERM/SIGUSR1)"}),
         integer_key("output.progress_seconds", output_section, &OutputSettings::progress_seconds, IntRange{1, 86400},
@@ -844,16 +846,25 @@ void check_against_dataset(const ExperimentConfig& config, const GraphDataset& d
                                                    dataset.num_graphs(), dataset.num_graphs()));
 }
 
-std::string ExperimentConfig::canonical_settings() const {
+namespace {
+// The settings that change what a job computes, as key=value lines; `canonical`: the id form of
+// numbers (17 significant digits), else the shortest round-trip form. Which keys are left out at
+// their default is decided on the id form in both cases, so both list the same keys.
+std::string job_settings_text(const ExperimentConfig& config, bool canonical) {
   std::string s;
   for (const Field& f : fields())
     if (f.info.affects == Affects::job && f.info.kind != SettingKind::sweep_parameters) {
-      const std::string text = f.text(*this, true);
-      if (f.info.omitted_at_default && text == f.info.default_value) continue;
-      s += fmt::format("{}={}\n", f.info.key, text);
+      const std::string id_text = f.text(config, true);
+      if (f.info.omitted_at_default && id_text == f.info.default_value) continue;
+      s += fmt::format("{}={}\n", f.info.key, canonical ? id_text : f.text(config, false));
     }
   return s;
 }
+}  // namespace
+
+std::string ExperimentConfig::canonical_settings() const { return job_settings_text(*this, true); }
+
+std::string ExperimentConfig::settings_text() const { return job_settings_text(*this, false); }
 
 const std::vector<SettingInfo>& settings_schema() {
   static const std::vector<SettingInfo> infos = [] {

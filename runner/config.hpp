@@ -102,8 +102,12 @@ struct ExperimentConfig {
   std::map<std::string, std::string> origins;  // keys set by --set or a sweep point: where they came from
 
   // Every setting that changes what a job computes, one "key=value" per line in a fixed order;
-  // job ids are hashes of it.
+  // job ids and the experiment id are hashes of it. Its numbers have 17 significant digits
+  // (0.0050000000000000001): frozen, since changing the text would change every id.
   std::string canonical_settings() const;
+  // The same keys and values as the user reads them: numbers in the shortest form that reads back
+  // to the same double (0.005). What job files store (/settings) and what is printed.
+  std::string settings_text() const;
 };
 
 // Raised for every configuration problem; the message is complete and meant for users.

@@ -136,7 +136,7 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
   record.seed = job_seed(plan, job, point);
   record.dataset = config.dataset.name;
   record.variant = variant_name(config.model.variant);
-  record.settings = config.canonical_settings();
+  record.settings = config.settings_text();  // shortest numbers; the job id hashes canonical_settings()
   {
     YAML::Emitter e;
     e << config.document;
@@ -255,6 +255,12 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
       EvaluationResult test = trainer.evaluate(split.test, save == OutputSettings::Save::evaluation && output_ids == split.test);
       record.has_test = true;
       record.test_metrics = test.metrics;
+      // Every test graph's label and prediction, whatever output.max_graphs says: the model
+      // measured here is the best epoch's where the protocol restores it, else the last epoch's.
+      record.predictions.graphs = split.test;
+      for (const int64_t g : split.test) record.predictions.labels.push_back(dataset.labels[static_cast<std::size_t>(g)]);
+      record.predictions.predictions = std::move(test.predictions);
+      record.predictions.epoch = training.restore_best && trainer.best_epoch() > 0 ? trainer.best_epoch() : trainer.epoch();
       if (!test.outputs.empty()) record.outputs = std::move(test.outputs);
     }
     if (!output_ids.empty() && record.outputs.empty()) record.outputs = trainer.evaluate(output_ids, true).outputs;

@@ -52,7 +52,14 @@ FinishedJob finished_job(const JobRecord& r) {
   j.has_test = r.has_test;
   j.test_accuracy = r.test_metrics.accuracy;
   for (const EpochMetrics& m : r.epochs) j.validation_curve.push_back(m.validation ? m.validation->accuracy : std::nan(""));
+  if (!r.test.empty()) j.test_split = split_fingerprint(r.test);
   return j;
+}
+
+// "12.34 +- 1.23" in percent, "-" where the figure does not apply (NaN), padded to `width`.
+std::string percent_pair(double mean, double std, int mean_width) {
+  if (std::isnan(mean)) return fmt::format("{:>{}}", "-", mean_width + 9);
+  return fmt::format("{:>{}.2f} +- {:>5.2f}", 100 * mean, mean_width, 100 * std);
 }
 
 }  // namespace
@@ -66,6 +73,8 @@ ExperimentSummary build_summary(const ExperimentPlan& plan, const OutputLayout& 
   s.dataset = base.dataset.name;
   s.variant = variant_name(base.model.variant);
   s.folds = base.evaluation.folds;
+  s.split_seed = base.evaluation.split_seed;
+  s.has_split_seed = true;
   s.repeats = base.evaluation.repeats;
   s.backend = backend;
   s.ranks = ranks;
@@ -120,16 +129,27 @@ std::string format_summary(const ExperimentSummary& s) {
   out += fmt::format("  {:>5}  {:>5}  {:>17}  {:>17}{}  {}\n", "point", "jobs", "validation acc %", "test acc %",
                      paper ? fmt::format("  {:>24}", "paper figure % (epoch)") : "", "settings");
   for (const PointSummary& p : s.points) {
-    out += fmt::format("  {:>5}  {:>5}  {:>8.2f} +- {:>5.2f}  {:>8.2f} +- {:>5.2f}", p.point, p.jobs, 100 * p.validation_mean,
-                       100 * p.validation_std, 100 * p.test_mean, 100 * p.test_std);
-    if (paper) out += fmt::format("  {:>10.2f} +- {:>5.2f} ({:>4})", 100 * p.paper_accuracy, 100 * p.paper_std, p.paper_best_epoch);
+    out += fmt::format("  {:>5}  {:>5}  {}  {}", p.point, p.jobs, percent_pair(p.validation_mean, p.validation_std, 8),
+                       percent_pair(p.test_mean, p.test_std, 8));
+    if (paper) {
+      out += fmt::format("  {} ({:>4})", percent_pair(p.paper_accuracy, p.paper_std, 10),
+                         p.paper_best_epoch > 0 ? std::to_string(p.paper_best_epoch) : "-");
+    }
     out += fmt::format("  {}\n", p.label.empty() ? "(no sweep)" : p.label);
   }
-  for (const FoldWinner& w : s.winners)
-    out += fmt::format("  fold {:>2}: point {} (validation {:.2f}%), test {:.2f} +- {:.2f}% over {} run{}\n", w.fold, w.point,
+  for (const FoldWinner& w : s.winners) {
+    out += fmt::format("  fold {:>2}: point {} (validation {:.2f}%), test {:.2f} +- {:.2f}% over {} run{}", w.fold, w.point,
                        100 * w.validation, 100 * w.test_mean, 100 * w.test_std, w.runs, w.runs == 1 ? "" : "s");
-  out += fmt::format("  accuracy {:.2f} +- {:.2f}%{}: {}\n", 100 * s.accuracy_mean, 100 * s.accuracy_std,
-                     s.optimistic ? " (OPTIMISTIC)" : "", s.accuracy_label);
+    if (w.tied > 1) out += fmt::format("; a tie of {} points, broken by the {}", w.tied, kTieRule);
+    out += "\n";
+  }
+  if (std::isnan(s.accuracy_mean)) {
+    out += fmt::format("  accuracy -: no completed job yet ({})\n", s.accuracy_label);
+  } else {
+    out += fmt::format("  accuracy {:.2f} +- {:.2f}% (sample std; population std {:.2f}){}: {}\n", 100 * s.accuracy_mean,
+                       100 * s.accuracy_std, 100 * s.accuracy_std_population, s.optimistic ? " (OPTIMISTIC)" : "",
+                       s.accuracy_label);
+  }
   for (const FailedJob& f : s.failures)
     out += fmt::format("  failed job {} (point {}, fold {}, repeat {}, {}): {}\n", f.job_id, f.point, f.fold, f.repeat, f.phase,
                        f.reason);

@@ -14,6 +14,8 @@ diffpool_add_runner_test(mpi_balance test_balance.py LABELS "mpi;runner" TIMEOUT
 diffpool_add_runner_test(kill_resume_single test_kill_resume.py LABELS "runner;resume" ARGS 0 TIMEOUT 900)
 diffpool_add_runner_test(kill_resume_mpi test_kill_resume.py LABELS "mpi;runner;resume" ARGS 2 TIMEOUT 900)
 diffpool_add_runner_test(kill_resume_per_graph test_kill_resume.py LABELS "runner;resume" ARGS 0 per_graph TIMEOUT 900)
+# The paper protocol: the per-epoch test predictions travel through the checkpoints.
+diffpool_add_runner_test(kill_resume_paper test_kill_resume.py LABELS "runner;resume" ARGS 0 paper TIMEOUT 900)
 diffpool_add_runner_test(preemption_sigterm test_preemption.py LABELS "runner;resume" ARGS 0 TERM TIMEOUT 600)
 diffpool_add_runner_test(preemption_mpi_sigusr1 test_preemption.py LABELS "mpi;runner;resume" ARGS 2 USR1 TIMEOUT 600)
 # The heartbeat (backend.heartbeat_seconds): a frozen worker, then a frozen rank 0, end the run with 75
@@ -28,3 +30,5 @@ diffpool_add_runner_test(progress_mpi test_progress_mpi.py LABELS "mpi;runner" T
 diffpool_add_gtest(test_plan_cost LABELS "unit;runner" SOURCES unit/test_plan_cost.cpp LIBS diffpool_runner)
 diffpool_add_runner_test(exit_codes test_exit_codes.py LABELS "runner" TIMEOUT 300)
 diffpool_add_runner_test(damaged_files test_damaged_files.py LABELS "runner;resume" TIMEOUT 300)
+# Stored test predictions against every reported accuracy, under each protocol (MUTAG, a few epochs).
+diffpool_add_runner_test(stored_predictions test_predictions.py LABELS "runner;results" TIMEOUT 600)

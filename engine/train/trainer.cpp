@@ -138,7 +138,11 @@ EpochMetrics Trainer::run_epoch(const std::function<bool()>& interrupt) {
 
   const auto eval_start = Clock::now();
   if (!split_.validation.empty()) em.validation = evaluate(split_.validation).metrics;
-  if (!split_.test.empty() && config_.evaluate_test_every_epoch) em.test = evaluate(split_.test).metrics;
+  if (!split_.test.empty() && config_.evaluate_test_every_epoch) {
+    EvaluationResult test = evaluate(split_.test);
+    em.test = test.metrics;
+    em.test_predictions = std::move(test.predictions);
+  }
   em.eval_seconds = seconds_since(eval_start);
   update_best(em);
   return em;

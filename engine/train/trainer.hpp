@@ -75,6 +75,10 @@ struct EpochMetrics {
   int epoch = 0;  // counts from 1
   Metrics train;  // measured on the training batches during the epoch (training mode)
   std::optional<Metrics> validation, test;
+  // The predicted class (argmax of the logits) of every test graph, in the order of the split's
+  // test ids, at epochs where the test split was measured; empty otherwise. The paper protocol's
+  // figure is a per-epoch test accuracy, so its confusion matrices need these.
+  std::vector<int32_t> test_predictions;
   double grad_norm = 0;           // of the epoch's last step, before clipping
   double train_seconds = 0, eval_seconds = 0;
 };

@@ -43,11 +43,13 @@ class HoldoutProtocol final : public EvaluationProtocol {
       FoldWinner w;
       w.fold = fold;
       w.point = fold_winner(selection, fold);
+      w.tied = tied_best_points(selection, fold);
       std::vector<double> tests, validations;
       for (const FinishedJob& j : jobs)
         if (j.fold == fold && j.point == w.point) {
           tests.push_back(j.test_accuracy);
           validations.push_back(j.validation_accuracy);
+          if (w.test_split.empty()) w.test_split = j.test_split;
         }
       w.validation = stats(validations).mean;
       add_winner(w, tests, s);

@@ -60,12 +60,14 @@ class NestedProtocol final : public EvaluationProtocol {
       FoldWinner w;
       w.fold = fold;
       w.point = single ? 0 : fold_winner(selection, fold);
+      w.tied = single ? 1 : tied_best_points(selection, fold);
       std::vector<double> tests, validations;
       for (const FinishedJob& j : jobs)
         if (j.fold == fold && j.phase == Phase::retrain) {
           tests.push_back(j.test_accuracy);
           validations.push_back(j.validation_accuracy);
           w.point = j.point;
+          if (w.test_split.empty()) w.test_split = j.test_split;
         }
       std::vector<double> selected;
       for (const SelectionResult& r : selection)

@@ -50,18 +50,49 @@ class PaperProtocol final : public EvaluationProtocol {
       add_curve_figure(of_point, &ps);
       s->points.push_back(ps);
     }
-    const auto best = std::max_element(s->points.begin(), s->points.end(), [](const PointSummary& a, const PointSummary& b) {
-      return a.paper_accuracy < b.paper_accuracy;
-    });
-    if (best != s->points.end() && best->jobs > 0) {
+    // The reported point: the highest figure; a tie goes to the lowest point index (kTieRule).
+    const PointSummary* best = nullptr;
+    for (const PointSummary& p : s->points)
+      if (p.jobs > 0 && !std::isnan(p.paper_accuracy) && (!best || p.paper_accuracy > best->paper_accuracy)) best = &p;
+    if (best) {
       s->accuracy_mean = best->paper_accuracy;
       s->accuracy_std = best->paper_std;
+      int64_t tied = 0;
+      for (const PointSummary& p : s->points)
+        if (p.jobs > 0 && p.paper_accuracy == best->paper_accuracy) ++tied;
+      add_fold_figures(*best, tied, jobs, s);
     }
     s->optimistic = true;
     s->accuracy_label = "paper protocol: best epoch of the fold-averaged test-fold accuracy curve (optimistic: selected on the test folds)";
   }
 
  private:
+  // The figure per outer fold, as winners: the reported point's accuracy at the reported epoch on
+  // that fold (mean over its repeats). Averaged over folds it is the figure itself when every fold
+  // has the same number of repeats; a paired comparison pairs these. The population standard
+  // deviation of the figure is over the same job values as paper_std.
+  static void add_fold_figures(const PointSummary& best, int64_t tied, const std::vector<FinishedJob>& jobs,
+                               ExperimentSummary* s) {
+    const auto epoch = static_cast<std::size_t>(best.paper_best_epoch - 1);
+    std::vector<double> all;
+    for (int fold : folds_of(jobs)) {
+      FoldWinner w;
+      w.fold = fold;
+      w.point = best.point;
+      w.tied = tied;
+      std::vector<double> at;
+      for (const FinishedJob& j : jobs)
+        if (j.fold == fold && j.point == best.point && epoch < j.validation_curve.size()) {
+          at.push_back(j.validation_curve[epoch]);
+          if (w.test_split.empty()) w.test_split = j.test_split;
+        }
+      all.insert(all.end(), at.begin(), at.end());
+      w.validation = stats(at).mean;  // the validation split is the test fold here
+      add_winner(w, at, s);
+    }
+    s->accuracy_std_population = stats(all).population_std;
+  }
+
   // The authors' figure: average the per-epoch accuracy curves of the folds, take the best epoch
   // of the average, over the epochs every fold reached.
   static void add_curve_figure(const std::vector<const FinishedJob*>& jobs, PointSummary* ps) {

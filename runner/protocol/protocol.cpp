@@ -28,13 +28,13 @@ Stats stats(const std::vector<double>& values) {
   Stats s;
   s.n = static_cast<int64_t>(values.size());
   if (values.empty()) return s;
+  s.mean = 0;
   for (double x : values) s.mean += x;
   s.mean /= static_cast<double>(values.size());
-  if (values.size() > 1) {
-    double ss = 0;
-    for (double x : values) ss += (x - s.mean) * (x - s.mean);
-    s.std = std::sqrt(ss / static_cast<double>(values.size() - 1));
-  }
+  double ss = 0;
+  for (double x : values) ss += (x - s.mean) * (x - s.mean);
+  s.std = values.size() > 1 ? std::sqrt(ss / static_cast<double>(values.size() - 1)) : 0.0;
+  s.population_std = std::sqrt(ss / static_cast<double>(values.size()));
   return s;
 }
 
@@ -72,6 +72,19 @@ int64_t best_mean_validation(const std::vector<SelectionResult>& results, int fo
   return best;
 }
 
+int64_t tied_best_points(const std::vector<SelectionResult>& results, int fold) {
+  std::map<int64_t, std::vector<double>> by_point;
+  for (const SelectionResult& r : results)
+    if (r.fold == fold) by_point[r.point].push_back(r.validation_accuracy);
+  const int64_t best = best_mean_validation(results, fold);
+  if (best < 0) return 0;
+  const double best_value = stats(by_point.at(best)).mean;
+  int64_t tied = 0;
+  for (const auto& [point, values] : by_point)
+    if (stats(values).mean == best_value) ++tied;
+  return tied;
+}
+
 std::vector<int> folds_of(const std::vector<FinishedJob>& jobs) {
   std::set<int> folds;
   for (const FinishedJob& j : jobs) folds.insert(j.fold);
@@ -93,6 +106,7 @@ void summarise_winners(ExperimentSummary* summary) {
   const Stats f = stats(fold_figures);
   summary->accuracy_mean = f.mean;
   summary->accuracy_std = f.std;
+  summary->accuracy_std_population = f.population_std;
 }
 
 }  // namespace diffpool

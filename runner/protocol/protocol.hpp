@@ -46,6 +46,7 @@ struct FinishedJob {
   bool has_test = false;
   double test_accuracy = 0;
   std::vector<double> validation_curve;  // per epoch; NaN where the epoch was not validated
+  std::string test_split;                // split_fingerprint() of its test graphs ("" without any)
 };
 
 class EvaluationProtocol {
@@ -68,7 +69,7 @@ class EvaluationProtocol {
   // The jobs (indices into `jobs`) that must finish before `job` can run.
   virtual std::vector<int64_t> dependencies(const std::vector<JobSpec>& jobs, const JobSpec& job) const;
   // The sweep point a fold's unresolved jobs run: the highest mean validation accuracy over the
-  // fold's selection results (ties: the lowest index); -1 when the fold has none.
+  // fold's selection results (ties: the lowest index, kTieRule); -1 when the fold has none.
   virtual int64_t fold_winner(const std::vector<SelectionResult>& results, int fold) const;
   // The per-point rows and the experiment's figure (points, winners, accuracy_*, optimistic,
   // accuracy_label) from the completed jobs, given sorted by (fold, point, phase name, repeat).
@@ -81,21 +82,27 @@ const EvaluationProtocol& protocol_module(Protocol protocol);
 
 // Shared pieces of the modules.
 struct Stats {
-  double mean = 0, std = 0;
+  double mean = kNotApplicable, std = kNotApplicable;
+  double population_std = kNotApplicable;  // divides by n (Errica et al.'s convention)
   int64_t n = 0;
 };
-// Mean and sample standard deviation (0 for a single value).
+// Mean, sample standard deviation (n - 1; 0 for a single value) and population standard
+// deviation (n); all NaN for no values.
 Stats stats(const std::vector<double>& values);
 // The row of a sweep point from the jobs that count for it (validation and test mean +- std).
 PointSummary point_summary(const SweepPoint& point, const std::vector<const FinishedJob*>& jobs);
 // The highest mean validation accuracy of a fold (the rule of fold_winner).
 int64_t best_mean_validation(const std::vector<SelectionResult>& results, int fold);
+// How many sweep points share the highest mean validation accuracy of a fold (exactly equal
+// means, as the selection compares them): 1 without a tie, 0 when the fold has no results.
+int64_t tied_best_points(const std::vector<SelectionResult>& results, int fold);
 // The outer folds that have completed jobs, in increasing order.
 std::vector<int> folds_of(const std::vector<FinishedJob>& jobs);
 // Appends a fold's winner with the test accuracies of its runs (mean +- std over them); a fold
 // without a tested run adds nothing.
 void add_winner(FoldWinner winner, const std::vector<double>& tests, ExperimentSummary* summary);
-// The figure of the honest protocols: mean +- std over outer folds of each winner's test mean.
+// The figure of the honest protocols: mean +- std over outer folds of each winner's test mean
+// (accuracy_std: sample, accuracy_std_population: population standard deviation).
 void summarise_winners(ExperimentSummary* summary);
 
 // The protocol modules (one file each); protocol_module picks among them.

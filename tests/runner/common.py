@@ -59,6 +59,10 @@ def job_content(path):
             if group in f["result"]:
                 for k, v in f["result"][group].attrs.items():
                     content[f"result {group} {k}"] = v
+        if "predictions" in f:  # every test graph's label and prediction (per epoch: the paper protocol)
+            for k in f["predictions"]:
+                content["predictions " + k] = f["predictions"][k][()].tolist()
+            content["predictions epoch"] = f["predictions"].attrs["epoch"]
     return content
 
 

@@ -85,6 +85,19 @@ try:
     # Inputs that are not results or not a dataset.
     check("report on an empty folder", ["report", empty], 2, empty, "neither summary.h5 nor job files")
     check("report on a file", ["report", not_a_folder], 2, "not a folder")
+
+    # A paired comparison needs the same splits: refused (naming the setting and both values) for
+    # another split seed; on the same splits (another variant) it prints the paired t-test.
+    pair_a, pair_b, pair_seed = (os.path.join(root, name) for name in ("pair-a", "pair-b", "pair-seed"))
+    for folder, extra in [(pair_a, []), (pair_b, ["--set", "model.variant=graphsage"]),
+                          (pair_seed, ["--set", "evaluation.split_seed=9"])]:
+        p = subprocess.run([DIFFPOOL, "run", TINY, "--set", f"output.dir={folder}", "--set", "training.epochs=1", *extra],
+                           env=ENV, capture_output=True, timeout=600)
+        if p.returncode != 0:
+            failures.append(f"run into {folder} exited {p.returncode}\n{(p.stdout + p.stderr).decode('utf-8', 'replace')}")
+    check("report --compare, same splits", ["report", pair_a, "--compare", pair_b], 0, "paired t-test", "95% CI")
+    check("report --compare, another split seed", ["report", pair_seed, "--compare", pair_b], 2,
+          "not evaluated on the same splits", "evaluation.split_seed 9 vs 0")
     check("single class (run)", ["run", TINY, "--set", f"output.dir={out}", "--set", f"dataset.data_dir={data_dir}",
                                  "--set", "dataset.name=ONE"], 2, "ONE_graph_labels.txt", "2 classes")
     check("single class (train)", ["train", "--data-dir", data_dir, "--dataset", "ONE", "--epochs", "1"], 2,

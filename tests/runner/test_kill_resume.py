@@ -2,7 +2,9 @@
 with exactly the results of an uninterrupted run; every finished job file stays readable
 throughout (checked after every kill).
 
-  test_kill_resume.py RANKS [per_graph]   per_graph: two pooling levels with per-graph cluster counts"""
+  test_kill_resume.py RANKS [per_graph] [paper]   per_graph: two pooling levels with per-graph cluster
+                                                   counts; paper: the paper protocol (test predictions
+                                                   of every epoch)"""
 import os
 import random
 import shutil
@@ -18,6 +20,8 @@ launcher = None if ranks == 0 else ranks
 base = ()
 if "per_graph" in sys.argv[2:]:
     base += ("--set", "model.cluster_rule=per_graph", "--set", "model.pool_levels=2")
+if "paper" in sys.argv[2:]:
+    base += ("--set", "evaluation.protocol=paper")
 root = tempfile.mkdtemp(prefix="diffpool-kill-")
 rng = random.Random(20261125)
 try:

@@ -9,6 +9,7 @@
 #include "runner/config.hpp"
 #include "runner/plan.hpp"
 #include "runner/protocol/protocol.hpp"
+#include "runner/summary_builder.hpp"
 
 namespace diffpool {
 namespace {
@@ -196,6 +197,22 @@ TEST(Protocols, FoldWinnerIsTheBestMeanValidationLowestIndexOnTies) {
   EXPECT_EQ(holdout.fold_winner(results, 1), 2);
   EXPECT_EQ(holdout.fold_winner(results, 7), -1) << "a fold without results has no winner";
   EXPECT_EQ(protocol_module(Protocol::nested).fold_winner(results, 1), 2);
+  // The tie is recorded: two points share fold 0's best mean; fold 1 has one best; fold 7 none.
+  EXPECT_EQ(tied_best_points(results, 0), 2);
+  EXPECT_EQ(tied_best_points(results, 1), 1);
+  EXPECT_EQ(tied_best_points(results, 7), 0);
+}
+
+TEST(Protocols, StatsOfNothingAreNaNAndTheStdComesInBothConventions) {
+  const Stats none = stats({});
+  EXPECT_TRUE(std::isnan(none.mean) && std::isnan(none.std) && std::isnan(none.population_std));
+  const Stats one = stats({0.5});
+  EXPECT_EQ(one.std, 0.0);
+  EXPECT_EQ(one.population_std, 0.0);
+  // 0.5, 0.7, 0.9: squares sum 0.08; sample std sqrt(0.08 / 2), population std sqrt(0.08 / 3).
+  const Stats three = stats({0.5, 0.7, 0.9});
+  EXPECT_DOUBLE_EQ(three.std, std::sqrt(0.08 / 2));
+  EXPECT_DOUBLE_EQ(three.population_std, std::sqrt(0.08 / 3));
 }
 
 TEST(Protocols, HoldoutFigureIsTheMeanOverFoldsOfEachWinnersTest) {
@@ -216,8 +233,32 @@ TEST(Protocols, HoldoutFigureIsTheMeanOverFoldsOfEachWinnersTest) {
   EXPECT_DOUBLE_EQ(s.winners[1].test_mean, 0.75);
   EXPECT_DOUBLE_EQ(s.accuracy_mean, (0.50 + 0.75) / 2);
   EXPECT_DOUBLE_EQ(s.accuracy_std, std::sqrt(2 * 0.125 * 0.125));
+  EXPECT_DOUBLE_EQ(s.accuracy_std_population, 0.125) << "Errica et al.'s convention: divide by n";
   EXPECT_FALSE(s.optimistic);
   EXPECT_NE(s.accuracy_label.find("holdout"), std::string::npos);
+  // The paper protocol's columns do not apply: NaN, never 0.
+  EXPECT_TRUE(std::isnan(s.points[0].paper_accuracy) && std::isnan(s.points[0].paper_std));
+  EXPECT_EQ(s.points[0].paper_best_epoch, 0);
+  EXPECT_EQ(s.winners[0].tied, 1);
+}
+
+TEST(Protocols, HoldoutRecordsTiesAndTheTestSplitOfEachFold) {
+  std::vector<FinishedJob> jobs = {
+      finished(Phase::train, 0, 0, 0, 0.75, 0.60), finished(Phase::train, 1, 0, 0, 0.75, 0.50),
+      finished(Phase::train, 2, 0, 0, 0.75, 0.90), finished(Phase::train, 0, 1, 0, 0.60, 0.70),
+      finished(Phase::train, 1, 1, 0, 0.80, 0.65),
+  };
+  for (FinishedJob& j : jobs) j.test_split = j.fold == 0 ? "000000000000000a" : "000000000000000b";
+  ExperimentSummary s;
+  protocol_module(Protocol::holdout).summarise(sweep_points(3), jobs, &s);
+  ASSERT_EQ(s.winners.size(), 2u);
+  EXPECT_EQ(s.winners[0].point, 0) << "three points tie at 0.75: the lowest index wins";
+  EXPECT_EQ(s.winners[0].tied, 3);
+  EXPECT_DOUBLE_EQ(s.winners[0].test_mean, 0.60);
+  EXPECT_EQ(s.winners[0].test_split, "000000000000000a");
+  EXPECT_EQ(s.winners[1].point, 1);
+  EXPECT_EQ(s.winners[1].tied, 1);
+  EXPECT_EQ(s.winners[1].test_split, "000000000000000b");
 }
 
 TEST(Protocols, NestedFigureUsesTheRetrainingsAndTheSelectionsValidation) {
@@ -235,7 +276,14 @@ TEST(Protocols, NestedFigureUsesTheRetrainingsAndTheSelectionsValidation) {
   EXPECT_EQ(s.winners[0].runs, 2);
   EXPECT_DOUBLE_EQ(s.winners[0].validation, 0.80) << "the winner's validation is its selection's";
   EXPECT_DOUBLE_EQ(s.winners[0].test_mean, 0.60);
+  EXPECT_EQ(s.winners[0].tied, 1);
   EXPECT_DOUBLE_EQ(s.accuracy_mean, 0.60);
+  // Selection jobs never see the test split: their points' test figures are NaN (printed "-"),
+  // not 0.00 +- 0.00.
+  EXPECT_TRUE(std::isnan(s.points[0].test_mean) && std::isnan(s.points[0].test_std));
+  EXPECT_TRUE(std::isnan(s.points[1].test_mean));
+  // One fold: its population std is 0, its sample std is 0 by convention.
+  EXPECT_EQ(s.accuracy_std_population, 0.0);
 
   // One point: the retrainings are the point's jobs, and their own validation is the winner's.
   const std::vector<FinishedJob> single = {finished(Phase::retrain, 0, 2, 0, 0.40, 0.30),
@@ -247,6 +295,29 @@ TEST(Protocols, NestedFigureUsesTheRetrainingsAndTheSelectionsValidation) {
   EXPECT_EQ(one.winners[0].fold, 2);
   EXPECT_DOUBLE_EQ(one.winners[0].validation, 0.50);
   EXPECT_DOUBLE_EQ(one.winners[0].test_mean, 0.40);
+}
+
+// What `diffpool run` prints: "-" where a figure does not apply (never "0.00 +- 0.00" or "nan"),
+// the tie of a fold, and both standard deviations of the figure.
+TEST(Protocols, PrintedSummaryShowsDashesTiesAndBothStds) {
+  const std::vector<FinishedJob> jobs = {
+      finished(Phase::select, 0, 0, 0, 0.80, 0), finished(Phase::select, 1, 0, 0, 0.80, 0),
+      finished(Phase::retrain, 0, 0, 0, 0.70, 0.50), finished(Phase::select, 0, 1, 0, 0.60, 0),
+      finished(Phase::select, 1, 1, 0, 0.90, 0), finished(Phase::retrain, 1, 1, 0, 0.70, 0.70),
+  };
+  ExperimentSummary s;
+  s.protocol = "nested";
+  protocol_module(Protocol::nested).summarise(sweep_points(2), jobs, &s);
+  const std::string text = format_summary(s);
+  EXPECT_EQ(text.find("nan"), std::string::npos) << text;
+  EXPECT_EQ(text.find("0.00 +-  0.00"), std::string::npos) << text;
+  EXPECT_NE(text.find("      0      2     70.00 +- 14.14                  -  point 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("fold  0: point 0 (validation 80.00%), test 50.00 +- 0.00% over 1 run; a tie of 2 points, "
+                      "broken by the lowest sweep point index among the tied points\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("fold  1: point 1 (validation 90.00%), test 70.00 +- 0.00% over 1 run\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("accuracy 60.00 +- 14.14% (sample std; population std 10.00)"), std::string::npos) << text;
 }
 
 TEST(Protocols, PaperFigureIsTheBestEpochOfTheFoldAveragedCurve) {
@@ -265,7 +336,40 @@ TEST(Protocols, PaperFigureIsTheBestEpochOfTheFoldAveragedCurve) {
   EXPECT_DOUBLE_EQ(s.accuracy_mean, s.points[0].paper_accuracy) << "the best point's figure";
   EXPECT_DOUBLE_EQ(s.accuracy_std, s.points[0].paper_std);
   EXPECT_TRUE(s.optimistic);
-  EXPECT_TRUE(s.winners.empty());
+  // The figure per fold, for paired comparisons: the reported point at the reported epoch.
+  ASSERT_EQ(s.winners.size(), 2u);
+  EXPECT_EQ(s.winners[0].fold, 0);
+  EXPECT_EQ(s.winners[0].point, 0);
+  EXPECT_DOUBLE_EQ(s.winners[0].test_mean, 0.60);
+  EXPECT_DOUBLE_EQ(s.winners[1].test_mean, 0.90);
+  EXPECT_EQ(s.winners[1].runs, 1);
+  EXPECT_EQ(s.winners[0].tied, 1);
+  EXPECT_DOUBLE_EQ((s.winners[0].test_mean + s.winners[1].test_mean) / 2, s.accuracy_mean);
+  EXPECT_DOUBLE_EQ(s.accuracy_std_population, 0.15);  // population std of 0.60 and 0.90
+}
+
+TEST(Protocols, PaperTiesGoToTheLowestPointAndPointsWithoutJobsHaveNoFigure) {
+  // Points 1 and 2 reach the same fold-averaged figure (0.8 at epoch 2); point 0 has no jobs.
+  std::vector<FinishedJob> jobs = {finished(Phase::train, 1, 0, 0, 0, 0), finished(Phase::train, 1, 1, 0, 0, 0),
+                                   finished(Phase::train, 2, 0, 0, 0, 0), finished(Phase::train, 2, 1, 0, 0, 0)};
+  jobs[0].validation_curve = {0.5, 0.7};
+  jobs[1].validation_curve = {0.5, 0.9};
+  jobs[2].validation_curve = {0.6, 0.9};
+  jobs[3].validation_curve = {0.6, 0.7};
+  ExperimentSummary s;
+  protocol_module(Protocol::paper).summarise(sweep_points(3), jobs, &s);
+  EXPECT_TRUE(std::isnan(s.points[0].paper_accuracy)) << "no jobs: no figure, not 0";
+  EXPECT_EQ(s.points[0].paper_best_epoch, 0);
+  EXPECT_DOUBLE_EQ(s.accuracy_mean, 0.8);
+  ASSERT_EQ(s.winners.size(), 2u);
+  EXPECT_EQ(s.winners[0].point, 1);
+  EXPECT_EQ(s.winners[0].tied, 2);
+  EXPECT_DOUBLE_EQ(s.winners[0].test_mean, 0.7);
+
+  ExperimentSummary nothing;
+  protocol_module(Protocol::paper).summarise(sweep_points(2), {}, &nothing);
+  EXPECT_TRUE(std::isnan(nothing.accuracy_mean)) << "nothing finished: no figure, not 0";
+  EXPECT_TRUE(nothing.winners.empty());
 }
 
 }  // namespace

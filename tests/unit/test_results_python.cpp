@@ -1,10 +1,11 @@
 // The Python side of results/: the package results/python/diffpool_results read with Debian's
-// /usr/bin/python3 (python3-h5py, numpy, matplotlib). Writes a realistic experiment folder (four
+// /usr/bin/python3 (python3-h5py, numpy, matplotlib, pandas). Writes a realistic experiment folder (four
 // jobs: two folds x two sweep points, 6 epochs, 2 pooling levels, 5 graphs of unequal sizes with
 // outputs each; a summary; a recorded failure), then
 //   - checks load_job / load_experiment value by value (tests/unit/check_results_python.py),
 //   - renders every plot and checks each PNG's pixel size from its header,
 //   - runs `diffpool report --plots` (run_report), including a failing Python,
+//   - checks that the published figures the plots draw are those of the report,
 //   - checks that h5dump -H reads a job file.
 // Each test is skipped with a message when /usr/bin/python3 (or h5py, matplotlib, h5dump) is missing.
 #include <gtest/gtest.h>
@@ -20,6 +21,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "results/job_record.hpp"
 #include "results/report.hpp"
@@ -77,7 +79,10 @@ std::map<std::string, std::pair<uint32_t, uint32_t>> expected_plots(int64_t grap
     files[fmt::format("clusters_graph{}_level{}.png", graph, level)] = {800, 800};
     files[fmt::format("pooled_adjacency_graph{}_level{}.png", graph, level)] = {700, 600};
   }
-  if (accuracy) files["accuracy_points.png"] = {1000, 600};
+  if (accuracy) {  // an experiment folder: also its confusion matrix
+    files["accuracy_points.png"] = {1000, 600};
+    files["confusion.png"] = {900, 750};
+  }
   return files;
 }
 
@@ -99,8 +104,9 @@ class ResultsPython : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!fs::exists(kPython)) GTEST_SKIP() << "no /usr/bin/python3: install python3, python3-h5py, python3-matplotlib";
-    if (run_command(kPython.string() + " -c 'import h5py, numpy, matplotlib'").first != 0) {
-      GTEST_SKIP() << "Debian's python3-h5py / python3-numpy / python3-matplotlib are not all installed";
+    if (run_command(kPython.string() + " -c 'import h5py, numpy, matplotlib, pandas'").first != 0) {
+      GTEST_SKIP() << "Debian's python3-h5py / python3-numpy / python3-matplotlib / python3-pandas are not all "
+                      "installed (jobs/install-deps.sh --tests)";
     }
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     dir_ = fs::temp_directory_path() / fmt::format("diffpool-results-python-{}-{}", ::getpid(), info->name());
@@ -145,7 +151,7 @@ TEST_F(ResultsPython, PlotsCommandWritesEveryPlot) {
   const auto [status, output] = run_command(python_command() + " -m diffpool_results.plots " + quoted(experiment_) +
                                             " --out " + quoted(out) + " --graph 31");
   ASSERT_EQ(status, 0) << output;
-  EXPECT_NE(output.find("wrote 9 plots to"), std::string::npos) << output;
+  EXPECT_NE(output.find("wrote 10 plots to"), std::string::npos) << output;
   expect_plots(out, expected_plots(31, {0, 1}, true));
 
   // One job file on its own: its curves and its first graph.
@@ -170,7 +176,7 @@ TEST_F(ResultsPython, ReportWritesPlotsAndShowsPythonErrors) {
   options.plots = out.string();
   options.python = kPython.string();
   ASSERT_EQ(run_report(options, stdout_text, stderr_text), 0) << stderr_text.str() << stdout_text.str();
-  EXPECT_NE(stdout_text.str().find("wrote 9 plots to"), std::string::npos) << stdout_text.str();
+  EXPECT_NE(stdout_text.str().find("wrote 10 plots to"), std::string::npos) << stdout_text.str();
   // Default graph: the first saved graph of the preferred job (a winner, lowest point: fold 1, point 0).
   expect_plots(out, expected_plots(1, {0, 1}, true));
 
@@ -210,11 +216,14 @@ TEST_F(ResultsPython, PlotsOfFailedJobsAndEmptySummaries) {
   failed.outputs.clear();
   failed.output_edges.clear();
   failed.outputs_split.clear();
+  failed.predictions = {};
   write_job_record(folder / "jobs" / "failed.h5", failed);
   JobRecord plain = testing::make_job_record(1, 0, 2);
   plain.outputs.clear();
   plain.output_edges.clear();
   plain.outputs_split.clear();
+  plain.predictions = {};  // as written before predictions were stored: no confusion matrix
+  for (EpochMetrics& e : plain.epochs) e.test_predictions.clear();
   write_job_record(folder / "jobs" / "plain.h5", plain);
   ExperimentSummary summary;
   summary.name = "degenerate";
@@ -225,9 +234,48 @@ TEST_F(ResultsPython, PlotsOfFailedJobsAndEmptySummaries) {
                                             " --out " + quoted(out));
   ASSERT_EQ(status, 0) << output;
   EXPECT_NE(output.find("no job in"), std::string::npos) << output;
+  EXPECT_NE(output.find("stored test predictions"), std::string::npos) << output;
   std::map<std::string, std::pair<uint32_t, uint32_t>> expected = {
       {"curves_fold0.png", {1200, 800}}, {"curves_fold1.png", {1200, 800}}, {"accuracy_points.png", {1000, 600}}};
   expect_plots(out, expected);
+}
+
+// The plots draw the published figures from diffpool_results.published, the report prints them
+// from report.cpp: both tables hold the same entries, in both directions.
+TEST_F(ResultsPython, PublishedFiguresOfThePlotsAreThoseOfTheReport) {
+  const auto [status, output] = run_command(python_command() + " -m diffpool_results.published");
+  ASSERT_EQ(status, 0) << output;
+  std::set<std::string> python_entries;
+  std::istringstream lines(output);
+  for (std::string line; std::getline(lines, line);) {
+    std::vector<std::string> f;
+    std::istringstream fields(line);
+    for (std::string field; std::getline(fields, field, ',');) f.push_back(field);
+    if (line.back() == ',') f.emplace_back();
+    ASSERT_EQ(f.size(), 5u) << line;
+    const bool ying = f[0] == "ying2018";
+    ASSERT_TRUE(ying || f[0] == "errica2020") << line;
+    const auto cpp = ying ? ying_2018_accuracy(f[1], f[2]) : errica_2020_accuracy(f[1], f[2]);
+    ASSERT_TRUE(cpp.has_value()) << "report.cpp has no figure for " << line;
+    EXPECT_DOUBLE_EQ(cpp->mean, std::stod(f[3])) << line;
+    EXPECT_EQ(cpp->has_std, !f[4].empty()) << line;
+    if (cpp->has_std) {
+      EXPECT_DOUBLE_EQ(cpp->std, std::stod(f[4])) << line;
+    }
+    python_entries.insert(f[0] + "," + f[1] + "," + f[2]);
+  }
+  // Every figure of report.cpp is in the Python table.
+  for (const char* dataset : {"ENZYMES", "DD", "REDDIT-MULTI-12K", "COLLAB", "PROTEINS", "NCI1", "IMDB-BINARY",
+                              "IMDB-MULTI", "REDDIT-BINARY"}) {
+    for (const char* variant : {"diffpool", "diffpool-nolp", "diffpool-det", "graphsage"}) {
+      EXPECT_EQ(ying_2018_accuracy(dataset, variant).has_value(),
+                python_entries.count(fmt::format("ying2018,{},{}", dataset, variant)) == 1)
+          << dataset << " " << variant;
+      EXPECT_EQ(errica_2020_accuracy(dataset, variant).has_value(),
+                python_entries.count(fmt::format("errica2020,{},{}", dataset, variant)) == 1)
+          << dataset << " " << variant;
+    }
+  }
 }
 
 TEST_F(ResultsPython, H5dumpReadsTheJobFileHeader) {

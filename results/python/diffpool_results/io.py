@@ -125,6 +125,23 @@ def _read_outputs(f):
     return graph_ids, outputs
 
 
+def _read_predictions(f):
+    """/predictions: every test graph's label and prediction (None when the job had no test split,
+    or the file was written before they were stored)."""
+    if "predictions" not in f:
+        return None
+    group = f["predictions"]
+    attrs = _attributes(group)
+    return AttrDict(
+        split=attrs.get("split", "test"),
+        epoch=int(attrs["epoch"]),
+        graphs=group["graphs"][()],
+        label=group["label"][()],
+        prediction=group["prediction"][()],
+        per_epoch=group["per_epoch"][()] if "per_epoch" in group else None,
+    )
+
+
 class DamagedFileError(ValueError):
     """A result file that is there but cannot be read whole (truncated, corrupt, not HDF5); the
     message names the file."""
@@ -213,6 +230,12 @@ def _load_job(path, outputs=True):
       metrics: column name -> 1-D array, one entry per epoch (epoch, train_loss, ..., validation_accuracy,
         test_accuracy, grad_norm, train_seconds, eval_seconds; NaN where a split was not measured);
       result: best_epoch, has_test, best_validation (loss parts, accuracy, graphs), test (same, or None);
+      predictions: every test graph of the evaluation result.test measured, whatever
+        output.max_graphs says: graphs (int64 [n], dataset indices), label, prediction (int32 [n];
+        result.test.accuracy == mean(label == prediction)), epoch (the epoch whose weights made
+        them), per_epoch (int32 [E, n], row e - 1 for epoch e, -1 where the test split was not
+        measured; None unless the test split was measured during training, as the paper protocol
+        does); None for a job without a test split and for files written before they were stored;
       outputs_split (str), graphs (list of graph indices with outputs, in file order);
       outputs: graph index -> GraphOutput (label, prediction, logits, graph_embedding, edges [E, 2] or
         None, levels: list of Level(embedding, assignment, pooled_adjacency, rows, clusters,
@@ -238,6 +261,7 @@ def _load_job(path, outputs=True):
             best_validation=_metrics_of_group(result["best_validation"]),
             test=_metrics_of_group(result["test"]) if "test" in result else None,
         )
+        job.predictions = _read_predictions(f)
         job.outputs_split = _attributes(f["outputs"]).get("split", "")
         job.graphs = [int(g) for g in np.atleast_1d(f["outputs"].attrs.get("graphs", np.zeros(0, np.int64)))]
         job.outputs = AttrDict()

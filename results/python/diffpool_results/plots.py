@@ -7,15 +7,21 @@ FOLDER is an experiment output folder (summary.h5, jobs/*.h5) or a single job fi
 
     curves_fold<f>.png                     learning curves of fold f: total, classification, link
                                            and entropy loss, accuracy (train / validation / test),
-                                           gradient norm; best epoch marked            1200 x 800
+                                           gradient norm; best epoch and reported test accuracy
+                                           marked                                      1200 x 800
     assignment_graph<g>_level<l>.png       the assignment matrix S of graph g at level l (heat map)
                                                                                         800 x 600
     clusters_graph<g>_level<l>.png         graph g at level l, nodes coloured by their argmax
                                            cluster in S_l (level 0: the input graph; level l >= 1:
-                                           the pooled graph A_l of the level before)       800 x 800
+                                           the pooled graph A_l of the level before); colour
+                                           key of the clusters beside it                   800 x 800
     pooled_adjacency_graph<g>_level<l>.png the pooled adjacency A_{l+1} = S_l^T A_l S_l   700 x 600
     accuracy_points.png                    accuracy per sweep point (validation and test mean +-
-                                           std; the paper protocol's figure)              1000 x 600
+                                           std; the paper protocol's figure), one dot per job,
+                                           the published figures as labelled lines        1000 x 600
+    confusion.png                          confusion matrix of the evaluations the experiment's
+                                           figure comes from (stored test predictions), per-class
+                                           accuracy                                         900 x 750
 
 Which job is drawn: per fold, the completed job of that fold's winning sweep point (summary.h5),
 phase train/retrain before select, lowest repeat; for the graph plots, the first such job that
@@ -34,6 +40,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 
+from . import published  # noqa: E402
+from .confusion import confusion_matrix  # noqa: E402
 from .io import DamagedFileError, load_experiment, load_job  # noqa: E402
 from .layout import adjacency_from_edges, layout_from_edges, spring_layout  # noqa: E402
 
@@ -74,8 +82,28 @@ def _job_title(job):
 # ---------------------------------------------------------------------------------------------
 # Learning curves.
 
+def reported_test(job):
+    """(epoch, accuracy as a fraction) of the test figure the job reports, or None without one.
+    Holdout and nested jobs test the restored model of their best validation epoch; the paper
+    protocol tests the last epoch's model (runner/protocol/paper.cpp: its figure comes from the
+    curves), as does a job without a best epoch."""
+    test = job.result.test if job.get("result") is not None else None
+    if test is None or math.isnan(test.accuracy):
+        return None
+    epochs = job.metrics["epoch"]
+    if job.protocol != "paper" and job.best_epoch > 0:
+        return int(job.best_epoch), float(test.accuracy)
+    return (int(epochs[-1]) if len(epochs) else 0), float(test.accuracy)
+
+
 def plot_learning_curves(job, path):
     """Loss parts, accuracy and gradient norm per epoch of one job (train / validation / test)."""
+    return _save(learning_curves_figure(job), path)
+
+
+def learning_curves_figure(job):
+    """The figure of plot_learning_curves; the accuracy panel is axes[4], the reported test
+    accuracy on it a star (gid "reported_test")."""
     m = job.metrics
     epochs = m["epoch"]
     fig = _figure("curves")
@@ -105,6 +133,12 @@ def plot_learning_curves(job, path):
     if job.best_epoch > 0:
         for ax in axes.flat:
             ax.axvline(job.best_epoch, color="grey", linewidth=0.8, linestyle="-.")
+    reported = reported_test(job)
+    if reported is not None:
+        epoch, accuracy = reported
+        axes.flat[4].plot([epoch], [100.0 * accuracy], linestyle="none", marker="*", markersize=15,
+                          color=SPLIT_STYLE["test"]["color"], markeredgecolor="black", zorder=5, gid="reported_test",
+                          label=f"test accuracy reported: {100.0 * accuracy:.2f} % (model of epoch {epoch})")
     handles, labels = axes.flat[4].get_legend_handles_labels()
     if job.best_epoch > 0:
         handles.append(plt.Line2D([], [], color="grey", linewidth=0.8, linestyle="-."))
@@ -118,7 +152,7 @@ def plot_learning_curves(job, path):
         title += f" - {job.status}: {job.failure}"
     fig.suptitle(title, fontsize=10)
     fig.subplots_adjust(left=0.06, right=0.98, top=0.88, bottom=0.1, hspace=0.35, wspace=0.25)
-    return _save(fig, path)
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,6 +165,11 @@ def _graph_title(job, out, level):
 
 def plot_assignment(job, out, level, path):
     """The assignment matrix S_l [rows, clusters] as a heat map (rows sum to 1)."""
+    return _save(assignment_figure(job, out, level), path)
+
+
+def assignment_figure(job, out, level):
+    """The figure of plot_assignment, its colour bar the key of the assignment probabilities."""
     lv = out.levels[level]
     s = lv.assignment
     fig = _figure("assignment")
@@ -142,11 +181,16 @@ def plot_assignment(job, out, level, path):
     ax.set_ylabel("node" if level == 0 else f"cluster of level {level}")
     ax.set_title(_graph_title(job, out, level) + f": S [{s.shape[0]} x {s.shape[1]}]", fontsize=10)
     fig.subplots_adjust(left=0.1, right=0.98, top=0.88, bottom=0.1)
-    return _save(fig, path)
+    return fig
 
 
 def plot_pooled_adjacency(job, out, level, path):
     """The pooled adjacency A_{l+1} = S_l^T A_l S_l [clusters, clusters] as a heat map."""
+    return _save(pooled_adjacency_figure(job, out, level), path)
+
+
+def pooled_adjacency_figure(job, out, level):
+    """The figure of plot_pooled_adjacency, its colour bar the key of the edge weights."""
     a = out.levels[level].pooled_adjacency
     fig = _figure("pooled_adjacency")
     ax = fig.add_subplot(1, 1, 1)
@@ -156,7 +200,7 @@ def plot_pooled_adjacency(job, out, level, path):
     ax.set_ylabel("cluster")
     ax.set_title(_graph_title(job, out, level) + f": pooled adjacency [{a.shape[0]} x {a.shape[1]}]", fontsize=10)
     fig.subplots_adjust(left=0.1, right=0.98, top=0.88, bottom=0.1)
-    return _save(fig, path)
+    return fig
 
 
 def level_adjacency(out, level):
@@ -194,6 +238,32 @@ def _weighted_edges(out, level):
 
 def plot_clusters(job, out, level, path):
     """The graph of level `level` with nodes coloured by their argmax cluster in S_level."""
+    return _save(clusters_figure(job, out, level), path)
+
+
+# Up to this many clusters in use, each gets its own colour (tab10, tab20 above ten) and a legend
+# entry; above, the colour follows the cluster index on a continuous map with a colour bar as the key.
+CLUSTER_LEGEND_MAX = 20
+
+
+def cluster_colours(cluster, clusters):
+    """RGBA colour per node from its argmax cluster, and the key: ("legend", {cluster: colour}) for
+    at most CLUSTER_LEGEND_MAX clusters in use (tab20 in the order of the cluster index), else
+    ("colorbar", ScalarMappable) over the cluster indices 0 .. clusters - 1."""
+    used = sorted(int(c) for c in np.unique(cluster))
+    if len(used) <= CLUSTER_LEGEND_MAX:
+        cmap = plt.get_cmap("tab10" if len(used) <= 10 else "tab20")
+        key = {c: cmap(rank) for rank, c in enumerate(used)}
+        return np.array([key[int(c)] for c in cluster]).reshape(-1, 4), ("legend", key)
+    norm = matplotlib.colors.Normalize(vmin=0, vmax=max(clusters - 1, 1))
+    mappable = matplotlib.cm.ScalarMappable(norm=norm, cmap="turbo")
+    return mappable.to_rgba(np.asarray(cluster)), ("colorbar", mappable)
+
+
+def clusters_figure(job, out, level):
+    """The figure of plot_clusters. The colour key beside the axes: a legend "cluster k: n nodes"
+    (or a colour bar of the cluster index above CLUSTER_LEGEND_MAX clusters in use); for a weighted
+    graph a second legend keys the edge opacity to the weight."""
     lv = out.levels[level]
     n = lv.rows
     i, j, w, source, pos = _weighted_edges(out, level)
@@ -201,16 +271,14 @@ def plot_clusters(job, out, level, path):
     fig = _figure("clusters")
     ax = fig.add_subplot(1, 1, 1)
     # Edges: every edge of a 0/1 graph; for weighted graphs those above 1% of the largest weight,
-    # with opacity following the weight.
+    # with opacity and width following the weight.
+    weighted = source != "input graph"
     if len(w):
         segments = np.stack([pos[i], pos[j]], axis=1)
-        colors = np.zeros((len(w), 4))
-        colors[:, 3] = 0.15 + 0.6 * w
-        ax.add_collection(LineCollection(segments, colors=colors, linewidths=0.6 + 1.5 * w, zorder=1))
-    cmap = plt.get_cmap("tab20")
+        ax.add_collection(LineCollection(segments, colors=_edge_colours(w), linewidths=_edge_widths(w), zorder=1))
+    colours, (key_kind, key) = cluster_colours(cluster, max(lv.clusters, 1))
     size = float(np.clip(3000.0 / max(n, 1), 8, 300))
-    ax.scatter(pos[:, 0], pos[:, 1], c=[cmap(c % 20) for c in cluster], s=size, edgecolors="black",
-               linewidths=0.3, zorder=2)
+    ax.scatter(pos[:, 0], pos[:, 1], c=colours, s=size, edgecolors="black", linewidths=0.3, zorder=2, gid="nodes")
     used = len(np.unique(cluster))
     ax.set_title(_graph_title(job, out, level) +
                  f"\n{n} nodes ({source}), coloured by argmax cluster: {used} of {lv.clusters} clusters used",
@@ -219,8 +287,39 @@ def plot_clusters(job, out, level, path):
     ax.set_xlim(-1.1, 1.1)
     ax.set_ylim(-1.1, 1.1)
     ax.axis("off")
-    fig.subplots_adjust(left=0.02, right=0.98, top=0.86, bottom=0.02)
-    return _save(fig, path)
+    fig.subplots_adjust(left=0.02, right=0.78, top=0.86, bottom=0.02)
+    if key_kind == "legend":
+        counts = np.bincount(cluster, minlength=max(key) + 1 if key else 1)
+        handles = [plt.Line2D([], [], linestyle="none", marker="o", markersize=8, markerfacecolor=colour,
+                              markeredgecolor="black", markeredgewidth=0.3,
+                              label=f"cluster {c}: {counts[c]} node{'s' if counts[c] != 1 else ''}")
+                   for c, colour in key.items()]
+        legend = fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.79, 0.86), fontsize=8,
+                            title="argmax cluster", title_fontsize=9, frameon=False)
+        legend.set_gid("cluster_key")
+    else:
+        bar_axes = fig.add_axes([0.82, 0.35, 0.03, 0.5])
+        fig.colorbar(key, cax=bar_axes, label="argmax cluster (index)")
+        bar_axes.set_gid("cluster_key")
+    if weighted and len(w):
+        shown = [1.0, 0.5, 0.1]
+        handles = [plt.Line2D([], [], color=_edge_colours([v])[0], linewidth=float(_edge_widths([v])[0]),
+                              label=f"{v:g} x the largest") for v in shown]
+        legend = fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.79, 0.04), fontsize=8,
+                            title="edge weight", title_fontsize=9, frameon=False)
+        legend.set_gid("edge_key")
+    return fig
+
+
+def _edge_colours(w):
+    """Black with opacity 0.15 .. 0.75 following the relative weight w in (0, 1]."""
+    colours = np.zeros((len(w), 4))
+    colours[:, 3] = 0.15 + 0.6 * np.asarray(w)
+    return colours
+
+
+def _edge_widths(w):
+    return 0.6 + 1.5 * np.asarray(w)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,9 +356,53 @@ def point_table(exp):
                  test=stats(r["t"]), paper=None) for _, r in sorted(rows.items())]
 
 
+def fold_accuracies(exp, table):
+    """The per-job accuracies (fractions) behind the means of point_table: point -> {"validation",
+    "test", "paper"} -> list, in fold order. Validation at the best epoch and test of every completed
+    job that is not a retraining (as point_table counts them); under the paper protocol, "paper" is
+    each job's test-fold accuracy at the point's paper_best_epoch (the epoch of the figure)."""
+    s = exp.summary
+    paper_epoch = {}
+    if s is not None and s.protocol == "paper" and len(s.points):
+        paper_epoch = {int(p): int(e) for p, e in zip(s.points.point, s.points.paper_best_epoch)}
+    values = {r["point"]: dict(validation=[], test=[], paper=[]) for r in table}
+    for j in exp.jobs:
+        if j.status != "completed" or j.phase == "retrain" or j.point not in values:
+            continue
+        v = values[j.point]
+        v["validation"].append(j.result.best_validation.accuracy)
+        if j.result.test is not None:
+            v["test"].append(j.result.test.accuracy)
+        epoch, curve = paper_epoch.get(j.point, 0), j.metrics.get("test_accuracy")
+        if 0 < epoch and curve is not None and epoch <= len(curve) and not math.isnan(curve[epoch - 1]):
+            v["paper"].append(float(curve[epoch - 1]))
+    return values
+
+
+def _experiment_identity(exp):
+    """(dataset, variant, protocol) of an experiment, from its summary or its first job; None when unknown."""
+    s = exp.summary
+    if s is not None and s.dataset:
+        return s.dataset, s.variant, s.protocol
+    if exp.jobs:
+        j = exp.jobs[0]
+        return j.dataset, j.variant, j.protocol
+    return None
+
+
 def plot_accuracy_points(exp, path):
     """Bar chart: validation and test accuracy (mean +- std over folds and repeats) per sweep point."""
+    return _save(accuracy_points_figure(exp), path)
+
+
+def accuracy_points_figure(exp):
+    """The figure of plot_accuracy_points: per sweep point a bar per series (mean +- std) with one dot
+    per job over it (gid "folds_<series>"; spread evenly across the bar in fold order), the reported
+    figure as a line (gid "reported"), the published figures of the dataset and variant as labelled
+    lines (gid "published_ying2018", "published_errica2020"; Errica et al.'s std as a band), and the
+    legend outside the axes, on the right."""
     table = point_table(exp)
+    per_fold = fold_accuracies(exp, table)
     fig = _figure("accuracy")
     ax = fig.add_subplot(1, 1, 1)
     x = np.arange(len(table))
@@ -268,15 +411,39 @@ def plot_accuracy_points(exp, path):
         series.append(("paper", "paper protocol (optimistic)", "tab:red"))
     width = 0.8 / len(series)
     for k, (key, label, color) in enumerate(series):
+        centres = x + (k - (len(series) - 1) / 2) * width
         means = np.array([100.0 * r[key][0] if r[key] else np.nan for r in table])
         stds = np.array([100.0 * r[key][1] if r[key] else np.nan for r in table])
-        ax.bar(x + (k - (len(series) - 1) / 2) * width, means, width, yerr=stds, capsize=3, color=color,
-               label=label, alpha=0.85)
+        # A figure that does not apply is NaN (no bar); matplotlib fails on error bars that are all NaN.
+        stds = np.where(np.isfinite(stds), stds, 0.0)
+        ax.bar(centres, means, width, yerr=stds, capsize=3, color=color, label=label, alpha=0.45,
+               error_kw=dict(elinewidth=1.0, ecolor="black"))
+        dots_x, dots_y = [], []
+        for centre, r in zip(centres, table):
+            values = per_fold[r["point"]][key]
+            spread = np.linspace(-0.3, 0.3, len(values)) * width if len(values) > 1 else np.zeros(len(values))
+            dots_x += list(centre + spread)
+            dots_y += [100.0 * v for v in values]
+        if dots_x:
+            ax.scatter(dots_x, dots_y, s=14, color=color, edgecolors="black", linewidths=0.5, zorder=3,
+                       gid=f"folds_{key}")
     s = exp.summary
     if s is not None:
-        ax.axhline(100.0 * s.accuracy_mean, color="black", linewidth=1.0, linestyle="--",
+        ax.axhline(100.0 * s.accuracy_mean, color="black", linewidth=1.0, linestyle="--", gid="reported",
                    label=f"reported: {100 * s.accuracy_mean:.2f} +- {100 * s.accuracy_std:.2f}"
                          + (" (optimistic)" if s.optimistic else ""))
+    identity = _experiment_identity(exp)
+    if identity is not None:
+        ying = published.ying_2018(identity[0], identity[1])
+        if ying is not None:
+            ax.axhline(ying, color="tab:purple", linewidth=1.4, linestyle=(0, (6, 3)), gid="published_ying2018",
+                       label=f"{published.YING_SOURCE}: {ying:.2f}\n(the paper's protocol)")
+        errica = published.errica_2020(identity[0], identity[1])
+        if errica is not None:
+            mean, std = errica
+            ax.axhspan(mean - std, mean + std, color="tab:brown", alpha=0.08, linewidth=0)
+            ax.axhline(mean, color="tab:brown", linewidth=1.4, linestyle=(0, (1, 2)), gid="published_errica2020",
+                       label=f"{published.ERRICA_SOURCE}: {mean:.1f} +- {std:.1f}\n(nested CV; band: +- std)")
     labels = [f"{r['point']}" + (f"\n{r['label']}" if r["label"] and len(r["label"]) <= 40 else "") for r in table]
     ax.set_xticks(x)
     ax.set_xticklabels(labels, fontsize=7)
@@ -284,7 +451,13 @@ def plot_accuracy_points(exp, path):
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    handles, names = ax.get_legend_handles_labels()
+    if any(per_fold[r["point"]][key] for r in table for key, _, _ in series):
+        handles.append(plt.Line2D([], [], linestyle="none", marker="o", markersize=4, color="grey",
+                                  markeredgecolor="black", markeredgewidth=0.5))
+        names.append("one dot per job (fold),\nin fold order")
+    # Outside the axes: never over a bar, a dot or a line.
+    ax.legend(handles, names, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8)
     if s is not None:
         title = (f"{s.name}: {s.dataset} {s.variant}, {s.protocol} protocol"
                  + (" (optimistic)" if s.optimistic else "") + f", {s.jobs_completed}/{s.jobs_total} jobs")
@@ -294,8 +467,8 @@ def plot_accuracy_points(exp, path):
     else:
         title = "accuracy per sweep point"
     ax.set_title(title, fontsize=10)
-    fig.subplots_adjust(left=0.08, right=0.98, top=0.92, bottom=0.16)
-    return _save(fig, path)
+    fig.subplots_adjust(left=0.07, right=0.72, top=0.92, bottom=0.16)
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------
@@ -359,6 +532,68 @@ def plot_graph(job, graph, out_dir):
     return written
 
 
+FIGURE_INCHES["confusion"] = (9, 7.5)
+FIGURE_PIXELS["confusion"] = (900, 750)
+
+
+def plot_confusion_matrix(confusion, path, title=""):
+    """A confusion matrix (confusion.confusion_matrix or confusion_from_labels) as a heat map of the
+    fraction of each true class (rows) predicted as each class (columns), every cell labelled with
+    its count and percentage, and each class's accuracy and graph count beside its row."""
+    return _save(confusion_figure(confusion, title), path)
+
+
+def confusion_figure(confusion, title=""):
+    """The figure of plot_confusion_matrix: the heat map is axes[0], the per-class accuracies are
+    the tick labels of its twin axes[1], the colour bar axes[2]."""
+    matrix = np.asarray(confusion.matrix)
+    classes = matrix.shape[0]
+    totals = matrix.sum(axis=1)
+    fractions = matrix / np.maximum(totals, 1)[:, None]
+    fig = _figure("confusion")
+    ax = fig.add_axes([0.10, 0.10, 0.60, 0.76])
+    image = ax.imshow(fractions, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
+    small = classes > 12
+    for t in range(classes):
+        for p in range(classes):
+            if small and matrix[t, p] == 0:
+                continue
+            dark = fractions[t, p] > 0.55
+            ax.text(p, t, f"{matrix[t, p]}" if small else f"{matrix[t, p]}\n{100 * fractions[t, p]:.0f}%",
+                    ha="center", va="center", fontsize=7 if small else 9, color="white" if dark else "black")
+    ax.set_xticks(range(classes))
+    ax.set_yticks(range(classes))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    # Each true class's accuracy beside its row, under a heading of its own.
+    accuracy = confusion.per_class_accuracy
+    side = ax.twinx()
+    side.set_ylim(ax.get_ylim())
+    side.set_yticks(range(classes))
+    side.set_yticklabels([f"{100 * a:.1f}% ({matrix[t, t]}/{n})" if not math.isnan(a) else "no graphs"
+                          for t, (a, n) in enumerate(zip(accuracy, totals))], fontsize=8 if small else 9)
+    side.text(1.02, 1.01, "accuracy per\ntrue class", transform=ax.transAxes, ha="left", va="bottom", fontsize=9)
+    bar = fig.add_axes([0.90, 0.10, 0.02, 0.76])
+    fig.colorbar(image, cax=bar, label="fraction of the true class's graphs")
+    heading = f"{title}\n" if title else ""
+    fig.suptitle(f"{heading}test accuracy {100 * confusion.accuracy:.2f}% over {confusion.graphs} test graphs"
+                 + (f" ({confusion.description})" if confusion.get("description") else ""), fontsize=10)
+    return fig
+
+
+def plot_experiment_confusion(exp, path, log=print):
+    """confusion.png of an experiment: the evaluations its figure comes from; None (and a note)
+    when no job stored test predictions."""
+    result = confusion_matrix(exp)
+    if result is None:
+        log(f"note: no job in {exp.folder} stored test predictions (written before they were), so no confusion matrix")
+        return None
+    if result.skipped:
+        log(f"note: {len(result.skipped)} jobs without stored test predictions left out of the confusion matrix")
+    job = next(j for j in exp.jobs if j.job_id == result.jobs[0])
+    return plot_confusion_matrix(result, path, f"{job.experiment_name}: {job.dataset} {job.variant}")
+
+
 def plot_all(folder, out_dir, graph=None, job_id=None, log=print):
     """Writes every plot of an experiment folder (or of one job file) into out_dir; returns the paths."""
     os.makedirs(out_dir, exist_ok=True)
@@ -385,6 +620,9 @@ def plot_all(folder, out_dir, graph=None, job_id=None, log=print):
         written += plot_graph(job, graph if graph is not None else job.graphs[0], out_dir)
     if exp.jobs or exp.summary is not None:
         written.append(plot_accuracy_points(exp, os.path.join(out_dir, "accuracy_points.png")))
+    confusion = plot_experiment_confusion(exp, os.path.join(out_dir, "confusion.png"), log)
+    if confusion is not None:
+        written.append(confusion)
     return written
 
 
