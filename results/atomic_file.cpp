@@ -1,5 +1,7 @@
 #include "results/atomic_file.hpp"
 
+#include "results/checksum_block.hpp"
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -68,22 +70,31 @@ void write_text_file_atomically(const std::filesystem::path& path, std::string_v
 
 namespace hdf5 {
 
+namespace {
+
+void close_written_file(File& file, const std::filesystem::path& final_path) {
+  file.flush();
+  // With HDF5's default ("weak") close, a group or dataset still open keeps the file open after
+  // H5Fclose, and what it holds would be written after our checksum, fsync and rename: refuse.
+  const std::size_t open_objects = file.open_object_count();
+  if (open_objects != 1) {
+    throw Error(fmt::format("write_file_atomically('{}'): {} HDF5 objects of the file are still open "
+                            "after the write callback returned; close every Group and Dataset inside it",
+                            final_path.string(), open_objects - 1));
+  }
+  file.close();
+}
+
+}  // namespace
+
 void write_file_atomically(const std::filesystem::path& final_path, const std::function<void(File&)>& write) {
   const std::scoped_lock lock(library_mutex());
   write_atomically(final_path, [&](const std::filesystem::path& temporary) {
-    File file = File::create(temporary);
+    File file = File::create(temporary, kChecksumBlockBytes);
     write(file);
-    if (!file.valid()) return;  // the callback closed it itself
-    file.flush();
-    // With HDF5's default ("weak") close, a group or dataset still open keeps the file open after
-    // H5Fclose, and what it holds would be written after our fsync and rename: refuse.
-    const std::size_t open_objects = file.open_object_count();
-    if (open_objects != 1) {
-      throw Error(fmt::format("write_file_atomically('{}'): {} HDF5 objects of the file are still open "
-                              "after the write callback returned; close every Group and Dataset inside it",
-                              final_path.string(), open_objects - 1));
-    }
-    file.close();
+    if (file.valid()) close_written_file(file, final_path);  // else the callback closed it itself
+    // The CRC-32 of the closed file into its user block, before the rename makes it visible.
+    seal_checksum_block(temporary);
   });
 }
 

@@ -1,5 +1,7 @@
 #include "results/hdf5.hpp"
 
+#include "results/checksum_block.hpp"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -815,14 +817,22 @@ Dataset Location::write_string_values(std::string_view path, const std::vector<s
 // ---------------------------------------------------------------------------------------------
 // File.
 
-File File::create(const std::filesystem::path& path) {
+File File::create(const std::filesystem::path& path, std::size_t user_block_bytes) {
   const Quiet quiet;
-  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  Handle fcpl;
+  hid_t creation_properties = H5P_DEFAULT;
+  if (user_block_bytes > 0) {
+    fcpl = Handle(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+    if (!fcpl || H5Pset_userblock(fcpl.id(), user_block_bytes) < 0) throw_file_error(OpenMode::create, path);
+    creation_properties = fcpl.id();
+  }
+  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, creation_properties, H5P_DEFAULT);
   if (id < 0) throw_file_error(OpenMode::create, path);
   return File(Handle(id, H5Fclose), path);
 }
 
 File File::open_read_only(const std::filesystem::path& path, FileLocking locking) {
+  verify_checksum_block(path);  // a damaged file never reaches libhdf5
   const Quiet quiet;
   Handle fapl;
   hid_t access_properties = H5P_DEFAULT;
@@ -839,6 +849,7 @@ File File::open_read_only(const std::filesystem::path& path, FileLocking locking
 }
 
 File File::open_read_write(const std::filesystem::path& path) {
+  verify_checksum_block(path);
   const Quiet quiet;
   const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   if (id < 0) throw_file_error(OpenMode::read_write, path);
@@ -864,12 +875,14 @@ std::recursive_mutex& library_mutex() noexcept {
 
 bool is_readable_hdf5(const std::filesystem::path& path) noexcept {
   try {
-    const std::scoped_lock lock(library_mutex());
-    const Quiet quiet;
     std::error_code error;
     if (!std::filesystem::is_regular_file(path, error) || std::filesystem::file_size(path, error) == 0) {
       return false;
     }
+    // Plain reads, outside the library lock: throws for a damaged file, which libhdf5 never parses.
+    verify_checksum_block(path);
+    const std::scoped_lock lock(library_mutex());
+    const Quiet quiet;
     if (H5Fis_hdf5(path.c_str()) <= 0) {  // no HDF5 signature
       H5Eclear2(H5E_DEFAULT);
       return false;

@@ -339,8 +339,13 @@ class Group : public Location {
 
 class File : public Location {
  public:
-  // Creates `path`, truncating an existing file.
-  static File create(const std::filesystem::path& path);
+  // Creates `path`, truncating an existing file. With user_block_bytes (0, or a power of two >= 512)
+  // the HDF5 data start after that many bytes, which HDF5 leaves to the caller (the checksum block
+  // of write_file_atomically, see checksum_block.hpp).
+  static File create(const std::filesystem::path& path, std::size_t user_block_bytes = 0);
+  // Both opens first check the file's checksum block with plain reads (verify_checksum_block): a
+  // damaged file throws DamagedFileError (a LibraryError) naming it, and libhdf5 never sees it. A
+  // file without the block (an earlier version's) gets libhdf5's own checks only.
   static File open_read_only(const std::filesystem::path& path,
                              FileLocking locking = FileLocking::library_default);
   static File open_read_write(const std::filesystem::path& path);
@@ -357,9 +362,10 @@ class File : public Location {
   std::filesystem::path path_;
 };
 
-// True when `path` is an HDF5 file that opens and whose every object header (groups, datasets,
-// attributes' owners) can be read: false for missing, empty, truncated or corrupt files, and for a
-// file another process holds open for writing. Never prints and never throws. Raw data are not read.
+// True when `path` is an HDF5 file whose checksum block matches (or that has none: an earlier
+// version's), that opens and whose every object header (groups, datasets, attributes' owners) can
+// be read: false for missing, empty, truncated or corrupt files, and for a file another process
+// holds open for writing. Never prints and never throws. Raw data are read only by the checksum.
 bool is_readable_hdf5(const std::filesystem::path& path) noexcept;
 
 }  // namespace diffpool::hdf5

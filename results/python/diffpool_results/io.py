@@ -147,8 +147,62 @@ class DamagedFileError(ValueError):
     message names the file."""
 
 
+def _verify_checksum_block(path):
+    """Checks the checksum block of a result file before h5py opens it, as the C++ readers do
+    (results/checksum_block.hpp): its first 512 bytes record the length and the CRC-32 of the rest.
+    Raises DamagedFileError with the C++ message; a file without the block (written by an earlier
+    version: the HDF5 signature at byte 0) or one that cannot be opened is left to h5py."""
+    import struct
+    import zlib
+    magic, block = b"\x89diffpool-h5\r\n\x1a\n", 512
+
+    def damaged(kind, detail):
+        raise DamagedFileError(f"cannot open file '{path}' for reading: the file is damaged ({kind}): {detail}")
+
+    try:
+        f = open(path, "rb")
+    except OSError:
+        return
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        header = f.read(block)
+        if header.startswith(b"\x89HDF\r\n\x1a\n"):
+            return
+        if header and len(header) < len(magic) and magic.startswith(header):
+            damaged("truncated", f"it is {size} bytes long, a part of a checksum header")
+        if not header.startswith(magic):
+            damaged("not a result file", "it is empty (0 bytes)" if size == 0 else
+                    f"it is {size} bytes long and starts neither with the checksum header of diffpool's result "
+                    "files nor with an HDF5 signature")
+        if len(header) < block:
+            damaged("truncated", f"it is {size} bytes long, shorter than its {block}-byte checksum header")
+        version, header_bytes, content_bytes, content_crc, header_crc = struct.unpack_from("<IIQII", header, 16)
+        if zlib.crc32(header[:36]) != header_crc:
+            damaged("corrupt", f"its checksum header (the first {block} bytes) does not match its own CRC-32")
+        if version != 1:
+            raise DamagedFileError(f"cannot open file '{path}' for reading: its checksum header has format version "
+                                   f"{version}, and this diffpool reads version 1 (the file was written by a newer "
+                                   "diffpool)")
+        if header_bytes != block:
+            damaged("corrupt", f"its checksum header says the HDF5 data start at byte {header_bytes}, not {block}")
+        if size != content_bytes + block:
+            damaged("truncated" if size < content_bytes + block else "corrupt",
+                    f"it is {size} bytes long, and its checksum header records {content_bytes + block} "
+                    f"({content_bytes} + {block} bytes of header)")
+        crc, read = 0, 0
+        while piece := f.read(1 << 20):
+            crc, read = zlib.crc32(piece, crc), read + len(piece)
+        if read != content_bytes:
+            damaged("truncated", f"{read} bytes after its checksum header could be read, and the header records "
+                    f"{content_bytes}")
+        if crc != content_crc:
+            damaged("corrupt", f"the CRC-32 of its {read} bytes after the checksum header is {crc:#010x}, and the "
+                    f"header records {content_crc:#010x}")
+
+
 def _read_or_damaged(path, read):
     """read(), with h5py's failures on a truncated or corrupt file raised as DamagedFileError."""
+    _verify_checksum_block(path)
     try:
         return read()
     except DamagedFileError:
