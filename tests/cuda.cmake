@@ -32,3 +32,9 @@ if(DIFFPOOL_CUDA_EMULATION)
   diffpool_add_gtest(test_cuda_ops_emulated LABELS cuda_emulation SOURCES unit/test_cuda_ops.cpp
                      LIBS diffpool_cuda_emulated TIMEOUT 1800)
 endif()
+
+# The module is loaded on first use only: a CPU process maps no CUDA library, and the CUDA device
+# count loads it (test_cuda_module); a CPU `diffpool train` maps none, and a missing or damaged
+# module is an exit-2 error naming the file (runner/test_cuda_module.py, in runner.cmake). Both run
+# without a GPU.
+diffpool_add_gtest(test_cuda_module LABELS "unit;cuda" SOURCES unit/test_cuda_module.cpp)

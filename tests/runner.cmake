@@ -34,3 +34,6 @@ diffpool_add_runner_test(exit_codes test_exit_codes.py LABELS "runner" TIMEOUT 3
 diffpool_add_runner_test(damaged_files test_damaged_files.py LABELS "runner;resume" TIMEOUT 300)
 # Stored test predictions against every reported accuracy, under each protocol (MUTAG, a few epochs).
 diffpool_add_runner_test(stored_predictions test_predictions.py LABELS "runner;results" TIMEOUT 600)
+# The CUDA backend module is loaded on first use only: a CPU `diffpool train` maps no CUDA library,
+# and `--backend cuda` with the module missing or damaged exits 2 naming the file (about 10 s).
+diffpool_add_runner_test(cuda_module test_cuda_module.py LABELS "runner;cuda" TIMEOUT 300)

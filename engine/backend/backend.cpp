@@ -7,27 +7,6 @@
 
 namespace diffpool {
 
-const char* map_op_name(MapOp op) {
-  static constexpr const char* names[] = {"copy",       "broadcast",      "add",
-                                          "mul",        "div",            "relu",
-                                          "relu_backward", "sqrt",        "reciprocal",
-                                          "reciprocal_backward", "log", "plus_one_times",
-                                          "clip_coefficient"};
-  static_assert(sizeof(names) / sizeof(names[0]) == static_cast<std::size_t>(MapOp::count),
-                "every MapOp needs a name");
-  auto i = static_cast<std::size_t>(op);
-  return i < static_cast<std::size_t>(MapOp::count) ? names[i] : "invalid";
-}
-
-const char* segment_reduce_name(SegmentReduce kind) {
-  switch (kind) {
-    case SegmentReduce::sum: return "sum";
-    case SegmentReduce::mean: return "mean";
-    case SegmentReduce::max: return "max";
-  }
-  return "invalid";
-}
-
 const EnumNames<BackendKind>& backend_kind_names() {
   static const EnumNames<BackendKind> names(
       "backend", {{"cpu", BackendKind::cpu}, {"cuda", BackendKind::cuda}, {"auto", BackendKind::automatic}},
@@ -45,6 +24,8 @@ std::unique_ptr<Backend> make_backend(const BackendOptions& options) {
         throw InputError(
             "backend 'cuda' was requested, but this build of diffpool has no CUDA backend (nvcc was not found "
             "at configure time, or DIFFPOOL_CUDA=OFF); rebuild with the CUDA toolkit, or use backend: cpu");
+      if (const std::string problem = cuda_module_problem(); !problem.empty())
+        throw InputError(fmt::format("backend 'cuda' was requested, but {}; use backend: cpu", problem));
       if (cuda_device_count() == 0)
         throw InputError(
             "backend 'cuda' was requested, but no CUDA device is usable on this host (no GPU, no driver, or "

@@ -199,7 +199,10 @@ struct BackendOptions {
 std::unique_ptr<Backend> make_backend(const BackendOptions& options);
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 bool cuda_backend_built();
-int cuda_device_count();  // 0 when not built or no device
+int cuda_device_count();  // 0 when not built, the module cannot be loaded, or no device
+// Why the CUDA backend module (libdiffpool_cuda.so, loaded on first use) cannot be loaded, naming
+// the file or library missing; empty when it loads or the build has no CUDA backend.
+std::string cuda_module_problem();
 std::unique_ptr<Backend> make_cuda_backend(int device);
 
 }  // namespace diffpool

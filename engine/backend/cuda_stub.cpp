@@ -7,6 +7,7 @@ namespace diffpool {
 
 bool cuda_backend_built() { return false; }
 int cuda_device_count() { return 0; }
+std::string cuda_module_problem() { return {}; }
 std::unique_ptr<Backend> make_cuda_backend(int) {
   throw InputError("this build of diffpool has no CUDA backend (configure with the CUDA toolkit present)");
 }

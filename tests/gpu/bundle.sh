@@ -6,7 +6,9 @@
 #   tests/gpu/bundle.sh [--no-build] [--with-cublas]
 #
 # Archive layout (one folder, diffpool-gpu/):
-#   bin/      diffpool, test_backend_parity, test_cuda_ops, bench_epoch
+#   bin/      diffpool, test_backend_parity, test_cuda_ops, test_cuda_module, bench_epoch, and
+#             libdiffpool_cuda.so, the CUDA backend module the programs load from their own folder
+#             when a CUDA device is asked for (cudart and cuBLAS are its dependencies, not theirs)
 #   lib/      every shared library they and Open MPI need, from ldd, except glibc and the CUDA driver
 #   ompi/     an Open MPI prefix: bin/mpirun (orterun), bin/orted, the libraries and the components
 #             folder (lib/x86_64-linux-gnu/openmpi/lib/openmpi3), share/openmpi (help texts); used
@@ -40,7 +42,8 @@ for arg in "$@"; do
     *) echo "bundle.sh: unknown argument '$arg' (allowed: --no-build, --with-cublas)" >&2; exit 2 ;;
   esac
 done
-targets=(diffpool test_backend_parity test_cuda_ops bench_epoch)
+targets=(diffpool test_backend_parity test_cuda_ops test_cuda_module bench_epoch)
+module=libdiffpool_cuda.so
 ompi_libdir=/usr/lib/x86_64-linux-gnu/openmpi/lib
 pmix_plugins=/usr/lib/x86_64-linux-gnu/pmix2/lib/pmix
 for dataset in ENZYMES DD; do
@@ -52,7 +55,7 @@ if (( do_build )); then
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DDIFFPOOL_BUILD_TESTS=ON -DDIFFPOOL_CUDA=ON \
         -DCMAKE_CUDA_ARCHITECTURES="80;90" -DDIFFPOOL_TEST_DATA_DIR="$data" \
         -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache
-  cmake --build "$build" -j"$(nproc)" --target "${targets[@]}"
+  cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" diffpool_cuda
 fi
 
 stage="$build/gpu-bundle"
@@ -72,8 +75,12 @@ for t in "${targets[@]}"; do
   cp "$path" "$b/bin/$t"
   echo "bin/$t <- ${path#"$build/"}" >> "$manifest"
 done
-ldd "$b/bin/diffpool" | grep -q libcudart ||
-  { echo "bundle.sh: $build/diffpool does not link the CUDA runtime: not a CUDA build (-DDIFFPOOL_CUDA=ON)" >&2; exit 2; }
+[[ -f "$build/$module" ]] ||
+  { echo "bundle.sh: $build/$module not built: not a CUDA build (-DDIFFPOOL_CUDA=ON), or build target diffpool_cuda" >&2; exit 2; }
+cp "$build/$module" "$b/bin/$module"
+echo "bin/$module <- $module" >> "$manifest"
+ldd "$b/bin/$module" | grep -q libcudart ||
+  { echo "bundle.sh: $build/$module does not link the CUDA runtime" >&2; exit 2; }
 
 # Open MPI as a relocatable prefix. The ranks' own libmpi comes through lib/ (ldd below) and is
 # the same file as the one here.

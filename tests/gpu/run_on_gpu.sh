@@ -5,7 +5,9 @@
 #
 # Steps (each under its own `timeout`; a failed step is recorded and the next one runs):
 #   environment    nvidia-smi -L; ldd of every bundled program: nothing "not found"
-#   cuda tests     test_backend_parity, test_cuda_ops (a test that skips for want of a device fails here)
+#   cuda tests     test_cuda_module (the programs map cudart and cuBLAS only once a CUDA device is
+#                  asked for, loading bin/libdiffpool_cuda.so), test_backend_parity, test_cuda_ops
+#                  (a test that skips for want of a device fails here)
 #   benchmarks     bench_epoch on ENZYMES (configs/bench_enzymes.yaml) and on D&D's paper 2-level
 #                  model (configs/bench_dd.yaml), the latter also with model.cluster_rule=per_graph,
 #                  all with backend.kind=cuda and a few epochs
@@ -202,6 +204,7 @@ no_skip() {
   (( gpu )) || { echo "a device was used in --no-gpu mode"; return 1; }
   grep -q '\[  PASSED  \]' "$1" || { echo "no PASSED line"; return 1; }
 }
+step test_cuda_module 30 "$bundle/bin/test_cuda_module"
 CHECK=no_skip; step test_backend_parity 150 "$bundle/bin/test_backend_parity"
 CHECK=no_skip; step test_cuda_ops 120 "$bundle/bin/test_cuda_ops"
 

@@ -21,7 +21,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/backend/cuda_device.hpp"
 #include "engine/core/error.hpp"
 
 namespace diffpool::DP_CUDA_NS {
@@ -716,38 +715,3 @@ std::unique_ptr<Backend> create_cuda_backend(int device, const CudaBackendOption
 }
 
 }  // namespace diffpool::DP_CUDA_NS
-
-#if !defined(DIFFPOOL_CUDA_EMULATION)
-namespace diffpool {
-
-bool cuda_backend_built() { return true; }
-
-int cuda_device_count() {
-  int count = 0;
-  // No driver, no device, or a driver too old for this runtime: report no device, never throw.
-  if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return 0;
-  }
-  return count;
-}
-
-std::unique_ptr<Backend> make_cuda_backend(int device) {
-  const int count = cuda_device_count();
-  if (count == 0)
-    throw InputError("no CUDA device is usable on this host (no GPU, no driver, or CUDA_VISIBLE_DEVICES hides them all)");
-  if (device < 0 || device >= count)
-    throw InputError(fmt::format("CUDA device {} does not exist: {} device{} visible (0 to {})", device, count,
-                                 count == 1 ? " is" : "s are", count - 1));
-  return DP_CUDA_NS::create_cuda_backend(device);
-}
-
-int select_cuda_device_for_local_rank(int local_rank) {
-  const int count = cuda_device_count();
-  if (count == 0) return -1;
-  const int device = local_rank % count;
-  return device < 0 ? device + count : device;
-}
-
-}  // namespace diffpool
-#endif
