@@ -209,12 +209,17 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
       write_checkpoint(ctx.layout.checkpoint_file(id), c);
     };
 
+    const auto stopped_by = [&] {
+      const std::string why = ctx.stop_reason ? ctx.stop_reason() : std::string();
+      return why.empty() ? std::string("a signal") : why;
+    };
     const int every = config.output.checkpoint_every;
     while (!trainer.finished()) {
       if (ctx.should_stop && ctx.should_stop()) {
         write_boundary_checkpoint(trainer.state());
         outcome.status = JobOutcome::Status::interrupted;
-        append_log(log_path, fmt::format("stopped by a signal after epoch {}; checkpointed ({})", trainer.epoch(), iso_time_now()));
+        append_log(log_path, fmt::format("stopped by {} after epoch {}; checkpointed ({})", stopped_by(), trainer.epoch(),
+                                         iso_time_now()));
         return outcome;
       }
       // A stop in the middle of an epoch keeps the state of its start (the parameters are then
@@ -228,8 +233,8 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
         record.epochs.resize(static_cast<std::size_t>(boundary.epoch));
         write_boundary_checkpoint(boundary);
         outcome.status = JobOutcome::Status::interrupted;
-        append_log(log_path, fmt::format("stopped by a signal in epoch {}; checkpointed the state after epoch {} ({})",
-                                         boundary.epoch + 1, boundary.epoch, iso_time_now()));
+        append_log(log_path, fmt::format("stopped by {} in epoch {}; checkpointed the state after epoch {} ({})",
+                                         stopped_by(), boundary.epoch + 1, boundary.epoch, iso_time_now()));
         return outcome;
       }
       if (ctx.on_epoch) ctx.on_epoch(trainer.epoch(), training.epochs);

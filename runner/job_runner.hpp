@@ -49,6 +49,8 @@ struct JobContext {
   std::string host;
   // Asked between batches: true stops the job, which checkpoints and reports `interrupted`.
   std::function<bool()> should_stop;
+  // Why should_stop said true, for the job's log ("signal 15", "rank 0 lost", ...); empty: a signal.
+  std::function<std::string()> stop_reason;
   // Called after every epoch (from the thread that runs the job).
   std::function<void(int epoch, int epochs)> on_epoch;
 };

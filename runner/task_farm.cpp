@@ -228,6 +228,12 @@ class Master {
  private:
   JobContext with_stop(JobContext context) {
     context.should_stop = [this] { return stopping_.load() || stop_requested(); };
+    context.stop_reason = [this]() -> std::string {
+      if (stop_requested()) return fmt::format("signal {}", stop_signal_number());
+      const int lost = first_lost_.load();
+      if (lost >= 0) return fmt::format("the loss of rank {} (silent for more than {} s)", lost, heartbeat_.timeout().count());
+      return "the run stopping (another rank was stopped)";
+    };
     return context;
   }
 
@@ -262,6 +268,8 @@ class Master {
                                rank, hosts_[static_cast<std::size_t>(rank)], seconds_between(last_heard_[static_cast<std::size_t>(rank)], now),
                                heartbeat_.timeout().count(), job, kExitStopped));
     if (!lost_deadline_) lost_deadline_ = now + heartbeat_.timeout();
+    int none = -1;
+    first_lost_.compare_exchange_strong(none, rank);
     if (!stopping_) {
       stopping_ = true;
       stop_workers();
@@ -416,6 +424,7 @@ class Master {
   Heartbeat heartbeat_;
   std::vector<std::chrono::steady_clock::time_point> last_heard_;  // per rank: its last message
   std::set<int> lost_;                                             // ranks silent past the timeout
+  std::atomic<int> first_lost_{-1};  // the first lost rank (read by rank 0's training thread)
   std::optional<std::chrono::steady_clock::time_point> lost_deadline_;
   const std::chrono::steady_clock::time_point wall_start_ = std::chrono::steady_clock::now();
   const double cpu_start_ = thread_cpu_seconds();
@@ -471,6 +480,11 @@ void run_worker(const ExperimentPlan& plan, const MpiSession& mpi, JobContext co
     MpiSession::leave(kExitStopped);
   };
   auto last_poll = Clock::now();
+  context.stop_reason = [&]() -> std::string {
+    if (stop_requested()) return fmt::format("signal {}", stop_signal_number());
+    if (master_lost) return fmt::format("the loss of rank 0 (silent for more than {} s)", heartbeat.timeout().count());
+    return stop_received ? "rank 0 (the run is stopping)" : "";
+  };
   context.should_stop = [&] {
     if (stop_requested() || stop_received || master_lost) return true;
     const auto now = Clock::now();
