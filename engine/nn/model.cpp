@@ -185,8 +185,8 @@ struct DiffPoolModel::Pass {
   uint64_t dropout_seed;
   uint64_t dropout_counter = 0;  // one dropout stream per dropout op, in the order they run
   ForwardOutput* out = nullptr;  // owns the block layouts and contexts of per-graph cluster counts
-  // x -> [x | mean_neighbours(x)]: the embedding and assignment GNNs of a level read the same
-  // input in their first layer, so it is built once and shared.
+  // x -> mean_neighbours(x): the embedding and assignment GNNs of a level read the same input in
+  // their first layer, so it is computed once and shared.
   std::vector<std::pair<Variable*, Variable*>> layer_inputs;
 };
 
@@ -222,14 +222,16 @@ Variable* DiffPoolModel::maybe_dropout(Pass& pass, Variable* x) const {
 // One GraphSAGE-mean layer (Hamilton et al. 2017; DiffPool paper section 4.1):
 //   y (N_l, H) = [x | mean_neighbours(x)] (N_l, 2F) [W_root; W_nbr] (2F, H) + b (H),
 // then l2-normalise, ReLU and batch norm as configured. Dropout first, in training.
-// The input of a GraphSAGE-mean layer: dropout (in training), then [x | mean_neighbours(x)],
-// (N_l, 2F). The embedding and assignment GNNs of a level read the same x in their first layer, so
-// the concatenation is built once per pass and shared.
-Variable* DiffPoolModel::layer_input(Pass& pass, const LevelGraph& g, Variable* x) const {
+// The product is x W_root + mean_neighbours(x) W_nbr + b, two GEMMs into y: the (N_l, 2F)
+// concatenation is never formed (nor its gradient, nor the copies in and out of it).
+// The input of a GraphSAGE-mean layer: dropout (in training), then x and mean_neighbours(x),
+// (N_l, F) each. The embedding and assignment GNNs of a level read the same x in their first
+// layer, so the neighbour mean is computed once per pass and shared.
+DiffPoolModel::LayerInput DiffPoolModel::layer_input(Pass& pass, const LevelGraph& g, Variable* x) const {
   Tape& tape = pass.tape;
   x = maybe_dropout(pass, x);
   for (const auto& [input, result] : pass.layer_inputs)
-    if (input == x) return result;
+    if (input == x) return {x, result};
   Variable* agg = nullptr;
   if (g.sparse()) {
     agg = ops::spmm(tape, g.batch->mean_adjacency, g.batch->mean_adjacency_t, x);
@@ -247,17 +249,16 @@ Variable* DiffPoolModel::layer_input(Pass& pass, const LevelGraph& g, Variable* 
   // Mean over weighted neighbours, D^-1 (A X): scaling the rows of the product, rather than
   // forming D^-1 A, keeps no second [B*k, k] matrix (and its gradient) in memory.
   if (!g.sparse() && g.inv_degree) agg = ops::scale_rows(tape, agg, g.inv_degree);
-  Variable* with_neighbours = ops::concat_cols(tape, {x, agg});
-  pass.layer_inputs.emplace_back(x, with_neighbours);
-  return with_neighbours;
+  pass.layer_inputs.emplace_back(x, agg);
+  return {x, agg};
 }
 
 Variable* DiffPoolModel::sage_layer(Pass& pass, const SageLayer& layer, const LevelGraph& g, Variable* x) const {
   Tape& tape = pass.tape;
   Workspace& ws = tape.workspace();
   const DType dtype = params_.dtype();
-  Variable* with_neighbours = layer_input(pass, g, x);
-  Variable* y = ops::linear(tape, with_neighbours, pass.param(layer.weight), pass.param(layer.bias));
+  const LayerInput in = layer_input(pass, g, x);
+  Variable* y = ops::linear(tape, in.x, pass.param(layer.weight), pass.param(layer.bias), in.neighbours);
   if (layer.normalize) y = ops::l2_normalize_rows(tape, y);
   if (layer.activation) y = ops::relu(tape, y);
   if (layer.batch_norm && config_.batch_norm_mode == BatchNormMode::trained) {
@@ -472,7 +473,8 @@ Variable* DiffPoolModel::assignment_per_graph(Pass& pass, const Level& level, co
   const SageLayer& last = layers.back();
   DP_CHECK(!last.normalize && !last.activation && !last.batch_norm, "the assignment GNN's last layer is linear");
   const BlockContext& ctx = new_context(*pass.out, &blocks);
-  Variable* logits = ops::block_linear(tape, layer_input(pass, graph, x), pass.param(last.weight), pass.param(last.bias), ctx);
+  const LayerInput in = layer_input(pass, graph, x);
+  Variable* logits = ops::block_linear(tape, in.x, pass.param(last.weight), pass.param(last.bias), ctx, in.neighbours);
   return ops::block_softmax(tape, logits, ctx, /*in_place=*/true);
 }
 
