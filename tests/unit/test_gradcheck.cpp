@@ -71,11 +71,7 @@ TEST_F(GradCheck, Linear) {
                          [](Tape& t, const std::vector<Variable*>& v) { return ops::linear(t, v[0], v[1], nullptr, v[2]); });
   Workspace ws(*backend);
   Tape tape(*backend, ws);
-  auto constant = [&](const GradInput& in) {
-    Tensor t = ws.empty(in.shape, DType::f64);
-    backend->copy_bytes(t.data(), t.device(), in.values.data(), Device::cpu, t.bytes());
-    return tape.constant(t);
-  };
+  auto constant = [&](const GradInput& in) { return constant_input(tape, in); };
   Variable* x = constant(random_input("x", {6, 3}, 13));
   Variable* x2 = constant(random_input("x2", {6, 4}, 14));
   Variable* w = constant(random_input("w", {7, 5}, 15));
@@ -470,11 +466,7 @@ TEST_F(GradCheck, BlockLinearAndSoftmax) {
   // Graph g's block equals softmax_rows of the first k_g columns of its rows of x W + b.
   Workspace ws(*backend);
   Tape tape(*backend, ws);
-  auto constant = [&](const GradInput& in) {
-    Tensor t = ws.empty(in.shape, DType::f64);
-    backend->copy_bytes(t.data(), t.device(), in.values.data(), Device::cpu, t.bytes());
-    return tape.constant(t);
-  };
+  auto constant = [&](const GradInput& in) { return constant_input(tape, in); };
   const GradInput x = random_input("x", {14, 5}, 67), w = random_input("w", {5, 3}, 68), b = random_input("b", {3}, 69);
   const auto ragged = download<double>(
       *backend, ops::block_softmax(tape, ops::block_linear(tape, constant(x), constant(w), constant(b), ctx), ctx)->value);
