@@ -237,7 +237,7 @@ void block_softmax_backward(Tape& tape, const Record& r) {
     Tensor& dx = x->grad;
     for (int64_t g = 0; g < X.count(); ++g) {
       Tensor dxg = X.view(dx, g);
-      if (dxg.numel() > 0) be.softmax_rows_backward(X.view(r.output->grad, g), X.view(r.output->value, g), dxg);
+      if (dxg.numel() > 0) be.softmax_rows_backward(X.view(r.output->grad, g), X.view(r.output->value, g), 1.0, dxg);
     }
     return;
   }
