@@ -32,11 +32,18 @@ grep -qE "INFO: (fuzzed for|exiting)|Done [0-9]+ runs" "$work/fuzz.log" ||
   { echo "the fuzzer did not run:"; tail -40 "$work/fuzz.log"; exit 1; }
 grep -E "^#[0-9]+: cov|INFO: (fuzzed|exiting)" "$work/fuzz.log" | tail -3 || true
 # The first stack frame that is in this project's sources or in libhdf5 says whose finding it is.
+where='^ +#[0-9]+ .*(libhdf5|/(engine|results|runner|tests/fuzz)/[^ ]+\.(cpp|hpp):[0-9]+)'
 ours=0 upstream=0
 for finding in "$work"/findings/*; do
   [[ -e "$finding" ]] || continue
   report="$("$binary" "${common[@]}" "$finding" 2>&1 || true)"
-  frame="$(grep -m1 -E '^ +#[0-9]+ .*(libhdf5|/(engine|results|runner|tests/fuzz)/[^ ]+\.(cpp|hpp):[0-9]+)' <<<"$report" || true)"
+  frame="$(grep -m1 -E "$where" <<<"$report" || true)"
+  if [[ -z "$frame" ]]; then
+    # No stack: libFuzzer's RSS watchdog reports an out-of-memory without one. Replayed with a
+    # malloc limit under the RSS limit, the allocation that grows past it reports its stack.
+    report="$("$binary" -timeout=10 -rss_limit_mb=4096 -malloc_limit_mb=512 -max_len=65536 "$finding" 2>&1 || true)"
+    frame="$(grep -m1 -E "$where" <<<"$report" || true)"
+  fi
   if [[ "$frame" == *libhdf5* ]]; then
     upstream=$((upstream + 1))
     echo "inside libhdf5: $finding: $(grep -m1 -E 'ERROR|runtime error' <<<"$report" | cut -c1-160)"
