@@ -88,6 +88,10 @@ FixedAssignments compute_fixed_assignments(const GraphDataset& dataset, const st
   return fixed;
 }
 
+bool dense_level0(int64_t nodes, int64_t nnz, int64_t sum_squares) {
+  return nodes > 0 && nnz >= dense_min_degree * nodes && sum_squares <= dense_max_fill * nnz;
+}
+
 GraphBatch build_batch(const GraphDataset& dataset, const std::vector<int64_t>& graph_ids, Workspace& ws, DType dtype,
                        const FixedAssignments* fixed) {
   DP_CHECK(!graph_ids.empty(), "a batch needs at least one graph");
@@ -164,6 +168,25 @@ GraphBatch build_batch(const GraphDataset& dataset, const std::vector<int64_t>& 
   batch.mean_adjacency_t = batch.adjacency;
   batch.mean_adjacency_t.values = upload_floats(ws, mean_t_values, Shape{static_cast<int64_t>(nnz)}, dtype);
   batch.adjacency_sq_norms = upload_floats(ws, sq_norms, Shape{b, 1}, dtype);
+
+  int64_t sum_squares = 0;
+  for (int64_t i = 0; i < b; ++i) sum_squares += batch.nodes.size(i) * batch.nodes.size(i);
+  if (dense_level0(n, static_cast<int64_t>(nnz), sum_squares)) {
+    std::vector<double> dense(static_cast<std::size_t>(sum_squares), 0.0), dense_mean(dense.size(), 0.0);
+    int64_t at = 0;  // first element of graph i's block
+    for (int64_t i = 0; i < b; ++i) {
+      const int64_t first = batch.nodes.begin(i), size = batch.nodes.size(i);
+      for (int64_t r = first; r < first + size; ++r)
+        for (int32_t e = adj.row_ptr[static_cast<std::size_t>(r)]; e < adj.row_ptr[static_cast<std::size_t>(r) + 1]; ++e) {
+          const auto k = static_cast<std::size_t>(at + (r - first) * size + (adj.col_idx[static_cast<std::size_t>(e)] - first));
+          dense[k] = 1.0;
+          dense_mean[k] = mean_values[static_cast<std::size_t>(e)];
+        }
+      at += size * size;
+    }
+    batch.dense_adjacency = upload_floats(ws, dense, Shape{sum_squares, 1}, dtype);
+    batch.dense_mean_adjacency = upload_floats(ws, dense_mean, Shape{sum_squares, 1}, dtype);
+  }
 
   if (fixed && !fixed->counts.empty()) {
     // Per-graph counts: one-hot blocks [rows_g, k_g], rows_g the graph's nodes at level 0 and its

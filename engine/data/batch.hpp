@@ -44,6 +44,23 @@ using PerGraphClusters = std::function<int64_t(int level, int64_t rows)>;
 FixedAssignments compute_fixed_assignments(const GraphDataset& dataset, const std::vector<int64_t>& clusters_per_level,
                                            const PerGraphClusters& per_graph = {});
 
+// Level 0 as dense per-graph blocks. COLLAB's and IMDB's ego networks are nearly complete, so a
+// CSR product over them does about the multiply-adds of a dense one at a third of the rate; one
+// GEMM per graph over an n_g x n_g block is then several times faster. A batch takes the dense path
+// when both hold, from its shapes alone (so every backend decides the same way):
+//   nnz >= dense_min_degree * N            (at least 8 neighbours per node on average)
+//   sum_g n_g^2 <= dense_max_fill * nnz    (the dense blocks hold at most 4x the stored entries)
+// The fill bound sits below the measured break-even: per-graph SGEMM overtakes the CSR product at
+// sum n_g^2 / nnz of about 10 for graphs of 10 to 74 nodes and about 5 for 150 to 300 nodes
+// (docs/PERFORMANCE.md). The degree floor keeps the molecule and protein datasets (ENZYMES, PROTEINS,
+// NCI1, D&D, REDDIT: under 8 neighbours per node in every graph, or a fill above 4 in every graph)
+// on the CSR path with unchanged results; below it the neighbour product is small next to the
+// layer's weight product anyway (2F x H multiply-adds per node). Memory: at most
+// 2 * dense_max_fill * nnz elements more per batch (A and D^-1 A).
+inline constexpr int64_t dense_min_degree = 8;
+inline constexpr int64_t dense_max_fill = 4;
+bool dense_level0(int64_t nodes, int64_t nnz, int64_t sum_squares);
+
 struct GraphBatch {
   std::vector<int64_t> graph_ids;  // dataset indices, in batch order
   Segments nodes;                  // level-0 node rows per graph
@@ -55,6 +72,12 @@ struct GraphBatch {
   Tensor labels;                   // i32 [B]
   Tensor adjacency_sq_norms;       // [B, 1]: ||A_g||_F^2 per graph (number of directed edges)
   std::vector<Tensor> fixed_assignments;  // DIFFPOOL-DET only: per level, one-hot [rows, k]
+  // Level 0 as dense blocks, where dense_level0() holds (else undefined): block g is graph g's
+  // n_g x n_g matrix, row-major, graph-local, packed flat [sum_g n_g^2, 1] (engine/ops/blocks.hpp).
+  Tensor dense_adjacency;          // A_g
+  Tensor dense_mean_adjacency;     // D_g^-1 A_g
+
+  bool dense() const { return dense_mean_adjacency.defined(); }
 
   int64_t num_graphs() const { return static_cast<int64_t>(graph_ids.size()); }
   int64_t num_nodes() const { return nodes.total_rows(); }

@@ -120,6 +120,7 @@ class DiffPoolModel {
   void add_losses(Pass& pass, const GraphBatch& batch, ForwardOutput& out) const;
   Variable* maybe_dropout(Pass& pass, Variable* x) const;
   Variable* layer_input(Pass& pass, const LevelGraph& graph, Variable* x) const;
+  Variable* dense_level0_product(Pass& pass, const Tensor& blocks, Variable* x, const Blocks* x_blocks = nullptr) const;
   // Per-graph cluster counts: the same steps over one block per graph (model.cpp).
   bool per_graph() const { return config_.cluster_rule == ClusterRule::per_graph && config_.has_pooling(); }
   Variable* assignment_per_graph(Pass& pass, const Level& level, const LevelGraph& graph, Variable* x,
