@@ -45,18 +45,19 @@ FixedAssignments compute_fixed_assignments(const GraphDataset& dataset, const st
                                            const PerGraphClusters& per_graph = {});
 
 // Level 0 as dense per-graph blocks. COLLAB's and IMDB's ego networks are nearly complete, so a
-// CSR product over them does about the multiply-adds of a dense one at a third of the rate; one
+// CSR product over them does about the multiply-adds of a dense one at a fraction of the rate; one
 // GEMM per graph over an n_g x n_g block is then several times faster. A batch takes the dense path
 // when both hold, from its shapes alone (so every backend decides the same way):
 //   nnz >= dense_min_degree * N            (at least 8 neighbours per node on average)
 //   sum_g n_g^2 <= dense_max_fill * nnz    (the dense blocks hold at most 4x the stored entries)
-// The fill bound sits below the measured break-even: per-graph SGEMM overtakes the CSR product at
-// sum n_g^2 / nnz of about 10 for graphs of 10 to 74 nodes and about 5 for 150 to 300 nodes
-// (docs/PERFORMANCE.md). The degree floor keeps the molecule and protein datasets (ENZYMES, PROTEINS,
-// NCI1, D&D, REDDIT: under 8 neighbours per node in every graph, or a fill above 4 in every graph)
-// on the CSR path with unchanged results; below it the neighbour product is small next to the
-// layer's weight product anyway (2F x H multiply-adds per node). Memory: at most
-// 2 * dense_max_fill * nnz elements more per batch (A and D^-1 A).
+// The fill bound sits well below the measured break-even: per-graph SGEMM overtakes the CSR product
+// at sum n_g^2 / nnz of about 13 to 14 for graphs of 10 to 74 nodes and 7 to 8 for 150 to 300 nodes
+// (build/bench_dense_level; docs/PERFORMANCE.md). The degree floor keeps the molecule and protein
+// datasets on the CSR path with unchanged results: every graph of ENZYMES, PROTEINS, NCI1, MUTAG and
+// REDDIT-BINARY has fewer than 8 neighbours per node, and every graph of D&D fills its block more
+// than 4x, so no batch of them qualifies (tests/data/tu_real_test.cpp). Below the floor the
+// neighbour product is small next to the layer's weight product anyway (2F x H per node). Memory:
+// at most 2 * dense_max_fill * nnz more elements per batch (A and D^-1 A).
 inline constexpr int64_t dense_min_degree = 8;
 inline constexpr int64_t dense_max_fill = 4;
 bool dense_level0(int64_t nodes, int64_t nnz, int64_t sum_squares);
