@@ -873,29 +873,44 @@ std::recursive_mutex& library_mutex() noexcept {
   return mutex;
 }
 
-bool is_readable_hdf5(const std::filesystem::path& path) noexcept {
+bool is_readable_hdf5(const std::filesystem::path& path) noexcept { return damage_of(path).empty(); }
+
+std::string damage_of(const std::filesystem::path& path) noexcept {
   try {
     std::error_code error;
-    if (!std::filesystem::is_regular_file(path, error) || std::filesystem::file_size(path, error) == 0) {
-      return false;
-    }
+    if (!std::filesystem::is_regular_file(path, error)) return "not a regular file";
+    if (std::filesystem::file_size(path, error) == 0) return "empty (0 bytes)";
     // Plain reads, outside the library lock: throws for a damaged file, which libhdf5 never parses.
-    verify_checksum_block(path);
+    try {
+      verify_checksum_block(path);
+    } catch (const DamagedFileError& e) {
+      // "cannot open file '...' for reading: the file is damaged (truncated): it is ...": from the kind on.
+      const std::string what = e.what();
+      const auto at = what.find("the file is damaged (");
+      if (at == std::string::npos) return what;
+      std::string why = what.substr(at + 21);
+      if (const auto close = why.find("): "); close != std::string::npos) why.replace(close, 3, ": ");
+      return why;
+    }
     const std::scoped_lock lock(library_mutex());
     const Quiet quiet;
     if (H5Fis_hdf5(path.c_str()) <= 0) {  // no HDF5 signature
       H5Eclear2(H5E_DEFAULT);
-      return false;
+      return "no HDF5 signature";
     }
     // Opening checks the superblock and that the file is as long as the superblock says (a cut
     // file fails here); visiting every link opens every object header.
     const Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-    bool readable = file.valid() &&
-                    H5Lvisit(file.id(), H5_INDEX_NAME, H5_ITER_INC, open_linked_object, nullptr) >= 0;
+    std::string why;
+    if (!file.valid()) why = "libhdf5 cannot open it (or another process holds it open for writing)";
+    else if (H5Lvisit(file.id(), H5_INDEX_NAME, H5_ITER_INC, open_linked_object, nullptr) < 0)
+      why = "libhdf5 cannot read one of its objects";
     H5Eclear2(H5E_DEFAULT);
-    return readable;
+    return why;
+  } catch (const std::exception& e) {
+    return e.what();
   } catch (...) {
-    return false;
+    return "unreadable";
   }
 }
 

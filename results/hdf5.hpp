@@ -368,4 +368,9 @@ class File : public Location {
 // holds open for writing. Never prints and never throws. Raw data are read only by the checksum.
 bool is_readable_hdf5(const std::filesystem::path& path) noexcept;
 
+// Why `path` is not readable in the sense of is_readable_hdf5 ("truncated: it is 1000 bytes
+// long, ...", "corrupt: ...", "not a regular file", "libhdf5 cannot open it", ...), or "" when it
+// is. Never prints and never throws.
+std::string damage_of(const std::filesystem::path& path) noexcept;
+
 }  // namespace diffpool::hdf5

@@ -84,6 +84,11 @@ StoredFile checkpoint_state(const fs::path& path) {
   return hdf5::is_readable_hdf5(path) ? StoredFile::intact : StoredFile::damaged;
 }
 
+std::string damage_reason(const fs::path& path) {
+  std::string why = hdf5::damage_of(path);
+  return why.empty() ? std::string("it opens, but its job record cannot be read whole") : why;
+}
+
 namespace {
 
 // A damaged file found at resume: said on stderr (the run's log) and in the job's log.
@@ -166,9 +171,10 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
     Trainer trainer(*ctx.backend, dataset, config.model, training, train_split);
 
     if (job_file_state(ctx.layout.job_file(id)) == StoredFile::damaged) {
-      report_damaged(log_path, fmt::format("job {}: its result file {} is damaged (truncated or corrupt); running the "
-                                           "job again, which replaces it",
-                                           id, ctx.layout.job_file(id).string()));
+      const std::string why = damage_reason(ctx.layout.job_file(id));
+      report_damaged(log_path, fmt::format("job {}: its result file {} is damaged ({}); running the job again, which "
+                                           "replaces it",
+                                           id, ctx.layout.job_file(id).string(), why));
     }
     const fs::path checkpoint_path = ctx.layout.checkpoint_file(id);
     std::optional<Checkpoint> checkpoint;
@@ -177,7 +183,7 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
                                            id, checkpoint_path.string(), why));
     };
     if (checkpoint_state(checkpoint_path) == StoredFile::damaged) {
-      damaged_checkpoint("truncated or corrupt");
+      damaged_checkpoint(damage_reason(checkpoint_path));
     } else {
       try {
         checkpoint = read_checkpoint(checkpoint_path, id);

@@ -74,6 +74,9 @@ JobOutcome run_job(const JobContext& context, const JobSpec& job, int64_t point)
 enum class StoredFile { missing, intact, damaged };
 StoredFile job_file_state(const std::filesystem::path& path);
 StoredFile checkpoint_state(const std::filesystem::path& path);
+// Why a damaged job file or checkpoint is damaged, for messages: "truncated: it is N bytes long,
+// ...", "corrupt: ...", or that its job record cannot be read whole.
+std::string damage_reason(const std::filesystem::path& path);
 
 std::string iso_time_now();
 std::string host_name();

@@ -177,12 +177,12 @@ int plan_command(const std::string& config_path, const std::vector<std::string>&
         status = "done";
       } else if (result == StoredFile::damaged) {
         status = "damaged";
-        damaged.push_back(fmt::format("job file {} is damaged (truncated or corrupt): run reruns the job",
-                                      layout.job_file(id).string()));
+        damaged.push_back(fmt::format("job file {} is damaged ({}): run reruns the job", layout.job_file(id).string(),
+                                      damage_reason(layout.job_file(id))));
       } else if (checkpoint == StoredFile::damaged) {
         status = "damaged";
-        damaged.push_back(fmt::format("checkpoint {} is damaged (truncated or corrupt): run restarts the job from epoch 1",
-                                      layout.checkpoint_file(id).string()));
+        damaged.push_back(fmt::format("checkpoint {} is damaged ({}): run restarts the job from epoch 1",
+                                      layout.checkpoint_file(id).string(), damage_reason(layout.checkpoint_file(id))));
       } else if (checkpoint == StoredFile::intact) {
         status = "checkpointed";
       } else if (fs::exists(layout.failure_file(id))) {

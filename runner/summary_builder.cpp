@@ -91,9 +91,9 @@ ExperimentSummary build_summary(const ExperimentPlan& plan, const OutputLayout& 
       // experiment runs the job again.
       JobRecord r;
       if (job_file_state(entry.path()) == StoredFile::damaged) {
-        fmt::print(stderr, "warning: job file {} is damaged (truncated or corrupt): not counted as done; running the "
-                           "experiment again reruns the job\n",
-                   escape_unprintable(entry.path().string()));
+        fmt::print(stderr, "warning: job file {} is damaged ({}): not counted as done; running the experiment again "
+                           "reruns the job\n",
+                   escape_unprintable(entry.path().string()), escape_unprintable(damage_reason(entry.path())));
         continue;
       }
       r = read_job_record(entry.path(), false);

@@ -141,22 +141,24 @@ class Backend : public DeviceMemory {
                                  double beta, Tensor& ds) = 0;
 
   // ---- fused row and column operations --------------------------------------------------------
-  // y = softmax over each row of x; backward dx += y * (dy - rowsum(dy * y)).
+  // y = softmax over each row of x; backward dx = beta dx + y * (dy - rowsum(dy * y)).
+  // The backwards here take beta 0 (dx is overwritten, never read: a new gradient needs no zero
+  // fill first) or 1 (they add to dx).
   virtual void softmax_rows_forward(const Tensor& x, Tensor& y) = 0;
-  virtual void softmax_rows_backward(const Tensor& dy, const Tensor& y, Tensor& dx) = 0;
+  virtual void softmax_rows_backward(const Tensor& dy, const Tensor& y, double beta, Tensor& dx) = 0;
   // y = x / max(||x||_2, eps) per row, norms [rows] = ||x||_2.
   virtual void l2_normalize_rows_forward(const Tensor& x, double eps, Tensor& y, Tensor& norms) = 0;
   virtual void l2_normalize_rows_backward(const Tensor& dy, const Tensor& y, const Tensor& norms,
-                                          double eps, Tensor& dx) = 0;
+                                          double eps, double beta, Tensor& dx) = 0;
   // Batch normalisation over rows, per column. Training: batch statistics (biased variance) are
   // used and saved (mean, invstd), and running statistics are updated with `momentum` using the
   // unbiased variance (as torch.nn.BatchNorm1d). Evaluation: running statistics are used.
   virtual void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                   bool training, double momentum, double eps, Tensor& running_mean,
                                   Tensor& running_var, Tensor& y, Tensor& mean, Tensor& invstd) = 0;
-  // Training-mode backward: dx, dgamma, dbeta accumulate.
+  // Training-mode backward: dx = beta dx + its gradient (beta 0 or 1); dgamma, dbeta accumulate.
   virtual void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
-                                   const Tensor& mean, const Tensor& invstd, Tensor& dx,
+                                   const Tensor& mean, const Tensor& invstd, double beta, Tensor& dx,
                                    Tensor& dgamma, Tensor& dbeta) = 0;
   // losses [B] = -log softmax(logits)[label] per row; probs [B, C] = softmax(logits).
   virtual void cross_entropy_forward(const Tensor& logits, const Tensor& labels, Tensor& probs,

@@ -186,8 +186,8 @@ struct DiffPoolModel::Pass {
   uint64_t dropout_seed;
   uint64_t dropout_counter = 0;  // one dropout stream per dropout op, in the order they run
   ForwardOutput* out = nullptr;  // owns the block layouts and contexts of per-graph cluster counts
-  // x -> [x | mean_neighbours(x)]: the embedding and assignment GNNs of a level read the same
-  // input in their first layer, so it is built once and shared.
+  // x -> mean_neighbours(x): the embedding and assignment GNNs of a level read the same input in
+  // their first layer, so it is computed once and shared.
   std::vector<std::pair<Variable*, Variable*>> layer_inputs;
   const Blocks* level0_blocks = nullptr;  // a dense batch's n_g x n_g blocks, laid out on first use
 };
@@ -221,9 +221,6 @@ Variable* DiffPoolModel::maybe_dropout(Pass& pass, Variable* x) const {
   return ops::dropout(pass.tape, x, config_.dropout, Rng::derive(pass.dropout_seed, pass.dropout_counter++));
 }
 
-// One GraphSAGE-mean layer (Hamilton et al. 2017; DiffPool paper section 4.1):
-//   y (N_l, H) = [x | mean_neighbours(x)] (N_l, 2F) [W_root; W_nbr] (2F, H) + b (H),
-// then l2-normalise, ReLU and batch norm as configured. Dropout first, in training.
 // Level 0 of a dense batch (GraphBatch::dense(), engine/data/batch.hpp): M_g X_g as one GEMM per
 // graph, M (sum_g n_g^2, 1) the constant n_g x n_g blocks of A or D^-1 A, x (N, F) packed rows, or
 // ragged [n_g, k_g] blocks x_blocks; the result has x's layout. The same values as the CSR product
@@ -242,14 +239,19 @@ Variable* DiffPoolModel::dense_level0_product(Pass& pass, const Tensor& blocks, 
                            new_context(out, pass.level0_blocks, x_blocks, x_blocks));
 }
 
-// The input of a GraphSAGE-mean layer: dropout (in training), then [x | mean_neighbours(x)],
-// (N_l, 2F). The embedding and assignment GNNs of a level read the same x in their first layer, so
-// the concatenation is built once per pass and shared.
-Variable* DiffPoolModel::layer_input(Pass& pass, const LevelGraph& g, Variable* x) const {
+// One GraphSAGE-mean layer (Hamilton et al. 2017; DiffPool paper section 4.1):
+//   y (N_l, H) = [x | mean_neighbours(x)] (N_l, 2F) [W_root; W_nbr] (2F, H) + b (H),
+// then l2-normalise, ReLU and batch norm as configured. Dropout first, in training.
+// The product is x W_root + mean_neighbours(x) W_nbr + b, two GEMMs into y: the (N_l, 2F)
+// concatenation is never formed (nor its gradient, nor the copies in and out of it).
+// The input of a GraphSAGE-mean layer: dropout (in training), then x and mean_neighbours(x),
+// (N_l, F) each. The embedding and assignment GNNs of a level read the same x in their first
+// layer, so the neighbour mean is computed once per pass and shared.
+DiffPoolModel::LayerInput DiffPoolModel::layer_input(Pass& pass, const LevelGraph& g, Variable* x) const {
   Tape& tape = pass.tape;
   x = maybe_dropout(pass, x);
   for (const auto& [input, result] : pass.layer_inputs)
-    if (input == x) return result;
+    if (input == x) return {x, result};
   Variable* agg = nullptr;
   if (g.sparse()) {
     agg = g.batch->dense() ? dense_level0_product(pass, g.batch->dense_mean_adjacency, x)
@@ -268,17 +270,16 @@ Variable* DiffPoolModel::layer_input(Pass& pass, const LevelGraph& g, Variable* 
   // Mean over weighted neighbours, D^-1 (A X): scaling the rows of the product, rather than
   // forming D^-1 A, keeps no second [B*k, k] matrix (and its gradient) in memory.
   if (!g.sparse() && g.inv_degree) agg = ops::scale_rows(tape, agg, g.inv_degree);
-  Variable* with_neighbours = ops::concat_cols(tape, {x, agg});
-  pass.layer_inputs.emplace_back(x, with_neighbours);
-  return with_neighbours;
+  pass.layer_inputs.emplace_back(x, agg);
+  return {x, agg};
 }
 
 Variable* DiffPoolModel::sage_layer(Pass& pass, const SageLayer& layer, const LevelGraph& g, Variable* x) const {
   Tape& tape = pass.tape;
   Workspace& ws = tape.workspace();
   const DType dtype = params_.dtype();
-  Variable* with_neighbours = layer_input(pass, g, x);
-  Variable* y = ops::linear(tape, with_neighbours, pass.param(layer.weight), pass.param(layer.bias));
+  const LayerInput in = layer_input(pass, g, x);
+  Variable* y = ops::linear(tape, in.x, pass.param(layer.weight), pass.param(layer.bias), in.neighbours);
   if (layer.normalize) y = ops::l2_normalize_rows(tape, y);
   if (layer.activation) y = ops::relu(tape, y);
   if (layer.batch_norm && config_.batch_norm_mode == BatchNormMode::trained) {
@@ -494,7 +495,8 @@ Variable* DiffPoolModel::assignment_per_graph(Pass& pass, const Level& level, co
   const SageLayer& last = layers.back();
   DP_CHECK(!last.normalize && !last.activation && !last.batch_norm, "the assignment GNN's last layer is linear");
   const BlockContext& ctx = new_context(*pass.out, &blocks);
-  Variable* logits = ops::block_linear(tape, layer_input(pass, graph, x), pass.param(last.weight), pass.param(last.bias), ctx);
+  const LayerInput in = layer_input(pass, graph, x);
+  Variable* logits = ops::block_linear(tape, in.x, pass.param(last.weight), pass.param(last.bias), ctx, in.neighbours);
   return ops::block_softmax(tape, logits, ctx, /*in_place=*/true);
 }
 

@@ -120,7 +120,12 @@ class DiffPoolModel {
   Variable* readout(Pass& pass, const std::vector<Variable*>& level_readouts, ForwardOutput& out) const;
   void add_losses(Pass& pass, const GraphBatch& batch, ForwardOutput& out) const;
   Variable* maybe_dropout(Pass& pass, Variable* x) const;
-  Variable* layer_input(Pass& pass, const LevelGraph& graph, Variable* x) const;
+  // A GraphSAGE layer's input: x (after dropout) and the mean of its neighbours, (N_l, F) each.
+  struct LayerInput {
+    Variable* x;
+    Variable* neighbours;
+  };
+  LayerInput layer_input(Pass& pass, const LevelGraph& graph, Variable* x) const;
   Variable* dense_level0_product(Pass& pass, const Tensor& blocks, Variable* x, const Blocks* x_blocks = nullptr) const;
   // Per-graph cluster counts: the same steps over one block per graph (model.cpp).
   bool per_graph() const { return config_.cluster_rule == ClusterRule::per_graph && config_.has_pooling(); }

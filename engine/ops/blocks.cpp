@@ -120,19 +120,22 @@ void block_matmul_backward(Tape& tape, const Record& r) {
   }
 }
 
-Variable* block_linear(Tape& tape, Variable* x, Variable* w, Variable* b, const BlockContext& context) {
+Variable* block_linear(Tape& tape, Variable* x, Variable* w, Variable* b, const BlockContext& context, Variable* x2) {
   const Blocks& Y = *context.a;
   const Tensor &X = x->value, &W = w->value;
-  DP_CHECK(X.rows() == Y.total_rows() && X.cols() == W.rows() && (!b || b->value.numel() == W.cols()),
-           "block_linear: x {}, w {}, {} block rows", X.describe(), W.describe(), Y.total_rows());
+  const int64_t f2 = x2 ? x2->value.cols() : 0;
+  DP_CHECK(X.rows() == Y.total_rows() && X.cols() + f2 == W.rows() && (!b || b->value.numel() == W.cols()) &&
+               (!x2 || x2->value.rows() == X.rows()),
+           "block_linear: x {}{}, w {}, {} block rows", X.describe(), x2 ? ", x2 " + x2->value.describe() : std::string(),
+           W.describe(), Y.total_rows());
   for (int64_t g = 0; g < Y.count(); ++g)
     DP_CHECK(Y.cols[static_cast<std::size_t>(g)] <= W.cols(), "block_linear: graph {} needs {} of {} columns", g,
              Y.cols[static_cast<std::size_t>(g)], W.cols());
   detail::check_float_pair("block_linear", x, w);
+  if (x2) detail::check_float_pair("block_linear", x, x2);
   const int64_t f = X.cols(), kmax = W.cols();
   Variable* y = new_output(tape, Y.shape(), X.dtype());
   Backend& be = tape.backend();
-  const std::size_t es = dtype_size(X.dtype());
   for (int64_t g = 0; g < Y.count(); ++g) {
     Tensor yg = Y.view(y->value, g);
     const int64_t n = yg.rows(), k = yg.cols();
@@ -141,12 +144,15 @@ Variable* block_linear(Tape& tape, Variable* x, Variable* w, Variable* b, const 
       const Tensor bias(b->value.data(), Shape{k}, b->value.dtype(), b->value.device());
       be.map(MapOp::broadcast, yg, &bias, Broadcast::row, 0, 1, 0, yg);
     }
-    be.gemm(Trans::no, Trans::no, n, k, f, 1.0, static_cast<const char*>(X.data()) + Y.row_begin[g] * f * es, f,
-            W.data(), kmax, b ? 1.0 : 0.0, yg.data(), k, X.dtype());
+    be.gemm(Trans::no, Trans::no, n, k, f, 1.0, detail::row_ptr(X, Y.row_begin[g]), f, W.data(), kmax, b ? 1.0 : 0.0,
+            yg.data(), k, X.dtype());
+    if (x2)
+      be.gemm(Trans::no, Trans::no, n, k, f2, 1.0, detail::row_ptr(x2->value, Y.row_begin[g]), f2,
+              detail::row_ptr(W, f), kmax, 1.0, yg.data(), k, X.dtype());
   }
   Record r;
   r.kind = OpKind::block_linear;
-  r.inputs = {x, w, b, nullptr};
+  r.inputs = {x, w, b, x2};
   r.output = y;
   r.context = &context;
   detail::record(tape, r);
@@ -155,22 +161,26 @@ Variable* block_linear(Tape& tape, Variable* x, Variable* w, Variable* b, const 
 
 void block_linear_backward(Tape& tape, const Record& r) {
   const Blocks& Y = *context_of(r).a;
-  Variable *x = r.inputs[0], *w = r.inputs[1], *b = r.inputs[2];
+  Variable *x = r.inputs[0], *w = r.inputs[1], *b = r.inputs[2], *x2 = r.inputs[3];
   const Tensor& dy = r.output->grad;
   Backend& be = tape.backend();
-  const int64_t f = x->value.cols(), kmax = w->value.cols();
+  const int64_t kmax = w->value.cols();
   const DType dt = dy.dtype();
-  const std::size_t es = dtype_size(dt);
-  if (wants_grad(x)) {
-    auto dx = tape.grad_target(x);  // every row of x belongs to one block
+  // dx_g = dy_g W_rows[:, :k_g]^T for the rows of W that input meets (from row `first`).
+  const auto input_gradient = [&](Variable* in, int64_t first) {
+    if (!wants_grad(in)) return;
+    const int64_t f = in->value.cols();
+    auto dx = tape.grad_target(in);  // every row of x belongs to one block
     for (int64_t g = 0; g < Y.count(); ++g) {
       const Tensor dyg = Y.view(dy, g);
       const int64_t n = dyg.rows(), k = dyg.cols();
       if (n == 0) continue;
-      be.gemm(Trans::no, Trans::yes, n, f, k, 1.0, dyg.data(), k, w->value.data(), kmax, dx.beta,
-              static_cast<char*>(dx.tensor.data()) + Y.row_begin[g] * f * es, f, dt);
+      be.gemm(Trans::no, Trans::yes, n, f, k, 1.0, dyg.data(), k, detail::row_ptr(w->value, first), kmax, dx.beta,
+              detail::row_ptr(dx.tensor, Y.row_begin[g]), f, dt);
     }
-  }
+  };
+  input_gradient(x, 0);
+  if (x2) input_gradient(x2, x->value.cols());
   // The graphs share W's leading columns: their contributions add up, so a new gradient is zeroed first.
   auto accumulate_target = [&](Variable* v) -> Tensor& {
     auto t = tape.grad_target(v);
@@ -179,12 +189,16 @@ void block_linear_backward(Tape& tape, const Record& r) {
   };
   if (wants_grad(w)) {
     Tensor& dw = accumulate_target(w);
-    for (int64_t g = 0; g < Y.count(); ++g) {
-      const Tensor dyg = Y.view(dy, g);
-      const int64_t n = dyg.rows(), k = dyg.cols();
-      if (n == 0) continue;
-      be.gemm(Trans::yes, Trans::no, f, k, n, 1.0, static_cast<const char*>(x->value.data()) + Y.row_begin[g] * f * es,
-              f, dyg.data(), k, 1.0, dw.data(), kmax, dt);
+    for (Variable* in : {x, x2}) {
+      if (!in) continue;
+      const int64_t f = in->value.cols(), first = in == x ? 0 : x->value.cols();
+      for (int64_t g = 0; g < Y.count(); ++g) {
+        const Tensor dyg = Y.view(dy, g);
+        const int64_t n = dyg.rows(), k = dyg.cols();
+        if (n == 0) continue;
+        be.gemm(Trans::yes, Trans::no, f, k, n, 1.0, detail::row_ptr(in->value, Y.row_begin[g]), f, dyg.data(), k, 1.0,
+                detail::row_ptr(dw, first), kmax, dt);
+      }
     }
   }
   if (wants_grad(b)) {
@@ -223,7 +237,7 @@ void block_softmax_backward(Tape& tape, const Record& r) {
     Tensor& dx = x->grad;
     for (int64_t g = 0; g < X.count(); ++g) {
       Tensor dxg = X.view(dx, g);
-      if (dxg.numel() > 0) be.softmax_rows_backward(X.view(r.output->grad, g), X.view(r.output->value, g), dxg);
+      if (dxg.numel() > 0) be.softmax_rows_backward(X.view(r.output->grad, g), X.view(r.output->value, g), 1.0, dxg);
     }
     return;
   }

@@ -14,11 +14,17 @@ namespace diffpool::ops {
 using detail::new_output;
 using detail::wants_grad;
 
-Variable* linear(Tape& tape, Variable* x, Variable* w, Variable* b) {
+Variable* linear(Tape& tape, Variable* x, Variable* w, Variable* b, Variable* x2) {
   const Tensor& X = x->value;
   const Tensor& W = w->value;
-  DP_CHECK(X.cols() == W.rows(), "linear: x {} does not fit w {}", X.describe(), W.describe());
+  const int64_t f2 = x2 ? x2->value.cols() : 0;
+  DP_CHECK(X.cols() + f2 == W.rows(), "linear: x {}{} does not fit w {}", X.describe(),
+           x2 ? " and x2 " + x2->value.describe() : std::string(), W.describe());
   detail::check_float_pair("linear", x, w);
+  if (x2) {
+    DP_CHECK(x2->value.rows() == X.rows(), "linear: x {} and x2 {} differ in rows", X.describe(), x2->value.describe());
+    detail::check_float_pair("linear", x, x2);
+  }
   const int64_t n = X.rows(), f = X.cols(), h = W.cols();
   Variable* y = new_output(tape, Shape{n, h}, X.dtype());
   Backend& be = tape.backend();
@@ -28,27 +34,39 @@ Variable* linear(Tape& tape, Variable* x, Variable* w, Variable* b) {
   }
   be.gemm(Trans::no, Trans::no, n, h, f, 1.0, X.data(), f, W.data(), h, b ? 1.0 : 0.0, y->value.data(), h,
           X.dtype());
+  if (x2)
+    be.gemm(Trans::no, Trans::no, n, h, f2, 1.0, x2->value.data(), f2, detail::row_ptr(W, f), h, 1.0, y->value.data(),
+            h, X.dtype());
   Record r;
   r.kind = OpKind::linear;
-  r.inputs = {x, w, b, nullptr};
+  r.inputs = {x, w, b, x2};
   r.output = y;
   detail::record(tape, r);
   return y;
 }
 
 void linear_backward(Tape& tape, const Record& r) {
-  Variable *x = r.inputs[0], *w = r.inputs[1], *b = r.inputs[2];
+  Variable *x = r.inputs[0], *w = r.inputs[1], *b = r.inputs[2], *x2 = r.inputs[3];
   const Tensor& dy = r.output->grad;
   Backend& be = tape.backend();
   const int64_t n = x->value.rows(), f = x->value.cols(), h = w->value.cols();
+  const int64_t f2 = x2 ? x2->value.cols() : 0;
   const DType dt = dy.dtype();
   if (wants_grad(x)) {
     auto dx = tape.grad_target(x);
     be.gemm(Trans::no, Trans::yes, n, f, h, 1.0, dy.data(), h, w->value.data(), h, dx.beta, dx.tensor.data(), f, dt);
   }
+  if (wants_grad(x2)) {
+    auto dx2 = tape.grad_target(x2);
+    be.gemm(Trans::no, Trans::yes, n, f2, h, 1.0, dy.data(), h, detail::row_ptr(w->value, f), h, dx2.beta,
+            dx2.tensor.data(), f2, dt);
+  }
   if (wants_grad(w)) {
     auto dw = tape.grad_target(w);
     be.gemm(Trans::yes, Trans::no, f, h, n, 1.0, x->value.data(), f, dy.data(), h, dw.beta, dw.tensor.data(), h, dt);
+    if (x2)
+      be.gemm(Trans::yes, Trans::no, f2, h, n, 1.0, x2->value.data(), f2, dy.data(), h, dw.beta,
+              detail::row_ptr(dw.tensor, f), h, dt);
   }
   if (wants_grad(b)) {
     auto db = tape.grad_target(b);

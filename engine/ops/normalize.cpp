@@ -30,8 +30,9 @@ Variable* l2_normalize_rows(Tape& tape, Variable* x, double eps) {
 }
 
 void l2_normalize_rows_backward(Tape& tape, const Record& r) {
-  tape.backend().l2_normalize_rows_backward(r.output->grad, r.output->value, r.saved[0], r.scalars[0],
-                                            tape.grad(r.inputs[0]));
+  auto dx = tape.grad_target(r.inputs[0]);
+  tape.backend().l2_normalize_rows_backward(r.output->grad, r.output->value, r.saved[0], r.scalars[0], dx.beta,
+                                            dx.tensor);
 }
 
 Variable* batch_norm(Tape& tape, Variable* x, Variable* gamma, Variable* beta, Tensor running_mean,
@@ -58,10 +59,19 @@ Variable* batch_norm(Tape& tape, Variable* x, Variable* gamma, Variable* beta, T
 
 void batch_norm_backward(Tape& tape, const Record& r) {
   Variable *x = r.inputs[0], *gamma = r.inputs[1], *beta = r.inputs[2];
-  Tensor dx = wants_grad(x) ? tape.grad(x) : tape.workspace().zeros(x->value.shape(), x->value.dtype());
+  // x's gradient is written (beta 0) or added to (beta 1); when x needs none it goes to scratch.
+  Tensor dx;
+  double dx_beta = 0;
+  if (wants_grad(x)) {
+    auto target = tape.grad_target(x);
+    dx = target.tensor;
+    dx_beta = target.beta;
+  } else {
+    dx = tape.workspace().empty(x->value.shape(), x->value.dtype());
+  }
   Tensor dgamma = wants_grad(gamma) ? tape.grad(gamma) : tape.workspace().zeros(gamma->value.shape(), gamma->value.dtype());
   Tensor dbeta = wants_grad(beta) ? tape.grad(beta) : tape.workspace().zeros(beta->value.shape(), beta->value.dtype());
-  tape.backend().batch_norm_backward(r.output->grad, x->value, gamma->value, r.saved[0], r.saved[1], dx, dgamma,
+  tape.backend().batch_norm_backward(r.output->grad, x->value, gamma->value, r.saved[0], r.saved[1], dx_beta, dx, dgamma,
                                      dbeta);
 }
 

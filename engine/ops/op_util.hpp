@@ -20,6 +20,11 @@ inline void record(Tape& tape, Record record) {
 
 inline bool wants_grad(const Variable* v) { return v != nullptr && v->requires_grad; }
 
+// The first element of row `row` of a 2-D tensor (a sub-matrix of its rows from there on).
+inline void* row_ptr(const Tensor& t, int64_t row) {
+  return static_cast<char*>(t.data()) + row * t.cols() * static_cast<int64_t>(dtype_size(t.dtype()));
+}
+
 inline void check_float_pair(const char* op, const Variable* a, const Variable* b) {
   DP_CHECK(a->value.dtype() == b->value.dtype(), "{}: dtypes differ: {} and {}", op, a->value.describe(),
            b->value.describe());

@@ -20,8 +20,10 @@
 namespace diffpool::ops {
 
 // ---- dense (dense.cpp) -----------------------------------------------------------------------
-// y (N,H) = x (N,F) w (F,H) + b (H); b may be null.
-Variable* linear(Tape& tape, Variable* x, Variable* w, Variable* b);
+// y (N,H) = x (N,F) w (F,H) + b (H); b may be null. With x2 (N,F2): y = [x | x2] w + b for w
+// (F+F2, H), as two products into y, without forming the concatenation (a GraphSAGE layer's
+// [x | mean_neighbours(x)]): x meets w's first F rows, x2 the others.
+Variable* linear(Tape& tape, Variable* x, Variable* w, Variable* b, Variable* x2 = nullptr);
 // c (B*M,N) = a_g (M,K) b_g (K,N) per block g; a is (B*M,K), b is (B*K,N).
 Variable* bmm(Tape& tape, Variable* a, Variable* b, int64_t batch);
 // y (N, F1+F2+...) = [x1 | x2 | ...], 1 to 4 inputs with equal row counts.
@@ -86,8 +88,9 @@ Variable* cross_entropy(Tape& tape, Variable* logits, const Tensor& labels);
 // C_g = op(A_g) op(B_g): context.a, .b, .c are the blocks of a, b and the output; trans_a/b the ops.
 Variable* block_matmul(Tape& tape, Variable* a, Variable* b, const BlockContext& context);
 // Y_g = X_g W[:, :k_g] + b[:k_g]: x packed rows (N, F), w (F, K), b (K) or null; context.a the
-// output's ragged blocks (n_g, k_g).
-Variable* block_linear(Tape& tape, Variable* x, Variable* w, Variable* b, const BlockContext& context);
+// output's ragged blocks (n_g, k_g). With x2 (N, F2): [x | x2] in place of x, as in linear.
+Variable* block_linear(Tape& tape, Variable* x, Variable* w, Variable* b, const BlockContext& context,
+                       Variable* x2 = nullptr);
 // Row softmax within each block of context.a; in_place reuses x's memory for the output.
 Variable* block_softmax(Tape& tape, Variable* x, const BlockContext& context, bool in_place = false);
 // Y_g = A_g S_g with context.adjacency[g] (graph-local, symmetric) and S's blocks context.a.

@@ -23,7 +23,8 @@ Variable* softmax_rows(Tape& tape, Variable* x, bool in_place) {
 }
 
 void softmax_rows_backward(Tape& tape, const Record& r) {
-  tape.backend().softmax_rows_backward(r.output->grad, r.output->value, tape.grad(r.inputs[0]));
+  auto dx = tape.grad_target(r.inputs[0]);
+  tape.backend().softmax_rows_backward(r.output->grad, r.output->value, dx.beta, dx.tensor);
 }
 
 Variable* cross_entropy(Tape& tape, Variable* logits, const Tensor& labels) {

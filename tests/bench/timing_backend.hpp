@@ -135,15 +135,15 @@ class TimingBackend final : public Backend {
   void softmax_rows_forward(const Tensor& x, Tensor& y) override {
     timed("softmax_rows_forward " + shape(x), [&] { inner_.softmax_rows_forward(x, y); });
   }
-  void softmax_rows_backward(const Tensor& dy, const Tensor& y, Tensor& dx) override {
-    timed("softmax_rows_backward " + shape(y), [&] { inner_.softmax_rows_backward(dy, y, dx); });
+  void softmax_rows_backward(const Tensor& dy, const Tensor& y, double beta, Tensor& dx) override {
+    timed("softmax_rows_backward " + shape(y), [&] { inner_.softmax_rows_backward(dy, y, beta, dx); });
   }
   void l2_normalize_rows_forward(const Tensor& x, double eps, Tensor& y, Tensor& norms) override {
     timed("l2_normalize_rows_forward " + shape(x), [&] { inner_.l2_normalize_rows_forward(x, eps, y, norms); });
   }
   void l2_normalize_rows_backward(const Tensor& dy, const Tensor& y, const Tensor& norms, double eps,
-                                  Tensor& dx) override {
-    timed("l2_normalize_rows_backward " + shape(y), [&] { inner_.l2_normalize_rows_backward(dy, y, norms, eps, dx); });
+                                  double beta, Tensor& dx) override {
+    timed("l2_normalize_rows_backward " + shape(y), [&] { inner_.l2_normalize_rows_backward(dy, y, norms, eps, beta, dx); });
   }
   void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, bool training, double momentum,
                           double eps, Tensor& running_mean, Tensor& running_var, Tensor& y, Tensor& mean,
@@ -153,9 +153,9 @@ class TimingBackend final : public Backend {
     });
   }
   void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
-                           const Tensor& invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override {
+                           const Tensor& invstd, double beta, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override {
     timed("batch_norm_backward " + shape(x),
-          [&] { inner_.batch_norm_backward(dy, x, gamma, mean, invstd, dx, dgamma, dbeta); });
+          [&] { inner_.batch_norm_backward(dy, x, gamma, mean, invstd, beta, dx, dgamma, dbeta); });
   }
   void cross_entropy_forward(const Tensor& logits, const Tensor& labels, Tensor& probs, Tensor& losses) override {
     timed("cross_entropy_forward " + shape(logits), [&] { inner_.cross_entropy_forward(logits, labels, probs, losses); });

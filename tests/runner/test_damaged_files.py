@@ -14,6 +14,7 @@ wrong CRC-32, and summary.h5 is cut short:
 
   test_damaged_files.py"""
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -114,6 +115,13 @@ try:
     for damaged in (flipped_job, crashing_job):
         expect(f"job file {damaged} is damaged" in text, f"plan: {damaged} is not named", text)
     expect(f"checkpoint {flipped_checkpoint} is damaged" in text, "plan: the flipped checkpoint is not named", text)
+    # ... with what is wrong with each: the cut ones truncated (both lengths), the flipped ones corrupt.
+    expect(re.search(rf"job file {re.escape(damaged_job)} is damaged \(truncated: it is \d+ bytes long", text),
+           "plan: the cut job file is not said to be truncated, with its length", text)
+    expect(re.search(rf"checkpoint {re.escape(damaged_checkpoint)} is damaged \(truncated: ", text),
+           "plan: the cut checkpoint is not said to be truncated", text)
+    expect(re.search(rf"job file {re.escape(flipped_job)} is damaged \(corrupt: .*CRC-32", text),
+           "plan: the flipped job file is not said to be corrupt (CRC-32)", text)
     expect("3 finished jobs" in text, "plan: the time estimate counts a damaged file as finished", text)
 
     # report from the job files: the damaged one is named and not counted.

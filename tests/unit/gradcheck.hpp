@@ -36,6 +36,13 @@ inline GradInput random_input(std::string name, Shape shape, uint64_t seed, doub
   return in;
 }
 
+// The input's values as a constant of the tape, in double precision on the tape's backend.
+inline Variable* constant_input(Tape& tape, const GradInput& in) {
+  Tensor t = tape.workspace().empty(in.shape, DType::f64);
+  tape.backend().copy_bytes(t.data(), t.device(), in.values.data(), Device::cpu, t.bytes());
+  return tape.constant(t);
+}
+
 // Builds the output from the input variables (in the order given).
 using GradBuild = std::function<Variable*(Tape&, const std::vector<Variable*>&)>;
 

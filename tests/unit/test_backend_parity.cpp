@@ -57,6 +57,13 @@ class BackendParity : public testing::BackendPairTest {
 
 };
 
+// Every value finite: a backward with beta 0 wrote all of its NaN-filled output.
+template <class T> void expect_all_finite(const std::string& what, const std::vector<T>& values) {
+  std::size_t nan = 0;
+  for (T v : values) nan += std::isfinite(static_cast<double>(v)) ? 0 : 1;
+  EXPECT_EQ(nan, 0u) << what << ": " << nan << " of " << values.size() << " values not written";
+}
+
 // ---- basics ---------------------------------------------------------------------------------------
 
 TEST(CudaDeviceSelection, LocalRankModuloVisibleDevices) {
@@ -638,10 +645,15 @@ TEST_F(BackendParity, SoftmaxRows) {
       const auto yv = download<T>(ref(), y.reference);
       Twin y_in = twin<T>(yv, Shape{s.rows, s.cols});
       Twin dy = twin<T>(random_values<T>(rng, s.rows * s.cols, -1, 1), Shape{s.rows, s.cols});
-      Twin dx = twin<T>(random_values<T>(rng, s.rows * s.cols, -1, 1), Shape{s.rows, s.cols});
-      ref().softmax_rows_backward(dy.reference, y_in.reference, dx.reference);
-      gpu().softmax_rows_backward(dy.tested, y_in.tested, dx.tested);
-      expect_close_twin<T>(what + " backward", dx);
+      // beta 1 adds to dx; beta 0 overwrites it (NaN before: never read).
+      for (double beta : {1.0, 0.0}) {
+        Twin dx = twin<T>(beta == 0 ? nan_values<T>(s.rows * s.cols) : random_values<T>(rng, s.rows * s.cols, -1, 1),
+                          Shape{s.rows, s.cols});
+        ref().softmax_rows_backward(dy.reference, y_in.reference, beta, dx.reference);
+        gpu().softmax_rows_backward(dy.tested, y_in.tested, beta, dx.tested);
+        expect_close_twin<T>(what + " backward, beta " + std::to_string(beta), dx);
+        if (beta == 0) expect_all_finite<T>(what + " backward, beta 0", download<T>(ref(), dx.reference));
+      }
     }
   });
 }
@@ -672,10 +684,14 @@ TEST_F(BackendParity, L2NormalizeRows) {
       Twin y_in = twin<T>(download<T>(ref(), y.reference), Shape{s.rows, s.cols});
       Twin norms_in = twin<T>(download<T>(ref(), norms.reference), Shape{s.rows});
       Twin dy = twin<T>(random_values<T>(rng, s.rows * s.cols, -1, 1), Shape{s.rows, s.cols});
-      Twin dx = twin<T>(random_values<T>(rng, s.rows * s.cols, -1, 1), Shape{s.rows, s.cols});
-      ref().l2_normalize_rows_backward(dy.reference, y_in.reference, norms_in.reference, eps, dx.reference);
-      gpu().l2_normalize_rows_backward(dy.tested, y_in.tested, norms_in.tested, eps, dx.tested);
-      expect_close_twin<T>(what + " backward", dx);
+      for (double beta : {1.0, 0.0}) {
+        Twin dx = twin<T>(beta == 0 ? nan_values<T>(s.rows * s.cols) : random_values<T>(rng, s.rows * s.cols, -1, 1),
+                          Shape{s.rows, s.cols});
+        ref().l2_normalize_rows_backward(dy.reference, y_in.reference, norms_in.reference, eps, beta, dx.reference);
+        gpu().l2_normalize_rows_backward(dy.tested, y_in.tested, norms_in.tested, eps, beta, dx.tested);
+        expect_close_twin<T>(what + " backward, beta " + std::to_string(beta), dx);
+        if (beta == 0) expect_all_finite<T>(what + " backward, beta 0", download<T>(ref(), dx.reference));
+      }
     }
   });
 }
@@ -690,7 +706,8 @@ TEST_F(BackendParity, BatchNorm) {
         const std::string what = "batch_norm " + describe(s) + (training ? " training" : " eval");
         SCOPED_TRACE(what);
         const int64_t n = s.rows * s.cols;
-        Twin x = twin<T>(random_values<T>(rng, n, 1, 5), Shape{s.rows, s.cols});  // mean far from 0
+        const std::vector<T> xv = random_values<T>(rng, n, 1, 5);  // mean far from 0
+        Twin x = twin<T>(xv, Shape{s.rows, s.cols});
         Twin gamma = twin<T>(random_values<T>(rng, s.cols, 0.5, 1.5), Shape{s.cols});
         Twin beta = twin<T>(random_values<T>(rng, s.cols, -1, 1), Shape{s.cols});
         Twin running_mean = twin<T>(random_values<T>(rng, s.cols, -1, 1), Shape{s.cols});
@@ -712,17 +729,44 @@ TEST_F(BackendParity, BatchNorm) {
 
         Twin mean_in = twin<T>(download<T>(ref(), mean.reference), Shape{s.cols});
         Twin invstd_in = twin<T>(download<T>(ref(), invstd.reference), Shape{s.cols});
-        Twin dy = twin<T>(random_values<T>(rng, n, -1, 1), Shape{s.rows, s.cols});
-        Twin dx = twin<T>(random_values<T>(rng, n, -1, 1), Shape{s.rows, s.cols});
-        Twin dgamma = twin<T>(random_values<T>(rng, s.cols, -1, 1), Shape{s.cols});
-        Twin dbeta = twin<T>(random_values<T>(rng, s.cols, -1, 1), Shape{s.cols});
-        ref().batch_norm_backward(dy.reference, x.reference, gamma.reference, mean_in.reference, invstd_in.reference,
-                                  dx.reference, dgamma.reference, dbeta.reference);
-        gpu().batch_norm_backward(dy.tested, x.tested, gamma.tested, mean_in.tested, invstd_in.tested, dx.tested,
-                                  dgamma.tested, dbeta.tested);
-        expect_close_twin<T>(what + " dx", dx);
-        expect_close_twin<T>(what + " dgamma", dgamma);
-        expect_close_twin<T>(what + " dbeta", dbeta);
+        const std::vector<T> dyv = random_values<T>(rng, n, -1, 1);
+        Twin dy = twin<T>(dyv, Shape{s.rows, s.cols});
+        // dx = g invstd (dy - s1 / n - (x - mean) invstd^2 s2 / n) with s1 = sum dy, s2 = sum dy (x - mean):
+        // the terms cancel (exactly, for one row), so each element's error is bounded by the
+        // magnitudes of its terms (the backends fold them differently), not by the result's.
+        const auto hg = download<T>(ref(), gamma.reference), hmean = download<T>(ref(), mean_in.reference),
+                   hinvstd = download<T>(ref(), invstd_in.reference);
+        std::vector<double> s1(static_cast<std::size_t>(s.cols)), s2(s1.size());
+        for (int64_t i = 0; i < n; ++i) {
+          const auto c = static_cast<std::size_t>(i % s.cols), e = static_cast<std::size_t>(i);
+          s1[c] += std::abs(static_cast<double>(dyv[e]));
+          s2[c] += std::abs(static_cast<double>(dyv[e]) * (static_cast<double>(xv[e]) - hmean[c]));
+        }
+        std::vector<double> terms(static_cast<std::size_t>(n));
+        for (int64_t i = 0; i < n; ++i) {
+          const auto c = static_cast<std::size_t>(i % s.cols), e = static_cast<std::size_t>(i);
+          const double gi = std::abs(static_cast<double>(hg[c]) * hinvstd[c]), r = static_cast<double>(s.rows);
+          terms[e] = gi * (std::abs(static_cast<double>(dyv[e])) + s1[c] / r +
+                           (std::abs(static_cast<double>(xv[e])) + std::abs(static_cast<double>(hmean[c]))) *
+                               static_cast<double>(hinvstd[c]) * hinvstd[c] * s2[c] / r);
+        }
+        for (double dx_beta : {1.0, 0.0}) {  // dx added to, or overwritten (NaN before: never read)
+          const std::vector<T> dx0 = dx_beta == 0 ? nan_values<T>(n) : random_values<T>(rng, n, -1, 1);
+          Twin dx = twin<T>(dx0, Shape{s.rows, s.cols});
+          std::vector<double> bounds = terms;
+          if (dx_beta != 0)
+            for (std::size_t e = 0; e < bounds.size(); ++e) bounds[e] += std::abs(static_cast<double>(dx0[e]));
+          Twin dgamma = twin<T>(random_values<T>(rng, s.cols, -1, 1), Shape{s.cols});
+          Twin dbeta = twin<T>(random_values<T>(rng, s.cols, -1, 1), Shape{s.cols});
+          ref().batch_norm_backward(dy.reference, x.reference, gamma.reference, mean_in.reference, invstd_in.reference,
+                                    dx_beta, dx.reference, dgamma.reference, dbeta.reference);
+          gpu().batch_norm_backward(dy.tested, x.tested, gamma.tested, mean_in.tested, invstd_in.tested, dx_beta,
+                                    dx.tested, dgamma.tested, dbeta.tested);
+          expect_close_twin<T>(what + " dx, beta " + std::to_string(dx_beta), dx, &bounds);
+          if (dx_beta == 0) expect_all_finite<T>(what + " dx, beta 0", download<T>(ref(), dx.reference));
+          expect_close_twin<T>(what + " dgamma", dgamma);
+          expect_close_twin<T>(what + " dbeta", dbeta);
+        }
       }
   });
 }

@@ -31,6 +31,8 @@ namespace diffpool {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::quoted;
+using testing::run_command;
 using hdf5::ChecksumCheck;
 using hdf5::DamagedFileError;
 using hdf5::kChecksumBlockBytes;
@@ -62,18 +64,6 @@ void write_bytes(const fs::path& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
-
-std::pair<int, std::string> run_command(const std::string& command) {
-  std::string output;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return {-1, "popen failed"};
-  char buffer[4096];
-  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-
-std::string quoted(const fs::path& path) { return fmt::format("'{}'", path.string()); }
 
 template <class Function>
 std::string damage_of(Function function) {

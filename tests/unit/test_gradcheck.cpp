@@ -60,6 +60,26 @@ TEST_F(GradCheck, Linear) {
                          [](Tape& t, const std::vector<Variable*>& v) { return ops::linear(t, v[0], v[1], v[2]); });
   expect_gradients_match(*backend, {random_input("x", {5, 3}, 4), random_input("w", {3, 2}, 5)},
                          [](Tape& t, const std::vector<Variable*>& v) { return ops::linear(t, v[0], v[1], nullptr); });
+  // [x | x2] w + b as two products (the GraphSAGE layer): every gradient, and the value of the
+  // product with the concatenation.
+  expect_gradients_match(*backend,
+                         {random_input("x", {5, 3}, 6), random_input("w", {5, 4}, 7), random_input("b", {4}, 8),
+                          random_input("x2", {5, 2}, 9)},
+                         [](Tape& t, const std::vector<Variable*>& v) { return ops::linear(t, v[0], v[1], v[2], v[3]); });
+  expect_gradients_match(*backend,
+                         {random_input("x", {5, 3}, 10), random_input("w", {5, 4}, 11), random_input("x2", {5, 2}, 12)},
+                         [](Tape& t, const std::vector<Variable*>& v) { return ops::linear(t, v[0], v[1], nullptr, v[2]); });
+  Workspace ws(*backend);
+  Tape tape(*backend, ws);
+  auto constant = [&](const GradInput& in) { return constant_input(tape, in); };
+  Variable* x = constant(random_input("x", {6, 3}, 13));
+  Variable* x2 = constant(random_input("x2", {6, 4}, 14));
+  Variable* w = constant(random_input("w", {7, 5}, 15));
+  Variable* b = constant(random_input("b", {5}, 16));
+  const auto split = download<double>(*backend, ops::linear(tape, x, w, b, x2)->value);
+  const auto joined = download<double>(*backend, ops::linear(tape, ops::concat_cols(tape, {x, x2}), w, b)->value);
+  ASSERT_EQ(split.size(), joined.size());
+  for (std::size_t i = 0; i < split.size(); ++i) EXPECT_NEAR(split[i], joined[i], 1e-12) << "element " << i;
 }
 
 TEST_F(GradCheck, BatchedMatmul) {
@@ -450,16 +470,19 @@ TEST_F(GradCheck, BlockLinearAndSoftmax) {
                          [&](Tape& t, const std::vector<Variable*>& v) {
                            return ops::block_linear(t, v[0], v[1], nullptr, ctx);
                          });
+  // [x | x2] in place of x (the assignment GNN's last GraphSAGE layer).
+  expect_gradients_match(*backend,
+                         {random_input("x", {14, 2}, 67), random_input("w", {5, 3}, 68), random_input("b", {3}, 69),
+                          random_input("x2", {14, 3}, 70)},
+                         [&](Tape& t, const std::vector<Variable*>& v) {
+                           return ops::block_linear(t, v[0], v[1], v[2], ctx, v[3]);
+                         });
   expect_gradients_match(*backend, {random_input("x", {f.s.elements, 1}, 66, -2, 2)},
                          [&](Tape& t, const std::vector<Variable*>& v) { return ops::block_softmax(t, v[0], ctx); });
   // Graph g's block equals softmax_rows of the first k_g columns of its rows of x W + b.
   Workspace ws(*backend);
   Tape tape(*backend, ws);
-  auto constant = [&](const GradInput& in) {
-    Tensor t = ws.empty(in.shape, DType::f64);
-    backend->copy_bytes(t.data(), t.device(), in.values.data(), Device::cpu, t.bytes());
-    return tape.constant(t);
-  };
+  auto constant = [&](const GradInput& in) { return constant_input(tape, in); };
   const GradInput x = random_input("x", {14, 5}, 67), w = random_input("w", {5, 3}, 68), b = random_input("b", {3}, 69);
   const auto ragged = download<double>(
       *backend, ops::block_softmax(tape, ops::block_linear(tape, constant(x), constant(w), constant(b), ctx), ctx)->value);

@@ -28,6 +28,8 @@ namespace diffpool::hdf5 {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::quoted;
+using testing::run_command;
 
 static_assert(!std::is_copy_constructible_v<Handle> && std::is_nothrow_move_constructible_v<Handle>);
 static_assert(!std::is_copy_constructible_v<File> && std::is_move_constructible_v<File>);
@@ -61,18 +63,6 @@ class Hdf5Test : public ::testing::Test {
 };
 
 // Runs a shell command, returns (exit status, stdout and stderr together).
-std::pair<int, std::string> run_command(const std::string& command) {
-  std::string output;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return {-1, "popen failed"};
-  char buffer[4096];
-  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-
-std::string quoted(const fs::path& path) { return fmt::format("'{}'", path.string()); }
-
 template <class Function>
 std::string message_of(Function function) {
   try {

@@ -500,7 +500,7 @@ class CpuBackend final : public Backend {
     });
   }
 
-  void softmax_rows_backward(const Tensor& dy, const Tensor& y, Tensor& dx) override {
+  void softmax_rows_backward(const Tensor& dy, const Tensor& y, double beta, Tensor& dx) override {
     const int64_t rows = y.rows(), cols = y.cols();
     dispatch_float(y.dtype(), "softmax_rows_backward", [&](auto zero) {
       using T = decltype(zero);
@@ -513,7 +513,8 @@ class CpuBackend final : public Backend {
         T* dxr = dxp + r * cols;
         const double dot = dot_of<T>(dyr, yr, cols);
         const T d = static_cast<T>(dot);
-        for (int64_t c = 0; c < cols; ++c) dxr[c] += yr[c] * (dyr[c] - d);
+        if (beta == 0) for (int64_t c = 0; c < cols; ++c) dxr[c] = yr[c] * (dyr[c] - d);
+        else for (int64_t c = 0; c < cols; ++c) dxr[c] += yr[c] * (dyr[c] - d);
       }
     });
   }
@@ -539,7 +540,7 @@ class CpuBackend final : public Backend {
   }
 
   void l2_normalize_rows_backward(const Tensor& dy, const Tensor& y, const Tensor& norms, double eps,
-                                  Tensor& dx) override {
+                                  double beta, Tensor& dx) override {
     const int64_t rows = y.rows(), cols = y.cols();
     dispatch_float(y.dtype(), "l2_normalize_rows_backward", [&](auto zero) {
       using T = decltype(zero);
@@ -554,12 +555,14 @@ class CpuBackend final : public Backend {
         const double norm = np[r];
         if (norm < eps) {  // y = x / eps: a linear map
           const T inv = static_cast<T>(1.0 / eps);
-          for (int64_t c = 0; c < cols; ++c) dxr[c] += dyr[c] * inv;
+          if (beta == 0) for (int64_t c = 0; c < cols; ++c) dxr[c] = dyr[c] * inv;
+          else for (int64_t c = 0; c < cols; ++c) dxr[c] += dyr[c] * inv;
           continue;
         }
         const double dot = dot_of<T>(dyr, yr, cols);
         const T inv = static_cast<T>(1.0 / norm), d = static_cast<T>(dot);
-        for (int64_t c = 0; c < cols; ++c) dxr[c] += (dyr[c] - yr[c] * d) * inv;
+        if (beta == 0) for (int64_t c = 0; c < cols; ++c) dxr[c] = (dyr[c] - yr[c] * d) * inv;
+        else for (int64_t c = 0; c < cols; ++c) dxr[c] += (dyr[c] - yr[c] * d) * inv;
       }
     });
   }
@@ -628,7 +631,7 @@ class CpuBackend final : public Backend {
   }
 
   void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
-                           const Tensor& invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override {
+                           const Tensor& invstd, double beta, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override {
     const int64_t rows = x.rows(), cols = x.cols();
     const std::size_t nc = static_cast<std::size_t>(cols);
     dispatch_float(x.dtype(), "batch_norm_backward", [&](auto zero) {
@@ -673,7 +676,8 @@ class CpuBackend final : public Backend {
         const T* __restrict dyr = dyp + r * cols;
         const T* __restrict xr = xp + r * cols;
         T* __restrict dxr = dxp + r * cols;
-        for (int64_t c = 0; c < cols; ++c) dxr[c] += dyr[c] * pa[c] + xr[c] * pb[c] + pk[c];
+        if (beta == 0) for (int64_t c = 0; c < cols; ++c) dxr[c] = dyr[c] * pa[c] + xr[c] * pb[c] + pk[c];
+        else for (int64_t c = 0; c < cols; ++c) dxr[c] += dyr[c] * pa[c] + xr[c] * pb[c] + pk[c];
       }
     });
   }

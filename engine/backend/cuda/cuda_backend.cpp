@@ -525,13 +525,14 @@ class CudaBackend final : public Backend {
     });
   }
 
-  void softmax_rows_backward(const Tensor& dy, const Tensor& y, Tensor& dx) override {
+  void softmax_rows_backward(const Tensor& dy, const Tensor& y, double beta, Tensor& dx) override {
     check_same_size("softmax_rows_backward", dy, y);
     check_same_size("softmax_rows_backward", y, dx);
     check_all_on_device("softmax_rows_backward", {&dy, &y, &dx});
     dispatch_float(y.dtype(), "softmax_rows_backward", [&](auto zero) {
       using T = decltype(zero);
-      kernels::softmax_rows_backward<T>(stream_.get(), y.rows(), y.cols(), dy.ptr<T>(), y.ptr<T>(), dx.ptr<T>());
+      kernels::softmax_rows_backward<T>(stream_.get(), y.rows(), y.cols(), dy.ptr<T>(), y.ptr<T>(), beta,
+                                        dx.ptr<T>());
     });
   }
 
@@ -547,7 +548,7 @@ class CudaBackend final : public Backend {
   }
 
   void l2_normalize_rows_backward(const Tensor& dy, const Tensor& y, const Tensor& norms, double eps,
-                                  Tensor& dx) override {
+                                  double beta, Tensor& dx) override {
     check_same_size("l2_normalize_rows_backward", dy, y);
     check_same_size("l2_normalize_rows_backward", y, dx);
     DP_CHECK(norms.numel() == y.rows(), "l2_normalize_rows_backward: y {} norms {}", y.describe(), norms.describe());
@@ -555,7 +556,7 @@ class CudaBackend final : public Backend {
     dispatch_float(y.dtype(), "l2_normalize_rows_backward", [&](auto zero) {
       using T = decltype(zero);
       kernels::l2_normalize_rows_backward<T>(stream_.get(), y.rows(), y.cols(), dy.ptr<T>(), y.ptr<T>(),
-                                             norms.ptr<T>(), eps, dx.ptr<T>());
+                                             norms.ptr<T>(), eps, beta, dx.ptr<T>());
     });
   }
 
@@ -577,7 +578,7 @@ class CudaBackend final : public Backend {
   }
 
   void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
-                           const Tensor& invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override {
+                           const Tensor& invstd, double beta, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override {
     check_same_size("batch_norm_backward", dy, x);
     check_same_size("batch_norm_backward", x, dx);
     const int64_t cols = x.cols();
@@ -589,7 +590,8 @@ class CudaBackend final : public Backend {
       using T = decltype(zero);
       Scratch scratch(allocator_);
       kernels::batch_norm_backward<T>(stream_.get(), scratch, x.rows(), cols, dy.ptr<T>(), x.ptr<T>(), gamma.ptr<T>(),
-                                      mean.ptr<T>(), invstd.ptr<T>(), dx.ptr<T>(), dgamma.ptr<T>(), dbeta.ptr<T>());
+                                      mean.ptr<T>(), invstd.ptr<T>(), beta, dx.ptr<T>(), dgamma.ptr<T>(),
+                                      dbeta.ptr<T>());
     });
   }
 

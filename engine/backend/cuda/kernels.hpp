@@ -126,7 +126,8 @@ void batch_norm_forward(cudaStream_t stream, ScratchSpace& scratch, int64_t rows
                         T* running_mean, T* running_var, T* y, T* mean, T* invstd);
 template <class T>
 void batch_norm_backward(cudaStream_t stream, ScratchSpace& scratch, int64_t rows, int64_t cols, const T* dy,
-                         const T* x, const T* gamma, const T* mean, const T* invstd, T* dx, T* dgamma, T* dbeta);
+                         const T* x, const T* gamma, const T* mean, const T* invstd, double beta, T* dx, T* dgamma,
+                         T* dbeta);
 
 // ---- fused row operations (kernels_rows.cu) -----------------------------------------------------
 template <class T>
@@ -139,13 +140,14 @@ void link_bce_backward(cudaStream_t stream, int64_t rows, int64_t k, int64_t seg
 template <class T>
 void softmax_rows_forward(cudaStream_t stream, int64_t rows, int64_t cols, const T* x, T* y);
 template <class T>
-void softmax_rows_backward(cudaStream_t stream, int64_t rows, int64_t cols, const T* dy, const T* y, T* dx);
+void softmax_rows_backward(cudaStream_t stream, int64_t rows, int64_t cols, const T* dy, const T* y, double beta,
+                           T* dx);
 template <class T>
 void l2_normalize_rows_forward(cudaStream_t stream, int64_t rows, int64_t cols, const T* x, double eps, T* y,
                                T* norms);
 template <class T>
 void l2_normalize_rows_backward(cudaStream_t stream, int64_t rows, int64_t cols, const T* dy, const T* y,
-                                const T* norms, double eps, T* dx);
+                                const T* norms, double eps, double beta, T* dx);
 // probs = softmax(logits); losses[r] = -log probs[r, labels[r]], NaN for a label outside [0, cols)
 // (the CPU backend throws there; a kernel cannot, and the NaN makes the step fail as non-finite).
 template <class T>

@@ -311,14 +311,14 @@ __global__ void batch_norm_parameter_gradients_kernel(int64_t cols, const double
 template <class T>
 __global__ void batch_norm_input_gradient_kernel(int64_t rows, int64_t cols, const T* dy, const T* x,
                                                  const T* gamma, const T* mean, const T* invstd, const double* sums,
-                                                 T* dx) {
+                                                 bool accumulate, T* dx) {
   const int64_t total = rows * cols;
   const double n = static_cast<double>(rows);
   for (int64_t i = first_index(); i < total; i += index_stride()) {
     const int64_t c = i % cols;
     const double xhat = (x[i] - mean[c]) * invstd[c];
     const double v = gamma[c] * invstd[c] / n * (n * dy[i] - sums[c] - xhat * sums[cols + c]);
-    dx[i] += static_cast<T>(v);
+    dx[i] = accumulate ? dx[i] + static_cast<T>(v) : static_cast<T>(v);
   }
 }
 
@@ -409,7 +409,8 @@ void batch_norm_forward(cudaStream_t stream, ScratchSpace& scratch, int64_t rows
 
 template <class T>
 void batch_norm_backward(cudaStream_t stream, ScratchSpace& scratch, int64_t rows, int64_t cols, const T* dy,
-                         const T* x, const T* gamma, const T* mean, const T* invstd, T* dx, T* dgamma, T* dbeta) {
+                         const T* x, const T* gamma, const T* mean, const T* invstd, double beta, T* dx, T* dgamma,
+                         T* dbeta) {
   if (cols == 0) return;
   const ColumnSplit split = column_split(rows);
   const double* partial =
@@ -418,7 +419,8 @@ void batch_norm_backward(cudaStream_t stream, ScratchSpace& scratch, int64_t row
   launch(DP_CUDA_SITE("batch_norm_backward parameters"), &batch_norm_parameter_gradients_kernel<T>,
          elementwise_grid(cols), dim3(kBlock), stream, cols, partial, split.splits, sums, dgamma, dbeta);
   launch(DP_CUDA_SITE("batch_norm_backward input"), &batch_norm_input_gradient_kernel<T>,
-         elementwise_grid(rows * cols), dim3(kBlock), stream, rows, cols, dy, x, gamma, mean, invstd, sums, dx);
+         elementwise_grid(rows * cols), dim3(kBlock), stream, rows, cols, dy, x, gamma, mean, invstd, sums, beta != 0,
+         dx);
 }
 
 #define DP_INSTANTIATE(T)                                                                                         \
@@ -436,7 +438,7 @@ void batch_norm_backward(cudaStream_t stream, ScratchSpace& scratch, int64_t row
   template void batch_norm_forward<T>(cudaStream_t, ScratchSpace&, int64_t, int64_t, const T*, const T*,          \
                                       const T*, bool, double, double, T*, T*, T*, T*, T*);                        \
   template void batch_norm_backward<T>(cudaStream_t, ScratchSpace&, int64_t, int64_t, const T*, const T*,         \
-                                       const T*, const T*, const T*, T*, T*, T*);
+                                       const T*, const T*, const T*, double, T*, T*, T*);
 DP_INSTANTIATE(float)
 DP_INSTANTIATE(double)
 #undef DP_INSTANTIATE

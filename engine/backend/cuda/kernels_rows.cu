@@ -41,9 +41,9 @@ template <class T, int kGroup> __global__ void softmax_forward_kernel(int64_t ro
   }
 }
 
-// dx += y (dy - sum(dy y)).
+// dx = y (dy - sum(dy y)), added to dx when accumulate.
 template <class T, int kGroup>
-__global__ void softmax_backward_kernel(int64_t rows, int64_t cols, const T* dy, const T* y, T* dx) {
+__global__ void softmax_backward_kernel(int64_t rows, int64_t cols, const T* dy, const T* y, bool accumulate, T* dx) {
   using Group = RowGroup<kGroup>;
   for (int64_t r = Group::first_row(); r < rows; r += Group::row_stride()) {
     const T* dyr = dy + r * cols;
@@ -52,7 +52,10 @@ __global__ void softmax_backward_kernel(int64_t rows, int64_t cols, const T* dy,
     double dot = 0;
     for (int64_t c = Group::lane(); c < cols; c += kGroup) dot += static_cast<double>(dyr[c]) * yr[c];
     const T d = static_cast<T>(Group::sum(dot));
-    for (int64_t c = Group::lane(); c < cols; c += kGroup) dxr[c] += yr[c] * (dyr[c] - d);
+    for (int64_t c = Group::lane(); c < cols; c += kGroup) {
+      const T v = yr[c] * (dyr[c] - d);
+      dxr[c] = accumulate ? dxr[c] + v : v;
+    }
   }
 }
 
@@ -72,10 +75,11 @@ __global__ void l2_forward_kernel(int64_t rows, int64_t cols, const T* x, double
   }
 }
 
-// dx += (dy - y (dy . y)) / ||x||, or dy / eps where ||x|| < eps (there y = x / eps is linear).
+// dx = (dy - y (dy . y)) / ||x||, or dy / eps where ||x|| < eps (there y = x / eps is linear); added
+// to dx when accumulate.
 template <class T, int kGroup>
 __global__ void l2_backward_kernel(int64_t rows, int64_t cols, const T* dy, const T* y, const T* norms, double eps,
-                                   T* dx) {
+                                   bool accumulate, T* dx) {
   using Group = RowGroup<kGroup>;
   for (int64_t r = Group::first_row(); r < rows; r += Group::row_stride()) {
     const T* dyr = dy + r * cols;
@@ -84,14 +88,20 @@ __global__ void l2_backward_kernel(int64_t rows, int64_t cols, const T* dy, cons
     const double norm = norms[r];
     if (norm < eps) {  // uniform over the group: every lane reads the same norm
       const T inv = static_cast<T>(1.0 / eps);
-      for (int64_t c = Group::lane(); c < cols; c += kGroup) dxr[c] += dyr[c] * inv;
+      for (int64_t c = Group::lane(); c < cols; c += kGroup) {
+        const T v = dyr[c] * inv;
+        dxr[c] = accumulate ? dxr[c] + v : v;
+      }
       continue;
     }
     double dot = 0;
     for (int64_t c = Group::lane(); c < cols; c += kGroup) dot += static_cast<double>(dyr[c]) * yr[c];
     const T d = static_cast<T>(Group::sum(dot));
     const T inv = static_cast<T>(1.0 / norm);
-    for (int64_t c = Group::lane(); c < cols; c += kGroup) dxr[c] += (dyr[c] - yr[c] * d) * inv;
+    for (int64_t c = Group::lane(); c < cols; c += kGroup) {
+      const T v = (dyr[c] - yr[c] * d) * inv;
+      dxr[c] = accumulate ? dxr[c] + v : v;
+    }
   }
 }
 
@@ -256,10 +266,12 @@ template <class T> void softmax_rows_forward(cudaStream_t stream, int64_t rows, 
 }
 
 template <class T>
-void softmax_rows_backward(cudaStream_t stream, int64_t rows, int64_t cols, const T* dy, const T* y, T* dx) {
+void softmax_rows_backward(cudaStream_t stream, int64_t rows, int64_t cols, const T* dy, const T* y, double beta,
+                           T* dx) {
+  const bool accumulate = beta != 0;
   for_row_group(rows, cols, [&](auto group, dim3 grid) {
     launch(DP_CUDA_SITE("softmax_rows_backward"), &softmax_backward_kernel<T, decltype(group)::value>, grid,
-           dim3(kBlock), stream, rows, cols, dy, y, dx);
+           dim3(kBlock), stream, rows, cols, dy, y, accumulate, dx);
   });
 }
 
@@ -274,10 +286,11 @@ void l2_normalize_rows_forward(cudaStream_t stream, int64_t rows, int64_t cols, 
 
 template <class T>
 void l2_normalize_rows_backward(cudaStream_t stream, int64_t rows, int64_t cols, const T* dy, const T* y,
-                                const T* norms, double eps, T* dx) {
+                                const T* norms, double eps, double beta, T* dx) {
+  const bool accumulate = beta != 0;
   for_row_group(rows, cols, [&](auto group, dim3 grid) {
     launch(DP_CUDA_SITE("l2_normalize_rows_backward"), &l2_backward_kernel<T, decltype(group)::value>, grid,
-           dim3(kBlock), stream, rows, cols, dy, y, norms, eps, dx);
+           dim3(kBlock), stream, rows, cols, dy, y, norms, eps, accumulate, dx);
   });
 }
 
@@ -307,10 +320,10 @@ void argmax_rows(cudaStream_t stream, int64_t rows, int64_t cols, const T* x, in
 
 #define DP_INSTANTIATE(T)                                                                                        \
   template void softmax_rows_forward<T>(cudaStream_t, int64_t, int64_t, const T*, T*);                           \
-  template void softmax_rows_backward<T>(cudaStream_t, int64_t, int64_t, const T*, const T*, T*);                \
+  template void softmax_rows_backward<T>(cudaStream_t, int64_t, int64_t, const T*, const T*, double, T*);                \
   template void l2_normalize_rows_forward<T>(cudaStream_t, int64_t, int64_t, const T*, double, T*, T*);          \
   template void l2_normalize_rows_backward<T>(cudaStream_t, int64_t, int64_t, const T*, const T*, const T*,      \
-                                              double, T*);                                                       \
+                                              double, double, T*);                                                       \
   template void cross_entropy_forward<T>(cudaStream_t, int64_t, int64_t, const T*, const int32_t*, T*, T*);      \
   template void count_correct<T>(cudaStream_t, int64_t, int64_t, const T*, const int32_t*, T*);                  \
   template void argmax_rows<T>(cudaStream_t, int64_t, int64_t, const T*, int32_t*);                            \
