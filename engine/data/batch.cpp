@@ -42,6 +42,36 @@ Tensor upload_floats(Workspace& ws, const std::vector<double>& host, Shape shape
   upload_converted(ws.backend(), host, t);
   return t;
 }
+// Level 0's dense blocks (dense_level0): block g of `a` is graph g's A, of `mean` its D^-1 A, each
+// n_g x n_g row-major with graph-local columns. Written in place where the workspace is host memory
+// (no copy, and the workspace's pages are already mapped); otherwise staged on the host and copied
+// once. On COLLAB, building all 250 batches of 20 graphs takes 0.20 s with the blocks, 0.16 s without.
+template <class T>
+void write_dense_blocks(Workspace& ws, const HostCsr& adj, const std::vector<double>& mean_values, const Segments& nodes,
+                        Tensor& a, Tensor& mean) {
+  const auto elements = static_cast<std::size_t>(a.numel());
+  const bool host = a.device() == Device::cpu;
+  std::vector<T> staged_a(host ? 0 : elements), staged_mean(host ? 0 : elements);
+  T* pa = host ? a.ptr<T>() : staged_a.data();
+  T* pm = host ? mean.ptr<T>() : staged_mean.data();
+  std::fill_n(pa, elements, T(0));
+  std::fill_n(pm, elements, T(0));
+  int64_t at = 0;  // first element of graph g's block
+  for (int64_t g = 0; g < nodes.count(); ++g) {
+    const int64_t first = nodes.begin(g), size = nodes.size(g);
+    for (int64_t r = first; r < first + size; ++r)
+      for (int32_t e = adj.row_ptr[static_cast<std::size_t>(r)]; e < adj.row_ptr[static_cast<std::size_t>(r) + 1]; ++e) {
+        const auto k = static_cast<std::size_t>(at + (r - first) * size + adj.col_idx[static_cast<std::size_t>(e)] - first);
+        pa[k] = T(1);
+        pm[k] = static_cast<T>(mean_values[static_cast<std::size_t>(e)]);
+      }
+    at += size * size;
+  }
+  if (!host) {
+    ws.backend().copy_bytes(a.data(), a.device(), staged_a.data(), Device::cpu, a.bytes());
+    ws.backend().copy_bytes(mean.data(), mean.device(), staged_mean.data(), Device::cpu, mean.bytes());
+  }
+}
 }  // namespace
 
 Csr upload_csr(Workspace& ws, const HostCsr& a, DType dtype) {
@@ -86,6 +116,10 @@ FixedAssignments compute_fixed_assignments(const GraphDataset& dataset, const st
     }
   }
   return fixed;
+}
+
+bool dense_level0(int64_t nodes, int64_t nnz, int64_t sum_squares) {
+  return nodes > 0 && nnz >= dense_min_degree * nodes && sum_squares <= dense_max_fill * nnz;
 }
 
 GraphBatch build_batch(const GraphDataset& dataset, const std::vector<int64_t>& graph_ids, Workspace& ws, DType dtype,
@@ -164,6 +198,19 @@ GraphBatch build_batch(const GraphDataset& dataset, const std::vector<int64_t>& 
   batch.mean_adjacency_t = batch.adjacency;
   batch.mean_adjacency_t.values = upload_floats(ws, mean_t_values, Shape{static_cast<int64_t>(nnz)}, dtype);
   batch.adjacency_sq_norms = upload_floats(ws, sq_norms, Shape{b, 1}, dtype);
+
+  int64_t sum_squares = 0;
+  for (int64_t i = 0; i < b; ++i) sum_squares += batch.nodes.size(i) * batch.nodes.size(i);
+  if (dense_level0(n, static_cast<int64_t>(nnz), sum_squares)) {
+    batch.dense_adjacency = ws.empty(Shape{sum_squares, 1}, dtype);
+    batch.dense_mean_adjacency = ws.empty(Shape{sum_squares, 1}, dtype);
+    auto fill = [&](auto zero) {
+      using T = decltype(zero);
+      write_dense_blocks<T>(ws, adj, mean_values, batch.nodes, batch.dense_adjacency, batch.dense_mean_adjacency);
+    };
+    if (f32) fill(float{});
+    else fill(double{});
+  }
 
   if (fixed && !fixed->counts.empty()) {
     // Per-graph counts: one-hot blocks [rows_g, k_g], rows_g the graph's nodes at level 0 and its

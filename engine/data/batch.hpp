@@ -44,6 +44,24 @@ using PerGraphClusters = std::function<int64_t(int level, int64_t rows)>;
 FixedAssignments compute_fixed_assignments(const GraphDataset& dataset, const std::vector<int64_t>& clusters_per_level,
                                            const PerGraphClusters& per_graph = {});
 
+// Level 0 as dense per-graph blocks. COLLAB's and IMDB's ego networks are nearly complete, so a
+// CSR product over them does about the multiply-adds of a dense one at a fraction of the rate; one
+// GEMM per graph over an n_g x n_g block is then several times faster. A batch takes the dense path
+// when both hold, from its shapes alone (so every backend decides the same way):
+//   nnz >= dense_min_degree * N            (at least 8 neighbours per node on average)
+//   sum_g n_g^2 <= dense_max_fill * nnz    (the dense blocks hold at most 4x the stored entries)
+// The fill bound sits well below the measured break-even: per-graph SGEMM overtakes the CSR product
+// at sum n_g^2 / nnz of about 13 to 14 for graphs of 10 to 74 nodes and 7 to 8 for 150 to 300 nodes
+// (build/bench_dense_level; docs/PERFORMANCE.md). The degree floor keeps the molecule and protein
+// datasets on the CSR path with unchanged results: every graph of ENZYMES, PROTEINS, NCI1, MUTAG and
+// REDDIT-BINARY has fewer than 8 neighbours per node, and every graph of D&D fills its block more
+// than 4x, so no batch of them qualifies (tests/data/tu_real_test.cpp). Below the floor the
+// neighbour product is small next to the layer's weight product anyway (2F x H per node). Memory:
+// at most 2 * dense_max_fill * nnz more elements per batch (A and D^-1 A).
+inline constexpr int64_t dense_min_degree = 8;
+inline constexpr int64_t dense_max_fill = 4;
+bool dense_level0(int64_t nodes, int64_t nnz, int64_t sum_squares);
+
 struct GraphBatch {
   std::vector<int64_t> graph_ids;  // dataset indices, in batch order
   Segments nodes;                  // level-0 node rows per graph
@@ -55,6 +73,12 @@ struct GraphBatch {
   Tensor labels;                   // i32 [B]
   Tensor adjacency_sq_norms;       // [B, 1]: ||A_g||_F^2 per graph (number of directed edges)
   std::vector<Tensor> fixed_assignments;  // DIFFPOOL-DET only: per level, one-hot [rows, k]
+  // Level 0 as dense blocks, where dense_level0() holds (else undefined): block g is graph g's
+  // n_g x n_g matrix, row-major, graph-local, packed flat [sum_g n_g^2, 1] (engine/ops/blocks.hpp).
+  Tensor dense_adjacency;          // A_g
+  Tensor dense_mean_adjacency;     // D_g^-1 A_g
+
+  bool dense() const { return dense_mean_adjacency.defined(); }
 
   int64_t num_graphs() const { return static_cast<int64_t>(graph_ids.size()); }
   int64_t num_nodes() const { return nodes.total_rows(); }

@@ -82,7 +82,8 @@ DiffPoolModel::DiffPoolModel(const ModelConfig& config, int64_t in_features, int
 //   N_l  rows of level l: N_0 = all nodes of the batch (packed), N_l = B * k_l for l >= 1
 //   F_l  input width of level l, D_l its embedding width, k_{l+1} the clusters it pools into
 //   C    classes
-// Level 0 is sparse (block-diagonal CSR); every later level is dense, [B * k_l, k_l].
+// Level 0 is sparse (block-diagonal CSR; a batch of dense graphs also has A and D^-1 A as one
+// n_g x n_g block per graph, engine/data/batch.hpp); every later level is dense, [B * k_l, k_l].
 
 namespace {
 
@@ -188,6 +189,7 @@ struct DiffPoolModel::Pass {
   // x -> mean_neighbours(x): the embedding and assignment GNNs of a level read the same input in
   // their first layer, so it is computed once and shared.
   std::vector<std::pair<Variable*, Variable*>> layer_inputs;
+  const Blocks* level0_blocks = nullptr;  // a dense batch's n_g x n_g blocks, laid out on first use
 };
 
 // The graph a level's GNNs run on.
@@ -219,6 +221,24 @@ Variable* DiffPoolModel::maybe_dropout(Pass& pass, Variable* x) const {
   return ops::dropout(pass.tape, x, config_.dropout, Rng::derive(pass.dropout_seed, pass.dropout_counter++));
 }
 
+// Level 0 of a dense batch (GraphBatch::dense(), engine/data/batch.hpp): M_g X_g as one GEMM per
+// graph, M (sum_g n_g^2, 1) the constant n_g x n_g blocks of A or D^-1 A, x (N, F) packed rows, or
+// ragged [n_g, k_g] blocks x_blocks; the result has x's layout. The same values as the CSR product
+// up to the order of the sums (the block's zeros add nothing).
+Variable* DiffPoolModel::dense_level0_product(Pass& pass, const Tensor& blocks, Variable* x,
+                                              const Blocks* x_blocks) const {
+  ForwardOutput& out = *pass.out;
+  const Segments& nodes = pass.batch.nodes;
+  if (!pass.level0_blocks) {
+    std::vector<int64_t> sizes(static_cast<std::size_t>(nodes.count()));
+    for (int64_t g = 0; g < nodes.count(); ++g) sizes[static_cast<std::size_t>(g)] = nodes.size(g);
+    pass.level0_blocks = &out.blocks.emplace_back(ragged_blocks(sizes, sizes));
+  }
+  if (!x_blocks) x_blocks = &out.blocks.emplace_back(packed_blocks(nodes, x->value.cols()));
+  return ops::block_matmul(pass.tape, pass.tape.constant(blocks), x,
+                           new_context(out, pass.level0_blocks, x_blocks, x_blocks));
+}
+
 // One GraphSAGE-mean layer (Hamilton et al. 2017; DiffPool paper section 4.1):
 //   y (N_l, H) = [x | mean_neighbours(x)] (N_l, 2F) [W_root; W_nbr] (2F, H) + b (H),
 // then l2-normalise, ReLU and batch norm as configured. Dropout first, in training.
@@ -234,7 +254,8 @@ DiffPoolModel::LayerInput DiffPoolModel::layer_input(Pass& pass, const LevelGrap
     if (input == x) return {x, result};
   Variable* agg = nullptr;
   if (g.sparse()) {
-    agg = ops::spmm(tape, g.batch->mean_adjacency, g.batch->mean_adjacency_t, x);
+    agg = g.batch->dense() ? dense_level0_product(pass, g.batch->dense_mean_adjacency, x)
+                           : ops::spmm(tape, g.batch->mean_adjacency, g.batch->mean_adjacency_t, x);
   } else if (g.adjacency_blocks) {  // per-graph cluster counts: A_g X_g graph by graph
     ForwardOutput& out = *pass.out;
     const Blocks& rows = out.blocks.emplace_back(packed_blocks(*g.segments, x->value.cols()));
@@ -313,8 +334,9 @@ DiffPoolModel::PooledLevel DiffPoolModel::pool_level(Pass& pass, const LevelGrap
                                                      int64_t clusters, std::deque<Segments>& keep) const {
   Tape& tape = pass.tape;
   PooledLevel pooled;
-  pooled.adjacency_times_s = graph.sparse() ? ops::spmm(tape, graph.batch->adjacency, graph.batch->adjacency, s)
-                                            : ops::bmm(tape, graph.adjacency, s, graph.graphs);
+  if (!graph.sparse()) pooled.adjacency_times_s = ops::bmm(tape, graph.adjacency, s, graph.graphs);
+  else if (graph.batch->dense()) pooled.adjacency_times_s = dense_level0_product(pass, graph.batch->dense_adjacency, s);
+  else pooled.adjacency_times_s = ops::spmm(tape, graph.batch->adjacency, graph.batch->adjacency, s);
   pooled.features = ops::segment_matmul_tn(tape, s, z, *graph.segments);
   pooled.adjacency = ops::segment_matmul_tn(tape, s, pooled.adjacency_times_s, *graph.segments);
   pooled.segments = &keep.emplace_back(make_uniform_segments(tape.workspace(), graph.graphs, clusters));
@@ -485,7 +507,9 @@ DiffPoolModel::PooledLevel DiffPoolModel::pool_level_per_graph(Pass& pass, const
   Tape& tape = pass.tape;
   ForwardOutput& out = *pass.out;
   PooledLevel pooled;
-  if (graph.sparse()) {
+  if (graph.sparse() && graph.batch->dense()) {
+    pooled.adjacency_times_s = dense_level0_product(pass, graph.batch->dense_adjacency, s, &s_blocks);
+  } else if (graph.sparse()) {
     make_graph_adjacency(tape, *graph.batch, out);
     BlockContext& ctx = new_context(out, &s_blocks);
     ctx.adjacency = &out.graph_adjacency;

@@ -4,7 +4,8 @@
 // Level l (0 = the input graphs) runs an embedding GNN, Z_l = GNN_embed(A_l, X_l), and, except
 // at the last level, an assignment GNN, S_l = softmax(GNN_pool(A_l, X_l)) with k_{l+1} clusters
 // (paper eqs. 1-5). Pooling gives X_{l+1} = S_l^T Z_l and A_{l+1} = S_l^T A_l S_l per graph.
-// Level 0 is sparse (block-diagonal CSR over packed node rows); every later level has exactly
+// Level 0 is sparse (block-diagonal CSR over packed node rows; for dense graphs also one dense block
+// per graph, engine/data/batch.hpp); every later level has exactly
 // k_l rows per graph and is dense, [B*k_l, k_l]. Each level's Z_l is read out (max, mean or sum
 // per graph); the readouts are concatenated and classified by an MLP.
 //
@@ -125,6 +126,7 @@ class DiffPoolModel {
     Variable* neighbours;
   };
   LayerInput layer_input(Pass& pass, const LevelGraph& graph, Variable* x) const;
+  Variable* dense_level0_product(Pass& pass, const Tensor& blocks, Variable* x, const Blocks* x_blocks = nullptr) const;
   // Per-graph cluster counts: the same steps over one block per graph (model.cpp).
   bool per_graph() const { return config_.cluster_rule == ClusterRule::per_graph && config_.has_pooling(); }
   Variable* assignment_per_graph(Pass& pass, const Level& level, const LevelGraph& graph, Variable* x,

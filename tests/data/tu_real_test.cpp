@@ -11,6 +11,7 @@
 #include "engine/core/error.hpp"
 #include "engine/core/random.hpp"
 
+#include "engine/data/batch.hpp"
 #include "engine/data/dataset.hpp"
 #include "tests/data/data_test_util.hpp"
 #include "tests/test_util.hpp"
@@ -31,23 +32,24 @@ struct Expected {
   int64_t node_attributes;
   int64_t duplicates;
   const char* description;
+  bool sparse_only;  // no batch can take level 0's dense path (engine/data/batch.hpp)
 };
 
 const std::vector<Expected>& expected_datasets() {
   static const std::vector<Expected> table = {
       {"ENZYMES", 600, 19580, 37282, {100, 100, 100, 100, 100, 100}, {"1", "2", "3", "4", "5", "6"}, 126, 21, 3, 18, 0,
-       "3 node-label one-hot + 18 attributes"},
-      {"PROTEINS", 1113, 43471, 81044, {663, 450}, {"1", "2"}, 620, 4, 3, 1, 0, "3 node-label one-hot + 1 attribute"},
-      {"DD", 1178, 334925, 843046, {691, 487}, {"1", "2"}, 5748, 82, 82, 0, 0, "82 node-label one-hot"},
-      {"NCI1", 4110, 122747, 132753, {2053, 2057}, {"0", "1"}, 111, 37, 37, 0, 0, "37 node-label one-hot"},
-      {"MUTAG", 188, 3371, 3721, {63, 125}, {"-1", "1"}, 28, 7, 7, 0, 0, "7 node-label one-hot"},
+       "3 node-label one-hot + 18 attributes", true},
+      {"PROTEINS", 1113, 43471, 81044, {663, 450}, {"1", "2"}, 620, 4, 3, 1, 0, "3 node-label one-hot + 1 attribute", true},
+      {"DD", 1178, 334925, 843046, {691, 487}, {"1", "2"}, 5748, 82, 82, 0, 0, "82 node-label one-hot", true},
+      {"NCI1", 4110, 122747, 132753, {2053, 2057}, {"0", "1"}, 111, 37, 37, 0, 0, "37 node-label one-hot", true},
+      {"MUTAG", 188, 3371, 3721, {63, 125}, {"-1", "1"}, 28, 7, 7, 0, 0, "7 node-label one-hot", true},
       // The social datasets list every edge 4 times: each directed pair twice.
       {"IMDB-BINARY", 1000, 19773, 96531, {500, 500}, {"0", "1"}, 136, 10, 0, 0, 2 * 96531,
-       "10 constant ones (no node labels or attributes)"},
+       "10 constant ones (no node labels or attributes)", false},
       {"IMDB-MULTI", 1500, 19502, 98903, {500, 500, 500}, {"1", "2", "3"}, 89, 10, 0, 0, 2 * 98903,
-       "10 constant ones (no node labels or attributes)"},
+       "10 constant ones (no node labels or attributes)", false},
       {"REDDIT-BINARY", 2000, 859254, 995508, {1000, 1000}, {"-1", "1"}, 3782, 10, 0, 0, 2 * 995508,
-       "10 constant ones (no node labels or attributes)"},
+       "10 constant ones (no node labels or attributes)", true},
   };
   return table;
 }
@@ -95,6 +97,19 @@ TEST_P(RealDataset, MatchesOfficialStatistics) {
     for (int64_t c = 0; c < data.num_features; ++c) bad_rows += !std::isfinite(row[c]);
   }
   EXPECT_EQ(bad_rows, 0);
+
+  // A batch's neighbours per node and its fill (sum n_g^2 / nnz) are weighted means of its graphs',
+  // so where every graph has fewer than dense_min_degree neighbours per node, or every graph fills
+  // more than dense_max_fill, no batch takes the dense path and results stay those of the CSR path.
+  bool all_under_degree = true, all_over_fill = true;
+  for (int64_t g = 0; g < data.num_graphs(); ++g) {
+    const int64_t n = data.num_nodes(g), base = data.node_offsets[static_cast<std::size_t>(g)];
+    const int64_t nnz = data.adjacency_offsets[static_cast<std::size_t>(base + n)] -
+                        data.adjacency_offsets[static_cast<std::size_t>(base)];
+    all_under_degree = all_under_degree && nnz < dense_min_degree * n;
+    all_over_fill = all_over_fill && n * n > dense_max_fill * nnz;
+  }
+  EXPECT_EQ(all_under_degree || all_over_fill, e.sparse_only);
 }
 
 INSTANTIATE_TEST_SUITE_P(Tu, RealDataset, ::testing::ValuesIn(expected_datasets()),

@@ -497,6 +497,7 @@ struct ModelRun {
   std::vector<float> first_grads;  // the parameter gradients of the first step
   std::vector<float> values;       // the parameters after the last step
   std::vector<float> buffers;      // batch-norm running statistics after the last step
+  bool dense = false;              // level 0 as dense per-graph blocks (GraphBatch::dense())
 };
 
 double scalar_or_zero(Backend& be, const Variable* v) { return v ? read_scalar(be, v->value) : 0.0; }
@@ -515,6 +516,7 @@ ModelRun run_model(Backend& be, const GraphDataset& data, const std::vector<int6
     ws.reset();
     Tape tape(be, ws);
     GraphBatch batch = build_batch(data, ids, ws, DType::f32);
+    run.dense = batch.dense();
     // Dropout masks depend on the seed alone, so both backends drop the same elements.
     ForwardOutput out = model.forward(tape, batch, true, Rng::derive(77, static_cast<uint64_t>(step)));
     run.losses.push_back({scalar_or_zero(be, out.loss), scalar_or_zero(be, out.classification_loss),
@@ -577,12 +579,16 @@ class CudaModel : public CudaOps {
   }
 
   void check_model(const std::string& name, const ModelConfig& config) {
-    SCOPED_TRACE(name + " on " + source_);
-    const std::vector<int64_t> ids = batch_ids();
-    const ModelRun expected = run_model(ref(), *data_, ids, config);
-    const ModelRun actual = run_model(gpu(), *data_, ids, config);
+    check_model(name, config, *data_, source_, batch_ids());
+  }
+  void check_model(const std::string& name, const ModelConfig& config, const GraphDataset& data,
+                   const std::string& source, const std::vector<int64_t>& ids) {
+    SCOPED_TRACE(name + " on " + source);
+    const ModelRun expected = run_model(ref(), data, ids, config);
+    const ModelRun actual = run_model(gpu(), data, ids, config);
+    EXPECT_EQ(expected.dense, actual.dense) << "both backends take the same level-0 path";
     // Parameter names and offsets for the comparisons (the same layout on every backend).
-    DiffPoolModel layout(config, data_->num_features, data_->num_classes(), data_->max_nodes());
+    DiffPoolModel layout(config, data.num_features, data.num_classes(), data.max_nodes());
 
     ASSERT_EQ(expected.losses.size(), actual.losses.size());
     for (std::size_t t = 0; t < expected.losses.size(); ++t) {
@@ -627,6 +633,20 @@ TEST_F(CudaModel, DiffPoolTwoLevelsWithDropout) {
   ModelConfig c = paper_config(2);
   c.dropout = 0.1;
   check_model("diffpool, 2 levels, dropout 0.1", c);
+}
+
+// Dense graphs (9 to 40 nodes, 90% of node pairs linked): level 0 as one GEMM per graph over
+// dense blocks (GraphBatch::dense()), on both backends, with each cluster rule.
+TEST_F(CudaModel, DenseFirstLevel) {
+  const GraphDataset dense = testing::synthetic_dataset({23, 9, 40, 14, 31, 12}, 18, 3, 6, 0.9);
+  const std::vector<int64_t> ids = {0, 1, 2, 3, 4, 5};
+  Workspace ws(ref());
+  ASSERT_TRUE(build_batch(dense, ids, ws, DType::f32).dense());
+  ModelConfig c = paper_config(1);
+  check_model("diffpool, 1 level, dense level 0", c, dense, "dense synthetic graphs", ids);
+  c = paper_config(2);
+  c.cluster_rule = ClusterRule::per_graph;
+  check_model("diffpool, 2 levels, per-graph clusters, dense level 0", c, dense, "dense synthetic graphs", ids);
 }
 
 // Per-graph cluster counts: every pooled block at its graph's own size, both link-loss forms.

@@ -285,12 +285,16 @@ struct ModelCase {
   std::string name;
   ModelConfig config;
   enum class Loss { total, classification, link, entropy } loss = Loss::total;
+  // The batch: five graphs of unequal sizes, 35% of node pairs linked (level 0 on the CSR path),
+  // or dense graphs whose level 0 takes the dense per-graph blocks (GraphBatch::dense()).
+  bool dense_graphs = false;
 };
 
 void check_model_gradients(Backend& backend, const ModelCase& c) {
   SCOPED_TRACE(c.name);
   // Five graphs of unequal sizes, batch of all five.
-  GraphDataset data = testing::synthetic_dataset({7, 3, 9, 5, 6}, 3, 3, 42);
+  GraphDataset data = c.dense_graphs ? testing::synthetic_dataset({11, 9, 13, 10, 12}, 3, 3, 42, 0.9)
+                                     : testing::synthetic_dataset({7, 3, 9, 5, 6}, 3, 3, 42);
   DiffPoolModel model(c.config, data.num_features, data.num_classes(), data.max_nodes());
   model.parameters().allocate(backend, DType::f64);
   model.parameters().initialize(7);
@@ -312,6 +316,7 @@ void check_model_gradients(Backend& backend, const ModelCase& c) {
     ws.reset();
     Tape tape(backend, ws);
     GraphBatch batch = build_batch(data, ids, ws, DType::f64, fixed.get());
+    EXPECT_EQ(batch.dense(), c.dense_graphs);
     ForwardOutput out = model.forward(tape, batch, true, 99);
     Variable* loss = c.loss == ModelCase::Loss::total            ? out.loss
                      : c.loss == ModelCase::Loss::classification ? out.classification_loss
@@ -399,6 +404,17 @@ TEST_F(GradCheck, ModelOptions) {
   c.link_norm = LinkLossNorm::bce;
   check_model_gradients(*backend, {"binary cross-entropy link loss (the authors' code)", c, ModelCase::Loss::link});
   check_model_gradients(*backend, {"binary cross-entropy link loss, total", c});
+}
+
+// Level 0 as one dense GEMM per graph (GraphBatch::dense(), engine/data/batch.hpp): the neighbour
+// mean D^-1 A X and the pooling product A S, with each cluster rule.
+TEST_F(GradCheck, DenseFirstLevel) {
+  for (auto loss : {ModelCase::Loss::total, ModelCase::Loss::link})
+    check_model_gradients(*backend, {"dense graphs, diffpool 1 level", small_config(Variant::diffpool, 1), loss, true});
+  ModelConfig c = small_config(Variant::diffpool, 2);
+  c.cluster_rule = ClusterRule::per_graph;
+  c.cluster_ratio = 0.5;
+  check_model_gradients(*backend, {"dense graphs, per-graph clusters, 2 levels", c, ModelCase::Loss::total, true});
 }
 
 TEST_F(GradCheck, OtherVariants) {
