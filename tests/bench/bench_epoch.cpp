@@ -9,10 +9,15 @@
 // (the hardware's practical limit for one thread), so efficiency is a ratio taken in one process.
 //
 //   bench_epoch [experiment.yaml] [--epochs N] [--warmup N] [--sgemm N] [--graphs N] [--every-graph]
-//               [--estimate-only] [--profile] [--set key=value ...]
+//               [--estimate-only] [--profile] [--ceiling] [--set key=value ...]
 //
 // --profile times every backend call of the timed epochs (tests/bench/timing_backend.hpp) and
 // prints, per epoch, the calls and milliseconds of each primitive and of each primitive-and-shape.
+// --ceiling records the exact shape of every dense product (GEMM and batched GEMM) of the timed
+// epochs, times each shape alone on the same backend, and prints what the epoch's dense products
+// would take at those isolated rates: the rate this GEMM reaches on the model's own shapes, the
+// most the products could reach whatever the engine does around them (sparse products and the
+// pairwise link loss are not included).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -49,6 +54,44 @@ double sgemm_rate(diffpool::Backend& backend, int n) {
   std::sort(rates.begin(), rates.end());
   return rates[rates.size() / 2];
 }
+// Seconds of one product of `shape` on `backend` alone, operands allocated for it and reused (warm
+// in the cache, as the model's are not always): the best of three timings of enough repetitions
+// for at least 2 ms.
+double isolated_gemm_seconds(diffpool::Backend& backend, const diffpool::bench::TimingBackend::GemmShape& s) {
+  using namespace diffpool;
+  const bool ta = s.trans_a == Trans::yes, tb = s.trans_b == Trans::yes;
+  const int64_t lda = ta ? s.m : s.k, ldb = tb ? s.k : s.n;
+  Tensor a = allocate_tensor(backend, Shape{s.batch * s.m * s.k}, s.dtype),
+         b = allocate_tensor(backend, Shape{s.batch * s.k * s.n}, s.dtype),
+         c = allocate_tensor(backend, Shape{s.batch * s.m * s.n}, s.dtype);
+  backend.fill(a, 0.5);
+  backend.fill(b, 0.25);
+  backend.fill(c, 0.0);
+  const auto once = [&] {
+    if (s.batch == 1)
+      backend.gemm(s.trans_a, s.trans_b, s.m, s.n, s.k, 1.0, a.data(), lda, b.data(), ldb, s.beta, c.data(), s.n, s.dtype);
+    else
+      backend.gemm_strided_batched(s.trans_a, s.trans_b, s.m, s.n, s.k, 1.0, a.data(), lda, s.m * s.k, b.data(), ldb,
+                                   s.k * s.n, s.beta, c.data(), s.n, s.m * s.n, s.batch, s.dtype);
+  };
+  once();
+  double best = 1e30;
+  for (int trial = 0; trial < 3; ++trial) {
+    backend.synchronize();
+    const auto start = std::chrono::steady_clock::now();
+    int64_t reps = 0;
+    double elapsed = 0;
+    while (elapsed < 2e-3 || reps == 0) {
+      once();
+      ++reps;
+      backend.synchronize();
+      elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+    best = std::min(best, elapsed / static_cast<double>(reps));
+  }
+  return best;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -61,6 +104,7 @@ int main(int argc, char** argv) {
   bool estimate_only = false;
   bool every_graph = false;
   bool profile = false;
+  bool ceiling = false;
   std::vector<std::string> overrides;
   app.add_option("config", config_path, "experiment file")->check(CLI::ExistingFile);
   app.add_option("--epochs", epochs, "timed epochs (after the warm-up epochs)")->capture_default_str();
@@ -71,6 +115,9 @@ int main(int argc, char** argv) {
   app.add_flag("--every-graph", every_graph, "train on every graph of the dataset (no held-out fold)");
   app.add_flag("--estimate-only", estimate_only, "print the estimated product FLOPs of an epoch and exit (no training)");
   app.add_flag("--profile", profile, "time every backend call and print where an epoch's time goes");
+  app.add_flag("--ceiling", ceiling,
+               "time each dense product shape of an epoch alone: the rate the backend's GEMM reaches on the "
+               "epoch's own shapes, the most the epoch's products could reach");
   app.add_option("--set", overrides, "override a setting (repeatable)");
   CLI11_PARSE(app, argc, argv);
   try {
@@ -79,7 +126,7 @@ int main(int argc, char** argv) {
                                              : load_experiment(config_path, overrides);
     auto real_backend = make_backend(c.backend);
     bench::TimingBackend timing(*real_backend);
-    CountingBackend counter(profile ? static_cast<Backend&>(timing) : *real_backend);
+    CountingBackend counter(profile || ceiling ? static_cast<Backend&>(timing) : *real_backend);
     Backend* backend = &counter;
     GraphDataset dataset = load_tu_dataset(c.dataset.name, c.dataset.options);
     Split split = make_fold_split(dataset.labels, 10, 0, 0.0, c.evaluation.split_seed);
@@ -125,9 +172,26 @@ int main(int argc, char** argv) {
     fmt::print("products gflop_per_epoch={:.4f} estimated={:.4f} achieved_gflops={:.2f}\n", epoch_flops / 1e9,
                estimate.train_flops / 1e9, gflops);
     if (profile) fmt::print("{}", timing.report(timing.total_seconds(), epochs));
+    double rate = 0;
     if (sgemm_size > 0) {
-      const double rate = sgemm_rate(*real_backend, sgemm_size);
+      rate = sgemm_rate(*real_backend, sgemm_size);
       fmt::print("sgemm n={} gflops={:.2f} efficiency={:.3f}\n", sgemm_size, rate, gflops / rate);
+    }
+    if (ceiling) {
+      // The timed epochs' dense products, each shape timed alone: their GFLOP at the isolated rates.
+      double dense_flops = 0, isolated_seconds = 0;
+      for (const auto& [shape, calls] : timing.gemm_shapes()) {
+        const double per_epoch = static_cast<double>(calls) / epochs;
+        dense_flops += per_epoch * 2.0 * static_cast<double>(shape.m) * static_cast<double>(shape.n) *
+                       static_cast<double>(shape.k) * static_cast<double>(shape.batch);
+        isolated_seconds += per_epoch * isolated_gemm_seconds(*real_backend, shape);
+      }
+      const double ceiling_rate = dense_flops / isolated_seconds / 1e9;
+      fmt::print("ceiling dense_gflop_per_epoch={:.4f} shapes={} isolated_seconds={:.5f} isolated_gflops={:.2f}{} "
+                 "epoch_share_of_ceiling={:.3f}\n",
+                 dense_flops / 1e9, timing.gemm_shapes().size(), isolated_seconds, ceiling_rate,
+                 rate > 0 ? fmt::format(" ceiling_efficiency={:.3f}", ceiling_rate / rate) : std::string(),
+                 gflops / ceiling_rate);
     }
     return 0;
   } catch (const std::exception& e) {

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <map>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -34,10 +35,25 @@ class TimingBackend final : public Backend {
     double seconds = 0;
   };
 
+  // The exact shape of a dense product (`bench_epoch --ceiling` times each one alone).
+  struct GemmShape {
+    Trans trans_a, trans_b;
+    int64_t m, n, k, batch;
+    double beta;
+    DType dtype;
+    auto tie() const { return std::tie(trans_a, trans_b, m, n, k, batch, beta, dtype); }
+    bool operator<(const GemmShape& o) const { return tie() < o.tie(); }
+  };
+
   explicit TimingBackend(Backend& inner) : inner_(inner) {}
 
   const std::map<std::string, Stat>& stats() const { return stats_; }
-  void reset() { stats_.clear(); }
+  // Calls of every dense product shape since the last reset (batched products: batch > 1).
+  const std::map<GemmShape, int64_t>& gemm_shapes() const { return gemm_shapes_; }
+  void reset() {
+    stats_.clear();
+    gemm_shapes_.clear();
+  }
 
   // The calls sorted by time, one line each, with the share of `total_seconds`, per `epochs`.
   std::string report(double total_seconds, int epochs) const {
@@ -86,12 +102,14 @@ class TimingBackend final : public Backend {
   }
   void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, double alpha, const void* a, int64_t lda,
             const void* b, int64_t ldb, double beta, void* c, int64_t ldc, DType dtype) override {
+    ++gemm_shapes_[GemmShape{trans_a, trans_b, m, n, k, 1, beta, dtype}];
     timed(fmt::format("gemm {}{} {}x{}x{} b{}", t(trans_a), t(trans_b), rounded(m), rounded(n), rounded(k), beta),
           [&] { inner_.gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, dtype); });
   }
   void gemm_strided_batched(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, double alpha, const void* a,
                             int64_t lda, int64_t stride_a, const void* b, int64_t ldb, int64_t stride_b, double beta,
                             void* c, int64_t ldc, int64_t stride_c, int64_t batch, DType dtype) override {
+    ++gemm_shapes_[GemmShape{trans_a, trans_b, m, n, k, batch, beta, dtype}];
     timed(fmt::format("gemm_batched {}{} {}x{}x{} x{} b{}", t(trans_a), t(trans_b), m, n, k, batch, beta), [&] {
       inner_.gemm_strided_batched(trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc,
                                   stride_c, batch, dtype);
@@ -201,6 +219,7 @@ class TimingBackend final : public Backend {
 
   Backend& inner_;
   std::map<std::string, Stat> stats_;
+  std::map<GemmShape, int64_t> gemm_shapes_;
 };
 
 }  // namespace diffpool::bench
