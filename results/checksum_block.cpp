@@ -96,7 +96,8 @@ std::uint32_t crc32_from(int fd, std::uint64_t offset, std::uint64_t& bytes, con
 
 [[noreturn]] void throw_damaged(const std::filesystem::path& path, std::string_view kind, const std::string& detail) {
   throw DamagedFileError(fmt::format("cannot open file '{}' for reading: the file is damaged ({}): {}", path.string(),
-                                     kind, detail));
+                                     kind, detail),
+                         fmt::format("{}: {}", kind, detail));
 }
 
 }  // namespace

@@ -32,6 +32,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "engine/core/error.hpp"
 
@@ -47,6 +48,13 @@ inline constexpr std::uint32_t kChecksumBlockVersion = 1;
 class DamagedFileError : public LibraryError {
  public:
   using LibraryError::LibraryError;
+  DamagedFileError(const std::string& message, std::string reason) : LibraryError(message), reason_(std::move(reason)) {}
+  // What is wrong, without the file's name ("truncated: it is N bytes long, ..."); empty when the
+  // error was made from a message alone.
+  const std::string& reason() const { return reason_; }
+
+ private:
+  std::string reason_;
 };
 
 enum class ChecksumCheck {

@@ -884,13 +884,7 @@ std::string damage_of(const std::filesystem::path& path) noexcept {
     try {
       verify_checksum_block(path);
     } catch (const DamagedFileError& e) {
-      // "cannot open file '...' for reading: the file is damaged (truncated): it is ...": from the kind on.
-      const std::string what = e.what();
-      const auto at = what.find("the file is damaged (");
-      if (at == std::string::npos) return what;
-      std::string why = what.substr(at + 21);
-      if (const auto close = why.find("): "); close != std::string::npos) why.replace(close, 3, ": ");
-      return why;
+      return e.reason().empty() ? std::string(e.what()) : e.reason();
     }
     const std::scoped_lock lock(library_mutex());
     const Quiet quiet;
