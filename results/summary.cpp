@@ -10,12 +10,17 @@
 //   /winners/<column>    one entry per outer fold: fold, point, validation, test_mean, test_std, runs,
 //                        tied, test_split
 //   /failures/<column>   one entry per failed job: job_id, point, fold, repeat, phase, reason
+//   /jobs/<column>       one entry per completed job: job_id, phase, point, fold, repeat, epochs,
+//                        best_epoch, validation_accuracy, test_accuracy, test_split, host,
+//                        git_revision, seconds; and the validation curves of all jobs end to end in
+//                        /jobs/validation_curves (float64, deflate), job i's from
+//                        curve_offsets[i] to curve_offsets[i + 1]
 //
 // Accuracies are fractions (0.625 = 62.5 %); the CSV gives percentages (columns named *_pct).
 // A figure that does not apply is NaN (an empty cell in the CSV). Summaries written before
 // accuracy_std_population, split_seed, tie_rule, winners/tied and winners/test_split existed
 // read back with NaN, no split seed, a tie count of 1 and "" (same schema version: the additions
-// are optional for readers).
+// are optional for readers); those written before /jobs read back without jobs.
 // Columns are plain 1-D datasets (no compound types), so h5py, h5dump and any HDF5 reader see
 // them as ordinary arrays.
 #include "results/summary.hpp"
@@ -84,6 +89,15 @@ class ColumnReader {
     const std::vector<std::string> values = group_.read_strings(checked(name));
     check_size(name, values.size());
     for (std::size_t i = 0; i < rows_; ++i) rows[i].*member = values[i];
+  }
+  // A column of its own length (not one entry per row).
+  std::vector<int64_t> numbers_of(const char* name, std::size_t size) const {
+    std::vector<int64_t> values = group_.read_dataset<int64_t>(checked(name)).values;
+    if (values.size() != size) {
+      throw InputError(fmt::format("summary file '{}': /{}/{} has {} entries, expected {}", file_.path().string(),
+                                   name_, name, values.size(), size));
+    }
+    return values;
   }
   // Columns added after schema version 1 was first written: absent in older files, where the
   // rows keep their defaults.
@@ -173,6 +187,31 @@ void write_summary_file(File& file, const ExperimentSummary& s) {
   failures.numbers("repeat", s.failures, &FailedJob::repeat);
   failures.strings("phase", s.failures, &FailedJob::phase);
   failures.strings("reason", s.failures, &FailedJob::reason);
+
+  ColumnWriter jobs(file, "jobs", s.jobs.size());
+  jobs.strings("job_id", s.jobs, &SummaryJob::job_id);
+  jobs.strings("phase", s.jobs, &SummaryJob::phase);
+  jobs.numbers("point", s.jobs, &SummaryJob::point);
+  jobs.numbers("fold", s.jobs, &SummaryJob::fold);
+  jobs.numbers("repeat", s.jobs, &SummaryJob::repeat);
+  jobs.numbers("epochs", s.jobs, &SummaryJob::epochs);
+  jobs.numbers("best_epoch", s.jobs, &SummaryJob::best_epoch);
+  jobs.numbers("validation_accuracy", s.jobs, &SummaryJob::validation_accuracy);
+  jobs.numbers("test_accuracy", s.jobs, &SummaryJob::test_accuracy);
+  jobs.strings("test_split", s.jobs, &SummaryJob::test_split);
+  jobs.strings("host", s.jobs, &SummaryJob::host);
+  jobs.strings("git_revision", s.jobs, &SummaryJob::git_revision);
+  jobs.numbers("seconds", s.jobs, &SummaryJob::seconds);
+  std::vector<int64_t> offsets{0};
+  std::vector<double> curves;
+  for (const SummaryJob& j : s.jobs) {
+    curves.insert(curves.end(), j.validation_curve.begin(), j.validation_curve.end());
+    offsets.push_back(static_cast<int64_t>(curves.size()));
+  }
+  Group jobs_group = file.open_group("jobs");
+  jobs_group.write_dataset("curve_offsets", offsets);
+  jobs_group.write_dataset("validation_curves", curves, hdf5::Dimensions{curves.size()},
+                           hdf5::DatasetOptions::compressed());
 }
 
 ExperimentSummary read_summary_file(const File& file) {
@@ -247,6 +286,35 @@ ExperimentSummary read_summary_file(const File& file) {
   failures.numbers("repeat", s.failures, &FailedJob::repeat);
   failures.strings("phase", s.failures, &FailedJob::phase);
   failures.strings("reason", s.failures, &FailedJob::reason);
+
+  if (file.exists("jobs")) {
+    const ColumnReader jobs(file, "jobs");
+    s.jobs.resize(jobs.rows());
+    jobs.strings("job_id", s.jobs, &SummaryJob::job_id);
+    jobs.strings("phase", s.jobs, &SummaryJob::phase);
+    jobs.numbers("point", s.jobs, &SummaryJob::point);
+    jobs.numbers("fold", s.jobs, &SummaryJob::fold);
+    jobs.numbers("repeat", s.jobs, &SummaryJob::repeat);
+    jobs.numbers("epochs", s.jobs, &SummaryJob::epochs);
+    jobs.numbers("best_epoch", s.jobs, &SummaryJob::best_epoch);
+    jobs.numbers("validation_accuracy", s.jobs, &SummaryJob::validation_accuracy);
+    jobs.numbers("test_accuracy", s.jobs, &SummaryJob::test_accuracy);
+    jobs.strings("test_split", s.jobs, &SummaryJob::test_split);
+    jobs.strings("host", s.jobs, &SummaryJob::host);
+    jobs.strings("git_revision", s.jobs, &SummaryJob::git_revision);
+    jobs.numbers("seconds", s.jobs, &SummaryJob::seconds);
+    const Group group = file.open_group("jobs");
+    const std::vector<int64_t> offsets = jobs.numbers_of("curve_offsets", s.jobs.size() + 1);
+    const std::vector<double> curves = group.read_dataset<double>("validation_curves").values;
+    for (std::size_t i = 0; i < s.jobs.size(); ++i) {
+      if (offsets[i] < 0 || offsets[i] > offsets[i + 1] || offsets[i + 1] > static_cast<int64_t>(curves.size())) {
+        throw InputError(fmt::format("summary file '{}': /jobs/curve_offsets[{}..{}] = {}..{} is not a range of "
+                                     "/jobs/validation_curves ({} values)",
+                                     path, i, i + 1, offsets[i], offsets[i + 1], curves.size()));
+      }
+      s.jobs[i].validation_curve.assign(curves.begin() + offsets[i], curves.begin() + offsets[i + 1]);
+    }
+  }
   return s;
 }
 

@@ -45,6 +45,26 @@ struct FoldWinner {
   std::string test_split;
 };
 
+// One completed job as the summary keeps it: everything the protocol's figure is computed from,
+// so that the summaries of runs of different folds of one experiment can be merged into the
+// experiment's summary without their job files (`diffpool merge`).
+struct SummaryJob {
+  std::string job_id;
+  std::string phase;                 // "train", "select" or "retrain"
+  int64_t point = 0;
+  int fold = 0;
+  int repeat = 0;
+  int64_t epochs = 0;                // epochs run
+  int64_t best_epoch = 0;            // 0: none validated
+  double validation_accuracy = kNotApplicable;  // at the best epoch (as the job record stores it)
+  double test_accuracy = kNotApplicable;        // NaN: the job has no test split
+  std::string test_split;            // split_fingerprint() of its test graphs ("" without any)
+  std::string host;
+  std::string git_revision;          // the build that ran it
+  double seconds = 0;                // training and evaluation time summed over its epochs
+  std::vector<double> validation_curve;  // accuracy per epoch; NaN where the epoch was not validated
+};
+
 // How model selection breaks a tie (stored as the summary's root attribute tie_rule).
 inline constexpr const char* kTieRule = "lowest sweep point index among the tied points";
 
@@ -76,6 +96,9 @@ struct ExperimentSummary {
   std::string accuracy_label;     // how it was measured, e.g. "test accuracy of per-fold winners"
   bool optimistic = false;        // true for the paper protocol
   std::vector<FailedJob> failures;
+  // Every completed job the figures were computed from, sorted by (fold, point, phase, repeat).
+  // Empty in summaries written before it was stored (they cannot be merged).
+  std::vector<SummaryJob> jobs;
   // Environment.
   std::string version, git_revision, backend;
   std::vector<std::string> hosts;

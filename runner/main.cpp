@@ -64,6 +64,14 @@ int main(int argc, char** argv) {
   report_cmd->add_option("--plots", report.plots, "also draw the PNG plots into this folder");
   report_cmd->add_option("--graph", report.graph, "the graph whose assignments and clusters are drawn (default: the first saved)");
 
+  std::vector<std::string> merge_inputs;
+  std::string merge_out;
+  CLI::App* merge_cmd = app.add_subcommand(
+      "merge", "one experiment's summary from the summaries of runs of its folds in separate folders (no job files needed)");
+  merge_cmd->add_option("results", merge_inputs, "output folders of runs of the same experiment (any folds)")->required();
+  merge_cmd->add_option("--out", merge_out, "folder for the merged summary.h5, summary.csv and experiment.yaml")->required();
+  merge_cmd->footer("Exit codes: 0 every job of the experiment is in the inputs; 3 some are missing or failed; 2 invalid input.");
+
   diffpool::TrainCommandOptions train;
   // Read as text and checked against the schema (diffpool::check_setting_value), so a bad value
   // is an error naming the flag, never a silent default.
@@ -112,6 +120,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*report_cmd) return diffpool::run_report(report);
+    if (*merge_cmd) return diffpool::merge_command(merge_inputs, merge_out);
     if (*schema_cmd) {
       if (schema_update.empty()) {
         fmt::print("{}", diffpool::schema_markdown());

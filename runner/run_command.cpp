@@ -1,7 +1,9 @@
 #include "runner/run_command.hpp"
 
 #include <fstream>
+#include <map>
 #include <optional>
+#include <set>
 
 #include "engine/backend/cuda_device.hpp"
 #include "engine/core/error.hpp"
@@ -27,7 +29,7 @@ std::unique_ptr<Backend> make_rank_backend(const ExperimentConfig& config, int l
 }
 
 // Rank 0 checks the output folder: a folder written by another experiment is an error, never a merge.
-void prepare_output(const ExperimentPlan& plan, const OutputLayout& layout) {
+void prepare_output(const ExperimentPlan& plan, const OutputLayout& layout, bool create_layout = true) {
   const fs::path id_file = layout.root / "experiment.id";
   std::error_code unreachable;  // a path that cannot exist (too long, below a file): create() names it
   if (fs::exists(id_file, unreachable)) {
@@ -40,7 +42,8 @@ void prepare_output(const ExperimentPlan& plan, const OutputLayout& layout) {
           "Choose another output.dir, or delete the folder to start over",
           layout.root.string(), name, id, plan.base.name, plan.experiment_id));
   }
-  layout.create();
+  if (create_layout) layout.create();
+  else fs::create_directories(layout.root);
   // Written atomically: runs of other folds of the experiment (evaluation.only_folds, e.g. the
   // tasks of a job array) may start at the same moment and read the id while it is written.
   write_text_file_atomically(id_file, fmt::format("{} {}\n", plan.experiment_id, plan.base.name));
@@ -142,6 +145,128 @@ int run_experiment_command(int* argc, char*** argv, const RunCommandOptions& opt
   } catch (const std::exception& e) {
     return report(e, kExitInternal);
   }
+}
+
+namespace {
+
+// Whether two rows of one job carry the same results (the same job run twice by the same build).
+bool same_results(const SummaryJob& a, const SummaryJob& b) {
+  auto same = [](double x, double y) { return x == y || (std::isnan(x) && std::isnan(y)); };
+  if (a.epochs != b.epochs || a.best_epoch != b.best_epoch || a.test_split != b.test_split ||
+      !same(a.validation_accuracy, b.validation_accuracy) || !same(a.test_accuracy, b.test_accuracy) ||
+      a.validation_curve.size() != b.validation_curve.size())
+    return false;
+  for (std::size_t i = 0; i < a.validation_curve.size(); ++i)
+    if (!same(a.validation_curve[i], b.validation_curve[i])) return false;
+  return true;
+}
+
+std::string joined_distinct(const std::vector<std::string>& values) {
+  std::vector<std::string> distinct;
+  for (const std::string& v : values)
+    if (!v.empty() && std::find(distinct.begin(), distinct.end(), v) == distinct.end()) distinct.push_back(v);
+  return fmt::format("{}", fmt::join(distinct, ", "));
+}
+
+}  // namespace
+
+int merge_command(const std::vector<std::string>& inputs, const std::string& out) {
+  if (inputs.empty()) throw InputError("merge: name at least one output folder to merge");
+  struct Input {
+    fs::path folder;
+    ExperimentSummary summary;
+  };
+  std::vector<Input> read;
+  for (const std::string& folder : inputs) {
+    const fs::path summary_path = fs::path(folder) / "summary.h5";
+    if (!fs::exists(summary_path)) {
+      throw InputError(fmt::format("merge: '{}' has no summary.h5 (run `diffpool run <experiment> --summary-only` with "
+                                   "its output.dir to build it from its job files)",
+                                   folder));
+    }
+    Input input{fs::path(folder), read_summary(summary_path)};
+    if (input.summary.jobs.empty() && input.summary.jobs_completed > 0) {
+      throw InputError(fmt::format(
+          "merge: {} was written before summaries stored their jobs (it counts {} completed jobs but lists none); "
+          "rebuild it where its job files are with `diffpool run <experiment> --summary-only --set output.dir={}`",
+          summary_path.string(), input.summary.jobs_completed, folder));
+    }
+    if (!read.empty() && input.summary.experiment_id != read.front().summary.experiment_id) {
+      throw InputError(fmt::format("merge: '{}' holds experiment '{}' (id {}), '{}' holds '{}' (id {}): only runs of "
+                                   "one experiment (the same settings, any folds) merge",
+                                   read.front().folder.string(), read.front().summary.name,
+                                   read.front().summary.experiment_id, folder, input.summary.name,
+                                   input.summary.experiment_id));
+    }
+    read.push_back(std::move(input));
+  }
+
+  // The full experiment: the first input's experiment as run, with every fold and the new folder.
+  const fs::path yaml = read.front().folder / "experiment.yaml";
+  if (!fs::exists(yaml)) throw InputError(fmt::format("merge: '{}' has no experiment.yaml", read.front().folder.string()));
+  const ExperimentPlan plan =
+      make_plan(load_experiment(yaml.string(), {"evaluation.only_folds=[]", fmt::format("output.dir={}", out)}));
+  if (plan.experiment_id != read.front().summary.experiment_id) {
+    throw InputError(fmt::format("merge: {} describes experiment id {}, its summary.h5 id {}: the folder was changed "
+                                 "after its run",
+                                 yaml.string(), plan.experiment_id, read.front().summary.experiment_id));
+  }
+
+  // Every completed job once; the same job in two inputs must carry the same results.
+  std::map<std::string, std::pair<SummaryJob, fs::path>> jobs;
+  std::vector<std::string> revisions, backends;
+  std::vector<FailedJob> failures;
+  int ranks = 1;
+  for (const Input& input : read) {
+    backends.push_back(input.summary.backend);
+    ranks = std::max(ranks, input.summary.ranks);
+    for (const SummaryJob& j : input.summary.jobs) {
+      revisions.push_back(j.git_revision);
+      const auto [it, inserted] = jobs.try_emplace(j.job_id, j, input.folder);
+      if (!inserted && !same_results(it->second.first, j)) {
+        throw InputError(fmt::format(
+            "merge: job {} (point {}, fold {}, repeat {}, {}) is in '{}' and '{}' with different results (test accuracy "
+            "{} and {}; builds {} and {}): keep one of the two runs of that fold",
+            j.job_id, j.point, j.fold, j.repeat, j.phase, it->second.second.string(), input.folder.string(),
+            it->second.first.test_accuracy, j.test_accuracy, it->second.first.git_revision, j.git_revision));
+      }
+    }
+  }
+  for (const Input& input : read)
+    for (const FailedJob& f : input.summary.failures)
+      if (!jobs.contains(f.job_id) && std::none_of(failures.begin(), failures.end(), [&](const FailedJob& g) {
+            return g.job_id == f.job_id;
+          }))
+        failures.push_back(f);
+
+  ExperimentSummary s;
+  s.name = plan.base.name;
+  s.experiment_id = plan.experiment_id;
+  s.protocol = protocol_name(plan.base.evaluation.protocol);
+  s.dataset = plan.base.dataset.name;
+  s.variant = variant_name(plan.base.model.variant);
+  s.folds = plan.base.evaluation.folds;
+  s.split_seed = plan.base.evaluation.split_seed;
+  s.has_split_seed = true;
+  s.repeats = plan.base.evaluation.repeats;
+  s.backend = joined_distinct(backends);
+  s.ranks = ranks;
+  s.version = DIFFPOOL_VERSION;
+  s.git_revision = joined_distinct(revisions);
+  s.updated_at = iso_time_now();
+  s.failures = std::move(failures);
+  std::vector<SummaryJob> rows;
+  rows.reserve(jobs.size());
+  for (auto& [id, job] : jobs) rows.push_back(std::move(job.first));
+  summarise_jobs(plan, std::move(rows), &s);
+
+  OutputLayout layout{fs::path(out)};
+  prepare_output(plan, layout, false);
+  write_summary(layout.root / "summary.h5", s);
+  write_summary_csv(layout.root / "summary.csv", s);
+  fmt::print("merged {} folder{} into {}\n", read.size(), read.size() == 1 ? "" : "s", layout.root.string());
+  fmt::print("{}", format_summary(s));
+  return s.jobs_failed > 0 || s.jobs_completed < s.jobs_total ? kExitJobsFailed : kExitCompleted;
 }
 
 int plan_command(const std::string& config_path, const std::vector<std::string>& overrides) {

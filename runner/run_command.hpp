@@ -31,4 +31,12 @@ int run_experiment_command(int* argc, char*** argv, const RunCommandOptions& opt
 // `diffpool plan`: prints the expanded job list.
 int plan_command(const std::string& config_path, const std::vector<std::string>& overrides);
 
+// `diffpool merge`: the summary of one experiment from the summaries of runs of its folds in
+// separate output folders (other clusters, other sessions, job arrays with their own scratch), with
+// no job files: the job rows of every input's summary.h5, each completed job once, summarised as
+// `diffpool run` summarises a folder. Writes summary.h5, summary.csv, experiment.yaml (the full
+// experiment: evaluation.only_folds cleared) and experiment.id into `out`. Returns kExitCompleted
+// when every job of the plan is there, kExitJobsFailed otherwise (as `run` does).
+int merge_command(const std::vector<std::string>& inputs, const std::string& out);
+
 }  // namespace diffpool

@@ -41,19 +41,46 @@ std::vector<FailedJob> read_failures(const OutputLayout& layout) {
   return failures;
 }
 
-// The typed view of a completed job's record.
-FinishedJob finished_job(const JobRecord& r) {
+// What the summary keeps of a completed job's record.
+SummaryJob summary_job(const JobRecord& r) {
+  SummaryJob j;
+  j.job_id = r.job_id;
+  j.phase = r.phase;
+  j.point = r.point;
+  j.fold = r.fold;
+  j.repeat = r.repeat;
+  j.epochs = static_cast<int64_t>(r.epochs.size());
+  j.best_epoch = r.best_epoch;
+  j.validation_accuracy = r.best_validation.accuracy;
+  j.test_accuracy = r.has_test ? r.test_metrics.accuracy : kNotApplicable;
+  if (!r.test.empty()) j.test_split = split_fingerprint(r.test);
+  j.host = r.host;
+  j.git_revision = r.git_revision;
+  for (const EpochMetrics& m : r.epochs) {
+    j.validation_curve.push_back(m.validation ? m.validation->accuracy : std::nan(""));
+    j.seconds += m.train_seconds + m.eval_seconds;
+  }
+  return j;
+}
+
+// The typed view of a summary's job row, as the protocol modules take it.
+FinishedJob finished_job(const SummaryJob& r) {
   FinishedJob j;
   j.phase = parse_phase(r.phase);
   j.point = r.point;
   j.fold = r.fold;
   j.repeat = r.repeat;
-  j.validation_accuracy = r.best_validation.accuracy;
-  j.has_test = r.has_test;
-  j.test_accuracy = r.test_metrics.accuracy;
-  for (const EpochMetrics& m : r.epochs) j.validation_curve.push_back(m.validation ? m.validation->accuracy : std::nan(""));
-  if (!r.test.empty()) j.test_split = split_fingerprint(r.test);
+  j.validation_accuracy = r.validation_accuracy;
+  j.has_test = !std::isnan(r.test_accuracy);
+  j.test_accuracy = j.has_test ? r.test_accuracy : 0;
+  j.validation_curve = r.validation_curve;
+  j.test_split = r.test_split;
   return j;
+}
+
+// A fixed order (the statistics sum in it): fold, point, phase name, repeat.
+bool job_order(const SummaryJob& a, const SummaryJob& b) {
+  return std::tie(a.fold, a.point, a.phase, a.repeat) < std::tie(b.fold, b.point, b.phase, b.repeat);
 }
 
 // "12.34 +- 1.23" in percent, "-" where the figure does not apply (NaN), padded to `width`.
@@ -82,43 +109,50 @@ ExperimentSummary build_summary(const ExperimentPlan& plan, const OutputLayout& 
   s.git_revision = DIFFPOOL_GIT_REVISION;
   s.updated_at = iso_time_now();
 
-  std::vector<FinishedJob> jobs;
-  std::set<std::string> hosts;
+  std::vector<SummaryJob> jobs;
   if (fs::exists(layout.jobs()))
     for (const auto& entry : fs::directory_iterator(layout.jobs())) {
       if (entry.path().extension() != ".h5") continue;
       // A damaged job file is no finished job: named here, never counted; a rerun of the
       // experiment runs the job again.
-      JobRecord r;
       if (job_file_state(entry.path()) == StoredFile::damaged) {
         fmt::print(stderr, "warning: job file {} is damaged ({}): not counted as done; running the experiment again "
                            "reruns the job\n",
                    escape_unprintable(entry.path().string()), escape_unprintable(damage_reason(entry.path())));
         continue;
       }
-      r = read_job_record(entry.path(), false);
+      const JobRecord r = read_job_record(entry.path(), false);
       if (r.experiment_id != plan.experiment_id || parse_job_status(r.status) != JobStatus::completed) continue;
-      hosts.insert(r.host);
-      jobs.push_back(finished_job(r));
+      jobs.push_back(summary_job(r));
     }
-  // A fixed order (the statistics sum in it): fold, point, phase name, repeat.
-  std::sort(jobs.begin(), jobs.end(), [](const FinishedJob& a, const FinishedJob& b) {
-    return std::make_tuple(a.fold, a.point, std::string_view(phase_name(a.phase)), a.repeat) <
-           std::make_tuple(b.fold, b.point, std::string_view(phase_name(b.phase)), b.repeat);
-  });
-  s.hosts.assign(hosts.begin(), hosts.end());
   s.failures = read_failures(layout);
+  summarise_jobs(plan, std::move(jobs), &s);
   // The figures use every job file of the experiment in the folder, whichever run wrote it (the
   // tasks of a job array run some folds each); the counts are those of the folds this run covers,
   // so that "completed of total" and the exit status speak of this run's own jobs.
-  s.jobs_completed = static_cast<int64_t>(std::count_if(jobs.begin(), jobs.end(), [&](const FinishedJob& j) {
+  s.jobs_completed = static_cast<int64_t>(std::count_if(s.jobs.begin(), s.jobs.end(), [&](const SummaryJob& j) {
     return std::find(plan.folds.begin(), plan.folds.end(), j.fold) != plan.folds.end();
   }));
-  s.jobs_failed = static_cast<int64_t>(s.failures.size());
-  s.jobs_total = static_cast<int64_t>(plan.jobs.size());
-
-  protocol_module(base.evaluation.protocol).summarise(plan.points, jobs, &s);
   return s;
+}
+
+void summarise_jobs(const ExperimentPlan& plan, std::vector<SummaryJob> jobs, ExperimentSummary* s) {
+  std::sort(jobs.begin(), jobs.end(), job_order);
+  std::set<std::string> hosts;
+  std::vector<FinishedJob> finished;
+  finished.reserve(jobs.size());
+  for (const SummaryJob& j : jobs) {
+    hosts.insert(j.host);
+    finished.push_back(finished_job(j));
+  }
+  s->hosts.assign(hosts.begin(), hosts.end());
+  s->jobs = std::move(jobs);
+  s->jobs_completed = static_cast<int64_t>(s->jobs.size());
+  s->jobs_failed = static_cast<int64_t>(s->failures.size());
+  s->jobs_total = static_cast<int64_t>(plan.jobs.size());
+  s->points.clear();
+  s->winners.clear();
+  protocol_module(plan.base.evaluation.protocol).summarise(plan.points, finished, s);
 }
 
 std::string format_summary(const ExperimentSummary& s) {

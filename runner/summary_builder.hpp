@@ -14,6 +14,12 @@ namespace diffpool {
 ExperimentSummary build_summary(const ExperimentPlan& plan, const OutputLayout& layout, int ranks,
                                 const std::string& backend);
 
+// Fills the job rows, hosts, counts, per-point rows, winners and figure of `summary` from completed
+// jobs (any order; a job must appear once): what build_summary does with the job files of a folder
+// and `diffpool merge` with the job rows of several summaries. jobs_total is the plan's job count,
+// jobs_failed the size of summary->failures (set them first).
+void summarise_jobs(const ExperimentPlan& plan, std::vector<SummaryJob> jobs, ExperimentSummary* summary);
+
 // The summary as a table for the terminal.
 std::string format_summary(const ExperimentSummary& summary);
 
