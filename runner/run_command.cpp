@@ -8,6 +8,7 @@
 #include "engine/backend/cuda_device.hpp"
 #include "engine/core/error.hpp"
 #include "results/atomic_file.hpp"
+#include "results/checksum_block.hpp"
 #include "results/summary.hpp"
 #include "runner/job_runner.hpp"
 #include "runner/mpi_session.hpp"
@@ -184,7 +185,14 @@ int merge_command(const std::vector<std::string>& inputs, const std::string& out
                                    "its output.dir to build it from its job files)",
                                    folder));
     }
-    Input input{fs::path(folder), read_summary(summary_path)};
+    Input input{fs::path(folder), {}};
+    try {
+      input.summary = read_summary(summary_path);
+    } catch (const hdf5::DamagedFileError& e) {
+      throw InputError(fmt::format("merge: {} is damaged ({}): rebuild it where the folder's job files are with `diffpool "
+                                   "run <experiment> --summary-only --set output.dir={}`, or run those folds again",
+                                   summary_path.string(), e.reason(), folder));
+    }
     if (input.summary.jobs.empty() && input.summary.jobs_completed > 0) {
       throw InputError(fmt::format(
           "merge: {} was written before summaries stored their jobs (it counts {} completed jobs but lists none); "

@@ -37,3 +37,6 @@ diffpool_add_runner_test(stored_predictions test_predictions.py LABELS "runner;r
 # The CUDA backend module is loaded on first use only: a CPU `diffpool train` maps no CUDA library,
 # and `--backend cuda` with the module missing or damaged exits 2 naming the file (about 10 s).
 diffpool_add_runner_test(cuda_module test_cuda_module.py LABELS "runner;cuda" TIMEOUT 300)
+# `diffpool merge`: summaries of runs of different folds in separate folders merge into the summary
+# of one run of all folds, under each protocol, without job files (MUTAG, a few epochs).
+diffpool_add_runner_test(merge_folds test_merge.py LABELS "runner;results" TIMEOUT 600)

@@ -363,6 +363,26 @@ void expect_same(const ExperimentSummary& a, const ExperimentSummary& b) {
     EXPECT_EQ(x.phase, y.phase);
     EXPECT_EQ(x.reason, y.reason);
   }
+  ASSERT_EQ(a.jobs.size(), b.jobs.size());
+  for (std::size_t i = 0; i < a.jobs.size(); ++i) {
+    const auto &x = a.jobs[i], &y = b.jobs[i];
+    EXPECT_EQ(x.job_id, y.job_id);
+    EXPECT_EQ(x.phase, y.phase);
+    EXPECT_EQ(x.point, y.point);
+    EXPECT_EQ(x.fold, y.fold);
+    EXPECT_EQ(x.repeat, y.repeat);
+    EXPECT_EQ(x.epochs, y.epochs);
+    EXPECT_EQ(x.best_epoch, y.best_epoch);
+    expect_same(x.validation_accuracy, y.validation_accuracy, "jobs.validation_accuracy");
+    expect_same(x.test_accuracy, y.test_accuracy, "jobs.test_accuracy");
+    EXPECT_EQ(x.test_split, y.test_split);
+    EXPECT_EQ(x.host, y.host);
+    EXPECT_EQ(x.git_revision, y.git_revision);
+    EXPECT_EQ(x.seconds, y.seconds);
+    ASSERT_EQ(x.validation_curve.size(), y.validation_curve.size()) << "job " << i;
+    for (std::size_t e = 0; e < x.validation_curve.size(); ++e)
+      expect_same(x.validation_curve[e], y.validation_curve[e], "jobs.validation_curve");
+  }
   EXPECT_EQ(a.version, b.version);
   EXPECT_EQ(a.git_revision, b.git_revision);
   EXPECT_EQ(a.backend, b.backend);

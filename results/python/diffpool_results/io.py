@@ -270,11 +270,14 @@ def _load_job(path, outputs=True):
     return job
 
 
-def _table(group):
-    """A group of equally long 1-D columns as a numpy record array (strings as unicode)."""
+def _table(group, skip=()):
+    """A group of equally long 1-D columns as a numpy record array (strings as unicode); the
+    datasets named in skip are not columns."""
     rows = int(group.attrs["rows"])
     names, arrays = [], []
     for name, ds in group.items():
+        if name in skip:
+            continue
         if h5py.check_string_dtype(ds.dtype) is not None:
             values = [str(v) for v in ds.asstr()[()]]
             width = max([1] + [len(v) for v in values])
@@ -301,7 +304,12 @@ def load_summary(path):
     """Reads summary.h5: a Summary with every root attribute (name, protocol, dataset, variant, folds,
     repeats, jobs_total, jobs_completed, jobs_failed, accuracy_mean, accuracy_std, accuracy_label,
     optimistic (bool)), environment (version, git_revision, backend, ranks, updated_at, hosts) and the
-    tables points, winners, failures as numpy record arrays (points["test_mean"], points[0].label)."""
+    tables points, winners, failures as numpy record arrays (points["test_mean"], points[0].label);
+    jobs, the completed jobs the figures came from (job_id, phase, point, fold, repeat, epochs,
+    best_epoch, validation_accuracy, test_accuracy, test_split, host, git_revision, seconds), as a
+    record array too (empty in summaries written before it was stored), and validation_curves, the
+    per-epoch validation accuracy of each of those jobs (a list of float64 arrays, NaN where an
+    epoch was not validated)."""
     path = os.fspath(path)
     return _read_or_damaged(path, lambda: _load_summary(path))
 
@@ -317,6 +325,15 @@ def _load_summary(path):
         summary.environment = AttrDict(env)
         for name in ("points", "winners", "failures"):
             summary[name] = _table(f[name])
+        curves = ("curve_offsets", "validation_curves")
+        if "jobs" in f:
+            summary.jobs = _table(f["jobs"], skip=curves)
+            offsets = f["jobs/curve_offsets"][()]
+            values = f["jobs/validation_curves"][()]
+            summary.validation_curves = [values[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
+        else:
+            summary.jobs = np.rec.array(np.zeros(0, dtype=[("job_id", "U1")]))
+            summary.validation_curves = []
     return summary
 
 
