@@ -14,7 +14,10 @@ import numpy as np
 from common import DIFFPOOL, ENV, SOURCE_DIR, run, summary_content
 
 sys.path.insert(0, os.path.join(SOURCE_DIR, "results", "python"))
-from diffpool_results import load_summary  # noqa: E402
+from diffpool_results import load_summary, summary_dataframe, to_dataframe  # noqa: E402
+
+SHARED = ["job_id", "phase", "point", "fold", "repeat", "winner", "best_epoch", "epochs", "validation_accuracy",
+          "test_accuracy", "paper_epoch", "paper_test_accuracy"]
 
 
 def edit_summary(folder, edit):
@@ -83,6 +86,18 @@ def check_protocol(root, protocol, extra):
            f"{protocol}: load_summary gives {len(summary.jobs)} job rows and {len(summary.validation_curves)} curves")
     expect(all(len(c) == e for c, e in zip(summary.validation_curves, summary.jobs["epochs"])),
            f"{protocol}: curve lengths differ from the epochs run")
+    # summary_dataframe of the merged folder (no job files) gives what to_dataframe gives from the
+    # job files of one run, column by column.
+    from_files = to_dataframe(full)[SHARED].reset_index(drop=True)
+    from_summary = summary_dataframe(merged)[SHARED].reset_index(drop=True)
+    try:
+        import pandas
+        pandas.testing.assert_frame_equal(from_files, from_summary, check_dtype=True)
+    except AssertionError as e:
+        sys.exit(f"{protocol}: summary_dataframe differs from to_dataframe: {e}")
+    expect(from_summary.winner.notna().all(), f"{protocol}: a job without a winner flag")
+    if protocol == "paper":
+        expect(from_summary.paper_test_accuracy.notna().all(), "paper: no per-job paper figure")
     text = open(os.path.join(merged, "experiment.yaml")).read()
     expect("only_folds" not in text or "only_folds: []" in text, f"{protocol}: merged experiment.yaml keeps only_folds")
     report = subprocess.run([DIFFPOOL, "report", merged, "--csv", os.path.join(root, protocol, "r.csv")], env=ENV,

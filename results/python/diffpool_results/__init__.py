@@ -20,6 +20,12 @@ Data frames (pandas, Debian's python3-pandas; imported only when called):
     epochs = epochs_dataframe("results/enzymes") # one row per job and epoch, every per-epoch metric
     jobs[jobs.winner == True].groupby("fold").test_accuracy.mean()
 
+Folders that keep only summary.h5 (results/published/, `diffpool merge` output) list their
+completed jobs there:
+
+    from diffpool_results import summary_dataframe
+    jobs = summary_dataframe("results/published/paper-enzymes-diffpool")   # one row per job
+
 Confusion matrices (numpy only):
 
     from diffpool_results import confusion_matrix
@@ -30,11 +36,12 @@ Plots: python3 -m diffpool_results.plots FOLDER --out DIR [--graph N] [--job ID]
 Study figure: python3 -m diffpool_results.study results/published --out docs/figures/study.png
 """
 from .confusion import confusion_from_labels, confusion_matrix
-from .frames import epochs_dataframe, to_dataframe
+from .frames import epochs_dataframe, summary_dataframe, to_dataframe
 from .io import (AttrDict, DamagedFileError, Experiment, GraphOutput, Job, Level, Summary, load_experiment, load_job,
                  load_summary)
 
 __all__ = [
     "AttrDict", "DamagedFileError", "Experiment", "GraphOutput", "Job", "Level", "Summary", "confusion_from_labels",
-    "confusion_matrix", "epochs_dataframe", "load_experiment", "load_job", "load_summary", "to_dataframe",
+    "confusion_matrix", "epochs_dataframe", "load_experiment", "load_job", "load_summary", "summary_dataframe",
+    "to_dataframe",
 ]

@@ -196,3 +196,94 @@ def epochs_dataframe(experiment):
 
 
 __all__ = ["to_dataframe", "epochs_dataframe", "JOB_COLUMNS"]
+
+
+# Columns of summary_dataframe, in order.
+SUMMARY_JOB_COLUMNS = (
+    "job_id", "experiment", "dataset", "variant", "protocol", "phase", "point", "point_label", "fold", "repeat",
+    "winner", "best_epoch", "epochs", "validation_accuracy", "test_accuracy", "paper_epoch", "paper_test_accuracy",
+    "test_split", "seconds", "host", "git_revision",
+)
+
+
+def summary_dataframe(experiment):
+    """One row per completed job that summary.h5 lists (its /jobs table), for folders that keep
+    only the summary: the published results (results/published/), or a merge of runs of
+    different folds (`diffpool merge`). Sorted by fold, point, phase, repeat, as stored.
+
+    `experiment` is a folder, a summary.h5 path, or a Summary from load_summary. Columns (dtype):
+      job_id, experiment, dataset, variant, protocol, phase, point_label, test_split, host,
+        git_revision (str); point, fold, repeat, epochs (int64);
+      winner (boolean): the job ran its fold's winning point (paper: the reported point; nested:
+        every retraining); <NA> for a fold without a winner;
+      best_epoch (Int64, <NA> without a validated epoch); validation_accuracy (at the best
+        epoch), test_accuracy (NaN without a test split) (float64);
+      paper_epoch (Int64), paper_test_accuracy (float64): under the paper protocol, the epoch of
+        the point's fold-averaged figure and the job's accuracy there (the winners' mean is the
+        reported figure); <NA> and NaN under the other protocols;
+      seconds (float64): training and evaluation time of the job.
+    Summaries written before the job rows were stored give an empty frame with these columns.
+    The per-epoch curves are load_summary(...).validation_curves, in the same order."""
+    import os
+
+    from .io import Summary, load_summary
+
+    pd = _pandas()
+    if isinstance(experiment, Summary):
+        summary = experiment
+    else:
+        path = os.fspath(experiment)
+        summary = load_summary(os.path.join(path, "summary.h5") if os.path.isdir(path) else path)
+    jobs = summary.jobs
+    n = len(jobs)
+    labels = {int(p["point"]): str(p["label"]) for p in summary.points}
+    winners = {int(w["fold"]): int(w["point"]) for w in summary.winners}
+    paper = summary.protocol == "paper"
+    paper_epoch = {int(p["point"]): int(p["paper_best_epoch"]) for p in summary.points if int(p["paper_best_epoch"]) > 0}
+    curves = summary.validation_curves
+
+    def field(name, default):
+        return [jobs[name][i].item() for i in range(n)] if name in (jobs.dtype.names or ()) else [default] * n
+
+    phases, points, folds = field("phase", ""), field("point", 0), field("fold", 0)
+
+    def winner(i):
+        if phases[i] == "retrain":
+            return True
+        if folds[i] not in winners:
+            return None
+        return winners[folds[i]] == points[i]
+
+    def paper_values(i):
+        epoch = paper_epoch.get(points[i]) if paper else None
+        if epoch is None or epoch > len(curves[i]):
+            return None, np.nan
+        return epoch, float(curves[i][epoch - 1])  # the paper protocol validates on the test fold
+
+    papers = [paper_values(i) for i in range(n)]
+    best = field("best_epoch", 0)
+    data = {
+        "job_id": pd.Series(field("job_id", ""), dtype="object"),
+        "experiment": pd.Series([summary.name] * n, dtype="object"),
+        "dataset": pd.Series([summary.dataset] * n, dtype="object"),
+        "variant": pd.Series([summary.variant] * n, dtype="object"),
+        "protocol": pd.Series([summary.protocol] * n, dtype="object"),
+        "phase": pd.Series(phases, dtype="object"),
+        "point": pd.Series(points, dtype="int64"),
+        "point_label": pd.Series([labels.get(p, "") for p in points], dtype="object"),
+        "fold": pd.Series(folds, dtype="int64"),
+        "repeat": pd.Series(field("repeat", 0), dtype="int64"),
+        "winner": pd.Series([winner(i) for i in range(n)], dtype="boolean"),
+        "best_epoch": pd.Series([b if b > 0 else None for b in best], dtype="Int64"),
+        "epochs": pd.Series(field("epochs", 0), dtype="int64"),
+        "validation_accuracy": pd.Series(field("validation_accuracy", np.nan), dtype="float64"),
+        "test_accuracy": pd.Series(field("test_accuracy", np.nan), dtype="float64"),
+        "paper_epoch": pd.Series([p[0] for p in papers], dtype="Int64"),
+        "paper_test_accuracy": pd.Series([p[1] for p in papers], dtype="float64"),
+        "test_split": pd.Series(field("test_split", ""), dtype="object"),
+        "seconds": pd.Series(field("seconds", np.nan), dtype="float64"),
+        "host": pd.Series(field("host", ""), dtype="object"),
+        "git_revision": pd.Series(field("git_revision", ""), dtype="object"),
+    }
+    assert tuple(data) == SUMMARY_JOB_COLUMNS
+    return pd.DataFrame(data)
