@@ -247,21 +247,8 @@ int merge_command(const std::vector<std::string>& inputs, const std::string& out
           }))
         failures.push_back(f);
 
-  ExperimentSummary s;
-  s.name = plan.base.name;
-  s.experiment_id = plan.experiment_id;
-  s.protocol = protocol_name(plan.base.evaluation.protocol);
-  s.dataset = plan.base.dataset.name;
-  s.variant = variant_name(plan.base.model.variant);
-  s.folds = plan.base.evaluation.folds;
-  s.split_seed = plan.base.evaluation.split_seed;
-  s.has_split_seed = true;
-  s.repeats = plan.base.evaluation.repeats;
-  s.backend = joined_distinct(backends);
-  s.ranks = ranks;
-  s.version = DIFFPOOL_VERSION;
-  s.git_revision = joined_distinct(revisions);
-  s.updated_at = iso_time_now();
+  ExperimentSummary s = summary_of_plan(plan, ranks, joined_distinct(backends));
+  s.git_revision = joined_distinct(revisions);  // the builds that ran the jobs, not this one
   s.failures = std::move(failures);
   std::vector<SummaryJob> rows;
   rows.reserve(jobs.size());

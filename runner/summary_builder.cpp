@@ -91,7 +91,7 @@ std::string percent_pair(double mean, double std, int mean_width) {
 
 }  // namespace
 
-ExperimentSummary build_summary(const ExperimentPlan& plan, const OutputLayout& layout, int ranks, const std::string& backend) {
+ExperimentSummary summary_of_plan(const ExperimentPlan& plan, int ranks, const std::string& backend) {
   const ExperimentConfig& base = plan.base;
   ExperimentSummary s;
   s.name = base.name;
@@ -108,7 +108,11 @@ ExperimentSummary build_summary(const ExperimentPlan& plan, const OutputLayout& 
   s.version = DIFFPOOL_VERSION;
   s.git_revision = DIFFPOOL_GIT_REVISION;
   s.updated_at = iso_time_now();
+  return s;
+}
 
+ExperimentSummary build_summary(const ExperimentPlan& plan, const OutputLayout& layout, int ranks, const std::string& backend) {
+  ExperimentSummary s = summary_of_plan(plan, ranks, backend);
   std::vector<SummaryJob> jobs;
   if (fs::exists(layout.jobs()))
     for (const auto& entry : fs::directory_iterator(layout.jobs())) {
