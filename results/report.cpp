@@ -577,13 +577,21 @@ int run_report(const ReportOptions& options, std::ostream& out, std::ostream& er
     }
   }
 
-  const fs::path csv = options.csv.empty() ? fs::path(options.results.front()) / "report.csv" : fs::path(options.csv);
-  try {
-    write_text_file_atomically(csv, format_report_csv(rows, comparisons));
-    out << "\nwrote " << csv.string() << "\n";
-  } catch (const std::exception& error) {
-    status = std::max(status, 1);
-    err << "diffpool report: cannot write the CSV: " << error.what() << "\n";
+  // A folder's report.csv is that experiment's own table: the table of several experiments (or a
+  // comparison) goes only where --csv says, never over the first folder's.
+  const bool own_table = options.results.size() == 1 && options.compare.empty();
+  if (options.csv.empty() && !own_table) {
+    out << "\nno CSV written: this table covers several experiments; --csv FILE writes it (a folder's report.csv "
+           "holds that experiment's own table)\n";
+  } else {
+    const fs::path csv = options.csv.empty() ? fs::path(options.results.front()) / "report.csv" : fs::path(options.csv);
+    try {
+      write_text_file_atomically(csv, format_report_csv(rows, comparisons));
+      out << "\nwrote " << csv.string() << "\n";
+    } catch (const std::exception& error) {
+      status = std::max(status, 1);
+      err << "diffpool report: cannot write the CSV: " << error.what() << "\n";
+    }
   }
 
   if (!options.plots.empty()) {

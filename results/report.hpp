@@ -36,7 +36,7 @@ namespace diffpool {
 
 struct ReportOptions {
   std::vector<std::string> results;  // experiment output folders
-  std::string csv;                   // "" : <first RESULTS>/report.csv
+  std::string csv;                   // "" : <folder>/report.csv for one folder without compare, else none
   std::string plots;                 // "" : no plots; else the folder PNGs go to (see run_report)
   int64_t graph = -1;                // --graph N for the plots: the dataset graph index drawn (-1: the first saved)
   std::string python;                // "" : $DIFFPOOL_PYTHON, else /usr/bin/python3 when present, else python3

@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   report_cmd->add_option("--compare", report.compare,
                          "BASELINE folder: compare every experiment with it fold by fold (paired t-test, 95% CI); "
                          "same dataset, folds and split seed required");
-  report_cmd->add_option("--csv", report.csv, "write the table as CSV here (default: <first folder>/report.csv)");
+  report_cmd->add_option("--csv", report.csv, "write the table as CSV here (default, for one folder without --compare: <folder>/report.csv; otherwise none)");
   report_cmd->add_option("--plots", report.plots, "also draw the PNG plots into this folder");
   report_cmd->add_option("--graph", report.graph, "the graph whose assignments and clusters are drawn (default: the first saved)");
 

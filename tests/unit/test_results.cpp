@@ -924,8 +924,16 @@ TEST_F(ResultsTest, ReportCompareOptionPrintsTheComparisonAndRefusesOtherSplits)
   EXPECT_NE(out.str().find(fmt::format("t = 1.500, p = {:.4g} (two-sided)", 1 - 2 * std::atan(1.5) / std::acos(-1.0))),
             std::string::npos)
       << out.str();
-  EXPECT_NE(read_text(a / "report.csv").find(fmt::format(",{},0;1,5.0000;1.0000,3.0000,", b.string())), std::string::npos)
-      << read_text(a / "report.csv");
+  // A comparison is not the first folder's own table: without --csv no CSV is written (a's own
+  // report.csv is left alone); with it, the comparison's columns are there.
+  EXPECT_FALSE(fs::exists(a / "report.csv"));
+  EXPECT_NE(out.str().find("no CSV written"), std::string::npos) << out.str();
+  const fs::path compared = dir_ / "compared.csv";
+  std::ostringstream out1, err1;
+  ReportOptions with_csv{{a.string()}, compared.string(), "", -1, "", b.string()};
+  EXPECT_EQ(run_report(with_csv, out1, err1), 0) << err1.str();
+  EXPECT_NE(read_text(compared).find(fmt::format(",{},0;1,5.0000;1.0000,3.0000,", b.string())), std::string::npos)
+      << read_text(compared);
 
   std::ostringstream out2, err2;
   EXPECT_EQ(run_report(ReportOptions{{c.string()}, "", "", -1, "", b.string()}, out2, err2), 2);
