@@ -137,11 +137,21 @@ EpochMetrics Trainer::run_epoch(const std::function<bool()>& interrupt) {
   em.train_seconds = seconds_since(start);
 
   const auto eval_start = Clock::now();
-  if (!split_.validation.empty()) em.validation = evaluate(split_.validation).metrics;
-  if (!split_.test.empty() && config_.evaluate_test_every_epoch) {
+  const bool test_every_epoch = !split_.test.empty() && config_.evaluate_test_every_epoch;
+  if (test_every_epoch && split_.validation == split_.test) {
+    // The paper protocol validates on the test fold itself: one evaluation serves both (an
+    // evaluation changes no state, so the figures are those of two).
     EvaluationResult test = evaluate(split_.test);
+    em.validation = test.metrics;
     em.test = test.metrics;
     em.test_predictions = std::move(test.predictions);
+  } else {
+    if (!split_.validation.empty()) em.validation = evaluate(split_.validation).metrics;
+    if (test_every_epoch) {
+      EvaluationResult test = evaluate(split_.test);
+      em.test = test.metrics;
+      em.test_predictions = std::move(test.predictions);
+    }
   }
   em.eval_seconds = seconds_since(eval_start);
   update_best(em);

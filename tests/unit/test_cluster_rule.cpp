@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "engine/backend/counting_backend.hpp"
 #include "engine/core/workspace.hpp"
 #include "engine/data/batch.hpp"
 #include "engine/nn/model.hpp"
@@ -164,6 +165,44 @@ TEST(ClusterRule, OutputsKeepEachGraphsOwnSize) {
       rows = k;
     }
     EXPECT_EQ(go.levels[2].rows, rows);
+  }
+}
+
+// The paper protocol validates on the test fold: one evaluation per epoch serves both, and its
+// figures equal those of evaluating the split on its own (an evaluation changes no state).
+TEST(Trainer, ValidationOnTheTestSplitIsEvaluatedOnceWithTheSameFigures) {
+  const GraphDataset data = testing::synthetic_dataset({3, 17, 9, 40, 12, 6, 8, 21}, 4, 2, 3);
+  ModelConfig m = config(ClusterRule::per_graph, 2, LinkLossNorm::frobenius);
+  TrainConfig t;
+  t.epochs = 2;
+  t.batch_size = 3;
+  t.evaluate_test_every_epoch = true;
+  Split paper;  // the paper protocol's split: the test fold is the validation split
+  paper.train = {0, 1, 2, 3, 4, 5};
+  paper.validation = {6, 7};
+  paper.test = {6, 7};
+  Split train_only;
+  train_only.train = paper.train;
+  auto backend = make_cpu_backend(1);
+  CountingBackend counted(*backend), counted_train(*backend);
+  Trainer trainer(counted, data, m, t, paper);
+  Trainer reference(counted_train, data, m, t, train_only);  // the same training, nothing evaluated
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    counted.reset();
+    counted_train.reset();
+    const EpochMetrics em = trainer.run_epoch();
+    const double epoch_flops = counted.flops().total();
+    reference.run_epoch();
+    counted.reset();
+    const EvaluationResult alone = trainer.evaluate(paper.test);
+    // The epoch's work is the training's and one evaluation's, not two.
+    EXPECT_EQ(epoch_flops, counted_train.flops().total() + counted.flops().total()) << "epoch " << em.epoch;
+    ASSERT_TRUE(em.validation && em.test);
+    EXPECT_EQ(em.validation->loss, alone.metrics.loss);
+    EXPECT_EQ(em.validation->accuracy, alone.metrics.accuracy);
+    EXPECT_EQ(em.test->loss, alone.metrics.loss);
+    EXPECT_EQ(em.test->accuracy, alone.metrics.accuracy);
+    EXPECT_EQ(em.test_predictions, alone.predictions);
   }
 }
 
