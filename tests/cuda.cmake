@@ -17,6 +17,7 @@ if(DIFFPOOL_CUDA_EMULATION)
     cuda_emulation/emulator.cpp
     cuda_emulation/emulated_cuda_backend.cpp
     cuda_emulation/emulated_kernels_elementwise.cpp
+    cuda_emulation/emulated_kernels_gemm.cpp
     cuda_emulation/emulated_kernels_reduce.cpp
     cuda_emulation/emulated_kernels_rows.cpp)
   # The emulated <cuda_runtime.h> and <cublas_v2.h> come first on the include path.

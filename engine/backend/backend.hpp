@@ -79,6 +79,18 @@ struct AdamSettings {
   double weight_decay = 0.0;  // L2 added to the gradient (as torch.optim.Adam)
 };
 
+// One product of a grouped gemm (Backend::gemm_grouped): sizes, device pointers and leading
+// dimensions (elements), row-major as gemm's.
+struct GemmGroup {
+  int64_t m = 0, n = 0, k = 0;
+  const void* a = nullptr;
+  int64_t lda = 1;
+  const void* b = nullptr;
+  int64_t ldb = 1;
+  void* c = nullptr;
+  int64_t ldc = 1;
+};
+
 class Backend : public DeviceMemory {
  public:
   virtual std::string name() const = 0;  // "cpu (OpenBLAS, 1 thread)", "cuda:0 (NVIDIA H100)"
@@ -101,6 +113,19 @@ class Backend : public DeviceMemory {
                                     const void* b, int64_t ldb, int64_t stride_b, double beta,
                                     void* c, int64_t ldc, int64_t stride_c, int64_t batch,
                                     DType dtype) = 0;
+
+  // C_g = alpha * op(A_g) op(B_g) + beta * C_g for every group g: products of different sizes
+  // with the same transposes, alpha and beta (one graph's blocks each, per-graph pooling). A
+  // group with m or n 0 does nothing; k 0 sets C_g = beta C_g (beta 0 overwrites). The products'
+  // outputs must not overlap. The default runs gemm group by group (the CPU backend's way:
+  // OpenBLAS is fast per call); the CUDA backend computes the small ones in one kernel launch.
+  // (Defined here, not in backend.cpp: an out-of-line virtual would make that file the home of
+  // Backend's vtable, which the CUDA module does not link.)
+  virtual void gemm_grouped(Trans trans_a, Trans trans_b, const std::vector<GemmGroup>& groups, double alpha,
+                            double beta, DType dtype) {
+    for (const GemmGroup& g : groups)
+      gemm(trans_a, trans_b, g.m, g.n, g.k, alpha, g.a, g.lda, g.b, g.ldb, beta, g.c, g.ldc, dtype);
+  }
 
   // ---- sparse x dense -----------------------------------------------------------------------
   // Y [A.rows, F] = alpha * A X + beta * Y, X [A.cols, F].

@@ -70,6 +70,12 @@ class CountingBackend final : public Backend {
     if (execute_) inner_.gemm_strided_batched(trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc,
                                 stride_c, batch, dtype);
   }
+  void gemm_grouped(Trans trans_a, Trans trans_b, const std::vector<GemmGroup>& groups, double alpha, double beta,
+                    DType dtype) override {
+    for (const GemmGroup& g : groups)
+      flops_.gemm += 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k);
+    if (execute_) inner_.gemm_grouped(trans_a, trans_b, groups, alpha, beta, dtype);
+  }
   void spmm(const Csr& a, const Tensor& x, double alpha, double beta, Tensor& y) override {
     flops_.sparse += 2.0 * static_cast<double>(a.nnz) * static_cast<double>(x.cols());
     if (execute_) inner_.spmm(a, x, alpha, beta, y);

@@ -51,16 +51,10 @@ Tensor element(const Tensor& t, int64_t i) {
 
 Tensor flat(const Tensor& t) { return Tensor(t.data(), Shape{t.numel()}, t.dtype(), t.device()); }
 
-// C = alpha op(A) op(B) + beta C for one block of each; an empty product still scales C.
-void block_gemm(Backend& be, Trans ta, Trans tb, const Tensor& a, const Tensor& b, double beta, Tensor& c) {
-  const int64_t m = c.rows(), n = c.cols();
-  const int64_t k = ta == Trans::no ? a.cols() : a.rows();
-  if (m == 0 || n == 0) return;
-  if (k == 0) {
-    if (beta == 0) be.fill(c, 0.0);
-    return;
-  }
-  be.gemm(ta, tb, m, n, k, 1.0, a.data(), ld(a.cols()), b.data(), ld(b.cols()), beta, c.data(), ld(c.cols()), c.dtype());
+// The group of one block product for Backend::gemm_grouped: C = op(A) op(B), sizes from C and A.
+GemmGroup block_group(Trans ta, const Tensor& a, const Tensor& b, const Tensor& c) {
+  return GemmGroup{c.rows(), c.cols(), ta == Trans::no ? a.cols() : a.rows(), a.data(), ld(a.cols()), b.data(),
+                   ld(b.cols()),         c.data(), ld(c.cols())};
 }
 
 }  // namespace
@@ -78,11 +72,11 @@ Variable* block_matmul(Tape& tape, Variable* a, Variable* b, const BlockContext&
              m, ka, kb, n, C.rows[i], C.cols[i]);
   }
   Variable* y = new_output(tape, C.shape(), a->value.dtype());
-  Backend& be = tape.backend();
-  for (int64_t g = 0; g < C.count(); ++g) {
-    Tensor cg = C.view(y->value, g);
-    block_gemm(be, context.trans_a, context.trans_b, A.view(a->value, g), B.view(b->value, g), 0.0, cg);
-  }
+  std::vector<GemmGroup> groups;
+  groups.reserve(static_cast<std::size_t>(C.count()));
+  for (int64_t g = 0; g < C.count(); ++g)
+    groups.push_back(block_group(context.trans_a, A.view(a->value, g), B.view(b->value, g), C.view(y->value, g)));
+  tape.backend().gemm_grouped(context.trans_a, context.trans_b, groups, 1.0, 0.0, y->value.dtype());
   Record r;
   r.kind = OpKind::block_matmul;
   r.inputs = {a, b, nullptr, nullptr};
@@ -100,23 +94,33 @@ void block_matmul_backward(Tape& tape, const Record& r) {
   Backend& be = tape.backend();
   const Trans flip_b = ctx.trans_b == Trans::no ? Trans::yes : Trans::no;
   const Trans flip_a = ctx.trans_a == Trans::no ? Trans::yes : Trans::no;
+  // One grouped product per gradient: every graph's block at once (the blocks do not overlap).
+  std::vector<GemmGroup> groups;
+  groups.reserve(static_cast<std::size_t>(A.count()));
   if (wants_grad(a)) {
     auto da = tape.grad_target(a);
+    // op(A) = A: dA = dC op(B)^T.  op(A) = A^T: dA = op(B) dC^T.
+    const Trans ta = ctx.trans_a == Trans::no ? Trans::no : ctx.trans_b;
+    const Trans tb = ctx.trans_a == Trans::no ? flip_b : Trans::yes;
     for (int64_t g = 0; g < A.count(); ++g) {
-      Tensor dag = A.view(da.tensor, g);
-      // op(A) = A: dA = dC op(B)^T.  op(A) = A^T: dA = op(B) dC^T.
-      if (ctx.trans_a == Trans::no) block_gemm(be, Trans::no, flip_b, C.view(dc, g), B.view(b->value, g), da.beta, dag);
-      else block_gemm(be, ctx.trans_b, Trans::yes, B.view(b->value, g), C.view(dc, g), da.beta, dag);
+      const Tensor dag = A.view(da.tensor, g);
+      groups.push_back(ctx.trans_a == Trans::no ? block_group(ta, C.view(dc, g), B.view(b->value, g), dag)
+                                                : block_group(ta, B.view(b->value, g), C.view(dc, g), dag));
     }
+    be.gemm_grouped(ta, tb, groups, 1.0, da.beta, dc.dtype());
   }
   if (wants_grad(b)) {
     auto db = tape.grad_target(b);
+    groups.clear();
+    // op(B) = B: dB = op(A)^T dC.  op(B) = B^T: dB = dC^T op(A).
+    const Trans ta = ctx.trans_b == Trans::no ? flip_a : Trans::yes;
+    const Trans tb = ctx.trans_b == Trans::no ? Trans::no : ctx.trans_a;
     for (int64_t g = 0; g < B.count(); ++g) {
-      Tensor dbg = B.view(db.tensor, g);
-      // op(B) = B: dB = op(A)^T dC.  op(B) = B^T: dB = dC^T op(A).
-      if (ctx.trans_b == Trans::no) block_gemm(be, flip_a, Trans::no, A.view(a->value, g), C.view(dc, g), db.beta, dbg);
-      else block_gemm(be, Trans::yes, ctx.trans_a, C.view(dc, g), A.view(a->value, g), db.beta, dbg);
+      const Tensor dbg = B.view(db.tensor, g);
+      groups.push_back(ctx.trans_b == Trans::no ? block_group(ta, A.view(a->value, g), C.view(dc, g), dbg)
+                                                : block_group(ta, C.view(dc, g), A.view(a->value, g), dbg));
     }
+    be.gemm_grouped(ta, tb, groups, 1.0, db.beta, dc.dtype());
   }
 }
 

@@ -59,12 +59,15 @@ Variable* segment_matmul_tn(Tape& tape, Variable* s, Variable* z, const Segments
                             y->value.data(), f, k * f, b, S.dtype());
   } else {
     const std::size_t es = dtype_size(S.dtype());
+    std::vector<GemmGroup> groups;
+    groups.reserve(static_cast<std::size_t>(b));
     for (int64_t g = 0; g < b; ++g) {
       const int64_t begin = segments.begin(g), n = segments.size(g);
-      be.gemm(Trans::yes, Trans::no, k, f, n, 1.0, static_cast<const char*>(S.data()) + begin * k * es, k,
-              static_cast<const char*>(Z.data()) + begin * f * es, f, 0.0,
-              static_cast<char*>(y->value.data()) + g * k * f * es, f, S.dtype());
+      groups.push_back(GemmGroup{k, f, n, static_cast<const char*>(S.data()) + begin * k * es, k,
+                                 static_cast<const char*>(Z.data()) + begin * f * es, f,
+                                 static_cast<char*>(y->value.data()) + g * k * f * es, f});
     }
+    be.gemm_grouped(Trans::yes, Trans::no, groups, 1.0, 0.0, S.dtype());
   }
   Record r;
   r.kind = OpKind::segment_matmul_tn;
@@ -113,13 +116,26 @@ void segment_matmul_tn_backward(Tape& tape, const Record& r) {
     dzp = static_cast<char*>(t.tensor.data());
     dz_beta = t.beta;
   }
-  for (int64_t g = 0; g < b; ++g) {
-    const int64_t begin = segments.begin(g), n = segments.size(g);
-    const char* dyg = static_cast<const char*>(dy.data()) + g * k * f * es;
-    if (ds) be.gemm(Trans::no, Trans::yes, n, k, f, 1.0, static_cast<const char*>(z->value.data()) + begin * f * es,
-                    f, dyg, f, ds_beta, dsp + begin * k * es, k, dt);
-    if (dz) be.gemm(Trans::no, Trans::no, n, f, k, 1.0, static_cast<const char*>(s->value.data()) + begin * k * es,
-                    k, dyg, f, dz_beta, dzp + begin * f * es, f, dt);
+  // One grouped product per gradient over every graph (the graphs' rows do not overlap). When s
+  // and z are the same variable, every row gets ds (beta 0) before dz adds to it, as graph by graph.
+  std::vector<GemmGroup> groups;
+  groups.reserve(static_cast<std::size_t>(b));
+  if (ds) {
+    for (int64_t g = 0; g < b; ++g) {
+      const int64_t begin = segments.begin(g), n = segments.size(g);
+      groups.push_back(GemmGroup{n, k, f, static_cast<const char*>(z->value.data()) + begin * f * es, f,
+                                 static_cast<const char*>(dy.data()) + g * k * f * es, f, dsp + begin * k * es, k});
+    }
+    be.gemm_grouped(Trans::no, Trans::yes, groups, 1.0, ds_beta, dt);
+  }
+  if (dz) {
+    groups.clear();
+    for (int64_t g = 0; g < b; ++g) {
+      const int64_t begin = segments.begin(g), n = segments.size(g);
+      groups.push_back(GemmGroup{n, f, k, static_cast<const char*>(s->value.data()) + begin * k * es, k,
+                                 static_cast<const char*>(dy.data()) + g * k * f * es, f, dzp + begin * f * es, f});
+    }
+    be.gemm_grouped(Trans::no, Trans::no, groups, 1.0, dz_beta, dt);
   }
 }
 

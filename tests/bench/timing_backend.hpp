@@ -115,6 +115,17 @@ class TimingBackend final : public Backend {
                                   stride_c, batch, dtype);
     });
   }
+  void gemm_grouped(Trans trans_a, Trans trans_b, const std::vector<GemmGroup>& groups, double alpha, double beta,
+                    DType dtype) override {
+    int64_t m = 0, n = 0, k = 0;
+    for (const GemmGroup& g : groups) {
+      ++gemm_shapes_[GemmShape{trans_a, trans_b, g.m, g.n, g.k, 1, beta, dtype}];
+      m = std::max(m, g.m), n = std::max(n, g.n), k = std::max(k, g.k);
+    }
+    timed(fmt::format("gemm_grouped {}{} up to {}x{}x{} x{} b{}", t(trans_a), t(trans_b), rounded(m), rounded(n),
+                      rounded(k), groups.size(), beta),
+          [&] { inner_.gemm_grouped(trans_a, trans_b, groups, alpha, beta, dtype); });
+  }
   void spmm(const Csr& a, const Tensor& x, double alpha, double beta, Tensor& y) override {
     timed(fmt::format("spmm {}x{} b{}", rounded(a.rows), x.cols(), beta),
           [&] { inner_.spmm(a, x, alpha, beta, y); });

@@ -266,6 +266,87 @@ TEST_F(BackendParity, GemmStridedBatched) {
   });
 }
 
+// Products of different sizes in one call (per-graph blocks): more groups than one launch of the
+// CUDA kernel takes (48), groups with m, n or k 0, one group too large for that kernel (cuBLAS),
+// every transpose, beta 0 over NaN and beta 1.5; each group's A, B and C at its own offset in one
+// buffer, with padded leading dimensions.
+TEST_F(BackendParity, GemmGrouped) {
+  Rng rng(5);
+  struct Sizes {
+    int64_t m, n, k;
+  };
+  std::vector<Sizes> sizes;
+  for (int g = 0; g < 60; ++g)
+    sizes.push_back({1 + static_cast<int64_t>(rng.below(40)), 1 + static_cast<int64_t>(rng.below(40)),
+                     1 + static_cast<int64_t>(rng.below(70))});
+  sizes[3] = {0, 5, 4};
+  sizes[7] = {6, 0, 4};
+  sizes[11] = {5, 9, 0};
+  sizes[50] = {130, 90, 100};  // 1.17 million multiply-adds: over the kernel's limit
+  const int64_t pad = 2;
+  for_each_float([&](auto zero) {
+    using T = decltype(zero);
+    for (Trans ta : {Trans::no, Trans::yes})
+      for (Trans tb : {Trans::no, Trans::yes})
+        for (auto [alpha, beta] : {std::pair{1.0, 0.0}, std::pair{0.75, 1.5}}) {
+          const std::string what = "gemm_grouped " + trans_name(ta) + trans_name(tb) + " beta " + std::to_string(beta);
+          SCOPED_TRACE(what);
+          struct Layout {
+            int64_t a, b, c, lda, ldb, ldc;
+          };
+          std::vector<Layout> at;
+          int64_t a_size = 0, b_size = 0, c_size = 0;
+          for (const Sizes& z : sizes) {
+            const int64_t a_rows = ta == Trans::no ? z.m : z.k, a_cols = ta == Trans::no ? z.k : z.m;
+            const int64_t b_rows = tb == Trans::no ? z.k : z.n, b_cols = tb == Trans::no ? z.n : z.k;
+            Layout l{a_size, b_size, c_size, std::max<int64_t>(a_cols, 1) + pad, std::max<int64_t>(b_cols, 1) + pad,
+                     z.n + pad};
+            a_size += std::max<int64_t>(a_rows, 1) * l.lda + 3;
+            b_size += std::max<int64_t>(b_rows, 1) * l.ldb + 3;
+            c_size += z.m * l.ldc + 3;
+            at.push_back(l);
+          }
+          const auto a = random_values<T>(rng, a_size, -1, 1);
+          const auto b = random_values<T>(rng, b_size, -1, 1);
+          std::vector<T> c = random_values<T>(rng, c_size, -1, 1);
+          if (beta == 0)  // beta 0 overwrites: NaN wherever a product with k > 0 writes
+            for (std::size_t g = 0; g < sizes.size(); ++g)
+              if (sizes[g].k > 0)
+                for (int64_t i = 0; i < sizes[g].m * at[g].ldc; ++i)
+                  c[static_cast<std::size_t>(at[g].c + i)] = std::numeric_limits<T>::quiet_NaN();
+          Twin ta_ = twin<T>(a, Shape{a_size});
+          Twin tb_ = twin<T>(b, Shape{b_size});
+          Twin tc = twin<T>(c, Shape{c_size});
+          auto groups_of = [&](const Tensor& ta_t, const Tensor& tb_t, Tensor& tc_t) {
+            std::vector<GemmGroup> groups;
+            for (std::size_t g = 0; g < sizes.size(); ++g) {
+              const Layout& l = at[g];
+              groups.push_back(GemmGroup{sizes[g].m, sizes[g].n, sizes[g].k, static_cast<const T*>(ta_t.data()) + l.a,
+                                         l.lda, static_cast<const T*>(tb_t.data()) + l.b, l.ldb,
+                                         static_cast<T*>(tc_t.data()) + l.c, l.ldc});
+            }
+            return groups;
+          };
+          ref().gemm_grouped(ta, tb, groups_of(ta_.reference, tb_.reference, tc.reference), alpha, beta, dtype_of<T>());
+          gpu().gemm_grouped(ta, tb, groups_of(ta_.tested, tb_.tested, tc.tested), alpha, beta, dtype_of<T>());
+          std::vector<double> bounds(c.size());
+          for (std::size_t i = 0; i < c.size(); ++i)
+            bounds[i] = std::isfinite(static_cast<double>(c[i])) ? std::abs(static_cast<double>(c[i])) : 0.0;
+          for (std::size_t g = 0; g < sizes.size(); ++g) {
+            const Layout& l = at[g];
+            const Sizes& z = sizes[g];
+            const int64_t a_rows = ta == Trans::no ? z.m : z.k, b_rows = tb == Trans::no ? z.k : z.n;
+            const std::vector<T> ag(a.begin() + l.a, a.begin() + l.a + std::max<int64_t>(a_rows, 1) * l.lda);
+            const std::vector<T> bg(b.begin() + l.b, b.begin() + l.b + std::max<int64_t>(b_rows, 1) * l.ldb);
+            const std::vector<T> cg(c.begin() + l.c, c.begin() + l.c + z.m * l.ldc);
+            const auto gb = product_bounds<T>(ta, tb, z.m, z.n, z.k, alpha, ag, l.lda, bg, l.ldb, beta, cg, l.ldc);
+            std::copy(gb.begin(), gb.end(), bounds.begin() + l.c);
+          }
+          expect_close_twin<T>(what, tc, &bounds);
+        }
+  });
+}
+
 // ---- sparse x dense --------------------------------------------------------------------------------
 
 struct HostCsr {

@@ -364,6 +364,28 @@ class CudaBackend final : public Backend {
     });
   }
 
+  // Small groups (per-graph blocks) in one kernel launch per 48 groups; a group too large for
+  // that kernel's plain tiles goes to cuBLAS on its own.
+  void gemm_grouped(Trans trans_a, Trans trans_b, const std::vector<GemmGroup>& groups, double alpha, double beta,
+                    DType dtype) override {
+    constexpr int64_t kMaxSmall = int64_t{1} << 20;  // multiply-adds of a group the kernel takes
+    std::vector<GemmGroup> small;
+    small.reserve(groups.size());
+    for (const GemmGroup& g : groups) {
+      if (g.m == 0 || g.n == 0) continue;
+      const bool fits = g.m * g.n * std::max<int64_t>(g.k, 1) <= kMaxSmall &&
+                        std::max({g.lda, g.ldb, g.ldc, g.k}) < (int64_t{1} << 31);
+      if (fits) small.push_back(g);
+      else gemm(trans_a, trans_b, g.m, g.n, g.k, alpha, g.a, g.lda, g.b, g.ldb, beta, g.c, g.ldc, dtype);
+    }
+    if (small.empty()) return;
+    dispatch_float(dtype, "gemm_grouped", [&](auto zero) {
+      using T = decltype(zero);
+      kernels::gemm_grouped<T>(stream_.get(), trans_a, trans_b, small.data(), static_cast<int64_t>(small.size()),
+                               static_cast<T>(alpha), static_cast<T>(beta));
+    });
+  }
+
   // ---- sparse x dense ---------------------------------------------------------------------------
   void spmm(const Csr& a, const Tensor& x, double alpha, double beta, Tensor& y) override {
     DP_CHECK(x.rows() == a.cols && y.rows() == a.rows && x.cols() == y.cols(), "spmm: A [{}, {}], x {}, y {}",

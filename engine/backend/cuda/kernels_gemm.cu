@@ -1,0 +1,97 @@
+// Grouped small matrix products of the CUDA backend (Backend::gemm_grouped): one launch computes
+// the products of every graph of a batch (per-graph pooling: S_g^T Z_g, A_g S_g and their
+// gradients), where one cuBLAS call per graph would cost a launch each.
+//
+// Each block of 16 x 16 threads computes 16 x 16 tiles of one group's C, the k dimension in steps
+// of 16 through shared memory; blockIdx.x is the group, blockIdx.y strides over its tiles. Sums
+// run over k in order in T (as cuBLAS's single-precision products do), so results differ from
+// cuBLAS and the CPU only in rounding. The groups travel in the launch's arguments (up to
+// kGroupsPerLaunch per launch), so nothing is copied to the device and nothing synchronises.
+#include "engine/backend/cuda/device_common.cuh"
+
+namespace diffpool::DP_CUDA_NS::kernels {
+namespace {
+
+constexpr int kTile = 16;
+constexpr int kGroupsPerLaunch = 48;  // 48 descriptors of 48 bytes: well under the 4 KiB of kernel arguments
+constexpr int kMaxTileBlocks = 32;    // blocks per group (blockIdx.y); more tiles are strided over
+
+template <class T> struct GroupDesc {
+  int32_t m, n, k, lda, ldb, ldc;
+  const T* a;
+  const T* b;
+  T* c;
+};
+
+template <class T> struct GroupChunk {
+  int32_t count;
+  GroupDesc<T> groups[kGroupsPerLaunch];
+};
+
+template <class T, bool TransA, bool TransB>
+__global__ void gemm_grouped_kernel(GroupChunk<T> chunk, T alpha, T beta) {
+  __shared__ T a_tile[kTile][kTile + 1];
+  __shared__ T b_tile[kTile][kTile + 1];
+  const GroupDesc<T> g = chunk.groups[blockIdx.x];
+  const int tx = static_cast<int>(threadIdx.x), ty = static_cast<int>(threadIdx.y);
+  const int tiles_n = (g.n + kTile - 1) / kTile;
+  const int tiles = ((g.m + kTile - 1) / kTile) * tiles_n;
+  for (int t = static_cast<int>(blockIdx.y); t < tiles; t += static_cast<int>(gridDim.y)) {
+    const int i0 = (t / tiles_n) * kTile, j0 = (t % tiles_n) * kTile;
+    T acc = T(0);
+    for (int p0 = 0; p0 < g.k; p0 += kTile) {
+      // a_tile[r][q] = op(A)[i0 + r, p0 + q], b_tile[q][c] = op(B)[p0 + q, j0 + c]; zero outside.
+      const int ai = i0 + ty, ap = p0 + tx;
+      a_tile[ty][tx] = (ai < g.m && ap < g.k) ? (TransA ? g.a[static_cast<int64_t>(ap) * g.lda + ai]
+                                                         : g.a[static_cast<int64_t>(ai) * g.lda + ap])
+                                              : T(0);
+      const int bp = p0 + ty, bj = j0 + tx;
+      b_tile[ty][tx] = (bp < g.k && bj < g.n) ? (TransB ? g.b[static_cast<int64_t>(bj) * g.ldb + bp]
+                                                         : g.b[static_cast<int64_t>(bp) * g.ldb + bj])
+                                              : T(0);
+      __syncthreads();
+      const int steps = g.k - p0 < kTile ? g.k - p0 : kTile;
+      for (int q = 0; q < steps; ++q) acc += a_tile[ty][q] * b_tile[q][tx];
+      __syncthreads();
+    }
+    const int i = i0 + ty, j = j0 + tx;
+    if (i < g.m && j < g.n) {
+      T* cij = g.c + static_cast<int64_t>(i) * g.ldc + j;
+      *cij = beta == T(0) ? alpha * acc : alpha * acc + beta * *cij;  // beta 0 overwrites (C may be garbage)
+    }
+  }
+}
+
+}  // namespace
+
+template <class T>
+void gemm_grouped(cudaStream_t stream, Trans trans_a, Trans trans_b, const GemmGroup* groups, int64_t count, T alpha,
+                  T beta) {
+  auto kernel = trans_a == Trans::no ? (trans_b == Trans::no ? &gemm_grouped_kernel<T, false, false>
+                                                             : &gemm_grouped_kernel<T, false, true>)
+                                     : (trans_b == Trans::no ? &gemm_grouped_kernel<T, true, false>
+                                                             : &gemm_grouped_kernel<T, true, true>);
+  for (int64_t first = 0; first < count; first += kGroupsPerLaunch) {
+    GroupChunk<T> chunk{};
+    chunk.count = static_cast<int32_t>(count - first < kGroupsPerLaunch ? count - first : kGroupsPerLaunch);
+    int64_t most_tiles = 1;
+    for (int32_t i = 0; i < chunk.count; ++i) {
+      const GemmGroup& g = groups[first + i];
+      chunk.groups[i] = GroupDesc<T>{static_cast<int32_t>(g.m),   static_cast<int32_t>(g.n),
+                                     static_cast<int32_t>(g.k),   static_cast<int32_t>(g.lda),
+                                     static_cast<int32_t>(g.ldb), static_cast<int32_t>(g.ldc),
+                                     static_cast<const T*>(g.a),  static_cast<const T*>(g.b),
+                                     static_cast<T*>(g.c)};
+      const int64_t tiles = ceil_div(g.m, kTile) * ceil_div(g.n, kTile);
+      most_tiles = tiles > most_tiles ? tiles : most_tiles;
+    }
+    const unsigned tile_blocks = static_cast<unsigned>(most_tiles < kMaxTileBlocks ? most_tiles : kMaxTileBlocks);
+    launch(DP_CUDA_SITE("gemm_grouped"), kernel, dim3(static_cast<unsigned>(chunk.count), tile_blocks),
+           dim3(kTile, kTile), stream, chunk, alpha, beta);
+  }
+}
+
+template void gemm_grouped<float>(cudaStream_t, Trans, Trans, const GemmGroup*, int64_t, float, float);
+template void gemm_grouped<double>(cudaStream_t, Trans, Trans, const GemmGroup*, int64_t, double, double);
+
+}  // namespace diffpool::DP_CUDA_NS::kernels
