@@ -167,46 +167,67 @@ void segment_reduce_backward(Tape& tape, const Record& r) {
 }
 
 namespace {
-// The smaller Gram matrix of segment g into `m` (first side^2 elements); returns its side.
-int64_t small_gram(Backend& be, const Tensor& s, const Segments& segments, int64_t g, Tensor& m) {
-  const int64_t k = s.cols(), n = segments.size(g);
-  const std::size_t es = dtype_size(s.dtype());
-  const char* sg = static_cast<const char*>(s.data()) + static_cast<std::size_t>(segments.begin(g) * k) * es;
-  if (n <= k) {
-    be.gemm(Trans::no, Trans::yes, n, n, k, 1.0, sg, k, sg, k, 0.0, m.data(), n, s.dtype());  // s_g s_g^T
-    return n;
+// The smaller Gram matrix of every segment g (s_g s_g^T when n_g <= k, else s_g^T s_g), packed:
+// segment g's side^2 values from offset[g] of one workspace tensor, all in one grouped product
+// (one launch on a GPU, the same gemm calls as graph by graph on the CPU). Empty segments get
+// side 0.
+struct Grams {
+  Tensor values;
+  std::vector<int64_t> offset, side;
+  Tensor of(int64_t g) const {
+    const auto i = static_cast<std::size_t>(g);
+    return Tensor(static_cast<char*>(values.data()) + static_cast<std::size_t>(offset[i]) * dtype_size(values.dtype()),
+                  Shape{side[i] * side[i]}, values.dtype(), values.device());
   }
-  be.gemm(Trans::yes, Trans::no, k, k, n, 1.0, sg, k, sg, k, 0.0, m.data(), k, s.dtype());    // s_g^T s_g
-  return k;
+};
+
+Grams small_grams(Tape& tape, const Tensor& s, const Segments& segments) {
+  const int64_t k = s.cols(), b = segments.count();
+  const std::size_t es = dtype_size(s.dtype());
+  Grams grams;
+  int64_t total = 0;
+  for (int64_t g = 0; g < b; ++g) {
+    const int64_t side = std::min(segments.size(g), k);
+    grams.offset.push_back(total);
+    grams.side.push_back(side);
+    total += side * side;
+  }
+  grams.values = tape.workspace().empty(Shape{std::max<int64_t>(total, 1)}, s.dtype());
+  std::vector<GemmGroup> outer, inner;  // s_g s_g^T (n_g <= k) and s_g^T s_g
+  for (int64_t g = 0; g < b; ++g) {
+    const int64_t n = segments.size(g);
+    if (n == 0) continue;
+    const char* sg = static_cast<const char*>(s.data()) + static_cast<std::size_t>(segments.begin(g) * k) * es;
+    void* m = grams.of(g).data();
+    if (n <= k) outer.push_back(GemmGroup{n, n, k, sg, k, sg, k, m, n});
+    else inner.push_back(GemmGroup{k, k, n, sg, k, sg, k, m, k});
+  }
+  Backend& be = tape.backend();
+  if (!outer.empty()) be.gemm_grouped(Trans::no, Trans::yes, outer, 1.0, 0.0, s.dtype());
+  if (!inner.empty()) be.gemm_grouped(Trans::yes, Trans::no, inner, 1.0, 0.0, s.dtype());
+  return grams;
 }
 
 Tensor element(const Tensor& t, int64_t i) {
   return Tensor(static_cast<char*>(t.data()) + static_cast<std::size_t>(i) * dtype_size(t.dtype()), Shape{1}, t.dtype(),
                 t.device());
 }
-
-Tensor square_scratch(Tape& tape, const Segments& segments, int64_t k, DType dtype) {
-  int64_t side = 1;
-  for (int64_t g = 0; g < segments.count(); ++g) side = std::max(side, std::min(segments.size(g), k));
-  return tape.workspace().empty(Shape{side * side}, dtype);
-}
 }  // namespace
 
 Variable* segment_gram_sq(Tape& tape, Variable* s, const Segments& segments) {
   DP_CHECK(s->value.rows() == segments.total_rows(), "segment_gram_sq: s {} with segments over {} rows", s->value.describe(),
            segments.total_rows());
-  const int64_t b = segments.count(), k = s->value.cols();
+  const int64_t b = segments.count();
   Variable* y = new_output(tape, Shape{b, 1}, s->value.dtype());
   Backend& be = tape.backend();
-  Tensor scratch = square_scratch(tape, segments, k, s->value.dtype());
+  const Grams grams = small_grams(tape, s->value, segments);
   for (int64_t g = 0; g < b; ++g) {
     Tensor yg = element(y->value, g);
     if (segments.size(g) == 0) {
       be.fill(yg, 0.0);
       continue;
     }
-    const int64_t side = small_gram(be, s->value, segments, g, scratch);
-    const Tensor m = Tensor(scratch.data(), Shape{side * side}, scratch.dtype(), scratch.device());
+    const Tensor m = grams.of(g);
     be.reduce_all(Reduce::dot, m, &m, 1.0, 0.0, yg);
   }
   Record r;
@@ -225,20 +246,21 @@ void segment_gram_sq_backward(Tape& tape, const Record& r) {
   const DType dt = s->value.dtype();
   const std::size_t es = dtype_size(dt);
   Backend& be = tape.backend();
-  Tensor scratch = square_scratch(tape, segments, k, dt);
+  const Grams grams = small_grams(tape, s->value, segments);
   auto ds = tape.grad_target(s);  // segments cover every row once: one beta for all of them
+  std::vector<GemmGroup> groups;
   for (int64_t g = 0; g < segments.count(); ++g) {
     const int64_t n = segments.size(g);
     if (n == 0) continue;
-    const int64_t side = small_gram(be, s->value, segments, g, scratch);
-    Tensor m(scratch.data(), Shape{side * side}, dt, scratch.device());
+    Tensor m = grams.of(g);
     const Tensor dyg = element(r.output->grad, g);
     be.map(MapOp::mul, m, &dyg, Broadcast::scalar, 0, 1.0, 0.0, m);  // dy_g (on the device) times the Gram matrix
     const char* sg = static_cast<const char*>(s->value.data()) + static_cast<std::size_t>(segments.begin(g) * k) * es;
     char* dsg = static_cast<char*>(ds.tensor.data()) + static_cast<std::size_t>(segments.begin(g) * k) * es;
-    if (n <= k) be.gemm(Trans::no, Trans::no, n, k, n, 4.0, m.data(), n, sg, k, ds.beta, dsg, k, dt);  // 4 (s s^T) s
-    else be.gemm(Trans::no, Trans::no, n, k, k, 4.0, sg, k, m.data(), k, ds.beta, dsg, k, dt);         // 4 s (s^T s)
+    if (n <= k) groups.push_back(GemmGroup{n, k, n, m.data(), n, sg, k, dsg, k});  // 4 (s s^T) s
+    else groups.push_back(GemmGroup{n, k, k, sg, k, m.data(), k, dsg, k});         // 4 s (s^T s)
   }
+  be.gemm_grouped(Trans::no, Trans::no, groups, 4.0, ds.beta, dt);
 }
 
 Variable* link_bce(Tape& tape, Variable* s, const Csr& adjacency, const Segments& segments, double eps) {
