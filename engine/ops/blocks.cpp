@@ -140,6 +140,9 @@ Variable* block_linear(Tape& tape, Variable* x, Variable* w, Variable* b, const 
   const int64_t f = X.cols(), kmax = W.cols();
   Variable* y = new_output(tape, Y.shape(), X.dtype());
   Backend& be = tape.backend();
+  // Per graph: the bias, then X_g W[:, :k_g] added (or written), then x2_g W2[:, :k_g] added; the
+  // products of all graphs as one grouped call each.
+  std::vector<GemmGroup> first, second;
   for (int64_t g = 0; g < Y.count(); ++g) {
     Tensor yg = Y.view(y->value, g);
     const int64_t n = yg.rows(), k = yg.cols();
@@ -148,12 +151,13 @@ Variable* block_linear(Tape& tape, Variable* x, Variable* w, Variable* b, const 
       const Tensor bias(b->value.data(), Shape{k}, b->value.dtype(), b->value.device());
       be.map(MapOp::broadcast, yg, &bias, Broadcast::row, 0, 1, 0, yg);
     }
-    be.gemm(Trans::no, Trans::no, n, k, f, 1.0, detail::row_ptr(X, Y.row_begin[g]), f, W.data(), kmax, b ? 1.0 : 0.0,
-            yg.data(), k, X.dtype());
+    first.push_back(GemmGroup{n, k, f, detail::row_ptr(X, Y.row_begin[g]), f, W.data(), kmax, yg.data(), k});
     if (x2)
-      be.gemm(Trans::no, Trans::no, n, k, f2, 1.0, detail::row_ptr(x2->value, Y.row_begin[g]), f2,
-              detail::row_ptr(W, f), kmax, 1.0, yg.data(), k, X.dtype());
+      second.push_back(GemmGroup{n, k, f2, detail::row_ptr(x2->value, Y.row_begin[g]), f2, detail::row_ptr(W, f), kmax,
+                                 yg.data(), k});
   }
+  be.gemm_grouped(Trans::no, Trans::no, first, 1.0, b ? 1.0 : 0.0, X.dtype());
+  if (x2) be.gemm_grouped(Trans::no, Trans::no, second, 1.0, 1.0, X.dtype());
   Record r;
   r.kind = OpKind::block_linear;
   r.inputs = {x, w, b, x2};
@@ -175,13 +179,15 @@ void block_linear_backward(Tape& tape, const Record& r) {
     if (!wants_grad(in)) return;
     const int64_t f = in->value.cols();
     auto dx = tape.grad_target(in);  // every row of x belongs to one block
+    std::vector<GemmGroup> groups;
     for (int64_t g = 0; g < Y.count(); ++g) {
       const Tensor dyg = Y.view(dy, g);
       const int64_t n = dyg.rows(), k = dyg.cols();
       if (n == 0) continue;
-      be.gemm(Trans::no, Trans::yes, n, f, k, 1.0, dyg.data(), k, detail::row_ptr(w->value, first), kmax, dx.beta,
-              detail::row_ptr(dx.tensor, Y.row_begin[g]), f, dt);
+      groups.push_back(GemmGroup{n, f, k, dyg.data(), k, detail::row_ptr(w->value, first), kmax,
+                                 detail::row_ptr(dx.tensor, Y.row_begin[g]), f});
     }
+    be.gemm_grouped(Trans::no, Trans::yes, groups, 1.0, dx.beta, dt);
   };
   input_gradient(x, 0);
   if (x2) input_gradient(x2, x->value.cols());
@@ -330,22 +336,40 @@ void block_dot_backward(Tape& tape, const Record& r) {
 }
 
 namespace {
-// The smaller Gram matrix of block s_g [n, k] into m: s_g s_g^T when n <= k, else s_g^T s_g.
-int64_t small_gram(Backend& be, const Tensor& sg, Tensor& m) {
-  const int64_t n = sg.rows(), k = sg.cols();
-  if (n <= k) {
-    be.gemm(Trans::no, Trans::yes, n, n, k, 1.0, sg.data(), k, sg.data(), k, 0.0, m.data(), n, sg.dtype());
-    return n;
+// Where each block's smaller Gram matrix (s_g s_g^T when n <= k, else s_g^T s_g) lies in one
+// packed scratch: side_g^2 values from offset_g (side 0 for an empty block).
+struct GramLayout {
+  std::vector<int64_t> offset, side;
+  int64_t total = 0;
+  explicit GramLayout(const Blocks& S) {
+    for (int64_t g = 0; g < S.count(); ++g) {
+      const auto i = static_cast<std::size_t>(g);
+      const int64_t side = S.rows[i] * S.cols[i] == 0 ? 0 : std::min(S.rows[i], S.cols[i]);
+      offset.push_back(total);
+      this->side.push_back(side);
+      total += side * side;
+    }
   }
-  be.gemm(Trans::yes, Trans::no, k, k, n, 1.0, sg.data(), k, sg.data(), k, 0.0, m.data(), k, sg.dtype());
-  return k;
-}
+  Tensor of(const Tensor& scratch, int64_t g) const {
+    const auto i = static_cast<std::size_t>(g);
+    return Tensor(static_cast<char*>(scratch.data()) + static_cast<std::size_t>(offset[i]) * dtype_size(scratch.dtype()),
+                  Shape{side[i] * side[i]}, scratch.dtype(), scratch.device());
+  }
+};
 
-Tensor gram_scratch(Tape& tape, const Blocks& S, DType dtype) {
-  int64_t side = 1;
-  for (int64_t g = 0; g < S.count(); ++g)
-    side = std::max(side, std::min(S.rows[static_cast<std::size_t>(g)], S.cols[static_cast<std::size_t>(g)]));
-  return tape.workspace().empty(Shape{side * side}, dtype);
+// Every block's smaller Gram matrix into its place of `scratch`, as grouped products.
+void small_grams(Backend& be, const Blocks& S, const Tensor& s, const GramLayout& layout, const Tensor& scratch) {
+  std::vector<GemmGroup> outer, inner;  // s_g s_g^T (n <= k) and s_g^T s_g
+  for (int64_t g = 0; g < S.count(); ++g) {
+    const Tensor sg = S.view(s, g);
+    const int64_t n = sg.rows(), k = sg.cols();
+    if (sg.numel() == 0) continue;
+    void* m = layout.of(scratch, g).data();
+    if (n <= k) outer.push_back(GemmGroup{n, n, k, sg.data(), k, sg.data(), k, m, n});
+    else inner.push_back(GemmGroup{k, k, n, sg.data(), k, sg.data(), k, m, k});
+  }
+  if (!outer.empty()) be.gemm_grouped(Trans::no, Trans::yes, outer, 1.0, 0.0, s.dtype());
+  if (!inner.empty()) be.gemm_grouped(Trans::yes, Trans::no, inner, 1.0, 0.0, s.dtype());
 }
 }  // namespace
 
@@ -353,23 +377,23 @@ Variable* block_gram_sq(Tape& tape, Variable* s, const BlockContext& context) {
   const Blocks& S = *context.a;
   Variable* y = new_output(tape, Shape{S.count(), 1}, s->value.dtype());
   Backend& be = tape.backend();
-  Tensor scratch = gram_scratch(tape, S, s->value.dtype());
+  const GramLayout layout(S);
+  Tensor scratch = tape.workspace().empty(Shape{std::max<int64_t>(layout.total, 1)}, s->value.dtype());
+  small_grams(be, S, s->value, layout, scratch);
   for (int64_t g = 0; g < S.count(); ++g) {
     Tensor yg = element(y->value, g);
-    const Tensor sg = S.view(s->value, g);
-    if (sg.numel() == 0) {
+    if (layout.side[static_cast<std::size_t>(g)] == 0) {
       be.fill(yg, 0.0);
       continue;
     }
-    const int64_t side = small_gram(be, sg, scratch);
-    const Tensor m(scratch.data(), Shape{side * side}, scratch.dtype(), scratch.device());
+    const Tensor m = layout.of(scratch, g);
     be.reduce_all(Reduce::dot, m, &m, 1.0, 0.0, yg);
   }
   Record r;
   r.kind = OpKind::block_gram_sq;
   r.inputs = {s, nullptr, nullptr, nullptr};
   r.output = y;
-  r.saved = {scratch, Tensor{}};  // the backward recomputes each Gram matrix in the same scratch
+  r.saved = {scratch, Tensor{}};  // the backward recomputes the Gram matrices in the same scratch
   r.context = &context;
   detail::record(tape, r);
   return y;
@@ -380,20 +404,23 @@ void block_gram_sq_backward(Tape& tape, const Record& r) {
   Variable* s = r.inputs[0];
   const DType dt = s->value.dtype();
   Backend& be = tape.backend();
-  Tensor scratch = r.saved[0];  // a handle to the forward's scratch
+  const Tensor scratch = r.saved[0];  // a handle to the forward's scratch
+  const GramLayout layout(S);
+  small_grams(be, S, s->value, layout, scratch);
   auto ds = tape.grad_target(s);
+  std::vector<GemmGroup> groups;
   for (int64_t g = 0; g < S.count(); ++g) {
     const Tensor sg = S.view(s->value, g);
-    Tensor dsg = S.view(ds.tensor, g);
+    const Tensor dsg = S.view(ds.tensor, g);
     const int64_t n = sg.rows(), k = sg.cols();
     if (sg.numel() == 0) continue;
-    const int64_t side = small_gram(be, sg, scratch);
-    Tensor m(scratch.data(), Shape{side * side}, dt, scratch.device());
+    Tensor m = layout.of(scratch, g);
     const Tensor dyg = element(r.output->grad, g);
     be.map(MapOp::mul, m, &dyg, Broadcast::scalar, 0, 1.0, 0.0, m);
-    if (n <= k) be.gemm(Trans::no, Trans::no, n, k, n, 4.0, m.data(), n, sg.data(), k, ds.beta, dsg.data(), k, dt);
-    else be.gemm(Trans::no, Trans::no, n, k, k, 4.0, sg.data(), k, m.data(), k, ds.beta, dsg.data(), k, dt);
+    if (n <= k) groups.push_back(GemmGroup{n, k, n, m.data(), n, sg.data(), k, dsg.data(), k});  // 4 (s s^T) s
+    else groups.push_back(GemmGroup{n, k, k, sg.data(), k, m.data(), k, dsg.data(), k});         // 4 s (s^T s)
   }
+  be.gemm_grouped(Trans::no, Trans::no, groups, 4.0, ds.beta, dt);
 }
 
 Variable* block_row_sum(Tape& tape, Variable* x, const BlockContext& context) {
