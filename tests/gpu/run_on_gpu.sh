@@ -212,6 +212,9 @@ CHECK=no_skip; step test_cuda_ops 120 "$bundle/bin/test_cuda_ops"
 step bench-enzymes 60 "$bundle/bin/bench_epoch" "$bundle/configs/bench_enzymes.yaml" \
   --epochs "$bench_epochs" --warmup 1 --set backend.kind="$backend"
 if (( gpu )); then
+  # The same epoch with the per-graph products as one cuBLAS call per graph (before gemm_grouped).
+  DIFFPOOL_CUDA_GEMM_GROUPED=0 step bench-enzymes-per-graph-calls 60 "$bundle/bin/bench_epoch" \
+    "$bundle/configs/bench_enzymes.yaml" --epochs "$bench_epochs" --warmup 1 --set backend.kind=cuda
   step bench-dd 120 "$bundle/bin/bench_epoch" "$bundle/configs/bench_dd.yaml" \
     --epochs "$bench_epochs" --warmup 1 --set backend.kind=cuda
   step bench-dd-per-graph 90 "$bundle/bin/bench_epoch" "$bundle/configs/bench_dd.yaml" \

@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -253,7 +254,8 @@ class CudaBackend final : public Backend {
       : device_(activate_device(device)),
         name_(describe_device(device)),
         cublas_(stream_.get()),
-        allocator_(options.caching_allocator) {}
+        allocator_(options.caching_allocator),
+        grouped_kernel_(grouped_kernel_enabled()) {}
 
   ~CudaBackend() override {
     // Let queued work finish before its memory goes back to CUDA; errors cannot be reported here.
@@ -368,6 +370,10 @@ class CudaBackend final : public Backend {
   // that kernel's plain tiles goes to cuBLAS on its own.
   void gemm_grouped(Trans trans_a, Trans trans_b, const std::vector<GemmGroup>& groups, double alpha, double beta,
                     DType dtype) override {
+    if (!grouped_kernel_) {
+      Backend::gemm_grouped(trans_a, trans_b, groups, alpha, beta, dtype);
+      return;
+    }
     constexpr int64_t kMaxSmall = int64_t{1} << 20;  // multiply-adds of a group the kernel takes
     std::vector<GemmGroup> small;
     small.reserve(groups.size());
@@ -725,11 +731,19 @@ class CudaBackend final : public Backend {
 
   // Declaration order is construction order: the device is made current before the stream and
   // the cuBLAS handle are created on it; destruction runs in reverse (memory, cuBLAS, stream).
+  // DIFFPOOL_CUDA_GEMM_GROUPED=0 turns the grouped kernel off (one cuBLAS call per group, as
+  // before it existed), so that one GPU session can time both (tests/gpu/run_on_gpu.sh).
+  static bool grouped_kernel_enabled() {
+    const char* v = std::getenv("DIFFPOOL_CUDA_GEMM_GROUPED");
+    return v == nullptr || std::string(v) != "0";
+  }
+
   int device_;
   std::string name_;
   Stream stream_;
   CublasHandle cublas_;
   CachingAllocator allocator_;
+  bool grouped_kernel_ = true;
 };
 
 }  // namespace
