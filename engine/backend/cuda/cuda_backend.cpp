@@ -281,9 +281,12 @@ class CudaBackend final : public Backend {
                                     ? (src_device == Device::cuda ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
                                     : cudaMemcpyDeviceToHost;
     DP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, stream_.get()));
-    // With host memory on either side the copy must be complete when we return (the host may read
-    // dst or free src at once).
-    if (kind != cudaMemcpyDeviceToDevice) DP_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
+    // A device-to-host copy must be complete when we return (the host reads dst at once). A
+    // host-to-device copy needs no wait: the engine allocates no page-locked host memory, and from
+    // pageable memory cudaMemcpyAsync returns once the driver has staged the source (CUDA runtime
+    // API, "API synchronization behavior"), so the caller may free or reuse src, and the host goes
+    // on building the next batch while the device works through the queue.
+    if (kind == cudaMemcpyDeviceToHost) DP_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
   }
 
   void fill(Tensor& out, double value) override {
