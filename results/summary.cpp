@@ -129,6 +129,25 @@ class ColumnReader {
   std::size_t rows_ = 0;
 };
 
+// The per-job columns of /jobs, for the writer (ColumnWriter, const rows) and the reader
+// (ColumnReader): one list, so the two cannot drift apart.
+template <class Table, class Rows>
+void job_columns(Table& table, Rows& rows) {
+  table.strings("job_id", rows, &SummaryJob::job_id);
+  table.strings("phase", rows, &SummaryJob::phase);
+  table.numbers("point", rows, &SummaryJob::point);
+  table.numbers("fold", rows, &SummaryJob::fold);
+  table.numbers("repeat", rows, &SummaryJob::repeat);
+  table.numbers("epochs", rows, &SummaryJob::epochs);
+  table.numbers("best_epoch", rows, &SummaryJob::best_epoch);
+  table.numbers("validation_accuracy", rows, &SummaryJob::validation_accuracy);
+  table.numbers("test_accuracy", rows, &SummaryJob::test_accuracy);
+  table.strings("test_split", rows, &SummaryJob::test_split);
+  table.strings("host", rows, &SummaryJob::host);
+  table.strings("git_revision", rows, &SummaryJob::git_revision);
+  table.numbers("seconds", rows, &SummaryJob::seconds);
+}
+
 void write_summary_file(File& file, const ExperimentSummary& s) {
   file.set_attribute("format", kFormat);
   file.set_attribute("schema_version", kSchemaVersion);
@@ -189,19 +208,7 @@ void write_summary_file(File& file, const ExperimentSummary& s) {
   failures.strings("reason", s.failures, &FailedJob::reason);
 
   ColumnWriter jobs(file, "jobs", s.jobs.size());
-  jobs.strings("job_id", s.jobs, &SummaryJob::job_id);
-  jobs.strings("phase", s.jobs, &SummaryJob::phase);
-  jobs.numbers("point", s.jobs, &SummaryJob::point);
-  jobs.numbers("fold", s.jobs, &SummaryJob::fold);
-  jobs.numbers("repeat", s.jobs, &SummaryJob::repeat);
-  jobs.numbers("epochs", s.jobs, &SummaryJob::epochs);
-  jobs.numbers("best_epoch", s.jobs, &SummaryJob::best_epoch);
-  jobs.numbers("validation_accuracy", s.jobs, &SummaryJob::validation_accuracy);
-  jobs.numbers("test_accuracy", s.jobs, &SummaryJob::test_accuracy);
-  jobs.strings("test_split", s.jobs, &SummaryJob::test_split);
-  jobs.strings("host", s.jobs, &SummaryJob::host);
-  jobs.strings("git_revision", s.jobs, &SummaryJob::git_revision);
-  jobs.numbers("seconds", s.jobs, &SummaryJob::seconds);
+  job_columns(jobs, s.jobs);
   std::vector<int64_t> offsets{0};
   std::vector<double> curves;
   for (const SummaryJob& j : s.jobs) {
@@ -290,19 +297,7 @@ ExperimentSummary read_summary_file(const File& file) {
   if (file.exists("jobs")) {
     const ColumnReader jobs(file, "jobs");
     s.jobs.resize(jobs.rows());
-    jobs.strings("job_id", s.jobs, &SummaryJob::job_id);
-    jobs.strings("phase", s.jobs, &SummaryJob::phase);
-    jobs.numbers("point", s.jobs, &SummaryJob::point);
-    jobs.numbers("fold", s.jobs, &SummaryJob::fold);
-    jobs.numbers("repeat", s.jobs, &SummaryJob::repeat);
-    jobs.numbers("epochs", s.jobs, &SummaryJob::epochs);
-    jobs.numbers("best_epoch", s.jobs, &SummaryJob::best_epoch);
-    jobs.numbers("validation_accuracy", s.jobs, &SummaryJob::validation_accuracy);
-    jobs.numbers("test_accuracy", s.jobs, &SummaryJob::test_accuracy);
-    jobs.strings("test_split", s.jobs, &SummaryJob::test_split);
-    jobs.strings("host", s.jobs, &SummaryJob::host);
-    jobs.strings("git_revision", s.jobs, &SummaryJob::git_revision);
-    jobs.numbers("seconds", s.jobs, &SummaryJob::seconds);
+    job_columns(jobs, s.jobs);
     const Group group = file.open_group("jobs");
     const std::vector<int64_t> offsets = jobs.numbers_of("curve_offsets", s.jobs.size() + 1);
     const std::vector<double> curves = group.read_dataset<double>("validation_curves").values;
