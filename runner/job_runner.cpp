@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -220,6 +221,13 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
       return why.empty() ? std::string("a signal") : why;
     };
     const int every = config.output.checkpoint_every;
+    EpochProgress progress;
+    progress.epochs = training.epochs;
+    // The pace reported with each epoch: the fastest seconds per epoch over stretches of at least a
+    // quarter of a second (single epochs are noisy, and the first ones can be slower than the rest);
+    // 0, unknown, before the first stretch has passed.
+    auto stretch_start = std::chrono::steady_clock::now();
+    int stretch_epochs = 0;
     while (!trainer.finished()) {
       if (ctx.should_stop && ctx.should_stop()) {
         write_boundary_checkpoint(trainer.state());
@@ -243,8 +251,19 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
                                          stopped_by(), boundary.epoch + 1, boundary.epoch, iso_time_now()));
         return outcome;
       }
-      if (ctx.on_epoch) ctx.on_epoch(trainer.epoch(), training.epochs);
       if (every > 0 && trainer.epoch() % every == 0 && !trainer.finished()) write_boundary_checkpoint(trainer.state());
+      const auto epoch_end = std::chrono::steady_clock::now();
+      ++stretch_epochs;
+      const double stretch = std::chrono::duration<double>(epoch_end - stretch_start).count();
+      if (stretch >= 0.25) {
+        const double pace = stretch / stretch_epochs;
+        progress.shortest_epoch_seconds = progress.shortest_epoch_seconds > 0 ? std::min(progress.shortest_epoch_seconds, pace) : pace;
+        stretch_start = epoch_end;
+        stretch_epochs = 0;
+      }
+      progress.epoch = trainer.epoch();
+      progress.earliest_last_epoch = trainer.earliest_last_epoch();
+      if (ctx.on_epoch) ctx.on_epoch(progress);
     }
 
     // Outcome: the best validation epoch, then the final model on the test split.

@@ -40,6 +40,14 @@ struct OutputLayout {
   void create() const;
 };
 
+// A job's progress after one of its epochs, and what it says of when the job can end.
+struct EpochProgress {
+  int epoch = 0;                      // epochs done
+  int epochs = 0;                     // configured
+  int earliest_last_epoch = 0;        // with early stopping, possibly fewer than `epochs`
+  double shortest_epoch_seconds = 0;  // the job's fastest pace so far (wall seconds per epoch); 0: not known yet
+};
+
 struct JobContext {
   const ExperimentPlan* plan = nullptr;
   OutputLayout layout;
@@ -52,7 +60,7 @@ struct JobContext {
   // Why should_stop said true, for the job's log ("signal 15", "rank 0 lost", ...); empty: a signal.
   std::function<std::string()> stop_reason;
   // Called after every epoch (from the thread that runs the job).
-  std::function<void(int epoch, int epochs)> on_epoch;
+  std::function<void(const EpochProgress&)> on_epoch;
 };
 
 struct JobOutcome {

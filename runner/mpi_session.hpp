@@ -18,7 +18,8 @@ enum class Tag : int {
   request = 1,   // worker -> master: ready for a job
   assign = 2,    // master -> worker: run job `job` with sweep point `point`
   done = 3,      // worker -> master: a job ended (status, metrics; failure reason follows)
-  progress = 4,  // worker -> master: epoch `epoch` of `epochs` of job `job` finished
+  progress = 4,  // worker -> master: epoch `epoch` of `epochs` of job `job` finished; it can end after
+                //   epoch `last_epoch` at the earliest, and its fastest epoch took `seconds`
   stop = 5,      // master -> worker: checkpoint the running job and stop (preemption)
   shutdown = 6,  // master -> worker: no more work
   heartbeat = 7, // both ways, every quarter of backend.heartbeat_seconds: "still here" (no payload)
@@ -30,7 +31,7 @@ struct MessageHeader {
   int32_t status = 0;
   int32_t epoch = 0;
   int32_t epochs = 0;
-  int32_t reserved = 0;
+  int32_t last_epoch = 0;
   double validation_accuracy = 0;
   double test_accuracy = 0;
   double seconds = 0;

@@ -32,6 +32,9 @@ class Progress {
   // The final status line.
   void finish();
 
+  // How often the display wants tick(): the live line twice a second, plain lines every interval.
+  double refresh_seconds() const { return terminal_ ? 0.5 : interval_; }
+
   int64_t done() const { return done_; }
   int64_t failed() const { return failed_; }
 

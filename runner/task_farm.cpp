@@ -16,6 +16,7 @@
 #include "engine/core/error.hpp"
 #include "results/hdf5.hpp"
 #include "results/job_record.hpp"
+#include "runner/idle_wait.hpp"
 #include "runner/progress.hpp"
 #include "runner/run_command.hpp"
 #include "runner/scheduler.hpp"
@@ -35,24 +36,6 @@ double thread_cpu_seconds() {
   return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
-// How long an idle loop waits before it looks for messages again: 1 ms after something happened,
-// doubling while nothing does, up to 100 ms. While work flows, messages are answered within a few
-// milliseconds; a rank that waits for long-running jobs wakes 10 times a second (a fixed 2 ms nap
-// cost rank 0 about 1% of a core over whole experiments).
-class IdleBackoff {
- public:
-  std::chrono::microseconds next() {
-    const std::chrono::microseconds delay = delay_;
-    delay_ = std::min(delay_ * 2, kLongest);
-    return delay;
-  }
-  void reset() { delay_ = kShortest; }
-
- private:
-  static constexpr std::chrono::microseconds kShortest{1000}, kLongest{100000};
-  std::chrono::microseconds delay_ = kShortest;
-};
-
 // The heartbeat between rank 0 and the workers (backend.heartbeat_seconds): each side sends
 // Tag::heartbeat when a quarter of the timeout has passed since its last one, and counts any message
 // of the other side as a sign of life. A side silent longer than the timeout is lost: a cut network
@@ -62,6 +45,7 @@ class Heartbeat {
   using Clock = std::chrono::steady_clock;
   explicit Heartbeat(int timeout_seconds) : timeout_(std::chrono::seconds(timeout_seconds)), interval_(timeout_ / 4) {}
   std::chrono::seconds timeout() const { return timeout_; }
+  Clock::duration interval() const { return interval_; }
   // True (and the clock restarted) when our next heartbeat is due.
   bool send_due(Clock::time_point now) {
     if (now - last_sent_ < interval_) return false;
@@ -93,9 +77,9 @@ std::optional<double> completed_validation(const OutputLayout& layout, const std
 class LocalWorker {
  public:
   explicit LocalWorker(const JobContext& base) : context_(base) {
-    context_.on_epoch = [this](int epoch, int epochs) {
-      epoch_.store(epoch);
-      epochs_.store(epochs);
+    context_.on_epoch = [this](const EpochProgress& p) {
+      epoch_.store(p.epoch);
+      epochs_.store(p.epochs);
     };
     thread_ = std::thread([this] { loop(); });
   }
@@ -177,7 +161,8 @@ std::string outcome_line(const JobSpec& j, int64_t point, const JobOutcome& o, i
 
 // Rank 0's master loop. Each turn: notice a stop signal, take the workers' messages and rank 0's
 // own result, hand out work, release workers no job is left for, then sleep until something may
-// have happened (IdleBackoff; rank 0's own job wakes it at once).
+// have happened (IdleWait: rank 0's own job wakes it at once; the workers' epoch reports say when
+// their jobs can end).
 class Master {
  public:
   Master(const ExperimentPlan& plan, const OutputLayout& layout, const MpiSession& mpi, JobContext context, bool verbose,
@@ -192,7 +177,8 @@ class Master {
         progress_(static_cast<int64_t>(plan.jobs.size()), scheduler_.already_done(), scheduler_.remaining_cost(),
                   plan.base.output.progress_seconds,
                   show_live_progress(plan.base.output.progress, isatty(STDOUT_FILENO) != 0, MpiSession::launched_by_mpi())),
-        local_(with_stop(std::move(context))) {
+        local_(with_stop(std::move(context))),
+        idle_(longest_nap(heartbeat_, progress_)) {
     progress_.line(fmt::format("experiment {} ({}): {} jobs ({} sweep points, folds {}, {} repeats, {} protocol); {} already done; "
                                "{} rank{}",
                                plan.base.name, plan.experiment_id, plan.jobs.size(), plan.points.size(), plan.folds.size(),
@@ -210,15 +196,18 @@ class Master {
       release_idle_workers();
       if (all_ended() || lost_wait_over()) break;
       progress_.tick();
-      if (activity) idle_.reset();
-      else local_.wait_for_result(idle_.next());
+      if (activity) idle_.activity();
+      else {
+        local_.wait_for_result(nap());
+        ++naps_;
+      }
     }
     progress_.finish();
     // The scheduling thread's own CPU time (rank 0 trains in another thread): it sleeps while it
     // waits, so this stays a small fraction of the wall time.
     const double cpu = thread_cpu_seconds() - cpu_start_;
-    progress_.line(fmt::format("rank 0 scheduler thread: {:.3f} s CPU over {:.1f} s wall", cpu,
-                               std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start_).count()));
+    progress_.line(fmt::format("rank 0 scheduler thread: {:.3f} s CPU over {:.1f} s wall, {} naps", cpu,
+                               std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start_).count(), naps_));
     return stopping_ || any_interrupted_ ? FarmEnd::stopped : FarmEnd::finished;
   }
 
@@ -226,6 +215,35 @@ class Master {
   const std::set<int>& lost() const { return lost_; }
 
  private:
+  // The longest nap: heartbeats go out twice per heartbeat interval at least, the progress display
+  // is refreshed when due, and nothing waits longer than 2 s.
+  static std::chrono::microseconds longest_nap(const Heartbeat& heartbeat, const Progress& progress) {
+    using std::chrono::microseconds;
+    const double seconds = std::min({2.0, std::chrono::duration<double>(heartbeat.interval()).count() / 2,
+                                     progress.refresh_seconds()});
+    return microseconds(static_cast<int64_t>(seconds * 1e6));
+  }
+
+  // How long to sleep now: see IdleWait. A worker may speak any moment when the run is stopping,
+  // when it has neither asked for work nor been given any, or when its job has not reported an
+  // epoch yet; a worker waiting for a job that is not ready needs nothing until another job ends.
+  std::chrono::microseconds nap() {
+    const auto now = std::chrono::steady_clock::now();
+    bool expect_soon = stopping_.load() || lost_deadline_.has_value();
+    std::vector<JobEndForecast> forecasts;
+    for (int rank = 1; rank < mpi_.size() && !expect_soon; ++rank) {
+      if (shut_down_.count(rank) != 0) continue;
+      if (worker_job_.count(rank) != 0) {
+        auto f = forecast_.find(rank);
+        if (f == forecast_.end()) expect_soon = true;
+        else forecasts.push_back(f->second);
+      } else if (std::find(idle_workers_.begin(), idle_workers_.end(), rank) == idle_workers_.end()) {
+        expect_soon = true;
+      }
+    }
+    return idle_.next(now, expect_soon, forecasts);
+  }
+
   JobContext with_stop(JobContext context) {
     context.should_stop = [this] { return stopping_.load() || stop_requested(); };
     context.stop_reason = [this]() -> std::string {
@@ -262,6 +280,7 @@ class Master {
                         scheduler_.id(j.index), phase_name(j.phase), j.fold, j.repeat, scheduler_.point(j.index));
       progress_.interrupted(j.index);
       worker_job_.erase(it);
+      forecast_.erase(rank);
     }
     progress_.line(fmt::format("rank {} on host {} lost: no message for {:.1f} s (backend.heartbeat_seconds {}); it ran {}. "
                                "Checkpointing the other running jobs and stopping (exit code {})",
@@ -301,13 +320,27 @@ class Master {
   // progress only updates the display).
   bool receive_messages() {
     bool activity = false;
+    // A message read now was not there at the previous look: it was sent after that look began.
+    const auto look = std::chrono::steady_clock::now();
+    const auto sent_after = previous_look_;
+    previous_look_ = look;
     while (auto m = mpi_.poll()) {
       last_heard_[static_cast<std::size_t>(m->source)] = std::chrono::steady_clock::now();
       if (lost_.count(m->source) != 0) continue;  // too late: it was given up
       if (m->tag != Tag::progress && m->tag != Tag::heartbeat) activity = true;
       switch (m->tag) {
         case Tag::request: idle_workers_.push_back(m->source); break;
-        case Tag::progress: progress_.epoch(m->header.job, m->header.epoch, m->header.epochs); break;
+        case Tag::progress: {
+          progress_.epoch(m->header.job, m->header.epoch, m->header.epochs);
+          auto running = worker_job_.find(m->source);
+          if (running != worker_job_.end() && running->second == m->header.job) {
+            JobEndForecast& f = forecast_[m->source];
+            f.not_before = sent_after;
+            f.epochs_left = std::max(0, m->header.last_epoch - m->header.epoch);
+            f.shortest_epoch_seconds = m->header.seconds;
+          }
+          break;
+        }
         case Tag::done: {
           const JobSpec& j = plan_.jobs[static_cast<std::size_t>(m->header.job)];
           JobOutcome o;
@@ -318,6 +351,7 @@ class Master {
           o.test_accuracy = m->header.test_accuracy;
           o.seconds = m->header.seconds;
           worker_job_.erase(m->source);
+          forecast_.erase(m->source);
           record_outcome(j, o, m->source);
           break;
         }
@@ -375,6 +409,7 @@ class Master {
         idle_workers_.pop_back();
         scheduler_.start(j);
         worker_job_[rank] = j;
+        forecast_.erase(rank);
         MessageHeader h;
         h.job = j;
         h.point = scheduler_.point(j);
@@ -436,7 +471,10 @@ class Master {
   std::vector<int> idle_workers_;     // ranks waiting for a job
   std::map<int, int64_t> worker_job_; // rank -> running job
   std::set<int> shut_down_;
-  IdleBackoff idle_;
+  std::map<int, JobEndForecast> forecast_;  // rank -> when its job can end, from its epoch reports
+  std::chrono::steady_clock::time_point previous_look_ = std::chrono::steady_clock::now();
+  IdleWait idle_;
+  int64_t naps_ = 0;  // sleeps between looks, printed with the scheduler's CPU time
   bool any_interrupted_ = false;
 };
 
@@ -498,17 +536,20 @@ void run_worker(const ExperimentPlan& plan, const MpiSession& mpi, JobContext co
     }
     return stop_received || master_lost;
   };
-  // Epoch progress, at most twice a second (the display is not redrawn more often): short epochs
-  // would otherwise wake rank 0 hundreds of times a second.
+  // Epoch reports: a job's first epoch, then at most two a second (the display is not redrawn more
+  // often, and short epochs would fill rank 0's queue). The first one tells rank 0 how fast the job
+  // runs, so that it can sleep until the job nears its end (IdleWait).
   auto last_progress = Clock::now() - std::chrono::seconds(1);
-  context.on_epoch = [&](int epoch, int epochs) {
+  context.on_epoch = [&](const EpochProgress& p) {
     const auto now = Clock::now();
     if (now - last_progress < std::chrono::milliseconds(500)) return;
     last_progress = now;
     MessageHeader h;
     h.job = current;
-    h.epoch = epoch;
-    h.epochs = epochs;
+    h.epoch = p.epoch;
+    h.epochs = p.epochs;
+    h.last_epoch = p.earliest_last_epoch;
+    h.seconds = p.shortest_epoch_seconds;
     mpi.send(0, Tag::progress, h);
   };
   for (;;) {
@@ -531,6 +572,7 @@ void run_worker(const ExperimentPlan& plan, const MpiSession& mpi, JobContext co
     if (m->tag == Tag::shutdown) return;
     current = m->header.job;
     const JobSpec& job = plan.jobs[static_cast<std::size_t>(current)];
+    last_progress = Clock::now() - std::chrono::seconds(1);
     JobOutcome o = run_job(context, job, m->header.point);
     leave_if_master_lost();
     MessageHeader h;

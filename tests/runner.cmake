@@ -26,6 +26,7 @@ diffpool_add_runner_test(mpi_lost_rank test_lost_rank.py LABELS "mpi;runner;resu
 # The protocol modules and the scheduler on their own (no MPI, no files).
 diffpool_add_gtest(test_protocols LABELS "unit;runner" SOURCES unit/test_protocols.cpp LIBS diffpool_runner)
 diffpool_add_gtest(test_scheduler LABELS "unit;runner" SOURCES unit/test_scheduler.cpp LIBS diffpool_runner)
+diffpool_add_gtest(test_idle_wait LABELS "unit;runner" SOURCES unit/test_idle_wait.cpp LIBS diffpool_runner)
 diffpool_add_runner_test(scheduler_cpu test_scheduler_cpu.py LABELS "mpi;runner" TIMEOUT 600)
 diffpool_add_gtest(test_progress LABELS "unit;runner" SOURCES unit/test_progress.cpp LIBS diffpool_runner)
 diffpool_add_runner_test(progress_mpi test_progress_mpi.py LABELS "mpi;runner" TIMEOUT 300)

@@ -1,5 +1,6 @@
 #include "engine/train/trainer.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -71,6 +72,12 @@ Trainer::Trainer(Backend& backend, const GraphDataset& dataset, const ModelConfi
 Trainer::~Trainer() = default;
 
 bool Trainer::finished() const { return epoch_ >= config_.epochs || stopped_early_; }
+
+int Trainer::earliest_last_epoch() const {
+  if (finished()) return epoch_;
+  if (config_.patience <= 0 || !has_best_) return config_.epochs;
+  return std::min(config_.epochs, epoch_ + std::max(1, config_.patience - epochs_without_improvement_));
+}
 
 void Trainer::accumulate(const ForwardOutput& out, int64_t graphs, Tensor& sums) {
   const double b = static_cast<double>(graphs);

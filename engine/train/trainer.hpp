@@ -131,6 +131,9 @@ class Trainer {
   int epoch() const { return epoch_; }
   int best_epoch() const { return best_epoch_; }
   bool finished() const;  // all epochs done or stopped early
+  // The last epoch training can reach at the earliest: the configured epochs, or sooner where early
+  // stopping would end it if validation does not improve again (for forecasting a job's end).
+  int earliest_last_epoch() const;
 
   // One epoch of training and evaluation. `interrupt`, if given, is asked between batches and
   // stops the epoch with Interrupted when it returns true.

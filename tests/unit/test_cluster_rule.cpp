@@ -206,5 +206,44 @@ TEST(Trainer, ValidationOnTheTestSplitIsEvaluatedOnceWithTheSameFigures) {
   }
 }
 
+// earliest_last_epoch() never promises an end that training then beats: after every epoch it is
+// at most the epoch training actually ends at, and it is exact once training has finished.
+TEST(Trainer, EarliestLastEpochIsALowerBoundOfTheEnd) {
+  const GraphDataset data = testing::synthetic_dataset({3, 17, 9, 40, 12, 6, 8, 21, 5, 11}, 4, 2, 3);
+  for (int patience : {0, 1, 2, 4}) {
+    ModelConfig m = config(ClusterRule::per_graph, 1, LinkLossNorm::frobenius);
+    TrainConfig t;
+    t.epochs = 25;
+    t.batch_size = 3;
+    t.learning_rate = 0.05;
+    t.patience = patience;
+    Split split;
+    split.train = {0, 1, 2, 3, 4, 5, 6};
+    split.validation = {7, 8, 9};
+    auto backend = make_cpu_backend(1);
+    Trainer trainer(*backend, data, m, t, split);
+    EXPECT_EQ(trainer.earliest_last_epoch(), t.epochs);
+    std::vector<int> promised;
+    while (!trainer.finished()) {
+      trainer.run_epoch();
+      const int earliest = trainer.earliest_last_epoch();
+      EXPECT_GT(earliest, trainer.finished() ? trainer.epoch() - 1 : trainer.epoch()) << "patience " << patience;
+      EXPECT_LE(earliest, t.epochs);
+      if (patience == 0) {
+        EXPECT_EQ(earliest, t.epochs);
+      } else if (!trainer.finished()) {
+        EXPECT_EQ(earliest, std::min(t.epochs, trainer.epoch() + patience - trainer.state().epochs_without_improvement));
+      }
+      promised.push_back(earliest);
+    }
+    for (std::size_t i = 0; i < promised.size(); ++i)
+      EXPECT_LE(promised[i], trainer.epoch()) << "patience " << patience << ", after epoch " << i + 1;
+    EXPECT_EQ(promised.back(), trainer.epoch());
+    if (patience == 1) {
+      EXPECT_LT(trainer.epoch(), t.epochs) << "the case meant to stop early ran all epochs";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace diffpool
