@@ -3,9 +3,9 @@ it napped at the end) uses under 0.2% of a core while jobs run, without MPI and 
 ranks. The jobs last several seconds each (real ones run minutes to hours), so what is measured is
 the waiting, not the start-up and hand-over around each job.
 
-CPU time on a shared virtual machine is noisy (a thread woken on a busy virtual CPU is charged for
-more than it ran), so the design is also checked by the nap count, which does not depend on the
-host's speed: without workers rank 0 sleeps until its own job ends (a few naps per job, and one
+CPU time on a shared virtual machine is noisy (one wake-up cost 100 to 300 us of thread CPU time
+on the development machine, and CI measured twice what it did), so the design is also checked by
+the nap count, which does not depend on the host's speed: without workers rank 0 sleeps until its own job ends (a few naps per job, and one
 every 1-2 s for the progress display); with a worker it sleeps until that worker's job nears its
 forecast end, far fewer naps than the 10 a second of a fixed 100 ms poll."""
 import os
