@@ -344,8 +344,9 @@ def study_figure(rows):
     ax.set_xlim(-0.6, len(slots) - 0.4)
     ax.set_ylabel("accuracy (%), mean +- std over the outer folds")
     ax.grid(axis="y", alpha=0.3)
-    # Tick labels wrapped to the width of a slot (about 6 pixels per character at size 8).
-    width = max(12, int(FIGURE_PIXELS[0] * (0.76 - 0.07) / len(slots) / 6))
+    # Tick labels wrapped to the width of a slot (about 6 pixels per character at size 8), less two
+    # characters so that neighbouring labels keep a gap (names break at their hyphens).
+    width = max(8, int(FIGURE_PIXELS[0] * (0.76 - 0.07) / len(slots) / 6) - 2)
     labels = [_tick_label(slot, width) for slot in slots]
     ax.set_xticks(range(len(slots)))
     ax.set_xticklabels(labels, fontsize=8)
