@@ -233,10 +233,9 @@ class Master {
     std::vector<JobEndForecast> forecasts;
     for (int rank = 1; rank < mpi_.size() && !expect_soon; ++rank) {
       if (shut_down_.count(rank) != 0) continue;
-      if (worker_job_.count(rank) != 0) {
-        auto f = forecast_.find(rank);
-        if (f == forecast_.end()) expect_soon = true;
-        else forecasts.push_back(f->second);
+      if (auto running = worker_job_.find(rank); running != worker_job_.end()) {
+        if (running->second.forecast) forecasts.push_back(*running->second.forecast);
+        else expect_soon = true;
       } else if (std::find(idle_workers_.begin(), idle_workers_.end(), rank) == idle_workers_.end()) {
         expect_soon = true;
       }
@@ -275,12 +274,11 @@ class Master {
     idle_workers_.erase(std::remove(idle_workers_.begin(), idle_workers_.end(), rank), idle_workers_.end());
     std::string job = "no job";
     if (auto it = worker_job_.find(rank); it != worker_job_.end()) {
-      const JobSpec& j = plan_.jobs[static_cast<std::size_t>(it->second)];
-      job = fmt::format("job {} ({} [{} fold {} repeat {} point {}], rerun from its last checkpoint)", it->second,
+      const JobSpec& j = plan_.jobs[static_cast<std::size_t>(it->second.job)];
+      job = fmt::format("job {} ({} [{} fold {} repeat {} point {}], rerun from its last checkpoint)", it->second.job,
                         scheduler_.id(j.index), phase_name(j.phase), j.fold, j.repeat, scheduler_.point(j.index));
       progress_.interrupted(j.index);
       worker_job_.erase(it);
-      forecast_.erase(rank);
     }
     progress_.line(fmt::format("rank {} on host {} lost: no message for {:.1f} s (backend.heartbeat_seconds {}); it ran {}. "
                                "Checkpointing the other running jobs and stopping (exit code {})",
@@ -333,8 +331,8 @@ class Master {
         case Tag::progress: {
           progress_.epoch(m->header.job, m->header.epoch, m->header.epochs);
           auto running = worker_job_.find(m->source);
-          if (running != worker_job_.end() && running->second == m->header.job) {
-            JobEndForecast& f = forecast_[m->source];
+          if (running != worker_job_.end() && running->second.job == m->header.job) {
+            JobEndForecast& f = running->second.forecast.emplace();
             f.not_before = sent_after;
             f.epochs_left = std::max(0, m->header.last_epoch - m->header.epoch);
             f.shortest_epoch_seconds = m->header.seconds;
@@ -351,7 +349,6 @@ class Master {
           o.test_accuracy = m->header.test_accuracy;
           o.seconds = m->header.seconds;
           worker_job_.erase(m->source);
-          forecast_.erase(m->source);
           record_outcome(j, o, m->source);
           break;
         }
@@ -408,8 +405,7 @@ class Master {
         const int rank = idle_workers_.back();
         idle_workers_.pop_back();
         scheduler_.start(j);
-        worker_job_[rank] = j;
-        forecast_.erase(rank);
+        worker_job_[rank] = WorkerJob{j, std::nullopt};
         MessageHeader h;
         h.job = j;
         h.point = scheduler_.point(j);
@@ -469,9 +465,12 @@ class Master {
   LocalWorker local_;                 // rank 0's training thread (uses stopping_)
   int64_t local_job_ = -1;
   std::vector<int> idle_workers_;     // ranks waiting for a job
-  std::map<int, int64_t> worker_job_; // rank -> running job
+  struct WorkerJob {
+    int64_t job = -1;
+    std::optional<JobEndForecast> forecast;  // when it can end, from its latest epoch report
+  };
+  std::map<int, WorkerJob> worker_job_;  // rank -> running job
   std::set<int> shut_down_;
-  std::map<int, JobEndForecast> forecast_;  // rank -> when its job can end, from its epoch reports
   std::chrono::steady_clock::time_point previous_look_ = std::chrono::steady_clock::now();
   IdleWait idle_;
   int64_t naps_ = 0;  // sleeps between looks, printed with the scheduler's CPU time
@@ -537,8 +536,8 @@ void run_worker(const ExperimentPlan& plan, const MpiSession& mpi, JobContext co
     return stop_received || master_lost;
   };
   // Epoch reports: a job's first epoch, then at most two a second (the display is not redrawn more
-  // often, and short epochs would fill rank 0's queue). The first one tells rank 0 how fast the job
-  // runs, so that it can sleep until the job nears its end (IdleWait).
+  // often, and short epochs would fill rank 0's queue). With the job's pace (once a quarter of a
+  // second of epochs has been timed) they let rank 0 sleep until the job nears its end (IdleWait).
   auto last_progress = Clock::now() - std::chrono::seconds(1);
   context.on_epoch = [&](const EpochProgress& p) {
     const auto now = Clock::now();
