@@ -14,7 +14,7 @@ import numpy as np
 from common import DIFFPOOL, ENV, SOURCE_DIR, run, summary_content
 
 sys.path.insert(0, os.path.join(SOURCE_DIR, "results", "python"))
-from diffpool_results import load_summary, summary_dataframe, to_dataframe  # noqa: E402
+from diffpool_results import epochs_dataframe, load_summary, summary_dataframe, to_dataframe  # noqa: E402
 
 SHARED = ["job_id", "phase", "point", "fold", "repeat", "winner", "best_epoch", "epochs", "validation_accuracy",
           "test_accuracy", "paper_epoch", "paper_test_accuracy"]
@@ -96,6 +96,14 @@ def check_protocol(root, protocol, extra):
     except AssertionError as e:
         sys.exit(f"{protocol}: summary_dataframe differs from to_dataframe: {e}")
     expect(from_summary.winner.notna().all(), f"{protocol}: a job without a winner flag")
+    # to_dataframe and epochs_dataframe read job files: on the merged folder they say so and name
+    # summary_dataframe, rather than give an empty frame that reads as "no jobs".
+    for reader in (to_dataframe, epochs_dataframe):
+        try:
+            reader(merged)
+            sys.exit(f"{protocol}: {reader.__name__} of a folder without job files gave a frame")
+        except ValueError as e:
+            expect("summary_dataframe" in str(e) and "no job files" in str(e), f"{protocol}: {reader.__name__}: {e}")
     if protocol == "paper":
         expect(from_summary.paper_test_accuracy.notna().all(), "paper: no per-job paper figure")
     text = open(os.path.join(merged, "experiment.yaml")).read()

@@ -8,6 +8,8 @@
 
 `experiment` is an experiment output folder or an Experiment from load_experiment. Fields that do
 not apply to a job are missing (NaN, or <NA> in the nullable Int64 and boolean columns), never 0.
+A folder that keeps only summary.h5 (results/published/, the output of `diffpool merge`) has no
+job files: both raise ValueError there, naming summary_dataframe, which reads the summary's rows.
 """
 import numpy as np
 
@@ -32,10 +34,20 @@ def _pandas():
     return pandas
 
 
-def _experiment(experiment):
-    if isinstance(experiment, Experiment):
-        return experiment
-    return load_experiment(experiment)
+def _experiment(experiment, caller):
+    exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
+    # A folder that keeps only its summary (results/published/, `diffpool merge`) would give an
+    # empty frame here, which reads as "no jobs": say where its jobs are instead.
+    completed = int(exp.summary.jobs_completed) if exp.summary is not None else 0
+    if not exp.jobs and completed > 0:
+        where = f"{exp.folder}: no job files, only summary.h5 ({completed} completed jobs): {caller} reads job files"
+        if len(exp.summary.jobs) > 0:
+            raise ValueError(f"{where}; summary_dataframe({exp.folder!r}) gives one row per job from the summary"
+                             + (", load_summary(...).validation_curves the per-epoch validation curves"
+                                if caller == "epochs_dataframe" else ""))
+        raise ValueError(f"{where}, and this summary was written before summaries stored a row per job: "
+                         f"load_summary(...) has its per-fold figures (winners, points)")
+    return exp
 
 
 def _typed(values):
@@ -89,7 +101,7 @@ def to_dataframe(experiment):
         settings do not name the key.
     """
     pd = _pandas()
-    exp = _experiment(experiment)
+    exp = _experiment(experiment, "to_dataframe")
     jobs = exp.jobs
     flags = winner_flags(exp)
     paper = paper_epochs(exp) if jobs and jobs[0].protocol == "paper" else {}
@@ -163,7 +175,7 @@ def epochs_dataframe(experiment):
     test_measured (bool); grad_norm, train_seconds, eval_seconds (float64). Merge with
     to_dataframe on job_id for the settings."""
     pd = _pandas()
-    exp = _experiment(experiment)
+    exp = _experiment(experiment, "epochs_dataframe")
     frames = []
     for j in exp.jobs:
         m = j.metrics
