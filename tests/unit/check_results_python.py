@@ -17,14 +17,16 @@ import math
 import os
 import shutil
 import struct
+import subprocess
 import sys
 import tempfile
 
 import h5py
 import numpy as np
 
-from diffpool_results import (confusion_from_labels, confusion_matrix, epochs_dataframe, load_experiment, load_job,
-                              plots, published, study, to_dataframe)
+from diffpool_results import (confusion_from_labels, confusion_matrix, epochs_dataframe, load_confusion,
+                              load_experiment, load_job, plots, published, save_confusion, study, sum_confusions,
+                              to_dataframe)
 from diffpool_results.frames import JOB_COLUMNS
 from diffpool_results.io import AttrDict, GraphOutput, Level, rows
 
@@ -266,6 +268,39 @@ def check_confusion(exp):
     expect(c.matrix.tolist() == [[0, 0, 2], [0, 1, 0], [1, 0, 0]], f"epoch 2 matrix {c.matrix}")
     # Epoch 3 did not measure the test split: nothing to count.
     expect(confusion_matrix(exp, jobs=[exp.jobs[0].path], epoch=3) is None, "epoch 3 has no predictions")
+    check_saved_confusion(exp)
+
+
+def check_saved_confusion(exp):
+    """confusion.csv: saved and read back exactly; a folder with only summary.h5 and confusion.csv
+    (a published experiment) gives the saved matrix; shards' matrices add up, by function and by
+    the confusion_csv command; a damaged file names its line."""
+    c = confusion_matrix(exp)
+    folder = tempfile.mkdtemp(prefix="diffpool-confusion-")
+    try:
+        shutil.copy(os.path.join(exp.folder, "summary.h5"), folder)
+        path = save_confusion(c, os.path.join(folder, "confusion.csv"))
+        for back in (load_confusion(path), confusion_matrix(folder)):
+            expect(back.matrix.tolist() == c.matrix.tolist() and back.graphs == c.graphs, f"saved matrix {back.matrix}")
+            expect(back.jobs == c.jobs and back.description == c.description and back.skipped == [],
+                   f"saved jobs {back.jobs}, description {back.description!r}")
+            close(back.per_class_accuracy, c.per_class_accuracy, "saved per_class_accuracy")
+        twice = sum_confusions([c, c])
+        expect(twice.matrix.tolist() == (2 * c.matrix).tolist() and twice.graphs == 2 * c.graphs
+               and twice.accuracy == c.accuracy and len(twice.jobs) == 2 * len(c.jobs), f"sum {twice.matrix}")
+        command = [sys.executable, "-m", "diffpool_results.confusion_csv", exp.folder, exp.folder, "--csv", path]
+        p = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        expect(p.returncode == 0 and "16 test graphs" in p.stdout, f"confusion_csv: {p.returncode} {p.stdout} {p.stderr}")
+        expect(load_confusion(path).matrix.tolist() == twice.matrix.tolist(), "confusion_csv did not add the folders")
+        with open(path, "a") as f:
+            f.write("3,1,x,0\n")
+        try:
+            load_confusion(path)
+            sys.exit("a damaged confusion.csv was read")
+        except ValueError as e:
+            expect(f"{path}:" in str(e) and "'3,1,x,0'" in str(e), f"damaged confusion.csv: {e}")
+    finally:
+        shutil.rmtree(folder)
 
 
 def drop_checksum_block(path):

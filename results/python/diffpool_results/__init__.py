@@ -35,13 +35,13 @@ Confusion matrices (numpy only):
 Plots: python3 -m diffpool_results.plots FOLDER --out DIR [--graph N] [--job ID]
 Study figure: python3 -m diffpool_results.study results/published --out docs/figures/study.png
 """
-from .confusion import confusion_from_labels, confusion_matrix
+from .confusion import confusion_from_labels, confusion_matrix, load_confusion, save_confusion, sum_confusions
 from .frames import epochs_dataframe, summary_dataframe, to_dataframe
 from .io import (AttrDict, DamagedFileError, Experiment, GraphOutput, Job, Level, Summary, load_experiment, load_job,
                  load_summary)
 
 __all__ = [
     "AttrDict", "DamagedFileError", "Experiment", "GraphOutput", "Job", "Level", "Summary", "confusion_from_labels",
-    "confusion_matrix", "epochs_dataframe", "load_experiment", "load_job", "load_summary", "summary_dataframe",
-    "to_dataframe",
+    "confusion_matrix", "epochs_dataframe", "load_confusion", "load_experiment", "load_job", "load_summary",
+    "save_confusion", "sum_confusions", "summary_dataframe", "to_dataframe",
 ]

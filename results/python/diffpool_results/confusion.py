@@ -5,8 +5,17 @@
     c.matrix          # int64 [C, C]: row = true class, column = predicted class
     c.per_class_accuracy, c.accuracy, c.graphs, c.jobs, c.description
 
+A folder that keeps only its summary (results/published/) keeps the matrix of its figure in
+confusion.csv, written from the run folders before their job files went:
+
+    /usr/bin/python3 -m diffpool_results.confusion_csv runs/fold0 runs/fold1 ... --csv confusion.csv
+
+(the shards of one experiment: their matrices add up), and confusion_matrix(folder) reads it there.
+
 Needs numpy only.
 """
+import os
+
 import numpy as np
 
 from .io import AttrDict, Experiment, load_experiment, load_job
@@ -53,11 +62,15 @@ def confusion_matrix(experiment, jobs=None, epoch=None, classes=None):
 
     Returns confusion_from_labels' AttrDict plus jobs (the job ids counted), skipped (job ids
     without predictions) and description (what was counted, for titles); None when no job has
-    stored predictions."""
+    stored predictions. A folder without job files that keeps a confusion.csv (save_confusion):
+    that matrix (its jobs as saved, skipped empty)."""
     if isinstance(experiment, Experiment):
         exp = experiment
     else:
         exp = load_experiment(experiment)
+    saved = os.path.join(exp.folder, CSV_NAME)
+    if not exp.jobs and jobs is None and os.path.exists(saved):
+        return load_confusion(saved)
     if jobs is None:
         chosen = reported_jobs(exp)
         protocol = exp.jobs[0].protocol if exp.jobs else ""
@@ -97,3 +110,77 @@ def confusion_matrix(experiment, jobs=None, epoch=None, classes=None):
     result.skipped = skipped
     result.description = description
     return result
+
+
+CSV_NAME = "confusion.csv"
+
+
+def save_confusion(confusion, path):
+    """Writes a confusion matrix as CSV: a comment line with what was counted (description), one
+    listing the job ids counted, a header `true\\predicted,0,1,...`, then one row of counts per
+    true class. load_confusion reads it back."""
+    matrix = np.asarray(confusion.matrix, dtype=np.int64)
+    with open(path, "w") as out:
+        out.write(f"# {confusion.get('description', '')}\n")
+        out.write(f"# jobs: {' '.join(confusion.get('jobs', []))}\n")
+        out.write("true\\predicted," + ",".join(str(p) for p in range(matrix.shape[1])) + "\n")
+        for t, row in enumerate(matrix):
+            out.write(f"{t}," + ",".join(str(int(v)) for v in row) + "\n")
+    return path
+
+
+def load_confusion(path):
+    """A confusion matrix saved by save_confusion, as confusion_from_labels' AttrDict plus jobs,
+    skipped (empty) and description."""
+    description, jobs, rows = "", [], []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if line.startswith("# jobs:"):
+                jobs = line[len("# jobs:"):].split()
+            elif line.startswith("# "):
+                description = line[2:]
+            elif line.startswith("true\\predicted"):
+                continue
+            elif line:
+                try:
+                    cells = [int(v) for v in line.split(",")]
+                except ValueError:
+                    raise ValueError(f"{path}:{number}: not a row of integer counts: {line!r}") from None
+                if cells[0] != len(rows):
+                    raise ValueError(f"{path}:{number}: row of true class {cells[0]} where {len(rows)} was expected")
+                rows.append(cells[1:])
+    matrix = np.array(rows, dtype=np.int64)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.size == 0:
+        raise ValueError(f"{path}: not a square matrix of counts ({matrix.shape})")
+    result = _from_matrix(matrix)
+    result.jobs, result.skipped, result.description = jobs, [], description
+    return result
+
+
+def _from_matrix(matrix):
+    classes = matrix.shape[0]
+    labels = np.repeat(np.repeat(np.arange(classes), classes), matrix.ravel())
+    predictions = np.repeat(np.tile(np.arange(classes), classes), matrix.ravel())
+    return confusion_from_labels(labels, predictions, classes)
+
+
+def sum_confusions(confusions, description=None):
+    """The confusion matrix of several disjoint sets of evaluations (the shards of one experiment,
+    each run over some of its folds): the counts add. Jobs are concatenated; description, when not
+    given, joins theirs."""
+    confusions = [c for c in confusions if c is not None]
+    if not confusions:
+        raise ValueError("no confusion matrix to add up")
+    classes = max(c.matrix.shape[0] for c in confusions)
+    total = np.zeros((classes, classes), dtype=np.int64)
+    for c in confusions:
+        k = c.matrix.shape[0]
+        total[:k, :k] += c.matrix
+    result = _from_matrix(total)
+    result.jobs = [j for c in confusions for j in c.get("jobs", [])]
+    result.skipped = [j for c in confusions for j in c.get("skipped", [])]
+    result.description = description if description is not None else "; ".join(c.get("description", "")
+                                                                                  for c in confusions)
+    return result
+

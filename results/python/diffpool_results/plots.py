@@ -590,8 +590,14 @@ def plot_experiment_confusion(exp, path, log=print):
         return None
     if result.skipped:
         log(f"note: {len(result.skipped)} jobs without stored test predictions left out of the confusion matrix")
-    job = next(j for j in exp.jobs if j.job_id == result.jobs[0])
-    return plot_confusion_matrix(result, path, f"{job.experiment_name}: {job.dataset} {job.variant}")
+    job = next((j for j in exp.jobs if j.job_id in result.jobs), None)
+    if job is not None:
+        title = f"{job.experiment_name}: {job.dataset} {job.variant}"
+    else:  # a folder that keeps only its summary and confusion.csv
+        summary = exp.summary or {}
+        title = (f"{summary.get('name', os.path.basename(os.path.normpath(exp.folder)))}: "
+                 f"{summary.get('dataset', '')} {summary.get('variant', '')}").rstrip(": ")
+    return plot_confusion_matrix(result, path, title)
 
 
 def plot_all(folder, out_dir, graph=None, job_id=None, log=print):
