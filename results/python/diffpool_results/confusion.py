@@ -21,6 +21,8 @@ import numpy as np
 from .io import AttrDict, Experiment, load_experiment, load_job
 from .selection import predictions_at, reported_jobs
 
+CSV_NAME = "confusion.csv"  # a published folder's matrix (save_confusion)
+
 
 def confusion_from_labels(labels, predictions, classes=None):
     """The confusion matrix of one set of (true, predicted) classes.
@@ -42,11 +44,16 @@ def confusion_from_labels(labels, predictions, classes=None):
         raise ValueError(f"class {seen - 1} seen, but classes={classes}")
     matrix = np.zeros((classes, classes), dtype=np.int64)
     np.add.at(matrix, (labels, predictions), 1)
+    return _from_matrix(matrix)
+
+
+def _from_matrix(matrix):
+    """confusion_from_labels' AttrDict of a matrix of counts."""
     per_class = matrix.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         per_class_accuracy = np.where(per_class > 0, np.diag(matrix) / np.maximum(per_class, 1), np.nan)
     total = int(matrix.sum())
-    return AttrDict(matrix=matrix, classes=classes, per_class_accuracy=per_class_accuracy.astype(np.float64),
+    return AttrDict(matrix=matrix, classes=matrix.shape[0], per_class_accuracy=per_class_accuracy.astype(np.float64),
                     accuracy=float(np.trace(matrix) / total) if total else float("nan"), graphs=total)
 
 
@@ -112,9 +119,6 @@ def confusion_matrix(experiment, jobs=None, epoch=None, classes=None):
     return result
 
 
-CSV_NAME = "confusion.csv"
-
-
 def save_confusion(confusion, path):
     """Writes a confusion matrix as CSV: a comment line with what was counted (description), one
     listing the job ids counted, a header `true\\predicted,0,1,...`, then one row of counts per
@@ -158,13 +162,6 @@ def load_confusion(path):
     return result
 
 
-def _from_matrix(matrix):
-    classes = matrix.shape[0]
-    labels = np.repeat(np.repeat(np.arange(classes), classes), matrix.ravel())
-    predictions = np.repeat(np.tile(np.arange(classes), classes), matrix.ravel())
-    return confusion_from_labels(labels, predictions, classes)
-
-
 def sum_confusions(confusions, description=None):
     """The confusion matrix of several disjoint sets of evaluations (the shards of one experiment,
     each run over some of its folds): the counts add. Jobs are concatenated; description, when not
@@ -183,4 +180,3 @@ def sum_confusions(confusions, description=None):
     result.description = description if description is not None else "; ".join(c.get("description", "")
                                                                                   for c in confusions)
     return result
-
