@@ -469,6 +469,11 @@ const std::vector<Field>& fields() {
                  {none, "`auto` picks the GPU when one is visible; `cuda` without a GPU is an error"}),
         integer_key("backend.cpu_threads", backend_section, &BackendOptions::cpu_threads, IntRange{1, 1024},
                     {none, "BLAS threads per process (one rank per core is the intended use)"}),
+        name_key("backend.matmul_precision", backend_section, &BackendOptions::matmul_precision, matmul_precision_names,
+                 {job, "f32 matrix products: `fp32` in full, or `tf32`, every operand reduced to TF32 (10 mantissa bits) as "
+                       "NVIDIA tensor cores read it, sums in f32; on the CPU an emulation for accuracy studies, slower "
+                       "(docs/PERFORMANCE.md, \"TF32\"); needs training.dtype f32",
+                  nullptr, nullptr, true}),
         integer_key("backend.heartbeat_seconds", backend_section, &BackendOptions::heartbeat_seconds, IntRange{2, 86400}, {none, "a rank silent this long under MPI is lost: the run checkpoints and exits 75 (requeue) instead of hanging"}),
     };
     for (Field& f : t) {
@@ -665,6 +670,10 @@ ExperimentConfig parse_document(const YAML::Node& document, const std::string& s
         check(only);
     }
     if (section == "sweep") check_sweep_size(c, present ? node : YAML::Node(), reader);
+    if (section == "backend" && c.backend.matmul_precision == MatmulPrecision::tf32 && c.training.dtype != DType::f32)
+      reader.fail(node["matmul_precision"], "backend.matmul_precision",
+                  fmt::format("tf32 reduces f32 products, but training.dtype is {}: use training.dtype: f32 or "
+                              "matmul_precision: fp32", dtype_name(c.training.dtype)));
     if (section == "output" && c.output.dir.empty()) c.output.dir = "runs/" + c.name;
     if (!present) continue;
     for (const auto& kv : node) {

@@ -16,7 +16,26 @@ const EnumNames<BackendKind>& backend_kind_names() {
 const char* backend_kind_name(BackendKind kind) { return backend_kind_names().name(kind); }
 BackendKind parse_backend_kind(const std::string& text) { return backend_kind_names().parse(text); }
 
+const EnumNames<MatmulPrecision>& matmul_precision_names() {
+  static const EnumNames<MatmulPrecision> names("matmul precision",
+                                                {{"fp32", MatmulPrecision::fp32}, {"tf32", MatmulPrecision::tf32}},
+                                                {{"f32", MatmulPrecision::fp32}, {"float32", MatmulPrecision::fp32}});
+  return names;
+}
+const char* matmul_precision_name(MatmulPrecision precision) { return matmul_precision_names().name(precision); }
+
+namespace {
+std::unique_ptr<Backend> make_backend_of_kind(const BackendOptions& options);
+}
+
 std::unique_ptr<Backend> make_backend(const BackendOptions& options) {
+  std::unique_ptr<Backend> backend = make_backend_of_kind(options);
+  if (options.matmul_precision != MatmulPrecision::fp32) backend->set_matmul_precision(options.matmul_precision);
+  return backend;
+}
+
+namespace {
+std::unique_ptr<Backend> make_backend_of_kind(const BackendOptions& options) {
   switch (options.kind) {
     case BackendKind::cpu: return make_cpu_backend(options.cpu_threads);
     case BackendKind::cuda: {
@@ -38,6 +57,7 @@ std::unique_ptr<Backend> make_backend(const BackendOptions& options) {
   }
   throw InputError("invalid backend kind");
 }
+}  // namespace
 
 Tensor allocate_tensor(Backend& backend, Shape shape, DType dtype) {
   const std::size_t bytes = static_cast<std::size_t>(shape.numel()) * dtype_size(dtype);

@@ -91,9 +91,23 @@ struct GemmGroup {
   int64_t ldc = 1;
 };
 
+// The precision of f32 matrix products (gemm, gemm_strided_batched, gemm_grouped).
+//   fp32: full f32 (the default, and the reference every parity test compares against).
+//   tf32: every operand element reduced to TF32 (engine/core/tf32.hpp: 10 mantissa bits) before
+//         it is multiplied, products accumulated in f32, as NVIDIA tensor cores compute. The CUDA
+//         backend runs cuBLAS in its TF32 tensor-op math mode and reduces the operands of its own
+//         grouped kernel; the CPU backend reduces copies of the operands before OpenBLAS, an
+//         emulation that lets the accuracy of TF32 training be measured without a GPU.
+// f64 products are never reduced. Nothing else (elementwise maps, reductions, spmm) changes.
+enum class MatmulPrecision : uint8_t { fp32, tf32 };
+
 class Backend : public DeviceMemory {
  public:
   virtual std::string name() const = 0;  // "cpu (OpenBLAS, 1 thread)", "cuda:0 (NVIDIA H100)"
+
+  // Set once after creation (make_backend does, from BackendOptions), before any product.
+  virtual void set_matmul_precision(MatmulPrecision precision) { matmul_precision_ = precision; }
+  MatmulPrecision matmul_precision() const { return matmul_precision_; }
 
   // ---- memory -------------------------------------------------------------------------------
   // device(), allocate, deallocate, copy_bytes and fill: see DeviceMemory
@@ -206,6 +220,9 @@ class Backend : public DeviceMemory {
                          Tensor& params, const Tensor& grads, Tensor& m, Tensor& v) = 0;
 
   virtual void synchronize() = 0;
+
+ protected:
+  MatmulPrecision matmul_precision_ = MatmulPrecision::fp32;
 };
 
 enum class BackendKind : uint8_t { cpu, cuda, automatic };
@@ -213,12 +230,15 @@ template <class E> class EnumNames;  // engine/core/setting.hpp
 const EnumNames<BackendKind>& backend_kind_names();  // "gpu" is accepted for cuda
 const char* backend_kind_name(BackendKind kind);
 BackendKind parse_backend_kind(const std::string& text);  // "cpu", "cuda", "auto"
+const EnumNames<MatmulPrecision>& matmul_precision_names();  // "fp32", "tf32"
+const char* matmul_precision_name(MatmulPrecision precision);
 
 struct BackendOptions {
   BackendKind kind = BackendKind::cpu;
   int cpu_threads = 1;   // BLAS threads per process
   int cuda_device = -1;  // -1: chosen by node-local rank (see runner)
   int heartbeat_seconds = 60;  // the task farm's silence limit between ranks (runner/task_farm.hpp)
+  MatmulPrecision matmul_precision = MatmulPrecision::fp32;  // f32 products (see MatmulPrecision)
 };
 
 // Creates the backend. Throws a clear error when CUDA is asked for and is not built or no GPU is

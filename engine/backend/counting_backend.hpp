@@ -36,12 +36,18 @@ struct ProductFlops {
 
 class CountingBackend final : public Backend {
  public:
-  CountingBackend(Backend& inner, bool execute = true) : inner_(inner), execute_(execute) {}
+  CountingBackend(Backend& inner, bool execute = true) : inner_(inner), execute_(execute) {
+    matmul_precision_ = inner.matmul_precision();
+  }
 
   const ProductFlops& flops() const { return flops_; }
   void reset() { flops_ = ProductFlops{}; }
   Backend& inner() { return inner_; }
 
+  void set_matmul_precision(MatmulPrecision precision) override {
+    Backend::set_matmul_precision(precision);
+    inner_.set_matmul_precision(precision);
+  }
   Device device() const override { return inner_.device(); }
   std::string name() const override { return inner_.name(); }
   void* allocate(std::size_t bytes) override { return inner_.allocate(bytes); }

@@ -27,7 +27,7 @@ const DiffpoolCudaModule* diffpool_cuda_module();
 }  // extern "C"
 
 namespace diffpool {
-inline constexpr int cuda_module_interface_version = 1;
+inline constexpr int cuda_module_interface_version = 2;  // 2: Backend::set_matmul_precision
 inline constexpr const char* cuda_module_file_name = "libdiffpool_cuda.so";
 inline constexpr const char* cuda_module_entry_name = "diffpool_cuda_module";
 }  // namespace diffpool

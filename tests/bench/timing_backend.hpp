@@ -45,7 +45,11 @@ class TimingBackend final : public Backend {
     bool operator<(const GemmShape& o) const { return tie() < o.tie(); }
   };
 
-  explicit TimingBackend(Backend& inner) : inner_(inner) {}
+  explicit TimingBackend(Backend& inner) : inner_(inner) { matmul_precision_ = inner.matmul_precision(); }
+  void set_matmul_precision(MatmulPrecision precision) override {
+    Backend::set_matmul_precision(precision);
+    inner_.set_matmul_precision(precision);
+  }
 
   const std::map<std::string, Stat>& stats() const { return stats_; }
   // Calls of every dense product shape since the last reset (batched products: batch > 1).

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "cublas_v2.h"
+#include "engine/core/tf32.hpp"
 #include "cuda_runtime.h"
 
 struct CUstream_st {
@@ -29,6 +30,7 @@ struct CUstream_st {
 };
 struct cublasContext {
   cudaStream_t stream;
+  cublasMath_t math = CUBLAS_DEFAULT_MATH;  // TF32: f32 operands reduced to TF32 (diffpool::to_tf32)
 };
 
 namespace emu {
@@ -377,7 +379,11 @@ cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream) {
   handle->stream = stream;
   return CUBLAS_STATUS_SUCCESS;
 }
-cublasStatus_t cublasSetMathMode(cublasHandle_t, cublasMath_t) { return CUBLAS_STATUS_SUCCESS; }
+cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode) {
+  if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
+  handle->math = mode;
+  return CUBLAS_STATUS_SUCCESS;
+}
 cublasStatus_t cublasSetPointerMode(cublasHandle_t, cublasPointerMode_t mode) {
   return mode == CUBLAS_POINTER_MODE_HOST ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_INVALID_VALUE;
 }
@@ -407,12 +413,15 @@ cublasStatus_t gemm(cublasHandle_t handle, cublasOperation_t ta, cublasOperation
     std::fprintf(stderr, "[cuda emulation] cublas gemm: a matrix lies outside device memory\n");
     return CUBLAS_STATUS_EXECUTION_FAILED;
   }
+  // The TF32 math mode models the tensor cores' reading of f32 operands (f64 is unaffected).
+  const bool tf32 = handle->math == CUBLAS_TF32_TENSOR_OP_MATH;
+  const auto operand = [tf32](T v) { return tf32 ? diffpool::to_tf32(v) : v; };
   for (int64_t j = 0; j < n; ++j)
     for (int64_t i = 0; i < m; ++i) {
       double acc = 0;
       for (int64_t l = 0; l < k; ++l) {
-        const T av = ta == CUBLAS_OP_N ? a[i + l * lda] : a[l + i * lda];
-        const T bv = tb == CUBLAS_OP_N ? b[l + j * ldb] : b[j + l * ldb];
+        const T av = operand(ta == CUBLAS_OP_N ? a[i + l * lda] : a[l + i * lda]);
+        const T bv = operand(tb == CUBLAS_OP_N ? b[l + j * ldb] : b[j + l * ldb]);
         acc += static_cast<double>(av) * static_cast<double>(bv);
       }
       T& cij = c[i + j * ldc];

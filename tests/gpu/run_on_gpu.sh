@@ -10,7 +10,8 @@
 #                  (a test that skips for want of a device fails here)
 #   benchmarks     bench_epoch on ENZYMES (configs/bench_enzymes.yaml) and on D&D's paper 2-level
 #                  model (configs/bench_dd.yaml), the latter also with model.cluster_rule=per_graph,
-#                  all with backend.kind=cuda and a few epochs
+#                  all with backend.kind=cuda and a few epochs; the two D&D models again with
+#                  backend.matmul_precision=tf32 (tensor cores)
 #   mpi run        the paper ENZYMES experiment (10 jobs) under the bundle's mpirun, RANKS ranks on
 #                  the one GPU, few epochs; SIGKILL to the whole job once a job has finished and a
 #                  running job with a quarter of its epochs left has a checkpoint; the same command
@@ -219,6 +220,12 @@ if (( gpu )); then
     --epochs "$bench_epochs" --warmup 1 --set backend.kind=cuda
   step bench-dd-per-graph 90 "$bundle/bin/bench_epoch" "$bundle/configs/bench_dd.yaml" \
     --epochs "$bench_epochs" --warmup 1 --set backend.kind=cuda --set model.cluster_rule=per_graph
+  # TF32 tensor cores for the f32 products (backend.matmul_precision), D&D's two models.
+  step bench-dd-tf32 120 "$bundle/bin/bench_epoch" "$bundle/configs/bench_dd.yaml" \
+    --epochs "$bench_epochs" --warmup 1 --set backend.kind=cuda --set backend.matmul_precision=tf32
+  step bench-dd-per-graph-tf32 90 "$bundle/bin/bench_epoch" "$bundle/configs/bench_dd.yaml" \
+    --epochs "$bench_epochs" --warmup 1 --set backend.kind=cuda --set model.cluster_rule=per_graph \
+    --set backend.matmul_precision=tf32
 else
   # D&D's paper model on one CPU core takes minutes per epoch: only check that the bundle reads it.
   step bench-dd-per-graph 120 "$bundle/bin/bench_epoch" "$bundle/configs/bench_dd.yaml" \

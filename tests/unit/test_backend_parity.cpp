@@ -18,6 +18,7 @@
 #include "engine/backend/cuda_device.hpp"
 #include "engine/core/error.hpp"
 #include "engine/core/random.hpp"
+#include "engine/core/tf32.hpp"
 #include "engine/core/workspace.hpp"
 #include "tests/unit/parity_util.hpp"
 
@@ -345,6 +346,154 @@ TEST_F(BackendParity, GemmGrouped) {
           expect_close_twin<T>(what, tc, &bounds);
         }
   });
+}
+
+// backend.matmul_precision: tf32 on both backends (restored to fp32 at the end, whatever fails):
+// gemm, strided batched and grouped f32 products, f64 ones unchanged. The CPU reduces operands by
+// truncation (engine/core/tf32.hpp), as the CUDA emulation's cuBLAS and the grouped kernel do, so
+// under the emulation the two agree within f32 rounding of the reduced operands' products. On a
+// GPU, cuBLAS's tensor cores may reduce differently (round to nearest), so there each term may
+// differ by up to 2^-9 of |a b| in all: the bound adds that.
+TEST_F(BackendParity, Tf32Products) {
+  struct Restore {
+    ~Restore() {
+      ref().set_matmul_precision(MatmulPrecision::fp32);
+      gpu().set_matmul_precision(MatmulPrecision::fp32);
+    }
+  } restore;
+  ref().set_matmul_precision(MatmulPrecision::tf32);
+  gpu().set_matmul_precision(MatmulPrecision::tf32);
+#if defined(DIFFPOOL_CUDA_EMULATION)
+  const double tf32_slack = 0;
+#else
+  const double tf32_slack = std::ldexp(1.0, -9) / testing::kProductTolerance<float>;
+#endif
+  Rng rng(11);
+  auto reduced = [](std::vector<float> v) {
+    for (float& x : v) x = to_tf32(x);
+    return v;
+  };
+  // Bounds from the reduced operands (the rounding of their f32 sums), plus the slack above over
+  // the unreduced ones.
+  auto bounds_of = [&](Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, double alpha, const std::vector<float>& a,
+                       int64_t lda, const std::vector<float>& b, int64_t ldb, double beta, const std::vector<float>& c,
+                       int64_t ldc) {
+    auto bounds = product_bounds<float>(ta, tb, m, n, k, alpha, reduced(a), lda, reduced(b), ldb, beta, c, ldc);
+    if (tf32_slack > 0) {
+      const auto full = product_bounds<float>(ta, tb, m, n, k, alpha, a, lda, b, ldb, 0.0, c, ldc);
+      for (std::size_t i = 0; i < bounds.size(); ++i) bounds[i] += tf32_slack * full[i];
+    }
+    return bounds;
+  };
+  for (const GemmShape& s : kGemmShapes)
+    for (Trans ta : {Trans::no, Trans::yes})
+      for (Trans tb : {Trans::no, Trans::yes}) {
+        const std::string what = "tf32 gemm " + trans_name(ta) + trans_name(tb) + " m " + std::to_string(s.m) + " n " +
+                                 std::to_string(s.n) + " k " + std::to_string(s.k);
+        SCOPED_TRACE(what);
+        const int64_t a_rows = ta == Trans::no ? s.m : s.k, a_cols = ta == Trans::no ? s.k : s.m;
+        const int64_t b_rows = tb == Trans::no ? s.k : s.n, b_cols = tb == Trans::no ? s.n : s.k;
+        const int64_t lda = std::max<int64_t>(a_cols, 1) + s.pad, ldb = std::max<int64_t>(b_cols, 1) + s.pad;
+        const int64_t ldc = s.n + s.pad;
+        const auto a = random_values<float>(rng, std::max<int64_t>(a_rows, 1) * lda, -1, 1);
+        const auto b = random_values<float>(rng, std::max<int64_t>(b_rows, 1) * ldb, -1, 1);
+        const auto c = random_values<float>(rng, s.m * ldc, -1, 1);
+        Twin ta_ = twin<float>(a, Shape{static_cast<int64_t>(a.size())});
+        Twin tb_ = twin<float>(b, Shape{static_cast<int64_t>(b.size())});
+        Twin tc = twin<float>(c, Shape{static_cast<int64_t>(c.size())});
+        ref().gemm(ta, tb, s.m, s.n, s.k, 0.75, ta_.reference.data(), lda, tb_.reference.data(), ldb, 1.5,
+                   tc.reference.data(), ldc, DType::f32);
+        gpu().gemm(ta, tb, s.m, s.n, s.k, 0.75, ta_.tested.data(), lda, tb_.tested.data(), ldb, 1.5, tc.tested.data(),
+                   ldc, DType::f32);
+        const auto bounds = bounds_of(ta, tb, s.m, s.n, s.k, 0.75, a, lda, b, ldb, 1.5, c, ldc);
+        expect_close_twin<float>(what, tc, &bounds);
+      }
+  {
+    SCOPED_TRACE("tf32 gemm_strided_batched and gemm_grouped");
+    const int64_t m = 45, n = 33, k = 70, batch = 3;
+    const auto a = random_values<float>(rng, batch * m * k, -1, 1);
+    const auto b = random_values<float>(rng, batch * k * n, -1, 1);
+    const auto c = nan_values<float>(batch * m * n);
+    Twin ta_ = twin<float>(a, Shape{batch * m * k});
+    Twin tb_ = twin<float>(b, Shape{batch * k * n});
+    Twin tc = twin<float>(c, Shape{batch * m * n});
+    Twin tg = twin<float>(c, Shape{batch * m * n});
+    ref().gemm_strided_batched(Trans::no, Trans::no, m, n, k, 1.0, ta_.reference.data(), k, m * k,
+                               tb_.reference.data(), n, k * n, 0.0, tc.reference.data(), n, m * n, batch, DType::f32);
+    gpu().gemm_strided_batched(Trans::no, Trans::no, m, n, k, 1.0, ta_.tested.data(), k, m * k, tb_.tested.data(), n,
+                               k * n, 0.0, tc.tested.data(), n, m * n, batch, DType::f32);
+    // Grouped: the batch's products plus one too large for the CUDA kernel (cuBLAS), 130 x 90 x 100.
+    auto groups_of = [&](const Tensor& a_t, const Tensor& b_t, Tensor& c_t) {
+      std::vector<GemmGroup> groups;
+      for (int64_t g = 0; g < batch; ++g)
+        groups.push_back(GemmGroup{m, n, k, static_cast<const float*>(a_t.data()) + g * m * k, k,
+                                   static_cast<const float*>(b_t.data()) + g * k * n, n,
+                                   static_cast<float*>(c_t.data()) + g * m * n, n});
+      return groups;
+    };
+    ref().gemm_grouped(Trans::no, Trans::no, groups_of(ta_.reference, tb_.reference, tg.reference), 1.0, 0.0,
+                       DType::f32);
+    gpu().gemm_grouped(Trans::no, Trans::no, groups_of(ta_.tested, tb_.tested, tg.tested), 1.0, 0.0, DType::f32);
+    std::vector<double> bounds(c.size());
+    for (int64_t g = 0; g < batch; ++g) {
+      const std::vector<float> ag(a.begin() + g * m * k, a.begin() + (g + 1) * m * k);
+      const std::vector<float> bg(b.begin() + g * k * n, b.begin() + (g + 1) * k * n);
+      const std::vector<float> cg(static_cast<std::size_t>(m * n), 0.0f);
+      const auto gb = bounds_of(Trans::no, Trans::no, m, n, k, 1.0, ag, k, bg, n, 0.0, cg, n);
+      std::copy(gb.begin(), gb.end(), bounds.begin() + g * m * n);
+    }
+    expect_close_twin<float>("tf32 gemm_strided_batched", tc, &bounds);
+    expect_close_twin<float>("tf32 gemm_grouped", tg, &bounds);
+    // The grouped and batched products of the same operands agree on each backend.
+    gpu().synchronize();
+    expect_close<float>("tf32 grouped vs batched (tested backend)", download<float>(gpu(), tc.tested),
+                        download<float>(gpu(), tg.tested), &bounds);
+    // A large product through cuBLAS: 130 x 90 x 100.
+    const int64_t bm = 130, bn = 90, bk = 100;
+    const auto ba = random_values<float>(rng, bm * bk, -1, 1);
+    const auto bb = random_values<float>(rng, bk * bn, -1, 1);
+    const auto bc = nan_values<float>(bm * bn);
+    Twin tba = twin<float>(ba, Shape{bm * bk});
+    Twin tbb = twin<float>(bb, Shape{bk * bn});
+    Twin tbc = twin<float>(bc, Shape{bm * bn});
+    ref().gemm_grouped(Trans::no, Trans::no,
+                       {GemmGroup{bm, bn, bk, tba.reference.data(), bk, tbb.reference.data(), bn, tbc.reference.data(), bn}},
+                       1.0, 0.0, DType::f32);
+    gpu().gemm_grouped(Trans::no, Trans::no,
+                       {GemmGroup{bm, bn, bk, tba.tested.data(), bk, tbb.tested.data(), bn, tbc.tested.data(), bn}}, 1.0,
+                       0.0, DType::f32);
+    const auto big_bounds = bounds_of(Trans::no, Trans::no, bm, bn, bk, 1.0, ba, bk, bb, bn, 0.0,
+                                      std::vector<float>(static_cast<std::size_t>(bm * bn), 0.0f), bn);
+    expect_close_twin<float>("tf32 gemm_grouped through cuBLAS", tbc, &big_bounds);
+  }
+  {
+    SCOPED_TRACE("f64 under tf32: unreduced, the usual f64 bounds");
+    const int64_t m = 17, n = 19, k = 23;
+    const auto a = random_values<double>(rng, m * k, -1, 1);
+    const auto b = random_values<double>(rng, k * n, -1, 1);
+    const auto c = nan_values<double>(m * n);
+    Twin ta_ = twin<double>(a, Shape{m * k});
+    Twin tb_ = twin<double>(b, Shape{k * n});
+    Twin tc = twin<double>(c, Shape{m * n});
+    ref().gemm(Trans::no, Trans::no, m, n, k, 1.0, ta_.reference.data(), k, tb_.reference.data(), n, 0.0,
+               tc.reference.data(), n, DType::f64);
+    gpu().gemm(Trans::no, Trans::no, m, n, k, 1.0, ta_.tested.data(), k, tb_.tested.data(), n, 0.0, tc.tested.data(), n,
+               DType::f64);
+    const auto bounds = product_bounds<double>(Trans::no, Trans::no, m, n, k, 1.0, a, k, b, n, 0.0,
+                                                        std::vector<double>(static_cast<std::size_t>(m * n), 0.0), n);
+    expect_close_twin<double>("f64 gemm under tf32", tc, &bounds);
+    // And the reference's f64 result is the exact-rounding one of an unreduced product: it differs
+    // from the product of TF32-reduced operands.
+    const auto host = download<double>(ref(), tc.reference);
+    double s = 0, s_reduced = 0;
+    for (int64_t l = 0; l < k; ++l) {
+      s += a[static_cast<std::size_t>(l)] * b[static_cast<std::size_t>(l * n)];
+      s_reduced += static_cast<double>(to_tf32(static_cast<float>(a[static_cast<std::size_t>(l)]))) *
+                   to_tf32(static_cast<float>(b[static_cast<std::size_t>(l * n)]));
+    }
+    EXPECT_NEAR(host[0], s, 1e-12);
+    EXPECT_GT(std::abs(host[0] - s_reduced), 1e-6);
+  }
 }
 
 // ---- sparse x dense --------------------------------------------------------------------------------

@@ -10,10 +10,12 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <vector>
 
 #include "engine/backend/backend.hpp"
 #include "engine/core/error.hpp"
 #include "engine/core/random.hpp"
+#include "engine/core/tf32.hpp"
 
 extern "C" void openblas_set_num_threads(int num_threads);
 
@@ -200,7 +202,18 @@ class CpuBackend final : public Backend {
       }
       return;
     }
-    if (dtype == DType::f32) {
+    if (dtype == DType::f32 && matmul_precision_ == MatmulPrecision::tf32) {
+      // TF32 emulation: the operands reduced to TF32 into scratch copies (packed: leading
+      // dimension = columns as stored), then the same f32 product.
+      const int64_t a_rows = trans_a == Trans::no ? m : k, a_cols = trans_a == Trans::no ? k : m;
+      const int64_t b_rows = trans_b == Trans::no ? k : n, b_cols = trans_b == Trans::no ? n : k;
+      tf32_copy(static_cast<const float*>(a), a_rows, a_cols, lda, tf32_a_);
+      tf32_copy(static_cast<const float*>(b), b_rows, b_cols, ldb, tf32_b_);
+      cblas_sgemm(CblasRowMajor, to_cblas(trans_a), to_cblas(trans_b), static_cast<int>(m),
+                  static_cast<int>(n), static_cast<int>(k), static_cast<float>(alpha), tf32_a_.data(),
+                  static_cast<int>(a_cols), tf32_b_.data(), static_cast<int>(b_cols), static_cast<float>(beta),
+                  static_cast<float*>(c), static_cast<int>(ldc));
+    } else if (dtype == DType::f32) {
       cblas_sgemm(CblasRowMajor, to_cblas(trans_a), to_cblas(trans_b), static_cast<int>(m),
                   static_cast<int>(n), static_cast<int>(k), static_cast<float>(alpha),
                   static_cast<const float*>(a), static_cast<int>(lda), static_cast<const float*>(b),
@@ -225,6 +238,12 @@ class CpuBackend final : public Backend {
            static_cast<const char*>(b) + i * stride_b * es, ldb, beta,
            static_cast<char*>(c) + i * stride_c * es, ldc, dtype);
     }
+  }
+
+  static void tf32_copy(const float* src, int64_t rows, int64_t cols, int64_t ld, std::vector<float>& dst) {
+    dst.resize(static_cast<std::size_t>(rows * cols));
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) dst[static_cast<std::size_t>(r * cols + c)] = to_tf32(src[r * ld + c]);
   }
 
   void spmm(const Csr& a, const Tensor& x, double alpha, double beta, Tensor& y) override {
@@ -795,6 +814,7 @@ class CpuBackend final : public Backend {
 
  private:
   int threads_;
+  std::vector<float> tf32_a_, tf32_b_;  // TF32 copies of gemm's operands (matmul_precision tf32)
 };
 
 }  // namespace

@@ -74,8 +74,9 @@ class CublasHandle {
     DP_CUBLAS_CHECK(cublasCreate(&handle_));
     try {
       DP_CUBLAS_CHECK(cublasSetStream(handle_, stream));
-      // Full FP32 products (no TF32 tensor cores), so f32 results stay within float tolerances of
-      // the CPU backend; alpha and beta are host scalars.
+      // Full FP32 products (no TF32 tensor cores) unless backend.matmul_precision asks for TF32
+      // (set_matmul_precision), so f32 results stay within float tolerances of the CPU backend;
+      // alpha and beta are host scalars.
       DP_CUBLAS_CHECK(cublasSetMathMode(handle_, CUBLAS_DEFAULT_MATH));
       DP_CUBLAS_CHECK(cublasSetPointerMode(handle_, CUBLAS_POINTER_MODE_HOST));
     } catch (...) {
@@ -267,6 +268,14 @@ class CudaBackend final : public Backend {
   Device device() const override { return Device::cuda; }
   std::string name() const override { return name_; }
 
+  // TF32: cuBLAS's tensor-op math mode for its f32 products (f64 products are unaffected), and
+  // the grouped kernel reduces its f32 operands to TF32 itself (to_tf32, as the CPU emulation).
+  void set_matmul_precision(MatmulPrecision precision) override {
+    DP_CUBLAS_CHECK(cublasSetMathMode(
+        cublas_.get(), precision == MatmulPrecision::tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+    matmul_precision_ = precision;
+  }
+
   // ---- memory -----------------------------------------------------------------------------------
   void* allocate(std::size_t bytes) override { return allocator_.allocate(bytes); }
   void deallocate(void* ptr) noexcept override { allocator_.deallocate(ptr); }
@@ -391,7 +400,8 @@ class CudaBackend final : public Backend {
     dispatch_float(dtype, "gemm_grouped", [&](auto zero) {
       using T = decltype(zero);
       kernels::gemm_grouped<T>(stream_.get(), trans_a, trans_b, small.data(), static_cast<int64_t>(small.size()),
-                               static_cast<T>(alpha), static_cast<T>(beta));
+                               static_cast<T>(alpha), static_cast<T>(beta),
+                               matmul_precision_ == MatmulPrecision::tf32);
     });
   }
 

@@ -99,9 +99,10 @@ void cross_entropy_backward(cudaStream_t stream, int64_t rows, int64_t cols, con
 // ---- grouped small products (kernels_gemm.cu) -------------------------------------------------
 // C_g = alpha op(A_g) op(B_g) + beta C_g for `count` groups (Backend::gemm_grouped), every size,
 // leading dimension and product below 2^31; groups with m or n 0 are skipped by the caller.
+// tf32: every f32 operand element is reduced to TF32 (engine/core/tf32.hpp) as it is loaded.
 template <class T>
 void gemm_grouped(cudaStream_t stream, Trans trans_a, Trans trans_b, const GemmGroup* groups, int64_t count, T alpha,
-                  T beta);
+                  T beta, bool tf32);
 
 // ---- reductions, graphs and batch norm (kernels_reduce.cu) --------------------------------------
 // out [rows] = alpha reduce_row(a (, b)) + beta out.

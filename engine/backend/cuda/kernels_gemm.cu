@@ -7,7 +7,11 @@
 // run over k in order in T (as cuBLAS's single-precision products do), so results differ from
 // cuBLAS and the CPU only in rounding. The groups travel in the launch's arguments (up to
 // kGroupsPerLaunch per launch), so nothing is copied to the device and nothing synchronises.
+// Under backend.matmul_precision: tf32 every f32 operand element is reduced to TF32 as it is
+// loaded into shared memory (the products then run on the CUDA cores, not the tensor cores: the
+// kernel reproduces TF32's precision, the speed is that of its FP32 tiles).
 #include "engine/backend/cuda/device_common.cuh"
+#include "engine/core/tf32.hpp"
 
 namespace diffpool::DP_CUDA_NS::kernels {
 namespace {
@@ -29,7 +33,7 @@ template <class T> struct GroupChunk {
 };
 
 template <class T, bool TransA, bool TransB>
-__global__ void gemm_grouped_kernel(GroupChunk<T> chunk, T alpha, T beta) {
+__global__ void gemm_grouped_kernel(GroupChunk<T> chunk, T alpha, T beta, bool tf32) {
   __shared__ T a_tile[kTile][kTile + 1];
   __shared__ T b_tile[kTile][kTile + 1];
   const GroupDesc<T> g = chunk.groups[blockIdx.x];
@@ -49,6 +53,10 @@ __global__ void gemm_grouped_kernel(GroupChunk<T> chunk, T alpha, T beta) {
       b_tile[ty][tx] = (bp < g.k && bj < g.n) ? (TransB ? g.b[static_cast<int64_t>(bj) * g.ldb + bp]
                                                          : g.b[static_cast<int64_t>(bp) * g.ldb + bj])
                                               : T(0);
+      if (tf32) {
+        a_tile[ty][tx] = to_tf32(a_tile[ty][tx]);
+        b_tile[ty][tx] = to_tf32(b_tile[ty][tx]);
+      }
       __syncthreads();
       const int steps = g.k - p0 < kTile ? g.k - p0 : kTile;
       for (int q = 0; q < steps; ++q) acc += a_tile[ty][q] * b_tile[q][tx];
@@ -66,7 +74,7 @@ __global__ void gemm_grouped_kernel(GroupChunk<T> chunk, T alpha, T beta) {
 
 template <class T>
 void gemm_grouped(cudaStream_t stream, Trans trans_a, Trans trans_b, const GemmGroup* groups, int64_t count, T alpha,
-                  T beta) {
+                  T beta, bool tf32) {
   auto kernel = trans_a == Trans::no ? (trans_b == Trans::no ? &gemm_grouped_kernel<T, false, false>
                                                              : &gemm_grouped_kernel<T, false, true>)
                                      : (trans_b == Trans::no ? &gemm_grouped_kernel<T, true, false>
@@ -87,11 +95,11 @@ void gemm_grouped(cudaStream_t stream, Trans trans_a, Trans trans_b, const GemmG
     }
     const unsigned tile_blocks = static_cast<unsigned>(most_tiles < kMaxTileBlocks ? most_tiles : kMaxTileBlocks);
     launch(DP_CUDA_SITE("gemm_grouped"), kernel, dim3(static_cast<unsigned>(chunk.count), tile_blocks),
-           dim3(kTile, kTile), stream, chunk, alpha, beta);
+           dim3(kTile, kTile), stream, chunk, alpha, beta, tf32);
   }
 }
 
-template void gemm_grouped<float>(cudaStream_t, Trans, Trans, const GemmGroup*, int64_t, float, float);
-template void gemm_grouped<double>(cudaStream_t, Trans, Trans, const GemmGroup*, int64_t, double, double);
+template void gemm_grouped<float>(cudaStream_t, Trans, Trans, const GemmGroup*, int64_t, float, float, bool);
+template void gemm_grouped<double>(cudaStream_t, Trans, Trans, const GemmGroup*, int64_t, double, double, bool);
 
 }  // namespace diffpool::DP_CUDA_NS::kernels
