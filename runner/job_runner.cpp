@@ -150,7 +150,7 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
   }
   record.host = ctx.host;
   record.rank = ctx.rank;
-  record.backend = ctx.backend->name();
+  record.backend = ctx.backend->description();
   record.version = DIFFPOOL_VERSION;
   record.git_revision = DIFFPOOL_GIT_REVISION;
   record.started_at = iso_time_now();

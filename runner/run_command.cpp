@@ -137,7 +137,7 @@ int run_experiment_command(int* argc, char*** argv, const RunCommandOptions& opt
     return kExitStopped;
   }
   try {
-    ExperimentSummary summary = build_summary(*plan, layout, mpi.size(), backend->name());
+    ExperimentSummary summary = build_summary(*plan, layout, mpi.size(), backend->description());
     write_summary(layout.root / "summary.h5", summary);
     write_summary_csv(layout.root / "summary.csv", summary);
     fmt::print("{}", format_summary(summary));

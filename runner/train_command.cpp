@@ -42,7 +42,7 @@ int run_train_command(const TrainCommandOptions& options) {
   Split split = protocol.split(config.evaluation, protocol.tested_phase(), options.fold, dataset.labels);
   fmt::print("fold {}/{} ({} protocol): {} train, {} validation, {} test graphs; backend {}\n", options.fold,
              config.evaluation.folds, protocol_name(config.evaluation.protocol), split.train.size(),
-             split.validation.size(), split.test.size(), backend->name());
+             split.validation.size(), split.test.size(), backend->description());
 
   Trainer trainer(*backend, dataset, config.model, config.training, split);
   fmt::print("model {}\n", trainer.model().summary());

@@ -24,6 +24,10 @@ const EnumNames<MatmulPrecision>& matmul_precision_names() {
 }
 const char* matmul_precision_name(MatmulPrecision precision) { return matmul_precision_names().name(precision); }
 
+std::string Backend::description() const {
+  return matmul_precision_ == MatmulPrecision::tf32 ? name() + ", TF32 products" : name();
+}
+
 namespace {
 std::unique_ptr<Backend> make_backend_of_kind(const BackendOptions& options);
 }

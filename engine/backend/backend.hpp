@@ -104,6 +104,8 @@ enum class MatmulPrecision : uint8_t { fp32, tf32 };
 class Backend : public DeviceMemory {
  public:
   virtual std::string name() const = 0;  // "cpu (OpenBLAS, 1 thread)", "cuda:0 (NVIDIA H100)"
+  // name(), and ", TF32 products" under MatmulPrecision::tf32: what logs and job files record.
+  std::string description() const;
 
   // Set once after creation (make_backend does, from BackendOptions), before any product.
   virtual void set_matmul_precision(MatmulPrecision precision) { matmul_precision_ = precision; }

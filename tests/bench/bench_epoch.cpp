@@ -164,7 +164,7 @@ int main(int argc, char** argv) {
     const double epoch_flops = flops.back();  // the same every epoch: the shapes do not change
     const EpochCost estimate = estimate_epoch_cost(dataset, c.model, t, split);
     fmt::print("dataset {} graphs {} train {} backend {} model {}\n", dataset.name, dataset.num_graphs(),
-               split.train.size(), backend->name(), trainer.model().summary());
+               split.train.size(), backend->description(), trainer.model().summary());
     fmt::print("engine seconds_per_epoch={:.5f} epochs={} min={:.5f} max={:.5f} workspace_mib={:.1f}\n", median,
                seconds.size(), seconds.front(), seconds.back(),
                static_cast<double>(trainer.workspace().high_water_bytes()) / (1 << 20));

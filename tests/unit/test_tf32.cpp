@@ -175,9 +175,13 @@ TEST(CpuTf32, WrappersForwardThePrecision) {
   EXPECT_EQ(second.matmul_precision(), MatmulPrecision::tf32);
 }
 
-TEST(MatmulPrecision, Names) {
+TEST(MatmulPrecision, NamesAndWhatLogsRecord) {
   EXPECT_STREQ(matmul_precision_name(MatmulPrecision::fp32), "fp32");
   EXPECT_STREQ(matmul_precision_name(MatmulPrecision::tf32), "tf32");
+  auto fp32 = make_cpu_backend(1);
+  auto tf32 = make_backend(BackendOptions{.matmul_precision = MatmulPrecision::tf32});
+  EXPECT_EQ(fp32->description(), fp32->name());
+  EXPECT_EQ(tf32->description(), tf32->name() + ", TF32 products");
 }
 
 }  // namespace
