@@ -24,6 +24,7 @@
 #include "cublas_v2.h"
 #include "engine/core/tf32.hpp"
 #include "cuda_runtime.h"
+#include "emulator_counters.h"
 
 struct CUstream_st {
   int id;
@@ -63,6 +64,7 @@ struct Emulator {
   // Device memory: start address -> size.
   std::map<uintptr_t, std::size_t> allocations;
   cudaError_t last_error = cudaSuccess;
+  DiffpoolEmulatorCounters counters{};
 };
 
 Emulator& emulator() {
@@ -225,6 +227,7 @@ void run_grid(const char* what, dim3 grid, dim3 block, cudaStream_t stream, bool
     return;
   }
   (void)stream;
+  ++e.counters.kernel_launches;
   if (!arguments_valid) {
     set_error(cudaErrorInvalidDevicePointer, std::string(what) + ": a pointer argument is not device memory");
     return;
@@ -299,6 +302,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* properties, int device) {
   return cudaSuccess;
 }
 cudaError_t cudaMalloc(void** ptr, std::size_t bytes) {
+  ++emulator().counters.mallocs;
   void* p = std::malloc(std::max<std::size_t>(bytes, 1));
   if (!p) return emu::set_error(cudaErrorMemoryAllocation, "cudaMalloc");
   std::memset(p, 0xFF, bytes);
@@ -308,6 +312,7 @@ cudaError_t cudaMalloc(void** ptr, std::size_t bytes) {
 }
 cudaError_t cudaFree(void* ptr) {
   if (!ptr) return cudaSuccess;
+  ++emulator().counters.frees;
   auto& allocations = emulator().allocations;
   auto it = allocations.find(reinterpret_cast<uintptr_t>(ptr));
   if (it == allocations.end()) return emu::set_error(cudaErrorInvalidDevicePointer, "cudaFree of unknown memory");
@@ -322,6 +327,10 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaM
                   : kind == cudaMemcpyDeviceToDevice ? dst_device && src_device
                                                      : false;
   if (!ok) return emu::set_error(cudaErrorInvalidMemcpyDirection, "cudaMemcpyAsync: pointers do not match the kind");
+  auto& counters = emulator().counters;
+  ++(kind == cudaMemcpyHostToDevice   ? counters.host_to_device
+     : kind == cudaMemcpyDeviceToHost ? counters.device_to_host
+                                      : counters.device_to_device);
   std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
@@ -329,6 +338,7 @@ cudaError_t cudaMemcpy2DAsync(void* dst, std::size_t dst_pitch, const void* src,
                               std::size_t width, std::size_t height, cudaMemcpyKind kind, cudaStream_t) {
   if (kind != cudaMemcpyDeviceToDevice || width > dst_pitch || width > src_pitch)
     return emu::set_error(cudaErrorInvalidValue, "cudaMemcpy2DAsync");
+  ++emulator().counters.device_to_device;
   if (height == 0 || width == 0) return cudaSuccess;
   if (!emu::device_range(dst, (height - 1) * dst_pitch + width) ||
       !emu::device_range(src, (height - 1) * src_pitch + width))
@@ -351,7 +361,11 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   delete stream;
   return cudaSuccess;
 }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t) {
+  ++emulator().counters.stream_synchronizations;
+  return cudaSuccess;
+}
+extern "C" DiffpoolEmulatorCounters diffpool_emulator_counters() { return emulator().counters; }
 
 // ---- cuBLAS -------------------------------------------------------------------------------------
 const char* cublasGetStatusName(cublasStatus_t status) {
@@ -448,22 +462,26 @@ cublasStatus_t gemm_batched(cublasHandle_t handle, cublasOperation_t ta, cublasO
 cublasStatus_t cublasSgemm_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
                               int64_t k, const float* alpha, const float* a, int64_t lda, const float* b, int64_t ldb,
                               const float* beta, float* c, int64_t ldc) {
+  ++emulator().counters.cublas_calls;
   return gemm<float>(h, ta, tb, m, n, k, *alpha, a, lda, b, ldb, *beta, c, ldc);
 }
 cublasStatus_t cublasDgemm_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
                               int64_t k, const double* alpha, const double* a, int64_t lda, const double* b,
                               int64_t ldb, const double* beta, double* c, int64_t ldc) {
+  ++emulator().counters.cublas_calls;
   return gemm<double>(h, ta, tb, m, n, k, *alpha, a, lda, b, ldb, *beta, c, ldc);
 }
 cublasStatus_t cublasSgemmStridedBatched_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m,
                                             int64_t n, int64_t k, const float* alpha, const float* a, int64_t lda,
                                             int64_t sa, const float* b, int64_t ldb, int64_t sb, const float* beta,
                                             float* c, int64_t ldc, int64_t sc, int64_t batch) {
+  ++emulator().counters.cublas_calls;
   return gemm_batched<float>(h, ta, tb, m, n, k, *alpha, a, lda, sa, b, ldb, sb, *beta, c, ldc, sc, batch);
 }
 cublasStatus_t cublasDgemmStridedBatched_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m,
                                             int64_t n, int64_t k, const double* alpha, const double* a, int64_t lda,
                                             int64_t sa, const double* b, int64_t ldb, int64_t sb, const double* beta,
                                             double* c, int64_t ldc, int64_t sc, int64_t batch) {
+  ++emulator().counters.cublas_calls;
   return gemm_batched<double>(h, ta, tb, m, n, k, *alpha, a, lda, sa, b, ldb, sb, *beta, c, ldc, sc, batch);
 }

@@ -45,6 +45,10 @@
 #include "tests/unit/parity_util.hpp"
 #include "tests/unit/synthetic.hpp"
 
+#if defined(DIFFPOOL_CUDA_EMULATION)
+#include "emulator_counters.h"
+#endif
+
 
 namespace diffpool {
 namespace {
@@ -663,6 +667,86 @@ TEST_F(CudaModel, GraphSageBaseline) {
   c.variant = Variant::graphsage;
   check_model("graphsage", c);
 }
+
+#if defined(DIFFPOOL_CUDA_EMULATION)
+// What a training step asks of the device, counted by the emulation: once the caching allocator
+// holds the step's memory, a step (batch upload, forward, backward, Adam with clipping) must
+// never make the host wait: no device-to-host copy, no stream synchronisation, no cudaMalloc or
+// cudaFree (both synchronise the device on a GPU). Losses and metrics are read once per epoch
+// (engine/train/trainer.cpp). It also prints the step's launches, cuBLAS calls and uploads, the
+// figures docs/PERFORMANCE.md quotes for an ENZYMES step.
+TEST(CudaStep, NeverWaitsForTheDevice) {
+  DatasetOptions options;
+  options.data_dir = testing::data_dir();
+  std::unique_ptr<GraphDataset> data;
+  std::string source = "ENZYMES";
+  try {
+    data = std::make_unique<GraphDataset>(load_tu_dataset("ENZYMES", options));
+  } catch (const std::exception& e) {
+    data = std::make_unique<GraphDataset>(testing::synthetic_dataset({30, 4, 17, 9, 25, 2, 12}, 18, 6, 5));
+    source = std::string("synthetic graphs (ENZYMES not loaded: ") + e.what() + ")";
+  }
+  std::vector<int64_t> ids;
+  for (int64_t g = 0; g < std::min<int64_t>(20, data->num_graphs()); ++g) ids.push_back(g);
+  struct Case {
+    std::string name;
+    ModelConfig config;
+  };
+  std::vector<Case> cases;
+  {
+    ModelConfig c;  // configs/paper/enzymes-diffpool.yaml: 1 pooling level, 10% of the largest graph
+    c.variant = Variant::diffpool;
+    c.hidden_dim = 30;
+    c.embedding_dim = 30;
+    c.cluster_ratio = 0.1;
+    cases.push_back({"paper ENZYMES model (1 level)", c});
+    c.pool_levels = 2;
+    c.cluster_ratio = 0.25;
+    c.cluster_rule = ClusterRule::per_graph;
+    cases.push_back({"2 levels, per-graph clusters", c});
+  }
+  auto be = DP_CUDA_NS::create_cuda_backend(0);  // with the caching allocator, as in training
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name + " on " + source);
+    DiffPoolModel model(c.config, data->num_features, data->num_classes(), data->max_nodes());
+    ParameterStore& params = model.parameters();
+    params.allocate(*be, DType::f32);
+    params.initialize(2018);
+    Adam adam(params, AdamSettings{}, 2.0);
+    Workspace ws(*be);
+    auto step = [&](int i) {
+      ws.reset();
+      Tape tape(*be, ws);
+      GraphBatch batch = build_batch(*data, ids, ws, DType::f32);
+      ForwardOutput out = model.forward(tape, batch, true, Rng::derive(5, static_cast<uint64_t>(i)));
+      params.zero_grad();
+      tape.backward(out.loss);
+      adam.step();
+    };
+    for (int i = 0; i < 2; ++i) step(i);  // the workspace and the allocator's cache fill up
+    const DiffpoolEmulatorCounters before = diffpool_emulator_counters();
+    const int steps = 3;
+    for (int i = 2; i < 2 + steps; ++i) step(i);
+    const DiffpoolEmulatorCounters after = diffpool_emulator_counters();
+    EXPECT_EQ(after.device_to_host - before.device_to_host, 0) << "device-to-host copies in training steps";
+    EXPECT_EQ(after.stream_synchronizations - before.stream_synchronizations, 0) << "stream synchronisations";
+    EXPECT_EQ(after.mallocs - before.mallocs, 0) << "cudaMalloc calls in steady-state steps";
+    EXPECT_EQ(after.frees - before.frees, 0) << "cudaFree calls in steady-state steps";
+    EXPECT_GT(after.kernel_launches - before.kernel_launches, 0);
+    std::printf("%s, batch of %zu graphs of %s: per step %lld kernel launches, %lld cuBLAS calls, %lld uploads, "
+                "%lld device-to-device copies\n",
+                c.name.c_str(), ids.size(), source.c_str(), (after.kernel_launches - before.kernel_launches) / steps,
+                (after.cublas_calls - before.cublas_calls) / steps, (after.host_to_device - before.host_to_device) / steps,
+                (after.device_to_device - before.device_to_device) / steps);
+    // The counters do count: reading a loss back is one copy and one wait.
+    const DiffpoolEmulatorCounters read_before = diffpool_emulator_counters();
+    (void)download<float>(*be, params.values());
+    const DiffpoolEmulatorCounters read_after = diffpool_emulator_counters();
+    EXPECT_EQ(read_after.device_to_host - read_before.device_to_host, 1);
+    EXPECT_GE(read_after.stream_synchronizations - read_before.stream_synchronizations, 1);
+  }
+}
+#endif
 
 }  // namespace
 }  // namespace diffpool

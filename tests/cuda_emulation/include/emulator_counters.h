@@ -1,0 +1,14 @@
+#pragma once
+// What the CUDA emulation counts (tests/cuda_emulation/emulator.cpp), for tests that check how a
+// training step uses the device: kernel launches and cuBLAS calls (each a launch on a GPU), the
+// copies in each direction (a device-to-host copy makes the host wait for the stream), stream
+// synchronisations, and allocations (cudaMalloc and cudaFree synchronise the device on a GPU).
+// Counts since the process started; take differences.
+struct DiffpoolEmulatorCounters {
+  long long kernel_launches;
+  long long cublas_calls;
+  long long host_to_device, device_to_host, device_to_device;
+  long long stream_synchronizations;
+  long long mallocs, frees;
+};
+extern "C" DiffpoolEmulatorCounters diffpool_emulator_counters();
