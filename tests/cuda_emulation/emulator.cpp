@@ -65,6 +65,7 @@ struct Emulator {
   std::map<uintptr_t, std::size_t> allocations;
   cudaError_t last_error = cudaSuccess;
   DiffpoolEmulatorCounters counters{};
+  std::map<std::string, long long> launches_by_site;
 };
 
 Emulator& emulator() {
@@ -228,6 +229,7 @@ void run_grid(const char* what, dim3 grid, dim3 block, cudaStream_t stream, bool
   }
   (void)stream;
   ++e.counters.kernel_launches;
+  ++e.launches_by_site[what];
   if (!arguments_valid) {
     set_error(cudaErrorInvalidDevicePointer, std::string(what) + ": a pointer argument is not device memory");
     return;
@@ -366,6 +368,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t) {
   return cudaSuccess;
 }
 extern "C" DiffpoolEmulatorCounters diffpool_emulator_counters() { return emulator().counters; }
+std::map<std::string, long long> diffpool_emulator_launches_by_site() { return emulator().launches_by_site; }
 
 // ---- cuBLAS -------------------------------------------------------------------------------------
 const char* cublasGetStatusName(cublasStatus_t status) {
@@ -463,12 +466,14 @@ cublasStatus_t cublasSgemm_64(cublasHandle_t h, cublasOperation_t ta, cublasOper
                               int64_t k, const float* alpha, const float* a, int64_t lda, const float* b, int64_t ldb,
                               const float* beta, float* c, int64_t ldc) {
   ++emulator().counters.cublas_calls;
+  ++emulator().launches_by_site["cublas"];
   return gemm<float>(h, ta, tb, m, n, k, *alpha, a, lda, b, ldb, *beta, c, ldc);
 }
 cublasStatus_t cublasDgemm_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
                               int64_t k, const double* alpha, const double* a, int64_t lda, const double* b,
                               int64_t ldb, const double* beta, double* c, int64_t ldc) {
   ++emulator().counters.cublas_calls;
+  ++emulator().launches_by_site["cublas"];
   return gemm<double>(h, ta, tb, m, n, k, *alpha, a, lda, b, ldb, *beta, c, ldc);
 }
 cublasStatus_t cublasSgemmStridedBatched_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m,
@@ -476,6 +481,7 @@ cublasStatus_t cublasSgemmStridedBatched_64(cublasHandle_t h, cublasOperation_t 
                                             int64_t sa, const float* b, int64_t ldb, int64_t sb, const float* beta,
                                             float* c, int64_t ldc, int64_t sc, int64_t batch) {
   ++emulator().counters.cublas_calls;
+  ++emulator().launches_by_site["cublas"];
   return gemm_batched<float>(h, ta, tb, m, n, k, *alpha, a, lda, sa, b, ldb, sb, *beta, c, ldc, sc, batch);
 }
 cublasStatus_t cublasDgemmStridedBatched_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m,
@@ -483,5 +489,6 @@ cublasStatus_t cublasDgemmStridedBatched_64(cublasHandle_t h, cublasOperation_t 
                                             int64_t sa, const double* b, int64_t ldb, int64_t sb, const double* beta,
                                             double* c, int64_t ldc, int64_t sc, int64_t batch) {
   ++emulator().counters.cublas_calls;
+  ++emulator().launches_by_site["cublas"];
   return gemm_batched<double>(h, ta, tb, m, n, k, *alpha, a, lda, sa, b, ldb, sb, *beta, c, ldc, sc, batch);
 }

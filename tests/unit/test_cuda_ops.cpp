@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <numeric>
 #include <set>
@@ -725,9 +726,17 @@ TEST(CudaStep, NeverWaitsForTheDevice) {
     };
     for (int i = 0; i < 2; ++i) step(i);  // the workspace and the allocator's cache fill up
     const DiffpoolEmulatorCounters before = diffpool_emulator_counters();
+    const std::map<std::string, long long> sites_before = diffpool_emulator_launches_by_site();
     const int steps = 3;
     for (int i = 2; i < 2 + steps; ++i) step(i);
     const DiffpoolEmulatorCounters after = diffpool_emulator_counters();
+    std::vector<std::pair<long long, std::string>> sites;
+    for (const auto& [site, count] : diffpool_emulator_launches_by_site()) {
+      const auto it = sites_before.find(site);
+      const long long per_step = (count - (it == sites_before.end() ? 0 : it->second)) / steps;
+      if (per_step > 0) sites.emplace_back(per_step, site);
+    }
+    std::sort(sites.rbegin(), sites.rend());
     EXPECT_EQ(after.device_to_host - before.device_to_host, 0) << "device-to-host copies in training steps";
     EXPECT_EQ(after.stream_synchronizations - before.stream_synchronizations, 0) << "stream synchronisations";
     EXPECT_EQ(after.mallocs - before.mallocs, 0) << "cudaMalloc calls in steady-state steps";
@@ -738,6 +747,9 @@ TEST(CudaStep, NeverWaitsForTheDevice) {
                 c.name.c_str(), ids.size(), source.c_str(), (after.kernel_launches - before.kernel_launches) / steps,
                 (after.cublas_calls - before.cublas_calls) / steps, (after.host_to_device - before.host_to_device) / steps,
                 (after.device_to_device - before.device_to_device) / steps);
+    std::printf("  launches per step by site:");
+    for (std::size_t i = 0; i < sites.size() && i < 12; ++i) std::printf(" %s %lld;", sites[i].second.c_str(), sites[i].first);
+    std::printf("\n");
     // The counters do count: reading a loss back is one copy and one wait.
     const DiffpoolEmulatorCounters read_before = diffpool_emulator_counters();
     (void)download<float>(*be, params.values());

@@ -23,10 +23,10 @@ inline unsigned grid_for(int64_t items, int64_t per_block) {
   return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > kMaxGrid ? kMaxGrid : blocks));
 }
 
-#if defined(DIFFPOOL_CUDA_EMULATION)
-#define DP_KERNEL_CALL(kernel, grid, block, stream, ...) ::emu::launch(kernel, grid, block, stream, __VA_ARGS__)
+#if defined(DIFFPOOL_CUDA_EMULATION)  // the emulation counts launches by site (emulator_counters.h)
+#define DP_KERNEL_CALL(what, kernel, grid, block, stream, ...) ::emu::launch(what, kernel, grid, block, stream, __VA_ARGS__)
 #else
-#define DP_KERNEL_CALL(kernel, grid, block, stream, ...) kernel<<<grid, block, 0, stream>>>(__VA_ARGS__)
+#define DP_KERNEL_CALL(what, kernel, grid, block, stream, ...) kernel<<<grid, block, 0, stream>>>(__VA_ARGS__)
 #endif
 
 // Launches `kernel` (a pointer to a __global__ function) and checks the launch. Empty grids are
@@ -35,7 +35,7 @@ template <class... Params, class... Args>
 void launch(const Site& site, void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream,
             Args... args) {
   if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;
-  DP_KERNEL_CALL(kernel, grid, block, stream, static_cast<Params>(args)...);
+  DP_KERNEL_CALL(site.what, kernel, grid, block, stream, static_cast<Params>(args)...);
   check_launch(site);
 }
 

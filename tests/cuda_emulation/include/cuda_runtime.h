@@ -118,8 +118,10 @@ template <class A> bool argument_valid(const A& a) {
   if constexpr (std::is_pointer_v<A>) return is_device_pointer(a);
   return true;
 }
-template <class... P, class... A> void launch(void (*kernel)(P...), dim3 grid, dim3 block, cudaStream_t stream, A... args) {
+// `what`: the launch site's name (DP_CUDA_SITE), in error messages and the launch counts.
+template <class... P, class... A>
+void launch(const char* what, void (*kernel)(P...), dim3 grid, dim3 block, cudaStream_t stream, A... args) {
   const bool valid = (argument_valid(args) && ...);
-  run_grid("kernel", grid, block, stream, valid, [&] { kernel(args...); });
+  run_grid(what, grid, block, stream, valid, [&] { kernel(args...); });
 }
 }  // namespace emu

@@ -12,3 +12,9 @@ struct DiffpoolEmulatorCounters {
   long long mallocs, frees;
 };
 extern "C" DiffpoolEmulatorCounters diffpool_emulator_counters();
+
+#include <map>
+#include <string>
+// Kernel launches by launch site (DP_CUDA_SITE's name), and cuBLAS calls as "cublas", since the
+// process started: a launch profile without a GPU.
+std::map<std::string, long long> diffpool_emulator_launches_by_site();
