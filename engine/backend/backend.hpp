@@ -91,6 +91,22 @@ struct GemmGroup {
   int64_t ldc = 1;
 };
 
+// One dot product of a grouped call (Backend::dot_grouped): out[0] = alpha sum_i a[i] b[i] +
+// beta out[0] over n contiguous elements (n = 0: out = beta out), device pointers.
+struct DotGroup {
+  int64_t n = 0;
+  const void* a = nullptr;
+  const void* b = nullptr;
+  void* out = nullptr;
+};
+// One scaling of a grouped call (Backend::scale_grouped): x[i] *= s[0] for n contiguous elements,
+// s a single element on the device.
+struct ScaleGroup {
+  int64_t n = 0;
+  void* x = nullptr;
+  const void* s = nullptr;
+};
+
 // The precision of f32 matrix products (gemm, gemm_strided_batched, gemm_grouped).
 //   fp32: full f32 (the default, and the reference every parity test compares against).
 //   tf32: every operand element reduced to TF32 (engine/core/tf32.hpp: 10 mantissa bits) before
@@ -141,6 +157,32 @@ class Backend : public DeviceMemory {
                             double beta, DType dtype) {
     for (const GemmGroup& g : groups)
       gemm(trans_a, trans_b, g.m, g.n, g.k, alpha, g.a, g.lda, g.b, g.ldb, beta, g.c, g.ldc, dtype);
+  }
+
+  // Per-graph dot products and scalings (the Gram terms of the link loss, graph by graph): by
+  // default one reduce_all or one scalar map per group, so CPU results are those of the loop they
+  // replace; the CUDA backend does every group in one launch per chunk of groups. The groups'
+  // outputs must not overlap. (Inline for the reason given at gemm_grouped.)
+  virtual void dot_grouped(const std::vector<DotGroup>& groups, double alpha, double beta, DType dtype) {
+    for (const DotGroup& g : groups) {
+      Tensor out(g.out, Shape{1}, dtype, device());
+      if (g.n == 0) {  // out = beta out
+        if (beta == 0) fill(out, 0.0);
+        else map(MapOp::copy, out, nullptr, Broadcast::full, 0, beta, 0.0, out);
+        continue;
+      }
+      const Tensor a(const_cast<void*>(g.a), Shape{g.n}, dtype, device());
+      const Tensor b(const_cast<void*>(g.b), Shape{g.n}, dtype, device());
+      reduce_all(Reduce::dot, a, &b, alpha, beta, out);
+    }
+  }
+  virtual void scale_grouped(const std::vector<ScaleGroup>& groups, DType dtype) {
+    for (const ScaleGroup& g : groups) {
+      if (g.n == 0) continue;
+      Tensor x(g.x, Shape{g.n}, dtype, device());
+      const Tensor s(const_cast<void*>(g.s), Shape{1}, dtype, device());
+      map(MapOp::mul, x, &s, Broadcast::scalar, 0, 1.0, 0.0, x);
+    }
   }
 
   // ---- sparse x dense -----------------------------------------------------------------------

@@ -82,6 +82,12 @@ class CountingBackend final : public Backend {
       flops_.gemm += 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k);
     if (execute_) inner_.gemm_grouped(trans_a, trans_b, groups, alpha, beta, dtype);
   }
+  void dot_grouped(const std::vector<DotGroup>& groups, double alpha, double beta, DType dtype) override {
+    if (execute_) inner_.dot_grouped(groups, alpha, beta, dtype);
+  }
+  void scale_grouped(const std::vector<ScaleGroup>& groups, DType dtype) override {
+    if (execute_) inner_.scale_grouped(groups, dtype);
+  }
   void spmm(const Csr& a, const Tensor& x, double alpha, double beta, Tensor& y) override {
     flops_.sparse += 2.0 * static_cast<double>(a.nnz) * static_cast<double>(x.cols());
     if (execute_) inner_.spmm(a, x, alpha, beta, y);

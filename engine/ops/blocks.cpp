@@ -380,15 +380,17 @@ Variable* block_gram_sq(Tape& tape, Variable* s, const BlockContext& context) {
   const GramLayout layout(S);
   Tensor scratch = tape.workspace().empty(Shape{std::max<int64_t>(layout.total, 1)}, s->value.dtype());
   small_grams(be, S, s->value, layout, scratch);
+  std::vector<DotGroup> dots;  // y_g = |M_g|^2, 0 for an empty block, in one call
   for (int64_t g = 0; g < S.count(); ++g) {
-    Tensor yg = element(y->value, g);
+    void* out = element(y->value, g).data();
     if (layout.side[static_cast<std::size_t>(g)] == 0) {
-      be.fill(yg, 0.0);
+      dots.push_back(DotGroup{0, nullptr, nullptr, out});
       continue;
     }
     const Tensor m = layout.of(scratch, g);
-    be.reduce_all(Reduce::dot, m, &m, 1.0, 0.0, yg);
+    dots.push_back(DotGroup{m.numel(), m.data(), m.data(), out});
   }
+  be.dot_grouped(dots, 1.0, 0.0, s->value.dtype());
   Record r;
   r.kind = OpKind::block_gram_sq;
   r.inputs = {s, nullptr, nullptr, nullptr};
@@ -409,14 +411,19 @@ void block_gram_sq_backward(Tape& tape, const Record& r) {
   small_grams(be, S, s->value, layout, scratch);
   auto ds = tape.grad_target(s);
   std::vector<GemmGroup> groups;
+  std::vector<ScaleGroup> scales;  // dy_g (on the device) times each Gram matrix, in one call
+  for (int64_t g = 0; g < S.count(); ++g) {
+    if (S.view(s->value, g).numel() == 0) continue;
+    Tensor m = layout.of(scratch, g);
+    scales.push_back(ScaleGroup{m.numel(), m.data(), element(r.output->grad, g).data()});
+  }
+  be.scale_grouped(scales, dt);
   for (int64_t g = 0; g < S.count(); ++g) {
     const Tensor sg = S.view(s->value, g);
     const Tensor dsg = S.view(ds.tensor, g);
     const int64_t n = sg.rows(), k = sg.cols();
     if (sg.numel() == 0) continue;
     Tensor m = layout.of(scratch, g);
-    const Tensor dyg = element(r.output->grad, g);
-    be.map(MapOp::mul, m, &dyg, Broadcast::scalar, 0, 1.0, 0.0, m);
     if (n <= k) groups.push_back(GemmGroup{n, k, n, m.data(), n, sg.data(), k, dsg.data(), k});  // 4 (s s^T) s
     else groups.push_back(GemmGroup{n, k, k, sg.data(), k, m.data(), k, dsg.data(), k});         // 4 s (s^T s)
   }

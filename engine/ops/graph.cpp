@@ -221,15 +221,17 @@ Variable* segment_gram_sq(Tape& tape, Variable* s, const Segments& segments) {
   Variable* y = new_output(tape, Shape{b, 1}, s->value.dtype());
   Backend& be = tape.backend();
   const Grams grams = small_grams(tape, s->value, segments);
+  std::vector<DotGroup> dots;  // y_g = |M_g|^2 (0 for an empty graph: n = 0 and beta 0)
   for (int64_t g = 0; g < b; ++g) {
-    Tensor yg = element(y->value, g);
+    void* out = element(y->value, g).data();
     if (segments.size(g) == 0) {
-      be.fill(yg, 0.0);
+      dots.push_back(DotGroup{0, nullptr, nullptr, out});
       continue;
     }
     const Tensor m = grams.of(g);
-    be.reduce_all(Reduce::dot, m, &m, 1.0, 0.0, yg);
+    dots.push_back(DotGroup{m.numel(), m.data(), m.data(), out});
   }
+  be.dot_grouped(dots, 1.0, 0.0, s->value.dtype());
   Record r;
   r.kind = OpKind::segment_gram_sq;
   r.inputs = {s, nullptr, nullptr, nullptr};
@@ -249,12 +251,17 @@ void segment_gram_sq_backward(Tape& tape, const Record& r) {
   const Grams grams = small_grams(tape, s->value, segments);
   auto ds = tape.grad_target(s);  // segments cover every row once: one beta for all of them
   std::vector<GemmGroup> groups;
+  std::vector<ScaleGroup> scales;  // dy_g (on the device) times each Gram matrix, in one call
+  for (int64_t g = 0; g < segments.count(); ++g) {
+    if (segments.size(g) == 0) continue;
+    Tensor m = grams.of(g);
+    scales.push_back(ScaleGroup{m.numel(), m.data(), element(r.output->grad, g).data()});
+  }
+  be.scale_grouped(scales, dt);
   for (int64_t g = 0; g < segments.count(); ++g) {
     const int64_t n = segments.size(g);
     if (n == 0) continue;
     Tensor m = grams.of(g);
-    const Tensor dyg = element(r.output->grad, g);
-    be.map(MapOp::mul, m, &dyg, Broadcast::scalar, 0, 1.0, 0.0, m);  // dy_g (on the device) times the Gram matrix
     const char* sg = static_cast<const char*>(s->value.data()) + static_cast<std::size_t>(segments.begin(g) * k) * es;
     char* dsg = static_cast<char*>(ds.tensor.data()) + static_cast<std::size_t>(segments.begin(g) * k) * es;
     if (n <= k) groups.push_back(GemmGroup{n, k, n, m.data(), n, sg, k, dsg, k});  // 4 (s s^T) s

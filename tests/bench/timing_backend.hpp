@@ -130,6 +130,13 @@ class TimingBackend final : public Backend {
                       rounded(k), groups.size(), beta),
           [&] { inner_.gemm_grouped(trans_a, trans_b, groups, alpha, beta, dtype); });
   }
+  void dot_grouped(const std::vector<DotGroup>& groups, double alpha, double beta, DType dtype) override {
+    timed(fmt::format("dot_grouped x{}", groups.size()), [&] { inner_.dot_grouped(groups, alpha, beta, dtype); });
+  }
+  void scale_grouped(const std::vector<ScaleGroup>& groups, DType dtype) override {
+    timed(fmt::format("scale_grouped x{}", groups.size()), [&] { inner_.scale_grouped(groups, dtype); });
+  }
+
   void spmm(const Csr& a, const Tensor& x, double alpha, double beta, Tensor& y) override {
     timed(fmt::format("spmm {}x{} b{}", rounded(a.rows), x.cols(), beta),
           [&] { inner_.spmm(a, x, alpha, beta, y); });

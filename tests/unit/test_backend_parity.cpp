@@ -348,6 +348,79 @@ TEST_F(BackendParity, GemmGrouped) {
   });
 }
 
+// Per-graph dot products and scalings in one call: more groups than one launch takes (64), empty
+// groups, groups longer than a block (256 threads) and than the scaling's 16 blocks of 256,
+// beta 0 over NaN and beta 1.5, each group at its own offset in one buffer.
+TEST_F(BackendParity, DotAndScaleGrouped) {
+  Rng rng(12);
+  std::vector<int64_t> sizes;
+  for (int g = 0; g < 150; ++g) sizes.push_back(static_cast<int64_t>(rng.below(300)));
+  sizes[4] = 0;
+  sizes[70] = 0;
+  sizes[90] = 5000;
+  sizes[149] = 1;
+  std::vector<int64_t> offsets;
+  int64_t total = 0;
+  for (int64_t n : sizes) {
+    offsets.push_back(total);
+    total += n + 2;
+  }
+  for_each_float([&](auto zero) {
+    using T = decltype(zero);
+    const auto a = random_values<T>(rng, total, -1, 1);
+    const auto b = random_values<T>(rng, total, -1, 1);
+    const auto s = random_values<T>(rng, static_cast<int64_t>(sizes.size()), -2, 2);
+    Twin ta = twin<T>(a, Shape{total});
+    Twin tb = twin<T>(b, Shape{total});
+    Twin ts = twin<T>(s, Shape{static_cast<int64_t>(sizes.size())});
+    for (auto [alpha, beta] : {std::pair{1.0, 0.0}, std::pair{0.5, 1.5}}) {
+      SCOPED_TRACE("dot_grouped beta " + std::to_string(beta));
+      const auto out0 = beta == 0 ? nan_values<T>(static_cast<int64_t>(sizes.size()))
+                                  : random_values<T>(rng, static_cast<int64_t>(sizes.size()), -1, 1);
+      Twin out = twin<T>(out0, Shape{static_cast<int64_t>(sizes.size())});
+      auto groups_of = [&](const Tensor& at, const Tensor& bt, Tensor& ot) {
+        std::vector<DotGroup> groups;
+        for (std::size_t g = 0; g < sizes.size(); ++g)
+          groups.push_back(DotGroup{sizes[g], static_cast<const T*>(at.data()) + offsets[g],
+                                    static_cast<const T*>(bt.data()) + offsets[g], static_cast<T*>(ot.data()) + g});
+        return groups;
+      };
+      ref().dot_grouped(groups_of(ta.reference, tb.reference, out.reference), alpha, beta, dtype_of<T>());
+      gpu().dot_grouped(groups_of(ta.tested, tb.tested, out.tested), alpha, beta, dtype_of<T>());
+      std::vector<double> bounds(sizes.size());
+      for (std::size_t g = 0; g < sizes.size(); ++g) {
+        double sum = 0;
+        for (int64_t i = 0; i < sizes[g]; ++i)
+          sum += std::abs(static_cast<double>(a[static_cast<std::size_t>(offsets[g] + i)]) *
+                          b[static_cast<std::size_t>(offsets[g] + i)]);
+        bounds[g] = std::abs(alpha) * sum + (beta != 0 ? std::abs(beta * out0[g]) : 0.0);
+      }
+      expect_close_twin<T>("dot_grouped", out, &bounds);
+    }
+    {
+      SCOPED_TRACE("scale_grouped");
+      Twin x = twin<T>(a, Shape{total});
+      auto groups_of = [&](Tensor& xt, const Tensor& st) {
+        std::vector<ScaleGroup> groups;
+        for (std::size_t g = 0; g < sizes.size(); ++g)
+          groups.push_back(ScaleGroup{sizes[g], static_cast<T*>(xt.data()) + offsets[g], static_cast<const T*>(st.data()) + g});
+        return groups;
+      };
+      ref().scale_grouped(groups_of(x.reference, ts.reference), dtype_of<T>());
+      gpu().scale_grouped(groups_of(x.tested, ts.tested), dtype_of<T>());
+      gpu().synchronize();
+      expect_twin_equal<T>("scale_grouped (one rounding per element: equal)", ref(), gpu(), x);
+      // The gaps between the groups are untouched, and the groups are scaled.
+      const auto host = download<T>(ref(), x.reference);
+      for (std::size_t g = 0; g < sizes.size(); ++g) {
+        const std::size_t gap = static_cast<std::size_t>(offsets[g] + sizes[g]);
+        EXPECT_EQ(host[gap], a[gap]);
+        if (sizes[g] > 0) EXPECT_EQ(host[static_cast<std::size_t>(offsets[g])], a[static_cast<std::size_t>(offsets[g])] * s[g]);
+      }
+    }
+  });
+}
+
 // backend.matmul_precision: tf32 on both backends (restored to fp32 at the end, whatever fails):
 // gemm, strided batched and grouped f32 products, f64 ones unchanged. The CPU reduces operands by
 // truncation (engine/core/tf32.hpp), as the CUDA emulation's cuBLAS and the grouped kernel do, so

@@ -405,6 +405,35 @@ class CudaBackend final : public Backend {
     });
   }
 
+  // Every group in one launch per 64 groups (kernels_reduce.cu); DIFFPOOL_CUDA_GEMM_GROUPED=0
+  // turns these off with the grouped products (one launch or two per group, as before).
+  void dot_grouped(const std::vector<DotGroup>& groups, double alpha, double beta, DType dtype) override {
+    if (!grouped_kernel_) {
+      Backend::dot_grouped(groups, alpha, beta, dtype);
+      return;
+    }
+    if (groups.empty()) return;
+    for (const DotGroup& g : groups) DP_CHECK(g.n >= 0 && g.out, "dot_grouped: a group without an output or of {} elements", g.n);
+    dispatch_float(dtype, "dot_grouped", [&](auto zero) {
+      using T = decltype(zero);
+      kernels::dot_grouped<T>(stream_.get(), groups.data(), static_cast<int64_t>(groups.size()), alpha, beta);
+    });
+  }
+  void scale_grouped(const std::vector<ScaleGroup>& groups, DType dtype) override {
+    if (!grouped_kernel_) {
+      Backend::scale_grouped(groups, dtype);
+      return;
+    }
+    std::vector<ScaleGroup> work;
+    for (const ScaleGroup& g : groups)
+      if (g.n > 0) work.push_back(g);
+    if (work.empty()) return;
+    dispatch_float(dtype, "scale_grouped", [&](auto zero) {
+      using T = decltype(zero);
+      kernels::scale_grouped<T>(stream_.get(), work.data(), static_cast<int64_t>(work.size()));
+    });
+  }
+
   // ---- sparse x dense ---------------------------------------------------------------------------
   void spmm(const Csr& a, const Tensor& x, double alpha, double beta, Tensor& y) override {
     DP_CHECK(x.rows() == a.cols && y.rows() == a.rows && x.cols() == y.cols(), "spmm: A [{}, {}], x {}, y {}",

@@ -105,6 +105,11 @@ void gemm_grouped(cudaStream_t stream, Trans trans_a, Trans trans_b, const GemmG
                   T beta, bool tf32);
 
 // ---- reductions, graphs and batch norm (kernels_reduce.cu) --------------------------------------
+// Backend::dot_grouped and scale_grouped: one block per group, groups in the launch arguments
+// (64 per launch); the dot sums in double in a fixed tree order.
+template <class T>
+void dot_grouped(cudaStream_t stream, const DotGroup* groups, int64_t count, double alpha, double beta);
+template <class T> void scale_grouped(cudaStream_t stream, const ScaleGroup* groups, int64_t count);
 // out [rows] = alpha reduce_row(a (, b)) + beta out.
 template <class T>
 void reduce_rows(cudaStream_t stream, Reduce kind, int64_t rows, int64_t cols, const T* a, const T* b,

@@ -347,6 +347,80 @@ void reduce_cols(cudaStream_t stream, ScratchSpace& scratch, Reduce kind, int64_
          cols, partial, split.splits, alpha, beta, out);
 }
 
+namespace {
+constexpr int kGroupsPerLaunch = 64;  // 64 descriptors of 32 or 24 bytes: within the 4 KiB of kernel arguments
+template <class T> struct DotChunk {
+  int32_t count;
+  struct {
+    int64_t n;
+    const T* a;
+    const T* b;
+    T* out;
+  } groups[kGroupsPerLaunch];
+};
+template <class T> struct ScaleChunk {
+  int32_t count;
+  struct {
+    int64_t n;
+    T* x;
+    const T* s;
+  } groups[kGroupsPerLaunch];
+};
+constexpr unsigned kScaleBlocks = 16;  // blocks per group of scale_grouped (blockIdx.y), grid-strided
+
+template <class T> __global__ void dot_grouped_kernel(DotChunk<T> chunk, double alpha, double beta) {
+  const auto g = chunk.groups[blockIdx.x];
+  double acc = 0;
+  for (int64_t i = threadIdx.x; i < g.n; i += kBlock) acc += static_cast<double>(g.a[i]) * g.b[i];
+  acc = RowGroup<kBlock>::sum(acc);
+  if (threadIdx.x == 0) g.out[0] = static_cast<T>(alpha * acc + (beta != 0 ? beta * g.out[0] : 0.0));
+}
+
+template <class T> __global__ void scale_grouped_kernel(ScaleChunk<T> chunk) {
+  const auto g = chunk.groups[blockIdx.x];
+  const T s = g.s[0];
+  for (int64_t i = static_cast<int64_t>(blockIdx.y) * kBlock + threadIdx.x; i < g.n;
+       i += static_cast<int64_t>(gridDim.y) * kBlock)
+    g.x[i] = g.x[i] * s;
+}
+}  // namespace
+
+template <class T>
+void dot_grouped(cudaStream_t stream, const DotGroup* groups, int64_t count, double alpha, double beta) {
+  for (int64_t first = 0; first < count; first += kGroupsPerLaunch) {
+    DotChunk<T> chunk{};
+    chunk.count = static_cast<int32_t>(count - first < kGroupsPerLaunch ? count - first : kGroupsPerLaunch);
+    for (int32_t i = 0; i < chunk.count; ++i) {
+      const DotGroup& g = groups[first + i];
+      chunk.groups[i] = {g.n, static_cast<const T*>(g.a), static_cast<const T*>(g.b), static_cast<T*>(g.out)};
+    }
+    launch(DP_CUDA_SITE("dot_grouped"), &dot_grouped_kernel<T>, dim3(static_cast<unsigned>(chunk.count)), dim3(kBlock),
+           stream, chunk, alpha, beta);
+  }
+}
+
+template <class T> void scale_grouped(cudaStream_t stream, const ScaleGroup* groups, int64_t count) {
+  for (int64_t first = 0; first < count; first += kGroupsPerLaunch) {
+    ScaleChunk<T> chunk{};
+    chunk.count = static_cast<int32_t>(count - first < kGroupsPerLaunch ? count - first : kGroupsPerLaunch);
+    int64_t most = 1;
+    for (int32_t i = 0; i < chunk.count; ++i) {
+      const ScaleGroup& g = groups[first + i];
+      chunk.groups[i] = {g.n, static_cast<T*>(g.x), static_cast<const T*>(g.s)};
+      most = g.n > most ? g.n : most;
+    }
+    const int64_t blocks = ceil_div(most, kBlock);
+    launch(DP_CUDA_SITE("scale_grouped"), &scale_grouped_kernel<T>,
+           dim3(static_cast<unsigned>(chunk.count), static_cast<unsigned>(blocks < kScaleBlocks ? blocks : kScaleBlocks)),
+           dim3(kBlock), stream, chunk);
+  }
+}
+
+template void dot_grouped<float>(cudaStream_t, const DotGroup*, int64_t, double, double);
+template void dot_grouped<double>(cudaStream_t, const DotGroup*, int64_t, double, double);
+template void scale_grouped<float>(cudaStream_t, const ScaleGroup*, int64_t);
+template void scale_grouped<double>(cudaStream_t, const ScaleGroup*, int64_t);
+
 template <class T>
 void reduce_all(cudaStream_t stream, ScratchSpace& scratch, Reduce kind, int64_t n, const T* a, const T* b,
                 double alpha, double beta, T* out) {
