@@ -411,22 +411,18 @@ void block_gram_sq_backward(Tape& tape, const Record& r) {
   small_grams(be, S, s->value, layout, scratch);
   auto ds = tape.grad_target(s);
   std::vector<GemmGroup> groups;
-  std::vector<ScaleGroup> scales;  // dy_g (on the device) times each Gram matrix, in one call
-  for (int64_t g = 0; g < S.count(); ++g) {
-    if (S.view(s->value, g).numel() == 0) continue;
-    Tensor m = layout.of(scratch, g);
-    scales.push_back(ScaleGroup{m.numel(), m.data(), element(r.output->grad, g).data()});
-  }
-  be.scale_grouped(scales, dt);
+  std::vector<ScaleGroup> scales;  // dy_g (on the device) times each Gram matrix, before the products
   for (int64_t g = 0; g < S.count(); ++g) {
     const Tensor sg = S.view(s->value, g);
     const Tensor dsg = S.view(ds.tensor, g);
     const int64_t n = sg.rows(), k = sg.cols();
     if (sg.numel() == 0) continue;
     Tensor m = layout.of(scratch, g);
+    scales.push_back(ScaleGroup{m.numel(), m.data(), element(r.output->grad, g).data()});
     if (n <= k) groups.push_back(GemmGroup{n, k, n, m.data(), n, sg.data(), k, dsg.data(), k});  // 4 (s s^T) s
     else groups.push_back(GemmGroup{n, k, k, sg.data(), k, m.data(), k, dsg.data(), k});         // 4 s (s^T s)
   }
+  be.scale_grouped(scales, dt);
   be.gemm_grouped(Trans::no, Trans::no, groups, 4.0, ds.beta, dt);
 }
 
