@@ -687,6 +687,13 @@ def check_study():
         expect(all(d in texts for d in ("ENZYMES", "PROTEINS", "NCI1")), f"study: dataset names {texts}")
         legend_clear_of_axes(fig, ax.get_legend(), ax, "study figure")
         plots.plt.close(fig)
+        # Values written above neighbouring marks never overlap: one 0.2 slots beside an earlier one at
+        # about the same height is raised above it by a label's gap; one 0.4 slots away, one far
+        # enough below, and one in another slot are not.
+        marks = [dict(x=0.0, y=70.0, err=4.0), dict(x=0.2, y=72.5, err=1.0), dict(x=0.4, y=73.0, err=0.0),
+                 dict(x=1.0, y=74.0, err=0.0), dict(x=1.2, y=80.0, err=0.0)]
+        heights = study.label_heights(marks)
+        expect(heights == [74.0, 74.0 + study.LABEL_GAP, 73.0, 74.0, 80.0], f"study: label heights {heights}")
 
         # The command: a PNG of FIGURE_PIXELS; bad input exits 2 naming file:line:column, key and value.
         png = os.path.join(root, "out", "study.png")

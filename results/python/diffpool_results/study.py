@@ -271,7 +271,25 @@ def study_marks(slots):
     return marks
 
 
-def _draw_mark(ax, mark):
+LABEL_GAP = 1.8  # % of accuracy between two values written above neighbouring marks
+
+
+def label_heights(marks):
+    """Where each mark's value is written (% of accuracy): above its error bar, raised where it
+    would overlap the value of a mark drawn before it less than 0.25 slots to the side."""
+    placed = []
+    heights = []
+    for mark in marks:
+        y = mark["y"] + mark["err"]
+        for x, other in sorted(placed, key=lambda p: p[1]):
+            if abs(x - mark["x"]) < 0.25 and abs(y - other) < LABEL_GAP:
+                y = other + LABEL_GAP
+        placed.append((mark["x"], y))
+        heights.append(y)
+    return heights
+
+
+def _draw_mark(ax, mark, label_y):
     colour = SERIES[mark["series"]][1]
     thin = mark["marker"] == "_"
     ax.errorbar([mark["x"]], [mark["y"]], yerr=[mark["err"]], fmt="none", ecolor=colour, elinewidth=1.3, capsize=4,
@@ -281,7 +299,7 @@ def _draw_mark(ax, mark):
             markerfacecolor=colour if mark["filled"] else "white", zorder=3, gid=mark["series"])
     # The value above its error bar, where no other series is drawn.
     value = f"{mark['y']:.1f}" if mark["series"] == "errica" else f"{mark['y']:.2f}"
-    ax.annotate(value, (mark["x"], mark["y"] + mark["err"]), xytext=(0, 7 if mark["err"] > 0 else 9),
+    ax.annotate(value, (mark["x"], label_y), xytext=(0, 7 if mark["err"] > 0 else 9),
                 textcoords="offset points", ha="center", va="bottom", fontsize=7, color=colour)
 
 
@@ -334,8 +352,8 @@ def study_figure(rows):
     marks = study_marks(slots)
     fig = plt.figure(figsize=FIGURE_INCHES, dpi=DPI)
     ax = fig.add_subplot(1, 1, 1)
-    for mark in marks:
-        _draw_mark(ax, mark)
+    for mark, label_y in zip(marks, label_heights(marks)):
+        _draw_mark(ax, mark, label_y)
     # Axis: the data with room for the error bars and the values written above them.
     low = min(m["y"] - m["err"] for m in marks)
     high = max(m["y"] + m["err"] for m in marks)
