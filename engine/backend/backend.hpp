@@ -99,12 +99,15 @@ struct DotGroup {
   const void* b = nullptr;
   void* out = nullptr;
 };
-// One scaling of a grouped call (Backend::scale_grouped): x[i] *= s[0] for n contiguous elements,
-// s a single element on the device.
-struct ScaleGroup {
-  int64_t n = 0;
-  void* x = nullptr;
-  const void* s = nullptr;
+// One block of a grouped row-wise call (Backend::map_grouped, reduce_rows_grouped,
+// softmax_rows_grouped): `rows` x `cols` elements, contiguous and row-major (leading dimension
+// cols), device pointers. Each primitive says what a, b and out hold; b and out are shaped as in
+// the one-block primitive the group stands for.
+struct RowsGroup {
+  int64_t rows = 0, cols = 0;
+  const void* a = nullptr;
+  const void* b = nullptr;
+  void* out = nullptr;
 };
 
 // The precision of f32 matrix products (gemm, gemm_strided_batched, gemm_grouped).
@@ -159,10 +162,10 @@ class Backend : public DeviceMemory {
       gemm(trans_a, trans_b, g.m, g.n, g.k, alpha, g.a, g.lda, g.b, g.ldb, beta, g.c, g.ldc, dtype);
   }
 
-  // Per-graph dot products and scalings (the Gram terms of the link loss, graph by graph): by
-  // default one reduce_all or one scalar map per group, so CPU results are those of the loop they
-  // replace; the CUDA backend does every group in one launch per chunk of groups. The groups'
-  // outputs must not overlap. (Inline for the reason given at gemm_grouped.)
+  // Per-graph dot products (the Gram terms of the link loss, tr(S^T A S), graph by graph): by
+  // default one reduce_all per group, so CPU results are those of the loop they replace; the
+  // CUDA backend does every group in one launch per chunk of groups. The groups' outputs must not
+  // overlap. (Inline for the reason given at gemm_grouped.)
   virtual void dot_grouped(const std::vector<DotGroup>& groups, double alpha, double beta, DType dtype) {
     for (const DotGroup& g : groups) {
       Tensor out(g.out, Shape{1}, dtype, device());
@@ -176,12 +179,52 @@ class Backend : public DeviceMemory {
       reduce_all(Reduce::dot, a, &b, alpha, beta, out);
     }
   }
-  virtual void scale_grouped(const std::vector<ScaleGroup>& groups, DType dtype) {
-    for (const ScaleGroup& g : groups) {
-      if (g.n == 0) continue;
-      Tensor x(g.x, Shape{g.n}, dtype, device());
-      const Tensor s(const_cast<void*>(g.s), Shape{1}, dtype, device());
-      map(MapOp::mul, x, &s, Broadcast::scalar, 0, 1.0, 0.0, x);
+
+  // Row-wise primitives over many blocks at once (per-graph pooling: every graph's [n_g, k_g]
+  // block). By default each group is one call of the one-block primitive, in the order given, so
+  // CPU results are those of the per-graph loops they replace; the CUDA backend launches once per
+  // chunk of groups. Groups of no elements are skipped; the groups' outputs must not overlap.
+  //   map_grouped:          map(op, a_g, b_g, b_mode, c, alpha, beta, out_g) over [rows, cols];
+  //                         b_g holds rows * cols, cols, rows or 1 elements as b_mode says.
+  //   reduce_rows_grouped:  reduce_rows(kind, a_g, b_g, alpha, beta, out_g), out_g [rows]; rows of
+  //                         no columns reduce to 0 (out_g = beta out_g).
+  //   softmax_rows_grouped: softmax_rows_forward(a_g, out_g).
+  // (Inline for the reason given at gemm_grouped.)
+  virtual void map_grouped(MapOp op, const std::vector<RowsGroup>& groups, Broadcast b_mode, double c, double alpha,
+                           double beta, DType dtype) {
+    for (const RowsGroup& g : groups) {
+      if (g.rows * g.cols == 0) continue;
+      const int64_t b_size = b_mode == Broadcast::full ? g.rows * g.cols
+                           : b_mode == Broadcast::row  ? g.cols
+                           : b_mode == Broadcast::col  ? g.rows
+                                                       : 1;
+      const Tensor a(const_cast<void*>(g.a), Shape{g.rows, g.cols}, dtype, device());
+      const Tensor b(const_cast<void*>(g.b), Shape{b_size}, dtype, device());
+      Tensor out(g.out, Shape{g.rows, g.cols}, dtype, device());
+      map(op, a, g.b ? &b : nullptr, b_mode, c, alpha, beta, out);
+    }
+  }
+  virtual void reduce_rows_grouped(Reduce kind, const std::vector<RowsGroup>& groups, double alpha, double beta,
+                                   DType dtype) {
+    for (const RowsGroup& g : groups) {
+      if (g.rows == 0) continue;
+      Tensor out(g.out, Shape{g.rows, 1}, dtype, device());
+      if (g.cols == 0) {  // rows of no columns reduce to 0: out = beta out
+        if (beta == 0) fill(out, 0.0);
+        else map(MapOp::copy, out, nullptr, Broadcast::full, 0, beta, 0.0, out);
+        continue;
+      }
+      const Tensor a(const_cast<void*>(g.a), Shape{g.rows, g.cols}, dtype, device());
+      const Tensor b(const_cast<void*>(g.b), Shape{g.rows, g.cols}, dtype, device());
+      reduce_rows(kind, a, g.b ? &b : nullptr, alpha, beta, out);
+    }
+  }
+  virtual void softmax_rows_grouped(const std::vector<RowsGroup>& groups, DType dtype) {
+    for (const RowsGroup& g : groups) {
+      if (g.rows * g.cols == 0) continue;
+      const Tensor x(const_cast<void*>(g.a), Shape{g.rows, g.cols}, dtype, device());
+      Tensor y(g.out, Shape{g.rows, g.cols}, dtype, device());
+      softmax_rows_forward(x, y);
     }
   }
 

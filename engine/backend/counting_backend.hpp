@@ -85,8 +85,16 @@ class CountingBackend final : public Backend {
   void dot_grouped(const std::vector<DotGroup>& groups, double alpha, double beta, DType dtype) override {
     if (execute_) inner_.dot_grouped(groups, alpha, beta, dtype);
   }
-  void scale_grouped(const std::vector<ScaleGroup>& groups, DType dtype) override {
-    if (execute_) inner_.scale_grouped(groups, dtype);
+  void map_grouped(MapOp op, const std::vector<RowsGroup>& groups, Broadcast b_mode, double c, double alpha, double beta,
+                   DType dtype) override {
+    if (execute_) inner_.map_grouped(op, groups, b_mode, c, alpha, beta, dtype);
+  }
+  void reduce_rows_grouped(Reduce kind, const std::vector<RowsGroup>& groups, double alpha, double beta,
+                           DType dtype) override {
+    if (execute_) inner_.reduce_rows_grouped(kind, groups, alpha, beta, dtype);
+  }
+  void softmax_rows_grouped(const std::vector<RowsGroup>& groups, DType dtype) override {
+    if (execute_) inner_.softmax_rows_grouped(groups, dtype);
   }
   void spmm(const Csr& a, const Tensor& x, double alpha, double beta, Tensor& y) override {
     flops_.sparse += 2.0 * static_cast<double>(a.nnz) * static_cast<double>(x.cols());

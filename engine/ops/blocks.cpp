@@ -1,6 +1,9 @@
 // Ops over per-graph blocks (engine/ops/blocks.hpp): what pooling needs when every graph has its
-// own cluster count k_g. Each op runs one backend primitive per graph on that graph's block, so
-// the work is exactly that of the used rows and columns: nothing is padded, computed and masked.
+// own cluster count k_g. Each op works on every graph's block at its own size, so the work is
+// exactly that of the used rows and columns: nothing is padded, computed and masked. Most run
+// as grouped backend calls (gemm_grouped, dot_grouped, map_grouped, reduce_rows_grouped,
+// softmax_rows_grouped) that take every graph's block at once: one call per graph each on the
+// CPU, one kernel launch per chunk of graphs on CUDA.
 //
 // Glossary: B graphs; graph g has n_g rows at this level and k_g clusters at the next;
 // F, D feature widths; K = max_g k_g (the width of the assignment GNN's last layer).
@@ -48,8 +51,6 @@ Tensor element(const Tensor& t, int64_t i) {
   return Tensor(static_cast<char*>(t.data()) + static_cast<std::size_t>(i) * dtype_size(t.dtype()), Shape{1}, t.dtype(),
                 t.device());
 }
-
-Tensor flat(const Tensor& t) { return Tensor(t.data(), Shape{t.numel()}, t.dtype(), t.device()); }
 
 // The group of one block product for Backend::gemm_grouped: C = op(A) op(B), sizes from C and A.
 GemmGroup block_group(Trans ta, const Tensor& a, const Tensor& b, const Tensor& c) {
@@ -143,19 +144,18 @@ Variable* block_linear(Tape& tape, Variable* x, Variable* w, Variable* b, const 
   // Per graph: the bias, then X_g W[:, :k_g] added (or written), then x2_g W2[:, :k_g] added; the
   // products of all graphs as one grouped call each.
   std::vector<GemmGroup> first, second;
+  std::vector<RowsGroup> biases;  // Y_g = b[:k_g] on every row, all graphs in one call
   for (int64_t g = 0; g < Y.count(); ++g) {
     Tensor yg = Y.view(y->value, g);
     const int64_t n = yg.rows(), k = yg.cols();
     if (n == 0) continue;
-    if (b) {
-      const Tensor bias(b->value.data(), Shape{k}, b->value.dtype(), b->value.device());
-      be.map(MapOp::broadcast, yg, &bias, Broadcast::row, 0, 1, 0, yg);
-    }
+    if (b) biases.push_back(RowsGroup{n, k, yg.data(), b->value.data(), yg.data()});
     first.push_back(GemmGroup{n, k, f, detail::row_ptr(X, Y.row_begin[g]), f, W.data(), kmax, yg.data(), k});
     if (x2)
       second.push_back(GemmGroup{n, k, f2, detail::row_ptr(x2->value, Y.row_begin[g]), f2, detail::row_ptr(W, f), kmax,
                                  yg.data(), k});
   }
+  if (b) be.map_grouped(MapOp::broadcast, biases, Broadcast::row, 0, 1, 0, X.dtype());
   be.gemm_grouped(Trans::no, Trans::no, first, 1.0, b ? 1.0 : 0.0, X.dtype());
   if (x2) be.gemm_grouped(Trans::no, Trans::no, second, 1.0, 1.0, X.dtype());
   Record r;
@@ -226,10 +226,12 @@ Variable* block_softmax(Tape& tape, Variable* x, const BlockContext& context, bo
   const Blocks& X = *context.a;
   // In place, the logits' memory holds the softmax: the backward needs only the output.
   Variable* y = in_place ? tape.make_output(x->value) : new_output(tape, X.shape(), x->value.dtype());
+  std::vector<RowsGroup> groups;
   for (int64_t g = 0; g < X.count(); ++g) {
-    Tensor yg = X.view(y->value, g);
-    if (yg.numel() > 0) tape.backend().softmax_rows_forward(X.view(x->value, g), yg);
+    const Tensor xg = X.view(x->value, g);
+    groups.push_back(RowsGroup{xg.rows(), xg.cols(), xg.data(), nullptr, X.view(y->value, g).data()});
   }
+  tape.backend().softmax_rows_grouped(groups, x->value.dtype());
   Record r;
   r.kind = OpKind::block_softmax;
   r.inputs = {x, nullptr, nullptr, nullptr};
@@ -256,15 +258,20 @@ void block_softmax_backward(Tape& tape, const Record& r) {
   // and clusters per graph (D&D) that saves a whole [n_g, k_g] block per graph.
   Tensor& dy = r.output->grad;
   Tensor sums = tape.workspace().empty(Shape{std::max<int64_t>(1, X.total_rows()), 1}, dy.dtype());
+  std::vector<RowsGroup> dots, subtract, scale;
   for (int64_t g = 0; g < X.count(); ++g) {
     Tensor dyg = X.view(dy, g);
     if (dyg.numel() == 0) continue;
     const Tensor yg = X.view(r.output->value, g);
-    Tensor rows = X.row_view(sums.rows_slice(0, X.total_rows()), g);
-    be.reduce_rows(Reduce::dot, dyg, &yg, 1.0, 0.0, rows);                     // rowsum(dy * y)
-    be.map(MapOp::add, dyg, &rows, Broadcast::col, -1.0, 1.0, 0.0, dyg);      // dy - rowsum
-    be.map(MapOp::mul, dyg, &yg, Broadcast::full, 0.0, 1.0, 0.0, dyg);        // y * (dy - rowsum)
+    void* rows = X.row_view(sums.rows_slice(0, X.total_rows()), g).data();
+    dots.push_back(RowsGroup{dyg.rows(), dyg.cols(), dyg.data(), yg.data(), rows});
+    subtract.push_back(RowsGroup{dyg.rows(), dyg.cols(), dyg.data(), rows, dyg.data()});
+    scale.push_back(RowsGroup{dyg.rows(), dyg.cols(), dyg.data(), yg.data(), dyg.data()});
   }
+  const DType dt = dy.dtype();
+  be.reduce_rows_grouped(Reduce::dot, dots, 1.0, 0.0, dt);                        // rowsum(dy * y)
+  be.map_grouped(MapOp::add, subtract, Broadcast::col, -1.0, 1.0, 0.0, dt);       // dy - rowsum
+  be.map_grouped(MapOp::mul, scale, Broadcast::full, 0.0, 1.0, 0.0, dt);          // y * (dy - rowsum)
   x->grad = dy;
 }
 
@@ -302,12 +309,12 @@ Variable* block_dot(Tape& tape, Variable* a, Variable* b, const BlockContext& co
   const Blocks& X = *context.a;
   detail::check_float_pair("block_dot", a, b);
   Variable* y = new_output(tape, Shape{X.count(), 1}, a->value.dtype());
+  std::vector<DotGroup> dots;  // y_g = sum(A_g * B_g), 0 for an empty block, in one call
   for (int64_t g = 0; g < X.count(); ++g) {
-    Tensor yg = element(y->value, g);
-    const Tensor ag = flat(X.view(a->value, g)), bg = flat(X.view(b->value, g));
-    if (ag.numel() == 0) tape.backend().fill(yg, 0.0);
-    else tape.backend().reduce_all(Reduce::dot, ag, &bg, 1.0, 0.0, yg);
+    const Tensor ag = X.view(a->value, g);
+    dots.push_back(DotGroup{ag.numel(), ag.data(), X.view(b->value, g).data(), element(y->value, g).data()});
   }
+  tape.backend().dot_grouped(dots, 1.0, 0.0, a->value.dtype());
   Record r;
   r.kind = OpKind::block_dot;
   r.inputs = {a, b, nullptr, nullptr};
@@ -324,12 +331,13 @@ void block_dot_backward(Tape& tape, const Record& r) {
   auto term = [&](Variable* target, Variable* other) {
     if (!wants_grad(target)) return;
     auto d = tape.grad_target(target);
+    std::vector<RowsGroup> groups;  // dA_g = dy_g B_g (+ dA_g), every graph in one call
     for (int64_t g = 0; g < X.count(); ++g) {
-      Tensor dg = flat(X.view(d.tensor, g));
-      if (dg.numel() == 0) continue;
-      const Tensor dyg = element(r.output->grad, g);
-      tape.backend().map(MapOp::mul, flat(X.view(other->value, g)), &dyg, Broadcast::scalar, 0, 1.0, d.beta, dg);
+      const Tensor dg = X.view(d.tensor, g);
+      groups.push_back(RowsGroup{dg.rows(), dg.cols(), X.view(other->value, g).data(), element(r.output->grad, g).data(),
+                                 dg.data()});
     }
+    tape.backend().map_grouped(MapOp::mul, groups, Broadcast::scalar, 0, 1.0, d.beta, d.tensor.dtype());
   };
   term(a, b);
   term(b, a);
@@ -411,31 +419,30 @@ void block_gram_sq_backward(Tape& tape, const Record& r) {
   small_grams(be, S, s->value, layout, scratch);
   auto ds = tape.grad_target(s);
   std::vector<GemmGroup> groups;
-  std::vector<ScaleGroup> scales;  // dy_g (on the device) times each Gram matrix, before the products
+  std::vector<RowsGroup> scales;  // dy_g (on the device) times each Gram matrix, before the products
   for (int64_t g = 0; g < S.count(); ++g) {
     const Tensor sg = S.view(s->value, g);
     const Tensor dsg = S.view(ds.tensor, g);
     const int64_t n = sg.rows(), k = sg.cols();
     if (sg.numel() == 0) continue;
     Tensor m = layout.of(scratch, g);
-    scales.push_back(ScaleGroup{m.numel(), m.data(), element(r.output->grad, g).data()});
+    scales.push_back(RowsGroup{1, m.numel(), m.data(), element(r.output->grad, g).data(), m.data()});
     if (n <= k) groups.push_back(GemmGroup{n, k, n, m.data(), n, sg.data(), k, dsg.data(), k});  // 4 (s s^T) s
     else groups.push_back(GemmGroup{n, k, k, sg.data(), k, m.data(), k, dsg.data(), k});         // 4 s (s^T s)
   }
-  be.scale_grouped(scales, dt);
+  be.map_grouped(MapOp::mul, scales, Broadcast::scalar, 0, 1.0, 0.0, dt);
   be.gemm_grouped(Trans::no, Trans::no, groups, 4.0, ds.beta, dt);
 }
 
 Variable* block_row_sum(Tape& tape, Variable* x, const BlockContext& context) {
   const Blocks& X = *context.a;
   Variable* y = new_output(tape, Shape{X.total_rows(), 1}, x->value.dtype());
+  std::vector<RowsGroup> groups;  // a block of no columns sums to 0
   for (int64_t g = 0; g < X.count(); ++g) {
-    Tensor yg = X.row_view(y->value, g);
     const Tensor xg = X.view(x->value, g);
-    if (yg.numel() == 0) continue;
-    if (xg.numel() == 0) tape.backend().fill(yg, 0.0);
-    else tape.backend().reduce_rows(Reduce::sum, xg, nullptr, 1.0, 0.0, yg);
+    groups.push_back(RowsGroup{xg.rows(), xg.cols(), xg.data(), nullptr, X.row_view(y->value, g).data()});
   }
+  tape.backend().reduce_rows_grouped(Reduce::sum, groups, 1.0, 0.0, x->value.dtype());
   Record r;
   r.kind = OpKind::block_row_sum;
   r.inputs = {x, nullptr, nullptr, nullptr};
@@ -449,56 +456,93 @@ void block_row_sum_backward(Tape& tape, const Record& r) {
   const Blocks& X = *context_of(r).a;
   Variable* x = r.inputs[0];
   auto dx = tape.grad_target(x);
+  std::vector<RowsGroup> groups;  // dX_g[i, :] = dy_i (+ dX_g), every graph in one call
   for (int64_t g = 0; g < X.count(); ++g) {
-    Tensor dxg = X.view(dx.tensor, g);
-    if (dxg.numel() == 0) continue;
-    const Tensor dyg = X.row_view(r.output->grad, g);
-    tape.backend().map(MapOp::broadcast, dxg, &dyg, Broadcast::col, 0, 1.0, dx.beta, dxg);
+    const Tensor dxg = X.view(dx.tensor, g);
+    groups.push_back(RowsGroup{dxg.rows(), dxg.cols(), dxg.data(), X.row_view(r.output->grad, g).data(), dxg.data()});
   }
+  tape.backend().map_grouped(MapOp::broadcast, groups, Broadcast::col, 0, 1.0, dx.beta, dx.tensor.dtype());
 }
 
 namespace {
-// Rows of block g per chunk of the x log x scratch: about a million elements, so a graph with
-// thousands of nodes and clusters (D&D) never holds a full [n, k] intermediate.
+// x log x runs over chunks of rows, each chunk's log x in a scratch of about a million elements
+// (a graph with thousands of nodes and clusters, D&D, never holds a full [n, k] intermediate):
+// block g in chunks of xlogx_chunk_rows rows, and consecutive chunks of every graph packed side by
+// side into the scratch, a pass of grouped calls per fill.
+constexpr int64_t kXlogxScratch = int64_t{1} << 20;
 int64_t xlogx_chunk_rows(int64_t rows, int64_t cols) {
-  return std::max<int64_t>(1, std::min<int64_t>(rows, (int64_t{1} << 20) / std::max<int64_t>(cols, 1)));
+  return std::max<int64_t>(1, std::min<int64_t>(rows, kXlogxScratch / std::max<int64_t>(cols, 1)));
 }
+// The scratch's elements: a million, or fewer when every block together needs fewer, or more when
+// one row is wider.
 int64_t xlogx_scratch(const Blocks& x) {
-  int64_t most = 1;
+  int64_t most = 1, total = 0;
   for (int64_t g = 0; g < x.count(); ++g) {
     const auto i = static_cast<std::size_t>(g);
     most = std::max(most, xlogx_chunk_rows(x.rows[i], x.cols[i]) * x.cols[i]);
+    total += x.rows[i] * x.cols[i];
   }
-  return most;
+  return std::max(most, std::min(total, kXlogxScratch));
 }
-Tensor rows_of(const Tensor& m, int64_t r0, int64_t r1) {
-  return Tensor(static_cast<char*>(m.data()) + static_cast<std::size_t>(r0 * m.cols()) * dtype_size(m.dtype()),
-                Shape{r1 - r0, m.cols()}, m.dtype(), m.device());
+struct XlogxChunk {
+  int64_t rows, cols;
+  const void* x;      // the chunk's rows of X_g
+  void* logs;         // their place in the scratch
+  int64_t first_row;  // in the (rows, 1) packed output
+};
+// Calls pass(chunks) for each fill of the scratch, in graph and row order.
+template <class F> void for_each_xlogx_pass(const Blocks& X, const Tensor& x, const Tensor& scratch, F&& pass) {
+  const std::size_t es = dtype_size(x.dtype());
+  const int64_t capacity = scratch.numel();
+  std::vector<XlogxChunk> chunks;
+  int64_t used = 0;
+  for (int64_t g = 0; g < X.count(); ++g) {
+    const Tensor xg = X.view(x, g);
+    const int64_t n = xg.rows(), k = xg.cols(), chunk = xlogx_chunk_rows(n, k);
+    if (xg.numel() == 0) continue;
+    for (int64_t r0 = 0; r0 < n; r0 += chunk) {
+      const int64_t rows = std::min(n, r0 + chunk) - r0;
+      if (used + rows * k > capacity) {
+        pass(chunks);
+        chunks.clear();
+        used = 0;
+      }
+      chunks.push_back(XlogxChunk{rows, k, static_cast<const char*>(xg.data()) + static_cast<std::size_t>(r0 * k) * es,
+                                  static_cast<char*>(scratch.data()) + static_cast<std::size_t>(used) * es,
+                                  X.row_begin[static_cast<std::size_t>(g)] + r0});
+      used += rows * k;
+    }
+  }
+  if (!chunks.empty()) pass(chunks);
+}
+void* row_of(const Tensor& column, int64_t row) {
+  return static_cast<char*>(column.data()) + static_cast<std::size_t>(row) * dtype_size(column.dtype());
 }
 }  // namespace
 
 Variable* block_row_xlogx(Tape& tape, Variable* x, const BlockContext& context) {
   const Blocks& X = *context.a;
-  Variable* y = new_output(tape, Shape{X.total_rows(), 1}, x->value.dtype());
-  Tensor scratch = tape.workspace().empty(Shape{xlogx_scratch(X)}, x->value.dtype());
+  const DType dt = x->value.dtype();
+  Variable* y = new_output(tape, Shape{X.total_rows(), 1}, dt);
+  Tensor scratch = tape.workspace().empty(Shape{xlogx_scratch(X)}, dt);
+  Backend& be = tape.backend();
+  std::vector<RowsGroup> empty_rows;  // rows of blocks with no columns: 0
   for (int64_t g = 0; g < X.count(); ++g) {
-    Tensor yg = X.row_view(y->value, g);
     const Tensor xg = X.view(x->value, g);
-    if (yg.numel() == 0) continue;
-    if (xg.numel() == 0) {
-      tape.backend().fill(yg, 0.0);
-      continue;
-    }
-    const int64_t n = xg.rows(), k = xg.cols(), chunk = xlogx_chunk_rows(n, k);
-    for (int64_t r0 = 0; r0 < n; r0 += chunk) {
-      const int64_t r1 = std::min(n, r0 + chunk);
-      const Tensor xs = rows_of(xg, r0, r1);
-      Tensor logs(scratch.data(), xs.shape(), xs.dtype(), xs.device());
-      Tensor ys = rows_of(yg, r0, r1);
-      tape.backend().map(MapOp::log, xs, nullptr, Broadcast::full, 0, 1.0, 0.0, logs);
-      tape.backend().reduce_rows(Reduce::dot, xs, &logs, 1.0, 0.0, ys);
-    }
+    if (xg.rows() > 0 && xg.cols() == 0) empty_rows.push_back(RowsGroup{xg.rows(), 0, xg.data(), nullptr, X.row_view(y->value, g).data()});
   }
+  be.reduce_rows_grouped(Reduce::sum, empty_rows, 1.0, 0.0, dt);
+  std::vector<RowsGroup> logs, sums;
+  for_each_xlogx_pass(X, x->value, scratch, [&](const std::vector<XlogxChunk>& chunks) {
+    logs.clear();
+    sums.clear();
+    for (const XlogxChunk& c : chunks) {
+      logs.push_back(RowsGroup{c.rows, c.cols, c.x, nullptr, c.logs});
+      sums.push_back(RowsGroup{c.rows, c.cols, c.x, c.logs, row_of(y->value, c.first_row)});
+    }
+    be.map_grouped(MapOp::log, logs, Broadcast::full, 0, 1.0, 0.0, dt);     // log x
+    be.reduce_rows_grouped(Reduce::dot, sums, 1.0, 0.0, dt);                // sum_j x log x
+  });
   Record r;
   r.kind = OpKind::block_row_xlogx;
   r.inputs = {x, nullptr, nullptr, nullptr};
@@ -513,23 +557,23 @@ void block_row_xlogx_backward(Tape& tape, const Record& r) {
   const Blocks& X = *context_of(r).a;
   Variable* x = r.inputs[0];
   const Tensor& scratch = r.saved[0];
+  const DType dt = x->value.dtype();
+  Backend& be = tape.backend();
   auto dx = tape.grad_target(x);
-  for (int64_t g = 0; g < X.count(); ++g) {
-    const Tensor xg = X.view(x->value, g);
-    Tensor dxg = X.view(dx.tensor, g);
-    if (xg.numel() == 0) continue;
-    const Tensor dyg = X.row_view(r.output->grad, g);
-    const int64_t n = xg.rows(), k = xg.cols(), chunk = xlogx_chunk_rows(n, k);
-    for (int64_t r0 = 0; r0 < n; r0 += chunk) {
-      const int64_t r1 = std::min(n, r0 + chunk);
-      const Tensor xs = rows_of(xg, r0, r1);
-      Tensor logs(scratch.data(), xs.shape(), xs.dtype(), xs.device());
-      Tensor dxs = rows_of(dxg, r0, r1);
-      const Tensor dys = rows_of(dyg, r0, r1);
-      tape.backend().map(MapOp::log, xs, nullptr, Broadcast::full, 0, 1.0, 0.0, logs);
-      tape.backend().map(MapOp::plus_one_times, logs, &dys, Broadcast::col, 0, 1.0, dx.beta, dxs);
+  std::vector<RowsGroup> logs, grads;
+  for_each_xlogx_pass(X, x->value, scratch, [&](const std::vector<XlogxChunk>& chunks) {
+    logs.clear();
+    grads.clear();
+    for (const XlogxChunk& c : chunks) {
+      // The chunk's place in dx is its place in x: the same offset from the tensor's start.
+      const std::size_t offset = static_cast<std::size_t>(static_cast<const char*>(c.x) - static_cast<const char*>(x->value.data()));
+      logs.push_back(RowsGroup{c.rows, c.cols, c.x, nullptr, c.logs});
+      grads.push_back(RowsGroup{c.rows, c.cols, c.logs, row_of(r.output->grad, c.first_row),
+                                static_cast<char*>(dx.tensor.data()) + offset});
     }
-  }
+    be.map_grouped(MapOp::log, logs, Broadcast::full, 0, 1.0, 0.0, dt);                       // log x
+    be.map_grouped(MapOp::plus_one_times, grads, Broadcast::col, 0, 1.0, dx.beta, dt);        // dy (log x + 1)
+  });
 }
 
 Variable* block_link_bce(Tape& tape, Variable* s, const BlockContext& context, double eps) {

@@ -7,7 +7,8 @@
 // shape [elements, 1]: block g is row-major, rows[g] x cols[g], starting at element offset[g], and
 // nothing is padded. A packed matrix of uniform width F (node rows of every graph, [N, F]) is also
 // a block list: block g is graph g's rows, offset row_begin[g] * F. Ops over blocks
-// (engine/ops/blocks.cpp) take a BlockContext and run one product or reduction per graph.
+// (engine/ops/blocks.cpp) take a BlockContext and run each product or reduction over every
+// graph's block, mostly as one grouped backend call (one launch per chunk of graphs on CUDA).
 #include <cstdint>
 #include <vector>
 

@@ -251,18 +251,18 @@ void segment_gram_sq_backward(Tape& tape, const Record& r) {
   const Grams grams = small_grams(tape, s->value, segments);
   auto ds = tape.grad_target(s);  // segments cover every row once: one beta for all of them
   std::vector<GemmGroup> groups;
-  std::vector<ScaleGroup> scales;  // dy_g (on the device) times each Gram matrix, before the products
+  std::vector<RowsGroup> scales;  // dy_g (on the device) times each Gram matrix, before the products
   for (int64_t g = 0; g < segments.count(); ++g) {
     const int64_t n = segments.size(g);
     if (n == 0) continue;
     Tensor m = grams.of(g);
-    scales.push_back(ScaleGroup{m.numel(), m.data(), element(r.output->grad, g).data()});
+    scales.push_back(RowsGroup{1, m.numel(), m.data(), element(r.output->grad, g).data(), m.data()});
     const char* sg = static_cast<const char*>(s->value.data()) + static_cast<std::size_t>(segments.begin(g) * k) * es;
     char* dsg = static_cast<char*>(ds.tensor.data()) + static_cast<std::size_t>(segments.begin(g) * k) * es;
     if (n <= k) groups.push_back(GemmGroup{n, k, n, m.data(), n, sg, k, dsg, k});  // 4 (s s^T) s
     else groups.push_back(GemmGroup{n, k, k, sg, k, m.data(), k, dsg, k});         // 4 s (s^T s)
   }
-  be.scale_grouped(scales, dt);
+  be.map_grouped(MapOp::mul, scales, Broadcast::scalar, 0, 1.0, 0.0, dt);
   be.gemm_grouped(Trans::no, Trans::no, groups, 4.0, ds.beta, dt);
 }
 

@@ -133,8 +133,18 @@ class TimingBackend final : public Backend {
   void dot_grouped(const std::vector<DotGroup>& groups, double alpha, double beta, DType dtype) override {
     timed(fmt::format("dot_grouped x{}", groups.size()), [&] { inner_.dot_grouped(groups, alpha, beta, dtype); });
   }
-  void scale_grouped(const std::vector<ScaleGroup>& groups, DType dtype) override {
-    timed(fmt::format("scale_grouped x{}", groups.size()), [&] { inner_.scale_grouped(groups, dtype); });
+  void map_grouped(MapOp op, const std::vector<RowsGroup>& groups, Broadcast b_mode, double c, double alpha, double beta,
+                   DType dtype) override {
+    timed(fmt::format("map_grouped {} x{} b{}", map_op_name(op), groups.size(), beta),
+          [&] { inner_.map_grouped(op, groups, b_mode, c, alpha, beta, dtype); });
+  }
+  void reduce_rows_grouped(Reduce kind, const std::vector<RowsGroup>& groups, double alpha, double beta,
+                           DType dtype) override {
+    timed(fmt::format("reduce_rows_grouped x{}", groups.size()),
+          [&] { inner_.reduce_rows_grouped(kind, groups, alpha, beta, dtype); });
+  }
+  void softmax_rows_grouped(const std::vector<RowsGroup>& groups, DType dtype) override {
+    timed(fmt::format("softmax_rows_grouped x{}", groups.size()), [&] { inner_.softmax_rows_grouped(groups, dtype); });
   }
 
   void spmm(const Csr& a, const Tensor& x, double alpha, double beta, Tensor& y) override {

@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -348,10 +349,10 @@ TEST_F(BackendParity, GemmGrouped) {
   });
 }
 
-// Per-graph dot products and scalings in one call: more groups than one launch takes (64), empty
-// groups, groups longer than a block (256 threads) and than the scaling's 16 blocks of 256,
-// beta 0 over NaN and beta 1.5, each group at its own offset in one buffer.
-TEST_F(BackendParity, DotAndScaleGrouped) {
+// Per-graph dot products in one call: more groups than one launch takes (64), empty groups,
+// groups longer than a block (256 threads), beta 0 over NaN and beta 1.5, each group at its own
+// offset in one buffer.
+TEST_F(BackendParity, DotGrouped) {
   Rng rng(12);
   std::vector<int64_t> sizes;
   for (int g = 0; g < 150; ++g) sizes.push_back(static_cast<int64_t>(rng.below(300)));
@@ -369,10 +370,8 @@ TEST_F(BackendParity, DotAndScaleGrouped) {
     using T = decltype(zero);
     const auto a = random_values<T>(rng, total, -1, 1);
     const auto b = random_values<T>(rng, total, -1, 1);
-    const auto s = random_values<T>(rng, static_cast<int64_t>(sizes.size()), -2, 2);
     Twin ta = twin<T>(a, Shape{total});
     Twin tb = twin<T>(b, Shape{total});
-    Twin ts = twin<T>(s, Shape{static_cast<int64_t>(sizes.size())});
     for (auto [alpha, beta] : {std::pair{1.0, 0.0}, std::pair{0.5, 1.5}}) {
       SCOPED_TRACE("dot_grouped beta " + std::to_string(beta));
       const auto out0 = beta == 0 ? nan_values<T>(static_cast<int64_t>(sizes.size()))
@@ -397,36 +396,9 @@ TEST_F(BackendParity, DotAndScaleGrouped) {
       }
       expect_close_twin<T>("dot_grouped", out, &bounds);
     }
-    {
-      SCOPED_TRACE("scale_grouped");
-      Twin x = twin<T>(a, Shape{total});
-      auto groups_of = [&](Tensor& xt, const Tensor& st) {
-        std::vector<ScaleGroup> groups;
-        for (std::size_t g = 0; g < sizes.size(); ++g)
-          groups.push_back(ScaleGroup{sizes[g], static_cast<T*>(xt.data()) + offsets[g], static_cast<const T*>(st.data()) + g});
-        return groups;
-      };
-      ref().scale_grouped(groups_of(x.reference, ts.reference), dtype_of<T>());
-      gpu().scale_grouped(groups_of(x.tested, ts.tested), dtype_of<T>());
-      gpu().synchronize();
-      expect_twin_equal<T>("scale_grouped (one rounding per element: equal)", ref(), gpu(), x);
-      // The gaps between the groups are untouched, and the groups are scaled.
-      const auto host = download<T>(ref(), x.reference);
-      for (std::size_t g = 0; g < sizes.size(); ++g) {
-        const std::size_t gap = static_cast<std::size_t>(offsets[g] + sizes[g]);
-        EXPECT_EQ(host[gap], a[gap]);
-        if (sizes[g] > 0) EXPECT_EQ(host[static_cast<std::size_t>(offsets[g])], a[static_cast<std::size_t>(offsets[g])] * s[g]);
-      }
-    }
   });
 }
 
-// backend.matmul_precision: tf32 on both backends (restored to fp32 at the end, whatever fails):
-// gemm, strided batched and grouped f32 products, f64 ones unchanged. The CPU reduces operands by
-// truncation (engine/core/tf32.hpp), as the CUDA emulation's cuBLAS and the grouped kernel do, so
-// under the emulation the two agree within f32 rounding of the reduced operands' products. On a
-// GPU, cuBLAS's tensor cores may reduce differently (round to nearest), so there each term may
-// differ by up to 2^-9 of |a b| in all: the bound adds that.
 TEST_F(BackendParity, Tf32Products) {
   struct Restore {
     ~Restore() {
@@ -819,6 +791,126 @@ TEST_F(BackendParity, ReduceRowsColsAll) {
           }
       }
   });
+}
+
+// Row-wise primitives over many blocks at once (per-graph pooling's [n_g, k_g] blocks):
+// map_grouped, reduce_rows_grouped and softmax_rows_grouped against the reference's one-block
+// calls, each block at its own offset with a gap after it that must stay as it was. Two layouts:
+// 70 blocks (more than one launch takes, 64) with empty ones (no rows, no columns) and, in the
+// second launch, a block with rows wider than a warp's share (> 1024 columns: that launch takes
+// the block-per-row kernels); and a block longer than a launch's 64 blocks of rows cover beside a
+// small one. (Apart, and small, because the CPU emulation runs every CUDA thread of the grid as a
+// fiber, idle ones included.)
+struct RowsLayout {
+  std::vector<int64_t> rows, cols;
+  std::vector<int64_t> at, row_at;  // offsets of each block's elements and of its rows
+  int64_t elements = 0, row_total = 0;
+  RowsLayout(Rng& rng, bool long_block) {
+    if (long_block) {
+      rows = {600, 3};
+      cols = {2, 5};
+    } else {
+      for (int g = 0; g < 70; ++g) {  // up to 2 blocks of 8 rows per group; few rows beside the wide one
+        rows.push_back(static_cast<int64_t>(rng.below(g < 64 ? 17 : 4)));
+        cols.push_back(1 + static_cast<int64_t>(rng.below(20)));
+      }
+      rows[4] = 0;
+      cols[40] = 0;
+      rows[66] = 2, cols[66] = 1100;
+      rows[69] = 1, cols[69] = 1;
+    }
+    for (std::size_t g = 0; g < rows.size(); ++g) {
+      at.push_back(elements);
+      row_at.push_back(row_total);
+      elements += rows[g] * cols[g] + 2;
+      row_total += rows[g] + 2;
+    }
+  }
+  std::size_t count() const { return rows.size(); }
+};
+
+TEST_F(BackendParity, RowsGrouped) {
+  Rng rng(13);
+  for (bool long_block : {false, true}) {
+  SCOPED_TRACE(long_block ? "a long block" : "70 blocks");
+  const RowsLayout l(rng, long_block);
+  const auto n = static_cast<int64_t>(l.count());
+  // Outputs: NaN inside the blocks for beta 0 (never read), random in the gaps and for beta != 0.
+  auto initial = [&](auto zero, bool per_row, double beta) {
+    using T = decltype(zero);
+    auto values = random_values<T>(rng, per_row ? l.row_total : l.elements, -2, 2);
+    if (beta == 0)
+      for (std::size_t g = 0; g < l.count(); ++g) {
+        const int64_t first = per_row ? l.row_at[g] : l.at[g], size = per_row ? l.rows[g] : l.rows[g] * l.cols[g];
+        for (int64_t i = 0; i < size; ++i) values[static_cast<std::size_t>(first + i)] = std::numeric_limits<T>::quiet_NaN();
+      }
+    return values;
+  };
+  for_each_float([&](auto zero) {
+    using T = decltype(zero);
+    const Twin a = twin<T>(random_values<T>(rng, l.elements, 0.1, 3), Shape{l.elements});  // > 0: log is defined
+    const Twin full = twin<T>(random_values<T>(rng, l.elements, -2, 2), Shape{l.elements});
+    const Twin per_row = twin<T>(random_values<T>(rng, l.row_total, -2, 2), Shape{l.row_total});
+    const Twin per_col = twin<T>(random_values<T>(rng, 1100 * n, -2, 2), Shape{1100 * n});  // a row of b per block
+    const Twin scalars = twin<T>(random_values<T>(rng, n, -2, 2), Shape{n});
+    auto element = [](const Tensor& t, int64_t i) { return static_cast<const T*>(t.data()) + i; };
+    auto groups_of = [&](bool tested, Broadcast mode, bool with_b, Twin& out, bool out_per_row) {
+      std::vector<RowsGroup> groups;
+      for (std::size_t g = 0; g < l.count(); ++g) {
+        const Tensor& b = mode == Broadcast::full ? (tested ? full.tested : full.reference)
+                        : mode == Broadcast::col  ? (tested ? per_row.tested : per_row.reference)
+                        : mode == Broadcast::row  ? (tested ? per_col.tested : per_col.reference)
+                                                  : (tested ? scalars.tested : scalars.reference);
+        const int64_t b_at = mode == Broadcast::full ? l.at[g]
+                           : mode == Broadcast::col  ? l.row_at[g]
+                           : mode == Broadcast::row  ? static_cast<int64_t>(g) * 1100
+                                                     : static_cast<int64_t>(g);
+        Tensor& o = tested ? out.tested : out.reference;
+        groups.push_back(RowsGroup{l.rows[g], l.cols[g], element(tested ? a.tested : a.reference, l.at[g]),
+                                   with_b ? element(b, b_at) : nullptr,
+                                   static_cast<T*>(o.data()) + (out_per_row ? l.row_at[g] : l.at[g])});
+      }
+      return groups;
+    };
+    // mul under every broadcast mode; the other ops (b unused, a constant, unary) under one each.
+    const std::vector<std::pair<MapOp, Broadcast>> maps = {
+        {MapOp::mul, Broadcast::full},         {MapOp::mul, Broadcast::row},   {MapOp::mul, Broadcast::col},
+        {MapOp::mul, Broadcast::scalar},       {MapOp::broadcast, Broadcast::col}, {MapOp::add, Broadcast::row},
+        {MapOp::log, Broadcast::full},         {MapOp::plus_one_times, Broadcast::col}};
+    for (auto [op, mode] : maps)
+      for (double beta : {0.0, 1.5}) {
+        const bool unary = op == MapOp::log;
+        const std::string what = std::string("map_grouped ") + map_op_name(op) + " " + broadcast_name(mode) +
+                                 " beta " + std::to_string(beta);
+        SCOPED_TRACE(what);
+        Twin out = twin<T>(initial(zero, false, beta), Shape{l.elements});
+        const double c = op == MapOp::add ? -0.75 : 0.0;
+        ref().map_grouped(op, groups_of(false, mode, !unary, out, false), mode, c, 1.25, beta, dtype_of<T>());
+        gpu().map_grouped(op, groups_of(true, mode, !unary, out, false), mode, c, 1.25, beta, dtype_of<T>());
+        expect_close_twin<T>(what, out);
+        if (beta == 0) expect_all_finite<T>(what, download<T>(ref(), out.reference));
+      }
+    for (Reduce kind : {Reduce::sum, Reduce::dot, Reduce::max})
+      for (auto [alpha, beta] : {std::pair{1.0, 0.0}, std::pair{0.5, 2.0}}) {
+        const std::string what = std::string("reduce_rows_grouped ") + reduce_name(kind) + " beta " + std::to_string(beta);
+        SCOPED_TRACE(what);
+        Twin out = twin<T>(initial(zero, true, beta), Shape{l.row_total});
+        const bool dot = kind == Reduce::dot;
+        ref().reduce_rows_grouped(kind, groups_of(false, Broadcast::full, dot, out, true), alpha, beta, dtype_of<T>());
+        gpu().reduce_rows_grouped(kind, groups_of(true, Broadcast::full, dot, out, true), alpha, beta, dtype_of<T>());
+        expect_close_twin<T>(what, out);
+        if (beta == 0) expect_all_finite<T>(what, download<T>(ref(), out.reference));  // blocks of no columns: 0
+      }
+    {
+      SCOPED_TRACE("softmax_rows_grouped");
+      Twin out = twin<T>(initial(zero, false, 0.0), Shape{l.elements});
+      ref().softmax_rows_grouped(groups_of(false, Broadcast::full, false, out, false), dtype_of<T>());
+      gpu().softmax_rows_grouped(groups_of(true, Broadcast::full, false, out, false), dtype_of<T>());
+      expect_close_twin<T>("softmax_rows_grouped", out);
+      expect_all_finite<T>("softmax_rows_grouped", download<T>(ref(), out.reference));
+    }
+  });
+  }
 }
 
 // ---- graphs ---------------------------------------------------------------------------------------

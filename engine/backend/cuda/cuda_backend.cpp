@@ -378,6 +378,20 @@ class CudaBackend final : public Backend {
     });
   }
 
+  // The groups with work: at least one row (rows_only: a row of no columns still reduces to 0) or
+  // one element.
+  static std::vector<RowsGroup> nonempty_groups(const char* what, const std::vector<RowsGroup>& groups, bool rows_only) {
+    std::vector<RowsGroup> work;
+    work.reserve(groups.size());
+    for (const RowsGroup& g : groups) {
+      DP_CHECK(g.rows >= 0 && g.cols >= 0, "{}: a group of {} x {} elements", what, g.rows, g.cols);
+      if (g.rows == 0 || (!rows_only && g.cols == 0)) continue;
+      DP_CHECK(g.out, "{}: a group of {} x {} elements without an output", what, g.rows, g.cols);
+      work.push_back(g);
+    }
+    return work;
+  }
+
   // Small groups (per-graph blocks) in one kernel launch per 48 groups; a group too large for
   // that kernel's plain tiles goes to cuBLAS on its own.
   void gemm_grouped(Trans trans_a, Trans trans_b, const std::vector<GemmGroup>& groups, double alpha, double beta,
@@ -419,18 +433,49 @@ class CudaBackend final : public Backend {
       kernels::dot_grouped<T>(stream_.get(), groups.data(), static_cast<int64_t>(groups.size()), alpha, beta);
     });
   }
-  void scale_grouped(const std::vector<ScaleGroup>& groups, DType dtype) override {
+  // Row-wise groups (per-graph blocks): every group in one launch per 64 groups, groups of no
+  // elements dropped (no rows, for reduce_rows_grouped). DIFFPOOL_CUDA_GEMM_GROUPED=0 turns these
+  // off too (one launch per group, as the default implementation).
+  void map_grouped(MapOp op, const std::vector<RowsGroup>& groups, Broadcast b_mode, double c, double alpha,
+                   double beta, DType dtype) override {
+    DP_CHECK(op < MapOp::count, "map_grouped: invalid op {}", static_cast<int>(op));
     if (!grouped_kernel_) {
-      Backend::scale_grouped(groups, dtype);
+      Backend::map_grouped(op, groups, b_mode, c, alpha, beta, dtype);
       return;
     }
-    std::vector<ScaleGroup> work;
-    for (const ScaleGroup& g : groups)
-      if (g.n > 0) work.push_back(g);
+    const std::vector<RowsGroup> work = nonempty_groups("map_grouped", groups, false);
     if (work.empty()) return;
-    dispatch_float(dtype, "scale_grouped", [&](auto zero) {
+    dispatch_float(dtype, "map_grouped", [&](auto zero) {
       using T = decltype(zero);
-      kernels::scale_grouped<T>(stream_.get(), work.data(), static_cast<int64_t>(work.size()));
+      kernels::map_grouped<T>(stream_.get(), op, work.data(), static_cast<int64_t>(work.size()), b_mode,
+                              static_cast<T>(c), static_cast<T>(alpha), static_cast<T>(beta));
+    });
+  }
+  void reduce_rows_grouped(Reduce kind, const std::vector<RowsGroup>& groups, double alpha, double beta,
+                           DType dtype) override {
+    if (!grouped_kernel_) {
+      Backend::reduce_rows_grouped(kind, groups, alpha, beta, dtype);
+      return;
+    }
+    const std::vector<RowsGroup> work = nonempty_groups("reduce_rows_grouped", groups, true);
+    for (const RowsGroup& g : work)
+      DP_CHECK(kind != Reduce::dot || g.b || g.cols == 0, "reduce_rows_grouped dot: a group without b");
+    if (work.empty()) return;
+    dispatch_float(dtype, "reduce_rows_grouped", [&](auto zero) {
+      using T = decltype(zero);
+      kernels::reduce_rows_grouped<T>(stream_.get(), kind, work.data(), static_cast<int64_t>(work.size()), alpha, beta);
+    });
+  }
+  void softmax_rows_grouped(const std::vector<RowsGroup>& groups, DType dtype) override {
+    if (!grouped_kernel_) {
+      Backend::softmax_rows_grouped(groups, dtype);
+      return;
+    }
+    const std::vector<RowsGroup> work = nonempty_groups("softmax_rows_grouped", groups, false);
+    if (work.empty()) return;
+    dispatch_float(dtype, "softmax_rows_grouped", [&](auto zero) {
+      using T = decltype(zero);
+      kernels::softmax_rows_grouped<T>(stream_.get(), work.data(), static_cast<int64_t>(work.size()));
     });
   }
 

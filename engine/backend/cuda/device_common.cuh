@@ -101,6 +101,9 @@ template <int kGroup> struct RowGroup {
   __device__ static int64_t first_row() { return static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kGroup; }
   __device__ static int64_t row_stride() { return static_cast<int64_t>(gridDim.x) * kRowsPerBlock; }
   __device__ static int lane() { return static_cast<int>(threadIdx.x % kGroup); }
+  // The same over blockIdx.y, for grouped kernels whose blockIdx.x is the group.
+  __device__ static int64_t first_row_y() { return static_cast<int64_t>(blockIdx.y) * kRowsPerBlock + threadIdx.x / kGroup; }
+  __device__ static int64_t row_stride_y() { return static_cast<int64_t>(gridDim.y) * kRowsPerBlock; }
 
   __device__ static double sum(double v) {
     v = warp_sum(v);
@@ -152,6 +155,60 @@ template <class F> void for_row_group(int64_t rows, int64_t cols, F&& launch_wit
     launch_with(std::integral_constant<int, kBlock>{}, dim3(grid_for(rows, 1)));
   else
     launch_with(std::integral_constant<int, kWarp>{}, dim3(grid_for(rows, kBlock / kWarp)));
+}
+
+// ---- grouped launches (one launch for many independent blocks: per-graph pooling) ----------------
+// A grouped kernel takes its groups' descriptors in its launch arguments, so nothing is copied to
+// the device and nothing synchronises; kPerLaunch descriptors at a time, within the 4 KiB of
+// kernel arguments. blockIdx.x is the group within the chunk.
+template <class Desc, int kPerLaunch> struct GroupChunk {
+  int32_t count;
+  Desc groups[kPerLaunch];
+};
+// For each run of up to kPerLaunch of `count` groups: a chunk of describe(group) each, then
+// launch_chunk(chunk).
+template <int kPerLaunch, class Group, class Describe, class LaunchChunk>
+void for_each_group_chunk(const Group* groups, int64_t count, Describe&& describe, LaunchChunk&& launch_chunk) {
+  using Desc = std::decay_t<decltype(describe(groups[0]))>;
+  static_assert(sizeof(GroupChunk<Desc, kPerLaunch>) <= 3584, "group descriptors beyond the kernel argument space");
+  for (int64_t first = 0; first < count; first += kPerLaunch) {
+    GroupChunk<Desc, kPerLaunch> chunk{};
+    chunk.count = static_cast<int32_t>(count - first < kPerLaunch ? count - first : kPerLaunch);
+    for (int32_t i = 0; i < chunk.count; ++i) chunk.groups[i] = describe(groups[first + i]);
+    launch_chunk(chunk);
+  }
+}
+
+// One block of a grouped row-wise kernel (Backend::RowsGroup, typed).
+template <class T> struct RowsDesc {
+  int64_t rows, cols;
+  const T* a;
+  const T* b;
+  T* out;
+};
+constexpr int kRowsGroupsPerLaunch = 64;  // 64 descriptors of 40 bytes
+template <class T> using RowsChunk = GroupChunk<RowsDesc<T>, kRowsGroupsPerLaunch>;
+constexpr int64_t kMaxGroupBlocks = 64;  // blocks per group (blockIdx.y); the rest is strided over
+template <class T> RowsDesc<T> rows_desc(const RowsGroup& g) {
+  return RowsDesc<T>{g.rows, g.cols, static_cast<const T*>(g.a), static_cast<const T*>(g.b), static_cast<T*>(g.out)};
+}
+// Calls launch_with(std::integral_constant<int, kGroup>{}, grid) for a chunk of row-wise groups:
+// the row group (a warp, or a block for rows wider than kWideRow) chosen from the chunk's widest
+// rows, grid (groups, blocks per group) covering its longest block.
+template <class T, class F> void for_grouped_rows(const RowsChunk<T>& chunk, F&& launch_with) {
+  int64_t rows = 1, cols = 0;
+  for (int32_t i = 0; i < chunk.count; ++i) {
+    rows = chunk.groups[i].rows > rows ? chunk.groups[i].rows : rows;
+    cols = chunk.groups[i].cols > cols ? chunk.groups[i].cols : cols;
+  }
+  auto grid = [&](int64_t rows_per_block) {
+    const int64_t blocks = ceil_div(rows, rows_per_block);
+    return dim3(static_cast<unsigned>(chunk.count), static_cast<unsigned>(blocks < kMaxGroupBlocks ? blocks : kMaxGroupBlocks));
+  };
+  if (cols > kWideRow)
+    launch_with(std::integral_constant<int, kBlock>{}, grid(1));
+  else
+    launch_with(std::integral_constant<int, kWarp>{}, grid(kBlock / kWarp));
 }
 
 }  // namespace diffpool::DP_CUDA_NS::kernels

@@ -80,6 +80,10 @@ template <class T>
 void map(cudaStream_t stream, MapOp op, int64_t rows, int64_t cols, const T* a, const T* b, Broadcast mode,
          T c, T alpha, T beta, T* out);
 // y = x keep(seed, i) / (1 - p) + beta y.
+// Backend::map_grouped over `count` groups with no empty ones (the caller drops those).
+template <class T>
+void map_grouped(cudaStream_t stream, MapOp op, const RowsGroup* groups, int64_t count, Broadcast mode, T c, T alpha,
+                 T beta);
 template <class T>
 void dropout(cudaStream_t stream, int64_t n, const T* x, double p, uint64_t seed, double beta, T* y);
 
@@ -105,11 +109,14 @@ void gemm_grouped(cudaStream_t stream, Trans trans_a, Trans trans_b, const GemmG
                   T beta, bool tf32);
 
 // ---- reductions, graphs and batch norm (kernels_reduce.cu) --------------------------------------
-// Backend::dot_grouped and scale_grouped: one block per group, groups in the launch arguments
-// (64 per launch); the dot sums in double in a fixed tree order.
+// Grouped launches take their groups in the launch arguments (device_common.cuh), 64 per launch.
+// Backend::dot_grouped: one block per group; the dot sums in double in a fixed tree order.
 template <class T>
 void dot_grouped(cudaStream_t stream, const DotGroup* groups, int64_t count, double alpha, double beta);
-template <class T> void scale_grouped(cudaStream_t stream, const ScaleGroup* groups, int64_t count);
+// Backend::reduce_rows_grouped over `count` groups of at least one row each.
+template <class T>
+void reduce_rows_grouped(cudaStream_t stream, Reduce kind, const RowsGroup* groups, int64_t count, double alpha,
+                         double beta);
 // out [rows] = alpha reduce_row(a (, b)) + beta out.
 template <class T>
 void reduce_rows(cudaStream_t stream, Reduce kind, int64_t rows, int64_t cols, const T* a, const T* b,
@@ -152,6 +159,8 @@ void link_bce_backward(cudaStream_t stream, int64_t rows, int64_t k, int64_t seg
                        double beta, T* ds);
 template <class T>
 void softmax_rows_forward(cudaStream_t stream, int64_t rows, int64_t cols, const T* x, T* y);
+// Backend::softmax_rows_grouped over `count` groups with no empty ones.
+template <class T> void softmax_rows_grouped(cudaStream_t stream, const RowsGroup* groups, int64_t count);
 template <class T>
 void softmax_rows_backward(cudaStream_t stream, int64_t rows, int64_t cols, const T* dy, const T* y, double beta,
                            T* dx);

@@ -56,25 +56,39 @@ template <class T> __device__ __forceinline__ T map_value(MapOp op, T x, T y, T 
   return T(0);
 }
 
+// out[i] = alpha f(a[i], b[...]) + beta out[i] for element i of a rows x cols matrix.
+template <class T>
+__device__ __forceinline__ void map_element(MapOp op, int64_t i, int64_t cols, const T* a, const T* b, Broadcast mode,
+                                            T k, T alpha, T beta, T* out) {
+  const T x = a ? a[i] : T(0);
+  T y = T(0);
+  if (b) {
+    switch (mode) {
+      case Broadcast::full: y = b[i]; break;
+      case Broadcast::row: y = b[i % cols]; break;
+      case Broadcast::col: y = b[i / cols]; break;
+      case Broadcast::scalar: y = b[0]; break;
+    }
+  }
+  const T value = alpha * map_value(op, x, y, k);
+  out[i] = beta != T(0) ? value + beta * out[i] : value;
+}
+
 template <class T>
 __global__ void map_kernel(MapOp op, int64_t rows, int64_t cols, const T* a, const T* b, Broadcast mode, T k,
                            T alpha, T beta, T* out) {
   const int64_t n = rows * cols;
-  const bool accumulate = beta != T(0);
-  for (int64_t i = first_index(); i < n; i += index_stride()) {
-    const T x = a ? a[i] : T(0);
-    T y = T(0);
-    if (b) {
-      switch (mode) {
-        case Broadcast::full: y = b[i]; break;
-        case Broadcast::row: y = b[i % cols]; break;
-        case Broadcast::col: y = b[i / cols]; break;
-        case Broadcast::scalar: y = b[0]; break;
-      }
-    }
-    const T value = alpha * map_value(op, x, y, k);
-    out[i] = accumulate ? value + beta * out[i] : value;
-  }
+  for (int64_t i = first_index(); i < n; i += index_stride()) map_element(op, i, cols, a, b, mode, k, alpha, beta, out);
+}
+
+// Backend::map_grouped: blockIdx.x the group, its elements strided over blockIdx.y.
+template <class T>
+__global__ void map_grouped_kernel(RowsChunk<T> chunk, MapOp op, Broadcast mode, T k, T alpha, T beta) {
+  const RowsDesc<T> g = chunk.groups[blockIdx.x];
+  const int64_t n = g.rows * g.cols;
+  for (int64_t i = static_cast<int64_t>(blockIdx.y) * kBlock + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.y) * kBlock)
+    map_element(op, i, g.cols, op == MapOp::broadcast ? nullptr : g.a, g.b, mode, k, alpha, beta, g.out);
 }
 
 template <class T> __global__ void dropout_kernel(int64_t n, const T* x, double p, uint64_t seed, T scale, T beta, T* y) {
@@ -150,6 +164,22 @@ void map(cudaStream_t stream, MapOp op, int64_t rows, int64_t cols, const T* a, 
          b, mode, c, alpha, beta, out);
 }
 
+template <class T>
+void map_grouped(cudaStream_t stream, MapOp op, const RowsGroup* groups, int64_t count, Broadcast mode, T c, T alpha,
+                 T beta) {
+  for_each_group_chunk<kRowsGroupsPerLaunch>(groups, count, &rows_desc<T>, [&](const RowsChunk<T>& chunk) {
+    int64_t most = 1;
+    for (int32_t i = 0; i < chunk.count; ++i) {
+      const int64_t n = chunk.groups[i].rows * chunk.groups[i].cols;
+      most = n > most ? n : most;
+    }
+    const int64_t blocks = ceil_div(most, kBlock);
+    launch(DP_CUDA_SITE("map_grouped"), &map_grouped_kernel<T>,
+           dim3(static_cast<unsigned>(chunk.count), static_cast<unsigned>(blocks < kMaxGroupBlocks ? blocks : kMaxGroupBlocks)),
+           dim3(kBlock), stream, chunk, op, mode, c, alpha, beta);
+  });
+}
+
 template <class T> void dropout(cudaStream_t stream, int64_t n, const T* x, double p, uint64_t seed, double beta, T* y) {
   launch(DP_CUDA_SITE("dropout"), &dropout_kernel<T>, elementwise_grid(n), dim3(kBlock), stream, n, x, p, seed,
          static_cast<T>(1.0 / (1.0 - p)), static_cast<T>(beta), y);
@@ -173,6 +203,7 @@ void cross_entropy_backward(cudaStream_t stream, int64_t rows, int64_t cols, con
   template void copy_2d<T>(cudaStream_t, int64_t, int64_t, const T*, int64_t, T*, int64_t, T, T);              \
   template void scale_2d<T>(cudaStream_t, int64_t, int64_t, T*, int64_t, T);                                   \
   template void map<T>(cudaStream_t, MapOp, int64_t, int64_t, const T*, const T*, Broadcast, T, T, T, T*);     \
+  template void map_grouped<T>(cudaStream_t, MapOp, const RowsGroup*, int64_t, Broadcast, T, T, T);            \
   template void dropout<T>(cudaStream_t, int64_t, const T*, double, uint64_t, double, T*);                     \
   template void adam_step<T>(cudaStream_t, int64_t, const AdamConstants<T>&, const T*, T*, const T*, T*, T*);  \
   template void cross_entropy_backward<T>(cudaStream_t, int64_t, int64_t, const T*, const int32_t*, const T*, T*);

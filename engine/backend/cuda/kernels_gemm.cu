@@ -27,13 +27,10 @@ template <class T> struct GroupDesc {
   T* c;
 };
 
-template <class T> struct GroupChunk {
-  int32_t count;
-  GroupDesc<T> groups[kGroupsPerLaunch];
-};
+template <class T> using GemmChunk = GroupChunk<GroupDesc<T>, kGroupsPerLaunch>;
 
 template <class T, bool TransA, bool TransB>
-__global__ void gemm_grouped_kernel(GroupChunk<T> chunk, T alpha, T beta, bool tf32) {
+__global__ void gemm_grouped_kernel(GemmChunk<T> chunk, T alpha, T beta, bool tf32) {
   __shared__ T a_tile[kTile][kTile + 1];
   __shared__ T b_tile[kTile][kTile + 1];
   const GroupDesc<T> g = chunk.groups[blockIdx.x];
@@ -75,28 +72,25 @@ __global__ void gemm_grouped_kernel(GroupChunk<T> chunk, T alpha, T beta, bool t
 template <class T>
 void gemm_grouped(cudaStream_t stream, Trans trans_a, Trans trans_b, const GemmGroup* groups, int64_t count, T alpha,
                   T beta, bool tf32) {
-  auto kernel = trans_a == Trans::no ? (trans_b == Trans::no ? &gemm_grouped_kernel<T, false, false>
-                                                             : &gemm_grouped_kernel<T, false, true>)
-                                     : (trans_b == Trans::no ? &gemm_grouped_kernel<T, true, false>
-                                                             : &gemm_grouped_kernel<T, true, true>);
-  for (int64_t first = 0; first < count; first += kGroupsPerLaunch) {
-    GroupChunk<T> chunk{};
-    chunk.count = static_cast<int32_t>(count - first < kGroupsPerLaunch ? count - first : kGroupsPerLaunch);
+  auto describe = [](const GemmGroup& g) {
+    return GroupDesc<T>{static_cast<int32_t>(g.m),   static_cast<int32_t>(g.n),   static_cast<int32_t>(g.k),
+                        static_cast<int32_t>(g.lda), static_cast<int32_t>(g.ldb), static_cast<int32_t>(g.ldc),
+                        static_cast<const T*>(g.a),  static_cast<const T*>(g.b),  static_cast<T*>(g.c)};
+  };
+  for_each_group_chunk<kGroupsPerLaunch>(groups, count, describe, [&](const GemmChunk<T>& chunk) {
+    auto kernel = trans_a == Trans::no ? (trans_b == Trans::no ? &gemm_grouped_kernel<T, false, false>
+                                                               : &gemm_grouped_kernel<T, false, true>)
+                                       : (trans_b == Trans::no ? &gemm_grouped_kernel<T, true, false>
+                                                               : &gemm_grouped_kernel<T, true, true>);
     int64_t most_tiles = 1;
     for (int32_t i = 0; i < chunk.count; ++i) {
-      const GemmGroup& g = groups[first + i];
-      chunk.groups[i] = GroupDesc<T>{static_cast<int32_t>(g.m),   static_cast<int32_t>(g.n),
-                                     static_cast<int32_t>(g.k),   static_cast<int32_t>(g.lda),
-                                     static_cast<int32_t>(g.ldb), static_cast<int32_t>(g.ldc),
-                                     static_cast<const T*>(g.a),  static_cast<const T*>(g.b),
-                                     static_cast<T*>(g.c)};
-      const int64_t tiles = ceil_div(g.m, kTile) * ceil_div(g.n, kTile);
+      const int64_t tiles = ceil_div(chunk.groups[i].m, kTile) * ceil_div(chunk.groups[i].n, kTile);
       most_tiles = tiles > most_tiles ? tiles : most_tiles;
     }
     const unsigned tile_blocks = static_cast<unsigned>(most_tiles < kMaxTileBlocks ? most_tiles : kMaxTileBlocks);
     launch(DP_CUDA_SITE("gemm_grouped"), kernel, dim3(static_cast<unsigned>(chunk.count), tile_blocks),
            dim3(kTile, kTile), stream, chunk, alpha, beta, tf32);
-  }
+  });
 }
 
 template void gemm_grouped<float>(cudaStream_t, Trans, Trans, const GemmGroup*, int64_t, float, float, bool);

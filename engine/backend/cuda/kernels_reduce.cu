@@ -17,29 +17,45 @@ constexpr int kTileCols = 32;  // columns per block of the column and segment ke
 constexpr int kRowLanes = 8;   // rows read in parallel per column
 
 // ---- rows ---------------------------------------------------------------------------------------
+// out[r] = alpha reduce(row r of a (, b)) + beta out[r], by one row group.
+template <int kGroup, class T>
+__device__ __forceinline__ void reduce_row(Reduce kind, int64_t r, int64_t cols, const T* a, const T* b, double alpha,
+                                           double beta, T* out) {
+  using Group = RowGroup<kGroup>;
+  const T* ar = a + r * cols;
+  double acc;
+  if (kind == Reduce::max) {
+    T m = cols > 0 ? ar[0] : T(0);
+    for (int64_t c = Group::lane(); c < cols; c += kGroup) m = dev_max(m, ar[c]);
+    acc = static_cast<double>(Group::max(m));
+  } else {
+    double s = 0;
+    if (kind == Reduce::dot) {
+      const T* br = b + r * cols;
+      for (int64_t c = Group::lane(); c < cols; c += kGroup) s += static_cast<double>(ar[c]) * br[c];
+    } else {
+      for (int64_t c = Group::lane(); c < cols; c += kGroup) s += ar[c];
+    }
+    acc = Group::sum(s);
+  }
+  if (Group::lane() == 0) out[r] = static_cast<T>(alpha * acc + (beta != 0 ? beta * out[r] : 0.0));
+}
+
 template <class T, int kGroup>
 __global__ void reduce_rows_kernel(Reduce kind, int64_t rows, int64_t cols, const T* a, const T* b, double alpha,
                                    double beta, T* out) {
   using Group = RowGroup<kGroup>;
-  for (int64_t r = Group::first_row(); r < rows; r += Group::row_stride()) {
-    const T* ar = a + r * cols;
-    double acc;
-    if (kind == Reduce::max) {
-      T m = cols > 0 ? ar[0] : T(0);
-      for (int64_t c = Group::lane(); c < cols; c += kGroup) m = dev_max(m, ar[c]);
-      acc = static_cast<double>(Group::max(m));
-    } else {
-      double s = 0;
-      if (kind == Reduce::dot) {
-        const T* br = b + r * cols;
-        for (int64_t c = Group::lane(); c < cols; c += kGroup) s += static_cast<double>(ar[c]) * br[c];
-      } else {
-        for (int64_t c = Group::lane(); c < cols; c += kGroup) s += ar[c];
-      }
-      acc = Group::sum(s);
-    }
-    if (Group::lane() == 0) out[r] = static_cast<T>(alpha * acc + (beta != 0 ? beta * out[r] : 0.0));
-  }
+  for (int64_t r = Group::first_row(); r < rows; r += Group::row_stride())
+    reduce_row<kGroup>(kind, r, cols, a, b, alpha, beta, out);
+}
+
+// Backend::reduce_rows_grouped: blockIdx.x the group, its rows strided over blockIdx.y.
+template <class T, int kGroup>
+__global__ void reduce_rows_grouped_kernel(RowsChunk<T> chunk, Reduce kind, double alpha, double beta) {
+  using Group = RowGroup<kGroup>;
+  const RowsDesc<T> g = chunk.groups[blockIdx.x];
+  for (int64_t r = Group::first_row_y(); r < g.rows; r += Group::row_stride_y())
+    reduce_row<kGroup>(kind, r, g.cols, g.a, g.b, alpha, beta, g.out);
 }
 
 // ---- columns ------------------------------------------------------------------------------------
@@ -348,78 +364,49 @@ void reduce_cols(cudaStream_t stream, ScratchSpace& scratch, Reduce kind, int64_
 }
 
 namespace {
-constexpr int kGroupsPerLaunch = 64;  // 64 descriptors of 32 or 24 bytes: within the 4 KiB of kernel arguments
-template <class T> struct DotChunk {
-  int32_t count;
-  struct {
-    int64_t n;
-    const T* a;
-    const T* b;
-    T* out;
-  } groups[kGroupsPerLaunch];
+template <class T> struct DotDesc {
+  int64_t n;
+  const T* a;
+  const T* b;
+  T* out;
 };
-template <class T> struct ScaleChunk {
-  int32_t count;
-  struct {
-    int64_t n;
-    T* x;
-    const T* s;
-  } groups[kGroupsPerLaunch];
-};
-constexpr unsigned kScaleBlocks = 16;  // blocks per group of scale_grouped (blockIdx.y), grid-strided
+constexpr int kDotsPerLaunch = 64;  // 64 descriptors of 32 bytes
 
-template <class T> __global__ void dot_grouped_kernel(DotChunk<T> chunk, double alpha, double beta) {
-  const auto g = chunk.groups[blockIdx.x];
+template <class T> __global__ void dot_grouped_kernel(GroupChunk<DotDesc<T>, kDotsPerLaunch> chunk, double alpha, double beta) {
+  const DotDesc<T> g = chunk.groups[blockIdx.x];
   double acc = 0;
   for (int64_t i = threadIdx.x; i < g.n; i += kBlock) acc += static_cast<double>(g.a[i]) * g.b[i];
   acc = RowGroup<kBlock>::sum(acc);
   if (threadIdx.x == 0) g.out[0] = static_cast<T>(alpha * acc + (beta != 0 ? beta * g.out[0] : 0.0));
 }
-
-template <class T> __global__ void scale_grouped_kernel(ScaleChunk<T> chunk) {
-  const auto g = chunk.groups[blockIdx.x];
-  const T s = g.s[0];
-  for (int64_t i = static_cast<int64_t>(blockIdx.y) * kBlock + threadIdx.x; i < g.n;
-       i += static_cast<int64_t>(gridDim.y) * kBlock)
-    g.x[i] = g.x[i] * s;
-}
 }  // namespace
 
 template <class T>
 void dot_grouped(cudaStream_t stream, const DotGroup* groups, int64_t count, double alpha, double beta) {
-  for (int64_t first = 0; first < count; first += kGroupsPerLaunch) {
-    DotChunk<T> chunk{};
-    chunk.count = static_cast<int32_t>(count - first < kGroupsPerLaunch ? count - first : kGroupsPerLaunch);
-    for (int32_t i = 0; i < chunk.count; ++i) {
-      const DotGroup& g = groups[first + i];
-      chunk.groups[i] = {g.n, static_cast<const T*>(g.a), static_cast<const T*>(g.b), static_cast<T*>(g.out)};
-    }
+  auto describe = [](const DotGroup& g) {
+    return DotDesc<T>{g.n, static_cast<const T*>(g.a), static_cast<const T*>(g.b), static_cast<T*>(g.out)};
+  };
+  for_each_group_chunk<kDotsPerLaunch>(groups, count, describe, [&](const GroupChunk<DotDesc<T>, kDotsPerLaunch>& chunk) {
     launch(DP_CUDA_SITE("dot_grouped"), &dot_grouped_kernel<T>, dim3(static_cast<unsigned>(chunk.count)), dim3(kBlock),
            stream, chunk, alpha, beta);
-  }
+  });
 }
 
-template <class T> void scale_grouped(cudaStream_t stream, const ScaleGroup* groups, int64_t count) {
-  for (int64_t first = 0; first < count; first += kGroupsPerLaunch) {
-    ScaleChunk<T> chunk{};
-    chunk.count = static_cast<int32_t>(count - first < kGroupsPerLaunch ? count - first : kGroupsPerLaunch);
-    int64_t most = 1;
-    for (int32_t i = 0; i < chunk.count; ++i) {
-      const ScaleGroup& g = groups[first + i];
-      chunk.groups[i] = {g.n, static_cast<T*>(g.x), static_cast<const T*>(g.s)};
-      most = g.n > most ? g.n : most;
-    }
-    const int64_t blocks = ceil_div(most, kBlock);
-    launch(DP_CUDA_SITE("scale_grouped"), &scale_grouped_kernel<T>,
-           dim3(static_cast<unsigned>(chunk.count), static_cast<unsigned>(blocks < kScaleBlocks ? blocks : kScaleBlocks)),
-           dim3(kBlock), stream, chunk);
-  }
+template <class T>
+void reduce_rows_grouped(cudaStream_t stream, Reduce kind, const RowsGroup* groups, int64_t count, double alpha,
+                         double beta) {
+  for_each_group_chunk<kRowsGroupsPerLaunch>(groups, count, &rows_desc<T>, [&](const RowsChunk<T>& chunk) {
+    for_grouped_rows(chunk, [&](auto group, dim3 grid) {
+      launch(DP_CUDA_SITE("reduce_rows_grouped"), &reduce_rows_grouped_kernel<T, decltype(group)::value>, grid,
+             dim3(kBlock), stream, chunk, kind, alpha, beta);
+    });
+  });
 }
 
 template void dot_grouped<float>(cudaStream_t, const DotGroup*, int64_t, double, double);
 template void dot_grouped<double>(cudaStream_t, const DotGroup*, int64_t, double, double);
-template void scale_grouped<float>(cudaStream_t, const ScaleGroup*, int64_t);
-template void scale_grouped<double>(cudaStream_t, const ScaleGroup*, int64_t);
+template void reduce_rows_grouped<float>(cudaStream_t, Reduce, const RowsGroup*, int64_t, double, double);
+template void reduce_rows_grouped<double>(cudaStream_t, Reduce, const RowsGroup*, int64_t, double, double);
 
 template <class T>
 void reduce_all(cudaStream_t stream, ScratchSpace& scratch, Reduce kind, int64_t n, const T* a, const T* b,

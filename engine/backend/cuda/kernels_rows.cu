@@ -27,18 +27,28 @@ template <int kGroup, class T> __device__ __forceinline__ ArgMax<T> row_argmax(c
   return Group::argmax(best);
 }
 
-// y = exp(x - max) / sum exp(x - max); the sum accumulates in double, as on the CPU.
+// y = exp(x - max) / sum exp(x - max) over one row; the sum accumulates in double, as on the CPU.
+template <int kGroup, class T> __device__ __forceinline__ void softmax_row(const T* xr, int64_t cols, T* yr) {
+  using Group = RowGroup<kGroup>;
+  const T m = row_max<kGroup>(xr, cols);
+  double s = 0;
+  for (int64_t c = Group::lane(); c < cols; c += kGroup) s += dev_exp(static_cast<T>(xr[c] - m));
+  const T inv = static_cast<T>(1.0 / Group::sum(s));
+  for (int64_t c = Group::lane(); c < cols; c += kGroup) yr[c] = dev_exp(static_cast<T>(xr[c] - m)) * inv;
+}
+
 template <class T, int kGroup> __global__ void softmax_forward_kernel(int64_t rows, int64_t cols, const T* x, T* y) {
   using Group = RowGroup<kGroup>;
-  for (int64_t r = Group::first_row(); r < rows; r += Group::row_stride()) {
-    const T* xr = x + r * cols;
-    T* yr = y + r * cols;
-    const T m = row_max<kGroup>(xr, cols);
-    double s = 0;
-    for (int64_t c = Group::lane(); c < cols; c += kGroup) s += dev_exp(static_cast<T>(xr[c] - m));
-    const T inv = static_cast<T>(1.0 / Group::sum(s));
-    for (int64_t c = Group::lane(); c < cols; c += kGroup) yr[c] = dev_exp(static_cast<T>(xr[c] - m)) * inv;
-  }
+  for (int64_t r = Group::first_row(); r < rows; r += Group::row_stride())
+    softmax_row<kGroup>(x + r * cols, cols, y + r * cols);
+}
+
+// Backend::softmax_rows_grouped: blockIdx.x the group (a, out), its rows strided over blockIdx.y.
+template <class T, int kGroup> __global__ void softmax_grouped_kernel(RowsChunk<T> chunk) {
+  using Group = RowGroup<kGroup>;
+  const RowsDesc<T> g = chunk.groups[blockIdx.x];
+  for (int64_t r = Group::first_row_y(); r < g.rows; r += Group::row_stride_y())
+    softmax_row<kGroup>(g.a + r * g.cols, g.cols, g.out + r * g.cols);
 }
 
 // dx = y (dy - sum(dy y)), added to dx when accumulate.
@@ -265,6 +275,15 @@ template <class T> void softmax_rows_forward(cudaStream_t stream, int64_t rows, 
   });
 }
 
+template <class T> void softmax_rows_grouped(cudaStream_t stream, const RowsGroup* groups, int64_t count) {
+  for_each_group_chunk<kRowsGroupsPerLaunch>(groups, count, &rows_desc<T>, [&](const RowsChunk<T>& chunk) {
+    for_grouped_rows(chunk, [&](auto group, dim3 grid) {
+      launch(DP_CUDA_SITE("softmax_rows_grouped"), &softmax_grouped_kernel<T, decltype(group)::value>, grid,
+             dim3(kBlock), stream, chunk);
+    });
+  });
+}
+
 template <class T>
 void softmax_rows_backward(cudaStream_t stream, int64_t rows, int64_t cols, const T* dy, const T* y, double beta,
                            T* dx) {
@@ -320,6 +339,7 @@ void argmax_rows(cudaStream_t stream, int64_t rows, int64_t cols, const T* x, in
 
 #define DP_INSTANTIATE(T)                                                                                        \
   template void softmax_rows_forward<T>(cudaStream_t, int64_t, int64_t, const T*, T*);                           \
+  template void softmax_rows_grouped<T>(cudaStream_t, const RowsGroup*, int64_t);                                \
   template void softmax_rows_backward<T>(cudaStream_t, int64_t, int64_t, const T*, const T*, double, T*);                \
   template void l2_normalize_rows_forward<T>(cudaStream_t, int64_t, int64_t, const T*, double, T*, T*);          \
   template void l2_normalize_rows_backward<T>(cudaStream_t, int64_t, int64_t, const T*, const T*, const T*,      \
