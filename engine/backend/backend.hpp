@@ -99,6 +99,14 @@ struct DotGroup {
   const void* b = nullptr;
   void* out = nullptr;
 };
+// One sparse product of a grouped call (Backend::spmm_grouped): Y [a->rows, cols] = alpha A X +
+// beta Y with X [a->cols, cols], both row-major with leading dimension cols, device pointers.
+struct SpmmGroup {
+  const Csr* a = nullptr;
+  int64_t cols = 0;
+  const void* x = nullptr;
+  void* y = nullptr;
+};
 // One block of a grouped row-wise call (Backend::map_grouped, reduce_rows_grouped,
 // softmax_rows_grouped): `rows` x `cols` elements, contiguous and row-major (leading dimension
 // cols), device pointers. Each primitive says what a, b and out hold; b and out are shaped as in
@@ -231,6 +239,17 @@ class Backend : public DeviceMemory {
   // ---- sparse x dense -----------------------------------------------------------------------
   // Y [A.rows, F] = alpha * A X + beta * Y, X [A.cols, F].
   virtual void spmm(const Csr& a, const Tensor& x, double alpha, double beta, Tensor& y) = 0;
+  // The same for every group (one graph's sparse block each, per-graph pooling), by default one
+  // spmm per group with rows and columns; the CUDA backend launches once per chunk of groups.
+  // The groups' outputs must not overlap. (Inline for the reason given at gemm_grouped.)
+  virtual void spmm_grouped(const std::vector<SpmmGroup>& groups, double alpha, double beta, DType dtype) {
+    for (const SpmmGroup& g : groups) {
+      if (g.a->rows == 0 || g.cols == 0) continue;
+      const Tensor x(const_cast<void*>(g.x), Shape{g.a->cols, g.cols}, dtype, device());
+      Tensor y(g.y, Shape{g.a->rows, g.cols}, dtype, device());
+      spmm(*g.a, x, alpha, beta, y);
+    }
+  }
 
   // ---- elementwise --------------------------------------------------------------------------
   // out = alpha * f(a, b) + beta * out over out's matrix view (a has out's shape).

@@ -85,6 +85,10 @@ class CountingBackend final : public Backend {
   void dot_grouped(const std::vector<DotGroup>& groups, double alpha, double beta, DType dtype) override {
     if (execute_) inner_.dot_grouped(groups, alpha, beta, dtype);
   }
+  void spmm_grouped(const std::vector<SpmmGroup>& groups, double alpha, double beta, DType dtype) override {
+    for (const SpmmGroup& g : groups) flops_.sparse += 2.0 * static_cast<double>(g.a->nnz) * static_cast<double>(g.cols);
+    if (execute_) inner_.spmm_grouped(groups, alpha, beta, dtype);
+  }
   void map_grouped(MapOp op, const std::vector<RowsGroup>& groups, Broadcast b_mode, double c, double alpha, double beta,
                    DType dtype) override {
     if (execute_) inner_.map_grouped(op, groups, b_mode, c, alpha, beta, dtype);

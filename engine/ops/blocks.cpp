@@ -281,10 +281,14 @@ Variable* block_spmm(Tape& tape, Variable* s, const BlockContext& context) {
            "block_spmm: per-graph adjacency of {} graphs for {} blocks", context.adjacency ? context.adjacency->size() : 0,
            S.count());
   Variable* y = new_output(tape, S.shape(), s->value.dtype());
+  std::vector<SpmmGroup> groups;  // Y_g = A_g S_g, every graph in one call
   for (int64_t g = 0; g < S.count(); ++g) {
-    Tensor yg = S.view(y->value, g);
-    if (yg.numel() > 0) tape.backend().spmm((*context.adjacency)[static_cast<std::size_t>(g)], S.view(s->value, g), 1.0, 0.0, yg);
+    const Tensor yg = S.view(y->value, g);
+    if (yg.numel() > 0)
+      groups.push_back(SpmmGroup{&(*context.adjacency)[static_cast<std::size_t>(g)], yg.cols(), S.view(s->value, g).data(),
+                                 yg.data()});
   }
+  tape.backend().spmm_grouped(groups, 1.0, 0.0, s->value.dtype());
   Record r;
   r.kind = OpKind::block_spmm;
   r.inputs = {s, nullptr, nullptr, nullptr};
@@ -298,11 +302,14 @@ void block_spmm_backward(Tape& tape, const Record& r) {
   const BlockContext& ctx = context_of(r);
   const Blocks& S = *ctx.a;
   auto ds = tape.grad_target(r.inputs[0]);
+  std::vector<SpmmGroup> groups;  // A_g is symmetric: A_g^T dY_g = A_g dY_g
   for (int64_t g = 0; g < S.count(); ++g) {
-    Tensor dsg = S.view(ds.tensor, g);
-    if (dsg.numel() > 0)  // A_g is symmetric: A_g^T dY_g = A_g dY_g
-      tape.backend().spmm((*ctx.adjacency)[static_cast<std::size_t>(g)], S.view(r.output->grad, g), 1.0, ds.beta, dsg);
+    const Tensor dsg = S.view(ds.tensor, g);
+    if (dsg.numel() > 0)
+      groups.push_back(SpmmGroup{&(*ctx.adjacency)[static_cast<std::size_t>(g)], dsg.cols(),
+                                 S.view(r.output->grad, g).data(), dsg.data()});
   }
+  tape.backend().spmm_grouped(groups, 1.0, ds.beta, ds.tensor.dtype());
 }
 
 Variable* block_dot(Tape& tape, Variable* a, Variable* b, const BlockContext& context) {

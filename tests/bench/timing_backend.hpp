@@ -133,6 +133,9 @@ class TimingBackend final : public Backend {
   void dot_grouped(const std::vector<DotGroup>& groups, double alpha, double beta, DType dtype) override {
     timed(fmt::format("dot_grouped x{}", groups.size()), [&] { inner_.dot_grouped(groups, alpha, beta, dtype); });
   }
+  void spmm_grouped(const std::vector<SpmmGroup>& groups, double alpha, double beta, DType dtype) override {
+    timed(fmt::format("spmm_grouped x{} b{}", groups.size(), beta), [&] { inner_.spmm_grouped(groups, alpha, beta, dtype); });
+  }
   void map_grouped(MapOp op, const std::vector<RowsGroup>& groups, Broadcast b_mode, double c, double alpha, double beta,
                    DType dtype) override {
     timed(fmt::format("map_grouped {} x{} b{}", map_op_name(op), groups.size(), beta),

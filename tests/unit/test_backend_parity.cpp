@@ -599,6 +599,69 @@ TEST_F(BackendParity, Spmm) {
   });
 }
 
+// Per-graph sparse products in one call (per-graph pooling's A_g S_g): 60 square blocks (more than
+// one launch takes, 48) with empty ones (no rows, no columns, no non-zeros), widths over one
+// 32-feature tile, one block of 600 rows (more tiles than a launch's 64 blocks per group cover),
+// each group's operands and output at their own offsets; beta 0 over NaN and beta 0.5. Positive
+// values: no cancellation, so the default relative tolerance holds.
+TEST_F(BackendParity, SpmmGrouped) {
+  Rng rng(14);
+  std::vector<int64_t> rows, cols;
+  for (int g = 0; g < 60; ++g) {
+    rows.push_back(static_cast<int64_t>(rng.below(40)));
+    cols.push_back(1 + static_cast<int64_t>(rng.below(12)));
+  }
+  rows[3] = 0;
+  cols[7] = 0;
+  cols[20] = 45;
+  rows[50] = 600, cols[50] = 3;
+  for_each_float([&](auto zero) {
+    using T = decltype(zero);
+    std::vector<HostCsr> host;
+    std::vector<Twin> parts;  // row_ptr, col_idx, values per group, kept alive for the Csr handles
+    std::vector<Csr> a_ref, a_gpu;
+    std::vector<int64_t> at;  // element offset of each group's X and Y
+    int64_t total = 0;
+    for (std::size_t g = 0; g < rows.size(); ++g) {
+      host.push_back(random_csr(rng, rows[g], std::max<int64_t>(rows[g], 1)));
+      if (g == 11) host.back() = HostCsr{rows[g], std::max<int64_t>(rows[g], 1), std::vector<int32_t>(static_cast<std::size_t>(rows[g] + 1), 0), {}};
+      const HostCsr& h = host.back();
+      const auto nnz = static_cast<int64_t>(h.col_idx.size());
+      parts.push_back(twin<int32_t>(h.row_ptr, Shape{rows[g] + 1}));
+      parts.push_back(twin<int32_t>(nnz ? h.col_idx : std::vector<int32_t>{0}, Shape{std::max<int64_t>(nnz, 1)}));
+      parts.push_back(twin<T>(random_values<T>(rng, std::max<int64_t>(nnz, 1), 0.1, 1), Shape{std::max<int64_t>(nnz, 1)}));
+      at.push_back(total);
+      total += h.cols * cols[g] + 3;
+    }
+    for (std::size_t g = 0; g < rows.size(); ++g) {
+      const auto nnz = static_cast<int64_t>(host[g].col_idx.size());
+      const Twin &rp = parts[3 * g], &ci = parts[3 * g + 1], &v = parts[3 * g + 2];
+      a_ref.push_back(Csr{host[g].rows, host[g].cols, nnz, rp.reference, ci.reference, v.reference});
+      a_gpu.push_back(Csr{host[g].rows, host[g].cols, nnz, rp.tested, ci.tested, v.tested});
+    }
+    const Twin x = twin<T>(random_values<T>(rng, total, 0.1, 1), Shape{total});
+    for (auto [alpha, beta] : {std::pair{1.0, 0.0}, std::pair{2.0, 0.5}}) {
+      const std::string what = "spmm_grouped beta " + std::to_string(beta);
+      SCOPED_TRACE(what);
+      auto y0 = random_values<T>(rng, total, 0.1, 1);
+      if (beta == 0)
+        for (std::size_t g = 0; g < rows.size(); ++g)
+          for (int64_t i = 0; i < rows[g] * cols[g]; ++i) y0[static_cast<std::size_t>(at[g] + i)] = std::numeric_limits<T>::quiet_NaN();
+      Twin y = twin<T>(y0, Shape{total});
+      auto groups_of = [&](const std::vector<Csr>& a, const Tensor& xt, Tensor& yt) {
+        std::vector<SpmmGroup> groups;
+        for (std::size_t g = 0; g < rows.size(); ++g)
+          groups.push_back(SpmmGroup{&a[g], cols[g], static_cast<const T*>(xt.data()) + at[g], static_cast<T*>(yt.data()) + at[g]});
+        return groups;
+      };
+      ref().spmm_grouped(groups_of(a_ref, x.reference, y.reference), alpha, beta, dtype_of<T>());
+      gpu().spmm_grouped(groups_of(a_gpu, x.tested, y.tested), alpha, beta, dtype_of<T>());
+      expect_close_twin<T>(what, y);
+      if (beta == 0) expect_all_finite<T>(what, download<T>(ref(), y.reference));
+    }
+  });
+}
+
 // ---- elementwise ----------------------------------------------------------------------------------
 
 // Inputs inside each op's domain: a for the first operand, b for the second.

@@ -748,7 +748,7 @@ TEST(CudaStep, NeverWaitsForTheDevice) {
                 (after.cublas_calls - before.cublas_calls) / steps, (after.host_to_device - before.host_to_device) / steps,
                 (after.device_to_device - before.device_to_device) / steps);
     std::printf("  launches per step by site:");
-    for (std::size_t i = 0; i < sites.size() && i < 12; ++i) std::printf(" %s %lld;", sites[i].second.c_str(), sites[i].first);
+    for (std::size_t i = 0; i < sites.size() && i < 40; ++i) std::printf(" %s %lld;", sites[i].second.c_str(), sites[i].first);
     std::printf("\n");
     // The counters do count: reading a loss back is one copy and one wait.
     const DiffpoolEmulatorCounters read_before = diffpool_emulator_counters();

@@ -497,6 +497,34 @@ class CudaBackend final : public Backend {
     });
   }
 
+  // Every group in one launch per 48 groups (kernels_reduce.cu); DIFFPOOL_CUDA_GEMM_GROUPED=0
+  // turns it off too (one spmm per group).
+  void spmm_grouped(const std::vector<SpmmGroup>& groups, double alpha, double beta, DType dtype) override {
+    if (!grouped_kernel_) {
+      Backend::spmm_grouped(groups, alpha, beta, dtype);
+      return;
+    }
+    std::vector<SpmmGroup> work;
+    work.reserve(groups.size());
+    for (const SpmmGroup& g : groups) {
+      DP_CHECK(g.a && g.cols >= 0, "spmm_grouped: a group without its sparse matrix or of {} columns", g.cols);
+      const Csr& a = *g.a;
+      DP_CHECK(a.row_ptr.numel() == a.rows + 1, "spmm_grouped: row_ptr {} for {} rows", a.row_ptr.describe(), a.rows);
+      if (a.rows == 0 || g.cols == 0) continue;
+      DP_CHECK(g.x && g.y, "spmm_grouped: a group of {} x {} without its operands", a.rows, g.cols);
+      DP_CHECK(g.cols <= int64_t{65535} * 32, "spmm_grouped: {} columns exceed the kernel's tiles", g.cols);
+      check_all_on_device("spmm_grouped", {&a.row_ptr});
+      if (a.nnz > 0) check_all_on_device("spmm_grouped", {&a.col_idx, &a.values});
+      work.push_back(g);
+    }
+    if (work.empty()) return;
+    dispatch_float(dtype, "spmm_grouped", [&](auto zero) {
+      using T = decltype(zero);
+      kernels::spmm_grouped<T>(stream_.get(), work.data(), static_cast<int64_t>(work.size()), static_cast<T>(alpha),
+                               static_cast<T>(beta));
+    });
+  }
+
   // ---- elementwise ------------------------------------------------------------------------------
   void map(MapOp op, const Tensor& a, const Tensor* b, Broadcast b_mode, double c, double alpha, double beta,
            Tensor& out) override {

@@ -133,6 +133,10 @@ void reduce_all(cudaStream_t stream, ScratchSpace& scratch, Reduce kind, int64_t
 template <class T>
 void spmm(cudaStream_t stream, int64_t rows, int64_t f, const int32_t* row_ptr, const int32_t* col_idx,
           const T* values, const T* x, T alpha, T beta, T* y);
+// Backend::spmm_grouped over `count` groups with rows and columns (the caller drops the others),
+// each entry as spmm computes it; 48 groups per launch.
+template <class T>
+void spmm_grouped(cudaStream_t stream, const SpmmGroup* groups, int64_t count, T alpha, T beta);
 // y [segments, f] = reduce over rows [offsets[s], offsets[s+1]) of x; argmax for max.
 template <class T>
 void segment_reduce_forward(cudaStream_t stream, SegmentReduce kind, int64_t segments, int64_t f,

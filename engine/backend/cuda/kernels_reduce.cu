@@ -161,17 +161,43 @@ __global__ void all_finish_kernel(int64_t parts, const double* partial, double a
 // One thread per (row, feature); block 32 features x 8 rows. The sum runs over the row's non-zeros
 // in order, as on the CPU: y = beta y, then y += (alpha a_e) x[col_e].
 template <class T>
+__device__ __forceinline__ void spmm_entry(int64_t r, int64_t c, int64_t f, const int32_t* row_ptr,
+                                           const int32_t* col_idx, const T* values, const T* x, T alpha, T beta, T* y) {
+  T* yr = y + r * f + c;
+  T acc = beta == T(0) ? T(0) : (beta == T(1) ? *yr : *yr * beta);
+  const int32_t end = row_ptr[r + 1];
+  for (int32_t e = row_ptr[r]; e < end; ++e) acc += (alpha * values[e]) * x[static_cast<int64_t>(col_idx[e]) * f + c];
+  *yr = acc;
+}
+
+template <class T>
 __global__ void spmm_kernel(int64_t rows, int64_t f, const int32_t* row_ptr, const int32_t* col_idx, const T* values,
                             const T* x, T alpha, T beta, T* y) {
   const int64_t c = static_cast<int64_t>(blockIdx.y) * kTileCols + threadIdx.x;
   if (c >= f) return;
   for (int64_t r = static_cast<int64_t>(blockIdx.x) * kRowLanes + threadIdx.y; r < rows;
-       r += static_cast<int64_t>(gridDim.x) * kRowLanes) {
-    T* yr = y + r * f + c;
-    T acc = beta == T(0) ? T(0) : (beta == T(1) ? *yr : *yr * beta);
-    const int32_t end = row_ptr[r + 1];
-    for (int32_t e = row_ptr[r]; e < end; ++e) acc += (alpha * values[e]) * x[static_cast<int64_t>(col_idx[e]) * f + c];
-    *yr = acc;
+       r += static_cast<int64_t>(gridDim.x) * kRowLanes)
+    spmm_entry(r, c, f, row_ptr, col_idx, values, x, alpha, beta, y);
+}
+
+// Backend::spmm_grouped: blockIdx.x the group, blockIdx.y strides over its tiles of 8 rows x 32
+// features, each entry computed as spmm_kernel computes it.
+template <class T> struct SpmmDesc {
+  int64_t rows, f;
+  const int32_t* row_ptr;
+  const int32_t* col_idx;
+  const T* values;
+  const T* x;
+  T* y;
+};
+constexpr int kSpmmGroupsPerLaunch = 48;  // 48 descriptors of 56 bytes
+template <class T> using SpmmChunk = GroupChunk<SpmmDesc<T>, kSpmmGroupsPerLaunch>;
+template <class T> __global__ void spmm_grouped_kernel(SpmmChunk<T> chunk, T alpha, T beta) {
+  const SpmmDesc<T> g = chunk.groups[blockIdx.x];
+  const int64_t col_tiles = (g.f + kTileCols - 1) / kTileCols, tiles = ((g.rows + kRowLanes - 1) / kRowLanes) * col_tiles;
+  for (int64_t t = blockIdx.y; t < tiles; t += gridDim.y) {
+    const int64_t r = (t / col_tiles) * kRowLanes + threadIdx.y, c = (t % col_tiles) * kTileCols + threadIdx.x;
+    if (r < g.rows && c < g.f) spmm_entry(r, c, g.f, g.row_ptr, g.col_idx, g.values, g.x, alpha, beta, g.y);
   }
 }
 
@@ -429,6 +455,26 @@ void spmm(cudaStream_t stream, int64_t rows, int64_t f, const int32_t* row_ptr, 
 }
 
 template <class T>
+void spmm_grouped(cudaStream_t stream, const SpmmGroup* groups, int64_t count, T alpha, T beta) {
+  auto describe = [](const SpmmGroup& g) {
+    return SpmmDesc<T>{g.a->rows, g.cols, g.a->row_ptr.template ptr<int32_t>(),
+                       g.a->nnz > 0 ? g.a->col_idx.template ptr<int32_t>() : nullptr,
+                       g.a->nnz > 0 ? g.a->values.template ptr<T>() : nullptr, static_cast<const T*>(g.x),
+                       static_cast<T*>(g.y)};
+  };
+  for_each_group_chunk<kSpmmGroupsPerLaunch>(groups, count, describe, [&](const SpmmChunk<T>& chunk) {
+    int64_t most = 1;
+    for (int32_t i = 0; i < chunk.count; ++i) {
+      const int64_t tiles = ceil_div(chunk.groups[i].rows, kRowLanes) * ceil_div(chunk.groups[i].f, kTileCols);
+      most = tiles > most ? tiles : most;
+    }
+    launch(DP_CUDA_SITE("spmm_grouped"), &spmm_grouped_kernel<T>,
+           dim3(static_cast<unsigned>(chunk.count), static_cast<unsigned>(most < kMaxGroupBlocks ? most : kMaxGroupBlocks)),
+           dim3(kTileCols, kRowLanes), stream, chunk, alpha, beta);
+  });
+}
+
+template <class T>
 void segment_reduce_forward(cudaStream_t stream, SegmentReduce kind, int64_t segments, int64_t f,
                             const int32_t* offsets, const T* x, T* y, int32_t* argmax) {
   launch(DP_CUDA_SITE("segment_reduce_forward"), &segment_forward_kernel<T>,
@@ -492,6 +538,7 @@ void batch_norm_backward(cudaStream_t stream, ScratchSpace& scratch, int64_t row
                               T*);                                                                                \
   template void spmm<T>(cudaStream_t, int64_t, int64_t, const int32_t*, const int32_t*, const T*, const T*, T, T, \
                         T*);                                                                                      \
+  template void spmm_grouped<T>(cudaStream_t, const SpmmGroup*, int64_t, T, T);                                   \
   template void segment_reduce_forward<T>(cudaStream_t, SegmentReduce, int64_t, int64_t, const int32_t*,          \
                                           const T*, T*, int32_t*);                                                \
   template void segment_reduce_backward<T>(cudaStream_t, SegmentReduce, int64_t, int64_t, const int32_t*,         \
