@@ -493,20 +493,20 @@ int64_t xlogx_scratch(const Blocks& x) {
 }
 struct XlogxChunk {
   int64_t rows, cols;
-  const void* x;      // the chunk's rows of X_g
-  void* logs;         // their place in the scratch
+  int64_t at;         // the chunk's first element in x (and in its gradient)
+  void* logs;         // its place in the scratch
   int64_t first_row;  // in the (rows, 1) packed output
 };
 // Calls pass(chunks) for each fill of the scratch, in graph and row order.
-template <class F> void for_each_xlogx_pass(const Blocks& X, const Tensor& x, const Tensor& scratch, F&& pass) {
-  const std::size_t es = dtype_size(x.dtype());
+template <class F> void for_each_xlogx_pass(const Blocks& X, const Tensor& scratch, F&& pass) {
+  const std::size_t es = dtype_size(scratch.dtype());
   const int64_t capacity = scratch.numel();
   std::vector<XlogxChunk> chunks;
   int64_t used = 0;
   for (int64_t g = 0; g < X.count(); ++g) {
-    const Tensor xg = X.view(x, g);
-    const int64_t n = xg.rows(), k = xg.cols(), chunk = xlogx_chunk_rows(n, k);
-    if (xg.numel() == 0) continue;
+    const auto i = static_cast<std::size_t>(g);
+    const int64_t n = X.rows[i], k = X.cols[i], chunk = xlogx_chunk_rows(n, k);
+    if (n * k == 0) continue;
     for (int64_t r0 = 0; r0 < n; r0 += chunk) {
       const int64_t rows = std::min(n, r0 + chunk) - r0;
       if (used + rows * k > capacity) {
@@ -514,16 +514,13 @@ template <class F> void for_each_xlogx_pass(const Blocks& X, const Tensor& x, co
         chunks.clear();
         used = 0;
       }
-      chunks.push_back(XlogxChunk{rows, k, static_cast<const char*>(xg.data()) + static_cast<std::size_t>(r0 * k) * es,
+      chunks.push_back(XlogxChunk{rows, k, X.offset[i] + r0 * k,
                                   static_cast<char*>(scratch.data()) + static_cast<std::size_t>(used) * es,
-                                  X.row_begin[static_cast<std::size_t>(g)] + r0});
+                                  X.row_begin[i] + r0});
       used += rows * k;
     }
   }
   if (!chunks.empty()) pass(chunks);
-}
-void* row_of(const Tensor& column, int64_t row) {
-  return static_cast<char*>(column.data()) + static_cast<std::size_t>(row) * dtype_size(column.dtype());
 }
 }  // namespace
 
@@ -540,12 +537,13 @@ Variable* block_row_xlogx(Tape& tape, Variable* x, const BlockContext& context) 
   }
   be.reduce_rows_grouped(Reduce::sum, empty_rows, 1.0, 0.0, dt);
   std::vector<RowsGroup> logs, sums;
-  for_each_xlogx_pass(X, x->value, scratch, [&](const std::vector<XlogxChunk>& chunks) {
+  for_each_xlogx_pass(X, scratch, [&](const std::vector<XlogxChunk>& chunks) {
     logs.clear();
     sums.clear();
     for (const XlogxChunk& c : chunks) {
-      logs.push_back(RowsGroup{c.rows, c.cols, c.x, nullptr, c.logs});
-      sums.push_back(RowsGroup{c.rows, c.cols, c.x, c.logs, row_of(y->value, c.first_row)});
+      const void* xc = element(x->value, c.at).data();
+      logs.push_back(RowsGroup{c.rows, c.cols, xc, nullptr, c.logs});
+      sums.push_back(RowsGroup{c.rows, c.cols, xc, c.logs, element(y->value, c.first_row).data()});
     }
     be.map_grouped(MapOp::log, logs, Broadcast::full, 0, 1.0, 0.0, dt);     // log x
     be.reduce_rows_grouped(Reduce::dot, sums, 1.0, 0.0, dt);                // sum_j x log x
@@ -568,15 +566,13 @@ void block_row_xlogx_backward(Tape& tape, const Record& r) {
   Backend& be = tape.backend();
   auto dx = tape.grad_target(x);
   std::vector<RowsGroup> logs, grads;
-  for_each_xlogx_pass(X, x->value, scratch, [&](const std::vector<XlogxChunk>& chunks) {
+  for_each_xlogx_pass(X, scratch, [&](const std::vector<XlogxChunk>& chunks) {
     logs.clear();
     grads.clear();
     for (const XlogxChunk& c : chunks) {
-      // The chunk's place in dx is its place in x: the same offset from the tensor's start.
-      const std::size_t offset = static_cast<std::size_t>(static_cast<const char*>(c.x) - static_cast<const char*>(x->value.data()));
-      logs.push_back(RowsGroup{c.rows, c.cols, c.x, nullptr, c.logs});
-      grads.push_back(RowsGroup{c.rows, c.cols, c.logs, row_of(r.output->grad, c.first_row),
-                                static_cast<char*>(dx.tensor.data()) + offset});
+      logs.push_back(RowsGroup{c.rows, c.cols, element(x->value, c.at).data(), nullptr, c.logs});
+      grads.push_back(RowsGroup{c.rows, c.cols, c.logs, element(r.output->grad, c.first_row).data(),
+                                element(dx.tensor, c.at).data()});
     }
     be.map_grouped(MapOp::log, logs, Broadcast::full, 0, 1.0, 0.0, dt);                       // log x
     be.map_grouped(MapOp::plus_one_times, grads, Broadcast::col, 0, 1.0, dx.beta, dt);        // dy (log x + 1)

@@ -189,6 +189,10 @@ template <class T> struct RowsDesc {
 constexpr int kRowsGroupsPerLaunch = 64;  // 64 descriptors of 40 bytes
 template <class T> using RowsChunk = GroupChunk<RowsDesc<T>, kRowsGroupsPerLaunch>;
 constexpr int64_t kMaxGroupBlocks = 64;  // blocks per group (blockIdx.y); the rest is strided over
+// The grid of a grouped launch: a chunk's `groups` along x, `blocks` per group (1 to `cap`) along y.
+inline dim3 group_grid(int32_t groups, int64_t blocks, int64_t cap = kMaxGroupBlocks) {
+  return dim3(static_cast<unsigned>(groups), static_cast<unsigned>(blocks < 1 ? 1 : (blocks < cap ? blocks : cap)));
+}
 template <class T> RowsDesc<T> rows_desc(const RowsGroup& g) {
   return RowsDesc<T>{g.rows, g.cols, static_cast<const T*>(g.a), static_cast<const T*>(g.b), static_cast<T*>(g.out)};
 }
@@ -201,14 +205,10 @@ template <class T, class F> void for_grouped_rows(const RowsChunk<T>& chunk, F&&
     rows = chunk.groups[i].rows > rows ? chunk.groups[i].rows : rows;
     cols = chunk.groups[i].cols > cols ? chunk.groups[i].cols : cols;
   }
-  auto grid = [&](int64_t rows_per_block) {
-    const int64_t blocks = ceil_div(rows, rows_per_block);
-    return dim3(static_cast<unsigned>(chunk.count), static_cast<unsigned>(blocks < kMaxGroupBlocks ? blocks : kMaxGroupBlocks));
-  };
   if (cols > kWideRow)
-    launch_with(std::integral_constant<int, kBlock>{}, grid(1));
+    launch_with(std::integral_constant<int, kBlock>{}, group_grid(chunk.count, rows));
   else
-    launch_with(std::integral_constant<int, kWarp>{}, grid(kBlock / kWarp));
+    launch_with(std::integral_constant<int, kWarp>{}, group_grid(chunk.count, ceil_div(rows, kBlock / kWarp)));
 }
 
 }  // namespace diffpool::DP_CUDA_NS::kernels

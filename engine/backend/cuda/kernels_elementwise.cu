@@ -173,9 +173,7 @@ void map_grouped(cudaStream_t stream, MapOp op, const RowsGroup* groups, int64_t
       const int64_t n = chunk.groups[i].rows * chunk.groups[i].cols;
       most = n > most ? n : most;
     }
-    const int64_t blocks = ceil_div(most, kBlock);
-    launch(DP_CUDA_SITE("map_grouped"), &map_grouped_kernel<T>,
-           dim3(static_cast<unsigned>(chunk.count), static_cast<unsigned>(blocks < kMaxGroupBlocks ? blocks : kMaxGroupBlocks)),
+    launch(DP_CUDA_SITE("map_grouped"), &map_grouped_kernel<T>, group_grid(chunk.count, ceil_div(most, kBlock)),
            dim3(kBlock), stream, chunk, op, mode, c, alpha, beta);
   });
 }

@@ -87,9 +87,8 @@ void gemm_grouped(cudaStream_t stream, Trans trans_a, Trans trans_b, const GemmG
       const int64_t tiles = ceil_div(chunk.groups[i].m, kTile) * ceil_div(chunk.groups[i].n, kTile);
       most_tiles = tiles > most_tiles ? tiles : most_tiles;
     }
-    const unsigned tile_blocks = static_cast<unsigned>(most_tiles < kMaxTileBlocks ? most_tiles : kMaxTileBlocks);
-    launch(DP_CUDA_SITE("gemm_grouped"), kernel, dim3(static_cast<unsigned>(chunk.count), tile_blocks),
-           dim3(kTile, kTile), stream, chunk, alpha, beta, tf32);
+    launch(DP_CUDA_SITE("gemm_grouped"), kernel, group_grid(chunk.count, most_tiles, kMaxTileBlocks), dim3(kTile, kTile),
+           stream, chunk, alpha, beta, tf32);
   });
 }
 

@@ -468,8 +468,7 @@ void spmm_grouped(cudaStream_t stream, const SpmmGroup* groups, int64_t count, T
       const int64_t tiles = ceil_div(chunk.groups[i].rows, kRowLanes) * ceil_div(chunk.groups[i].f, kTileCols);
       most = tiles > most ? tiles : most;
     }
-    launch(DP_CUDA_SITE("spmm_grouped"), &spmm_grouped_kernel<T>,
-           dim3(static_cast<unsigned>(chunk.count), static_cast<unsigned>(most < kMaxGroupBlocks ? most : kMaxGroupBlocks)),
+    launch(DP_CUDA_SITE("spmm_grouped"), &spmm_grouped_kernel<T>, group_grid(chunk.count, most),
            dim3(kTileCols, kRowLanes), stream, chunk, alpha, beta);
   });
 }
