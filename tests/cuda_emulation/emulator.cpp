@@ -115,6 +115,14 @@ bool try_release_warp(Emulator& e, int first, int count) {
   return true;
 }
 
+bool reverse_order() {
+  static const bool reverse = [] {
+    const char* order = std::getenv("DIFFPOOL_CUDA_EMULATION_ORDER");
+    return order && std::string(order) == "reverse";
+  }();
+  return reverse;
+}
+
 bool run_block(Emulator& e, int threads) {
   for (int i = 0; i < threads; ++i) {
     Fiber& f = e.fibers[static_cast<std::size_t>(i)];
@@ -129,10 +137,7 @@ bool run_block(Emulator& e, int threads) {
   }
   // DIFFPOOL_CUDA_EMULATION_ORDER=reverse runs the threads last to first: a read of shared data
   // that lacks a barrier after the write then sees stale data in one of the two orders.
-  static const bool reverse = [] {
-    const char* order = std::getenv("DIFFPOOL_CUDA_EMULATION_ORDER");
-    return order && std::string(order) == "reverse";
-  }();
+  const bool reverse = reverse_order();
   for (;;) {
     for (int j = 0; j < threads; ++j) {
       const int i = reverse ? threads - 1 - j : j;
@@ -240,10 +245,14 @@ void run_grid(const char* what, dim3 grid, dim3 block, cudaStream_t stream, bool
   e.block = block;
   e.body = &body;
   e.failure.clear();
+  // Under DIFFPOOL_CUDA_EMULATION_ORDER=reverse the blocks run last to first too, so a kernel whose
+  // result depends on which block finishes last (the "last block adds the partials" reductions)
+  // is run with a different last block.
+  const bool reverse = reverse_order();
   for (unsigned z = 0; z < grid.z; ++z)
     for (unsigned y = 0; y < grid.y; ++y)
       for (unsigned x = 0; x < grid.x; ++x) {
-        e.block_index = uint3{x, y, z};
+        e.block_index = reverse ? uint3{grid.x - 1 - x, grid.y - 1 - y, grid.z - 1 - z} : uint3{x, y, z};
         if (!run_block(e, static_cast<int>(threads))) {
           set_error(cudaErrorLaunchFailure, std::string(what) + ": " + e.failure);
           return;

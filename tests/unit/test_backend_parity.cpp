@@ -856,6 +856,24 @@ TEST_F(BackendParity, ReduceRowsColsAll) {
   });
 }
 
+// Column sums finish in one launch: the last block of each column tile to arrive adds the tile's
+// partials, counted on tickets the backend keeps at zero between launches. A matrix of more column
+// tiles than the tickets first allocated (256 tiles of 32 columns) makes the backend grow them,
+// and two or three row splits per tile make the count matter; the reductions after it use the
+// grown array, which each must have left at zero.
+TEST_F(BackendParity, ColumnReductionsGrowTheirTickets) {
+  Rng rng(29);
+  for (const Size& s : {Size{600, 8250}, Size{1100, 40}, Size{600, 8250}}) {
+    const std::string what = "reduce_cols " + describe(s);
+    SCOPED_TRACE(what);
+    Twin a = twin<float>(random_values<float>(rng, s.rows * s.cols, -2, 2), Shape{s.rows, s.cols});
+    Twin out = twin<float>(nan_values<float>(s.cols), Shape{s.cols});
+    ref().reduce_cols(Reduce::sum, a.reference, nullptr, 1.0, 0.0, out.reference);
+    gpu().reduce_cols(Reduce::sum, a.tested, nullptr, 1.0, 0.0, out.tested);
+    expect_close_twin<float>(what, out);
+  }
+}
+
 // Row-wise primitives over many blocks at once (per-graph pooling's [n_g, k_g] blocks):
 // map_grouped, reduce_rows_grouped and softmax_rows_grouped against the reference's one-block
 // calls, each block at its own offset with a gap after it that must stay as it was. Two layouts:

@@ -191,10 +191,44 @@ class CachingAllocator {
   std::size_t cached_bytes_ = 0;
 };
 
+// The backend's arrival tickets (kernels::ScratchSpace::tickets): one array of zeros, replaced by a
+// larger zeroed one when a launch needs more. The old array goes back to the allocator at once:
+// its next user runs after every launch queued before it on the stream.
+class Tickets {
+ public:
+  Tickets(CachingAllocator& allocator, cudaStream_t stream) : allocator_(allocator), stream_(stream) {}
+  ~Tickets() {
+    if (data_) allocator_.deallocate(data_);
+  }
+  Tickets(const Tickets&) = delete;
+  Tickets& operator=(const Tickets&) = delete;
+  unsigned* get(std::size_t count) {
+    if (count > capacity_) {
+      const std::size_t capacity = std::max<std::size_t>({count, 2 * capacity_, 256});
+      void* p = allocator_.allocate(capacity * sizeof(unsigned));
+      const cudaError_t status = cudaMemsetAsync(p, 0, capacity * sizeof(unsigned), stream_);
+      if (status != cudaSuccess) {
+        allocator_.deallocate(p);
+        DP_CUDA_CHECK(status);
+      }
+      if (data_) allocator_.deallocate(data_);
+      data_ = static_cast<unsigned*>(p);
+      capacity_ = capacity;
+    }
+    return data_;
+  }
+
+ private:
+  CachingAllocator& allocator_;
+  cudaStream_t stream_;
+  unsigned* data_ = nullptr;
+  std::size_t capacity_ = 0;
+};
+
 // Scratch blocks of one primitive, given back when it returns (see kernels::ScratchSpace).
 class Scratch final : public kernels::ScratchSpace {
  public:
-  explicit Scratch(CachingAllocator& allocator) : allocator_(allocator) {}
+  Scratch(CachingAllocator& allocator, Tickets& tickets) : allocator_(allocator), tickets_(tickets) {}
   ~Scratch() {
     for (void* p : blocks_) allocator_.deallocate(p);
   }
@@ -206,9 +240,11 @@ class Scratch final : public kernels::ScratchSpace {
     blocks_.push_back(p);
     return static_cast<double*>(p);
   }
+  unsigned* tickets(std::size_t count) override { return tickets_.get(count); }
 
  private:
   CachingAllocator& allocator_;
+  Tickets& tickets_;
   std::vector<void*> blocks_;
 };
 
@@ -256,6 +292,7 @@ class CudaBackend final : public Backend {
         name_(describe_device(device)),
         cublas_(stream_.get()),
         allocator_(options.caching_allocator),
+        tickets_(allocator_, stream_.get()),
         grouped_kernel_(grouped_kernel_enabled()) {}
 
   ~CudaBackend() override {
@@ -571,7 +608,7 @@ class CudaBackend final : public Backend {
     check_reduce_inputs("reduce_cols", kind, a, b, out);
     dispatch_float(a.dtype(), "reduce_cols", [&](auto zero) {
       using T = decltype(zero);
-      Scratch scratch(allocator_);
+      Scratch scratch(allocator_, tickets_);
       kernels::reduce_cols<T>(stream_.get(), scratch, kind, rows, cols, a.ptr<T>(), cptr<T>(b), alpha, beta,
                               out.ptr<T>());
     });
@@ -583,7 +620,7 @@ class CudaBackend final : public Backend {
     check_reduce_inputs("reduce_all", kind, a, b, out);
     dispatch_float(a.dtype(), "reduce_all", [&](auto zero) {
       using T = decltype(zero);
-      Scratch scratch(allocator_);
+      Scratch scratch(allocator_, tickets_);
       kernels::reduce_all<T>(stream_.get(), scratch, kind, a.numel(), a.ptr<T>(), cptr<T>(b), alpha, beta,
                              out.ptr<T>());
     });
@@ -713,7 +750,7 @@ class CudaBackend final : public Backend {
     check_all_on_device("batch_norm", {&x, &gamma, &beta, &running_mean, &running_var, &y, &mean, &invstd});
     dispatch_float(x.dtype(), "batch_norm", [&](auto zero) {
       using T = decltype(zero);
-      Scratch scratch(allocator_);
+      Scratch scratch(allocator_, tickets_);
       kernels::batch_norm_forward<T>(stream_.get(), scratch, x.rows(), cols, x.ptr<T>(), gamma.ptr<T>(),
                                      beta.ptr<T>(), training, momentum, eps, running_mean.ptr<T>(),
                                      running_var.ptr<T>(), y.ptr<T>(), mean.ptr<T>(), invstd.ptr<T>());
@@ -731,7 +768,7 @@ class CudaBackend final : public Backend {
     check_all_on_device("batch_norm_backward", {&dy, &x, &gamma, &mean, &invstd, &dx, &dgamma, &dbeta});
     dispatch_float(x.dtype(), "batch_norm_backward", [&](auto zero) {
       using T = decltype(zero);
-      Scratch scratch(allocator_);
+      Scratch scratch(allocator_, tickets_);
       kernels::batch_norm_backward<T>(stream_.get(), scratch, x.rows(), cols, dy.ptr<T>(), x.ptr<T>(), gamma.ptr<T>(),
                                       mean.ptr<T>(), invstd.ptr<T>(), beta, dx.ptr<T>(), dgamma.ptr<T>(),
                                       dbeta.ptr<T>());
@@ -858,6 +895,7 @@ class CudaBackend final : public Backend {
   Stream stream_;
   CublasHandle cublas_;
   CachingAllocator allocator_;
+  Tickets tickets_;  // after allocator_: destroyed before it
   bool grouped_kernel_ = true;
 };
 

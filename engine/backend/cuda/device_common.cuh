@@ -91,6 +91,29 @@ template <class T> __device__ __forceinline__ ArgMax<T> warp_argmax(ArgMax<T> v)
   return v;
 }
 
+// ---- the last block of a launch ----------------------------------------------------------------
+// Reductions that need every block's partial result finish in the same launch: each block writes
+// its partials, then counts itself on an integer ticket (after a memory fence, so its writes are
+// visible before its arrival is); the block that arrives last reads every partial (with
+// load_coherent, past the non-coherent L1) and finishes. The finishing block adds the partials in
+// a fixed order, so the result does not depend on which block it is. Every thread of the block
+// calls arrived_last; `arrivals` blocks share the ticket, which must be 0 at the launch and is 0
+// again after it (the last block resets it), ready for the next launch on the stream.
+__device__ __forceinline__ double load_coherent(const double* p) { return __ldcg(p); }
+__device__ __forceinline__ bool arrived_last(unsigned* ticket, unsigned arrivals) {
+  if (arrivals == 1) return true;
+  __shared__ bool last;
+  __threadfence();
+  __syncthreads();  // every thread of the block has written and fenced its partials
+  if (threadIdx.x == 0 && threadIdx.y == 0 && threadIdx.z == 0) {
+    last = atomicAdd(ticket, 1u) == arrivals - 1;
+    if (last) *ticket = 0;  // every other block has arrived: nothing else touches it in this launch
+  }
+  __syncthreads();
+  if (last) __threadfence();
+  return last;
+}
+
 // A "row group" handles one row of a row-wise kernel: a warp (kGroup = 32, eight rows per block)
 // for rows of up to kWideRow columns, the whole block (kGroup = 256) for wider rows. The loops over
 // rows are uniform within a group, so every lane reaches the collective reductions.

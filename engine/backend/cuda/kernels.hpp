@@ -59,6 +59,11 @@ namespace diffpool::DP_CUDA_NS::kernels {
 class ScratchSpace {
  public:
   virtual double* doubles(std::size_t count) = 0;
+  // `count` arrival tickets of the single-launch reductions (arrived_last, device_common.cuh):
+  // 0 when the primitive's kernel starts, and left 0 by it. The backend keeps one zeroed array for
+  // all its primitives (each launch returns its tickets to 0 before the next one on the stream
+  // starts), grown when a launch needs more.
+  virtual unsigned* tickets(std::size_t count) = 0;
 
  protected:
   ~ScratchSpace() = default;

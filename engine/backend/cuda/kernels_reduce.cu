@@ -4,10 +4,10 @@
 // Shapes: a, x [rows, cols] (or [N, F] for graphs); segments are row ranges
 // [offsets[s], offsets[s+1]) of x; y [S, F].
 //
-// Column reductions run in two passes so that they are deterministic and parallel over rows:
-// pass 1 splits the rows into at most 128 ranges and writes one double partial per (range,
-// column), pass 2 adds the partials of a column in range order. Blocks are 32 columns x 8 row lanes
-// so that loads along a row are coalesced.
+// Column reductions are deterministic and parallel over rows, in one launch: the rows are split
+// into at most 128 ranges, each block (32 columns x 8 row lanes, so that loads along a row are
+// coalesced) writes one double partial per (range, column) of its tile, and the last block of the
+// tile to finish adds the tile's partials in range order (arrived_last, device_common.cuh).
 #include "engine/backend/cuda/device_common.cuh"
 
 namespace diffpool::DP_CUDA_NS::kernels {
@@ -71,9 +71,12 @@ ColumnSplit column_split(int64_t rows) {
   return {ceil_div(rows, per), per};
 }
 
-// Pass 1: partial[(split * K + k) * cols + c] = sum over the split's rows r of f(r, c)[k].
-template <int K, class F>
-__global__ void column_partials_kernel(int64_t rows, int64_t cols, int64_t rows_per_split, F f, double* partial) {
+// partial[(split * K + k) * cols + c] = sum over the split's rows r of f(r, c)[k], then, in the
+// last block of the column tile to finish, finish(c, totals) with totals[k] the partials of column
+// c added in split order.
+template <int K, class F, class Finish>
+__global__ void column_reduce_kernel(int64_t rows, int64_t cols, int64_t rows_per_split, F f, double* partial,
+                                     unsigned* tickets, Finish finish) {
   const int64_t c = static_cast<int64_t>(blockIdx.x) * kTileCols + threadIdx.x;
   const int64_t begin = static_cast<int64_t>(blockIdx.y) * rows_per_split;
   const int64_t end = begin + rows_per_split < rows ? begin + rows_per_split : rows;
@@ -91,14 +94,16 @@ __global__ void column_partials_kernel(int64_t rows, int64_t cols, int64_t rows_
       partial[(static_cast<int64_t>(blockIdx.y) * K + k) * cols + c] = s;
     }
   }
-}
-
-// Pass 2 helper: the column total of partial k, added in split order.
-__device__ __forceinline__ double column_total(const double* partial, int64_t splits, int K, int k, int64_t cols,
-                                               int64_t c) {
-  double s = 0;
-  for (int64_t i = 0; i < splits; ++i) s += partial[(i * K + k) * cols + c];
-  return s;
+  if (!arrived_last(tickets + blockIdx.x, gridDim.y)) return;
+  if (threadIdx.y == 0 && c < cols) {
+    double totals[K];
+    for (int k = 0; k < K; ++k) {
+      double s = 0;
+      for (int64_t i = 0; i < gridDim.y; ++i) s += load_coherent(partial + (i * K + k) * cols + c);
+      totals[k] = s;
+    }
+    finish(c, totals);
+  }
 }
 
 template <class T> struct ColumnSum {
@@ -115,30 +120,36 @@ template <class T> struct ColumnDot {
   }
 };
 
-// Runs pass 1 for functor f into scratch and returns the partials.
-template <int K, class F>
-const double* column_partials(cudaStream_t stream, ScratchSpace& scratch, int64_t rows, int64_t cols, F f,
-                              ColumnSplit split) {
+// Launches column_reduce_kernel for functor f over rows x cols, its partials and tickets in scratch.
+template <int K, class F, class Finish>
+void column_reduce(const Site& site, cudaStream_t stream, ScratchSpace& scratch, int64_t rows, int64_t cols, F f,
+                   Finish finish) {
+  const ColumnSplit split = column_split(rows);
+  const int64_t tiles = ceil_div(cols, kTileCols);
   double* partial = scratch.doubles(static_cast<std::size_t>(split.splits * K * cols));
-  launch(DP_CUDA_SITE("column_partials"), &column_partials_kernel<K, F>,
-         dim3(static_cast<unsigned>(ceil_div(cols, kTileCols)), static_cast<unsigned>(split.splits)),
-         dim3(kTileCols, kRowLanes), stream, rows, cols, split.rows_per_split, f, partial);
-  return partial;
+  unsigned* tickets = scratch.tickets(static_cast<std::size_t>(tiles));
+  launch(site, &column_reduce_kernel<K, F, Finish>,
+         dim3(static_cast<unsigned>(tiles), static_cast<unsigned>(split.splits)), dim3(kTileCols, kRowLanes), stream,
+         rows, cols, split.rows_per_split, f, partial, tickets, finish);
 }
 
-template <class T>
-__global__ void reduce_cols_finish_kernel(int64_t cols, const double* partial, int64_t splits, double alpha,
-                                          double beta, T* out) {
-  for (int64_t c = first_index(); c < cols; c += index_stride()) {
-    const double acc = column_total(partial, splits, 1, 0, cols, c);
-    out[c] = static_cast<T>(alpha * acc + (beta != 0 ? beta * out[c] : 0.0));
+// out[c] = alpha total + beta out[c].
+template <class T> struct FinishColumnReduce {
+  double alpha, beta;
+  T* out;
+  __device__ void operator()(int64_t c, const double* totals) const {
+    out[c] = static_cast<T>(alpha * totals[0] + (beta != 0 ? beta * out[c] : 0.0));
   }
-}
+};
 
 // ---- all elements -------------------------------------------------------------------------------
 constexpr int64_t kMaxAllBlocks = 1024;
 
-template <class T> __global__ void all_partials_kernel(int64_t n, const T* a, const T* b, double* partial) {
+// partial[block] = the block's share of the sum; the last block to finish adds the partials in
+// block order: out[0] = alpha total + beta out[0].
+template <class T>
+__global__ void all_reduce_kernel(int64_t n, const T* a, const T* b, double* partial, unsigned* ticket, double alpha,
+                                  double beta, T* out) {
   double acc = 0;
   if (b) {
     for (int64_t i = first_index(); i < n; i += index_stride()) acc += static_cast<double>(a[i]) * b[i];
@@ -147,14 +158,11 @@ template <class T> __global__ void all_partials_kernel(int64_t n, const T* a, co
   }
   acc = RowGroup<kBlock>::sum(acc);
   if (threadIdx.x == 0) partial[blockIdx.x] = acc;
-}
-
-template <class T>
-__global__ void all_finish_kernel(int64_t parts, const double* partial, double alpha, double beta, T* out) {
-  double acc = 0;
-  for (int64_t i = threadIdx.x; i < parts; i += kBlock) acc += partial[i];
-  acc = RowGroup<kBlock>::sum(acc);
-  if (threadIdx.x == 0) out[0] = static_cast<T>(alpha * acc + (beta != 0 ? beta * out[0] : 0.0));
+  if (!arrived_last(ticket, gridDim.x)) return;
+  double total = 0;
+  for (int64_t i = threadIdx.x; i < gridDim.x; i += kBlock) total += load_coherent(partial + i);
+  total = RowGroup<kBlock>::sum(total);
+  if (threadIdx.x == 0) out[0] = static_cast<T>(alpha * total + (beta != 0 ? beta * out[0] : 0.0));
 }
 
 // ---- sparse x dense -----------------------------------------------------------------------------
@@ -282,17 +290,26 @@ template <class T> struct SquaredDeviation {
   }
 };
 
-__global__ void column_mean_kernel(int64_t rows, int64_t cols, const double* partial, int64_t splits, double* mean) {
-  for (int64_t c = first_index(); c < cols; c += index_stride())
-    mean[c] = column_total(partial, splits, 1, 0, cols, c) / static_cast<double>(rows);
-}
+// mean[c] = total / rows, in double for the squared deviations.
+struct FinishColumnMean {
+  int64_t rows;
+  double* mean;
+  __device__ void operator()(int64_t c, const double* totals) const {
+    mean[c] = totals[0] / static_cast<double>(rows);
+  }
+};
 
-template <class T>
-__global__ void batch_norm_statistics_kernel(int64_t rows, int64_t cols, const double* mean_d, const double* partial,
-                                             int64_t splits, double momentum, double eps, T* running_mean,
-                                             T* running_var, T* mean, T* invstd) {
-  for (int64_t c = first_index(); c < cols; c += index_stride()) {
-    const double sq = column_total(partial, splits, 1, 0, cols, c);
+// From the squared deviations' total: the saved mean and invstd, and the running statistics.
+template <class T> struct FinishBatchNormStatistics {
+  int64_t rows;
+  const double* mean_d;
+  double momentum, eps;
+  T* running_mean;
+  T* running_var;
+  T* mean;
+  T* invstd;
+  __device__ void operator()(int64_t c, const double* totals) const {
+    const double sq = totals[0];
     const double var = sq / static_cast<double>(rows);
     mean[c] = static_cast<T>(mean_d[c]);
     invstd[c] = static_cast<T>(1.0 / dev_sqrt(var + eps));
@@ -300,7 +317,7 @@ __global__ void batch_norm_statistics_kernel(int64_t rows, int64_t cols, const d
     running_mean[c] = static_cast<T>((1 - momentum) * running_mean[c] + momentum * mean_d[c]);
     running_var[c] = static_cast<T>((1 - momentum) * running_var[c] + momentum * unbiased);
   }
-}
+};
 
 template <class T>
 __global__ void batch_norm_eval_statistics_kernel(int64_t cols, double eps, const T* running_mean,
@@ -337,18 +354,19 @@ template <class T> struct BatchNormGradientSums {
   }
 };
 
-template <class T>
-__global__ void batch_norm_parameter_gradients_kernel(int64_t cols, const double* partial, int64_t splits,
-                                                      double* sums, T* dgamma, T* dbeta) {
-  for (int64_t c = first_index(); c < cols; c += index_stride()) {
-    const double sum_dy = column_total(partial, splits, 2, 0, cols, c);
-    const double sum_dy_xhat = column_total(partial, splits, 2, 1, cols, c);
-    sums[c] = sum_dy;
-    sums[cols + c] = sum_dy_xhat;
-    dgamma[c] += static_cast<T>(sum_dy_xhat);
-    dbeta[c] += static_cast<T>(sum_dy);
+// sums = (sum dy, sum dy xhat) per column for the input gradient; dgamma, dbeta accumulate.
+template <class T> struct FinishBatchNormGradients {
+  int64_t cols;
+  double* sums;
+  T* dgamma;
+  T* dbeta;
+  __device__ void operator()(int64_t c, const double* totals) const {
+    sums[c] = totals[0];
+    sums[cols + c] = totals[1];
+    dgamma[c] += static_cast<T>(totals[1]);
+    dbeta[c] += static_cast<T>(totals[0]);
   }
-}
+};
 
 template <class T>
 __global__ void batch_norm_input_gradient_kernel(int64_t rows, int64_t cols, const T* dy, const T* x,
@@ -381,12 +399,11 @@ template <class T>
 void reduce_cols(cudaStream_t stream, ScratchSpace& scratch, Reduce kind, int64_t rows, int64_t cols, const T* a,
                  const T* b, double alpha, double beta, T* out) {
   if (cols == 0) return;
-  const ColumnSplit split = column_split(rows);
-  const double* partial = kind == Reduce::dot
-                              ? column_partials<1>(stream, scratch, rows, cols, ColumnDot<T>{a, b, cols}, split)
-                              : column_partials<1>(stream, scratch, rows, cols, ColumnSum<T>{a, cols}, split);
-  launch(DP_CUDA_SITE("reduce_cols"), &reduce_cols_finish_kernel<T>, elementwise_grid(cols), dim3(kBlock), stream,
-         cols, partial, split.splits, alpha, beta, out);
+  const FinishColumnReduce<T> finish{alpha, beta, out};
+  if (kind == Reduce::dot)
+    column_reduce<1>(DP_CUDA_SITE("reduce_cols"), stream, scratch, rows, cols, ColumnDot<T>{a, b, cols}, finish);
+  else
+    column_reduce<1>(DP_CUDA_SITE("reduce_cols"), stream, scratch, rows, cols, ColumnSum<T>{a, cols}, finish);
 }
 
 namespace {
@@ -440,10 +457,9 @@ void reduce_all(cudaStream_t stream, ScratchSpace& scratch, Reduce kind, int64_t
   int64_t blocks = ceil_div(n, kBlock * 4);
   blocks = blocks < 1 ? 1 : (blocks > kMaxAllBlocks ? kMaxAllBlocks : blocks);
   double* partial = scratch.doubles(static_cast<std::size_t>(blocks));
-  launch(DP_CUDA_SITE("reduce_all"), &all_partials_kernel<T>, dim3(static_cast<unsigned>(blocks)), dim3(kBlock),
-         stream, n, a, kind == Reduce::dot ? b : nullptr, partial);
-  launch(DP_CUDA_SITE("reduce_all"), &all_finish_kernel<T>, dim3(1), dim3(kBlock), stream, blocks, partial, alpha,
-         beta, out);
+  unsigned* ticket = scratch.tickets(1);
+  launch(DP_CUDA_SITE("reduce_all"), &all_reduce_kernel<T>, dim3(static_cast<unsigned>(blocks)), dim3(kBlock), stream,
+         n, a, kind == Reduce::dot ? b : nullptr, partial, ticket, alpha, beta, out);
 }
 
 template <class T>
@@ -496,15 +512,12 @@ void batch_norm_forward(cudaStream_t stream, ScratchSpace& scratch, int64_t rows
   if (cols == 0) return;
   const dim3 col_grid = elementwise_grid(cols);
   if (training) {
-    const ColumnSplit split = column_split(rows);
-    const double* sums = column_partials<1>(stream, scratch, rows, cols, ColumnSum<T>{x, cols}, split);
     double* mean_d = scratch.doubles(static_cast<std::size_t>(cols));
-    launch(DP_CUDA_SITE("batch_norm_forward mean"), &column_mean_kernel, col_grid, dim3(kBlock), stream, rows, cols,
-           sums, split.splits, mean_d);
-    const double* squares =
-        column_partials<1>(stream, scratch, rows, cols, SquaredDeviation<T>{x, mean_d, cols}, split);
-    launch(DP_CUDA_SITE("batch_norm_forward statistics"), &batch_norm_statistics_kernel<T>, col_grid, dim3(kBlock),
-           stream, rows, cols, mean_d, squares, split.splits, momentum, eps, running_mean, running_var, mean, invstd);
+    column_reduce<1>(DP_CUDA_SITE("batch_norm_forward mean"), stream, scratch, rows, cols, ColumnSum<T>{x, cols},
+                     FinishColumnMean{rows, mean_d});
+    column_reduce<1>(DP_CUDA_SITE("batch_norm_forward statistics"), stream, scratch, rows, cols,
+                     SquaredDeviation<T>{x, mean_d, cols},
+                     FinishBatchNormStatistics<T>{rows, mean_d, momentum, eps, running_mean, running_var, mean, invstd});
   } else {
     launch(DP_CUDA_SITE("batch_norm_forward eval statistics"), &batch_norm_eval_statistics_kernel<T>, col_grid,
            dim3(kBlock), stream, cols, eps, running_mean, running_var, mean, invstd);
@@ -518,12 +531,9 @@ void batch_norm_backward(cudaStream_t stream, ScratchSpace& scratch, int64_t row
                          const T* x, const T* gamma, const T* mean, const T* invstd, double beta, T* dx, T* dgamma,
                          T* dbeta) {
   if (cols == 0) return;
-  const ColumnSplit split = column_split(rows);
-  const double* partial =
-      column_partials<2>(stream, scratch, rows, cols, BatchNormGradientSums<T>{dy, x, mean, invstd, cols}, split);
   double* sums = scratch.doubles(static_cast<std::size_t>(2 * cols));
-  launch(DP_CUDA_SITE("batch_norm_backward parameters"), &batch_norm_parameter_gradients_kernel<T>,
-         elementwise_grid(cols), dim3(kBlock), stream, cols, partial, split.splits, sums, dgamma, dbeta);
+  column_reduce<2>(DP_CUDA_SITE("batch_norm_backward parameters"), stream, scratch, rows, cols,
+                   BatchNormGradientSums<T>{dy, x, mean, invstd, cols}, FinishBatchNormGradients<T>{cols, sums, dgamma, dbeta});
   launch(DP_CUDA_SITE("batch_norm_backward input"), &batch_norm_input_gradient_kernel<T>,
          elementwise_grid(rows * cols), dim3(kBlock), stream, rows, cols, dy, x, gamma, mean, invstd, sums, beta != 0,
          dx);

@@ -57,6 +57,15 @@ template <class T> T __shfl_xor_sync(unsigned mask, T value, int lane_mask, int 
   (void)mask;
   return ::emu::shuffle(value, ::emu::ShuffleKind::xor_lane, lane_mask, width);
 }
+// Blocks run one at a time, so memory operations are ordered already: the fence does nothing, the
+// atomic is a plain read-modify-write and the L1-bypassing load a plain load.
+inline void __threadfence() {}
+inline unsigned atomicAdd(unsigned* address, unsigned value) {
+  const unsigned old = *address;
+  *address = old + value;
+  return old;
+}
+template <class T> T __ldcg(const T* address) { return *address; }
 template <class T> T __shfl_down_sync(unsigned mask, T value, unsigned delta, int width = 32) {
   (void)mask;
   return ::emu::shuffle(value, ::emu::ShuffleKind::down, static_cast<int>(delta), width);
