@@ -170,6 +170,31 @@ class Backend : public DeviceMemory {
       gemm(trans_a, trans_b, g.m, g.n, g.k, alpha, g.a, g.lda, g.b, g.ldb, beta, g.c, g.ldc, dtype);
   }
 
+  // Products that add into one shared output, the weight gradient of a layer every graph uses at
+  // its own width (per-graph pooling's assignment layer: dW[:, :k_g] += X_g^T dY_g):
+  // C[:m_g, :n_g] += alpha op(A_g) op(B_g) for each group g in the order given, where every
+  // group's c and ldc are the same (C's top-left corner is what each group adds to). The default
+  // runs gemm group by group with beta 1 (the CPU backend's way, and the order the sum follows);
+  // the CUDA backend sums the small groups in one launch per chunk of groups, a block per output
+  // tile adding the groups in order. (Inline for the reason given at gemm_grouped.)
+  virtual void gemm_grouped_sum(Trans trans_a, Trans trans_b, const std::vector<GemmGroup>& groups, double alpha,
+                                DType dtype) {
+    for (const GemmGroup& g : groups)
+      gemm(trans_a, trans_b, g.m, g.n, g.k, alpha, g.a, g.lda, g.b, g.ldb, 1.0, g.c, g.ldc, dtype);
+  }
+  // Column sums that add into one shared output (the bias gradient of that layer: db[:k_g] +=
+  // colsum(dY_g)): out[:cols_g] += alpha colsum(a_g) for each group in the order given, where
+  // every group's out is the same (RowsGroup's b unused). The default is reduce_cols with beta 1
+  // group by group; the CUDA backend does it in one launch per chunk of groups.
+  virtual void reduce_cols_grouped_sum(const std::vector<RowsGroup>& groups, double alpha, DType dtype) {
+    for (const RowsGroup& g : groups) {
+      if (g.rows * g.cols == 0) continue;
+      const Tensor a(const_cast<void*>(g.a), Shape{g.rows, g.cols}, dtype, device());
+      Tensor out(g.out, Shape{g.cols}, dtype, device());
+      reduce_cols(Reduce::sum, a, nullptr, alpha, 1.0, out);
+    }
+  }
+
   // Per-graph dot products (the Gram terms of the link loss, tr(S^T A S), graph by graph): by
   // default one reduce_all per group, so CPU results are those of the loop they replace; the
   // CUDA backend does every group in one launch per chunk of groups. The groups' outputs must not
@@ -177,9 +202,8 @@ class Backend : public DeviceMemory {
   virtual void dot_grouped(const std::vector<DotGroup>& groups, double alpha, double beta, DType dtype) {
     for (const DotGroup& g : groups) {
       Tensor out(g.out, Shape{1}, dtype, device());
-      if (g.n == 0) {  // out = beta out
-        if (beta == 0) fill(out, 0.0);
-        else map(MapOp::copy, out, nullptr, Broadcast::full, 0, beta, 0.0, out);
+      if (g.n == 0) {
+        scale_output(out, beta);
         continue;
       }
       const Tensor a(const_cast<void*>(g.a), Shape{g.n}, dtype, device());
@@ -217,9 +241,8 @@ class Backend : public DeviceMemory {
     for (const RowsGroup& g : groups) {
       if (g.rows == 0) continue;
       Tensor out(g.out, Shape{g.rows, 1}, dtype, device());
-      if (g.cols == 0) {  // rows of no columns reduce to 0: out = beta out
-        if (beta == 0) fill(out, 0.0);
-        else map(MapOp::copy, out, nullptr, Broadcast::full, 0, beta, 0.0, out);
+      if (g.cols == 0) {  // rows of no columns reduce to 0
+        scale_output(out, beta);
         continue;
       }
       const Tensor a(const_cast<void*>(g.a), Shape{g.rows, g.cols}, dtype, device());
@@ -328,6 +351,12 @@ class Backend : public DeviceMemory {
   virtual void synchronize() = 0;
 
  protected:
+  // out = beta out (beta 0 writes zeros, whatever out held): a reduction over nothing.
+  void scale_output(Tensor& out, double beta) {
+    if (beta == 0) fill(out, 0.0);
+    else map(MapOp::copy, out, nullptr, Broadcast::full, 0, beta, 0.0, out);
+  }
+
   MatmulPrecision matmul_precision_ = MatmulPrecision::fp32;
 };
 

@@ -82,6 +82,15 @@ class CountingBackend final : public Backend {
       flops_.gemm += 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k);
     if (execute_) inner_.gemm_grouped(trans_a, trans_b, groups, alpha, beta, dtype);
   }
+  void gemm_grouped_sum(Trans trans_a, Trans trans_b, const std::vector<GemmGroup>& groups, double alpha,
+                        DType dtype) override {
+    for (const GemmGroup& g : groups)
+      flops_.gemm += 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k);
+    if (execute_) inner_.gemm_grouped_sum(trans_a, trans_b, groups, alpha, dtype);
+  }
+  void reduce_cols_grouped_sum(const std::vector<RowsGroup>& groups, double alpha, DType dtype) override {
+    if (execute_) inner_.reduce_cols_grouped_sum(groups, alpha, dtype);
+  }
   void dot_grouped(const std::vector<DotGroup>& groups, double alpha, double beta, DType dtype) override {
     if (execute_) inner_.dot_grouped(groups, alpha, beta, dtype);
   }

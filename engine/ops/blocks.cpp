@@ -1,9 +1,9 @@
 // Ops over per-graph blocks (engine/ops/blocks.hpp): what pooling needs when every graph has its
 // own cluster count k_g. Each op works on every graph's block at its own size, so the work is
 // exactly that of the used rows and columns: nothing is padded, computed and masked. Most run
-// as grouped backend calls (gemm_grouped, dot_grouped, map_grouped, reduce_rows_grouped,
-// softmax_rows_grouped) that take every graph's block at once: one call per graph each on the
-// CPU, one kernel launch per chunk of graphs on CUDA.
+// as grouped backend calls (gemm_grouped, gemm_grouped_sum, dot_grouped, map_grouped,
+// reduce_rows_grouped, reduce_cols_grouped_sum, softmax_rows_grouped) that take every graph's
+// block at once: one call per graph each on the CPU, one kernel launch per chunk of graphs on CUDA.
 //
 // Glossary: B graphs; graph g has n_g rows at this level and k_g clusters at the next;
 // F, D feature widths; K = max_g k_g (the width of the assignment GNN's last layer).
@@ -197,28 +197,33 @@ void block_linear_backward(Tape& tape, const Record& r) {
     if (t.beta == 0) be.fill(t.tensor, 0.0);
     return t.tensor;
   };
+  // Every graph adds into dW's and db's leading columns, in graph order: one grouped sum each.
   if (wants_grad(w)) {
     Tensor& dw = accumulate_target(w);
+    std::vector<GemmGroup> groups;
     for (Variable* in : {x, x2}) {
       if (!in) continue;
       const int64_t f = in->value.cols(), first = in == x ? 0 : x->value.cols();
+      groups.clear();
       for (int64_t g = 0; g < Y.count(); ++g) {
         const Tensor dyg = Y.view(dy, g);
         const int64_t n = dyg.rows(), k = dyg.cols();
         if (n == 0) continue;
-        be.gemm(Trans::yes, Trans::no, f, k, n, 1.0, detail::row_ptr(in->value, Y.row_begin[g]), f, dyg.data(), k, 1.0,
-                detail::row_ptr(dw, first), kmax, dt);
+        groups.push_back(GemmGroup{f, k, n, detail::row_ptr(in->value, Y.row_begin[g]), f, dyg.data(), k,
+                                   detail::row_ptr(dw, first), kmax});
       }
+      be.gemm_grouped_sum(Trans::yes, Trans::no, groups, 1.0, dt);
     }
   }
   if (wants_grad(b)) {
     Tensor& db = accumulate_target(b);
+    std::vector<RowsGroup> groups;
     for (int64_t g = 0; g < Y.count(); ++g) {
       const Tensor dyg = Y.view(dy, g);
       if (dyg.rows() == 0) continue;
-      Tensor dbg(db.data(), Shape{dyg.cols()}, dt, db.device());
-      be.reduce_cols(Reduce::sum, dyg, nullptr, 1.0, 1.0, dbg);
+      groups.push_back(RowsGroup{dyg.rows(), dyg.cols(), dyg.data(), nullptr, db.data()});
     }
+    be.reduce_cols_grouped_sum(groups, 1.0, dt);
   }
 }
 

@@ -130,6 +130,21 @@ class TimingBackend final : public Backend {
                       rounded(k), groups.size(), beta),
           [&] { inner_.gemm_grouped(trans_a, trans_b, groups, alpha, beta, dtype); });
   }
+  void gemm_grouped_sum(Trans trans_a, Trans trans_b, const std::vector<GemmGroup>& groups, double alpha,
+                        DType dtype) override {
+    int64_t m = 0, n = 0, k = 0;
+    for (const GemmGroup& g : groups) {
+      ++gemm_shapes_[GemmShape{trans_a, trans_b, g.m, g.n, g.k, 1, 1.0, dtype}];
+      m = std::max(m, g.m), n = std::max(n, g.n), k = std::max(k, g.k);
+    }
+    timed(fmt::format("gemm_grouped_sum {}{} up to {}x{}x{} x{}", t(trans_a), t(trans_b), rounded(m), rounded(n),
+                      rounded(k), groups.size()),
+          [&] { inner_.gemm_grouped_sum(trans_a, trans_b, groups, alpha, dtype); });
+  }
+  void reduce_cols_grouped_sum(const std::vector<RowsGroup>& groups, double alpha, DType dtype) override {
+    timed(fmt::format("reduce_cols_grouped_sum x{}", groups.size()),
+          [&] { inner_.reduce_cols_grouped_sum(groups, alpha, dtype); });
+  }
   void dot_grouped(const std::vector<DotGroup>& groups, double alpha, double beta, DType dtype) override {
     timed(fmt::format("dot_grouped x{}", groups.size()), [&] { inner_.dot_grouped(groups, alpha, beta, dtype); });
   }

@@ -349,6 +349,120 @@ TEST_F(BackendParity, GemmGrouped) {
   });
 }
 
+// Products that add into one shared output, in order (the per-graph assignment layer's weight
+// gradient): 52 groups, more than one launch takes (48), of every size up to the output's,
+// empty ones (m, n or k 0), and one over the kernel's limit in the middle (cuBLAS between two runs
+// of the kernel); the output's padding beyond its columns stays as it was. Small, because the CPU
+// emulation runs every thread of every tile block through every group.
+TEST_F(BackendParity, GemmGroupedSum) {
+  Rng rng(31);
+  struct Sizes {
+    int64_t m, n, k;
+  };
+  const int64_t rows = 20, cols = 40, ldc = cols + 3;
+  std::vector<Sizes> sizes;
+  for (int g = 0; g < 52; ++g)
+    sizes.push_back({1 + static_cast<int64_t>(rng.below(rows)), 1 + static_cast<int64_t>(rng.below(cols)),
+                     1 + static_cast<int64_t>(rng.below(30))});
+  sizes[0] = {rows, cols, 7};  // the whole output
+  sizes[3] = {0, 5, 4};
+  sizes[7] = {6, 0, 4};
+  sizes[11] = {5, 9, 0};
+  sizes[30] = {rows, cols, 1400};  // 1.12 million multiply-adds: over the kernel's limit
+  sizes[49] = {17, 33, 5};         // reaches the last tiles of both dimensions
+  for_each_float([&](auto zero) {
+    using T = decltype(zero);
+    for (Trans ta : {Trans::no, Trans::yes})
+      for (Trans tb : {Trans::no, Trans::yes}) {
+        const double alpha = 0.75;
+        const std::string what = "gemm_grouped_sum " + trans_name(ta) + trans_name(tb);
+        SCOPED_TRACE(what);
+        std::vector<int64_t> a_at, b_at, lda, ldb;
+        int64_t a_size = 0, b_size = 0;
+        for (const Sizes& z : sizes) {
+          const int64_t a_rows = ta == Trans::no ? z.m : z.k, a_cols = ta == Trans::no ? z.k : z.m;
+          const int64_t b_rows = tb == Trans::no ? z.k : z.n, b_cols = tb == Trans::no ? z.n : z.k;
+          a_at.push_back(a_size), b_at.push_back(b_size);
+          lda.push_back(std::max<int64_t>(a_cols, 1) + 1), ldb.push_back(std::max<int64_t>(b_cols, 1) + 2);
+          a_size += std::max<int64_t>(a_rows, 1) * lda.back() + 3;
+          b_size += std::max<int64_t>(b_rows, 1) * ldb.back() + 3;
+        }
+        const auto a = random_values<T>(rng, a_size, -1, 1);
+        const auto b = random_values<T>(rng, b_size, -1, 1);
+        const auto c = random_values<T>(rng, rows * ldc, -1, 1);
+        Twin ta_ = twin<T>(a, Shape{a_size});
+        Twin tb_ = twin<T>(b, Shape{b_size});
+        Twin tc = twin<T>(c, Shape{rows * ldc});
+        auto groups_of = [&](const Tensor& ta_t, const Tensor& tb_t, Tensor& tc_t) {
+          std::vector<GemmGroup> groups;
+          for (std::size_t g = 0; g < sizes.size(); ++g)
+            groups.push_back(GemmGroup{sizes[g].m, sizes[g].n, sizes[g].k, static_cast<const T*>(ta_t.data()) + a_at[g],
+                                       lda[g], static_cast<const T*>(tb_t.data()) + b_at[g], ldb[g], tc_t.data(), ldc});
+          return groups;
+        };
+        ref().gemm_grouped_sum(ta, tb, groups_of(ta_.reference, tb_.reference, tc.reference), alpha, dtype_of<T>());
+        gpu().gemm_grouped_sum(ta, tb, groups_of(ta_.tested, tb_.tested, tc.tested), alpha, dtype_of<T>());
+        // Bounds: |C| plus |alpha| sum |a b| over every group's terms of the element.
+        std::vector<double> bounds(c.size());
+        for (std::size_t i = 0; i < c.size(); ++i) bounds[i] = std::abs(static_cast<double>(c[i]));
+        for (std::size_t g = 0; g < sizes.size(); ++g)
+          for (int64_t i = 0; i < sizes[g].m; ++i)
+            for (int64_t j = 0; j < sizes[g].n; ++j) {
+              double sum = 0;
+              for (int64_t l = 0; l < sizes[g].k; ++l) {
+                const double av = ta == Trans::no ? a[static_cast<std::size_t>(a_at[g] + i * lda[g] + l)]
+                                                  : a[static_cast<std::size_t>(a_at[g] + l * lda[g] + i)];
+                const double bv = tb == Trans::no ? b[static_cast<std::size_t>(b_at[g] + l * ldb[g] + j)]
+                                                  : b[static_cast<std::size_t>(b_at[g] + j * ldb[g] + l)];
+                sum += std::abs(av * bv);
+              }
+              bounds[static_cast<std::size_t>(i * ldc + j)] += alpha * sum;
+            }
+        expect_close_twin<T>(what, tc, &bounds);
+        const std::vector<T> out = download<T>(gpu(), tc.tested);
+        for (int64_t i = 0; i < rows; ++i)
+          for (int64_t j = cols; j < ldc; ++j)
+            ASSERT_EQ(out[static_cast<std::size_t>(i * ldc + j)], c[static_cast<std::size_t>(i * ldc + j)])
+                << "padding at " << i << ", " << j << " changed";
+      }
+  });
+}
+
+// Column sums that add into one shared output, in order (the per-graph assignment layer's bias
+// gradient): 70 groups, more than one launch takes (64), of 0 to 40 rows and 0 to 70 columns
+// (three tiles of 32), empty ones, and one of 600 rows; the output's elements past the widest
+// group stay as they were.
+TEST_F(BackendParity, ReduceColsGroupedSum) {
+  Rng rng(37);
+  const int64_t width = 80;
+  std::vector<int64_t> rows, cols, at;
+  int64_t size = 0;
+  for (int g = 0; g < 70; ++g) {
+    rows.push_back(static_cast<int64_t>(rng.below(41)));
+    cols.push_back(static_cast<int64_t>(rng.below(71)));
+  }
+  rows[5] = 0, cols[9] = 0, cols[20] = 70, rows[66] = 600, cols[66] = 3;
+  for (std::size_t g = 0; g < rows.size(); ++g) at.push_back(size), size += rows[g] * cols[g] + 2;
+  for_each_float([&](auto zero) {
+    using T = decltype(zero);
+    Twin a = twin<T>(random_values<T>(rng, size, -2, 2), Shape{size});
+    const auto initial = random_values<T>(rng, width, -2, 2);
+    Twin out = twin<T>(initial, Shape{width});
+    auto groups_of = [&](const Tensor& a_t, Tensor& out_t) {
+      std::vector<RowsGroup> groups;
+      for (std::size_t g = 0; g < rows.size(); ++g)
+        groups.push_back(RowsGroup{rows[g], cols[g], static_cast<const T*>(a_t.data()) + at[g], nullptr, out_t.data()});
+      return groups;
+    };
+    ref().reduce_cols_grouped_sum(groups_of(a.reference, out.reference), 0.5, dtype_of<T>());
+    gpu().reduce_cols_grouped_sum(groups_of(a.tested, out.tested), 0.5, dtype_of<T>());
+    expect_close_twin<T>("reduce_cols_grouped_sum", out);
+    const std::vector<T> tested = download<T>(gpu(), out.tested);
+    for (int64_t c = 70; c < width; ++c)
+      EXPECT_EQ(tested[static_cast<std::size_t>(c)], initial[static_cast<std::size_t>(c)]) << "column " << c;
+  });
+}
+
 // Per-graph dot products in one call: more groups than one launch takes (64), empty groups,
 // groups longer than a block (256 threads), beta 0 over NaN and beta 1.5, each group at its own
 // offset in one buffer.

@@ -429,6 +429,9 @@ class CudaBackend final : public Backend {
     return work;
   }
 
+  // Multiply-adds of a group the grouped kernels take; larger groups go to cuBLAS.
+  static constexpr int64_t kMaxSmallProduct = int64_t{1} << 20;
+
   // Small groups (per-graph blocks) in one kernel launch per 48 groups; a group too large for
   // that kernel's plain tiles goes to cuBLAS on its own.
   void gemm_grouped(Trans trans_a, Trans trans_b, const std::vector<GemmGroup>& groups, double alpha, double beta,
@@ -437,12 +440,11 @@ class CudaBackend final : public Backend {
       Backend::gemm_grouped(trans_a, trans_b, groups, alpha, beta, dtype);
       return;
     }
-    constexpr int64_t kMaxSmall = int64_t{1} << 20;  // multiply-adds of a group the kernel takes
     std::vector<GemmGroup> small;
     small.reserve(groups.size());
     for (const GemmGroup& g : groups) {
       if (g.m == 0 || g.n == 0) continue;
-      const bool fits = g.m * g.n * std::max<int64_t>(g.k, 1) <= kMaxSmall &&
+      const bool fits = g.m * g.n * std::max<int64_t>(g.k, 1) <= kMaxSmallProduct &&
                         std::max({g.lda, g.ldb, g.ldc, g.k}) < (int64_t{1} << 31);
       if (fits) small.push_back(g);
       else gemm(trans_a, trans_b, g.m, g.n, g.k, alpha, g.a, g.lda, g.b, g.ldb, beta, g.c, g.ldc, dtype);
@@ -454,6 +456,42 @@ class CudaBackend final : public Backend {
                                static_cast<T>(alpha), static_cast<T>(beta),
                                matmul_precision_ == MatmulPrecision::tf32);
     });
+  }
+
+  // Runs of small groups in one launch per 48 groups (kernels_gemm.cu), a group too large for
+  // the kernel's plain tiles by cuBLAS with beta 1 between them, so the groups add in order.
+  void gemm_grouped_sum(Trans trans_a, Trans trans_b, const std::vector<GemmGroup>& groups, double alpha,
+                        DType dtype) override {
+    if (!grouped_kernel_) {
+      Backend::gemm_grouped_sum(trans_a, trans_b, groups, alpha, dtype);
+      return;
+    }
+    std::vector<GemmGroup> run;
+    run.reserve(groups.size());
+    int64_t m = 0, n = 0;
+    const auto flush = [&] {
+      if (run.empty()) return;
+      dispatch_float(dtype, "gemm_grouped_sum", [&](auto zero) {
+        using T = decltype(zero);
+        kernels::gemm_grouped_sum<T>(stream_.get(), trans_a, trans_b, run.data(), static_cast<int64_t>(run.size()), m,
+                                     n, static_cast<T>(alpha), matmul_precision_ == MatmulPrecision::tf32);
+      });
+      run.clear();
+      m = n = 0;
+    };
+    for (const GemmGroup& g : groups) {
+      DP_CHECK(g.c == groups.front().c && g.ldc == groups.front().ldc,
+               "gemm_grouped_sum: the groups must share one output (c and ldc)");
+      if (g.m == 0 || g.n == 0 || g.k == 0) continue;  // adds nothing
+      if (g.m * g.n * g.k <= kMaxSmallProduct && std::max({g.lda, g.ldb, g.ldc, g.k, g.m, g.n}) < (int64_t{1} << 31)) {
+        run.push_back(g);
+        m = std::max(m, g.m), n = std::max(n, g.n);
+      } else {
+        flush();
+        gemm(trans_a, trans_b, g.m, g.n, g.k, alpha, g.a, g.lda, g.b, g.ldb, 1.0, g.c, g.ldc, dtype);
+      }
+    }
+    flush();
   }
 
   // Every group in one launch per 64 groups (kernels_reduce.cu); DIFFPOOL_CUDA_GEMM_GROUPED=0
@@ -486,6 +524,23 @@ class CudaBackend final : public Backend {
       using T = decltype(zero);
       kernels::map_grouped<T>(stream_.get(), op, work.data(), static_cast<int64_t>(work.size()), b_mode,
                               static_cast<T>(c), static_cast<T>(alpha), static_cast<T>(beta));
+    });
+  }
+  void reduce_cols_grouped_sum(const std::vector<RowsGroup>& groups, double alpha, DType dtype) override {
+    if (!grouped_kernel_) {
+      Backend::reduce_cols_grouped_sum(groups, alpha, dtype);
+      return;
+    }
+    const std::vector<RowsGroup> work = nonempty_groups("reduce_cols_grouped_sum", groups, false);
+    if (work.empty()) return;
+    int64_t cols = 0;
+    for (const RowsGroup& g : work) {
+      DP_CHECK(g.out == work.front().out, "reduce_cols_grouped_sum: the groups must share one output");
+      cols = std::max(cols, g.cols);
+    }
+    dispatch_float(dtype, "reduce_cols_grouped_sum", [&](auto zero) {
+      using T = decltype(zero);
+      kernels::reduce_cols_grouped_sum<T>(stream_.get(), work.data(), static_cast<int64_t>(work.size()), cols, alpha);
     });
   }
   void reduce_rows_grouped(Reduce kind, const std::vector<RowsGroup>& groups, double alpha, double beta,

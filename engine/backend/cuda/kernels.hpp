@@ -112,12 +112,22 @@ void cross_entropy_backward(cudaStream_t stream, int64_t rows, int64_t cols, con
 template <class T>
 void gemm_grouped(cudaStream_t stream, Trans trans_a, Trans trans_b, const GemmGroup* groups, int64_t count, T alpha,
                   T beta, bool tf32);
+// C[:m_g, :n_g] += alpha op(A_g) op(B_g) for `count` groups sharing C (Backend::gemm_grouped_sum:
+// every group's c and ldc the same), in group order, the same limits; C is `m` x `n` (the
+// largest m_g and n_g).
+template <class T>
+void gemm_grouped_sum(cudaStream_t stream, Trans trans_a, Trans trans_b, const GemmGroup* groups, int64_t count,
+                      int64_t m, int64_t n, T alpha, bool tf32);
 
 // ---- reductions, graphs and batch norm (kernels_reduce.cu) --------------------------------------
 // Grouped launches take their groups in the launch arguments (device_common.cuh), 64 per launch.
 // Backend::dot_grouped: one block per group; the dot sums in double in a fixed tree order.
 template <class T>
 void dot_grouped(cudaStream_t stream, const DotGroup* groups, int64_t count, double alpha, double beta);
+// Backend::reduce_cols_grouped_sum over `count` groups of elements, sharing out [cols] (cols the
+// widest group's).
+template <class T>
+void reduce_cols_grouped_sum(cudaStream_t stream, const RowsGroup* groups, int64_t count, int64_t cols, double alpha);
 // Backend::reduce_rows_grouped over `count` groups of at least one row each.
 template <class T>
 void reduce_rows_grouped(cudaStream_t stream, Reduce kind, const RowsGroup* groups, int64_t count, double alpha,

@@ -142,6 +142,35 @@ template <class T> struct FinishColumnReduce {
   }
 };
 
+// Backend::reduce_cols_grouped_sum: blockIdx.x strides over the shared output's tiles of 32
+// columns; a block adds the column sums of the groups wide enough to reach its tile in chunk
+// order, each as reduce_cols with beta 1 would: out = alpha colsum + out, the sum in double.
+template <class T> __global__ void reduce_cols_grouped_sum_kernel(RowsChunk<T> chunk, int64_t cols, double alpha) {
+  __shared__ double lanes[kRowLanes][kTileCols + 1];
+  T* const out = chunk.groups[0].out;
+  for (int64_t c0 = static_cast<int64_t>(blockIdx.x) * kTileCols; c0 < cols;
+       c0 += static_cast<int64_t>(gridDim.x) * kTileCols) {
+    const int64_t c = c0 + threadIdx.x;
+    T value = threadIdx.y == 0 && c < cols ? out[c] : T(0);
+    for (int32_t q = 0; q < chunk.count; ++q) {
+      const RowsDesc<T>& g = chunk.groups[q];
+      if (c0 >= g.cols) continue;  // uniform in the block
+      double acc = 0;
+      if (c < g.cols)
+        for (int64_t r = threadIdx.y; r < g.rows; r += kRowLanes) acc += g.a[r * g.cols + c];
+      lanes[threadIdx.y][threadIdx.x] = acc;
+      __syncthreads();
+      if (threadIdx.y == 0 && c < g.cols) {
+        double total = 0;
+        for (int j = 0; j < kRowLanes; ++j) total += lanes[j][threadIdx.x];
+        value = static_cast<T>(alpha * total + static_cast<double>(value));
+      }
+      __syncthreads();  // lanes is rewritten by the next group
+    }
+    if (threadIdx.y == 0 && c < cols) out[c] = value;
+  }
+}
+
 // ---- all elements -------------------------------------------------------------------------------
 constexpr int64_t kMaxAllBlocks = 1024;
 
@@ -448,6 +477,17 @@ void reduce_rows_grouped(cudaStream_t stream, Reduce kind, const RowsGroup* grou
 
 template void dot_grouped<float>(cudaStream_t, const DotGroup*, int64_t, double, double);
 template void dot_grouped<double>(cudaStream_t, const DotGroup*, int64_t, double, double);
+template <class T>
+void reduce_cols_grouped_sum(cudaStream_t stream, const RowsGroup* groups, int64_t count, int64_t cols, double alpha) {
+  // Chunks run one after another on the stream, so the groups still add in order.
+  for_each_group_chunk<kRowsGroupsPerLaunch>(groups, count, &rows_desc<T>, [&](const RowsChunk<T>& chunk) {
+    launch(DP_CUDA_SITE("reduce_cols_grouped_sum"), &reduce_cols_grouped_sum_kernel<T>,
+           dim3(grid_for(cols, kTileCols)), dim3(kTileCols, kRowLanes), stream, chunk, cols, alpha);
+  });
+}
+
+template void reduce_cols_grouped_sum<float>(cudaStream_t, const RowsGroup*, int64_t, int64_t, double);
+template void reduce_cols_grouped_sum<double>(cudaStream_t, const RowsGroup*, int64_t, int64_t, double);
 template void reduce_rows_grouped<float>(cudaStream_t, Reduce, const RowsGroup*, int64_t, double, double);
 template void reduce_rows_grouped<double>(cudaStream_t, Reduce, const RowsGroup*, int64_t, double, double);
 
