@@ -37,9 +37,15 @@ Variable* add(Tape& tape, Variable* a, Variable* b, double alpha, double beta) {
     detail::check_float_pair("add", a, b);
   }
   Variable* y = new_output(tape, a->value.shape(), a->value.dtype());
-  // y = alpha * (a + (beta / alpha) * b) would divide by alpha; two passes keep it exact.
-  tape.backend().map(MapOp::copy, a->value, nullptr, Broadcast::full, 0, alpha, 0.0, y->value);
-  if (b) tape.backend().map(MapOp::copy, b->value, nullptr, Broadcast::full, 0, beta, 1.0, y->value);
+  // With alpha 1 (every sum of losses), y = a + beta b is one pass (MapOp::add), bit for bit the
+  // two passes' beta b + a. Otherwise y = alpha (a + (beta / alpha) b) would divide by alpha, so
+  // two passes keep it exact.
+  if (b && alpha == 1.0) {
+    tape.backend().map(MapOp::add, a->value, &b->value, Broadcast::full, beta, 1.0, 0.0, y->value);
+  } else {
+    tape.backend().map(MapOp::copy, a->value, nullptr, Broadcast::full, 0, alpha, 0.0, y->value);
+    if (b) tape.backend().map(MapOp::copy, b->value, nullptr, Broadcast::full, 0, beta, 1.0, y->value);
+  }
   Record r;
   r.kind = OpKind::add;
   r.inputs = {a, b, nullptr, nullptr};

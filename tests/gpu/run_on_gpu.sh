@@ -17,6 +17,11 @@
 #                  running job with a quarter of its epochs left has a checkpoint; the same command
 #                  again; then: exit 0, 10 job files, a summary, and a job log that says "resumed
 #                  from the checkpoint"
+#   throughput     many jobs per GPU: the paper ENZYMES experiment (10 jobs) and the quickstart (20
+#                  jobs), GPU_THROUGHPUT_EPOCHS epochs a job, under mpirun with 1, 4, 8 and 16 ranks
+#                  sharing the one GPU and with 16 ranks on the CPU cores: wall time and jobs per
+#                  hour of each, as a table (with what time the budget leaves; rows print as they
+#                  finish)
 # The report, report.md (every command, its exit code, wall time and the tail of its output), and
 # the full logs go to --report DIR (default: $OUT if set, else ./gpu-report). Exit status: the
 # number of failed steps (0: all passed).
@@ -26,11 +31,14 @@
 # use backend.kind=cpu with fewer epochs.
 #
 # Environment: GPU_MPI_RANKS (default 4), GPU_MPI_EPOCHS (default 60; 20 with --no-gpu),
-# GPU_BENCH_EPOCHS (timed epochs of each benchmark, default 5; 1 with --no-gpu).
+# GPU_BENCH_EPOCHS (timed epochs of each benchmark, default 5; 1 with --no-gpu),
+# GPU_THROUGHPUT_EPOCHS (default 30; 3 with --no-gpu, where the throughput step runs 1 and 2 CPU
+# ranks only), GPU_THROUGHPUT_RUNS (the backend:ranks runs, default "cuda:1 cuda:4 cuda:8 cuda:16
+# cpu:16").
 set -uo pipefail
 bundle="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 report_dir="${OUT:-$PWD/gpu-report}"
-budget=480
+budget=540
 gpu=1
 call=()
 while (( $# )); do
@@ -44,7 +52,9 @@ while (( $# )); do
 done
 ranks="${GPU_MPI_RANKS:-4}"
 if (( gpu )); then backend=cuda; mpi_epochs="${GPU_MPI_EPOCHS:-60}"; bench_epochs="${GPU_BENCH_EPOCHS:-5}"
-else backend=cpu; mpi_epochs="${GPU_MPI_EPOCHS:-20}"; bench_epochs="${GPU_BENCH_EPOCHS:-1}"; fi
+  throughput_epochs="${GPU_THROUGHPUT_EPOCHS:-30}"; throughput_runs="${GPU_THROUGHPUT_RUNS:-cuda:1 cuda:4 cuda:8 cuda:16 cpu:16}"
+else backend=cpu; mpi_epochs="${GPU_MPI_EPOCHS:-20}"; bench_epochs="${GPU_BENCH_EPOCHS:-1}"
+  throughput_epochs="${GPU_THROUGHPUT_EPOCHS:-3}"; throughput_runs="${GPU_THROUGHPUT_RUNS:-cpu:1 cpu:2}"; fi
 
 # Everything resolves from the bundle: its libraries first, then (when cuBLAS was not bundled) the
 # GPU machine's CUDA toolkit, then whatever the machine had set (where the driver's libcuda may
@@ -121,6 +131,38 @@ run_and_kill() {
   wait "$pid" 2>/dev/null
   sleep 2
   echo "jobs after the kill: $(count_jobs)"
+}
+# Jobs per hour of whole experiments run from empty folders, one row per (experiment, backend,
+# ranks) of $throughput_runs; fails when a run exits non-zero or leaves fewer job files than the
+# experiment has jobs.
+throughput() {
+  local status=0 experiment config jobs spec kind np dir t0 t1 rc n seconds
+  echo "| experiment | jobs | epochs a job | backend | ranks | seconds | jobs per hour |"
+  echo "|---|---|---|---|---|---|---|"
+  for experiment in paper-enzymes quickstart; do
+    if [[ "$experiment" == paper-enzymes ]]; then config=configs/paper/enzymes-diffpool.yaml; jobs=10
+    else config=configs/quickstart.yaml; jobs=20; fi
+    for spec in $throughput_runs; do
+      kind="${spec%%:*}" np="${spec##*:}" dir="$work/throughput-$experiment-$kind-$np"
+      t0=$(date +%s.%N)
+      mpirun --allow-run-as-root --oversubscribe --bind-to none -np "$np" "$bundle/bin/diffpool" run "$bundle/$config" \
+        --set output.dir="$dir" --set backend.kind="$kind" --set training.epochs="$throughput_epochs" \
+        --set output.progress=plain > "$dir.log" 2>&1
+      rc=$?
+      t1=$(date +%s.%N)
+      n=$(find "$dir/jobs" -name '*.h5' 2>/dev/null | wc -l)
+      seconds=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+      if (( rc != 0 || n != jobs )); then
+        echo "| $experiment | $n of $jobs | $throughput_epochs | $kind | $np | $seconds | failed (exit $rc) |"
+        tail -n 15 "$dir.log"
+        status=1
+      else
+        echo "| $experiment | $jobs | $throughput_epochs | $kind | $np | $seconds | $(awk -v j="$jobs" -v s="$seconds" 'BEGIN { printf "%.0f", 3600 * j / s }') |"
+      fi
+      rm -rf "$dir"
+    done
+  done
+  return $status
 }
 if (( ${#call[@]} )); then
   use_work "$GPU_CHECK_WORK"
@@ -249,6 +291,12 @@ else
   echo "| mpi-resumed | | | skipped: the kill step failed |" >> "$report"
   failed=$((failed + 1))
 fi
+
+# --- many jobs per GPU: whole experiments under mpirun, ranks sharing the GPU, against the CPU ----
+step throughput 300 "${self[@]}" --call throughput
+{
+  echo "### throughput"; echo; grep '^|' "$report_dir/logs/throughput.log" 2>/dev/null; echo
+} >> "$details"
 
 {
   echo
