@@ -32,6 +32,9 @@ if(DIFFPOOL_CUDA_EMULATION)
                        ENVIRONMENT "DIFFPOOL_CUDA_EMULATION_ORDER=reverse")
   diffpool_add_gtest(test_cuda_ops_emulated LABELS cuda_emulation SOURCES unit/test_cuda_ops.cpp
                      LIBS diffpool_cuda_emulated TIMEOUT 1800)
+  # The emulation itself: barriers, shuffles, fibers reused across launches, a failed launch.
+  diffpool_add_gtest(test_cuda_emulator LABELS cuda_emulation SOURCES cuda_emulation/test_emulator.cpp
+                     LIBS diffpool_cuda_emulated)
 endif()
 
 # The module is loaded on first use only: a CPU process maps no CUDA library, and the CUDA device

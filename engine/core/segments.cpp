@@ -14,14 +14,23 @@ int64_t Segments::max_size() const {
 }
 
 Segments make_segments(Workspace& workspace, std::vector<int64_t> offsets) {
-  DP_CHECK(!offsets.empty() && offsets.front() == 0, "segment offsets must start at 0");
-  Segments s;
   std::vector<int32_t> dev(offsets.size());
+  Tensor device = workspace.empty(Shape{static_cast<int64_t>(offsets.size())}, DType::i32);
+  Segments s = make_segments_staged(std::move(offsets), device, dev.data());
+  workspace.backend().copy_bytes(device.data(), device.device(), dev.data(), Device::cpu, dev.size() * sizeof(int32_t));
+  return s;
+}
+
+Segments make_segments_staged(std::vector<int64_t> offsets, Tensor device_offsets, int32_t* staged) {
+  DP_CHECK(!offsets.empty() && offsets.front() == 0, "segment offsets must start at 0");
+  DP_CHECK(device_offsets.numel() == static_cast<int64_t>(offsets.size()) && device_offsets.dtype() == DType::i32,
+           "segment offsets: {} for {} offsets", device_offsets.describe(), offsets.size());
+  Segments s;
   for (std::size_t i = 0; i < offsets.size(); ++i) {
     DP_CHECK(i == 0 || offsets[i] >= offsets[i - 1], "segment offsets decrease at {}: {} < {}", i, offsets[i],
              offsets[i - 1]);
     DP_CHECK(offsets[i] <= INT32_MAX, "segment offset {} exceeds the 32-bit index range", offsets[i]);
-    dev[i] = static_cast<int32_t>(offsets[i]);
+    staged[i] = static_cast<int32_t>(offsets[i]);
   }
   const int64_t count = static_cast<int64_t>(offsets.size()) - 1;
   if (count > 0) {
@@ -31,9 +40,7 @@ Segments make_segments(Workspace& workspace, std::vector<int64_t> offsets) {
       uniform = offsets[static_cast<std::size_t>(g) + 1] - offsets[static_cast<std::size_t>(g)] == first;
     s.uniform_size = uniform ? first : -1;
   }
-  s.device_offsets = workspace.empty(Shape{static_cast<int64_t>(dev.size())}, DType::i32);
-  workspace.backend().copy_bytes(s.device_offsets.data(), s.device_offsets.device(), dev.data(), Device::cpu,
-                                 dev.size() * sizeof(int32_t));
+  s.device_offsets = device_offsets;
   s.offsets = std::move(offsets);
   return s;
 }

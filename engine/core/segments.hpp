@@ -26,6 +26,10 @@ struct Segments {
 
 // Segments from host offsets; the device copy lives in the workspace.
 Segments make_segments(Workspace& workspace, std::vector<int64_t> offsets);
+// The same for a caller that uploads the device copy itself (with other arrays, in one copy):
+// checks the offsets, writes their i32 form to `staged` (offsets.size() elements) and takes
+// `device_offsets` (i32, offsets.size() elements) as the device copy, which the caller fills.
+Segments make_segments_staged(std::vector<int64_t> offsets, Tensor device_offsets, int32_t* staged);
 // `count` segments of `size` rows each.
 Segments make_uniform_segments(Workspace& workspace, int64_t count, int64_t size);
 

@@ -42,6 +42,67 @@ Tensor upload_floats(Workspace& ws, const std::vector<double>& host, Shape shape
   upload_converted(ws.backend(), host, t);
   return t;
 }
+// A batch's host arrays go to the device in one copy instead of one per array (a dozen, each a
+// driver call on CUDA): every array gets an aligned slot in one workspace allocation, its values
+// are written at that slot's offset in a host staging buffer (or straight into the workspace where
+// it is host memory: no copy at all), and send() moves the staging buffer in one copy_bytes. The
+// values written are those the per-array uploads wrote (f32 narrowing by static_cast, as
+// upload_converted).
+class UploadPack {
+ public:
+  // A slot of `shape` and `dtype`; returns its index (tensors and writes are by index).
+  std::size_t add(Shape shape, DType dtype) {
+    slots_.push_back(Slot{shape, dtype, bytes_});
+    bytes_ += align(std::max<std::size_t>(1, static_cast<std::size_t>(shape.numel()) * dtype_size(dtype)));
+    return slots_.size() - 1;
+  }
+  // Allocates the slots' memory in the workspace; after it, write() and tensor() may be used.
+  void allocate(Workspace& ws) {
+    memory_ = ws.empty(Shape{static_cast<int64_t>(bytes_ / sizeof(double))}, DType::f64);
+    direct_ = memory_.device() == Device::cpu;
+    if (!direct_) staging_.resize(bytes_ / sizeof(double));
+  }
+  Tensor tensor(std::size_t i) const {
+    return Tensor(static_cast<char*>(memory_.data()) + slots_[i].at, slots_[i].shape, slots_[i].dtype, memory_.device());
+  }
+  // Where slot i's values go on the host, as T (the slot's dtype).
+  template <class T> T* host(std::size_t i) {
+    DP_CHECK(dtype_of<T>() == slots_[i].dtype, "upload slot {} holds {}", i, dtype_name(slots_[i].dtype));
+    char* base = direct_ ? static_cast<char*>(memory_.data()) : reinterpret_cast<char*>(staging_.data());
+    return reinterpret_cast<T*>(base + slots_[i].at);
+  }
+  // Slot i = values, converted to the slot's dtype (static_cast), all of its elements.
+  template <class U> void write(std::size_t i, const std::vector<U>& values) {
+    DP_CHECK(static_cast<int64_t>(values.size()) == slots_[i].shape.numel(), "upload slot {}: {} values for {}", i,
+             values.size(), slots_[i].shape.numel());
+    auto convert = [&](auto* out) {
+      using T = std::remove_pointer_t<decltype(out)>;
+      std::transform(values.begin(), values.end(), out, [](U v) { return static_cast<T>(v); });
+    };
+    switch (slots_[i].dtype) {
+      case DType::f32: convert(host<float>(i)); return;
+      case DType::f64: convert(host<double>(i)); return;
+      case DType::i32: convert(host<int32_t>(i)); return;
+    }
+  }
+  void send(Workspace& ws) {
+    if (!direct_) ws.backend().copy_bytes(memory_.data(), memory_.device(), staging_.data(), Device::cpu, bytes_);
+  }
+
+ private:
+  static std::size_t align(std::size_t n) { return (n + 255) / 256 * 256; }  // the workspace's alignment
+  struct Slot {
+    Shape shape;
+    DType dtype;
+    std::size_t at;
+  };
+  std::vector<Slot> slots_;
+  std::size_t bytes_ = 0;
+  Tensor memory_;
+  bool direct_ = false;
+  std::vector<double> staging_;  // doubles: aligned for every dtype
+};
+
 // Level 0's dense blocks (dense_level0): block g of `a` is graph g's A, of `mean` its D^-1 A, each
 // n_g x n_g row-major with graph-local columns. Written in place where the workspace is host memory
 // (no copy, and the workspace's pages are already mapped); otherwise staged on the host and copied
@@ -72,6 +133,52 @@ void write_dense_blocks(Workspace& ws, const HostCsr& adj, const std::vector<dou
     ws.backend().copy_bytes(mean.data(), mean.device(), staged_mean.data(), Device::cpu, mean.bytes());
   }
 }
+// The one-hot blocks of DIFFPOOL-DET's fixed assignments for a batch, level by level, with their
+// shapes (nothing when `fixed` is null).
+std::vector<std::pair<std::vector<double>, Shape>> fixed_onehots(const FixedAssignments* fixed,
+                                                                 const std::vector<int64_t>& graph_ids, int64_t n) {
+  std::vector<std::pair<std::vector<double>, Shape>> out;
+  const int64_t b = static_cast<int64_t>(graph_ids.size());
+  if (fixed && !fixed->counts.empty()) {
+    // Per-graph counts: one-hot blocks [rows_g, k_g], rows_g the graph's nodes at level 0 and its
+    // clusters of the level before after that, packed flat [elements, 1] (engine/ops/blocks.hpp).
+    for (std::size_t l = 0; l < fixed->clusters_per_level.size(); ++l) {
+      std::vector<double> onehot;
+      for (int64_t i = 0; i < b; ++i) {
+        const auto id = static_cast<std::size_t>(graph_ids[static_cast<std::size_t>(i)]);
+        const auto& cluster = fixed->clusters[id][l];
+        const int64_t k = fixed->counts[id][l];
+        const std::size_t at = onehot.size();
+        onehot.resize(at + cluster.size() * static_cast<std::size_t>(k), 0.0);
+        for (std::size_t v = 0; v < cluster.size(); ++v) onehot[at + v * static_cast<std::size_t>(k) + static_cast<std::size_t>(cluster[v])] = 1.0;
+      }
+      const Shape shape{static_cast<int64_t>(onehot.size()), 1};
+      out.emplace_back(std::move(onehot), shape);
+    }
+  } else if (fixed) {
+    // Level 0: [N, k1] one-hot over packed node rows; level l >= 1: [B * k_l, k_{l+1}].
+    int64_t rows_per_graph = -1;  // -1: level 0 (variable)
+    for (std::size_t l = 0; l < fixed->clusters_per_level.size(); ++l) {
+      const int64_t k = fixed->clusters_per_level[l];
+      const int64_t rows = rows_per_graph < 0 ? n : b * rows_per_graph;
+      std::vector<double> onehot(static_cast<std::size_t>(rows * k), 0.0);
+      int64_t row = 0;
+      for (int64_t i = 0; i < b; ++i) {
+        const auto& cluster = fixed->clusters[static_cast<std::size_t>(graph_ids[static_cast<std::size_t>(i)])][l];
+        const int64_t graph_rows = rows_per_graph < 0 ? static_cast<int64_t>(cluster.size()) : rows_per_graph;
+        DP_CHECK(static_cast<int64_t>(cluster.size()) == graph_rows, "fixed assignment of graph {} level {} has {} rows, expected {}",
+                 graph_ids[static_cast<std::size_t>(i)], l, cluster.size(), graph_rows);
+        for (int64_t v = 0; v < graph_rows; ++v)
+          onehot[static_cast<std::size_t>((row + v) * k + cluster[static_cast<std::size_t>(v)])] = 1.0;
+        row += graph_rows;
+      }
+      out.emplace_back(std::move(onehot), Shape{rows, k});
+      rows_per_graph = k;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Csr upload_csr(Workspace& ws, const HostCsr& a, DType dtype) {
@@ -188,16 +295,43 @@ GraphBatch build_batch(const GraphDataset& dataset, const std::vector<int64_t>& 
       mean_t_values[static_cast<std::size_t>(e)] = inv_degree[static_cast<std::size_t>(adj.col_idx[static_cast<std::size_t>(e)])];
     }
 
-  batch.nodes = make_segments(ws, std::move(offsets));
-  batch.features = f32 ? upload_to(ws, features_f32.data(), Shape{n, f}, dtype)
-                       : upload_to(ws, features_f64.data(), Shape{n, f}, dtype);
-  batch.labels = upload_to(ws, labels.data(), Shape{b}, DType::i32);
-  batch.adjacency = upload_csr(ws, adj, dtype);
+  // Every array of the batch in one upload (UploadPack), the fixed assignments' one-hot blocks too.
+  const std::vector<std::pair<std::vector<double>, Shape>> onehots = fixed_onehots(fixed, graph_ids, n);
+  const int64_t edges_i = static_cast<int64_t>(nnz);
+  UploadPack pack;
+  const std::size_t s_offsets = pack.add(Shape{b + 1}, DType::i32), s_features = pack.add(Shape{n, f}, dtype),
+                    s_labels = pack.add(Shape{b}, DType::i32), s_row_ptr = pack.add(Shape{n + 1}, DType::i32),
+                    s_col_idx = pack.add(Shape{edges_i}, DType::i32), s_values = pack.add(Shape{edges_i}, dtype),
+                    s_mean = pack.add(Shape{edges_i}, dtype), s_mean_t = pack.add(Shape{edges_i}, dtype),
+                    s_sq_norms = pack.add(Shape{b, 1}, dtype);
+  std::vector<std::size_t> s_onehots;
+  for (const auto& [values, shape] : onehots) s_onehots.push_back(pack.add(shape, dtype));
+  pack.allocate(ws);
+  batch.nodes = make_segments_staged(std::move(offsets), pack.tensor(s_offsets), pack.host<int32_t>(s_offsets));
+  if (f32) pack.write(s_features, features_f32);
+  else pack.write(s_features, features_f64);
+  pack.write(s_labels, labels);
+  pack.write(s_row_ptr, adj.row_ptr);
+  pack.write(s_col_idx, adj.col_idx);
+  pack.write(s_values, adj.values);
+  pack.write(s_mean, mean_values);
+  pack.write(s_mean_t, mean_t_values);
+  pack.write(s_sq_norms, sq_norms);
+  for (std::size_t l = 0; l < onehots.size(); ++l) pack.write(s_onehots[l], onehots[l].first);
+  pack.send(ws);
+  batch.features = pack.tensor(s_features);
+  batch.labels = pack.tensor(s_labels);
+  batch.adjacency.rows = batch.adjacency.cols = n;
+  batch.adjacency.nnz = edges_i;
+  batch.adjacency.row_ptr = pack.tensor(s_row_ptr);
+  batch.adjacency.col_idx = pack.tensor(s_col_idx);
+  batch.adjacency.values = pack.tensor(s_values);
   batch.mean_adjacency = batch.adjacency;
-  batch.mean_adjacency.values = upload_floats(ws, mean_values, Shape{static_cast<int64_t>(nnz)}, dtype);
+  batch.mean_adjacency.values = pack.tensor(s_mean);
   batch.mean_adjacency_t = batch.adjacency;
-  batch.mean_adjacency_t.values = upload_floats(ws, mean_t_values, Shape{static_cast<int64_t>(nnz)}, dtype);
-  batch.adjacency_sq_norms = upload_floats(ws, sq_norms, Shape{b, 1}, dtype);
+  batch.mean_adjacency_t.values = pack.tensor(s_mean_t);
+  batch.adjacency_sq_norms = pack.tensor(s_sq_norms);
+  for (std::size_t s : s_onehots) batch.fixed_assignments.push_back(pack.tensor(s));
 
   int64_t sum_squares = 0;
   for (int64_t i = 0; i < b; ++i) sum_squares += batch.nodes.size(i) * batch.nodes.size(i);
@@ -212,42 +346,6 @@ GraphBatch build_batch(const GraphDataset& dataset, const std::vector<int64_t>& 
     else fill(double{});
   }
 
-  if (fixed && !fixed->counts.empty()) {
-    // Per-graph counts: one-hot blocks [rows_g, k_g], rows_g the graph's nodes at level 0 and its
-    // clusters of the level before after that, packed flat [elements, 1] (engine/ops/blocks.hpp).
-    for (std::size_t l = 0; l < fixed->clusters_per_level.size(); ++l) {
-      std::vector<double> onehot;
-      for (int64_t i = 0; i < b; ++i) {
-        const auto id = static_cast<std::size_t>(graph_ids[static_cast<std::size_t>(i)]);
-        const auto& cluster = fixed->clusters[id][l];
-        const int64_t k = fixed->counts[id][l];
-        const std::size_t at = onehot.size();
-        onehot.resize(at + cluster.size() * static_cast<std::size_t>(k), 0.0);
-        for (std::size_t v = 0; v < cluster.size(); ++v) onehot[at + v * static_cast<std::size_t>(k) + static_cast<std::size_t>(cluster[v])] = 1.0;
-      }
-      batch.fixed_assignments.push_back(upload_floats(ws, onehot, Shape{static_cast<int64_t>(onehot.size()), 1}, dtype));
-    }
-  } else if (fixed) {
-    // Level 0: [N, k1] one-hot over packed node rows; level l >= 1: [B * k_l, k_{l+1}].
-    int64_t rows_per_graph = -1;  // -1: level 0 (variable)
-    for (std::size_t l = 0; l < fixed->clusters_per_level.size(); ++l) {
-      const int64_t k = fixed->clusters_per_level[l];
-      const int64_t rows = rows_per_graph < 0 ? n : b * rows_per_graph;
-      std::vector<double> onehot(static_cast<std::size_t>(rows * k), 0.0);
-      int64_t row = 0;
-      for (int64_t i = 0; i < b; ++i) {
-        const auto& cluster = fixed->clusters[static_cast<std::size_t>(graph_ids[static_cast<std::size_t>(i)])][l];
-        const int64_t graph_rows = rows_per_graph < 0 ? static_cast<int64_t>(cluster.size()) : rows_per_graph;
-        DP_CHECK(static_cast<int64_t>(cluster.size()) == graph_rows, "fixed assignment of graph {} level {} has {} rows, expected {}",
-                 graph_ids[static_cast<std::size_t>(i)], l, cluster.size(), graph_rows);
-        for (int64_t v = 0; v < graph_rows; ++v)
-          onehot[static_cast<std::size_t>((row + v) * k + cluster[static_cast<std::size_t>(v)])] = 1.0;
-        row += graph_rows;
-      }
-      batch.fixed_assignments.push_back(upload_floats(ws, onehot, Shape{rows, k}, dtype));
-      rows_per_graph = k;
-    }
-  }
   return batch;
 }
 

@@ -8,14 +8,24 @@
 // missing lanes, which real hardware would hang on or leave undefined: the launch fails with
 // cudaErrorLaunchFailure and a message on stderr.
 //
+// Switching: a fiber is started once (makecontext, then swapcontext into it) and then lives for
+// the whole process, running one CUDA thread's body after another; every later switch between the
+// scheduler and a fiber is _setjmp/_longjmp, which, unlike swapcontext, does not save and restore
+// the signal mask with a system call on every switch (that call was about half the emulation's
+// time). A launch that fails leaves fibers inside a body: they are started afresh next time.
+//
 // Memory: cudaMalloc returns host memory filled with 0xFF bytes (NaN in f32 and f64, -1 in i32),
 // so reading memory nobody wrote shows up in results. Copies check their direction against the
 // tracked allocations, kernels check that every pointer argument is device memory.
+// The fortified longjmp refuses a jump to another stack, which is what switching fibers is.
+#undef _FORTIFY_SOURCE
+#include <setjmp.h>
 #include <ucontext.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -43,7 +53,9 @@ constexpr int kWarpSize = 32;
 enum class State { ready, block_barrier, warp_collective, done };
 
 struct Fiber {
-  ucontext_t context;
+  ucontext_t context;  // used once, to start the fiber
+  jmp_buf jump;        // where the fiber resumes
+  bool live = false;   // started, and waiting for its next body between two of them
   uint3 index;
   State state = State::done;
   uint64_t bits = 0, result = 0;
@@ -55,10 +67,11 @@ struct Emulator {
   // The running launch.
   dim3 grid, block;
   uint3 block_index{0, 0, 0};
-  std::vector<Fiber> fibers;
+  std::deque<Fiber> fibers;  // a deque: growing it moves no fiber (their jump buffers stay put)
   std::vector<std::unique_ptr<char[]>> stacks;
   Fiber* current = nullptr;
-  ucontext_t scheduler;
+  ucontext_t scheduler;   // for starting fibers
+  jmp_buf scheduler_jump; // where the scheduler resumes
   const std::function<void()>* body = nullptr;
   std::string failure;
   // Device memory: start address -> size.
@@ -73,10 +86,35 @@ Emulator& emulator() {
   return e;
 }
 
+// Back to the scheduler; returns when the scheduler resumes this fiber.
+void yield(Emulator& e, Fiber* self) {
+  if (_setjmp(self->jump) == 0) _longjmp(e.scheduler_jump, 1);
+}
+
+// A fiber's life: the body of the thread it is given, then back to the scheduler, again and again.
 void fiber_main() {
   Emulator& e = emulator();
-  (*e.body)();
-  e.current->state = State::done;  // uc_link returns to the scheduler
+  for (;;) {
+    (*e.body)();
+    e.current->state = State::done;
+    yield(e, e.current);
+  }
+}
+
+// Runs fiber f until it finishes its body or waits at a barrier or shuffle.
+void resume(Emulator& e, Fiber& f, std::size_t index) {
+  e.current = &f;
+  if (_setjmp(e.scheduler_jump) == 0) {
+    if (f.live) _longjmp(f.jump, 1);
+    f.live = true;
+    getcontext(&f.context);
+    f.context.uc_stack.ss_sp = e.stacks[index].get();
+    f.context.uc_stack.ss_size = kStackBytes;
+    f.context.uc_link = nullptr;  // fiber_main never returns
+    makecontext(&f.context, fiber_main, 0);
+    swapcontext(&e.scheduler, &f.context);  // comes back by _longjmp to scheduler_jump
+  }
+  e.current = nullptr;
 }
 
 void fail(Emulator& e, const std::string& message) {
@@ -129,11 +167,6 @@ bool run_block(Emulator& e, int threads) {
     const unsigned u = static_cast<unsigned>(i);
     f.index = uint3{u % e.block.x, (u / e.block.x) % e.block.y, u / (e.block.x * e.block.y)};
     f.state = State::ready;
-    getcontext(&f.context);
-    f.context.uc_stack.ss_sp = e.stacks[static_cast<std::size_t>(i)].get();
-    f.context.uc_stack.ss_size = kStackBytes;
-    f.context.uc_link = &e.scheduler;
-    makecontext(&f.context, fiber_main, 0);
   }
   // DIFFPOOL_CUDA_EMULATION_ORDER=reverse runs the threads last to first: a read of shared data
   // that lacks a barrier after the write then sees stale data in one of the two orders.
@@ -143,9 +176,7 @@ bool run_block(Emulator& e, int threads) {
       const int i = reverse ? threads - 1 - j : j;
       Fiber& f = e.fibers[static_cast<std::size_t>(i)];
       if (f.state != State::ready) continue;
-      e.current = &f;
-      swapcontext(&e.scheduler, &f.context);
-      e.current = nullptr;
+      resume(e, f, static_cast<std::size_t>(i));
     }
     bool all_done = true, all_at_barrier = true;
     for (int i = 0; i < threads; ++i) {
@@ -204,7 +235,7 @@ void syncthreads() {
   Emulator& e = emulator();
   Fiber* self = e.current;
   self->state = State::block_barrier;
-  swapcontext(&self->context, &e.scheduler);
+  yield(e, self);
 }
 
 uint64_t shuffle_bits(uint64_t bits, ShuffleKind kind, int argument, int width) {
@@ -215,7 +246,7 @@ uint64_t shuffle_bits(uint64_t bits, ShuffleKind kind, int argument, int width) 
   self->argument = argument;
   self->width = width;
   self->state = State::warp_collective;
-  swapcontext(&self->context, &e.scheduler);
+  yield(e, self);
   return self->result;
 }
 
@@ -254,6 +285,7 @@ void run_grid(const char* what, dim3 grid, dim3 block, cudaStream_t stream, bool
       for (unsigned x = 0; x < grid.x; ++x) {
         e.block_index = reverse ? uint3{grid.x - 1 - x, grid.y - 1 - y, grid.z - 1 - z} : uint3{x, y, z};
         if (!run_block(e, static_cast<int>(threads))) {
+          for (Fiber& f : e.fibers) f.live = false;  // left inside a body: start afresh next time
           set_error(cudaErrorLaunchFailure, std::string(what) + ": " + e.failure);
           return;
         }
