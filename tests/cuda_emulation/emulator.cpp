@@ -87,8 +87,21 @@ Emulator& emulator() {
 }
 
 // Back to the scheduler; returns when the scheduler resumes this fiber.
+// Under AddressSanitizer (README.md: the emulation's memory checks) switches stay swapcontext,
+// which ASan follows, where a _longjmp to another stack makes it warn and may make it report
+// errors that are not there. DIFFPOOL_EMULATOR_SWAPCONTEXT forces that path (to test it).
+#if defined(__SANITIZE_ADDRESS__) || defined(DIFFPOOL_EMULATOR_SWAPCONTEXT)
+constexpr bool kSwapcontext = true;
+#else
+constexpr bool kSwapcontext = false;
+#endif
+
 void yield(Emulator& e, Fiber* self) {
-  if (_setjmp(self->jump) == 0) _longjmp(e.scheduler_jump, 1);
+  if constexpr (kSwapcontext) {
+    swapcontext(&self->context, &e.scheduler);
+  } else {
+    if (_setjmp(self->jump) == 0) _longjmp(e.scheduler_jump, 1);
+  }
 }
 
 // A fiber's life: the body of the thread it is given, then back to the scheduler, again and again.
@@ -101,17 +114,25 @@ void fiber_main() {
   }
 }
 
+// Sets fiber f up to start fiber_main on its stack.
+void prepare(Emulator& e, Fiber& f, std::size_t index) {
+  f.live = true;
+  getcontext(&f.context);
+  f.context.uc_stack.ss_sp = e.stacks[index].get();
+  f.context.uc_stack.ss_size = kStackBytes;
+  f.context.uc_link = nullptr;  // fiber_main never returns
+  makecontext(&f.context, fiber_main, 0);
+}
+
 // Runs fiber f until it finishes its body or waits at a barrier or shuffle.
 void resume(Emulator& e, Fiber& f, std::size_t index) {
   e.current = &f;
-  if (_setjmp(e.scheduler_jump) == 0) {
+  if constexpr (kSwapcontext) {
+    if (!f.live) prepare(e, f, index);
+    swapcontext(&e.scheduler, &f.context);
+  } else if (_setjmp(e.scheduler_jump) == 0) {
     if (f.live) _longjmp(f.jump, 1);
-    f.live = true;
-    getcontext(&f.context);
-    f.context.uc_stack.ss_sp = e.stacks[index].get();
-    f.context.uc_stack.ss_size = kStackBytes;
-    f.context.uc_link = nullptr;  // fiber_main never returns
-    makecontext(&f.context, fiber_main, 0);
+    prepare(e, f, index);
     swapcontext(&e.scheduler, &f.context);  // comes back by _longjmp to scheduler_jump
   }
   e.current = nullptr;
