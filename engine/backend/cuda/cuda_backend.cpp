@@ -429,8 +429,12 @@ class CudaBackend final : public Backend {
     return work;
   }
 
-  // Multiply-adds of a group the grouped kernels take; larger groups go to cuBLAS.
-  static constexpr int64_t kMaxSmallProduct = int64_t{1} << 20;
+  // Whether the grouped kernels (plain tiles, 32-bit sizes) take this group: at most 2^20
+  // multiply-adds and every size and leading dimension below 2^31; larger groups go to cuBLAS.
+  static bool fits_grouped_kernel(const GemmGroup& g) {
+    return g.m * g.n * std::max<int64_t>(g.k, 1) <= (int64_t{1} << 20) &&
+           std::max({g.lda, g.ldb, g.ldc, g.k, g.m, g.n}) < (int64_t{1} << 31);
+  }
 
   // Small groups (per-graph blocks) in one kernel launch per 48 groups; a group too large for
   // that kernel's plain tiles goes to cuBLAS on its own.
@@ -444,9 +448,7 @@ class CudaBackend final : public Backend {
     small.reserve(groups.size());
     for (const GemmGroup& g : groups) {
       if (g.m == 0 || g.n == 0) continue;
-      const bool fits = g.m * g.n * std::max<int64_t>(g.k, 1) <= kMaxSmallProduct &&
-                        std::max({g.lda, g.ldb, g.ldc, g.k}) < (int64_t{1} << 31);
-      if (fits) small.push_back(g);
+      if (fits_grouped_kernel(g)) small.push_back(g);
       else gemm(trans_a, trans_b, g.m, g.n, g.k, alpha, g.a, g.lda, g.b, g.ldb, beta, g.c, g.ldc, dtype);
     }
     if (small.empty()) return;
@@ -483,7 +485,7 @@ class CudaBackend final : public Backend {
       DP_CHECK(g.c == groups.front().c && g.ldc == groups.front().ldc,
                "gemm_grouped_sum: the groups must share one output (c and ldc)");
       if (g.m == 0 || g.n == 0 || g.k == 0) continue;  // adds nothing
-      if (g.m * g.n * g.k <= kMaxSmallProduct && std::max({g.lda, g.ldb, g.ldc, g.k, g.m, g.n}) < (int64_t{1} << 31)) {
+      if (fits_grouped_kernel(g)) {
         run.push_back(g);
         m = std::max(m, g.m), n = std::max(n, g.n);
       } else {
