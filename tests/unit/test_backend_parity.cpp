@@ -1291,7 +1291,7 @@ TEST_F(BackendParity, BatchNorm) {
   const double momentum = 0.1, eps = 1e-5;
   for_each_float([&](auto zero) {
     using T = decltype(zero);
-    for (const Size& s : {Size{1, 3}, Size{2, 5}, Size{100, 64}, Size{3001, 17}, Size{40, 1030}})
+    for (const Size& s : {Size{1, 3}, Size{2, 5}, Size{100, 64}, Size{2048, 33}, Size{3001, 17}, Size{40, 1030}})
       for (bool training : {true, false}) {
         const std::string what = "batch_norm " + describe(s) + (training ? " training" : " eval");
         SCOPED_TRACE(what);

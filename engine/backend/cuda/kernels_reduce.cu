@@ -411,6 +411,106 @@ __global__ void batch_norm_input_gradient_kernel(int64_t rows, int64_t cols, con
   }
 }
 
+// ---- batch normalisation of a small batch in one launch ------------------------------------------
+// Up to kTileBatchNormRows rows (a batch of small graphs: a few hundred to two thousand), one
+// block of 32 columns x 32 row lanes owns a tile of 32 columns over all rows and does every pass
+// of the layer itself, so the forward is one launch instead of three and the backward one instead
+// of two. Each pass is the column kernel's arithmetic (in double, the lanes added in order); only
+// the order of the partial sums differs from the multi-launch path. 32 row lanes keep a pass at
+// most 64 loads deep per thread. Above the bound, the multi-launch path spreads the rows over
+// more blocks.
+constexpr int64_t kTileBatchNormRows = 2048;
+constexpr int kTileRowLanes = 32;
+
+// The lanes' sums of acc[k], added in lane order, for column threadIdx.x of the tile; every
+// thread of the block calls it (it synchronises), the result is meaningful in row lane 0.
+template <int K> __device__ void add_row_lanes(const double (&acc)[K], double (&totals)[K]) {
+  __shared__ double lanes[K][kTileRowLanes][kTileCols + 1];
+  for (int k = 0; k < K; ++k) lanes[k][threadIdx.y][threadIdx.x] = acc[k];
+  __syncthreads();
+  for (int k = 0; k < K; ++k) {
+    double s = 0;
+    if (threadIdx.y == 0)
+      for (int j = 0; j < kTileRowLanes; ++j) s += lanes[k][j][threadIdx.x];
+    totals[k] = s;
+  }
+  __syncthreads();  // lanes may be rewritten by the next call
+}
+
+template <class T>
+__global__ void batch_norm_forward_tile_kernel(int64_t rows, int64_t cols, const T* x, const T* gamma, const T* beta,
+                                               bool training, double momentum, double eps, T* running_mean,
+                                               T* running_var, T* y, T* mean, T* invstd) {
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kTileCols + threadIdx.x;
+  const bool column = c < cols;
+  __shared__ double mean_d[kTileCols];
+  __shared__ T tile_mean[kTileCols], tile_invstd[kTileCols];
+  if (training) {  // the arithmetic of ColumnSum, FinishColumnMean, SquaredDeviation, FinishBatchNormStatistics
+    double acc[1] = {0}, totals[1];
+    if (column)
+      for (int64_t r = threadIdx.y; r < rows; r += kTileRowLanes) acc[0] += x[r * cols + c];
+    add_row_lanes<1>(acc, totals);
+    if (threadIdx.y == 0) mean_d[threadIdx.x] = totals[0] / static_cast<double>(rows);
+    __syncthreads();
+    const double md = mean_d[threadIdx.x];
+    acc[0] = 0;
+    if (column)
+      for (int64_t r = threadIdx.y; r < rows; r += kTileRowLanes) {
+        const double d = x[r * cols + c] - md;
+        acc[0] += d * d;
+      }
+    add_row_lanes<1>(acc, totals);
+    if (threadIdx.y == 0 && column) {
+      const double var = totals[0] / static_cast<double>(rows);
+      tile_mean[threadIdx.x] = mean[c] = static_cast<T>(md);
+      tile_invstd[threadIdx.x] = invstd[c] = static_cast<T>(1.0 / dev_sqrt(var + eps));
+      const double unbiased = rows > 1 ? totals[0] / static_cast<double>(rows - 1) : var;
+      running_mean[c] = static_cast<T>((1 - momentum) * running_mean[c] + momentum * md);
+      running_var[c] = static_cast<T>((1 - momentum) * running_var[c] + momentum * unbiased);
+    }
+  } else if (threadIdx.y == 0 && column) {
+    tile_mean[threadIdx.x] = mean[c] = running_mean[c];
+    tile_invstd[threadIdx.x] = invstd[c] = static_cast<T>(1.0 / dev_sqrt(static_cast<double>(running_var[c]) + eps));
+  }
+  __syncthreads();
+  if (!column) return;
+  const T m = tile_mean[threadIdx.x], is = tile_invstd[threadIdx.x], g = gamma[c], b = beta[c];
+  for (int64_t r = threadIdx.y; r < rows; r += kTileRowLanes) {
+    const int64_t i = r * cols + c;
+    y[i] = (x[i] - m) * is * g + b;
+  }
+}
+
+template <class T>
+__global__ void batch_norm_backward_tile_kernel(int64_t rows, int64_t cols, const T* dy, const T* x, const T* gamma,
+                                                const T* mean, const T* invstd, bool accumulate, T* dx, T* dgamma,
+                                                T* dbeta) {
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kTileCols + threadIdx.x;
+  const bool column = c < cols;
+  __shared__ double sums[2][kTileCols];
+  double acc[2] = {0, 0}, totals[2];
+  if (column)
+    for (int64_t r = threadIdx.y; r < rows; r += kTileRowLanes)
+      BatchNormGradientSums<T>{dy, x, mean, invstd, cols}(r, c, acc);
+  add_row_lanes<2>(acc, totals);
+  if (threadIdx.y == 0 && column) {
+    sums[0][threadIdx.x] = totals[0];
+    sums[1][threadIdx.x] = totals[1];
+    dgamma[c] += static_cast<T>(totals[1]);
+    dbeta[c] += static_cast<T>(totals[0]);
+  }
+  __syncthreads();
+  if (!column) return;
+  const double n = static_cast<double>(rows), sum_dy = sums[0][threadIdx.x], sum_dy_xhat = sums[1][threadIdx.x];
+  const T m = mean[c], is = invstd[c], g = gamma[c];
+  for (int64_t r = threadIdx.y; r < rows; r += kTileRowLanes) {
+    const int64_t i = r * cols + c;
+    const double xhat = (x[i] - m) * is;
+    const double v = g * is / n * (n * dy[i] - sum_dy - xhat * sum_dy_xhat);
+    dx[i] = accumulate ? dx[i] + static_cast<T>(v) : static_cast<T>(v);
+  }
+}
+
 dim3 elementwise_grid(int64_t n) { return dim3(grid_for(n, kBlock)); }
 
 }  // namespace
@@ -550,6 +650,12 @@ void batch_norm_forward(cudaStream_t stream, ScratchSpace& scratch, int64_t rows
                         const T* gamma, const T* beta, bool training, double momentum, double eps, T* running_mean,
                         T* running_var, T* y, T* mean, T* invstd) {
   if (cols == 0) return;
+  if (rows <= kTileBatchNormRows) {
+    launch(DP_CUDA_SITE("batch_norm_forward tile"), &batch_norm_forward_tile_kernel<T>,
+           dim3(static_cast<unsigned>(ceil_div(cols, kTileCols))), dim3(kTileCols, kTileRowLanes), stream, rows, cols, x,
+           gamma, beta, training, momentum, eps, running_mean, running_var, y, mean, invstd);
+    return;
+  }
   const dim3 col_grid = elementwise_grid(cols);
   if (training) {
     double* mean_d = scratch.doubles(static_cast<std::size_t>(cols));
@@ -571,6 +677,12 @@ void batch_norm_backward(cudaStream_t stream, ScratchSpace& scratch, int64_t row
                          const T* x, const T* gamma, const T* mean, const T* invstd, double beta, T* dx, T* dgamma,
                          T* dbeta) {
   if (cols == 0) return;
+  if (rows <= kTileBatchNormRows) {
+    launch(DP_CUDA_SITE("batch_norm_backward tile"), &batch_norm_backward_tile_kernel<T>,
+           dim3(static_cast<unsigned>(ceil_div(cols, kTileCols))), dim3(kTileCols, kTileRowLanes), stream, rows, cols, dy,
+           x, gamma, mean, invstd, beta != 0, dx, dgamma, dbeta);
+    return;
+  }
   double* sums = scratch.doubles(static_cast<std::size_t>(2 * cols));
   column_reduce<2>(DP_CUDA_SITE("batch_norm_backward parameters"), stream, scratch, rows, cols,
                    BatchNormGradientSums<T>{dy, x, mean, invstd, cols}, FinishBatchNormGradients<T>{cols, sums, dgamma, dbeta});
