@@ -29,7 +29,7 @@
   X(row_sum)           /* reduce.cpp                                                        */   \
   X(row_dot)           /* reduce.cpp                                                        */   \
   X(mean_all)          /* reduce.cpp                                                        */   \
-  X(l2_normalize_rows) /* normalize.cpp                                                     */   \
+  X(l2_normalize_rows) /* normalize.cpp: y = x / ||x|| per row, optionally max(y, 0) too    */   \
   X(batch_norm)        /* normalize.cpp                                                     */   \
   X(dropout)           /* elementwise.cpp: inverted dropout, counter-based mask             */   \
   X(softmax_rows)      /* softmax.cpp                                                       */   \

@@ -314,10 +314,13 @@ class Backend : public DeviceMemory {
   // fill first) or 1 (they add to dx).
   virtual void softmax_rows_forward(const Tensor& x, Tensor& y) = 0;
   virtual void softmax_rows_backward(const Tensor& dy, const Tensor& y, double beta, Tensor& dx) = 0;
-  // y = x / max(||x||_2, eps) per row, norms [rows] = ||x||_2.
-  virtual void l2_normalize_rows_forward(const Tensor& x, double eps, Tensor& y, Tensor& norms) = 0;
+  // y = x / max(||x||_2, eps) per row, norms [rows] = ||x||_2; with relu_out (the GraphSAGE
+  // layer's normalisation and ReLU in one pass) also relu_out = max(y, 0), y kept for the backward.
+  // The backward's dy is the gradient of y, or with relu that of max(y, 0), masked by y > 0 first.
+  virtual void l2_normalize_rows_forward(const Tensor& x, double eps, Tensor& y, Tensor& norms,
+                                         Tensor* relu_out) = 0;
   virtual void l2_normalize_rows_backward(const Tensor& dy, const Tensor& y, const Tensor& norms,
-                                          double eps, double beta, Tensor& dx) = 0;
+                                          double eps, bool relu, double beta, Tensor& dx) = 0;
   // Batch normalisation over rows, per column. Training: batch statistics (biased variance) are
   // used and saved (mean, invstd), and running statistics are updated with `momentum` using the
   // unbiased variance (as torch.nn.BatchNorm1d). Evaluation: running statistics are used.

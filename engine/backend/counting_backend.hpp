@@ -152,12 +152,12 @@ class CountingBackend final : public Backend {
   void softmax_rows_backward(const Tensor& dy, const Tensor& y, double beta, Tensor& dx) override {
     if (execute_) inner_.softmax_rows_backward(dy, y, beta, dx);
   }
-  void l2_normalize_rows_forward(const Tensor& x, double eps, Tensor& y, Tensor& norms) override {
-    if (execute_) inner_.l2_normalize_rows_forward(x, eps, y, norms);
+  void l2_normalize_rows_forward(const Tensor& x, double eps, Tensor& y, Tensor& norms, Tensor* relu_out) override {
+    if (execute_) inner_.l2_normalize_rows_forward(x, eps, y, norms, relu_out);
   }
-  void l2_normalize_rows_backward(const Tensor& dy, const Tensor& y, const Tensor& norms, double eps,
+  void l2_normalize_rows_backward(const Tensor& dy, const Tensor& y, const Tensor& norms, double eps, bool relu,
                                   double beta, Tensor& dx) override {
-    if (execute_) inner_.l2_normalize_rows_backward(dy, y, norms, eps, beta, dx);
+    if (execute_) inner_.l2_normalize_rows_backward(dy, y, norms, eps, relu, beta, dx);
   }
   void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, bool training, double momentum,
                           double eps, Tensor& running_mean, Tensor& running_var, Tensor& y, Tensor& mean,

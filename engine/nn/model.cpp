@@ -280,8 +280,11 @@ Variable* DiffPoolModel::sage_layer(Pass& pass, const SageLayer& layer, const Le
   const DType dtype = params_.dtype();
   const LayerInput in = layer_input(pass, g, x);
   Variable* y = ops::linear(tape, in.x, pass.param(layer.weight), pass.param(layer.bias), in.neighbours);
-  if (layer.normalize) y = ops::l2_normalize_rows(tape, y);
-  if (layer.activation) y = ops::relu(tape, y);
+  if (layer.normalize) {
+    y = ops::l2_normalize_rows(tape, y, 1e-12, layer.activation);  // the activation in the same op
+  } else if (layer.activation) {
+    y = ops::relu(tape, y);
+  }
   if (layer.batch_norm && config_.batch_norm_mode == BatchNormMode::trained) {
     y = ops::batch_norm(tape, y, pass.param(layer.bn_gamma), pass.param(layer.bn_beta), params_.buffer(layer.bn_mean),
                         params_.buffer(layer.bn_var), pass.training, config_.batch_norm_momentum,

@@ -3,6 +3,9 @@
 //   l2_normalize_rows: y_i = x_i / max(||x_i||, eps)          x, y (N,F)
 //       dx_i += (dy_i - y_i <y_i, dy_i>) / ||x_i||           (dy_i / eps where ||x_i|| < eps)
 //       The paper (section 4.1) l2-normalises the node embeddings of every GraphSAGE layer.
+//       With relu, the op's output is max(y, 0), the layer's activation in the same pass: its
+//       gradient is masked by y > 0 and goes through the l2 backward above. The same arithmetic
+//       as relu(l2_normalize_rows(x)), one primitive each way instead of two.
 //   batch_norm: y = gamma (x - mu) / sqrt(var + eps) + beta, per column over the rows
 //       (training: batch mean and biased variance; evaluation: running statistics).
 //       dx = gamma invstd / N (N dy - sum(dy) - xhat sum(dy xhat)),
@@ -15,24 +18,28 @@ namespace diffpool::ops {
 using detail::new_output;
 using detail::wants_grad;
 
-Variable* l2_normalize_rows(Tape& tape, Variable* x, double eps) {
-  Variable* y = new_output(tape, x->value.shape(), x->value.dtype());
-  Tensor norms = tape.workspace().empty(Shape{x->value.rows()}, x->value.dtype());
-  tape.backend().l2_normalize_rows_forward(x->value, eps, y->value, norms);
+Variable* l2_normalize_rows(Tape& tape, Variable* x, double eps, bool relu) {
+  Variable* out = new_output(tape, x->value.shape(), x->value.dtype());
+  Workspace& ws = tape.workspace();
+  Tensor norms = ws.empty(Shape{x->value.rows()}, x->value.dtype());
+  // With relu the normalised rows are kept beside the op's output for the backward's mask.
+  Tensor y = relu ? ws.empty(x->value.shape(), x->value.dtype()) : out->value;
+  tape.backend().l2_normalize_rows_forward(x->value, eps, y, norms, relu ? &out->value : nullptr);
   Record r;
   r.kind = OpKind::l2_normalize_rows;
   r.inputs = {x, nullptr, nullptr, nullptr};
-  r.output = y;
-  r.saved = {norms, Tensor{}};
-  r.scalars = {eps, 0, 0};
+  r.output = out;
+  r.saved = {norms, relu ? y : Tensor{}};
+  r.scalars = {eps, relu ? 1.0 : 0.0, 0};
   detail::record(tape, r);
-  return y;
+  return out;
 }
 
 void l2_normalize_rows_backward(Tape& tape, const Record& r) {
   auto dx = tape.grad_target(r.inputs[0]);
-  tape.backend().l2_normalize_rows_backward(r.output->grad, r.output->value, r.saved[0], r.scalars[0], dx.beta,
-                                            dx.tensor);
+  const bool relu = r.scalars[1] != 0;
+  tape.backend().l2_normalize_rows_backward(r.output->grad, relu ? r.saved[1] : r.output->value, r.saved[0],
+                                            r.scalars[0], relu, dx.beta, dx.tensor);
 }
 
 Variable* batch_norm(Tape& tape, Variable* x, Variable* gamma, Variable* beta, Tensor running_mean,

@@ -72,7 +72,8 @@ Variable* row_xlogx(Tape& tape, Variable* x);
 
 // ---- normalisation (normalize.cpp) -----------------------------------------------------------
 // y = x / max(||x||_2, eps) per row.
-Variable* l2_normalize_rows(Tape& tape, Variable* x, double eps = 1e-12);
+// With relu: max(l2_normalize_rows(x), 0) as one op (one primitive each way).
+Variable* l2_normalize_rows(Tape& tape, Variable* x, double eps = 1e-12, bool relu = false);
 // Batch norm over rows, per column. running_mean/var (F) are updated in training mode.
 Variable* batch_norm(Tape& tape, Variable* x, Variable* gamma, Variable* beta, Tensor running_mean,
                      Tensor running_var, bool training, double momentum = 0.1, double eps = 1e-5);

@@ -206,12 +206,14 @@ class TimingBackend final : public Backend {
   void softmax_rows_backward(const Tensor& dy, const Tensor& y, double beta, Tensor& dx) override {
     timed("softmax_rows_backward " + shape(y), [&] { inner_.softmax_rows_backward(dy, y, beta, dx); });
   }
-  void l2_normalize_rows_forward(const Tensor& x, double eps, Tensor& y, Tensor& norms) override {
-    timed("l2_normalize_rows_forward " + shape(x), [&] { inner_.l2_normalize_rows_forward(x, eps, y, norms); });
+  void l2_normalize_rows_forward(const Tensor& x, double eps, Tensor& y, Tensor& norms, Tensor* relu_out) override {
+    timed(std::string(relu_out ? "l2_normalize_relu_rows_forward " : "l2_normalize_rows_forward ") + shape(x),
+          [&] { inner_.l2_normalize_rows_forward(x, eps, y, norms, relu_out); });
   }
-  void l2_normalize_rows_backward(const Tensor& dy, const Tensor& y, const Tensor& norms, double eps,
+  void l2_normalize_rows_backward(const Tensor& dy, const Tensor& y, const Tensor& norms, double eps, bool relu,
                                   double beta, Tensor& dx) override {
-    timed("l2_normalize_rows_backward " + shape(y), [&] { inner_.l2_normalize_rows_backward(dy, y, norms, eps, beta, dx); });
+    timed(std::string(relu ? "l2_normalize_relu_rows_backward " : "l2_normalize_rows_backward ") + shape(y),
+          [&] { inner_.l2_normalize_rows_backward(dy, y, norms, eps, relu, beta, dx); });
   }
   void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, bool training, double momentum,
                           double eps, Tensor& running_mean, Tensor& running_var, Tensor& y, Tensor& mean,

@@ -1253,8 +1253,9 @@ TEST_F(BackendParity, L2NormalizeRows) {
   const double eps = 1e-6;
   for_each_float([&](auto zero) {
     using T = decltype(zero);
-    for (const Size& s : kRowShapes) {
-      const std::string what = "l2_normalize_rows " + describe(s);
+    for (const Size& s : kRowShapes)
+      for (bool relu : {false, true}) {  // relu: the ReLU in the same pass, its mask in the backward
+      const std::string what = std::string(relu ? "l2_normalize_rows with relu " : "l2_normalize_rows ") + describe(s);
       SCOPED_TRACE(what);
       auto xv = random_values<T>(rng, s.rows * s.cols, -2, 2);
       if (s.rows >= 3) {  // a zero row and a tiny row: norm < eps, y = x / eps
@@ -1266,10 +1267,19 @@ TEST_F(BackendParity, L2NormalizeRows) {
       Twin x = twin<T>(xv, Shape{s.rows, s.cols});
       Twin y = twin<T>(nan_values<T>(s.rows * s.cols), Shape{s.rows, s.cols});
       Twin norms = twin<T>(nan_values<T>(s.rows), Shape{s.rows});
-      ref().l2_normalize_rows_forward(x.reference, eps, y.reference, norms.reference);
-      gpu().l2_normalize_rows_forward(x.tested, eps, y.tested, norms.tested);
+      Twin out = twin<T>(nan_values<T>(s.rows * s.cols), Shape{s.rows, s.cols});
+      ref().l2_normalize_rows_forward(x.reference, eps, y.reference, norms.reference, relu ? &out.reference : nullptr);
+      gpu().l2_normalize_rows_forward(x.tested, eps, y.tested, norms.tested, relu ? &out.tested : nullptr);
       expect_close_twin<T>(what + " forward y", y);
       expect_close_twin<T>(what + " forward norms", norms);
+      if (relu) {
+        expect_close_twin<T>(what + " forward relu", out);
+        const auto hy = download<T>(ref(), y.reference), hout = download<T>(ref(), out.reference);
+        for (std::size_t i = 0; i < hy.size(); ++i) ASSERT_EQ(hout[i], hy[i] > T(0) ? hy[i] : T(0)) << what << " at " << i;
+      } else {  // no relu output: left as it was
+        gpu().synchronize();
+        for (const T v : download<T>(gpu(), out.tested)) ASSERT_TRUE(std::isnan(static_cast<double>(v))) << what;
+      }
 
       Twin y_in = twin<T>(download<T>(ref(), y.reference), Shape{s.rows, s.cols});
       Twin norms_in = twin<T>(download<T>(ref(), norms.reference), Shape{s.rows});
@@ -1277,12 +1287,13 @@ TEST_F(BackendParity, L2NormalizeRows) {
       for (double beta : {1.0, 0.0}) {
         Twin dx = twin<T>(beta == 0 ? nan_values<T>(s.rows * s.cols) : random_values<T>(rng, s.rows * s.cols, -1, 1),
                           Shape{s.rows, s.cols});
-        ref().l2_normalize_rows_backward(dy.reference, y_in.reference, norms_in.reference, eps, beta, dx.reference);
-        gpu().l2_normalize_rows_backward(dy.tested, y_in.tested, norms_in.tested, eps, beta, dx.tested);
+        ref().l2_normalize_rows_backward(dy.reference, y_in.reference, norms_in.reference, eps, relu, beta,
+                                         dx.reference);
+        gpu().l2_normalize_rows_backward(dy.tested, y_in.tested, norms_in.tested, eps, relu, beta, dx.tested);
         expect_close_twin<T>(what + " backward, beta " + std::to_string(beta), dx);
         if (beta == 0) expect_all_finite<T>(what + " backward, beta 0", download<T>(ref(), dx.reference));
       }
-    }
+      }
   });
 }
 

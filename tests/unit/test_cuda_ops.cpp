@@ -329,6 +329,8 @@ std::vector<OpCase> make_op_cases() {
   // normalisation
   add_case("l2_normalize_rows", OpKind::l2_normalize_rows, {random_input("x", {kRows, 6}, 41)},
            [](OpEnv& e, V v) { return ops::l2_normalize_rows(e.tape(), v[0]); });
+  add_case("l2_normalize_rows with relu", OpKind::l2_normalize_rows, {random_input("x", {kRows, 6}, 141)},
+           [](OpEnv& e, V v) { return ops::l2_normalize_rows(e.tape(), v[0], 1e-12, true); });
   const std::vector<double> running_mean = random_input("", {5}, 42).values;
   const std::vector<double> running_var = random_input("", {5}, 43, 0.5, 2.0).values;
   auto batch_norm = [running_mean, running_var](bool training) {

@@ -538,8 +538,9 @@ class CpuBackend final : public Backend {
     });
   }
 
-  void l2_normalize_rows_forward(const Tensor& x, double eps, Tensor& y, Tensor& norms) override {
+  void l2_normalize_rows_forward(const Tensor& x, double eps, Tensor& y, Tensor& norms, Tensor* relu_out) override {
     check_same_rows_cols("l2_normalize_rows", x, y);
+    if (relu_out) check_same_rows_cols("l2_normalize_rows", y, *relu_out);
     const int64_t rows = x.rows(), cols = x.cols();
     dispatch_float(x.dtype(), "l2_normalize_rows", [&](auto zero) {
       using T = decltype(zero);
@@ -554,11 +555,15 @@ class CpuBackend final : public Backend {
         np[r] = static_cast<T>(norm);
         const T inv = static_cast<T>(1.0 / std::max(norm, eps));
         for (int64_t c = 0; c < cols; ++c) yr[c] = xr[c] * inv;
+        if (relu_out) {  // as MapOp::relu
+          T* outr = relu_out->ptr<T>() + r * cols;
+          for (int64_t c = 0; c < cols; ++c) outr[c] = yr[c] > T(0) ? yr[c] : T(0);
+        }
       }
     });
   }
 
-  void l2_normalize_rows_backward(const Tensor& dy, const Tensor& y, const Tensor& norms, double eps,
+  void l2_normalize_rows_backward(const Tensor& dy, const Tensor& y, const Tensor& norms, double eps, bool relu,
                                   double beta, Tensor& dx) override {
     const int64_t rows = y.rows(), cols = y.cols();
     dispatch_float(y.dtype(), "l2_normalize_rows_backward", [&](auto zero) {
@@ -567,9 +572,14 @@ class CpuBackend final : public Backend {
       const T* yp = y.ptr<T>();
       const T* np = norms.ptr<T>();
       T* dxp = dx.ptr<T>();
+      std::vector<T> masked(relu ? static_cast<std::size_t>(cols) : 0);
       for (int64_t r = 0; r < rows; ++r) {
         const T* dyr = dyp + r * cols;
         const T* yr = yp + r * cols;
+        if (relu) {  // dy masked by y > 0, as MapOp::relu_backward, then the l2 backward of that
+          for (int64_t c = 0; c < cols; ++c) masked[static_cast<std::size_t>(c)] = yr[c] > T(0) ? dyr[c] : T(0);
+          dyr = masked.data();
+        }
         T* dxr = dxp + r * cols;
         const double norm = np[r];
         if (norm < eps) {  // y = x / eps: a linear map

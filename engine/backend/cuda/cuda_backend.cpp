@@ -773,18 +773,22 @@ class CudaBackend final : public Backend {
     });
   }
 
-  void l2_normalize_rows_forward(const Tensor& x, double eps, Tensor& y, Tensor& norms) override {
+  void l2_normalize_rows_forward(const Tensor& x, double eps, Tensor& y, Tensor& norms, Tensor* relu_out) override {
     check_same_size("l2_normalize_rows", x, y);
     DP_CHECK(norms.numel() == x.rows(), "l2_normalize_rows: x {} norms {}", x.describe(), norms.describe());
     check_all_on_device("l2_normalize_rows", {&x, &y, &norms});
+    if (relu_out) {
+      check_same_size("l2_normalize_rows", y, *relu_out);
+      check_all_on_device("l2_normalize_rows", {relu_out});
+    }
     dispatch_float(x.dtype(), "l2_normalize_rows", [&](auto zero) {
       using T = decltype(zero);
       kernels::l2_normalize_rows_forward<T>(stream_.get(), x.rows(), x.cols(), x.ptr<T>(), eps, y.ptr<T>(),
-                                            norms.ptr<T>());
+                                            norms.ptr<T>(), relu_out ? relu_out->ptr<T>() : nullptr);
     });
   }
 
-  void l2_normalize_rows_backward(const Tensor& dy, const Tensor& y, const Tensor& norms, double eps,
+  void l2_normalize_rows_backward(const Tensor& dy, const Tensor& y, const Tensor& norms, double eps, bool relu,
                                   double beta, Tensor& dx) override {
     check_same_size("l2_normalize_rows_backward", dy, y);
     check_same_size("l2_normalize_rows_backward", y, dx);
@@ -793,7 +797,7 @@ class CudaBackend final : public Backend {
     dispatch_float(y.dtype(), "l2_normalize_rows_backward", [&](auto zero) {
       using T = decltype(zero);
       kernels::l2_normalize_rows_backward<T>(stream_.get(), y.rows(), y.cols(), dy.ptr<T>(), y.ptr<T>(),
-                                             norms.ptr<T>(), eps, beta, dx.ptr<T>());
+                                             norms.ptr<T>(), eps, relu, beta, dx.ptr<T>());
     });
   }
 

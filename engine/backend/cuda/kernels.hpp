@@ -185,10 +185,10 @@ void softmax_rows_backward(cudaStream_t stream, int64_t rows, int64_t cols, cons
                            T* dx);
 template <class T>
 void l2_normalize_rows_forward(cudaStream_t stream, int64_t rows, int64_t cols, const T* x, double eps, T* y,
-                               T* norms);
+                               T* norms, T* relu_out);
 template <class T>
 void l2_normalize_rows_backward(cudaStream_t stream, int64_t rows, int64_t cols, const T* dy, const T* y,
-                                const T* norms, double eps, double beta, T* dx);
+                                const T* norms, double eps, bool relu, double beta, T* dx);
 // probs = softmax(logits); losses[r] = -log probs[r, labels[r]], NaN for a label outside [0, cols)
 // (the CPU backend throws there; a kernel cannot, and the NaN makes the step fail as non-finite).
 template <class T>

@@ -71,7 +71,7 @@ __global__ void softmax_backward_kernel(int64_t rows, int64_t cols, const T* dy,
 
 // norms = ||x||, y = x / max(||x||, eps).
 template <class T, int kGroup>
-__global__ void l2_forward_kernel(int64_t rows, int64_t cols, const T* x, double eps, T* y, T* norms) {
+__global__ void l2_forward_kernel(int64_t rows, int64_t cols, const T* x, double eps, T* y, T* norms, T* relu_out) {
   using Group = RowGroup<kGroup>;
   for (int64_t r = Group::first_row(); r < rows; r += Group::row_stride()) {
     const T* xr = x + r * cols;
@@ -82,14 +82,23 @@ __global__ void l2_forward_kernel(int64_t rows, int64_t cols, const T* x, double
     if (Group::lane() == 0) norms[r] = static_cast<T>(norm);
     const T inv = static_cast<T>(1.0 / dev_max(norm, eps));
     for (int64_t c = Group::lane(); c < cols; c += kGroup) yr[c] = xr[c] * inv;
+    if (relu_out) {  // as MapOp::relu
+      T* outr = relu_out + r * cols;
+      for (int64_t c = Group::lane(); c < cols; c += kGroup) outr[c] = yr[c] > T(0) ? yr[c] : T(0);
+    }
   }
 }
 
+// The gradient the l2 backward starts from: dy, or with relu dy masked by y > 0 (as MapOp::relu_backward).
+template <class T> __device__ __forceinline__ T incoming(bool relu, T dy, T y) {
+  return relu && !(y > T(0)) ? T(0) : dy;
+}
+
 // dx = (dy - y (dy . y)) / ||x||, or dy / eps where ||x|| < eps (there y = x / eps is linear); added
-// to dx when accumulate.
+// to dx when accumulate. With relu, dy is incoming(...) throughout.
 template <class T, int kGroup>
 __global__ void l2_backward_kernel(int64_t rows, int64_t cols, const T* dy, const T* y, const T* norms, double eps,
-                                   bool accumulate, T* dx) {
+                                   bool relu, bool accumulate, T* dx) {
   using Group = RowGroup<kGroup>;
   for (int64_t r = Group::first_row(); r < rows; r += Group::row_stride()) {
     const T* dyr = dy + r * cols;
@@ -99,17 +108,18 @@ __global__ void l2_backward_kernel(int64_t rows, int64_t cols, const T* dy, cons
     if (norm < eps) {  // uniform over the group: every lane reads the same norm
       const T inv = static_cast<T>(1.0 / eps);
       for (int64_t c = Group::lane(); c < cols; c += kGroup) {
-        const T v = dyr[c] * inv;
+        const T v = incoming(relu, dyr[c], yr[c]) * inv;
         dxr[c] = accumulate ? dxr[c] + v : v;
       }
       continue;
     }
     double dot = 0;
-    for (int64_t c = Group::lane(); c < cols; c += kGroup) dot += static_cast<double>(dyr[c]) * yr[c];
+    for (int64_t c = Group::lane(); c < cols; c += kGroup)
+      dot += static_cast<double>(incoming(relu, dyr[c], yr[c])) * yr[c];
     const T d = static_cast<T>(Group::sum(dot));
     const T inv = static_cast<T>(1.0 / norm);
     for (int64_t c = Group::lane(); c < cols; c += kGroup) {
-      const T v = (dyr[c] - yr[c] * d) * inv;
+      const T v = (incoming(relu, dyr[c], yr[c]) - yr[c] * d) * inv;
       dxr[c] = accumulate ? dxr[c] + v : v;
     }
   }
@@ -296,20 +306,20 @@ void softmax_rows_backward(cudaStream_t stream, int64_t rows, int64_t cols, cons
 
 template <class T>
 void l2_normalize_rows_forward(cudaStream_t stream, int64_t rows, int64_t cols, const T* x, double eps, T* y,
-                               T* norms) {
+                               T* norms, T* relu_out) {
   for_row_group(rows, cols, [&](auto group, dim3 grid) {
     launch(DP_CUDA_SITE("l2_normalize_rows_forward"), &l2_forward_kernel<T, decltype(group)::value>, grid,
-           dim3(kBlock), stream, rows, cols, x, eps, y, norms);
+           dim3(kBlock), stream, rows, cols, x, eps, y, norms, relu_out);
   });
 }
 
 template <class T>
 void l2_normalize_rows_backward(cudaStream_t stream, int64_t rows, int64_t cols, const T* dy, const T* y,
-                                const T* norms, double eps, double beta, T* dx) {
+                                const T* norms, double eps, bool relu, double beta, T* dx) {
   const bool accumulate = beta != 0;
   for_row_group(rows, cols, [&](auto group, dim3 grid) {
     launch(DP_CUDA_SITE("l2_normalize_rows_backward"), &l2_backward_kernel<T, decltype(group)::value>, grid,
-           dim3(kBlock), stream, rows, cols, dy, y, norms, eps, accumulate, dx);
+           dim3(kBlock), stream, rows, cols, dy, y, norms, eps, relu, accumulate, dx);
   });
 }
 
@@ -341,9 +351,9 @@ void argmax_rows(cudaStream_t stream, int64_t rows, int64_t cols, const T* x, in
   template void softmax_rows_forward<T>(cudaStream_t, int64_t, int64_t, const T*, T*);                           \
   template void softmax_rows_grouped<T>(cudaStream_t, const RowsGroup*, int64_t);                                \
   template void softmax_rows_backward<T>(cudaStream_t, int64_t, int64_t, const T*, const T*, double, T*);                \
-  template void l2_normalize_rows_forward<T>(cudaStream_t, int64_t, int64_t, const T*, double, T*, T*);          \
+  template void l2_normalize_rows_forward<T>(cudaStream_t, int64_t, int64_t, const T*, double, T*, T*, T*);          \
   template void l2_normalize_rows_backward<T>(cudaStream_t, int64_t, int64_t, const T*, const T*, const T*,      \
-                                              double, double, T*);                                                       \
+                                              double, bool, double, T*);                                                 \
   template void cross_entropy_forward<T>(cudaStream_t, int64_t, int64_t, const T*, const int32_t*, T*, T*);      \
   template void count_correct<T>(cudaStream_t, int64_t, int64_t, const T*, const int32_t*, T*);                  \
   template void argmax_rows<T>(cudaStream_t, int64_t, int64_t, const T*, int32_t*);                            \
