@@ -51,6 +51,13 @@ Tape::GradTarget Tape::grad_target(Variable* v) {
   return GradTarget{v->grad, 0.0};
 }
 
+bool Tape::pass_grad(Variable* v, const Tensor& output_grad) {
+  if (v->grad.defined() || v->value.shape() != output_grad.shape() || v->value.dtype() != output_grad.dtype())
+    return false;
+  v->grad = output_grad;
+  return true;
+}
+
 void Tape::backward(Variable* loss) {
   DP_CHECK(loss->value.numel() == 1, "backward from a loss of shape {}; a one-element loss is needed",
            loss->value.shape().str());

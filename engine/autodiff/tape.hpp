@@ -81,6 +81,11 @@ class Tape {
     double beta;
   };
   GradTarget grad_target(Variable* v);
+  // Hands an op's output gradient on as v's gradient, without a copy, where that is the whole of
+  // v's gradient so far (v has none yet) and the same shape: the op passes its gradient through
+  // unscaled (a sum's backward) and nothing reads the output's gradient after the op's backward.
+  // Returns false (and changes nothing) where v needs its own tensor.
+  bool pass_grad(Variable* v, const Tensor& output_grad);
   // Seeds d(loss)/d(loss) = 1 for a one-element loss and runs every recorded backward.
   void backward(Variable* loss);
 

@@ -57,9 +57,18 @@ Variable* add(Tape& tape, Variable* a, Variable* b, double alpha, double beta) {
 
 void add_backward(Tape& tape, const Record& r) {
   const Tensor& dy = r.output->grad;
+  bool passed = false;  // dy handed on to one input as its gradient; the other gets a copy
   for (int i = 0; i < 2; ++i) {
-    if (!wants_grad(r.inputs[static_cast<std::size_t>(i)])) continue;
-    auto d = tape.grad_target(r.inputs[static_cast<std::size_t>(i)]);
+    Variable* in = r.inputs[static_cast<std::size_t>(i)];
+    if (!wants_grad(in)) continue;
+    // Unscaled into an input with no gradient yet: that input's gradient is dy itself. The copy
+    // for the other input (if any) is made here, before anything adds into dy's memory.
+    if (!passed && r.inputs[0] != r.inputs[1] && r.scalars[static_cast<std::size_t>(i)] == 1.0 &&
+        tape.pass_grad(in, dy)) {
+      passed = true;
+      continue;
+    }
+    auto d = tape.grad_target(in);
     tape.backend().map(MapOp::copy, dy, nullptr, Broadcast::full, 0, r.scalars[static_cast<std::size_t>(i)], d.beta, d.tensor);
   }
 }
