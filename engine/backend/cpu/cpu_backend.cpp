@@ -78,6 +78,10 @@ void map_loop(int64_t rows, int64_t cols, const T* a, const T* b, Broadcast mode
   else map_rows<T, false>(rows, cols, a, b, mode, alpha, beta, out, f);
 }
 
+// MapOp::relu and MapOp::relu_backward (b = x), shared by map and the l2 normalisation with relu.
+template <class T> constexpr auto kRelu = [](T x, T) { return x > T(0) ? x : T(0); };
+template <class T> constexpr auto kReluBackward = [](T dy, T x) { return x > T(0) ? dy : T(0); };
+
 // Sums with eight independent partial sums: a fixed order (the result depends on nothing but the
 // data), without one long chain of dependent additions. Acc is the partial sums' type: double
 // for long reductions; the element type for rows, whose lengths (feature and cluster counts)
@@ -297,8 +301,8 @@ class CpuBackend final : public Backend {
         case MapOp::add: run([k](T x, T y) { return x + k * y; }); break;
         case MapOp::mul: run([](T x, T y) { return x * y; }); break;
         case MapOp::div: run([](T x, T y) { return x / y; }); break;
-        case MapOp::relu: run([](T x, T) { return x > T(0) ? x : T(0); }); break;
-        case MapOp::relu_backward: run([](T dy, T x) { return x > T(0) ? dy : T(0); }); break;
+        case MapOp::relu: run(kRelu<T>); break;
+        case MapOp::relu_backward: run(kReluBackward<T>); break;
         case MapOp::sqrt: run([k](T x, T) { return std::sqrt(std::max(x, T(0)) + k); }); break;
         case MapOp::reciprocal: run([k](T x, T) { return T(1) / (x + k); }); break;
         case MapOp::reciprocal_backward: run([](T dy, T y) { return -dy * y * y; }); break;
@@ -555,11 +559,10 @@ class CpuBackend final : public Backend {
         np[r] = static_cast<T>(norm);
         const T inv = static_cast<T>(1.0 / std::max(norm, eps));
         for (int64_t c = 0; c < cols; ++c) yr[c] = xr[c] * inv;
-        if (relu_out) {  // as MapOp::relu
-          T* outr = relu_out->ptr<T>() + r * cols;
-          for (int64_t c = 0; c < cols; ++c) outr[c] = yr[c] > T(0) ? yr[c] : T(0);
-        }
       }
+      // The ReLU as MapOp::relu's pass over the whole matrix (a loop per row of a few dozen
+      // columns is slower here).
+      if (relu_out) map_loop<T>(rows, cols, yp, nullptr, Broadcast::full, T(1), T(0), relu_out->ptr<T>(), kRelu<T>);
     });
   }
 
@@ -572,14 +575,14 @@ class CpuBackend final : public Backend {
       const T* yp = y.ptr<T>();
       const T* np = norms.ptr<T>();
       T* dxp = dx.ptr<T>();
-      std::vector<T> masked(relu ? static_cast<std::size_t>(cols) : 0);
+      if (relu) {  // dy masked by y > 0 first, MapOp::relu_backward's pass into scratch
+        T* masked = relu_scratch<T>(rows * cols);
+        map_loop<T>(rows, cols, dyp, yp, Broadcast::full, T(1), T(0), masked, kReluBackward<T>);
+        dyp = masked;
+      }
       for (int64_t r = 0; r < rows; ++r) {
         const T* dyr = dyp + r * cols;
         const T* yr = yp + r * cols;
-        if (relu) {  // dy masked by y > 0, as MapOp::relu_backward, then the l2 backward of that
-          for (int64_t c = 0; c < cols; ++c) masked[static_cast<std::size_t>(c)] = yr[c] > T(0) ? dyr[c] : T(0);
-          dyr = masked.data();
-        }
         T* dxr = dxp + r * cols;
         const double norm = np[r];
         if (norm < eps) {  // y = x / eps: a linear map
@@ -825,6 +828,12 @@ class CpuBackend final : public Backend {
  private:
   int threads_;
   std::vector<float> tf32_a_, tf32_b_;  // TF32 copies of gemm's operands (matmul_precision tf32)
+  std::vector<double> relu_scratch_;      // the masked gradient of l2_normalize_rows_backward with relu
+  template <class T> T* relu_scratch(int64_t n) {
+    const std::size_t words = (static_cast<std::size_t>(n) * sizeof(T) + sizeof(double) - 1) / sizeof(double);
+    if (relu_scratch_.size() < words) relu_scratch_.resize(words);
+    return reinterpret_cast<T*>(relu_scratch_.data());
+  }
 };
 
 }  // namespace
