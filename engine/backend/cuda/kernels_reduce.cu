@@ -71,6 +71,22 @@ ColumnSplit column_split(int64_t rows) {
   return {ceil_div(rows, per), per};
 }
 
+// The row lanes' sums of acc[k] (a block of 32 columns x kLanes row lanes), added in lane order,
+// for column threadIdx.x; every thread of the block calls it (it synchronises before and after),
+// the result is meaningful in row lane 0.
+template <int K, int kLanes> __device__ void add_row_lanes(const double (&acc)[K], double (&totals)[K]) {
+  __shared__ double lanes[K][kLanes][kTileCols + 1];
+  for (int k = 0; k < K; ++k) lanes[k][threadIdx.y][threadIdx.x] = acc[k];
+  __syncthreads();
+  for (int k = 0; k < K; ++k) {
+    double s = 0;
+    if (threadIdx.y == 0)
+      for (int j = 0; j < kLanes; ++j) s += lanes[k][j][threadIdx.x];
+    totals[k] = s;
+  }
+  __syncthreads();  // lanes may be rewritten by the next call
+}
+
 // partial[(split * K + k) * cols + c] = sum over the split's rows r of f(r, c)[k], then, in the
 // last block of the column tile to finish, finish(c, totals) with totals[k] the partials of column
 // c added in split order.
@@ -84,16 +100,10 @@ __global__ void column_reduce_kernel(int64_t rows, int64_t cols, int64_t rows_pe
   for (int k = 0; k < K; ++k) acc[k] = 0;
   if (c < cols)
     for (int64_t r = begin + threadIdx.y; r < end; r += kRowLanes) f(r, c, acc);
-  __shared__ double lanes[K][kRowLanes][kTileCols + 1];
-  for (int k = 0; k < K; ++k) lanes[k][threadIdx.y][threadIdx.x] = acc[k];
-  __syncthreads();
-  if (threadIdx.y == 0 && c < cols) {
-    for (int k = 0; k < K; ++k) {
-      double s = 0;
-      for (int j = 0; j < kRowLanes; ++j) s += lanes[k][j][threadIdx.x];
-      partial[(static_cast<int64_t>(blockIdx.y) * K + k) * cols + c] = s;
-    }
-  }
+  double lane_totals[K];
+  add_row_lanes<K, kRowLanes>(acc, lane_totals);
+  if (threadIdx.y == 0 && c < cols)
+    for (int k = 0; k < K; ++k) partial[(static_cast<int64_t>(blockIdx.y) * K + k) * cols + c] = lane_totals[k];
   if (!arrived_last(tickets + blockIdx.x, gridDim.y)) return;
   if (threadIdx.y == 0 && c < cols) {
     double totals[K];
@@ -146,7 +156,6 @@ template <class T> struct FinishColumnReduce {
 // columns; a block adds the column sums of the groups wide enough to reach its tile in chunk
 // order, each as reduce_cols with beta 1 would: out = alpha colsum + out, the sum in double.
 template <class T> __global__ void reduce_cols_grouped_sum_kernel(RowsChunk<T> chunk, int64_t cols, double alpha) {
-  __shared__ double lanes[kRowLanes][kTileCols + 1];
   T* const out = chunk.groups[0].out;
   for (int64_t c0 = static_cast<int64_t>(blockIdx.x) * kTileCols; c0 < cols;
        c0 += static_cast<int64_t>(gridDim.x) * kTileCols) {
@@ -155,17 +164,11 @@ template <class T> __global__ void reduce_cols_grouped_sum_kernel(RowsChunk<T> c
     for (int32_t q = 0; q < chunk.count; ++q) {
       const RowsDesc<T>& g = chunk.groups[q];
       if (c0 >= g.cols) continue;  // uniform in the block
-      double acc = 0;
+      double acc[1] = {0}, total[1];
       if (c < g.cols)
-        for (int64_t r = threadIdx.y; r < g.rows; r += kRowLanes) acc += g.a[r * g.cols + c];
-      lanes[threadIdx.y][threadIdx.x] = acc;
-      __syncthreads();
-      if (threadIdx.y == 0 && c < g.cols) {
-        double total = 0;
-        for (int j = 0; j < kRowLanes; ++j) total += lanes[j][threadIdx.x];
-        value = static_cast<T>(alpha * total + static_cast<double>(value));
-      }
-      __syncthreads();  // lanes is rewritten by the next group
+        for (int64_t r = threadIdx.y; r < g.rows; r += kRowLanes) acc[0] += g.a[r * g.cols + c];
+      add_row_lanes<1, kRowLanes>(acc, total);
+      if (threadIdx.y == 0 && c < g.cols) value = static_cast<T>(alpha * total[0] + static_cast<double>(value));
     }
     if (threadIdx.y == 0 && c < cols) out[c] = value;
   }
@@ -328,6 +331,19 @@ struct FinishColumnMean {
   }
 };
 
+// Column c's statistics from its mean md and the total sq of its squared deviations: the saved
+// mean and invstd, and the running statistics.
+template <class T>
+__device__ void batch_norm_statistics(int64_t c, int64_t rows, double md, double sq, double momentum, double eps,
+                                      T* running_mean, T* running_var, T* mean, T* invstd) {
+  const double var = sq / static_cast<double>(rows);
+  mean[c] = static_cast<T>(md);
+  invstd[c] = static_cast<T>(1.0 / dev_sqrt(var + eps));
+  const double unbiased = rows > 1 ? sq / static_cast<double>(rows - 1) : var;
+  running_mean[c] = static_cast<T>((1 - momentum) * running_mean[c] + momentum * md);
+  running_var[c] = static_cast<T>((1 - momentum) * running_var[c] + momentum * unbiased);
+}
+
 // From the squared deviations' total: the saved mean and invstd, and the running statistics.
 template <class T> struct FinishBatchNormStatistics {
   int64_t rows;
@@ -338,23 +354,23 @@ template <class T> struct FinishBatchNormStatistics {
   T* mean;
   T* invstd;
   __device__ void operator()(int64_t c, const double* totals) const {
-    const double sq = totals[0];
-    const double var = sq / static_cast<double>(rows);
-    mean[c] = static_cast<T>(mean_d[c]);
-    invstd[c] = static_cast<T>(1.0 / dev_sqrt(var + eps));
-    const double unbiased = rows > 1 ? sq / static_cast<double>(rows - 1) : var;
-    running_mean[c] = static_cast<T>((1 - momentum) * running_mean[c] + momentum * mean_d[c]);
-    running_var[c] = static_cast<T>((1 - momentum) * running_var[c] + momentum * unbiased);
+    batch_norm_statistics(c, rows, mean_d[c], totals[0], momentum, eps, running_mean, running_var, mean, invstd);
   }
 };
+
+// Evaluation: column c's saved mean and invstd from the running statistics.
+template <class T>
+__device__ void batch_norm_eval_statistics(int64_t c, double eps, const T* running_mean, const T* running_var, T* mean,
+                                           T* invstd) {
+  mean[c] = running_mean[c];
+  invstd[c] = static_cast<T>(1.0 / dev_sqrt(static_cast<double>(running_var[c]) + eps));
+}
 
 template <class T>
 __global__ void batch_norm_eval_statistics_kernel(int64_t cols, double eps, const T* running_mean,
                                                   const T* running_var, T* mean, T* invstd) {
-  for (int64_t c = first_index(); c < cols; c += index_stride()) {
-    mean[c] = running_mean[c];
-    invstd[c] = static_cast<T>(1.0 / dev_sqrt(static_cast<double>(running_var[c]) + eps));
-  }
+  for (int64_t c = first_index(); c < cols; c += index_stride())
+    batch_norm_eval_statistics(c, eps, running_mean, running_var, mean, invstd);
 }
 
 template <class T>
@@ -397,6 +413,14 @@ template <class T> struct FinishBatchNormGradients {
   }
 };
 
+// One element's input gradient (before it is added to dx or written), as on the CPU.
+template <class T>
+__device__ T batch_norm_input_gradient(T x, T dy, T mean, T invstd, T gamma, double n, double sum_dy,
+                                       double sum_dy_xhat) {
+  const double xhat = (x - mean) * invstd;
+  return static_cast<T>(gamma * invstd / n * (n * dy - sum_dy - xhat * sum_dy_xhat));
+}
+
 template <class T>
 __global__ void batch_norm_input_gradient_kernel(int64_t rows, int64_t cols, const T* dy, const T* x,
                                                  const T* gamma, const T* mean, const T* invstd, const double* sums,
@@ -405,9 +429,8 @@ __global__ void batch_norm_input_gradient_kernel(int64_t rows, int64_t cols, con
   const double n = static_cast<double>(rows);
   for (int64_t i = first_index(); i < total; i += index_stride()) {
     const int64_t c = i % cols;
-    const double xhat = (x[i] - mean[c]) * invstd[c];
-    const double v = gamma[c] * invstd[c] / n * (n * dy[i] - sums[c] - xhat * sums[cols + c]);
-    dx[i] = accumulate ? dx[i] + static_cast<T>(v) : static_cast<T>(v);
+    const T v = batch_norm_input_gradient(x[i], dy[i], mean[c], invstd[c], gamma[c], n, sums[c], sums[cols + c]);
+    dx[i] = accumulate ? dx[i] + v : v;
   }
 }
 
@@ -422,21 +445,6 @@ __global__ void batch_norm_input_gradient_kernel(int64_t rows, int64_t cols, con
 constexpr int64_t kTileBatchNormRows = 2048;
 constexpr int kTileRowLanes = 32;
 
-// The lanes' sums of acc[k], added in lane order, for column threadIdx.x of the tile; every
-// thread of the block calls it (it synchronises), the result is meaningful in row lane 0.
-template <int K> __device__ void add_row_lanes(const double (&acc)[K], double (&totals)[K]) {
-  __shared__ double lanes[K][kTileRowLanes][kTileCols + 1];
-  for (int k = 0; k < K; ++k) lanes[k][threadIdx.y][threadIdx.x] = acc[k];
-  __syncthreads();
-  for (int k = 0; k < K; ++k) {
-    double s = 0;
-    if (threadIdx.y == 0)
-      for (int j = 0; j < kTileRowLanes; ++j) s += lanes[k][j][threadIdx.x];
-    totals[k] = s;
-  }
-  __syncthreads();  // lanes may be rewritten by the next call
-}
-
 template <class T>
 __global__ void batch_norm_forward_tile_kernel(int64_t rows, int64_t cols, const T* x, const T* gamma, const T* beta,
                                                bool training, double momentum, double eps, T* running_mean,
@@ -449,7 +457,7 @@ __global__ void batch_norm_forward_tile_kernel(int64_t rows, int64_t cols, const
     double acc[1] = {0}, totals[1];
     if (column)
       for (int64_t r = threadIdx.y; r < rows; r += kTileRowLanes) acc[0] += x[r * cols + c];
-    add_row_lanes<1>(acc, totals);
+    add_row_lanes<1, kTileRowLanes>(acc, totals);
     if (threadIdx.y == 0) mean_d[threadIdx.x] = totals[0] / static_cast<double>(rows);
     __syncthreads();
     const double md = mean_d[threadIdx.x];
@@ -459,18 +467,16 @@ __global__ void batch_norm_forward_tile_kernel(int64_t rows, int64_t cols, const
         const double d = x[r * cols + c] - md;
         acc[0] += d * d;
       }
-    add_row_lanes<1>(acc, totals);
+    add_row_lanes<1, kTileRowLanes>(acc, totals);
     if (threadIdx.y == 0 && column) {
-      const double var = totals[0] / static_cast<double>(rows);
-      tile_mean[threadIdx.x] = mean[c] = static_cast<T>(md);
-      tile_invstd[threadIdx.x] = invstd[c] = static_cast<T>(1.0 / dev_sqrt(var + eps));
-      const double unbiased = rows > 1 ? totals[0] / static_cast<double>(rows - 1) : var;
-      running_mean[c] = static_cast<T>((1 - momentum) * running_mean[c] + momentum * md);
-      running_var[c] = static_cast<T>((1 - momentum) * running_var[c] + momentum * unbiased);
+      batch_norm_statistics(c, rows, md, totals[0], momentum, eps, running_mean, running_var, mean, invstd);
+      tile_mean[threadIdx.x] = mean[c];
+      tile_invstd[threadIdx.x] = invstd[c];
     }
   } else if (threadIdx.y == 0 && column) {
-    tile_mean[threadIdx.x] = mean[c] = running_mean[c];
-    tile_invstd[threadIdx.x] = invstd[c] = static_cast<T>(1.0 / dev_sqrt(static_cast<double>(running_var[c]) + eps));
+    batch_norm_eval_statistics(c, eps, running_mean, running_var, mean, invstd);
+    tile_mean[threadIdx.x] = mean[c];
+    tile_invstd[threadIdx.x] = invstd[c];
   }
   __syncthreads();
   if (!column) return;
@@ -492,7 +498,7 @@ __global__ void batch_norm_backward_tile_kernel(int64_t rows, int64_t cols, cons
   if (column)
     for (int64_t r = threadIdx.y; r < rows; r += kTileRowLanes)
       BatchNormGradientSums<T>{dy, x, mean, invstd, cols}(r, c, acc);
-  add_row_lanes<2>(acc, totals);
+  add_row_lanes<2, kTileRowLanes>(acc, totals);
   if (threadIdx.y == 0 && column) {
     sums[0][threadIdx.x] = totals[0];
     sums[1][threadIdx.x] = totals[1];
@@ -505,9 +511,8 @@ __global__ void batch_norm_backward_tile_kernel(int64_t rows, int64_t cols, cons
   const T m = mean[c], is = invstd[c], g = gamma[c];
   for (int64_t r = threadIdx.y; r < rows; r += kTileRowLanes) {
     const int64_t i = r * cols + c;
-    const double xhat = (x[i] - m) * is;
-    const double v = g * is / n * (n * dy[i] - sum_dy - xhat * sum_dy_xhat);
-    dx[i] = accumulate ? dx[i] + static_cast<T>(v) : static_cast<T>(v);
+    const T v = batch_norm_input_gradient(x[i], dy[i], m, is, g, n, sum_dy, sum_dy_xhat);
+    dx[i] = accumulate ? dx[i] + v : v;
   }
 }
 
