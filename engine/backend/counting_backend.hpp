@@ -55,6 +55,7 @@ class CountingBackend final : public Backend {
   void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, std::size_t bytes) override {
     inner_.copy_bytes(dst, dst_device, src, src_device, bytes);
   }
+  void* staging_buffer(std::size_t bytes) override { return inner_.staging_buffer(bytes); }
   void fill(Tensor& out, double value) override {
     if (execute_) inner_.fill(out, value);
   }

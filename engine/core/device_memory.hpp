@@ -19,6 +19,15 @@ class DeviceMemory {
   // when one side is host memory.
   virtual void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device,
                           std::size_t bytes) = 0;
+  // Host memory of at least `bytes` to write an upload to this device in, sent by a copy_bytes
+  // from it (the next one that reads it) without a further host copy: page-locked memory on CUDA,
+  // whose copies never wait for the device. It stays the caller's until that copy; null where
+  // there is none to offer (a host device, or more bytes than the backend stages), and the caller
+  // uploads from its own memory.
+  virtual void* staging_buffer(std::size_t bytes) {
+    (void)bytes;
+    return nullptr;
+  }
   virtual void fill(Tensor& out, double value) = 0;
 };
 

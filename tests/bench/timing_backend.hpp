@@ -98,6 +98,7 @@ class TimingBackend final : public Backend {
   void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, std::size_t bytes) override {
     timed(fmt::format("copy_bytes {}", bytes), [&] { inner_.copy_bytes(dst, dst_device, src, src_device, bytes); });
   }
+  void* staging_buffer(std::size_t bytes) override { return inner_.staging_buffer(bytes); }
   void fill(Tensor& out, double value) override { timed("fill " + shape(out), [&] { inner_.fill(out, value); }); }
   void copy_2d(int64_t rows, int64_t cols, DType dtype, const void* src, int64_t src_ld, void* dst, int64_t dst_ld,
                double alpha, double beta) override {

@@ -39,6 +39,9 @@
 struct CUstream_st {
   int id;
 };
+struct CUevent_st {
+  long long last_copy = -1;  // the newest queued copy when the event was recorded (-1: none)
+};
 struct cublasContext {
   cudaStream_t stream;
   cublasMath_t math = CUBLAS_DEFAULT_MATH;  // TF32: f32 operands reduced to TF32 (diffpool::to_tf32)
@@ -79,6 +82,21 @@ struct Emulator {
   cudaError_t last_error = cudaSuccess;
   DiffpoolEmulatorCounters counters{};
   std::map<std::string, long long> launches_by_site;
+  // Page-locked host memory (cudaHostAlloc): start address -> size.
+  std::map<uintptr_t, std::size_t> pinned;
+  // Host-to-device copies from page-locked memory that the "stream" has not reached yet. On a GPU
+  // such a copy is truly asynchronous: it reads its source when the stream gets to it, so the host
+  // must not change the source before then (an event recorded after the copy says when). The
+  // emulation makes them when the next operation on the device is enqueued or the host waits for
+  // an event or the stream, so a source rewritten too early is what the device receives.
+  struct PendingCopy {
+    void* dst;
+    const void* src;
+    std::size_t bytes;
+    long long id;
+  };
+  std::vector<PendingCopy> pending;
+  long long copies_queued = 0;
 };
 
 Emulator& emulator() {
@@ -245,6 +263,27 @@ cudaError_t set_error(cudaError_t error, const std::string& what) {
   return error;
 }
 
+// Makes the queued copies from page-locked memory up to and including copy `last` (all: -1 for
+// none, so pass copies_queued), in the order they were queued: the stream reaches them.
+void run_pending(long long last) {
+  Emulator& e = emulator();
+  std::size_t done = 0;
+  for (; done < e.pending.size() && e.pending[done].id <= last; ++done)
+    std::memmove(e.pending[done].dst, e.pending[done].src, e.pending[done].bytes);
+  e.pending.erase(e.pending.begin(), e.pending.begin() + static_cast<std::ptrdiff_t>(done));
+}
+// Every queued copy: the operation about to be made at once comes after them on the one stream.
+void run_all_pending() { run_pending(emulator().copies_queued); }
+
+// The page-locked allocation holding [p, p + bytes), or pinned.end().
+std::map<uintptr_t, std::size_t>::const_iterator find_pinned(const Emulator& e, const void* p, std::size_t bytes) {
+  const auto address = reinterpret_cast<uintptr_t>(p);
+  auto it = e.pinned.upper_bound(address);
+  if (it == e.pinned.begin()) return e.pinned.end();
+  --it;
+  return address + bytes <= it->first + it->second ? it : e.pinned.end();
+}
+
 }  // namespace
 
 const uint3& thread_idx() { return emulator().current->index; }
@@ -285,6 +324,7 @@ void run_grid(const char* what, dim3 grid, dim3 block, cudaStream_t stream, bool
     return;
   }
   (void)stream;
+  run_all_pending();
   ++e.counters.kernel_launches;
   ++e.launches_by_site[what];
   if (!arguments_valid) {
@@ -376,6 +416,7 @@ cudaError_t cudaMalloc(void** ptr, std::size_t bytes) {
 }
 cudaError_t cudaFree(void* ptr) {
   if (!ptr) return cudaSuccess;
+  emu::run_all_pending();  // cudaFree waits for the device
   ++emulator().counters.frees;
   auto& allocations = emulator().allocations;
   auto it = allocations.find(reinterpret_cast<uintptr_t>(ptr));
@@ -391,10 +432,20 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaM
                   : kind == cudaMemcpyDeviceToDevice ? dst_device && src_device
                                                      : false;
   if (!ok) return emu::set_error(cudaErrorInvalidMemcpyDirection, "cudaMemcpyAsync: pointers do not match the kind");
-  auto& counters = emulator().counters;
+  emu::Emulator& e = emulator();
+  auto& counters = e.counters;
   ++(kind == cudaMemcpyHostToDevice   ? counters.host_to_device
      : kind == cudaMemcpyDeviceToHost ? counters.device_to_host
                                       : counters.device_to_device);
+  if (kind == cudaMemcpyHostToDevice) {
+    counters.host_to_device_bytes += static_cast<long long>(bytes);
+    if (emu::find_pinned(e, src, bytes) != e.pinned.end()) {  // queued behind the copies queued before it
+      e.pending.push_back({dst, src, bytes, e.copies_queued++});
+      return cudaSuccess;
+    }
+    ++counters.host_to_device_pageable;
+  }
+  emu::run_all_pending();  // made now, so everything queued before it is made first
   std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
@@ -402,6 +453,7 @@ cudaError_t cudaMemcpy2DAsync(void* dst, std::size_t dst_pitch, const void* src,
                               std::size_t width, std::size_t height, cudaMemcpyKind kind, cudaStream_t) {
   if (kind != cudaMemcpyDeviceToDevice || width > dst_pitch || width > src_pitch)
     return emu::set_error(cudaErrorInvalidValue, "cudaMemcpy2DAsync");
+  emu::run_all_pending();
   ++emulator().counters.device_to_device;
   if (height == 0 || width == 0) return cudaSuccess;
   if (!emu::device_range(dst, (height - 1) * dst_pitch + width) ||
@@ -413,6 +465,7 @@ cudaError_t cudaMemcpy2DAsync(void* dst, std::size_t dst_pitch, const void* src,
 }
 cudaError_t cudaMemsetAsync(void* dst, int value, std::size_t bytes, cudaStream_t) {
   if (!emu::device_range(dst, bytes)) return emu::set_error(cudaErrorInvalidValue, "cudaMemsetAsync");
+  emu::run_all_pending();
   std::memset(dst, value, bytes);
   return cudaSuccess;
 }
@@ -427,6 +480,52 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t) {
   ++emulator().counters.stream_synchronizations;
+  emu::run_all_pending();
+  return cudaSuccess;
+}
+cudaError_t cudaHostAlloc(void** ptr, std::size_t bytes, unsigned) {
+  ++emulator().counters.pinned_allocations;
+  void* p = std::malloc(std::max<std::size_t>(bytes, 1));
+  if (!p) return emu::set_error(cudaErrorMemoryAllocation, "cudaHostAlloc");
+  std::memset(p, 0xFF, bytes);
+  emulator().pinned[reinterpret_cast<uintptr_t>(p)] = std::max<std::size_t>(bytes, 1);
+  *ptr = p;
+  return cudaSuccess;
+}
+cudaError_t cudaFreeHost(void* ptr) {
+  if (!ptr) return cudaSuccess;
+  emu::Emulator& e = emulator();
+  auto it = e.pinned.find(reinterpret_cast<uintptr_t>(ptr));
+  if (it == e.pinned.end()) return emu::set_error(cudaErrorInvalidValue, "cudaFreeHost of memory cudaHostAlloc did not return");
+  for (const auto& copy : e.pending)
+    if (reinterpret_cast<uintptr_t>(copy.src) >= it->first && reinterpret_cast<uintptr_t>(copy.src) < it->first + it->second)
+      return emu::set_error(cudaErrorInvalidValue, "cudaFreeHost of page-locked memory a queued copy still reads");
+  e.pinned.erase(it);
+  std::free(ptr);
+  return cudaSuccess;
+}
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned) {
+  *event = new CUevent_st{};
+  return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t event) {
+  delete event;
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t) {
+  if (!event) return emu::set_error(cudaErrorInvalidValue, "cudaEventRecord of no event");
+  event->last_copy = emulator().copies_queued - 1;
+  return cudaSuccess;
+}
+// Waits for the work queued before the event's record: the copies from page-locked memory among
+// it are made now, and a wait that had any to make counts as one the host really waited on.
+cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  if (!event) return emu::set_error(cudaErrorInvalidValue, "cudaEventSynchronize of no event");
+  emu::Emulator& e = emulator();
+  if (!e.pending.empty() && e.pending.front().id <= event->last_copy) {
+    ++e.counters.event_waits;
+    emu::run_pending(event->last_copy);
+  }
   return cudaSuccess;
 }
 extern "C" DiffpoolEmulatorCounters diffpool_emulator_counters() { return emulator().counters; }
@@ -527,6 +626,7 @@ cublasStatus_t gemm_batched(cublasHandle_t handle, cublasOperation_t ta, cublasO
 cublasStatus_t cublasSgemm_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
                               int64_t k, const float* alpha, const float* a, int64_t lda, const float* b, int64_t ldb,
                               const float* beta, float* c, int64_t ldc) {
+  emu::run_all_pending();
   ++emulator().counters.cublas_calls;
   ++emulator().launches_by_site["cublas"];
   return gemm<float>(h, ta, tb, m, n, k, *alpha, a, lda, b, ldb, *beta, c, ldc);
@@ -534,6 +634,7 @@ cublasStatus_t cublasSgemm_64(cublasHandle_t h, cublasOperation_t ta, cublasOper
 cublasStatus_t cublasDgemm_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
                               int64_t k, const double* alpha, const double* a, int64_t lda, const double* b,
                               int64_t ldb, const double* beta, double* c, int64_t ldc) {
+  emu::run_all_pending();
   ++emulator().counters.cublas_calls;
   ++emulator().launches_by_site["cublas"];
   return gemm<double>(h, ta, tb, m, n, k, *alpha, a, lda, b, ldb, *beta, c, ldc);
@@ -542,6 +643,7 @@ cublasStatus_t cublasSgemmStridedBatched_64(cublasHandle_t h, cublasOperation_t 
                                             int64_t n, int64_t k, const float* alpha, const float* a, int64_t lda,
                                             int64_t sa, const float* b, int64_t ldb, int64_t sb, const float* beta,
                                             float* c, int64_t ldc, int64_t sc, int64_t batch) {
+  emu::run_all_pending();
   ++emulator().counters.cublas_calls;
   ++emulator().launches_by_site["cublas"];
   return gemm_batched<float>(h, ta, tb, m, n, k, *alpha, a, lda, sa, b, ldb, sb, *beta, c, ldc, sc, batch);
@@ -550,6 +652,7 @@ cublasStatus_t cublasDgemmStridedBatched_64(cublasHandle_t h, cublasOperation_t 
                                             int64_t n, int64_t k, const double* alpha, const double* a, int64_t lda,
                                             int64_t sa, const double* b, int64_t ldb, int64_t sb, const double* beta,
                                             double* c, int64_t ldc, int64_t sc, int64_t batch) {
+  emu::run_all_pending();
   ++emulator().counters.cublas_calls;
   ++emulator().launches_by_site["cublas"];
   return gemm_batched<double>(h, ta, tb, m, n, k, *alpha, a, lda, sa, b, ldb, sb, *beta, c, ldc, sc, batch);

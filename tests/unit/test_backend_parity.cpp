@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <string>
@@ -105,6 +106,46 @@ TEST_F(BackendParity, AllocateReuseAndCopyBytes) {
     EXPECT_EQ(download<double>(gpu(), w), std::vector<double>(70000, 0.0));
     workspace.reset();
   }
+}
+
+// Uploads go through the backend's page-locked staging ring (CUDA: UploadRing in
+// cuda_backend.cpp), whose copies read their source only when the stream reaches them. Many
+// uploads in a row with no other device work between them (the ring wraps several times, slots
+// grow, one upload is too large to stage), half written straight into staging_buffer and half
+// from the caller's memory, which is overwritten as soon as copy_bytes returns (the contract lets
+// the caller reuse it at once). Every destination must hold what was uploaded into it. Under the
+// emulation the copies from page-locked memory are made only when the stream "reaches" them, so
+// a slot rewritten before its copy ran (no wait for its event) shows up here as wrong values.
+TEST_F(BackendParity, UploadsThroughStagingArriveIntact) {
+  Rng rng(7);
+  const std::vector<int64_t> sizes = {1, 100, 70000, 3, 300000, 1000, 9000000, 17, 5000, 2};  // doubles
+  std::vector<Tensor> destinations;
+  std::vector<std::vector<double>> expected;
+  int staged = 0;
+  for (int round = 0; round < 3; ++round)
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+      const int64_t n = sizes[i] + round;
+      if (n > 100000 && round > 0) continue;  // the large ones once
+      std::vector<double> values = random_values<double>(rng, n, -1, 1);
+      Tensor dst = allocate_tensor(gpu(), Shape{n}, DType::f64);
+      const std::size_t bytes = static_cast<std::size_t>(n) * sizeof(double);
+      void* buffer = (i + round) % 2 == 0 ? gpu().staging_buffer(bytes) : nullptr;
+      if (buffer) {
+        std::memcpy(buffer, values.data(), bytes);
+        gpu().copy_bytes(dst.data(), Device::cuda, buffer, Device::cpu, bytes);
+        ++staged;
+      } else {
+        std::vector<double> source = values;
+        gpu().copy_bytes(dst.data(), Device::cuda, source.data(), Device::cpu, bytes);
+        std::fill(source.begin(), source.end(), -7.0);  // the caller reuses its memory at once
+      }
+      destinations.push_back(dst);
+      expected.push_back(std::move(values));
+    }
+  EXPECT_GT(staged, 10) << "the backend offered no staging buffer";
+  for (std::size_t i = 0; i < destinations.size(); ++i)
+    EXPECT_EQ(download<double>(gpu(), destinations[i]), expected[i]) << "upload " << i << " of "
+                                                                      << destinations[i].numel() << " doubles";
 }
 
 TEST_F(BackendParity, Fill) {

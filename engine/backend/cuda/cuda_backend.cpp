@@ -2,16 +2,19 @@
 // README.md in this folder for how each primitive is implemented and tested).
 //
 // One stream per backend; cuBLAS is bound to it, and every kernel is enqueued on it, so the
-// primitives never wait for the device. The host waits only in copy_bytes to or from host memory
-// and in synchronize(). Dense products go to cuBLAS, everything else to the kernels in
-// kernels_*.cu. Device memory comes from a caching allocator (size-bucketed free lists); reusing
-// a freed block without a synchronisation is safe because all work is ordered on the one stream.
+// primitives never wait for the device. The host waits only in copy_bytes from the device to host
+// memory, in synchronize(), and for an upload slot the device has not read yet (UploadRing: only
+// when the host runs 8 uploads ahead of the device). Dense products go to cuBLAS, everything else
+// to the kernels in kernels_*.cu. Device memory comes from a caching allocator (size-bucketed free
+// lists); reusing a freed block without a synchronisation is safe because all work is ordered on
+// the one stream.
 #include "engine/backend/cuda/cuda_backend.hpp"
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <bit>
 #include <cmath>
@@ -225,6 +228,94 @@ class Tickets {
   std::size_t capacity_ = 0;
 };
 
+// Page-locked staging buffers for uploads. A host-to-device copy from pageable memory makes the
+// driver copy the source into a page-locked buffer of its own before the DMA, and the CUDA runtime
+// allows it to wait for the stream first ("API synchronization behavior"): an upload in the middle
+// of a queue of work could make the host wait for all of it. From page-locked memory the copy is
+// truly asynchronous, but it reads its source only when the stream reaches it, so the source must
+// not change until then. The ring: kSlots page-locked buffers used in turn, each with an event
+// recorded after the copy that read it; a buffer is written again only after its event, the copy
+// kSlots uploads earlier, which has long completed unless the host is that many uploads ahead of
+// the device (then the wait is the back-pressure that keeps it from running further ahead).
+class UploadRing {
+ public:
+  static constexpr std::size_t kSlots = 8;
+  static constexpr std::size_t kSmallest = std::size_t{64} << 10;  // a slot's first capacity
+  static constexpr std::size_t kLargest = std::size_t{64} << 20;   // larger uploads are not staged
+
+  UploadRing() = default;
+  ~UploadRing() {  // the backend has synchronised its stream: no copy reads a slot any more
+    for (Slot& slot : slots_) {
+      if (slot.host) (void)cudaFreeHost(slot.host);
+      if (slot.done) (void)cudaEventDestroy(slot.done);
+    }
+  }
+  UploadRing(const UploadRing&) = delete;
+  UploadRing& operator=(const UploadRing&) = delete;
+
+  // The next slot, with room for `bytes` and no copy still reading it; null when bytes is over
+  // kLargest or page-locked memory cannot be had (the caller uploads from pageable memory). The
+  // slot stays the caller's until its copy is queued (send) or kSlots further acquisitions.
+  void* acquire(std::size_t bytes) {
+    if (bytes > kLargest) return nullptr;
+    Slot& slot = slots_[next_];
+    next_ = (next_ + 1) % kSlots;
+    if (slot.recorded) {
+      DP_CUDA_CHECK(cudaEventSynchronize(slot.done));
+      slot.recorded = false;
+    }
+    if (slot.capacity < bytes) {
+      if (slot.host) {
+        DP_CUDA_CHECK(cudaFreeHost(slot.host));
+        slot.host = nullptr;
+        slot.capacity = 0;
+      }
+      const std::size_t capacity = std::max(kSmallest, std::bit_ceil(bytes));
+      if (cudaHostAlloc(&slot.host, capacity, cudaHostAllocDefault) != cudaSuccess) {
+        (void)cudaGetLastError();  // no page-locked memory to be had: this upload goes from pageable memory
+        slot.host = nullptr;
+        return nullptr;
+      }
+      slot.capacity = capacity;
+    }
+    if (!slot.done) DP_CUDA_CHECK(cudaEventCreateWithFlags(&slot.done, cudaEventDisableTiming));
+    return slot.host;
+  }
+
+  // Whether [p, p + bytes) lies in a slot (memory acquire handed out).
+  bool holds(const void* p, std::size_t bytes) const { return find(p, bytes) != nullptr; }
+
+  // Queues the copy of [src, src + bytes) (inside a slot) to dst on `stream`, and records the
+  // slot's event after it.
+  void send(void* dst, const void* src, std::size_t bytes, cudaStream_t stream) {
+    Slot* slot = find(src, bytes);
+    DP_CHECK(slot, "upload from {} bytes outside the staging buffers", bytes);
+    DP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream));
+    DP_CUDA_CHECK(cudaEventRecord(slot->done, stream));
+    slot->recorded = true;
+  }
+
+ private:
+  struct Slot {
+    void* host = nullptr;
+    std::size_t capacity = 0;
+    cudaEvent_t done = nullptr;
+    bool recorded = false;  // done marks a queued copy from this slot
+  };
+  Slot* find(const void* p, std::size_t bytes) {
+    const auto* q = static_cast<const char*>(p);
+    for (Slot& slot : slots_) {
+      const auto* base = static_cast<const char*>(slot.host);
+      if (slot.host && q >= base && q + bytes <= base + slot.capacity) return &slot;
+    }
+    return nullptr;
+  }
+  const Slot* find(const void* p, std::size_t bytes) const { return const_cast<UploadRing*>(this)->find(p, bytes); }
+
+  std::array<Slot, kSlots> slots_{};
+  std::size_t next_ = 0;
+};
+
 // Scratch blocks of one primitive, given back when it returns (see kernels::ScratchSpace).
 class Scratch final : public kernels::ScratchSpace {
  public:
@@ -326,14 +417,30 @@ class CudaBackend final : public Backend {
     const cudaMemcpyKind kind = dst_device == Device::cuda
                                     ? (src_device == Device::cuda ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
                                     : cudaMemcpyDeviceToHost;
+    // Host to device: through the page-locked ring (UploadRing), so the copy never waits for the
+    // stream and the caller may reuse src at once. Memory staging_buffer handed out is sent as it
+    // is; other host memory is copied into a slot first. Uploads over the ring's largest slot
+    // (parameters and checkpoints, not steps) go from pageable memory, where cudaMemcpyAsync
+    // returns once the driver has staged the source.
+    if (kind == cudaMemcpyHostToDevice) {
+      if (uploads_.holds(src, bytes)) {
+        uploads_.send(dst, src, bytes, stream_.get());
+        return;
+      }
+      if (void* slot = uploads_.acquire(bytes)) {
+        std::memcpy(slot, src, bytes);
+        uploads_.send(dst, slot, bytes, stream_.get());
+        return;
+      }
+    }
     DP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, stream_.get()));
-    // A device-to-host copy must be complete when we return (the host reads dst at once). A
-    // host-to-device copy needs no wait: the engine allocates no page-locked host memory, and from
-    // pageable memory cudaMemcpyAsync returns once the driver has staged the source (CUDA runtime
-    // API, "API synchronization behavior"), so the caller may free or reuse src, and the host goes
-    // on building the next batch while the device works through the queue.
+    // A device-to-host copy must be complete when we return (the host reads dst at once).
     if (kind == cudaMemcpyDeviceToHost) DP_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
   }
+
+  // A page-locked slot of the upload ring: the caller writes an upload there and sends it with
+  // copy_bytes, which then copies nothing on the host.
+  void* staging_buffer(std::size_t bytes) override { return uploads_.acquire(bytes); }
 
   void fill(Tensor& out, double value) override {
     check_on_device("fill", out);
@@ -957,6 +1064,7 @@ class CudaBackend final : public Backend {
   CublasHandle cublas_;
   CachingAllocator allocator_;
   Tickets tickets_;  // after allocator_: destroyed before it
+  UploadRing uploads_;  // destroyed after the destructor has synchronised the stream
   bool grouped_kernel_ = true;
 };
 

@@ -10,6 +10,12 @@ struct DiffpoolEmulatorCounters {
   long long host_to_device, device_to_host, device_to_device;
   long long stream_synchronizations;
   long long mallocs, frees;
+  // Host-to-device copies from memory that is not page-locked (on a GPU the driver stages them
+  // through its own buffer and may wait for the stream), bytes copied host to device, page-locked
+  // allocations (cudaHostAlloc), and event waits that had queued work to wait for.
+  long long host_to_device_pageable, host_to_device_bytes;
+  long long pinned_allocations;
+  long long event_waits;
 };
 extern "C" DiffpoolEmulatorCounters diffpool_emulator_counters();
 
