@@ -11,7 +11,8 @@
 #   benchmarks     bench_epoch on ENZYMES (configs/bench_enzymes.yaml) and on D&D's paper 2-level
 #                  model (configs/bench_dd.yaml), the latter also with model.cluster_rule=per_graph,
 #                  all with backend.kind=cuda and a few epochs; the two D&D models again with
-#                  backend.matmul_precision=tf32 (tensor cores)
+#                  backend.matmul_precision=tf32 (tensor cores); and the ENZYMES epoch with --profile,
+#                  its time by backend primitive (each call waited for), as a table in the report
 #   mpi run        the paper ENZYMES experiment (10 jobs) under the bundle's mpirun, RANKS ranks on
 #                  the one GPU, few epochs; SIGKILL to the whole job once a job has finished and a
 #                  running job with a quarter of its epochs left has a checkpoint; the same command
@@ -258,6 +259,14 @@ if (( gpu )); then
   # The same epoch with the per-graph products as one cuBLAS call per graph (before gemm_grouped).
   DIFFPOOL_CUDA_GEMM_GROUPED=0 step bench-enzymes-per-graph-calls 60 "$bundle/bin/bench_epoch" \
     "$bundle/configs/bench_enzymes.yaml" --epochs "$bench_epochs" --warmup 1 --set backend.kind=cuda
+  # Where an ENZYMES epoch's GPU time goes, primitive by primitive (--profile waits for the device
+  # after every backend call, so each figure is its launch and its run; no Nsight Systems needed).
+  step profile-enzymes 60 "$bundle/bin/bench_epoch" "$bundle/configs/bench_enzymes.yaml" \
+    --epochs 2 --warmup 1 --sgemm 0 --profile --set backend.kind=cuda
+  {
+    echo "### profile-enzymes: time per epoch by primitive"; echo; echo '```'
+    sed -n '/^profile:/,/^call (shape)/p' "$report_dir/logs/profile-enzymes.log" 2>/dev/null; echo '```'; echo
+  } >> "$details"
   step bench-dd 120 "$bundle/bin/bench_epoch" "$bundle/configs/bench_dd.yaml" \
     --epochs "$bench_epochs" --warmup 1 --set backend.kind=cuda
   step bench-dd-per-graph 90 "$bundle/bin/bench_epoch" "$bundle/configs/bench_dd.yaml" \
