@@ -419,8 +419,8 @@ Variable* DiffPoolModel::entropy_loss(Pass& pass, const LevelGraph& graph, Varia
 // Mean over graphs of (1/n_g) sum_i H(S_i) from the per-node sums of S log S (-H), (N_l, 1).
 Variable* DiffPoolModel::entropy_mean(Pass& pass, const LevelGraph& graph, Variable* node_xlogx) const {
   Tape& tape = pass.tape;
-  return ops::add(tape, ops::mean_all(tape, ops::segment_reduce(tape, node_xlogx, *graph.segments, SegmentReduce::mean)),
-                  nullptr, -1.0);
+  // The sign in the mean itself (one primitive each way, not a negation after it; exact).
+  return ops::mean_all(tape, ops::segment_reduce(tape, node_xlogx, *graph.segments, SegmentReduce::mean), -1.0);
 }
 
 // The next level's dense graph: A_{l+1}, and for mean aggregation the inverse weighted degrees

@@ -65,7 +65,7 @@ Variable* dropout(Tape& tape, Variable* x, double p, uint64_t seed);
 // ---- reductions (reduce.cpp) -----------------------------------------------------------------
 Variable* row_sum(Tape& tape, Variable* x);               // (N,F) -> (N,1)
 Variable* row_dot(Tape& tape, Variable* a, Variable* b);  // (N,F),(N,F) -> (N,1)
-Variable* mean_all(Tape& tape, Variable* x);              // any -> (1)
+Variable* mean_all(Tape& tape, Variable* x, double scale = 1.0);  // any -> (1): scale * mean
 // y_i = sum_j x_ij log x_ij (N,F) -> (N,1), 0 log 0 = 0: minus the entropy of each row of an
 // assignment matrix, without keeping any (N,F) intermediate.
 Variable* row_xlogx(Tape& tape, Variable* x);

@@ -63,13 +63,16 @@ void row_dot_backward(Tape& tape, const Record& r) {
   }
 }
 
-Variable* mean_all(Tape& tape, Variable* x) {
+// scale * mean(x) in the reduction itself: scale -1 is a negated mean in one primitive, bit for
+// bit the mean negated (a sign is exact).
+Variable* mean_all(Tape& tape, Variable* x, double scale) {
   Variable* y = new_output(tape, Shape{1}, x->value.dtype());
-  tape.backend().reduce_all(Reduce::sum, x->value, nullptr, 1.0 / static_cast<double>(x->value.numel()), 0.0,
+  tape.backend().reduce_all(Reduce::sum, x->value, nullptr, scale / static_cast<double>(x->value.numel()), 0.0,
                             y->value);
   Record r;
   r.kind = OpKind::mean_all;
   r.inputs = {x, nullptr, nullptr, nullptr};
+  r.scalars[0] = scale;
   r.output = y;
   detail::record(tape, r);
   return y;
@@ -79,7 +82,7 @@ void mean_all_backward(Tape& tape, const Record& r) {
   Variable* x = r.inputs[0];
   auto d = tape.grad_target(x);
   tape.backend().map(MapOp::broadcast, x->value, &r.output->grad, Broadcast::scalar, 0,
-                     1.0 / static_cast<double>(x->value.numel()), d.beta, d.tensor);
+                     r.scalars[0] / static_cast<double>(x->value.numel()), d.beta, d.tensor);
 }
 
 namespace {

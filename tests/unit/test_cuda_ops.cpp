@@ -323,6 +323,8 @@ std::vector<OpCase> make_op_cases() {
            [](OpEnv& e, V v) { return ops::row_dot(e.tape(), v[0], v[0]); });
   add_case("mean_all", OpKind::mean_all, {random_input("x", {kRows, 5}, 39)},
            [](OpEnv& e, V v) { return ops::mean_all(e.tape(), v[0]); });
+  add_case("mean_all scaled", OpKind::mean_all, {random_input("x", {kRows, 5}, 45)},
+           [](OpEnv& e, V v) { return ops::mean_all(e.tape(), v[0], -1.0); });
   add_case("row_xlogx", OpKind::row_xlogx, {random_input("x", {kRows, 5}, 40, 0.05, 1.0)},
            [](OpEnv& e, V v) { return ops::row_xlogx(e.tape(), v[0]); });
 

@@ -261,6 +261,35 @@ TEST_F(GradCheck, L2NormalizeReluIsTheTwoOpsExactly) {
   }
 }
 
+// mean_all(x, -1) (the entropy loss's sign folded into its mean) is bit for bit
+// add(mean_all(x), nullptr, -1), forward and backward, with a gradient of x already there to add to.
+TEST_F(GradCheck, NegatedMeanIsTheMeanNegatedExactly) {
+  for (const DType dtype : {DType::f32, DType::f64}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    const int64_t rows = 23, cols = 3;
+    Rng rng(22);
+    std::vector<double> x(static_cast<std::size_t>(rows * cols));
+    for (double& v : x) v = rng.uniform(-3, 3);
+    auto run = [&](bool folded) {
+      Workspace ws(*backend);
+      Tape tape(*backend, ws);
+      Tensor xt = ws.empty(Shape{rows, cols}, dtype);
+      upload_converted(ws.backend(), x, xt);
+      Variable* input = tape.input(xt, true);
+      Variable* m = folded ? ops::mean_all(tape, input, -1.0) : ops::add(tape, ops::mean_all(tape, input), nullptr, -1.0);
+      Variable* loss = ops::add(tape, ops::mul(tape, m, m), ops::mean_all(tape, input), 1.0, 0.7);
+      tape.backward(loss);
+      return std::make_pair(download_converted<double>(*backend, m->value),
+                            download_converted<double>(*backend, input->grad));
+    };
+    const auto folded = run(true), two = run(false);
+    ASSERT_EQ(folded.second.size(), x.size());
+    ASSERT_EQ(std::memcmp(&folded.first[0], &two.first[0], sizeof(double)), 0) << "value";
+    for (std::size_t i = 0; i < x.size(); ++i)
+      ASSERT_EQ(std::memcmp(&folded.second[i], &two.second[i], sizeof(double)), 0) << "gradient " << i;
+  }
+}
+
 // row_xlogx keeps the forward's log x for the backward when x fits in one chunk of scratch
 // (2^20 elements) and recomputes it chunk by chunk otherwise: both paths, against the closed
 // forms y_i = sum_j x_ij log x_ij and, for the loss mean(y), dx_ij = (log x_ij + 1) / n.
@@ -295,6 +324,8 @@ TEST_F(GradCheck, Reductions) {
                          [](Tape& t, const std::vector<Variable*>& v) { return ops::row_sum(t, v[0]); });
   expect_gradients_match(*backend, {random_input("x", {5, 3}, 2)},
                          [](Tape& t, const std::vector<Variable*>& v) { return ops::mean_all(t, v[0]); });
+  expect_gradients_match(*backend, {random_input("x", {5, 3}, 3)},
+                         [](Tape& t, const std::vector<Variable*>& v) { return ops::mean_all(t, v[0], -2.5); });
 }
 
 TEST_F(GradCheck, Normalisation) {
