@@ -20,7 +20,8 @@
 #                  from the checkpoint"
 #   throughput     many jobs per GPU: the paper ENZYMES experiment (10 jobs) and the quickstart (20
 #                  jobs), GPU_THROUGHPUT_EPOCHS epochs a job, under mpirun with 1, 4, 8 and 16 ranks
-#                  sharing the one GPU and with 16 ranks on the CPU cores: wall time and jobs per
+#                  sharing the one GPU, with 16 ranks on the CPU cores, and with 16 ranks sharing
+#                  the GPU through CUDA MPS (where the machine has it): wall time and jobs per
 #                  hour of each, as a table (with what time the budget leaves; rows print as they
 #                  finish)
 # The report, report.md (every command, its exit code, wall time and the tail of its output), and
@@ -35,7 +36,8 @@
 # GPU_BENCH_EPOCHS (timed epochs of each benchmark, default 5; 1 with --no-gpu),
 # GPU_THROUGHPUT_EPOCHS (default 30; 3 with --no-gpu, where the throughput step runs 1 and 2 CPU
 # ranks only), GPU_THROUGHPUT_RUNS (the backend:ranks runs, default "cuda:1 cuda:4 cuda:8 cuda:16
-# cpu:16").
+# cpu:16 cuda-mps:16"; cuda-mps: the CUDA backend with the ranks sharing the GPU through CUDA MPS,
+# not run where nvidia-cuda-mps-control is missing or its daemon does not start).
 set -uo pipefail
 bundle="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 report_dir="${OUT:-$PWD/gpu-report}"
@@ -53,7 +55,7 @@ while (( $# )); do
 done
 ranks="${GPU_MPI_RANKS:-4}"
 if (( gpu )); then backend=cuda; mpi_epochs="${GPU_MPI_EPOCHS:-60}"; bench_epochs="${GPU_BENCH_EPOCHS:-5}"
-  throughput_epochs="${GPU_THROUGHPUT_EPOCHS:-30}"; throughput_runs="${GPU_THROUGHPUT_RUNS:-cuda:1 cuda:4 cuda:8 cuda:16 cpu:16}"
+  throughput_epochs="${GPU_THROUGHPUT_EPOCHS:-30}"; throughput_runs="${GPU_THROUGHPUT_RUNS:-cuda:1 cuda:4 cuda:8 cuda:16 cpu:16 cuda-mps:16}"
 else backend=cpu; mpi_epochs="${GPU_MPI_EPOCHS:-20}"; bench_epochs="${GPU_BENCH_EPOCHS:-1}"
   throughput_epochs="${GPU_THROUGHPUT_EPOCHS:-3}"; throughput_runs="${GPU_THROUGHPUT_RUNS:-cpu:1 cpu:2}"; fi
 
@@ -136,8 +138,27 @@ run_and_kill() {
 # Jobs per hour of whole experiments run from empty folders, one row per (experiment, backend,
 # ranks) of $throughput_runs; fails when a run exits non-zero or leaves fewer job files than the
 # experiment has jobs.
+# CUDA MPS (Multi-Process Service) for the cuda-mps runs: its control daemon with its pipes and
+# logs in the work folder; the ranks find it through CUDA_MPS_PIPE_DIRECTORY. mps_stop appends the
+# server list (did the ranks use MPS?) and the daemon's log to the run's log, then quits it.
+mps_why=""
+mps_start() {
+  command -v nvidia-cuda-mps-control > /dev/null || { mps_why="no nvidia-cuda-mps-control on this machine"; return 1; }
+  export CUDA_MPS_PIPE_DIRECTORY="$work/mps-pipe" CUDA_MPS_LOG_DIRECTORY="$work/mps-log"
+  mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
+  if ! nvidia-cuda-mps-control -d; then
+    mps_why="the MPS control daemon did not start"; unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY; return 1
+  fi
+}
+mps_stop() {
+  { echo "== MPS servers:"; echo get_server_list | nvidia-cuda-mps-control
+    echo "== MPS control log:"; tail -n 20 "$CUDA_MPS_LOG_DIRECTORY/control.log" 2>/dev/null; } >> "$1" 2>&1
+  echo quit | nvidia-cuda-mps-control > /dev/null 2>&1
+  sleep 1
+  unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
+}
 throughput() {
-  local status=0 experiment config jobs spec kind np dir t0 t1 rc n seconds
+  local status=0 experiment config jobs spec kind np dir t0 t1 rc n seconds backend_kind mps
   echo "| experiment | jobs | epochs a job | backend | ranks | seconds | jobs per hour |"
   echo "|---|---|---|---|---|---|---|"
   for experiment in paper-enzymes quickstart; do
@@ -145,18 +166,29 @@ throughput() {
     else config=configs/quickstart.yaml; jobs=20; fi
     for spec in $throughput_runs; do
       kind="${spec%%:*}" np="${spec##*:}" dir="$work/throughput-$experiment-$kind-$np"
+      backend_kind="$kind" mps=()
+      if [[ "$kind" == cuda-mps ]]; then  # the ranks' kernels share the GPU through CUDA MPS
+        backend_kind=cuda
+        if ! mps_start; then
+          echo "| $experiment | | $throughput_epochs | $kind | $np | | not run: $mps_why |"
+          continue
+        fi
+        mps=(-x CUDA_MPS_PIPE_DIRECTORY)
+      fi
       t0=$(date +%s.%N)
-      mpirun --allow-run-as-root --oversubscribe --bind-to none -np "$np" "$bundle/bin/diffpool" run "$bundle/$config" \
-        --set output.dir="$dir" --set backend.kind="$kind" --set training.epochs="$throughput_epochs" \
+      mpirun --allow-run-as-root --oversubscribe --bind-to none -np "$np" "${mps[@]}" \
+        "$bundle/bin/diffpool" run "$bundle/$config" \
+        --set output.dir="$dir" --set backend.kind="$backend_kind" --set training.epochs="$throughput_epochs" \
         --set output.progress=plain > "$dir.log" 2>&1
       rc=$?
       t1=$(date +%s.%N)
+      [[ "$kind" == cuda-mps ]] && mps_stop "$dir.log"
       n=$(find "$dir/jobs" -name '*.h5' 2>/dev/null | wc -l)
       seconds=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
       if (( rc != 0 || n != jobs )); then
         echo "| $experiment | $n of $jobs | $throughput_epochs | $kind | $np | $seconds | failed (exit $rc) |"
         tail -n 15 "$dir.log"
-        status=1
+        [[ "$kind" == cuda-mps ]] || status=1  # MPS is an experiment: its failure is reported, not the step's
       else
         echo "| $experiment | $jobs | $throughput_epochs | $kind | $np | $seconds | $(awk -v j="$jobs" -v s="$seconds" 'BEGIN { printf "%.0f", 3600 * j / s }') |"
       fi
