@@ -182,6 +182,30 @@ class Backend : public DeviceMemory {
     for (const GemmGroup& g : groups)
       gemm(trans_a, trans_b, g.m, g.n, g.k, alpha, g.a, g.lda, g.b, g.ldb, 1.0, g.c, g.ldc, dtype);
   }
+  // A layer's linear part in one call (ops::linear: y = b + x W_x + x2 W_x2, GraphSAGE's self and
+  // neighbour terms): C [m, n] = start + sum_g alpha op(A_g) op(B_g), the groups added in the
+  // order given, where every group is m x n and has the same c and ldc (= n), and `start` is a
+  // device row of n elements broadcast over C's rows (a bias) or null (C starts from 0; what C
+  // held before is never read). At least one group. The default makes the calls ops::linear made
+  // before this primitive existed: a broadcast of `start`, then gemm group by group with beta 1
+  // (without `start`, the first group with beta 0), so CPU results are those of that code; the
+  // CUDA backend runs it as one launch of gemm_grouped_sum's kernel, whose tiles start from
+  // `start`, when every group fits that kernel. (Inline for the reason given at gemm_grouped.)
+  virtual void gemm_sum_from_row(Trans trans_a, Trans trans_b, const std::vector<GemmGroup>& groups, const void* start,
+                                 double alpha, DType dtype) {
+    if (groups.empty()) return;
+    const GemmGroup& first = groups.front();
+    if (start) {
+      Tensor c(first.c, Shape{first.m, first.n}, dtype, device());
+      const Tensor row(const_cast<void*>(start), Shape{first.n}, dtype, device());
+      map(MapOp::broadcast, c, &row, Broadcast::row, 0, 1, 0, c);
+    }
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+      const GemmGroup& g = groups[i];
+      gemm(trans_a, trans_b, g.m, g.n, g.k, alpha, g.a, g.lda, g.b, g.ldb, start || i > 0 ? 1.0 : 0.0, g.c, g.ldc,
+           dtype);
+    }
+  }
   // Column sums that add into one shared output (the bias gradient of that layer: db[:k_g] +=
   // colsum(dY_g)): out[:cols_g] += alpha colsum(a_g) for each group in the order given, where
   // every group's out is the same (RowsGroup's b unused). The default is reduce_cols with beta 1

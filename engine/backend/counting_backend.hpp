@@ -89,6 +89,12 @@ class CountingBackend final : public Backend {
       flops_.gemm += 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k);
     if (execute_) inner_.gemm_grouped_sum(trans_a, trans_b, groups, alpha, dtype);
   }
+  void gemm_sum_from_row(Trans trans_a, Trans trans_b, const std::vector<GemmGroup>& groups, const void* start,
+                         double alpha, DType dtype) override {
+    for (const GemmGroup& g : groups)
+      flops_.gemm += 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k);
+    if (execute_) inner_.gemm_sum_from_row(trans_a, trans_b, groups, start, alpha, dtype);
+  }
   void reduce_cols_grouped_sum(const std::vector<RowsGroup>& groups, double alpha, DType dtype) override {
     if (execute_) inner_.reduce_cols_grouped_sum(groups, alpha, dtype);
   }

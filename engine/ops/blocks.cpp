@@ -174,12 +174,22 @@ void block_linear_backward(Tape& tape, const Record& r) {
   Backend& be = tape.backend();
   const int64_t kmax = w->value.cols();
   const DType dt = dy.dtype();
-  // dx_g = dy_g W_rows[:, :k_g]^T for the rows of W that input meets (from row `first`).
+  // dx_g = dy_g W_rows[:, :k_g]^T for the rows of W that input meets (from row `first`); x's and
+  // x2's groups in one grouped call when their gradients start alike (the CPU runs them as
+  // before, x's graphs then x2's).
+  std::vector<GemmGroup> groups;
+  double groups_beta = 0;
+  const void* x_gradient = nullptr;
   const auto input_gradient = [&](Variable* in, int64_t first) {
     if (!wants_grad(in)) return;
     const int64_t f = in->value.cols();
     auto dx = tape.grad_target(in);  // every row of x belongs to one block
-    std::vector<GemmGroup> groups;
+    if (!groups.empty() && (dx.beta != groups_beta || dx.tensor.data() == x_gradient)) {
+      be.gemm_grouped(Trans::no, Trans::yes, groups, 1.0, groups_beta, dt);  // x2 is x, or differs in beta
+      groups.clear();
+    }
+    x_gradient = dx.tensor.data();
+    groups_beta = dx.beta;
     for (int64_t g = 0; g < Y.count(); ++g) {
       const Tensor dyg = Y.view(dy, g);
       const int64_t n = dyg.rows(), k = dyg.cols();
@@ -187,10 +197,10 @@ void block_linear_backward(Tape& tape, const Record& r) {
       groups.push_back(GemmGroup{n, f, k, dyg.data(), k, detail::row_ptr(w->value, first), kmax,
                                  detail::row_ptr(dx.tensor, Y.row_begin[g]), f});
     }
-    be.gemm_grouped(Trans::no, Trans::yes, groups, 1.0, dx.beta, dt);
   };
   input_gradient(x, 0);
   if (x2) input_gradient(x2, x->value.cols());
+  if (!groups.empty()) be.gemm_grouped(Trans::no, Trans::yes, groups, 1.0, groups_beta, dt);
   // The graphs share W's leading columns: their contributions add up, so a new gradient is zeroed first.
   auto accumulate_target = [&](Variable* v) -> Tensor& {
     auto t = tape.grad_target(v);

@@ -27,16 +27,11 @@ Variable* linear(Tape& tape, Variable* x, Variable* w, Variable* b, Variable* x2
   }
   const int64_t n = X.rows(), f = X.cols(), h = W.cols();
   Variable* y = new_output(tape, Shape{n, h}, X.dtype());
-  Backend& be = tape.backend();
-  if (b) {
-    DP_CHECK(b->value.numel() == h, "linear: bias {} for {} outputs", b->value.describe(), h);
-    be.map(MapOp::broadcast, y->value, &b->value, Broadcast::row, 0, 1, 0, y->value);
-  }
-  be.gemm(Trans::no, Trans::no, n, h, f, 1.0, X.data(), f, W.data(), h, b ? 1.0 : 0.0, y->value.data(), h,
-          X.dtype());
-  if (x2)
-    be.gemm(Trans::no, Trans::no, n, h, f2, 1.0, x2->value.data(), f2, detail::row_ptr(W, f), h, 1.0, y->value.data(),
-            h, X.dtype());
+  if (b) DP_CHECK(b->value.numel() == h, "linear: bias {} for {} outputs", b->value.describe(), h);
+  // y = b + x W[:f] + x2 W[f:], one backend call (one launch on CUDA for small batches).
+  std::vector<GemmGroup> terms{GemmGroup{n, h, f, X.data(), f, W.data(), h, y->value.data(), h}};
+  if (x2) terms.push_back(GemmGroup{n, h, f2, x2->value.data(), f2, detail::row_ptr(W, f), h, y->value.data(), h});
+  tape.backend().gemm_sum_from_row(Trans::no, Trans::no, terms, b ? b->value.data() : nullptr, 1.0, X.dtype());
   Record r;
   r.kind = OpKind::linear;
   r.inputs = {x, w, b, x2};
@@ -52,15 +47,25 @@ void linear_backward(Tape& tape, const Record& r) {
   const int64_t n = x->value.rows(), f = x->value.cols(), h = w->value.cols();
   const int64_t f2 = x2 ? x2->value.cols() : 0;
   const DType dt = dy.dtype();
+  // dx = dy W[:f]^T and dx2 = dy W[f:]^T: one grouped call when both start alike (one launch on
+  // CUDA for small batches); the CPU runs them as the two products, in this order.
+  std::vector<GemmGroup> inputs;
+  double inputs_beta = 0;
   if (wants_grad(x)) {
     auto dx = tape.grad_target(x);
-    be.gemm(Trans::no, Trans::yes, n, f, h, 1.0, dy.data(), h, w->value.data(), h, dx.beta, dx.tensor.data(), f, dt);
+    inputs.push_back(GemmGroup{n, f, h, dy.data(), h, w->value.data(), h, dx.tensor.data(), f});
+    inputs_beta = dx.beta;
   }
   if (wants_grad(x2)) {
     auto dx2 = tape.grad_target(x2);
-    be.gemm(Trans::no, Trans::yes, n, f2, h, 1.0, dy.data(), h, detail::row_ptr(w->value, f), h, dx2.beta,
-            dx2.tensor.data(), f2, dt);
+    if (!inputs.empty() && (dx2.beta != inputs_beta || dx2.tensor.data() == inputs.front().c)) {
+      be.gemm_grouped(Trans::no, Trans::yes, inputs, 1.0, inputs_beta, dt);  // x2 is x, or differs in beta
+      inputs.clear();
+    }
+    inputs.push_back(GemmGroup{n, f2, h, dy.data(), h, detail::row_ptr(w->value, f), h, dx2.tensor.data(), f2});
+    inputs_beta = dx2.beta;
   }
+  if (!inputs.empty()) be.gemm_grouped(Trans::no, Trans::yes, inputs, 1.0, inputs_beta, dt);
   if (wants_grad(w)) {
     auto dw = tape.grad_target(w);
     be.gemm(Trans::yes, Trans::no, f, h, n, 1.0, x->value.data(), f, dy.data(), h, dw.beta, dw.tensor.data(), h, dt);

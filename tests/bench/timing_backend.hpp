@@ -142,6 +142,17 @@ class TimingBackend final : public Backend {
                       rounded(k), groups.size()),
           [&] { inner_.gemm_grouped_sum(trans_a, trans_b, groups, alpha, dtype); });
   }
+  void gemm_sum_from_row(Trans trans_a, Trans trans_b, const std::vector<GemmGroup>& groups, const void* start,
+                         double alpha, DType dtype) override {
+    int64_t m = 0, n = 0, k = 0;
+    for (const GemmGroup& g : groups) {  // beta as the default implementation's gemm calls have it
+      ++gemm_shapes_[GemmShape{trans_a, trans_b, g.m, g.n, g.k, 1, start || &g != &groups.front() ? 1.0 : 0.0, dtype}];
+      m = std::max(m, g.m), n = std::max(n, g.n), k = std::max(k, g.k);
+    }
+    timed(fmt::format("gemm_sum_from_row {}{} {}x{} up to k {} x{}{}", t(trans_a), t(trans_b), rounded(m), rounded(n),
+                      rounded(k), groups.size(), start ? " with bias" : ""),
+          [&] { inner_.gemm_sum_from_row(trans_a, trans_b, groups, start, alpha, dtype); });
+  }
   void reduce_cols_grouped_sum(const std::vector<RowsGroup>& groups, double alpha, DType dtype) override {
     timed(fmt::format("reduce_cols_grouped_sum x{}", groups.size()),
           [&] { inner_.reduce_cols_grouped_sum(groups, alpha, dtype); });

@@ -473,6 +473,86 @@ TEST_F(BackendParity, GemmGroupedSum) {
 // gradient): 70 groups, more than one launch takes (64), of 0 to 40 rows and 0 to 70 columns
 // (three tiles of 32), empty ones, and one of 600 rows; the output's elements past the widest
 // group stay as they were.
+// A layer's linear part, C = start + sum_g alpha op(A_g) op(B_g) (gemm_sum_from_row): with and
+// without a bias row, one, two and 50 terms (more than a launch's 48: the second launch adds to
+// the first), every transpose pair, a term of k 0, and terms over the grouped kernel's limit
+// (cuBLAS after a broadcast); C starts as NaN, which must never be read.
+TEST_F(BackendParity, GemmSumFromRow) {
+  Rng rng(37);
+  struct Case {
+    std::string name;
+    int64_t m, n;
+    std::vector<int64_t> ks;
+    bool start;
+  };
+  std::vector<Case> cases = {{"one term, bias", 37, 29, {5}, true},
+                             {"one term, no bias", 37, 29, {13}, false},
+                             {"two terms, bias", 40, 30, {7, 3}, true},
+                             {"two terms, no bias, k 0 first", 17, 33, {0, 9}, false},
+                             {"over the kernel's limit", 40, 30, {900, 4}, true},
+                             {"over the kernel's limit, no bias", 40, 30, {2, 900}, false}};
+  Case many{"50 terms, bias", 21, 18, {}, true};
+  for (int g = 0; g < 50; ++g) many.ks.push_back(1 + static_cast<int64_t>(rng.below(6)));
+  cases.push_back(many);
+  for_each_float([&](auto zero) {
+    using T = decltype(zero);
+    for (const Case& c : cases)
+      for (Trans ta : {Trans::no, Trans::yes})
+        for (Trans tb : {Trans::no, Trans::yes}) {
+          const std::string what = "gemm_sum_from_row " + c.name + " " + trans_name(ta) + trans_name(tb);
+          SCOPED_TRACE(what);
+          const double alpha = 0.5;
+          std::vector<int64_t> a_at, b_at;
+          int64_t a_size = 0, b_size = 0;
+          for (int64_t k : c.ks) {
+            a_at.push_back(a_size), b_at.push_back(b_size);
+            a_size += c.m * k + 1, b_size += k * c.n + 1;
+          }
+          const auto a = random_values<T>(rng, a_size, -1, 1);
+          const auto b = random_values<T>(rng, b_size, -1, 1);
+          const auto bias = random_values<T>(rng, c.n, -1, 1);
+          Twin ta_ = twin<T>(a, Shape{a_size});
+          Twin tb_ = twin<T>(b, Shape{b_size});
+          Twin tbias = twin<T>(bias, Shape{c.n});
+          Twin tc = twin<T>(nan_values<T>(c.m * c.n), Shape{c.m * c.n});
+          auto groups_of = [&](const Tensor& a_t, const Tensor& b_t, Tensor& c_t) {
+            std::vector<GemmGroup> groups;
+            for (std::size_t g = 0; g < c.ks.size(); ++g) {
+              const int64_t k = c.ks[g];
+              groups.push_back(GemmGroup{c.m, c.n, k, static_cast<const T*>(a_t.data()) + a_at[g],
+                                         std::max<int64_t>(1, ta == Trans::no ? k : c.m),
+                                         static_cast<const T*>(b_t.data()) + b_at[g],
+                                         std::max<int64_t>(1, tb == Trans::no ? c.n : k), c_t.data(), c.n});
+            }
+            return groups;
+          };
+          ref().gemm_sum_from_row(ta, tb, groups_of(ta_.reference, tb_.reference, tc.reference),
+                                  c.start ? tbias.reference.data() : nullptr, alpha, dtype_of<T>());
+          gpu().gemm_sum_from_row(ta, tb, groups_of(ta_.tested, tb_.tested, tc.tested),
+                                  c.start ? tbias.tested.data() : nullptr, alpha, dtype_of<T>());
+          // Bounds: |bias| plus |alpha| sum |a b| over every term of the element.
+          std::vector<double> bounds(static_cast<std::size_t>(c.m * c.n));
+          for (int64_t i = 0; i < c.m; ++i)
+            for (int64_t j = 0; j < c.n; ++j) {
+              double sum = c.start ? std::abs(static_cast<double>(bias[static_cast<std::size_t>(j)])) : 0.0;
+              for (std::size_t g = 0; g < c.ks.size(); ++g) {
+                const int64_t k = c.ks[g];
+                for (int64_t l = 0; l < k; ++l) {
+                  const double av = ta == Trans::no ? a[static_cast<std::size_t>(a_at[g] + i * k + l)]
+                                                    : a[static_cast<std::size_t>(a_at[g] + l * c.m + i)];
+                  const double bv = tb == Trans::no ? b[static_cast<std::size_t>(b_at[g] + l * c.n + j)]
+                                                    : b[static_cast<std::size_t>(b_at[g] + j * k + l)];
+                  sum += alpha * std::abs(av * bv);
+                }
+              }
+              bounds[static_cast<std::size_t>(i * c.n + j)] = sum;
+            }
+          expect_close_twin<T>(what, tc, &bounds);
+          expect_all_finite(what, download<T>(gpu(), tc.tested));
+        }
+  });
+}
+
 TEST_F(BackendParity, ReduceColsGroupedSum) {
   Rng rng(37);
   const int64_t width = 80;

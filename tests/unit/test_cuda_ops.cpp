@@ -200,6 +200,27 @@ std::vector<OpCase> make_op_cases() {
   add_case("linear without bias", OpKind::linear, {random_input("x", {kRows, 7}, 4), random_input("w", {7, 3}, 5)},
            [](OpEnv& e, V v) { return ops::linear(e.tape(), v[0], v[1], nullptr); })
       .product = true;
+  // GraphSAGE's form, [x | x2] w + b: one backend call forward (gemm_sum_from_row) and one for
+  // both input gradients; x2 = x (one gradient, two terms); and a batch over the grouped
+  // kernel's limit (cuBLAS per term, as before).
+  add_case("linear with x2", OpKind::linear,
+           {random_input("x", {kRows, 7}, 61), random_input("w", {12, 9}, 62), random_input("b", {9}, 63),
+            random_input("x2", {kRows, 5}, 64)},
+           [](OpEnv& e, V v) { return ops::linear(e.tape(), v[0], v[1], v[2], v[3]); })
+      .product = true;
+  add_case("linear with x2, no bias", OpKind::linear,
+           {random_input("x", {kRows, 3}, 65), random_input("w", {7, 20}, 66), random_input("x2", {kRows, 4}, 67)},
+           [](OpEnv& e, V v) { return ops::linear(e.tape(), v[0], v[1], nullptr, v[2]); })
+      .product = true;
+  add_case("linear with x2 = x", OpKind::linear,
+           {random_input("x", {kRows, 6}, 68), random_input("w", {12, 5}, 69), random_input("b", {5}, 70)},
+           [](OpEnv& e, V v) { return ops::linear(e.tape(), v[0], v[1], v[2], v[0]); })
+      .product = true;
+  add_case("linear with x2, over the grouped kernel's limit", OpKind::linear,
+           {random_input("x", {300, 64}, 71), random_input("w", {128, 60}, 72), random_input("b", {60}, 73),
+            random_input("x2", {300, 64}, 74)},
+           [](OpEnv& e, V v) { return ops::linear(e.tape(), v[0], v[1], v[2], v[3]); })
+      .product = true;
   add_case("bmm", OpKind::bmm, {random_input("a", {3 * 4, 5}, 6), random_input("b", {3 * 5, 6}, 7)},
            [](OpEnv& e, V v) { return ops::bmm(e.tape(), v[0], v[1], 3); })
       .product = true;
@@ -249,6 +270,13 @@ std::vector<OpCase> make_op_cases() {
              {random_input("x", {kRows, 6}, 51), random_input("w", {6, 4}, 52), random_input("b", {4}, 53)},
              [](OpEnv& e, V v) {
                return ops::block_linear(e.tape(), v[0], v[1], v[2], e.context(&e.blocks(ragged_blocks(rows, ks))));
+             }).product = true;
+    add_case("block_linear with x2", OpKind::block_linear,
+             {random_input("x", {kRows, 6}, 75), random_input("w", {9, 4}, 76), random_input("b", {4}, 77),
+              random_input("x2", {kRows, 3}, 78)},
+             [](OpEnv& e, V v) {
+               return ops::block_linear(e.tape(), v[0], v[1], v[2], e.context(&e.blocks(ragged_blocks(rows, ks))),
+                                        v[3]);
              }).product = true;
     add_case("block_softmax", OpKind::block_softmax, {random_input("x", {e_s, 1}, 54, -3, 3)}, [](OpEnv& e, V v) {
       return ops::block_softmax(e.tape(), v[0], e.context(&e.blocks(ragged_blocks(rows, ks))));
@@ -674,6 +702,64 @@ TEST_F(CudaModel, GraphSageBaseline) {
 }
 
 #if defined(DIFFPOOL_CUDA_EMULATION)
+// A GraphSAGE layer's linear part, [x | x2] w + b, over a batch of 20 ENZYMES graphs' size (652
+// rows, width 30, as the paper model's hidden layers): the forward is one launch (the grouped-sum
+// kernel starting from the bias; before, a broadcast and two cuBLAS calls), the two input
+// gradients one more (before, two cuBLAS calls); the weight gradient stays two cuBLAS calls
+// (products of k = 652, where cuBLAS splits k and the grouped kernel's tiles would run it in
+// sequence) and the bias gradient one column sum. Over the grouped kernel's limit, the calls of
+// before.
+TEST(CudaLaunches, GraphSageLinearPart) {
+  auto be = DP_CUDA_NS::create_cuda_backend(0);
+  for (const int64_t rows : {int64_t{652}, int64_t{1200}}) {
+    SCOPED_TRACE(std::to_string(rows) + " rows");
+    const bool small = rows * 30 * 30 <= (int64_t{1} << 20);
+    Workspace ws(*be);
+    Tape tape(*be, ws);
+    Rng rng(rows);
+    auto input = [&](Shape shape) {
+      std::vector<double> values(static_cast<std::size_t>(shape.numel()));
+      for (double& v : values) v = rng.uniform(-1, 1);
+      return tape.input(upload_as(ws, values, shape, DType::f32), true);
+    };
+    Variable *x = input(Shape{rows, 30}), *x2 = input(Shape{rows, 30}), *w = input(Shape{60, 30}), *b = input(Shape{30});
+    Variable* r = input(Shape{rows, 30});  // weights of the loss, mean(y * r)
+    be->synchronize();
+    auto sites = [] { return diffpool_emulator_launches_by_site(); };
+    auto count = [](const std::map<std::string, long long>& after, const std::map<std::string, long long>& before,
+                    const std::string& site) {
+      const auto a = after.find(site), b = before.find(site);
+      return (a == after.end() ? 0 : a->second) - (b == before.end() ? 0 : b->second);
+    };
+    auto total = [](const std::map<std::string, long long>& after, const std::map<std::string, long long>& before) {
+      long long n = 0;
+      for (const auto& [site, c] : after) n += c - (before.count(site) ? before.at(site) : 0);
+      return n;
+    };
+    const auto start = sites();
+    Variable* y = ops::linear(tape, x, w, b, x2);
+    const auto forward = sites();
+    EXPECT_EQ(total(forward, start), small ? 1 : 3) << "launches and cuBLAS calls of the forward";
+    EXPECT_EQ(count(forward, start, "gemm_sum_from_row"), small ? 1 : 0);
+    Variable* loss = ops::mean_all(tape, ops::mul(tape, y, r));
+    tape.backward(loss);
+    const auto backward = sites();
+    EXPECT_EQ(count(backward, forward, "gemm_grouped"), small ? 1 : 0) << "both input gradients in one launch";
+    EXPECT_EQ(count(backward, forward, "cublas"), small ? 2 : 4) << "the weight gradient's (and over the limit dx's)";
+    // The result is the product's: y = x w[:30] + x2 w[30:] + b against the CPU's.
+    const auto host = [&](Variable* v) { return download<float>(*be, v->value); };
+    std::vector<float> hx = host(x), hx2 = host(x2), hw = host(w), hb = host(b), hy = host(y);
+    for (int64_t i = 0; i < rows; i += 97)
+      for (int64_t j = 0; j < 30; ++j) {
+        double expected = hb[static_cast<std::size_t>(j)];
+        for (int64_t p = 0; p < 30; ++p)
+          expected += static_cast<double>(hx[static_cast<std::size_t>(i * 30 + p)]) * hw[static_cast<std::size_t>(p * 30 + j)] +
+                      static_cast<double>(hx2[static_cast<std::size_t>(i * 30 + p)]) * hw[static_cast<std::size_t>((30 + p) * 30 + j)];
+        EXPECT_NEAR(hy[static_cast<std::size_t>(i * 30 + j)], expected, 1e-4) << "y[" << i << ", " << j << "]";
+      }
+  }
+}
+
 // What a training step asks of the device, counted by the emulation: once the caching allocator
 // holds the step's memory, a step (batch upload, forward, backward, Adam with clipping) must
 // never make the host wait: no device-to-host copy, no stream synchronisation, no cudaMalloc or

@@ -603,6 +603,31 @@ class CudaBackend final : public Backend {
     flush();
   }
 
+  // A layer's linear part (bias, x W_x, x2 W_x2) in one launch of the grouped-sum kernel, its
+  // tiles starting from the bias, where every group fits the kernel (the small batches of
+  // ENZYMES-like datasets); otherwise the default's broadcast and cuBLAS calls.
+  void gemm_sum_from_row(Trans trans_a, Trans trans_b, const std::vector<GemmGroup>& groups, const void* start,
+                         double alpha, DType dtype) override {
+    if (groups.empty()) return;
+    const GemmGroup& first = groups.front();
+    bool fits = grouped_kernel_ && first.m > 0 && first.n > 0;
+    for (const GemmGroup& g : groups) {
+      DP_CHECK(g.c == first.c && g.ldc == first.ldc && g.m == first.m && g.n == first.n,
+               "gemm_sum_from_row: the groups must share one output (c, ldc, m and n)");
+      fits = fits && fits_grouped_kernel(g);
+    }
+    if (!fits) {
+      Backend::gemm_sum_from_row(trans_a, trans_b, groups, start, alpha, dtype);
+      return;
+    }
+    dispatch_float(dtype, "gemm_sum_from_row", [&](auto zero) {
+      using T = decltype(zero);
+      kernels::gemm_grouped_sum<T>(stream_.get(), trans_a, trans_b, groups.data(), static_cast<int64_t>(groups.size()),
+                                   first.m, first.n, static_cast<T>(alpha), matmul_precision_ == MatmulPrecision::tf32,
+                                   /*from_start=*/true, static_cast<const T*>(start));
+    });
+  }
+
   // Every group in one launch per 64 groups (kernels_reduce.cu); DIFFPOOL_CUDA_GEMM_GROUPED=0
   // turns these off with the grouped products (one launch or two per group, as before).
   void dot_grouped(const std::vector<DotGroup>& groups, double alpha, double beta, DType dtype) override {

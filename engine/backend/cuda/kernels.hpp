@@ -114,10 +114,11 @@ void gemm_grouped(cudaStream_t stream, Trans trans_a, Trans trans_b, const GemmG
                   T beta, bool tf32);
 // C[:m_g, :n_g] += alpha op(A_g) op(B_g) for `count` groups sharing C (Backend::gemm_grouped_sum:
 // every group's c and ldc the same), in group order, the same limits; C is `m` x `n` (the
-// largest m_g and n_g).
+// largest m_g and n_g). from_start (Backend::gemm_sum_from_row, every group m x n): C is not
+// read; it starts from the row `start` [n] broadcast over its rows, or from 0 where start is null.
 template <class T>
 void gemm_grouped_sum(cudaStream_t stream, Trans trans_a, Trans trans_b, const GemmGroup* groups, int64_t count,
-                      int64_t m, int64_t n, T alpha, bool tf32);
+                      int64_t m, int64_t n, T alpha, bool tf32, bool from_start = false, const T* start = nullptr);
 
 // ---- reductions, graphs and batch norm (kernels_reduce.cu) --------------------------------------
 // Grouped launches take their groups in the launch arguments (device_common.cuh), 64 per launch.

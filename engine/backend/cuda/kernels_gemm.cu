@@ -80,9 +80,11 @@ __global__ void gemm_grouped_kernel(GemmChunk<T> chunk, T alpha, T beta, bool tf
 
 // Backend::gemm_grouped_sum: blockIdx.x strides over the 16 x 16 tiles of the shared C [m, n]; a
 // block adds the groups that reach its tile in chunk order, each as gemm with beta 1 would:
-// C = alpha (op(A_g) op(B_g)) + C.
+// C = alpha (op(A_g) op(B_g)) + C. With `from_start` (Backend::gemm_sum_from_row's first chunk)
+// C is not read: each element starts from start[j] (0 without start) and is written.
 template <class T, bool TransA, bool TransB>
-__global__ void gemm_grouped_sum_kernel(GemmChunk<T> chunk, int m, int n, T alpha, bool tf32) {
+__global__ void gemm_grouped_sum_kernel(GemmChunk<T> chunk, int m, int n, T alpha, bool tf32, const T* start,
+                                        bool from_start) {
   __shared__ T a_tile[kTile][kTile + 1];
   __shared__ T b_tile[kTile][kTile + 1];
   T* const c = chunk.groups[0].c;
@@ -95,6 +97,10 @@ __global__ void gemm_grouped_sum_kernel(GemmChunk<T> chunk, int m, int n, T alph
     T* cij = c + static_cast<int64_t>(i) * ldc + j;
     T value = T(0);
     bool touched = false;
+    if (from_start && i < m && j < n) {
+      if (start) value = start[j];
+      touched = true;
+    }
     for (int32_t q = 0; q < chunk.count; ++q) {
       const GroupDesc<T>& g = chunk.groups[q];
       if (i0 >= g.m || j0 >= g.n) continue;  // the group does not reach this tile (uniform in the block)
@@ -145,20 +151,24 @@ void gemm_grouped(cudaStream_t stream, Trans trans_a, Trans trans_b, const GemmG
 
 template <class T>
 void gemm_grouped_sum(cudaStream_t stream, Trans trans_a, Trans trans_b, const GemmGroup* groups, int64_t count,
-                      int64_t m, int64_t n, T alpha, bool tf32) {
-  // Chunks run one after another on the stream, so the groups still add in order.
+                      int64_t m, int64_t n, T alpha, bool tf32, bool from_start, const T* start) {
+  // Chunks run one after another on the stream, so the groups still add in order; only the first
+  // starts from `start`.
+  bool first = true;
   for_each_group_chunk<kGroupsPerLaunch>(groups, count, &group_desc<T>, [&](const GemmChunk<T>& chunk) {
-    launch(DP_CUDA_SITE("gemm_grouped_sum"), grouped_sum_kernel<T>(trans_a, trans_b),
-           dim3(grid_for(ceil_div(m, kTile) * ceil_div(n, kTile), 1)), dim3(kTile, kTile), stream, chunk,
-           static_cast<int>(m), static_cast<int>(n), alpha, tf32);
+    launch(first && from_start ? DP_CUDA_SITE("gemm_sum_from_row") : DP_CUDA_SITE("gemm_grouped_sum"),
+           grouped_sum_kernel<T>(trans_a, trans_b), dim3(grid_for(ceil_div(m, kTile) * ceil_div(n, kTile), 1)),
+           dim3(kTile, kTile), stream, chunk, static_cast<int>(m), static_cast<int>(n), alpha, tf32, start,
+           first && from_start);
+    first = false;
   });
 }
 
 template void gemm_grouped<float>(cudaStream_t, Trans, Trans, const GemmGroup*, int64_t, float, float, bool);
 template void gemm_grouped<double>(cudaStream_t, Trans, Trans, const GemmGroup*, int64_t, double, double, bool);
 template void gemm_grouped_sum<float>(cudaStream_t, Trans, Trans, const GemmGroup*, int64_t, int64_t, int64_t, float,
-                                      bool);
+                                      bool, bool, const float*);
 template void gemm_grouped_sum<double>(cudaStream_t, Trans, Trans, const GemmGroup*, int64_t, int64_t, int64_t, double,
-                                       bool);
+                                       bool, bool, const double*);
 
 }  // namespace diffpool::DP_CUDA_NS::kernels
