@@ -206,6 +206,26 @@ class Backend : public DeviceMemory {
            dtype);
     }
   }
+  // The parameter gradients of a layer's linear part in one call (ops::linear's backward): for
+  // each term t, C_t = A_t^T B_t + beta C_t (A_t [k, m_t] with lda, B_t [k, n] with ldb, C_t
+  // [m_t, n] with ldc: a GemmGroup of gemm(Trans::yes, Trans::no) with its m, n and k), then, with
+  // `bias` (rows k, cols n, a the upstream gradient, out the bias gradient; b unused),
+  // out = colsum(a) + bias_beta out. In ops::linear every term's B is the upstream gradient dY
+  // and the terms are W's row blocks: dW_x = x^T dY, dW_x2 = x2^T dY, db = colsum(dY). The
+  // default makes the calls ops::linear's backward made before (gemm per term, then reduce_cols),
+  // so CPU results are those of that code; the CUDA backend does all of it in one launch of its
+  // column-reduction kernel where the terms share B and are small (each at most 2^20
+  // multiply-adds). Either part may be empty. (Inline for the reason given at gemm_grouped.)
+  virtual void weight_gradients(const std::vector<GemmGroup>& terms, double beta, const RowsGroup* bias,
+                                double bias_beta, DType dtype) {
+    for (const GemmGroup& t : terms)
+      gemm(Trans::yes, Trans::no, t.m, t.n, t.k, 1.0, t.a, t.lda, t.b, t.ldb, beta, t.c, t.ldc, dtype);
+    if (bias) {
+      const Tensor a(const_cast<void*>(bias->a), Shape{bias->rows, bias->cols}, dtype, device());
+      Tensor out(bias->out, Shape{bias->cols}, dtype, device());
+      reduce_cols(Reduce::sum, a, nullptr, 1.0, bias_beta, out);
+    }
+  }
   // Column sums that add into one shared output (the bias gradient of that layer: db[:k_g] +=
   // colsum(dY_g)): out[:cols_g] += alpha colsum(a_g) for each group in the order given, where
   // every group's out is the same (RowsGroup's b unused). The default is reduce_cols with beta 1

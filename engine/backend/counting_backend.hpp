@@ -95,6 +95,12 @@ class CountingBackend final : public Backend {
       flops_.gemm += 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k);
     if (execute_) inner_.gemm_sum_from_row(trans_a, trans_b, groups, start, alpha, dtype);
   }
+  void weight_gradients(const std::vector<GemmGroup>& terms, double beta, const RowsGroup* bias, double bias_beta,
+                        DType dtype) override {
+    for (const GemmGroup& g : terms)
+      flops_.gemm += 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k);
+    if (execute_) inner_.weight_gradients(terms, beta, bias, bias_beta, dtype);
+  }
   void reduce_cols_grouped_sum(const std::vector<RowsGroup>& groups, double alpha, DType dtype) override {
     if (execute_) inner_.reduce_cols_grouped_sum(groups, alpha, dtype);
   }

@@ -66,17 +66,24 @@ void linear_backward(Tape& tape, const Record& r) {
     inputs_beta = dx2.beta;
   }
   if (!inputs.empty()) be.gemm_grouped(Trans::no, Trans::yes, inputs, 1.0, inputs_beta, dt);
+  // dW = [x | x2]^T dy (W's two row blocks) and db = colsum(dy): one backend call (one launch on
+  // CUDA for small batches); the CPU runs the two products and the column sum, in this order.
+  std::vector<GemmGroup> weights;
+  double weights_beta = 0;
   if (wants_grad(w)) {
     auto dw = tape.grad_target(w);
-    be.gemm(Trans::yes, Trans::no, f, h, n, 1.0, x->value.data(), f, dy.data(), h, dw.beta, dw.tensor.data(), h, dt);
-    if (x2)
-      be.gemm(Trans::yes, Trans::no, f2, h, n, 1.0, x2->value.data(), f2, dy.data(), h, dw.beta,
-              detail::row_ptr(dw.tensor, f), h, dt);
+    weights.push_back(GemmGroup{f, h, n, x->value.data(), f, dy.data(), h, dw.tensor.data(), h});
+    if (x2) weights.push_back(GemmGroup{f2, h, n, x2->value.data(), f2, dy.data(), h, detail::row_ptr(dw.tensor, f), h});
+    weights_beta = dw.beta;
   }
+  RowsGroup bias;
+  double bias_beta = 0;
   if (wants_grad(b)) {
     auto db = tape.grad_target(b);
-    be.reduce_cols(Reduce::sum, dy, nullptr, 1.0, db.beta, db.tensor);
+    bias = RowsGroup{n, h, dy.data(), nullptr, db.tensor.data()};
+    bias_beta = db.beta;
   }
+  if (!weights.empty() || bias.out) be.weight_gradients(weights, weights_beta, bias.out ? &bias : nullptr, bias_beta, dt);
 }
 
 Variable* bmm(Tape& tape, Variable* a, Variable* b, int64_t batch) {

@@ -153,6 +153,17 @@ class TimingBackend final : public Backend {
                       rounded(k), groups.size(), start ? " with bias" : ""),
           [&] { inner_.gemm_sum_from_row(trans_a, trans_b, groups, start, alpha, dtype); });
   }
+  void weight_gradients(const std::vector<GemmGroup>& terms, double beta, const RowsGroup* bias, double bias_beta,
+                        DType dtype) override {
+    int64_t m = 0, n = 0, k = 0;
+    for (const GemmGroup& g : terms) {
+      ++gemm_shapes_[GemmShape{Trans::yes, Trans::no, g.m, g.n, g.k, 1, beta, dtype}];
+      m = std::max(m, g.m), n = std::max(n, g.n), k = std::max(k, g.k);
+    }
+    timed(fmt::format("weight_gradients tn up to {}x{}x{} x{}{}", rounded(m), rounded(n), rounded(k), terms.size(),
+                      bias ? " with bias" : ""),
+          [&] { inner_.weight_gradients(terms, beta, bias, bias_beta, dtype); });
+  }
   void reduce_cols_grouped_sum(const std::vector<RowsGroup>& groups, double alpha, DType dtype) override {
     timed(fmt::format("reduce_cols_grouped_sum x{}", groups.size()),
           [&] { inner_.reduce_cols_grouped_sum(groups, alpha, dtype); });

@@ -553,6 +553,104 @@ TEST_F(BackendParity, GemmSumFromRow) {
   });
 }
 
+// A linear layer's weight and bias gradients (weight_gradients): C_t = A_t^T B + beta C_t for
+// each term, then bias = colsum(B) + bias_beta bias. One and two terms with and without the
+// bias, the bias alone, four terms (the kernel's most), five (the default's calls), beta 0 over
+// NaN and beta 1, a batch over the kernel's limit, k 0, and terms with their own B (the default).
+TEST_F(BackendParity, WeightGradients) {
+  Rng rng(41);
+  struct Case {
+    std::string name;
+    int64_t k, n;
+    std::vector<int64_t> ms;
+    bool bias;
+    double beta;
+    bool shared_b = true;
+  };
+  const std::vector<Case> cases = {{"one term", 652, 30, {21}, false, 0.0},
+                                   {"two terms and bias", 652, 30, {30, 30}, true, 0.0},
+                                   {"two terms and bias, accumulating", 240, 30, {30, 30}, true, 1.0},
+                                   {"bias alone", 97, 12, {}, true, 1.0},
+                                   {"four terms", 50, 7, {3, 1, 5, 2}, true, 0.0},
+                                   {"five terms", 50, 7, {3, 1, 5, 2, 4}, true, 0.0},
+                                   {"over the kernel's limit", 1200, 30, {30, 30}, true, 0.0},
+                                   {"k 0", 0, 9, {4, 2}, true, 1.0},
+                                   {"separate upstream gradients", 40, 6, {3, 5}, true, 0.0, false}};
+  for_each_float([&](auto zero) {
+    using T = decltype(zero);
+    for (const Case& c : cases) {
+      const std::string what = "weight_gradients " + c.name;
+      SCOPED_TRACE(what);
+      const int64_t terms = static_cast<int64_t>(c.ms.size());
+      int64_t a_size = 0, c_size = 0;
+      std::vector<int64_t> a_at, c_at;
+      for (int64_t m : c.ms) {
+        a_at.push_back(a_size), c_at.push_back(c_size);
+        a_size += c.k * (m + 1) + 1;  // lda m + 1
+        c_size += m * (c.n + 2) + 1;  // ldc n + 2
+      }
+      const int64_t b_count = c.shared_b ? 1 : std::max<int64_t>(terms, 1);
+      const auto a = random_values<T>(rng, std::max<int64_t>(a_size, 1), -1, 1);
+      const auto b = random_values<T>(rng, std::max<int64_t>(b_count * c.k * c.n, 1), -1, 1);
+      const auto c0 = c.beta == 0 ? nan_values<T>(std::max<int64_t>(c_size, 1))
+                                  : random_values<T>(rng, std::max<int64_t>(c_size, 1), -1, 1);
+      const auto bias0 = c.beta == 0 ? nan_values<T>(c.n) : random_values<T>(rng, c.n, -1, 1);
+      Twin ta = twin<T>(a, Shape{static_cast<int64_t>(a.size())});
+      Twin tb = twin<T>(b, Shape{static_cast<int64_t>(b.size())});
+      Twin tc = twin<T>(c0, Shape{static_cast<int64_t>(c0.size())});
+      Twin tbias = twin<T>(bias0, Shape{c.n});
+      auto run = [&](Backend& be, const Tensor& a_t, const Tensor& b_t, Tensor& c_t, Tensor& bias_t) {
+        std::vector<GemmGroup> groups;
+        for (int64_t t = 0; t < terms; ++t) {
+          const T* bt = static_cast<const T*>(b_t.data()) + (c.shared_b ? 0 : t * c.k * c.n);
+          groups.push_back(GemmGroup{c.ms[static_cast<std::size_t>(t)], c.n, c.k,
+                                     static_cast<const T*>(a_t.data()) + a_at[static_cast<std::size_t>(t)],
+                                     c.ms[static_cast<std::size_t>(t)] + 1, bt, c.n,
+                                     static_cast<T*>(c_t.data()) + c_at[static_cast<std::size_t>(t)], c.n + 2});
+        }
+        RowsGroup bias{c.k, c.n, b_t.data(), nullptr, bias_t.data()};
+        be.weight_gradients(groups, c.beta, c.bias ? &bias : nullptr, c.beta, dtype_of<T>());
+      };
+      run(ref(), ta.reference, tb.reference, tc.reference, tbias.reference);
+      run(gpu(), ta.tested, tb.tested, tc.tested, tbias.tested);
+      // Bounds: |beta C| plus the sum of |a b| over the element's terms; |beta bias| plus sum |b|.
+      std::vector<double> bounds(c0.size(), 0.0), bias_bounds(static_cast<std::size_t>(c.n), 0.0);
+      for (int64_t t = 0; t < terms; ++t) {
+        const int64_t m = c.ms[static_cast<std::size_t>(t)];
+        const int64_t b_at = c.shared_b ? 0 : t * c.k * c.n;
+        for (int64_t p = 0; p < m; ++p)
+          for (int64_t j = 0; j < c.n; ++j) {
+            const std::size_t at = static_cast<std::size_t>(c_at[static_cast<std::size_t>(t)] + p * (c.n + 2) + j);
+            double sum = c.beta == 0 ? 0.0 : std::abs(c.beta * static_cast<double>(c0[at]));
+            for (int64_t r = 0; r < c.k; ++r)
+              sum += std::abs(static_cast<double>(a[static_cast<std::size_t>(a_at[static_cast<std::size_t>(t)] + r * (m + 1) + p)]) *
+                              b[static_cast<std::size_t>(b_at + r * c.n + j)]);
+            bounds[at] = sum;
+          }
+      }
+      for (int64_t j = 0; j < c.n; ++j) {
+        double sum = c.beta == 0 ? 0.0 : std::abs(c.beta * static_cast<double>(bias0[static_cast<std::size_t>(j)]));
+        for (int64_t r = 0; r < c.k; ++r) sum += std::abs(static_cast<double>(b[static_cast<std::size_t>(r * c.n + j)]));
+        bias_bounds[static_cast<std::size_t>(j)] = sum;
+      }
+      // Elements outside every term (the ldc padding, the gaps) keep their values on both; NaN
+      // there compares equal (expect_close treats NaN as matching NaN at the same place).
+      expect_close_twin<T>(what + " C", tc, &bounds);
+      if (c.bias) expect_close_twin<T>(what + " bias", tbias, &bias_bounds);
+      if (c.beta == 0) {
+        const std::vector<T> out = download<T>(gpu(), tc.tested);
+        for (int64_t t = 0; t < terms; ++t)
+          for (int64_t p = 0; p < c.ms[static_cast<std::size_t>(t)]; ++p)
+            for (int64_t j = 0; j < c.n; ++j)
+              ASSERT_TRUE(std::isfinite(static_cast<double>(
+                  out[static_cast<std::size_t>(c_at[static_cast<std::size_t>(t)] + p * (c.n + 2) + j)])))
+                  << "term " << t << " [" << p << ", " << j << "] not written";
+        if (c.bias) expect_all_finite(what + " bias", download<T>(gpu(), tbias.tested));
+      }
+    }
+  });
+}
+
 TEST_F(BackendParity, ReduceColsGroupedSum) {
   Rng rng(37);
   const int64_t width = 80;
@@ -745,6 +843,30 @@ TEST_F(BackendParity, Tf32Products) {
     const auto big_bounds = bounds_of(Trans::no, Trans::no, bm, bn, bk, 1.0, ba, bk, bb, bn, 0.0,
                                       std::vector<float>(static_cast<std::size_t>(bm * bn), 0.0f), bn);
     expect_close_twin<float>("tf32 gemm_grouped through cuBLAS", tbc, &big_bounds);
+  }
+  {
+    SCOPED_TRACE("tf32 gemm_sum_from_row and weight_gradients (a linear layer's forward and parameter gradients)");
+    const int64_t rows = 300, f = 24, h = 20;
+    const auto x = random_values<float>(rng, rows * f, -1, 1);
+    const auto w = random_values<float>(rng, f * h, -1, 1);
+    const auto dy = random_values<float>(rng, rows * h, -1, 1);
+    const auto nan_y = nan_values<float>(rows * h);
+    const auto nan_w = nan_values<float>(f * h);
+    Twin tx = twin<float>(x, Shape{rows * f}), tw = twin<float>(w, Shape{f * h}), tdy = twin<float>(dy, Shape{rows * h});
+    Twin ty = twin<float>(nan_y, Shape{rows * h}), tdw = twin<float>(nan_w, Shape{f * h});
+    for (Backend* be : {&ref(), &gpu()}) {
+      const bool r = be == &ref();
+      const Twin* twins[] = {&tx, &tw, &tdy, &ty, &tdw};
+      auto at = [&](int i) { return r ? twins[i]->reference.data() : twins[i]->tested.data(); };
+      be->gemm_sum_from_row(Trans::no, Trans::no, {GemmGroup{rows, h, f, at(0), f, at(1), h, at(3), h}}, nullptr, 1.0,
+                            DType::f32);
+      be->weight_gradients({GemmGroup{f, h, rows, at(0), f, at(2), h, at(4), h}}, 0.0, nullptr, 0.0, DType::f32);
+    }
+    const std::vector<float> zero_y(static_cast<std::size_t>(rows * h), 0.0f), zero_w(static_cast<std::size_t>(f * h), 0.0f);
+    const auto y_bounds = bounds_of(Trans::no, Trans::no, rows, h, f, 1.0, x, f, w, h, 0.0, zero_y, h);
+    const auto w_bounds = bounds_of(Trans::yes, Trans::no, f, h, rows, 1.0, x, f, dy, h, 0.0, zero_w, h);
+    expect_close_twin<float>("tf32 gemm_sum_from_row", ty, &y_bounds);
+    expect_close_twin<float>("tf32 weight_gradients", tdw, &w_bounds);
   }
   {
     SCOPED_TRACE("f64 under tf32: unreduced, the usual f64 bounds");

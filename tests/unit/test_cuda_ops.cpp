@@ -705,10 +705,9 @@ TEST_F(CudaModel, GraphSageBaseline) {
 // A GraphSAGE layer's linear part, [x | x2] w + b, over a batch of 20 ENZYMES graphs' size (652
 // rows, width 30, as the paper model's hidden layers): the forward is one launch (the grouped-sum
 // kernel starting from the bias; before, a broadcast and two cuBLAS calls), the two input
-// gradients one more (before, two cuBLAS calls); the weight gradient stays two cuBLAS calls
-// (products of k = 652, where cuBLAS splits k and the grouped kernel's tiles would run it in
-// sequence) and the bias gradient one column sum. Over the grouped kernel's limit, the calls of
-// before.
+// gradients one more (before, two cuBLAS calls), and the weight and bias gradients one more
+// (weight_gradients' column reduction; before, two cuBLAS calls and a column sum). Over the
+// grouped kernel's limit, the calls of before.
 TEST(CudaLaunches, GraphSageLinearPart) {
   auto be = DP_CUDA_NS::create_cuda_backend(0);
   for (const int64_t rows : {int64_t{652}, int64_t{1200}}) {
@@ -745,7 +744,9 @@ TEST(CudaLaunches, GraphSageLinearPart) {
     tape.backward(loss);
     const auto backward = sites();
     EXPECT_EQ(count(backward, forward, "gemm_grouped"), small ? 1 : 0) << "both input gradients in one launch";
-    EXPECT_EQ(count(backward, forward, "cublas"), small ? 2 : 4) << "the weight gradient's (and over the limit dx's)";
+    EXPECT_EQ(count(backward, forward, "weight_gradients"), small ? 1 : 0) << "dW and db in one launch";
+    EXPECT_EQ(count(backward, forward, "cublas"), small ? 0 : 4) << "over the limit: dx, dx2 and dW's two blocks";
+    EXPECT_EQ(count(backward, forward, "reduce_cols"), small ? 0 : 1) << "over the limit: db";
     // The result is the product's: y = x w[:30] + x2 w[30:] + b against the CPU's.
     const auto host = [&](Variable* v) { return download<float>(*be, v->value); };
     std::vector<float> hx = host(x), hx2 = host(x2), hw = host(w), hb = host(b), hy = host(y);

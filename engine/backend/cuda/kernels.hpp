@@ -121,6 +121,14 @@ void gemm_grouped_sum(cudaStream_t stream, Trans trans_a, Trans trans_b, const G
                       int64_t m, int64_t n, T alpha, bool tf32, bool from_start = false, const T* start = nullptr);
 
 // ---- reductions, graphs and batch norm (kernels_reduce.cu) --------------------------------------
+// Backend::weight_gradients in one launch: C_t = A_t^T B + beta C_t for `count` terms (at most
+// kMaxWeightTerms, each a GemmGroup with m_t, lda, c and ldc; k and n shared), and with `bias`
+// bias = colsum(B) + bias_beta bias; B [k, n] with ldb. Sums in double; tf32 reduces the
+// products' f32 operands to TF32.
+constexpr int kMaxWeightTerms = 4;
+template <class T>
+void weight_gradients(cudaStream_t stream, ScratchSpace& scratch, const GemmGroup* terms, int64_t count, int64_t k,
+                      int64_t n, const T* b, int64_t ldb, double beta, T* bias, double bias_beta, bool tf32);
 // Grouped launches take their groups in the launch arguments (device_common.cuh), 64 per launch.
 // Backend::dot_grouped: one block per group; the dot sums in double in a fixed tree order.
 template <class T>

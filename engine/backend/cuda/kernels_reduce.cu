@@ -9,6 +9,7 @@
 // coalesced) writes one double partial per (range, column) of its tile, and the last block of the
 // tile to finish adds the tile's partials in range order (arrived_last, device_common.cuh).
 #include "engine/backend/cuda/device_common.cuh"
+#include "engine/core/tf32.hpp"
 
 namespace diffpool::DP_CUDA_NS::kernels {
 namespace {
@@ -539,6 +540,84 @@ void reduce_cols(cudaStream_t stream, ScratchSpace& scratch, Reduce kind, int64_
   else
     column_reduce<1>(DP_CUDA_SITE("reduce_cols"), stream, scratch, rows, cols, ColumnSum<T>{a, cols}, finish);
 }
+
+// Backend::weight_gradients as one column reduction over the upstream gradient's k rows: the
+// "columns" are every element of every term's C_t (row-major, term after term) and then the bias
+// gradient's n elements; column (t, p, c) sums A_t[r, p] B[r, c] over the rows r, the bias's column
+// c sums B[r, c]. The sums run in double (column_reduce_kernel), in the order of the row splits.
+namespace {
+template <class T> struct WeightTerm {
+  const T* a;
+  int64_t lda, m;
+  T* c;
+  int64_t ldc;
+};
+template <class T> struct WeightColumns {
+  WeightTerm<T> terms[kMaxWeightTerms];
+  int64_t first[kMaxWeightTerms + 1];  // the first column of each term; first[count]: the bias's
+  int32_t count;
+  const T* b;
+  int64_t ldb, n;
+  bool tf32;
+  __device__ int term_of(int64_t col) const {
+    int t = 0;
+    while (t < count && col >= first[t + 1]) ++t;
+    return t;  // count: the bias
+  }
+  __device__ void operator()(int64_t r, int64_t col, double* acc) const {
+    const int t = term_of(col);
+    const int64_t local = col - first[t];
+    if (t == count) {
+      acc[0] += b[r * ldb + local];
+      return;
+    }
+    T av = terms[t].a[r * terms[t].lda + local / n], bv = b[r * ldb + local % n];
+    if (tf32) av = to_tf32(av), bv = to_tf32(bv);
+    acc[0] += static_cast<double>(av) * bv;
+  }
+};
+// C_t[p, c] = total + beta C_t[p, c]; bias[c] = total + bias_beta bias[c] (beta 0 overwrites).
+template <class T> struct FinishWeightColumns {
+  WeightColumns<T> columns;
+  double beta, bias_beta;
+  T* bias;
+  __device__ void operator()(int64_t col, const double* totals) const {
+    const int t = columns.term_of(col);
+    const int64_t local = col - columns.first[t];
+    T* out = t == columns.count ? bias + local
+                                : columns.terms[t].c + (local / columns.n) * columns.terms[t].ldc + local % columns.n;
+    const double keep = t == columns.count ? bias_beta : beta;
+    *out = static_cast<T>(totals[0] + (keep != 0 ? keep * static_cast<double>(*out) : 0.0));
+  }
+};
+}  // namespace
+
+template <class T>
+void weight_gradients(cudaStream_t stream, ScratchSpace& scratch, const GemmGroup* terms, int64_t count, int64_t k,
+                      int64_t n, const T* b, int64_t ldb, double beta, T* bias, double bias_beta, bool tf32) {
+  WeightColumns<T> columns{};
+  columns.count = static_cast<int32_t>(count);
+  columns.b = b;
+  columns.ldb = ldb;
+  columns.n = n;
+  columns.tf32 = tf32;
+  int64_t cols = 0;
+  for (int64_t t = 0; t < count; ++t) {
+    columns.terms[t] = WeightTerm<T>{static_cast<const T*>(terms[t].a), terms[t].lda, terms[t].m,
+                                     static_cast<T*>(terms[t].c), terms[t].ldc};
+    columns.first[t] = cols;
+    cols += terms[t].m * n;
+  }
+  columns.first[count] = cols;
+  if (bias) cols += n;
+  if (cols == 0) return;
+  column_reduce<1>(DP_CUDA_SITE("weight_gradients"), stream, scratch, k, cols, columns,
+                   FinishWeightColumns<T>{columns, beta, bias_beta, bias});
+}
+template void weight_gradients<float>(cudaStream_t, ScratchSpace&, const GemmGroup*, int64_t, int64_t, int64_t,
+                                      const float*, int64_t, double, float*, double, bool);
+template void weight_gradients<double>(cudaStream_t, ScratchSpace&, const GemmGroup*, int64_t, int64_t, int64_t,
+                                       const double*, int64_t, double, double*, double, bool);
 
 namespace {
 template <class T> struct DotDesc {
