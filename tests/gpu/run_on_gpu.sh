@@ -288,7 +288,9 @@ CHECK=no_skip; step test_cuda_ops 120 "$bundle/bin/test_cuda_ops"
 step bench-enzymes 60 "$bundle/bin/bench_epoch" "$bundle/configs/bench_enzymes.yaml" \
   --epochs "$bench_epochs" --warmup 1 --set backend.kind="$backend"
 if (( gpu )); then
-  # The same epoch with the per-graph products as one cuBLAS call per graph (before gemm_grouped).
+  # The same epoch without the grouped kernels: the per-graph products as one cuBLAS call per
+  # graph (before gemm_grouped), a linear layer as a broadcast and cuBLAS calls forward and cuBLAS
+  # calls and a column sum backward (before gemm_sum_from_row and weight_gradients).
   DIFFPOOL_CUDA_GEMM_GROUPED=0 step bench-enzymes-per-graph-calls 60 "$bundle/bin/bench_epoch" \
     "$bundle/configs/bench_enzymes.yaml" --epochs "$bench_epochs" --warmup 1 --set backend.kind=cuda
   # Where an ENZYMES epoch's GPU time goes, primitive by primitive (--profile waits for the device
