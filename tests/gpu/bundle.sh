@@ -52,9 +52,10 @@ done
 [[ -d "$ompi_libdir/openmpi3" ]] || { echo "bundle.sh: Debian's Open MPI not found ($ompi_libdir/openmpi3)" >&2; exit 2; }
 
 if (( do_build )); then
+  launcher=()  # ccache where installed (rebuilds of the CUDA objects are minutes otherwise)
+  command -v ccache > /dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DDIFFPOOL_BUILD_TESTS=ON -DDIFFPOOL_CUDA=ON \
-        -DCMAKE_CUDA_ARCHITECTURES="80;90" -DDIFFPOOL_TEST_DATA_DIR="$data" \
-        -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache
+        -DCMAKE_CUDA_ARCHITECTURES="80;90" -DDIFFPOOL_TEST_DATA_DIR="$data" "${launcher[@]}"
   cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" diffpool_cuda
 fi
 
