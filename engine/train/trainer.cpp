@@ -135,6 +135,7 @@ EpochMetrics Trainer::run_epoch(const std::function<bool()>& interrupt) {
     tape.backward(out.loss);
     optimizer_->step();
   }
+  em.train_issue_seconds = seconds_since(start);
   em.train = read_metrics(sums_, static_cast<int64_t>(order.size()));
   em.grad_norm = optimizer_->last_grad_norm();
   if (!std::isfinite(em.train.loss))

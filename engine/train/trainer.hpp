@@ -81,6 +81,10 @@ struct EpochMetrics {
   std::vector<int32_t> test_predictions;
   double grad_norm = 0;           // of the epoch's last step, before clipping
   double train_seconds = 0, eval_seconds = 0;
+  // The part of train_seconds until the host had issued the epoch's last step, before it read the
+  // epoch's sums back: on an asynchronous backend, train_seconds - this is the host waiting for the
+  // device (near 0: the host's issuing is the bound; large: the device is). Not saved in results.
+  double train_issue_seconds = 0;
 };
 
 // What a model computed for one graph (evaluation mode), for result files.
