@@ -80,7 +80,9 @@ done
   { echo "bundle.sh: $build/$module not built: not a CUDA build (-DDIFFPOOL_CUDA=ON), or build target diffpool_cuda" >&2; exit 2; }
 cp "$build/$module" "$b/bin/$module"
 echo "bin/$module <- $module" >> "$manifest"
-ldd "$b/bin/$module" | grep -q libcudart ||
+# (ldd's output read whole first: with pipefail, `grep -q` closing the pipe early can fail ldd)
+module_libs="$(ldd "$b/bin/$module")"
+grep -q libcudart <<< "$module_libs" ||
   { echo "bundle.sh: $build/$module does not link the CUDA runtime" >&2; exit 2; }
 
 # Open MPI as a relocatable prefix. The ranks' own libmpi comes through lib/ (ldd below) and is
