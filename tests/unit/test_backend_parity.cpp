@@ -310,7 +310,8 @@ TEST_F(BackendParity, GemmStridedBatched) {
 }
 
 // Products of different sizes in one call (per-graph blocks): more groups than one launch of the
-// CUDA kernel takes (48), groups with m, n or k 0, one group too large for that kernel (cuBLAS),
+// CUDA kernel takes (48), groups with m, n or k 0, three groups too large for that kernel (one
+// grouped cuBLAS call, its pointer arrays uploaded),
 // every transpose, beta 0 over NaN and beta 1.5; each group's A, B and C at its own offset in one
 // buffer, with padded leading dimensions.
 TEST_F(BackendParity, GemmGrouped) {
@@ -326,6 +327,8 @@ TEST_F(BackendParity, GemmGrouped) {
   sizes[7] = {6, 0, 4};
   sizes[11] = {5, 9, 0};
   sizes[50] = {130, 90, 100};  // 1.17 million multiply-adds: over the kernel's limit
+  sizes[20] = {100, 120, 110};  // 1.32 million, and sizes differing from the other large ones
+  sizes[35] = {140, 80, 95};    // 1.06 million
   const int64_t pad = 2;
   for_each_float([&](auto zero) {
     using T = decltype(zero);
@@ -826,23 +829,38 @@ TEST_F(BackendParity, Tf32Products) {
     gpu().synchronize();
     expect_close<float>("tf32 grouped vs batched (tested backend)", download<float>(gpu(), tc.tested),
                         download<float>(gpu(), tg.tested), &bounds);
-    // A large product through cuBLAS: 130 x 90 x 100.
+    // Large products through cuBLAS: one group of 130 x 90 x 100 (a cuBLAS call of its own), then
+    // two of them (one grouped cuBLAS call, whose compute type must be TF32's).
     const int64_t bm = 130, bn = 90, bk = 100;
-    const auto ba = random_values<float>(rng, bm * bk, -1, 1);
-    const auto bb = random_values<float>(rng, bk * bn, -1, 1);
-    const auto bc = nan_values<float>(bm * bn);
-    Twin tba = twin<float>(ba, Shape{bm * bk});
-    Twin tbb = twin<float>(bb, Shape{bk * bn});
-    Twin tbc = twin<float>(bc, Shape{bm * bn});
-    ref().gemm_grouped(Trans::no, Trans::no,
-                       {GemmGroup{bm, bn, bk, tba.reference.data(), bk, tbb.reference.data(), bn, tbc.reference.data(), bn}},
-                       1.0, 0.0, DType::f32);
-    gpu().gemm_grouped(Trans::no, Trans::no,
-                       {GemmGroup{bm, bn, bk, tba.tested.data(), bk, tbb.tested.data(), bn, tbc.tested.data(), bn}}, 1.0,
-                       0.0, DType::f32);
-    const auto big_bounds = bounds_of(Trans::no, Trans::no, bm, bn, bk, 1.0, ba, bk, bb, bn, 0.0,
-                                      std::vector<float>(static_cast<std::size_t>(bm * bn), 0.0f), bn);
-    expect_close_twin<float>("tf32 gemm_grouped through cuBLAS", tbc, &big_bounds);
+    for (const int64_t count : {int64_t{1}, int64_t{2}}) {
+      const auto ba = random_values<float>(rng, count * bm * bk, -1, 1);
+      const auto bb = random_values<float>(rng, count * bk * bn, -1, 1);
+      const auto bc = nan_values<float>(count * bm * bn);
+      Twin tba = twin<float>(ba, Shape{count * bm * bk});
+      Twin tbb = twin<float>(bb, Shape{count * bk * bn});
+      Twin tbc = twin<float>(bc, Shape{count * bm * bn});
+      auto big_groups = [&](const Tensor& a_t, const Tensor& b_t, Tensor& c_t) {
+        std::vector<GemmGroup> groups;
+        for (int64_t g = 0; g < count; ++g)
+          groups.push_back(GemmGroup{bm, bn, bk, static_cast<const float*>(a_t.data()) + g * bm * bk, bk,
+                                     static_cast<const float*>(b_t.data()) + g * bk * bn, bn,
+                                     static_cast<float*>(c_t.data()) + g * bm * bn, bn});
+        return groups;
+      };
+      ref().gemm_grouped(Trans::no, Trans::no, big_groups(tba.reference, tbb.reference, tbc.reference), 1.0, 0.0,
+                         DType::f32);
+      gpu().gemm_grouped(Trans::no, Trans::no, big_groups(tba.tested, tbb.tested, tbc.tested), 1.0, 0.0, DType::f32);
+      std::vector<double> big_bounds(static_cast<std::size_t>(count * bm * bn));
+      for (int64_t g = 0; g < count; ++g) {
+        const std::vector<float> ag(ba.begin() + g * bm * bk, ba.begin() + (g + 1) * bm * bk);
+        const std::vector<float> bg(bb.begin() + g * bk * bn, bb.begin() + (g + 1) * bk * bn);
+        const auto gb = bounds_of(Trans::no, Trans::no, bm, bn, bk, 1.0, ag, bk, bg, bn, 0.0,
+                                  std::vector<float>(static_cast<std::size_t>(bm * bn), 0.0f), bn);
+        std::copy(gb.begin(), gb.end(), big_bounds.begin() + g * bm * bn);
+      }
+      expect_close_twin<float>("tf32 gemm_grouped through cuBLAS, " + std::to_string(count) + " groups", tbc,
+                               &big_bounds);
+    }
   }
   {
     SCOPED_TRACE("tf32 gemm_sum_from_row and weight_gradients (a linear layer's forward and parameter gradients)");

@@ -384,7 +384,8 @@ class CudaBackend final : public Backend {
         cublas_(stream_.get()),
         allocator_(options.caching_allocator),
         tickets_(allocator_, stream_.get()),
-        grouped_kernel_(grouped_kernel_enabled()) {}
+        grouped_kernel_(grouped_kernel_enabled()),
+        cublas_grouped_(cublas_grouped_enabled()) {}
 
   ~CudaBackend() override {
     // Let queued work finish before its memory goes back to CUDA; errors cannot be reported here.
@@ -551,19 +552,74 @@ class CudaBackend final : public Backend {
       Backend::gemm_grouped(trans_a, trans_b, groups, alpha, beta, dtype);
       return;
     }
-    std::vector<GemmGroup> small;
+    std::vector<GemmGroup> small, large;
     small.reserve(groups.size());
     for (const GemmGroup& g : groups) {
       if (g.m == 0 || g.n == 0) continue;
-      if (fits_grouped_kernel(g)) small.push_back(g);
-      else gemm(trans_a, trans_b, g.m, g.n, g.k, alpha, g.a, g.lda, g.b, g.ldb, beta, g.c, g.ldc, dtype);
+      (fits_grouped_kernel(g) ? small : large).push_back(g);
     }
+    if (!large.empty()) gemm_large_groups(trans_a, trans_b, large, alpha, beta, dtype);
     if (small.empty()) return;
     dispatch_float(dtype, "gemm_grouped", [&](auto zero) {
       using T = decltype(zero);
       kernels::gemm_grouped<T>(stream_.get(), trans_a, trans_b, small.data(), static_cast<int64_t>(small.size()),
                                static_cast<T>(alpha), static_cast<T>(beta),
                                matmul_precision_ == MatmulPrecision::tf32);
+    });
+  }
+
+  // The groups of a gemm_grouped call too large for the grouped kernel (D&D's per-graph products
+  // with the largest graph's cluster count: 20 products of about 300 x 300 x 1437 a call): one
+  // cuBLAS grouped batched call, every graph a group of its own (the sizes differ), instead of one
+  // call per graph. Its operand and output pointers are a device array, uploaded through the
+  // page-locked ring (no wait for the stream) into scratch that is given back when this returns
+  // (stream order keeps it until the call has run). Per-graph calls where there is one group, a
+  // group with k = 0 (cuBLAS would not write beta C), no staging memory, or
+  // DIFFPOOL_CUDA_CUBLAS_GROUPED=0.
+  void gemm_large_groups(Trans trans_a, Trans trans_b, const std::vector<GemmGroup>& large, double alpha,
+                         double beta, DType dtype) {
+    const std::size_t count = large.size();
+    bool one_call = cublas_grouped_ && count >= 2;
+    for (const GemmGroup& g : large) one_call = one_call && g.k > 0;
+    const std::size_t bytes = 3 * count * sizeof(void*);
+    void* host = one_call ? uploads_.acquire(bytes) : nullptr;
+    if (!host) {
+      for (const GemmGroup& g : large)
+        gemm(trans_a, trans_b, g.m, g.n, g.k, alpha, g.a, g.lda, g.b, g.ldb, beta, g.c, g.ldc, dtype);
+      return;
+    }
+    // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T (see gemm): B is cuBLAS's
+    // first operand, m and n swap.
+    auto** pointers = static_cast<const void**>(host);
+    std::vector<cublasOperation_t> first_trans(count, to_cublas(trans_b)), second_trans(count, to_cublas(trans_a));
+    std::vector<int64_t> m(count), n(count), k(count), ld_first(count), ld_second(count), ldc(count), sizes(count, 1);
+    for (std::size_t i = 0; i < count; ++i) {
+      const GemmGroup& g = large[i];
+      pointers[i] = g.b;
+      pointers[count + i] = g.a;
+      pointers[2 * count + i] = g.c;
+      m[i] = g.n;
+      n[i] = g.m;
+      k[i] = g.k;
+      ld_first[i] = g.ldb;
+      ld_second[i] = g.lda;
+      ldc[i] = g.ldc;
+    }
+    Scratch scratch(allocator_, tickets_);
+    auto** device = reinterpret_cast<void**>(scratch.doubles((bytes + sizeof(double) - 1) / sizeof(double)));
+    uploads_.send(device, host, bytes, stream_.get());
+    dispatch_float(dtype, "gemm_grouped", [&](auto zero) {
+      using T = decltype(zero);
+      constexpr bool f32 = std::is_same_v<T, float>;
+      const std::vector<T> alphas(count, static_cast<T>(alpha)), betas(count, static_cast<T>(beta));
+      const cudaDataType_t type = f32 ? CUDA_R_32F : CUDA_R_64F;
+      const cublasComputeType_t compute = !f32 ? CUBLAS_COMPUTE_64F
+                                          : matmul_precision_ == MatmulPrecision::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                                                                       : CUBLAS_COMPUTE_32F;
+      DP_CUBLAS_CHECK(cublasGemmGroupedBatchedEx_64(
+          cublas_.get(), first_trans.data(), second_trans.data(), m.data(), n.data(), k.data(), alphas.data(), device,
+          type, ld_first.data(), device + count, type, ld_second.data(), betas.data(), device + 2 * count, type,
+          ldc.data(), static_cast<int64_t>(count), sizes.data(), compute));
     });
   }
 
@@ -1111,6 +1167,12 @@ class CudaBackend final : public Backend {
     const char* v = std::getenv("DIFFPOOL_CUDA_GEMM_GROUPED");
     return v == nullptr || std::string(v) != "0";
   }
+  // DIFFPOOL_CUDA_CUBLAS_GROUPED=0: a gemm_grouped call's large groups as one cuBLAS call per
+  // group (as before gemm_large_groups), the grouped kernel still on.
+  static bool cublas_grouped_enabled() {
+    const char* v = std::getenv("DIFFPOOL_CUDA_CUBLAS_GROUPED");
+    return v == nullptr || std::string(v) != "0";
+  }
 
   int device_;
   std::string name_;
@@ -1120,6 +1182,7 @@ class CudaBackend final : public Backend {
   Tickets tickets_;  // after allocator_: destroyed before it
   UploadRing uploads_;  // destroyed after the destructor has synchronised the stream
   bool grouped_kernel_ = true;
+  bool cublas_grouped_ = true;
 };
 
 }  // namespace
