@@ -572,7 +572,7 @@ namespace {
 template <class T>
 cublasStatus_t gemm(cublasHandle_t handle, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
                     int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c,
-                    int64_t ldc, bool fast_tf32 = false) {
+                    int64_t ldc) {
   if (!handle || m < 0 || n < 0 || k < 0) return CUBLAS_STATUS_INVALID_VALUE;
   const int64_t a_rows = ta == CUBLAS_OP_N ? m : k, a_cols = ta == CUBLAS_OP_N ? k : m;
   const int64_t b_rows = tb == CUBLAS_OP_N ? k : n, b_cols = tb == CUBLAS_OP_N ? n : k;
@@ -592,7 +592,7 @@ cublasStatus_t gemm(cublasHandle_t handle, cublasOperation_t ta, cublasOperation
     return CUBLAS_STATUS_EXECUTION_FAILED;
   }
   // The TF32 math mode models the tensor cores' reading of f32 operands (f64 is unaffected).
-  const bool tf32 = fast_tf32 || handle->math == CUBLAS_TF32_TENSOR_OP_MATH;
+  const bool tf32 = handle->math == CUBLAS_TF32_TENSOR_OP_MATH;
   const auto operand = [tf32](T v) { return tf32 ? diffpool::to_tf32(v) : v; };
   for (int64_t j = 0; j < n; ++j)
     for (int64_t i = 0; i < m; ++i) {
@@ -624,9 +624,9 @@ cublasStatus_t gemm_batched(cublasHandle_t handle, cublasOperation_t ta, cublasO
 template <class T>
 cublasStatus_t gemm_grouped_batched(cublasHandle_t handle, const cublasOperation_t* ta, const cublasOperation_t* tb,
                                     const int64_t* m, const int64_t* n, const int64_t* k, const T* alpha,
-                                    const void* const* a, const int64_t* lda, const void* const* b,
-                                    const int64_t* ldb, const T* beta, void* const* c, const int64_t* ldc,
-                                    int64_t group_count, const int64_t* group_size, bool fast_tf32) {
+                                    const T* const* a, const int64_t* lda, const T* const* b, const int64_t* ldb,
+                                    const T* beta, T* const* c, const int64_t* ldc, int64_t group_count,
+                                    const int64_t* group_size) {
   if (!handle || group_count < 0) return CUBLAS_STATUS_INVALID_VALUE;
   int64_t problems = 0;
   for (int64_t g = 0; g < group_count; ++g) {
@@ -643,9 +643,8 @@ cublasStatus_t gemm_grouped_batched(cublasHandle_t handle, const cublasOperation
   int64_t p = 0;
   for (int64_t g = 0; g < group_count; ++g)
     for (int64_t i = 0; i < group_size[g]; ++i, ++p) {
-      const cublasStatus_t s = gemm(handle, ta[g], tb[g], m[g], n[g], k[g], alpha[g], static_cast<const T*>(a[p]),
-                                    lda[g], static_cast<const T*>(b[p]), ldb[g], beta[g], static_cast<T*>(c[p]),
-                                    ldc[g], fast_tf32);
+      const cublasStatus_t s =
+          gemm(handle, ta[g], tb[g], m[g], n[g], k[g], alpha[g], a[p], lda[g], b[p], ldb[g], beta[g], c[p], ldc[g]);
       if (s != CUBLAS_STATUS_SUCCESS) return s;
     }
   return CUBLAS_STATUS_SUCCESS;
@@ -653,27 +652,26 @@ cublasStatus_t gemm_grouped_batched(cublasHandle_t handle, const cublasOperation
 
 }  // namespace
 
-cublasStatus_t cublasGemmGroupedBatchedEx_64(cublasHandle_t h, const cublasOperation_t ta[], const cublasOperation_t tb[],
-                                             const int64_t m[], const int64_t n[], const int64_t k[], const void* alpha,
-                                             const void* const a[], cudaDataType_t a_type, const int64_t lda[],
-                                             const void* const b[], cudaDataType_t b_type, const int64_t ldb[],
-                                             const void* beta, void* const c[], cudaDataType_t c_type,
-                                             const int64_t ldc[], int64_t group_count, const int64_t group_size[],
-                                             cublasComputeType_t compute) {
+cublasStatus_t cublasSgemmGroupedBatched_64(cublasHandle_t h, const cublasOperation_t ta[], const cublasOperation_t tb[],
+                                           const int64_t m[], const int64_t n[], const int64_t k[], const float alpha[],
+                                           const float* const a[], const int64_t lda[], const float* const b[],
+                                           const int64_t ldb[], const float beta[], float* const c[],
+                                           const int64_t ldc[], int64_t group_count, const int64_t group_size[]) {
   emu::run_all_pending();  // the uploads of the pointer arrays, queued before
   ++emulator().counters.cublas_calls;
   ++emulator().launches_by_site["cublas"];
-  if (a_type != b_type || a_type != c_type) return CUBLAS_STATUS_INVALID_VALUE;
-  if (a_type == CUDA_R_32F && (compute == CUBLAS_COMPUTE_32F || compute == CUBLAS_COMPUTE_32F_FAST_TF32))
-    return gemm_grouped_batched<float>(h, ta, tb, m, n, k, static_cast<const float*>(alpha), a, lda, b, ldb,
-                                       static_cast<const float*>(beta), c, ldc, group_count, group_size,
-                                       compute == CUBLAS_COMPUTE_32F_FAST_TF32);
-  if (a_type == CUDA_R_64F && compute == CUBLAS_COMPUTE_64F)
-    return gemm_grouped_batched<double>(h, ta, tb, m, n, k, static_cast<const double*>(alpha), a, lda, b, ldb,
-                                        static_cast<const double*>(beta), c, ldc, group_count, group_size, false);
-  return CUBLAS_STATUS_INVALID_VALUE;
+  return gemm_grouped_batched<float>(h, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, group_count, group_size);
 }
-
+cublasStatus_t cublasDgemmGroupedBatched_64(cublasHandle_t h, const cublasOperation_t ta[], const cublasOperation_t tb[],
+                                           const int64_t m[], const int64_t n[], const int64_t k[], const double alpha[],
+                                           const double* const a[], const int64_t lda[], const double* const b[],
+                                           const int64_t ldb[], const double beta[], double* const c[],
+                                           const int64_t ldc[], int64_t group_count, const int64_t group_size[]) {
+  emu::run_all_pending();
+  ++emulator().counters.cublas_calls;
+  ++emulator().launches_by_site["cublas"];
+  return gemm_grouped_batched<double>(h, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, group_count, group_size);
+}
 cublasStatus_t cublasSgemm_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
                               int64_t k, const float* alpha, const float* a, int64_t lda, const float* b, int64_t ldb,
                               const float* beta, float* c, int64_t ldc) {

@@ -7,12 +7,15 @@
 #   environment    nvidia-smi -L; ldd of every bundled program: nothing "not found"
 #   cuda tests     test_cuda_module (the programs map cudart and cuBLAS only once a CUDA device is
 #                  asked for, loading bin/libdiffpool_cuda.so), test_backend_parity, test_cuda_ops
-#                  (a test that skips for want of a device fails here)
+#                  (a test that skips for want of a device fails here); the product tests again
+#                  with DIFFPOOL_CUDA_CUBLAS_GROUPED=1 (large groups as one grouped cuBLAS call)
 #   benchmarks     bench_epoch on ENZYMES (configs/bench_enzymes.yaml) and on D&D's paper 2-level
 #                  model (configs/bench_dd.yaml), the latter also with model.cluster_rule=per_graph,
 #                  all with backend.kind=cuda and a few epochs; the two D&D models again with
-#                  backend.matmul_precision=tf32 (tensor cores); and the ENZYMES epoch with --profile,
-#                  its time by backend primitive (each call waited for), as a table in the report
+#                  backend.matmul_precision=tf32 (tensor cores); the paper D&D model in FP32 and TF32
+#                  with DIFFPOOL_CUDA_CUBLAS_GROUPED=1; the ENZYMES epoch on one CPU core and with
+#                  --profile, its time by backend primitive (each call waited for), as a table in
+#                  the report; and FP32 against TF32 training of the paper ENZYMES model (fold 0)
 #   mpi run        the paper ENZYMES experiment (10 jobs) under the bundle's mpirun, RANKS ranks on
 #                  the one GPU, few epochs; SIGKILL to the whole job once a job has finished and a
 #                  running job with a quarter of its epochs left has a checkpoint; the same command
@@ -283,6 +286,12 @@ no_skip() {
 step test_cuda_module 30 "$bundle/bin/test_cuda_module"
 CHECK=no_skip; step test_backend_parity 150 "$bundle/bin/test_backend_parity"
 CHECK=no_skip; step test_cuda_ops 120 "$bundle/bin/test_cuda_ops"
+# gemm_grouped's large groups as one cuBLAS grouped batched call (opt-in until timed here): the
+# products' parity with it on.
+if (( gpu )); then
+  CHECK=no_skip; DIFFPOOL_CUDA_CUBLAS_GROUPED=1 step test_backend_parity-cublas-grouped 60 \
+    "$bundle/bin/test_backend_parity" --gtest_filter='*Gemm*:*Tf32*'
+fi
 
 # --- benchmarks --------------------------------------------------------------------------------
 step bench-enzymes 60 "$bundle/bin/bench_epoch" "$bundle/configs/bench_enzymes.yaml" \
@@ -308,6 +317,13 @@ if (( gpu )); then
     --epochs "$bench_epochs" --warmup 1 --set backend.kind=cuda
   step bench-dd-per-graph 90 "$bundle/bin/bench_epoch" "$bundle/configs/bench_dd.yaml" \
     --epochs "$bench_epochs" --warmup 1 --set backend.kind=cuda --set model.cluster_rule=per_graph
+  # The same with gemm_grouped's large groups (the per-graph products of 1437 clusters) as one
+  # cuBLAS grouped batched call instead of one call per graph (opt-in until timed here).
+  DIFFPOOL_CUDA_CUBLAS_GROUPED=1 step bench-dd-cublas-grouped 120 "$bundle/bin/bench_epoch" "$bundle/configs/bench_dd.yaml" \
+    --epochs "$bench_epochs" --warmup 1 --sgemm 0 --set backend.kind=cuda
+  DIFFPOOL_CUDA_CUBLAS_GROUPED=1 step bench-dd-tf32-cublas-grouped 120 "$bundle/bin/bench_epoch" \
+    "$bundle/configs/bench_dd.yaml" --epochs "$bench_epochs" --warmup 1 --sgemm 0 --set backend.kind=cuda \
+    --set backend.matmul_precision=tf32
   # TF32 tensor cores for the f32 products (backend.matmul_precision), D&D's two models.
   step bench-dd-tf32 120 "$bundle/bin/bench_epoch" "$bundle/configs/bench_dd.yaml" \
     --epochs "$bench_epochs" --warmup 1 --set backend.kind=cuda --set backend.matmul_precision=tf32

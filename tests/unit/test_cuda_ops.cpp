@@ -705,50 +705,54 @@ TEST_F(CudaModel, GraphSageBaseline) {
 #if defined(DIFFPOOL_CUDA_EMULATION)
 // A gemm_grouped call whose groups are partly over the grouped kernel's limit (D&D's per-graph
 // products with the largest graph's cluster count): the small ones are one kernel launch, the
-// large ones one grouped cuBLAS call (before, one call per group), plus the upload of its pointer
-// arrays; a single large group is a plain cuBLAS call. Values are checked by
-// BackendParity.GemmGrouped.
+// large ones one grouped cuBLAS call with CudaBackendOptions::cublas_grouped (one call per group
+// without it, the default), plus the upload of its pointer arrays; a single large group is a plain
+// cuBLAS call. Values are checked by BackendParity.GemmGrouped.
 TEST(CudaLaunches, LargeGroupsInOneCublasCall) {
-  auto be = DP_CUDA_NS::create_cuda_backend(0);
-  Workspace ws(*be);
-  Rng rng(12);
-  auto matrix = [&](int64_t rows, int64_t cols) {
-    std::vector<double> values(static_cast<std::size_t>(rows * cols));
-    for (double& v : values) v = rng.uniform(-1, 1);
-    return upload_as(ws, values, Shape{rows, cols}, DType::f32);
-  };
-  // Three large groups (m x n x k over 2^20 multiply-adds) and two small ones.
-  const std::vector<std::array<int64_t, 3>> sizes = {{300, 300, 40}, {20, 10, 5}, {200, 150, 60}, {9, 9, 9}, {120, 160, 70}};
-  std::vector<Tensor> as, bs, cs;
-  for (const auto& [m, n, k] : sizes) {
-    as.push_back(matrix(m, k));
-    bs.push_back(matrix(k, n));
-    cs.push_back(matrix(m, n));
+  for (const bool grouped : {true, false}) {
+    SCOPED_TRACE(grouped ? "cublas_grouped on" : "cublas_grouped off");
+    auto be = DP_CUDA_NS::create_cuda_backend(0, {.cublas_grouped = grouped});
+    Workspace ws(*be);
+    Rng rng(12);
+    auto matrix = [&](int64_t rows, int64_t cols) {
+      std::vector<double> values(static_cast<std::size_t>(rows * cols));
+      for (double& v : values) v = rng.uniform(-1, 1);
+      return upload_as(ws, values, Shape{rows, cols}, DType::f32);
+    };
+    // Three large groups (m x n x k over 2^20 multiply-adds) and two small ones.
+    const std::vector<std::array<int64_t, 3>> sizes = {{300, 300, 40}, {20, 10, 5}, {200, 150, 60}, {9, 9, 9}, {120, 160, 70}};
+    std::vector<Tensor> as, bs, cs;
+    for (const auto& [m, n, k] : sizes) {
+      as.push_back(matrix(m, k));
+      bs.push_back(matrix(k, n));
+      cs.push_back(matrix(m, n));
+    }
+    auto groups_of = [&](std::size_t first, std::size_t last) {
+      std::vector<GemmGroup> groups;
+      for (std::size_t i = first; i < last; ++i)
+        groups.push_back(GemmGroup{sizes[i][0], sizes[i][1], sizes[i][2], as[i].data(), sizes[i][2], bs[i].data(),
+                                   sizes[i][1], cs[i].data(), sizes[i][1]});
+      return groups;
+    };
+    be->synchronize();
+    auto site = [](const std::string& name) {
+      const auto sites = diffpool_emulator_launches_by_site();
+      const auto it = sites.find(name);
+      return it == sites.end() ? 0LL : it->second;
+    };
+    const long long cublas0 = site("cublas"), kernel0 = site("gemm_grouped");
+    const DiffpoolEmulatorCounters before = diffpool_emulator_counters();
+    be->gemm_grouped(Trans::no, Trans::no, groups_of(0, sizes.size()), 1.0, 0.0, DType::f32);
+    be->synchronize();
+    EXPECT_EQ(site("cublas") - cublas0, grouped ? 1 : 3) << "the three large groups";
+    EXPECT_EQ(site("gemm_grouped") - kernel0, 1) << "the two small groups in one launch";
+    EXPECT_EQ(diffpool_emulator_counters().host_to_device - before.host_to_device, grouped ? 1 : 0)
+        << "the pointer arrays";
+    const long long cublas1 = site("cublas");
+    be->gemm_grouped(Trans::no, Trans::no, groups_of(0, 1), 1.0, 0.0, DType::f32);
+    be->synchronize();
+    EXPECT_EQ(site("cublas") - cublas1, 1) << "one large group: a plain cuBLAS call";
   }
-  auto groups_of = [&](std::size_t first, std::size_t last) {
-    std::vector<GemmGroup> groups;
-    for (std::size_t i = first; i < last; ++i)
-      groups.push_back(GemmGroup{sizes[i][0], sizes[i][1], sizes[i][2], as[i].data(), sizes[i][2], bs[i].data(),
-                                 sizes[i][1], cs[i].data(), sizes[i][1]});
-    return groups;
-  };
-  be->synchronize();
-  auto site = [](const std::string& name) {
-    const auto sites = diffpool_emulator_launches_by_site();
-    const auto it = sites.find(name);
-    return it == sites.end() ? 0LL : it->second;
-  };
-  const long long cublas0 = site("cublas"), kernel0 = site("gemm_grouped");
-  const DiffpoolEmulatorCounters before = diffpool_emulator_counters();
-  be->gemm_grouped(Trans::no, Trans::no, groups_of(0, sizes.size()), 1.0, 0.0, DType::f32);
-  be->synchronize();
-  EXPECT_EQ(site("cublas") - cublas0, 1) << "the three large groups in one grouped cuBLAS call";
-  EXPECT_EQ(site("gemm_grouped") - kernel0, 1) << "the two small groups in one launch";
-  EXPECT_EQ(diffpool_emulator_counters().host_to_device - before.host_to_device, 1) << "the pointer arrays";
-  const long long cublas1 = site("cublas");
-  be->gemm_grouped(Trans::no, Trans::no, groups_of(0, 1), 1.0, 0.0, DType::f32);
-  be->synchronize();
-  EXPECT_EQ(site("cublas") - cublas1, 1) << "one large group: a plain cuBLAS call";
 }
 
 // A GraphSAGE layer's linear part, [x | x2] w + b, over a batch of 20 ENZYMES graphs' size (652
@@ -794,8 +798,7 @@ TEST(CudaLaunches, GraphSageLinearPart) {
     const auto backward = sites();
     EXPECT_EQ(count(backward, forward, "gemm_grouped"), small ? 1 : 0) << "both input gradients in one launch";
     EXPECT_EQ(count(backward, forward, "weight_gradients"), small ? 1 : 0) << "dW and db in one launch";
-    EXPECT_EQ(count(backward, forward, "cublas"), small ? 0 : 3)
-        << "over the limit: dx and dx2 in one grouped call, dW's two blocks";
+    EXPECT_EQ(count(backward, forward, "cublas"), small ? 0 : 4) << "over the limit: dx, dx2 and dW's two blocks";
     EXPECT_EQ(count(backward, forward, "reduce_cols"), small ? 0 : 1) << "over the limit: db";
     // The result is the product's: y = x w[:30] + x2 w[30:] + b against the CPU's.
     const auto host = [&](Variable* v) { return download<float>(*be, v->value); };

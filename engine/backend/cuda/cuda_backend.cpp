@@ -385,7 +385,7 @@ class CudaBackend final : public Backend {
         allocator_(options.caching_allocator),
         tickets_(allocator_, stream_.get()),
         grouped_kernel_(grouped_kernel_enabled()),
-        cublas_grouped_(cublas_grouped_enabled()) {}
+        cublas_grouped_(options.cublas_grouped.value_or(cublas_grouped_enabled())) {}
 
   ~CudaBackend() override {
     // Let queued work finish before its memory goes back to CUDA; errors cannot be reported here.
@@ -569,13 +569,14 @@ class CudaBackend final : public Backend {
   }
 
   // The groups of a gemm_grouped call too large for the grouped kernel (D&D's per-graph products
-  // with the largest graph's cluster count: 20 products of about 300 x 300 x 1437 a call): one
-  // cuBLAS grouped batched call, every graph a group of its own (the sizes differ), instead of one
-  // call per graph. Its operand and output pointers are a device array, uploaded through the
-  // page-locked ring (no wait for the stream) into scratch that is given back when this returns
-  // (stream order keeps it until the call has run). Per-graph calls where there is one group, a
-  // group with k = 0 (cuBLAS would not write beta C), no staging memory, or
-  // DIFFPOOL_CUDA_CUBLAS_GROUPED=0.
+  // with the largest graph's cluster count: 20 products of about 300 x 300 x 1437 a call). With
+  // cublas_grouped_ (CudaBackendOptions, DIFFPOOL_CUDA_CUBLAS_GROUPED=1): one cuBLAS grouped
+  // batched call, every graph a group of its own (the sizes differ), instead of one call per
+  // graph; the handle's math mode makes its f32 products TF32 under tf32, as for cublasSgemm. Its
+  // operand and output pointers are a device array, uploaded through the page-locked ring (no
+  // wait for the stream) into scratch that is given back when this returns (stream order keeps it
+  // until the call has run). Per-graph calls where it is off, there is one group, a group has
+  // k = 0 (cuBLAS would not write beta C), or no staging memory can be had.
   void gemm_large_groups(Trans trans_a, Trans trans_b, const std::vector<GemmGroup>& large, double alpha,
                          double beta, DType dtype) {
     const std::size_t count = large.size();
@@ -610,16 +611,19 @@ class CudaBackend final : public Backend {
     uploads_.send(device, host, bytes, stream_.get());
     dispatch_float(dtype, "gemm_grouped", [&](auto zero) {
       using T = decltype(zero);
-      constexpr bool f32 = std::is_same_v<T, float>;
       const std::vector<T> alphas(count, static_cast<T>(alpha)), betas(count, static_cast<T>(beta));
-      const cudaDataType_t type = f32 ? CUDA_R_32F : CUDA_R_64F;
-      const cublasComputeType_t compute = !f32 ? CUBLAS_COMPUTE_64F
-                                          : matmul_precision_ == MatmulPrecision::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32
-                                                                                       : CUBLAS_COMPUTE_32F;
-      DP_CUBLAS_CHECK(cublasGemmGroupedBatchedEx_64(
-          cublas_.get(), first_trans.data(), second_trans.data(), m.data(), n.data(), k.data(), alphas.data(), device,
-          type, ld_first.data(), device + count, type, ld_second.data(), betas.data(), device + 2 * count, type,
-          ldc.data(), static_cast<int64_t>(count), sizes.data(), compute));
+      const auto** first = const_cast<const T**>(reinterpret_cast<T**>(device));
+      if constexpr (std::is_same_v<T, float>) {
+        DP_CUBLAS_CHECK(cublasSgemmGroupedBatched_64(
+            cublas_.get(), first_trans.data(), second_trans.data(), m.data(), n.data(), k.data(), alphas.data(), first,
+            ld_first.data(), first + count, ld_second.data(), betas.data(), reinterpret_cast<T**>(device) + 2 * count,
+            ldc.data(), static_cast<int64_t>(count), sizes.data()));
+      } else {
+        DP_CUBLAS_CHECK(cublasDgemmGroupedBatched_64(
+            cublas_.get(), first_trans.data(), second_trans.data(), m.data(), n.data(), k.data(), alphas.data(), first,
+            ld_first.data(), first + count, ld_second.data(), betas.data(), reinterpret_cast<T**>(device) + 2 * count,
+            ldc.data(), static_cast<int64_t>(count), sizes.data()));
+      }
     });
   }
 
@@ -1167,11 +1171,11 @@ class CudaBackend final : public Backend {
     const char* v = std::getenv("DIFFPOOL_CUDA_GEMM_GROUPED");
     return v == nullptr || std::string(v) != "0";
   }
-  // DIFFPOOL_CUDA_CUBLAS_GROUPED=0: a gemm_grouped call's large groups as one cuBLAS call per
-  // group (as before gemm_large_groups), the grouped kernel still on.
+  // DIFFPOOL_CUDA_CUBLAS_GROUPED=1: a gemm_grouped call's large groups as one cuBLAS grouped
+  // batched call (gemm_large_groups); otherwise one call per group (CudaBackendOptions).
   static bool cublas_grouped_enabled() {
     const char* v = std::getenv("DIFFPOOL_CUDA_CUBLAS_GROUPED");
-    return v == nullptr || std::string(v) != "0";
+    return v != nullptr && std::string(v) == "1";
   }
 
   int device_;
@@ -1182,7 +1186,7 @@ class CudaBackend final : public Backend {
   Tickets tickets_;  // after allocator_: destroyed before it
   UploadRing uploads_;  // destroyed after the destructor has synchronised the stream
   bool grouped_kernel_ = true;
-  bool cublas_grouped_ = true;
+  bool cublas_grouped_ = false;
 };
 
 }  // namespace

@@ -2,6 +2,7 @@
 // The CUDA backend's factory with its internal options. Users call diffpool::make_cuda_backend
 // (backend.hpp); this header is for tests (the CPU emulation in tests/cuda_emulation).
 #include <memory>
+#include <optional>
 
 #include "engine/backend/cuda/kernels.hpp"
 
@@ -11,6 +12,10 @@ struct CudaBackendOptions {
   // Keep freed blocks in size-bucketed free lists for reuse. Off: every allocate is a cudaMalloc of
   // exactly the bytes asked for (lets a memory checker see overruns of a tensor).
   bool caching_allocator = true;
+  // gemm_grouped's groups over the grouped kernel's limit as one cuBLAS grouped batched call
+  // instead of one call per group. Unset: on where DIFFPOOL_CUDA_CUBLAS_GROUPED=1. Off by default
+  // until it has been run and timed on a GPU (tests/gpu/run_on_gpu.sh times both).
+  std::optional<bool> cublas_grouped;
 };
 
 // Makes `device` current and creates the backend on it (one stream, cuBLAS bound to it).

@@ -18,9 +18,6 @@ enum cublasStatus_t {
 enum cublasOperation_t { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1, CUBLAS_OP_C = 2 };
 enum cublasMath_t { CUBLAS_DEFAULT_MATH = 0, CUBLAS_PEDANTIC_MATH = 2, CUBLAS_TF32_TENSOR_OP_MATH = 3 };
 enum cublasPointerMode_t { CUBLAS_POINTER_MODE_HOST = 0, CUBLAS_POINTER_MODE_DEVICE = 1 };
-// The element types and compute types the backend's Ex calls use (values as in CUDA's headers).
-enum cudaDataType_t { CUDA_R_32F = 0, CUDA_R_64F = 1 };
-enum cublasComputeType_t { CUBLAS_COMPUTE_32F = 68, CUBLAS_COMPUTE_32F_FAST_TF32 = 77, CUBLAS_COMPUTE_64F = 70 };
 
 const char* cublasGetStatusName(cublasStatus_t status);
 const char* cublasGetStatusString(cublasStatus_t status);
@@ -47,13 +44,17 @@ cublasStatus_t cublasDgemmStridedBatched_64(cublasHandle_t handle, cublasOperati
                                             int64_t stride_c, int64_t batch);
 // Grouped batched gemm: host arrays of the per-group parameters, device arrays of the operand
 // and output pointers (one per problem; group i holds group_size[i] problems).
-cublasStatus_t cublasGemmGroupedBatchedEx_64(cublasHandle_t handle, const cublasOperation_t transa_array[],
-                                             const cublasOperation_t transb_array[], const int64_t m_array[],
-                                             const int64_t n_array[], const int64_t k_array[],
-                                             const void* alpha_array, const void* const Aarray[],
-                                             cudaDataType_t Atype, const int64_t lda_array[],
-                                             const void* const Barray[], cudaDataType_t Btype,
-                                             const int64_t ldb_array[], const void* beta_array,
-                                             void* const Carray[], cudaDataType_t Ctype, const int64_t ldc_array[],
-                                             int64_t group_count, const int64_t group_size[],
-                                             cublasComputeType_t computeType);
+cublasStatus_t cublasSgemmGroupedBatched_64(cublasHandle_t handle, const cublasOperation_t transa_array[],
+                                           const cublasOperation_t transb_array[], const int64_t m_array[],
+                                           const int64_t n_array[], const int64_t k_array[], const float alpha_array[],
+                                           const float* const Aarray[], const int64_t lda_array[],
+                                           const float* const Barray[], const int64_t ldb_array[],
+                                           const float beta_array[], float* const Carray[], const int64_t ldc_array[],
+                                           int64_t group_count, const int64_t group_size[]);
+cublasStatus_t cublasDgemmGroupedBatched_64(cublasHandle_t handle, const cublasOperation_t transa_array[],
+                                           const cublasOperation_t transb_array[], const int64_t m_array[],
+                                           const int64_t n_array[], const int64_t k_array[], const double alpha_array[],
+                                           const double* const Aarray[], const int64_t lda_array[],
+                                           const double* const Barray[], const int64_t ldb_array[],
+                                           const double beta_array[], double* const Carray[], const int64_t ldc_array[],
+                                           int64_t group_count, const int64_t group_size[]);
