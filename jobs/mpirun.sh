@@ -17,6 +17,11 @@
 #                      (e.g. --oversubscribe, or --allow-run-as-root)
 #   DIFFPOOL_RERUN     times to start the run again when it stopped with 75 although this script
 #                      was not signalled (a rank was sent SIGTERM/SIGUSR1 from elsewhere); default 0
+#   DIFFPOOL_MPS       1: more ranks than GPUs share them through CUDA MPS (docs/PERFORMANCE.md,
+#                      "Measured on an H200": 16 ranks on one H200 ran 2.1x to 2.7x faster with it).
+#                      The script starts the MPS control daemon (nvidia-cuda-mps-control -d) with
+#                      its pipes and logs in DIFFPOOL_MPS_DIR (default: a new temporary folder),
+#                      hands CUDA_MPS_PIPE_DIRECTORY to the ranks, and quits the daemon at the end
 # Stopping: Ctrl-C, SIGTERM or SIGUSR1 to this script is forwarded to the ranks as SIGUSR1: they
 #   checkpoint the running jobs and the script exits with 75. Run the same command again to resume.
 # Exit codes: 0 all jobs done; 3 some jobs failed (rerun to retry them); 75 stopped after
@@ -45,6 +50,23 @@ else
 fi
 # shellcheck disable=SC2206  # a list of options, split on blanks
 args+=(${DIFFPOOL_MPIRUN_ARGS:-})
+
+if [[ "${DIFFPOOL_MPS:-0}" == 1 ]]; then
+  if ! command -v nvidia-cuda-mps-control >/dev/null 2>&1; then
+    diffpool_log "DIFFPOOL_MPS=1: nvidia-cuda-mps-control not found (it comes with the NVIDIA driver)"
+    exit 2
+  fi
+  mps_dir="${DIFFPOOL_MPS_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/diffpool-mps.XXXXXX")}"
+  export CUDA_MPS_PIPE_DIRECTORY="$mps_dir/pipe" CUDA_MPS_LOG_DIRECTORY="$mps_dir/log"
+  mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
+  if ! nvidia-cuda-mps-control -d; then
+    diffpool_log "DIFFPOOL_MPS=1: the MPS control daemon did not start (its log: $CUDA_MPS_LOG_DIRECTORY)"
+    exit 1
+  fi
+  diffpool_log "CUDA MPS control daemon started (pipes in $CUDA_MPS_PIPE_DIRECTORY)"
+  trap 'echo quit | nvidia-cuda-mps-control >/dev/null 2>&1 || true' EXIT
+  args+=(-x CUDA_MPS_PIPE_DIRECTORY)
+fi
 
 # mpirun runs in a session of its own, so Ctrl-C reaches only this script (which asks the ranks
 # to checkpoint); mpirun itself would take SIGINT as an abort.
