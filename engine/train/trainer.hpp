@@ -83,7 +83,8 @@ struct EpochMetrics {
   double train_seconds = 0, eval_seconds = 0;
   // The part of train_seconds until the host had issued the epoch's last step, before it read the
   // epoch's sums back: on an asynchronous backend, train_seconds - this is the host waiting for the
-  // device (near 0: the host's issuing is the bound; large: the device is). Not saved in results.
+  // device (large: the device is the bound). Near 0 says less: the host issued for the whole epoch,
+  // which includes waiting on a full launch queue. Not saved in results.
   double train_issue_seconds = 0;
 };
 

@@ -803,26 +803,35 @@ TEST_F(BackendParity, Tf32Products) {
                                tb_.reference.data(), n, k * n, 0.0, tc.reference.data(), n, m * n, batch, DType::f32);
     gpu().gemm_strided_batched(Trans::no, Trans::no, m, n, k, 1.0, ta_.tested.data(), k, m * k, tb_.tested.data(), n,
                                k * n, 0.0, tc.tested.data(), n, m * n, batch, DType::f32);
-    // Grouped: the batch's products plus one too large for the CUDA kernel (cuBLAS), 130 x 90 x 100.
-    auto groups_of = [&](const Tensor& a_t, const Tensor& b_t, Tensor& c_t) {
+    // `count` products of m x n x k stored one after the other (row-major, unpadded) in A, B and C:
+    // the groups of one gemm_grouped call, and the bounds of C from the host operands.
+    auto stacked_groups = [](int64_t gm, int64_t gn, int64_t gk, int64_t count, const Tensor& a_t, const Tensor& b_t,
+                             Tensor& c_t) {
       std::vector<GemmGroup> groups;
-      for (int64_t g = 0; g < batch; ++g)
-        groups.push_back(GemmGroup{m, n, k, static_cast<const float*>(a_t.data()) + g * m * k, k,
-                                   static_cast<const float*>(b_t.data()) + g * k * n, n,
-                                   static_cast<float*>(c_t.data()) + g * m * n, n});
+      for (int64_t g = 0; g < count; ++g)
+        groups.push_back(GemmGroup{gm, gn, gk, static_cast<const float*>(a_t.data()) + g * gm * gk, gk,
+                                   static_cast<const float*>(b_t.data()) + g * gk * gn, gn,
+                                   static_cast<float*>(c_t.data()) + g * gm * gn, gn});
       return groups;
     };
-    ref().gemm_grouped(Trans::no, Trans::no, groups_of(ta_.reference, tb_.reference, tg.reference), 1.0, 0.0,
-                       DType::f32);
-    gpu().gemm_grouped(Trans::no, Trans::no, groups_of(ta_.tested, tb_.tested, tg.tested), 1.0, 0.0, DType::f32);
-    std::vector<double> bounds(c.size());
-    for (int64_t g = 0; g < batch; ++g) {
-      const std::vector<float> ag(a.begin() + g * m * k, a.begin() + (g + 1) * m * k);
-      const std::vector<float> bg(b.begin() + g * k * n, b.begin() + (g + 1) * k * n);
-      const std::vector<float> cg(static_cast<std::size_t>(m * n), 0.0f);
-      const auto gb = bounds_of(Trans::no, Trans::no, m, n, k, 1.0, ag, k, bg, n, 0.0, cg, n);
-      std::copy(gb.begin(), gb.end(), bounds.begin() + g * m * n);
-    }
+    auto stacked_bounds = [&](int64_t gm, int64_t gn, int64_t gk, int64_t count, const std::vector<float>& ha,
+                              const std::vector<float>& hb) {
+      std::vector<double> out(static_cast<std::size_t>(count * gm * gn));
+      for (int64_t g = 0; g < count; ++g) {
+        const std::vector<float> ag(ha.begin() + g * gm * gk, ha.begin() + (g + 1) * gm * gk);
+        const std::vector<float> bg(hb.begin() + g * gk * gn, hb.begin() + (g + 1) * gk * gn);
+        const std::vector<float> cg(static_cast<std::size_t>(gm * gn), 0.0f);
+        const auto gb = bounds_of(Trans::no, Trans::no, gm, gn, gk, 1.0, ag, gk, bg, gn, 0.0, cg, gn);
+        std::copy(gb.begin(), gb.end(), out.begin() + g * gm * gn);
+      }
+      return out;
+    };
+    // Grouped: the batch's products in one call.
+    ref().gemm_grouped(Trans::no, Trans::no, stacked_groups(m, n, k, batch, ta_.reference, tb_.reference, tg.reference),
+                       1.0, 0.0, DType::f32);
+    gpu().gemm_grouped(Trans::no, Trans::no, stacked_groups(m, n, k, batch, ta_.tested, tb_.tested, tg.tested), 1.0,
+                       0.0, DType::f32);
+    const std::vector<double> bounds = stacked_bounds(m, n, k, batch, a, b);
     expect_close_twin<float>("tf32 gemm_strided_batched", tc, &bounds);
     expect_close_twin<float>("tf32 gemm_grouped", tg, &bounds);
     // The grouped and batched products of the same operands agree on each backend.
@@ -839,25 +848,12 @@ TEST_F(BackendParity, Tf32Products) {
       Twin tba = twin<float>(ba, Shape{count * bm * bk});
       Twin tbb = twin<float>(bb, Shape{count * bk * bn});
       Twin tbc = twin<float>(bc, Shape{count * bm * bn});
-      auto big_groups = [&](const Tensor& a_t, const Tensor& b_t, Tensor& c_t) {
-        std::vector<GemmGroup> groups;
-        for (int64_t g = 0; g < count; ++g)
-          groups.push_back(GemmGroup{bm, bn, bk, static_cast<const float*>(a_t.data()) + g * bm * bk, bk,
-                                     static_cast<const float*>(b_t.data()) + g * bk * bn, bn,
-                                     static_cast<float*>(c_t.data()) + g * bm * bn, bn});
-        return groups;
-      };
-      ref().gemm_grouped(Trans::no, Trans::no, big_groups(tba.reference, tbb.reference, tbc.reference), 1.0, 0.0,
+      ref().gemm_grouped(Trans::no, Trans::no,
+                         stacked_groups(bm, bn, bk, count, tba.reference, tbb.reference, tbc.reference), 1.0, 0.0,
                          DType::f32);
-      gpu().gemm_grouped(Trans::no, Trans::no, big_groups(tba.tested, tbb.tested, tbc.tested), 1.0, 0.0, DType::f32);
-      std::vector<double> big_bounds(static_cast<std::size_t>(count * bm * bn));
-      for (int64_t g = 0; g < count; ++g) {
-        const std::vector<float> ag(ba.begin() + g * bm * bk, ba.begin() + (g + 1) * bm * bk);
-        const std::vector<float> bg(bb.begin() + g * bk * bn, bb.begin() + (g + 1) * bk * bn);
-        const auto gb = bounds_of(Trans::no, Trans::no, bm, bn, bk, 1.0, ag, bk, bg, bn, 0.0,
-                                  std::vector<float>(static_cast<std::size_t>(bm * bn), 0.0f), bn);
-        std::copy(gb.begin(), gb.end(), big_bounds.begin() + g * bm * bn);
-      }
+      gpu().gemm_grouped(Trans::no, Trans::no, stacked_groups(bm, bn, bk, count, tba.tested, tbb.tested, tbc.tested),
+                         1.0, 0.0, DType::f32);
+      const std::vector<double> big_bounds = stacked_bounds(bm, bn, bk, count, ba, bb);
       expect_close_twin<float>("tf32 gemm_grouped through cuBLAS, " + std::to_string(count) + " groups", tbc,
                                &big_bounds);
     }

@@ -612,16 +612,17 @@ class CudaBackend final : public Backend {
     dispatch_float(dtype, "gemm_grouped", [&](auto zero) {
       using T = decltype(zero);
       const std::vector<T> alphas(count, static_cast<T>(alpha)), betas(count, static_cast<T>(beta));
-      const auto** first = const_cast<const T**>(reinterpret_cast<T**>(device));
+      T** typed = reinterpret_cast<T**>(device);  // [first operands | second operands | outputs]
+      const T* const* operands = typed;
       if constexpr (std::is_same_v<T, float>) {
         DP_CUBLAS_CHECK(cublasSgemmGroupedBatched_64(
-            cublas_.get(), first_trans.data(), second_trans.data(), m.data(), n.data(), k.data(), alphas.data(), first,
-            ld_first.data(), first + count, ld_second.data(), betas.data(), reinterpret_cast<T**>(device) + 2 * count,
+            cublas_.get(), first_trans.data(), second_trans.data(), m.data(), n.data(), k.data(), alphas.data(),
+            operands, ld_first.data(), operands + count, ld_second.data(), betas.data(), typed + 2 * count,
             ldc.data(), static_cast<int64_t>(count), sizes.data()));
       } else {
         DP_CUBLAS_CHECK(cublasDgemmGroupedBatched_64(
-            cublas_.get(), first_trans.data(), second_trans.data(), m.data(), n.data(), k.data(), alphas.data(), first,
-            ld_first.data(), first + count, ld_second.data(), betas.data(), reinterpret_cast<T**>(device) + 2 * count,
+            cublas_.get(), first_trans.data(), second_trans.data(), m.data(), n.data(), k.data(), alphas.data(),
+            operands, ld_first.data(), operands + count, ld_second.data(), betas.data(), typed + 2 * count,
             ldc.data(), static_cast<int64_t>(count), sizes.data()));
       }
     });
