@@ -36,6 +36,11 @@ if(DIFFPOOL_CUDA_EMULATION)
   # The emulation itself: barriers, shuffles, fibers reused across launches, a failed launch.
   diffpool_add_gtest(test_cuda_emulator LABELS cuda_emulation SOURCES cuda_emulation/test_emulator.cpp
                      LIBS diffpool_cuda_emulated)
+  # A benchmark, not a test: the host's side of a CUDA training step, kernels skipped.
+  add_executable(bench_cuda_host bench/bench_cuda_host.cpp)
+  target_link_libraries(bench_cuda_host PRIVATE diffpool_cuda_emulated fmt::fmt CLI11::CLI11)
+  target_include_directories(bench_cuda_host PRIVATE ${PROJECT_SOURCE_DIR})
+  set_target_properties(bench_cuda_host PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR})
 endif()
 
 # The module is loaded on first use only: a CPU process maps no CUDA library, and the CUDA device

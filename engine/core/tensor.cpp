@@ -15,30 +15,10 @@ const char* dtype_name(DType dtype) {
 
 const char* device_name(Device device) { return device == Device::cpu ? "cpu" : "cuda"; }
 
-std::size_t dtype_size(DType dtype) {
-  switch (dtype) {
-    case DType::f32: return 4;
-    case DType::f64: return 8;
-    case DType::i32: return 4;
-  }
-  return 0;
+void Shape::bad_rank(std::size_t rank) {
+  throw_internal(__FILE__, __LINE__, fmt::format("a shape has 1 to {} dimensions, got {}", kMaxDims, rank));
 }
-
-Shape::Shape(std::initializer_list<int64_t> list) {
-  DP_CHECK(list.size() >= 1 && list.size() <= static_cast<std::size_t>(kMaxDims),
-           "a shape has 1 to {} dimensions, got {}", kMaxDims, list.size());
-  for (int64_t d : list) {
-    DP_CHECK(d >= 0, "negative dimension {}", d);
-    dims[static_cast<std::size_t>(ndim++)] = d;
-  }
-}
-
-int64_t Shape::numel() const {
-  if (ndim == 0) return 0;
-  int64_t n = 1;
-  for (int i = 0; i < ndim; ++i) n *= dims[static_cast<std::size_t>(i)];
-  return n;
-}
+void Shape::bad_dimension(int64_t d) { throw_internal(__FILE__, __LINE__, fmt::format("negative dimension {}", d)); }
 
 bool Shape::operator==(const Shape& other) const {
   if (ndim != other.ndim) return false;
@@ -55,9 +35,6 @@ std::string Shape::str() const {
   }
   return s + "]";
 }
-
-Tensor::Tensor(void* data, Shape shape, DType dtype, Device device, std::shared_ptr<void> owner)
-    : data_(data), shape_(shape), dtype_(dtype), device_(device), owner_(std::move(owner)) {}
 
 int64_t Tensor::dim(int i) const {
   DP_CHECK(i >= 0 && i < shape_.ndim, "dimension {} of a tensor of shape {}", i, shape_.str());

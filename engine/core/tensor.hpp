@@ -19,7 +19,10 @@ enum class Device : uint8_t { cpu, cuda };
 
 const char* dtype_name(DType dtype);
 const char* device_name(Device device);
-std::size_t dtype_size(DType dtype);
+// Bytes per element. Inline with the other accessors below: they run for every graph of every
+// per-graph op's descriptors, where a call each was a measurable share of a CUDA step's host time
+// (tests/bench/bench_cuda_host.cpp).
+constexpr std::size_t dtype_size(DType dtype) { return dtype == DType::f64 ? 8 : 4; }
 
 template <class T> constexpr DType dtype_of();
 template <> constexpr DType dtype_of<float>() { return DType::f32; }
@@ -32,17 +35,35 @@ struct Shape {
   int ndim = 0;
 
   Shape() = default;
-  Shape(std::initializer_list<int64_t> list);
-  int64_t numel() const;
+  Shape(std::initializer_list<int64_t> list) {
+    if (list.size() < 1 || list.size() > static_cast<std::size_t>(kMaxDims)) [[unlikely]]
+      bad_rank(list.size());
+    for (int64_t d : list) {
+      if (d < 0) [[unlikely]]
+        bad_dimension(d);
+      dims[static_cast<std::size_t>(ndim++)] = d;
+    }
+  }
+  int64_t numel() const {
+    if (ndim == 0) return 0;
+    int64_t n = 1;
+    for (int i = 0; i < ndim; ++i) n *= dims[static_cast<std::size_t>(i)];
+    return n;
+  }
   int64_t operator[](int i) const { return dims[static_cast<std::size_t>(i)]; }
   bool operator==(const Shape& other) const;
   std::string str() const;  // "[3, 4]"
+
+ private:
+  [[noreturn]] static void bad_rank(std::size_t rank);
+  [[noreturn]] static void bad_dimension(int64_t d);
 };
 
 class Tensor {
  public:
   Tensor() = default;
-  Tensor(void* data, Shape shape, DType dtype, Device device, std::shared_ptr<void> owner = {});
+  Tensor(void* data, Shape shape, DType dtype, Device device, std::shared_ptr<void> owner = {})
+      : data_(data), shape_(shape), dtype_(dtype), device_(device), owner_(std::move(owner)) {}
 
   bool defined() const { return shape_.ndim > 0; }
   const Shape& shape() const { return shape_; }

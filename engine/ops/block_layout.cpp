@@ -12,13 +12,6 @@ int64_t Blocks::max_elements() const {
   return m;
 }
 
-Tensor Blocks::view(const Tensor& t, int64_t g) const {
-  const auto i = static_cast<std::size_t>(g);
-  DP_CHECK(t.numel() == elements, "blocks of {} elements over tensor {}", elements, t.describe());
-  return Tensor(static_cast<char*>(t.data()) + static_cast<std::size_t>(offset[i]) * dtype_size(t.dtype()),
-                Shape{rows[i], cols[i]}, t.dtype(), t.device());
-}
-
 Tensor Blocks::row_view(const Tensor& t, int64_t g) const {
   const auto i = static_cast<std::size_t>(g);
   DP_CHECK(t.rows() == total_rows(), "blocks of {} rows over tensor {}", total_rows(), t.describe());

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/backend/backend.hpp"
+#include "engine/core/error.hpp"
 #include "engine/core/segments.hpp"
 #include "engine/core/tensor.hpp"
 
@@ -28,8 +29,14 @@ struct Blocks {
   int64_t count() const { return static_cast<int64_t>(rows.size()); }
   int64_t total_rows() const { return row_begin.empty() ? 0 : row_begin.back(); }
   int64_t max_elements() const;
-  // Block g of a tensor laid out by these blocks, as a [rows, cols] matrix view.
-  Tensor view(const Tensor& t, int64_t g) const;
+  // Block g of a tensor laid out by these blocks, as a [rows, cols] matrix view. Inline: the
+  // per-graph ops take a view of every graph's block of each operand (host time of every step).
+  Tensor view(const Tensor& t, int64_t g) const {
+    const auto i = static_cast<std::size_t>(g);
+    DP_CHECK(t.numel() == elements, "blocks of {} elements over tensor {}", elements, t.describe());
+    return Tensor(static_cast<char*>(t.data()) + static_cast<std::size_t>(offset[i]) * dtype_size(t.dtype()),
+                  Shape{rows[i], cols[i]}, t.dtype(), t.device());
+  }
   // Rows [row_begin[g], row_begin[g+1]) of a tensor with one row per block row, [total_rows, w].
   Tensor row_view(const Tensor& t, int64_t g) const;
   // The tensor shape these blocks fill: [total_rows, width] when packed, else [elements, 1].

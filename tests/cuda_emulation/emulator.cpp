@@ -192,6 +192,13 @@ bool try_release_warp(Emulator& e, int first, int count) {
   return true;
 }
 
+// diffpool_emulator_skip_device_work: launches and cuBLAS calls are checked and counted, and
+// then do nothing (copies and memsets still run), so a loop of steps times the host's side alone.
+bool& skip_device_work() {
+  static bool skip = false;
+  return skip;
+}
+
 bool reverse_order() {
   static const bool reverse = [] {
     const char* order = std::getenv("DIFFPOOL_CUDA_EMULATION_ORDER");
@@ -331,6 +338,7 @@ void run_grid(const char* what, dim3 grid, dim3 block, cudaStream_t stream, bool
     set_error(cudaErrorInvalidDevicePointer, std::string(what) + ": a pointer argument is not device memory");
     return;
   }
+  if (skip_device_work()) return;
   while (e.stacks.size() < threads) e.stacks.push_back(std::make_unique<char[]>(kStackBytes));
   e.fibers.resize(std::max<std::size_t>(e.fibers.size(), threads));
   e.grid = grid;
@@ -529,6 +537,7 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   return cudaSuccess;
 }
 extern "C" DiffpoolEmulatorCounters diffpool_emulator_counters() { return emulator().counters; }
+void diffpool_emulator_skip_device_work(bool skip) { emu::skip_device_work() = skip; }
 std::map<std::string, long long> diffpool_emulator_launches_by_site() { return emulator().launches_by_site; }
 
 // ---- cuBLAS -------------------------------------------------------------------------------------
@@ -591,6 +600,7 @@ cublasStatus_t gemm(cublasHandle_t handle, cublasOperation_t ta, cublasOperation
     std::fprintf(stderr, "[cuda emulation] cublas gemm: a matrix lies outside device memory\n");
     return CUBLAS_STATUS_EXECUTION_FAILED;
   }
+  if (emu::skip_device_work()) return CUBLAS_STATUS_SUCCESS;
   // The TF32 math mode models the tensor cores' reading of f32 operands (f64 is unaffected).
   const bool tf32 = handle->math == CUBLAS_TF32_TENSOR_OP_MATH;
   const auto operand = [tf32](T v) { return tf32 ? diffpool::to_tf32(v) : v; };

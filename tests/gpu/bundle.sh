@@ -6,7 +6,8 @@
 #   tests/gpu/bundle.sh [--no-build] [--with-cublas]
 #
 # Archive layout (one folder, diffpool-gpu/):
-#   bin/      diffpool, test_backend_parity, test_cuda_ops, test_cuda_module, bench_epoch, and
+#   bin/      diffpool, test_backend_parity, test_cuda_ops, test_cuda_module, bench_epoch,
+#             bench_cuda_host (the CUDA step's host side under the CPU emulation), and
 #             libdiffpool_cuda.so, the CUDA backend module the programs load from their own folder
 #             when a CUDA device is asked for (cudart and cuBLAS are its dependencies, not theirs)
 #   lib/      every shared library they and Open MPI need, from ldd, except glibc and the CUDA driver
@@ -42,7 +43,7 @@ for arg in "$@"; do
     *) echo "bundle.sh: unknown argument '$arg' (allowed: --no-build, --with-cublas)" >&2; exit 2 ;;
   esac
 done
-targets=(diffpool test_backend_parity test_cuda_ops test_cuda_module bench_epoch)
+targets=(diffpool test_backend_parity test_cuda_ops test_cuda_module bench_epoch bench_cuda_host)
 module=libdiffpool_cuda.so
 ompi_libdir=/usr/lib/x86_64-linux-gnu/openmpi/lib
 pmix_plugins=/usr/lib/x86_64-linux-gnu/pmix2/lib/pmix
@@ -54,7 +55,7 @@ done
 if (( do_build )); then
   launcher=()  # ccache where installed (rebuilds of the CUDA objects are minutes otherwise)
   command -v ccache > /dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DDIFFPOOL_BUILD_TESTS=ON -DDIFFPOOL_CUDA=ON \
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DDIFFPOOL_BUILD_TESTS=ON -DDIFFPOOL_CUDA=ON -DDIFFPOOL_CUDA_EMULATION=ON \
         -DCMAKE_CUDA_ARCHITECTURES="80;90" -DDIFFPOOL_TEST_DATA_DIR="$data" "${launcher[@]}"
   cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" diffpool_cuda
 fi

@@ -15,7 +15,10 @@
 #                  backend.matmul_precision=tf32 (tensor cores); the paper D&D model in FP32 and TF32
 #                  with DIFFPOOL_CUDA_CUBLAS_GROUPED=1; the ENZYMES epoch on one CPU core and with
 #                  --profile, its time by backend primitive (each call waited for), as a table in
-#                  the report; and FP32 against TF32 training of the paper ENZYMES model (fold 0)
+#                  the report; FP32 against TF32 training of the paper ENZYMES model (fold 0); and
+#                  bench_cuda_host, the host's side of the same model's CUDA step (the backend's
+#                  sources under the CPU emulation, kernels skipped): with bench-enzymes it splits
+#                  the GPU step into the host's own work and the driver's cost per launch
 #   mpi run        the paper ENZYMES experiment (10 jobs) under the bundle's mpirun, RANKS ranks on
 #                  the one GPU, few epochs; SIGKILL to the whole job once a job has finished and a
 #                  running job with a quarter of its epochs left has a checkpoint; the same command
@@ -296,6 +299,10 @@ fi
 # --- benchmarks --------------------------------------------------------------------------------
 step bench-enzymes 60 "$bundle/bin/bench_epoch" "$bundle/configs/bench_enzymes.yaml" \
   --epochs "$bench_epochs" --warmup 1 --set backend.kind="$backend"
+# The host's side of the same model's CUDA step on this machine's CPU, without the driver
+# (kernels skipped under the emulation; runs without a GPU too): bench-enzymes' step time minus
+# this, over the step's launches, is what the driver and the device cost per launch.
+step bench-cuda-host 60 "$bundle/bin/bench_cuda_host" --data-dir "$bundle/data" --steps 300 --rounds 5
 if (( gpu )); then
   # The same epoch without the grouped kernels: the per-graph products as one cuBLAS call per
   # graph (before gemm_grouped), a linear layer as a broadcast and cuBLAS calls forward and cuBLAS

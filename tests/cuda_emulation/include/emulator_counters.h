@@ -24,3 +24,8 @@ extern "C" DiffpoolEmulatorCounters diffpool_emulator_counters();
 // Kernel launches by launch site (DP_CUDA_SITE's name), and cuBLAS calls as "cublas", since the
 // process started: a launch profile without a GPU.
 std::map<std::string, long long> diffpool_emulator_launches_by_site();
+
+// From now on (skip true), kernel launches and cuBLAS calls are checked and counted but compute
+// nothing; copies and memsets still run. For timing the host's side of a step (the engine and the
+// backend's own code up to each launch) without a GPU: results are garbage meanwhile.
+void diffpool_emulator_skip_device_work(bool skip);

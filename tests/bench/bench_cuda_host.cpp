@@ -1,0 +1,121 @@
+// The host's side of a CUDA training step, timed without a GPU: the CUDA backend's own sources
+// under the CPU emulation (tests/cuda_emulation), with every kernel launch and cuBLAS call
+// checked and counted but computing nothing. What is left is what the host does per step on a
+// GPU machine apart from the CUDA driver's own cost per launch: building and packing the batch,
+// the tape, the workspace, the backend's checks and argument packing, the grouped kernels'
+// descriptors. An epoch on a GPU that is bound by the host (docs/PERFORMANCE.md, "Measured on an
+// H200") costs about this plus the driver's cost per launch times the launches.
+//
+//   build/bench_cuda_host [--dataset ENZYMES] [--steps 200] [--rounds 5] [--levels 1|2]
+//   perf record -g build/bench_cuda_host --steps 2000 --rounds 1      # where the host time goes
+//
+// Prints per step: host microseconds (median over rounds), kernel launches, cuBLAS calls, uploads,
+// and the host microseconds per launch or call. The figures include the emulator's own
+// bookkeeping per launch (its pointer checks and counters), so they are an upper bound of the
+// engine's and backend's share.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <vector>
+#include <CLI/CLI.hpp>
+#include "emulator_counters.h"
+#include "engine/autodiff/tape.hpp"
+#include "engine/backend/cuda/cuda_backend.hpp"
+#include "engine/core/random.hpp"
+#include "engine/core/workspace.hpp"
+#include "engine/data/batch.hpp"
+#include "engine/data/dataset.hpp"
+#include "engine/nn/model.hpp"
+#include "engine/optim/adam.hpp"
+
+using namespace diffpool;
+
+int main(int argc, char** argv) {
+  CLI::App app{"Host time of a CUDA training step, measured under the CPU emulation with kernels skipped"};
+  std::string dataset = "ENZYMES";
+  std::string data_dir = std::getenv("DIFFPOOL_DATA") ? std::getenv("DIFFPOOL_DATA") : "";
+  int steps = 200, rounds = 5, levels = 1, batch_size = 20;
+  app.add_option("--dataset", dataset, "TU dataset name");
+  app.add_option("--data-dir", data_dir, "datasets folder (default: $DIFFPOOL_DATA)");
+  app.add_option("--steps", steps, "training steps per round")->check(CLI::PositiveNumber);
+  app.add_option("--rounds", rounds, "rounds; the median is reported")->check(CLI::PositiveNumber);
+  app.add_option("--levels", levels,
+                 "1: the paper's ENZYMES model (clusters 10% of the largest graph); 2: two levels, per-graph clusters")
+      ->check(CLI::Range(1, 2));
+  app.add_option("--batch-size", batch_size, "graphs per step")->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
+
+  DatasetOptions options;
+  options.data_dir = data_dir;
+  const GraphDataset data = load_tu_dataset(dataset, options);
+  ModelConfig config;  // configs/bench_enzymes.yaml
+  config.variant = Variant::diffpool;
+  config.hidden_dim = 30;
+  config.embedding_dim = 30;
+  config.cluster_ratio = 0.1;
+  if (levels == 2) {
+    config.pool_levels = 2;
+    config.cluster_ratio = 0.25;
+    config.cluster_rule = ClusterRule::per_graph;
+  }
+  auto be = cuda_emulated::create_cuda_backend(0);
+  DiffPoolModel model(config, data.num_features, data.num_classes(), data.max_nodes());
+  ParameterStore& params = model.parameters();
+  params.allocate(*be, DType::f32);
+  params.initialize(2018);
+  Adam adam(params, AdamSettings{}, 2.0);
+  Workspace ws(*be);
+  std::vector<int64_t> order(static_cast<std::size_t>(data.num_graphs()));
+  std::iota(order.begin(), order.end(), 0);
+  Rng shuffle(7);
+  std::size_t next = order.size();
+  auto step = [&](int i) {
+    if (next + static_cast<std::size_t>(batch_size) > order.size()) {
+      for (std::size_t j = order.size() - 1; j > 0; --j) std::swap(order[j], order[shuffle.below(j + 1)]);
+      next = 0;
+    }
+    std::vector<int64_t> ids(order.begin() + static_cast<std::ptrdiff_t>(next),
+                             order.begin() + static_cast<std::ptrdiff_t>(next) + batch_size);
+    next += static_cast<std::size_t>(batch_size);
+    ws.reset();
+    Tape tape(*be, ws);
+    GraphBatch batch = build_batch(data, ids, ws, DType::f32);
+    ForwardOutput out = model.forward(tape, batch, true, Rng::derive(5, static_cast<uint64_t>(i)));
+    params.zero_grad();
+    tape.backward(out.loss);
+    adam.step();
+  };
+  // Warm-up with the kernels run: the workspace, the allocator's cache and the upload ring fill.
+  for (int i = 0; i < 8; ++i) step(i);
+  diffpool_emulator_skip_device_work(true);
+  for (int i = 0; i < 8; ++i) step(i);
+  const DiffpoolEmulatorCounters before = diffpool_emulator_counters();
+  std::vector<double> per_step_us;
+  for (int r = 0; r < rounds; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < steps; ++i) step(16 + r * steps + i);
+    const auto t1 = std::chrono::steady_clock::now();
+    per_step_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / steps);
+  }
+  const DiffpoolEmulatorCounters after = diffpool_emulator_counters();
+  const double n = static_cast<double>(rounds) * steps;
+  const double launches = static_cast<double>(after.kernel_launches - before.kernel_launches) / n;
+  const double cublas = static_cast<double>(after.cublas_calls - before.cublas_calls) / n;
+  const double uploads = static_cast<double>(after.host_to_device - before.host_to_device) / n;
+  const double copies = static_cast<double>(after.device_to_device - before.device_to_device) / n;
+  std::sort(per_step_us.begin(), per_step_us.end());
+  const double median = per_step_us[per_step_us.size() / 2];
+  std::printf("model: %s on %s, batch %d, %d rounds of %d steps\n",
+              levels == 1 ? "paper ENZYMES model (1 level, clusters 10% of the largest graph)"
+                          : "2 levels, per-graph clusters",
+              dataset.c_str(), batch_size, rounds, steps);
+  std::printf("per step: %.1f kernel launches, %.1f cuBLAS calls, %.1f uploads, %.1f device-to-device copies\n",
+              launches, cublas, uploads, copies);
+  std::printf("host us_per_step %.1f (rounds %.1f to %.1f)  us_per_launch_or_call %.2f\n", median,
+              per_step_us.front(), per_step_us.back(), median / (launches + cublas + uploads + copies));
+  return 0;
+}
