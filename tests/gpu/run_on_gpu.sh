@@ -19,6 +19,7 @@
 #                  bench_cuda_host, the host's side of the same model's CUDA step (the backend's
 #                  sources under the CPU emulation, kernels skipped): with bench-enzymes it splits
 #                  the GPU step into the host's own work and the driver's cost per launch
+#                  (and the same for the 2-level per-graph model)
 #   mpi run        the paper ENZYMES experiment (10 jobs) under the bundle's mpirun, RANKS ranks on
 #                  the one GPU, few epochs; SIGKILL to the whole job once a job has finished and a
 #                  running job with a quarter of its epochs left has a checkpoint; the same command
@@ -303,6 +304,7 @@ step bench-enzymes 60 "$bundle/bin/bench_epoch" "$bundle/configs/bench_enzymes.y
 # (kernels skipped under the emulation; runs without a GPU too): bench-enzymes' step time minus
 # this, over the step's launches, is what the driver and the device cost per launch.
 step bench-cuda-host 60 "$bundle/bin/bench_cuda_host" --data-dir "$bundle/data" --steps 300 --rounds 5
+step bench-cuda-host-per-graph 90 "$bundle/bin/bench_cuda_host" --data-dir "$bundle/data" --steps 300 --rounds 5 --levels 2
 if (( gpu )); then
   # The same epoch without the grouped kernels: the per-graph products as one cuBLAS call per
   # graph (before gemm_grouped), a linear layer as a broadcast and cuBLAS calls forward and cuBLAS
