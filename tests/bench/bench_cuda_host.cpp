@@ -6,11 +6,13 @@
 // descriptors. An epoch on a GPU that is bound by the host (docs/PERFORMANCE.md, "Measured on an
 // H200") costs about this plus the driver's cost per launch times the launches.
 //
-//   build/bench_cuda_host [--dataset ENZYMES] [--steps 200] [--rounds 5] [--levels 1|2]
+//   build/bench_cuda_host [--dataset ENZYMES] [--steps 200] [--rounds 5] [--levels 1|2] [--sgemm 2048]
 //   perf record -g build/bench_cuda_host --steps 2000 --rounds 1      # where the host time goes
 //
 // Prints per step: host microseconds (median over rounds), kernel launches, cuBLAS calls, uploads,
-// and the host microseconds per launch or call. The figures include the emulator's own
+// and the host microseconds per launch or call; then the single-thread SGEMM rate of the same host
+// (a 2048 x 2048 x 2048 product on the CPU backend, one OpenBLAS thread), to state beside the
+// absolute times, which follow the host's speed. The figures include the emulator's own
 // bookkeeping per launch (its pointer checks and counters), so they are an upper bound of the
 // engine's and backend's share.
 #include <algorithm>
@@ -31,6 +33,7 @@
 #include "engine/data/dataset.hpp"
 #include "engine/nn/model.hpp"
 #include "engine/optim/adam.hpp"
+#include "tests/bench/sgemm_rate.hpp"
 
 using namespace diffpool;
 
@@ -38,7 +41,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Host time of a CUDA training step, measured under the CPU emulation with kernels skipped"};
   std::string dataset = "ENZYMES";
   std::string data_dir = std::getenv("DIFFPOOL_DATA") ? std::getenv("DIFFPOOL_DATA") : "";
-  int steps = 200, rounds = 5, levels = 1, batch_size = 20;
+  int steps = 200, rounds = 5, levels = 1, batch_size = 20, sgemm_size = 2048;
   app.add_option("--dataset", dataset, "TU dataset name");
   app.add_option("--data-dir", data_dir, "datasets folder (default: $DIFFPOOL_DATA)");
   app.add_option("--steps", steps, "training steps per round")->check(CLI::PositiveNumber);
@@ -47,6 +50,8 @@ int main(int argc, char** argv) {
                  "1: the paper's ENZYMES model (clusters 10% of the largest graph); 2: two levels, per-graph clusters")
       ->check(CLI::Range(1, 2));
   app.add_option("--batch-size", batch_size, "graphs per step")->check(CLI::PositiveNumber);
+  app.add_option("--sgemm", sgemm_size, "side of the square SGEMM timed for the host's reference rate (0: skip)")
+      ->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
 
   DatasetOptions options;
@@ -117,5 +122,7 @@ int main(int argc, char** argv) {
               launches, cublas, uploads, copies);
   std::printf("host us_per_step %.1f (rounds %.1f to %.1f)  us_per_launch_or_call %.2f\n", median,
               per_step_us.front(), per_step_us.back(), median / (launches + cublas + uploads + copies));
+  if (sgemm_size > 0)
+    std::printf("host sgemm n=%d gflops=%.2f (one thread)\n", sgemm_size, bench::sgemm_rate(*make_cpu_backend(1), sgemm_size));
   return 0;
 }

@@ -31,29 +31,10 @@
 #include "engine/data/splits.hpp"
 #include "engine/train/trainer.hpp"
 #include "runner/config.hpp"
+#include "tests/bench/sgemm_rate.hpp"
 #include "tests/bench/timing_backend.hpp"
 
 namespace {
-// GFLOP/s of C = A B for n x n single-precision matrices on `backend`: the median of five products
-// after one untimed one.
-double sgemm_rate(diffpool::Backend& backend, int n) {
-  using namespace diffpool;
-  Tensor a = allocate_tensor(backend, Shape{n, n}, DType::f32), b = allocate_tensor(backend, Shape{n, n}, DType::f32),
-         c = allocate_tensor(backend, Shape{n, n}, DType::f32);
-  backend.fill(a, 0.5);
-  backend.fill(b, 0.25);
-  std::vector<double> rates;
-  for (int i = 0; i < 6; ++i) {
-    backend.synchronize();
-    const auto start = std::chrono::steady_clock::now();
-    backend.gemm(Trans::no, Trans::no, n, n, n, 1.0, a.data(), n, b.data(), n, 0.0, c.data(), n, DType::f32);
-    backend.synchronize();
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (i > 0) rates.push_back(2.0 * n * static_cast<double>(n) * n / s / 1e9);
-  }
-  std::sort(rates.begin(), rates.end());
-  return rates[rates.size() / 2];
-}
 // Seconds of one product of `shape` on `backend` alone, operands allocated for it and reused (warm
 // in the cache, as the model's are not always): the best of three timings of enough repetitions
 // for at least 2 ms.
@@ -182,7 +163,7 @@ int main(int argc, char** argv) {
     if (profile) fmt::print("{}", timing.report(timing.total_seconds(), epochs));
     double rate = 0;
     if (sgemm_size > 0) {
-      rate = sgemm_rate(*real_backend, sgemm_size);
+      rate = bench::sgemm_rate(*real_backend, sgemm_size);
       fmt::print("sgemm n={} gflops={:.2f} efficiency={:.3f}\n", sgemm_size, rate, gflops / rate);
     }
     if (ceiling) {
