@@ -397,6 +397,18 @@ class Backend : public DeviceMemory {
 
   virtual void synchronize() = 0;
 
+  // ---- steps ----------------------------------------------------------------------------------
+  // The work of one training or evaluation step (a batch's upload, forward, backward, optimiser),
+  // issued between begin_step and end_step, which the backend may record and submit as one unit:
+  // the CUDA backend captures it into a CUDA graph and launches that (engine/backend/cuda/
+  // README.md, "Steps as CUDA graphs"). Host reads of device memory and synchronize() inside a
+  // step stay correct (the work recorded so far is submitted first). abandon_step ends a step
+  // whose work is not to run (an exception left it half issued). Pairs, never nested; use
+  // StepScope. The CPU backend runs everything as it is issued: these do nothing.
+  virtual void begin_step() {}
+  virtual void end_step() {}
+  virtual void abandon_step() noexcept {}
+
  protected:
   // out = beta out (beta 0 writes zeros, whatever out held): a reduction over nothing.
   void scale_output(Tensor& out, double beta) {
@@ -405,6 +417,26 @@ class Backend : public DeviceMemory {
   }
 
   MatmulPrecision matmul_precision_ = MatmulPrecision::fp32;
+};
+
+// One step (Backend::begin_step): begun at construction; end() submits it; a scope left without
+// end() (an exception) abandons it.
+class StepScope {
+ public:
+  explicit StepScope(Backend& backend) : backend_(backend) { backend_.begin_step(); }
+  ~StepScope() {
+    if (!ended_) backend_.abandon_step();
+  }
+  StepScope(const StepScope&) = delete;
+  StepScope& operator=(const StepScope&) = delete;
+  void end() {
+    ended_ = true;
+    backend_.end_step();
+  }
+
+ private:
+  Backend& backend_;
+  bool ended_ = false;
 };
 
 enum class BackendKind : uint8_t { cpu, cuda, automatic };

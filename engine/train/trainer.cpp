@@ -125,6 +125,7 @@ EpochMetrics Trainer::run_epoch(const std::function<bool()>& interrupt) {
     }
     workspace_.reset();
     Tape tape(backend_, workspace_);
+    StepScope step(backend_);  // the step's work as one unit (a CUDA graph on the CUDA backend)
     GraphBatch batch = build_batch(dataset_, batches[bi], workspace_, config_.dtype, fixed_.get());
     const uint64_t dropout_seed = Rng::derive(config_.seed, (static_cast<uint64_t>(epoch_) << 32) | bi);
     ForwardOutput out = model_->forward(tape, batch, true, dropout_seed);
@@ -134,6 +135,7 @@ EpochMetrics Trainer::run_epoch(const std::function<bool()>& interrupt) {
     params.zero_grad();
     tape.backward(out.loss);
     optimizer_->step();
+    step.end();
   }
   em.train_issue_seconds = seconds_since(start);
   em.train = read_metrics(sums_, static_cast<int64_t>(order.size()));
@@ -198,6 +200,7 @@ EvaluationResult Trainer::evaluate(const std::vector<int64_t>& graph_ids, bool c
     workspace_.reset();
     Tape tape(backend_, workspace_);
     NoGradScope no_grad(tape);
+    StepScope step(backend_);
     GraphBatch batch = build_batch(dataset_, ids, workspace_, config_.dtype, fixed_.get());
     ForwardOutput out = model_->forward(tape, batch, false, 0);
     accumulate(out, batch.num_graphs(), sums);
@@ -205,6 +208,7 @@ EvaluationResult Trainer::evaluate(const std::vector<int64_t>& graph_ids, bool c
     backend_.count_correct(out.logits->value, batch.labels, correct);
     Tensor predictions = workspace_.empty(Shape{batch.num_graphs()}, DType::i32);
     backend_.argmax_rows(out.logits->value, predictions);
+    step.end();  // the host reads from here on
     std::vector<int32_t> pred = download<int32_t>(backend_, predictions);
     result.predictions.insert(result.predictions.end(), pred.begin(), pred.end());
     if (!collect_outputs) continue;

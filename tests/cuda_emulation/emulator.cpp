@@ -41,6 +41,19 @@ struct CUstream_st {
 };
 struct CUevent_st {
   long long last_copy = -1;  // the newest queued copy when the event was recorded (-1: none)
+  bool captured = false;     // last recorded while a stream was captured: cannot be waited for
+};
+// A recorded operation of a captured stream: its kind (graph updates compare them) and the work,
+// which returns false when it fails.
+struct EmulatedNode {
+  const char* kind;
+  std::function<bool()> run;
+};
+struct CUgraph_st {
+  std::vector<EmulatedNode> nodes;
+};
+struct CUgraphExec_st {
+  std::vector<EmulatedNode> nodes;
 };
 struct cublasContext {
   cudaStream_t stream;
@@ -97,6 +110,11 @@ struct Emulator {
   };
   std::vector<PendingCopy> pending;
   long long copies_queued = 0;
+  // The stream being captured (one at a time), what it recorded, and whether an operation the
+  // capture cannot hold has invalidated it.
+  cudaStream_t capture_stream = nullptr;
+  std::vector<EmulatedNode> captured;
+  bool capture_invalid = false;
 };
 
 Emulator& emulator() {
@@ -282,6 +300,14 @@ void run_pending(long long last) {
 // Every queued copy: the operation about to be made at once comes after them on the one stream.
 void run_all_pending() { run_pending(emulator().copies_queued); }
 
+// An operation a capture cannot hold: fails and invalidates the capture.
+cudaError_t capture_error(cudaError_t error, const std::string& what) {
+  emulator().capture_invalid = true;
+  return set_error(error, what + " while a stream is captured");
+}
+// Records an operation into the capture (it runs when the graph is launched).
+void record(const char* kind, std::function<bool()> run) { emulator().captured.push_back({kind, std::move(run)}); }
+
 // The page-locked allocation holding [p, p + bytes), or pinned.end().
 std::map<uintptr_t, std::size_t>::const_iterator find_pinned(const Emulator& e, const void* p, std::size_t bytes) {
   const auto address = reinterpret_cast<uintptr_t>(p);
@@ -321,15 +347,24 @@ bool is_device_pointer(const void* p) {
   return p == nullptr || find_allocation(emulator(), p) != emulator().allocations.end();
 }
 
-void run_grid(const char* what, dim3 grid, dim3 block, cudaStream_t stream, bool arguments_valid,
-              const std::function<void()>& body) {
-  Emulator& e = emulator();
+namespace {
+bool valid_configuration(const char* what, dim3 grid, dim3 block) {
   const uint64_t threads = uint64_t{block.x} * block.y * block.z;
   if (threads == 0 || threads > 1024 || block.z > 64 || grid.x == 0 || grid.y == 0 || grid.z == 0 ||
       grid.y > 65535 || grid.z > 65535 || grid.x > 2147483647u) {
     set_error(cudaErrorInvalidConfiguration, std::string(what) + ": invalid launch configuration");
-    return;
+    return false;
   }
+  return true;
+}
+// Runs every thread of every block; false (with the error set) when the launch fails.
+bool execute_grid(const char* what, dim3 grid, dim3 block, const std::function<void()>& body);
+}  // namespace
+
+void run_grid(const char* what, dim3 grid, dim3 block, cudaStream_t stream, bool arguments_valid,
+              const std::function<void()>& body) {
+  Emulator& e = emulator();
+  if (!valid_configuration(what, grid, block)) return;
   (void)stream;
   run_all_pending();
   ++e.counters.kernel_launches;
@@ -339,6 +374,33 @@ void run_grid(const char* what, dim3 grid, dim3 block, cudaStream_t stream, bool
     return;
   }
   if (skip_device_work()) return;
+  execute_grid(what, grid, block, body);
+}
+
+bool capturing() { return emulator().capture_stream != nullptr; }
+
+void capture_grid(const char* what, dim3 grid, dim3 block, bool arguments_valid, std::function<void()> body) {
+  Emulator& e = emulator();
+  if (!valid_configuration(what, grid, block)) {
+    e.capture_invalid = true;
+    return;
+  }
+  ++e.counters.kernel_launches;
+  ++e.launches_by_site[what];
+  if (!arguments_valid) {
+    set_error(cudaErrorInvalidDevicePointer, std::string(what) + ": a pointer argument is not device memory");
+    e.capture_invalid = true;
+    return;
+  }
+  e.captured.push_back({"kernel", [what, grid, block, body = std::move(body)] {
+                          return skip_device_work() || execute_grid(what, grid, block, body);
+                        }});
+}
+
+namespace {
+bool execute_grid(const char* what, dim3 grid, dim3 block, const std::function<void()>& body) {
+  Emulator& e = emulator();
+  const uint64_t threads = uint64_t{block.x} * block.y * block.z;
   while (e.stacks.size() < threads) e.stacks.push_back(std::make_unique<char[]>(kStackBytes));
   e.fibers.resize(std::max<std::size_t>(e.fibers.size(), threads));
   e.grid = grid;
@@ -356,10 +418,12 @@ void run_grid(const char* what, dim3 grid, dim3 block, cudaStream_t stream, bool
         if (!run_block(e, static_cast<int>(threads))) {
           for (Fiber& f : e.fibers) f.live = false;  // left inside a body: start afresh next time
           set_error(cudaErrorLaunchFailure, std::string(what) + ": " + e.failure);
-          return;
+          return false;
         }
       }
+  return true;
 }
+}  // namespace
 
 }  // namespace emu
 
@@ -377,6 +441,10 @@ const char* cudaGetErrorName(cudaError_t error) {
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorCapturedEvent: return "cudaErrorCapturedEvent";
+    case cudaErrorGraphExecUpdateFailure: return "cudaErrorGraphExecUpdateFailure";
   }
   return "cudaErrorUnknown";
 }
@@ -391,6 +459,10 @@ const char* cudaGetErrorString(cudaError_t error) {
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorLaunchFailure: return "unspecified launch failure";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    case cudaErrorCapturedEvent: return "operation not permitted on an event last recorded in a capturing stream";
+    case cudaErrorGraphExecUpdateFailure: return "the graph update was not performed because it included changes which violated constraints specific to instantiated graph update";
   }
   return "unknown error";
 }
@@ -424,6 +496,7 @@ cudaError_t cudaMalloc(void** ptr, std::size_t bytes) {
 }
 cudaError_t cudaFree(void* ptr) {
   if (!ptr) return cudaSuccess;
+  if (emu::capturing()) return emu::capture_error(cudaErrorStreamCaptureUnsupported, "cudaFree");
   emu::run_all_pending();  // cudaFree waits for the device
   ++emulator().counters.frees;
   auto& allocations = emulator().allocations;
@@ -445,6 +518,19 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaM
   ++(kind == cudaMemcpyHostToDevice   ? counters.host_to_device
      : kind == cudaMemcpyDeviceToHost ? counters.device_to_host
                                       : counters.device_to_device);
+  if (emu::capturing()) {
+    if (kind == cudaMemcpyDeviceToHost) return emu::capture_error(cudaErrorStreamCaptureUnsupported, "a download");
+    if (kind == cudaMemcpyHostToDevice) {
+      counters.host_to_device_bytes += static_cast<long long>(bytes);
+      if (emu::find_pinned(e, src, bytes) == e.pinned.end())
+        return emu::capture_error(cudaErrorStreamCaptureUnsupported, "an upload from pageable memory");
+    }
+    emu::record("copy", [dst, src, bytes] {  // reads the source when the graph runs
+      std::memmove(dst, src, bytes);
+      return true;
+    });
+    return cudaSuccess;
+  }
   if (kind == cudaMemcpyHostToDevice) {
     counters.host_to_device_bytes += static_cast<long long>(bytes);
     if (emu::find_pinned(e, src, bytes) != e.pinned.end()) {  // queued behind the copies queued before it
@@ -461,18 +547,30 @@ cudaError_t cudaMemcpy2DAsync(void* dst, std::size_t dst_pitch, const void* src,
                               std::size_t width, std::size_t height, cudaMemcpyKind kind, cudaStream_t) {
   if (kind != cudaMemcpyDeviceToDevice || width > dst_pitch || width > src_pitch)
     return emu::set_error(cudaErrorInvalidValue, "cudaMemcpy2DAsync");
-  emu::run_all_pending();
+  if (!emu::capturing()) emu::run_all_pending();
   ++emulator().counters.device_to_device;
   if (height == 0 || width == 0) return cudaSuccess;
   if (!emu::device_range(dst, (height - 1) * dst_pitch + width) ||
       !emu::device_range(src, (height - 1) * src_pitch + width))
     return emu::set_error(cudaErrorInvalidValue, "cudaMemcpy2DAsync: outside device memory");
-  for (std::size_t r = 0; r < height; ++r)
-    std::memmove(static_cast<char*>(dst) + r * dst_pitch, static_cast<const char*>(src) + r * src_pitch, width);
+  auto copy = [=] {
+    for (std::size_t r = 0; r < height; ++r)
+      std::memmove(static_cast<char*>(dst) + r * dst_pitch, static_cast<const char*>(src) + r * src_pitch, width);
+    return true;
+  };
+  if (emu::capturing()) emu::record("copy", copy);
+  else copy();
   return cudaSuccess;
 }
 cudaError_t cudaMemsetAsync(void* dst, int value, std::size_t bytes, cudaStream_t) {
   if (!emu::device_range(dst, bytes)) return emu::set_error(cudaErrorInvalidValue, "cudaMemsetAsync");
+  if (emu::capturing()) {
+    emu::record("memset", [=] {
+      std::memset(dst, value, bytes);
+      return true;
+    });
+    return cudaSuccess;
+  }
   emu::run_all_pending();
   std::memset(dst, value, bytes);
   return cudaSuccess;
@@ -487,6 +585,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   return cudaSuccess;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t) {
+  if (emu::capturing()) return emu::capture_error(cudaErrorStreamCaptureUnsupported, "cudaStreamSynchronize");
   ++emulator().counters.stream_synchronizations;
   emu::run_all_pending();
   return cudaSuccess;
@@ -502,6 +601,7 @@ cudaError_t cudaHostAlloc(void** ptr, std::size_t bytes, unsigned) {
 }
 cudaError_t cudaFreeHost(void* ptr) {
   if (!ptr) return cudaSuccess;
+  if (emu::capturing()) return emu::capture_error(cudaErrorStreamCaptureUnsupported, "cudaFreeHost");
   emu::Emulator& e = emulator();
   auto it = e.pinned.find(reinterpret_cast<uintptr_t>(ptr));
   if (it == e.pinned.end()) return emu::set_error(cudaErrorInvalidValue, "cudaFreeHost of memory cudaHostAlloc did not return");
@@ -522,6 +622,7 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
 }
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t) {
   if (!event) return emu::set_error(cudaErrorInvalidValue, "cudaEventRecord of no event");
+  event->captured = emu::capturing();
   event->last_copy = emulator().copies_queued - 1;
   return cudaSuccess;
 }
@@ -529,6 +630,8 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t) {
 // it are made now, and a wait that had any to make counts as one the host really waited on.
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   if (!event) return emu::set_error(cudaErrorInvalidValue, "cudaEventSynchronize of no event");
+  if (event->captured)
+    return emu::set_error(cudaErrorCapturedEvent, "cudaEventSynchronize of an event recorded during a capture");
   emu::Emulator& e = emulator();
   if (!e.pending.empty() && e.pending.front().id <= event->last_copy) {
     ++e.counters.event_waits;
@@ -536,6 +639,73 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   }
   return cudaSuccess;
 }
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
+  emu::Emulator& e = emulator();
+  if (!stream || e.capture_stream) return emu::set_error(cudaErrorInvalidValue, "cudaStreamBeginCapture");
+  e.capture_stream = stream;
+  e.captured.clear();
+  e.capture_invalid = false;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
+  emu::Emulator& e = emulator();
+  if (!stream || e.capture_stream != stream) return emu::set_error(cudaErrorInvalidValue, "cudaStreamEndCapture");
+  e.capture_stream = nullptr;
+  std::vector<EmulatedNode> nodes = std::move(e.captured);
+  e.captured.clear();
+  *graph = nullptr;
+  if (e.capture_invalid)
+    return emu::set_error(cudaErrorStreamCaptureInvalidated, "cudaStreamEndCapture of an invalidated capture");
+  *graph = new CUgraph_st{std::move(nodes)};
+  return cudaSuccess;
+}
+cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t* nodes, std::size_t* count) {
+  if (!graph || nodes) return emu::set_error(cudaErrorInvalidValue, "cudaGraphGetNodes (only the count is emulated)");
+  *count = graph->nodes.size();
+  return cudaSuccess;
+}
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
+  if (!graph) return emu::set_error(cudaErrorInvalidValue, "cudaGraphInstantiate");
+  ++emulator().counters.graph_instantiations;
+  *exec = new CUgraphExec_st{graph->nodes};
+  return cudaSuccess;
+}
+cudaError_t cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t graph, cudaGraphExecUpdateResultInfo* info) {
+  if (!exec || !graph) return emu::set_error(cudaErrorInvalidValue, "cudaGraphExecUpdate");
+  bool same = exec->nodes.size() == graph->nodes.size();
+  for (std::size_t i = 0; same && i < graph->nodes.size(); ++i)
+    same = std::string(exec->nodes[i].kind) == graph->nodes[i].kind;
+  if (info) *info = cudaGraphExecUpdateResultInfo{same ? 0 : 1, nullptr, nullptr};
+  if (!same) {
+    emulator().last_error = cudaErrorGraphExecUpdateFailure;  // as CUDA: no message, the caller instantiates
+    return cudaErrorGraphExecUpdateFailure;
+  }
+  ++emulator().counters.graph_updates;
+  exec->nodes = graph->nodes;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t) {
+  if (!exec) return emu::set_error(cudaErrorInvalidValue, "cudaGraphLaunch");
+  if (emu::capturing()) return emu::capture_error(cudaErrorStreamCaptureUnsupported, "cudaGraphLaunch");
+  emu::run_all_pending();  // the graph runs after the copies queued before it
+  ++emulator().counters.graph_launches;
+  for (const EmulatedNode& node : exec->nodes)
+    if (!node.run()) {
+      std::fprintf(stderr, "[cuda emulation] a %s node of a graph failed\n", node.kind);
+      emulator().last_error = cudaErrorLaunchFailure;
+      return cudaErrorLaunchFailure;
+    }
+  return cudaSuccess;
+}
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  delete graph;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  delete exec;
+  return cudaSuccess;
+}
+
 extern "C" DiffpoolEmulatorCounters diffpool_emulator_counters() { return emulator().counters; }
 void diffpool_emulator_skip_device_work(bool skip) { emu::skip_device_work() = skip; }
 std::map<std::string, long long> diffpool_emulator_launches_by_site() { return emulator().launches_by_site; }
@@ -564,6 +734,10 @@ cublasStatus_t cublasDestroy(cublasHandle_t handle) {
 }
 cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream) {
   handle->stream = stream;
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetWorkspace(cublasHandle_t handle, void* workspace, std::size_t bytes) {
+  if (!handle || (bytes > 0 && !emu::device_range(workspace, bytes))) return CUBLAS_STATUS_INVALID_VALUE;
   return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode) {
@@ -662,57 +836,81 @@ cublasStatus_t gemm_grouped_batched(cublasHandle_t handle, const cublasOperation
 
 }  // namespace
 
+namespace {
+// A cuBLAS call: counted, then made now (after the queued copies) or, while a stream is captured,
+// recorded with its arguments (a failure then shows when the graph runs).
+template <class F> cublasStatus_t cublas_call(cublasHandle_t handle, F call) {
+  ++emulator().counters.cublas_calls;
+  ++emulator().launches_by_site["cublas"];
+  if (emu::capturing()) {
+    if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
+    emu::record("cublas", [call] { return call() == CUBLAS_STATUS_SUCCESS; });
+    return CUBLAS_STATUS_SUCCESS;
+  }
+  emu::run_all_pending();  // e.g. the uploads of a grouped call's pointer arrays, queued before
+  return call();
+}
+// A grouped call's host arrays, copied (cuBLAS reads them when it is called, not when it runs).
+template <class T> std::vector<T> host_array(const T* a, int64_t n) { return std::vector<T>(a, a + std::max<int64_t>(n, 0)); }
+template <class T>
+cublasStatus_t grouped_call(cublasHandle_t h, const cublasOperation_t ta[], const cublasOperation_t tb[],
+                            const int64_t m[], const int64_t n[], const int64_t k[], const T alpha[],
+                            const T* const a[], const int64_t lda[], const T* const b[], const int64_t ldb[],
+                            const T beta[], T* const c[], const int64_t ldc[], int64_t group_count,
+                            const int64_t group_size[]) {
+  if (group_count < 0) return CUBLAS_STATUS_INVALID_VALUE;
+  const int64_t g = group_count;
+  return cublas_call(h, [=, ta = host_array(ta, g), tb = host_array(tb, g), m = host_array(m, g), n = host_array(n, g),
+                         k = host_array(k, g), alpha = host_array(alpha, g), lda = host_array(lda, g),
+                         ldb = host_array(ldb, g), beta = host_array(beta, g), ldc = host_array(ldc, g),
+                         sizes = host_array(group_size, g)] {
+    return gemm_grouped_batched<T>(h, ta.data(), tb.data(), m.data(), n.data(), k.data(), alpha.data(), a, lda.data(),
+                                   b, ldb.data(), beta.data(), c, ldc.data(), g, sizes.data());
+  });
+}
+}  // namespace
+
 cublasStatus_t cublasSgemmGroupedBatched_64(cublasHandle_t h, const cublasOperation_t ta[], const cublasOperation_t tb[],
                                            const int64_t m[], const int64_t n[], const int64_t k[], const float alpha[],
                                            const float* const a[], const int64_t lda[], const float* const b[],
                                            const int64_t ldb[], const float beta[], float* const c[],
                                            const int64_t ldc[], int64_t group_count, const int64_t group_size[]) {
-  emu::run_all_pending();  // the uploads of the pointer arrays, queued before
-  ++emulator().counters.cublas_calls;
-  ++emulator().launches_by_site["cublas"];
-  return gemm_grouped_batched<float>(h, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, group_count, group_size);
+  return grouped_call<float>(h, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, group_count, group_size);
 }
 cublasStatus_t cublasDgemmGroupedBatched_64(cublasHandle_t h, const cublasOperation_t ta[], const cublasOperation_t tb[],
                                            const int64_t m[], const int64_t n[], const int64_t k[], const double alpha[],
                                            const double* const a[], const int64_t lda[], const double* const b[],
                                            const int64_t ldb[], const double beta[], double* const c[],
                                            const int64_t ldc[], int64_t group_count, const int64_t group_size[]) {
-  emu::run_all_pending();
-  ++emulator().counters.cublas_calls;
-  ++emulator().launches_by_site["cublas"];
-  return gemm_grouped_batched<double>(h, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, group_count, group_size);
+  return grouped_call<double>(h, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, group_count, group_size);
 }
 cublasStatus_t cublasSgemm_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
                               int64_t k, const float* alpha, const float* a, int64_t lda, const float* b, int64_t ldb,
                               const float* beta, float* c, int64_t ldc) {
-  emu::run_all_pending();
-  ++emulator().counters.cublas_calls;
-  ++emulator().launches_by_site["cublas"];
-  return gemm<float>(h, ta, tb, m, n, k, *alpha, a, lda, b, ldb, *beta, c, ldc);
+  return cublas_call(h, [=, alpha = *alpha, beta = *beta] {
+    return gemm<float>(h, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  });
 }
 cublasStatus_t cublasDgemm_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
                               int64_t k, const double* alpha, const double* a, int64_t lda, const double* b,
                               int64_t ldb, const double* beta, double* c, int64_t ldc) {
-  emu::run_all_pending();
-  ++emulator().counters.cublas_calls;
-  ++emulator().launches_by_site["cublas"];
-  return gemm<double>(h, ta, tb, m, n, k, *alpha, a, lda, b, ldb, *beta, c, ldc);
+  return cublas_call(h, [=, alpha = *alpha, beta = *beta] {
+    return gemm<double>(h, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  });
 }
 cublasStatus_t cublasSgemmStridedBatched_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m,
                                             int64_t n, int64_t k, const float* alpha, const float* a, int64_t lda,
                                             int64_t sa, const float* b, int64_t ldb, int64_t sb, const float* beta,
                                             float* c, int64_t ldc, int64_t sc, int64_t batch) {
-  emu::run_all_pending();
-  ++emulator().counters.cublas_calls;
-  ++emulator().launches_by_site["cublas"];
-  return gemm_batched<float>(h, ta, tb, m, n, k, *alpha, a, lda, sa, b, ldb, sb, *beta, c, ldc, sc, batch);
+  return cublas_call(h, [=, alpha = *alpha, beta = *beta] {
+    return gemm_batched<float>(h, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc, sc, batch);
+  });
 }
 cublasStatus_t cublasDgemmStridedBatched_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m,
                                             int64_t n, int64_t k, const double* alpha, const double* a, int64_t lda,
                                             int64_t sa, const double* b, int64_t ldb, int64_t sb, const double* beta,
                                             double* c, int64_t ldc, int64_t sc, int64_t batch) {
-  emu::run_all_pending();
-  ++emulator().counters.cublas_calls;
-  ++emulator().launches_by_site["cublas"];
-  return gemm_batched<double>(h, ta, tb, m, n, k, *alpha, a, lda, sa, b, ldb, sb, *beta, c, ldc, sc, batch);
+  return cublas_call(h, [=, alpha = *alpha, beta = *beta] {
+    return gemm_batched<double>(h, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc, sc, batch);
+  });
 }

@@ -166,7 +166,7 @@ class BackendPairTest : public ::testing::Test {
       // Exact-size allocations, so that the emulator sees any access past the end of a tensor; the
       // grouped cuBLAS call of gemm_grouped's large groups on (off by default until timed on a GPU,
       // where tests/gpu/run_on_gpu.sh runs these tests with DIFFPOOL_CUDA_CUBLAS_GROUPED=1 too).
-      tested_ = DP_CUDA_NS::create_cuda_backend(0, {.caching_allocator = false, .cublas_grouped = true});
+      tested_ = DP_CUDA_NS::create_cuda_backend(0, {.caching_allocator = false, .cublas_grouped = true, .graphs = {}});
 #else
       if (!cuda_backend_built())
         skip_reason_ = "no CUDA device: this build has no CUDA backend (nvcc not found at configure time, or "

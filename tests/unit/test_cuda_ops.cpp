@@ -711,7 +711,7 @@ TEST_F(CudaModel, GraphSageBaseline) {
 TEST(CudaLaunches, LargeGroupsInOneCublasCall) {
   for (const bool grouped : {true, false}) {
     SCOPED_TRACE(grouped ? "cublas_grouped on" : "cublas_grouped off");
-    auto be = DP_CUDA_NS::create_cuda_backend(0, {.cublas_grouped = grouped});
+    auto be = DP_CUDA_NS::create_cuda_backend(0, {.cublas_grouped = grouped, .graphs = {}});
     Workspace ws(*be);
     Rng rng(12);
     auto matrix = [&](int64_t rows, int64_t cols) {
@@ -863,15 +863,18 @@ TEST(CudaStep, NeverWaitsForTheDevice) {
     auto step = [&](int i) {
       ws.reset();
       Tape tape(*be, ws);
+      StepScope scope(*be);  // as the trainer: the step one CUDA graph
       GraphBatch batch = build_batch(*data, ids, ws, DType::f32);
       ForwardOutput out = model.forward(tape, batch, true, Rng::derive(5, static_cast<uint64_t>(i)));
       params.zero_grad();
       tape.backward(out.loss);
       adam.step();
+      scope.end();
     };
     // The workspace and the allocator's cache fill up, and every slot of the upload ring (8,
-    // each allocated at its first use: 2 or 4 uploads a step) gets its page-locked buffer.
-    const int warm = 4;
+    // each allocated at its first use: 2 or 4 uploads a step) gets its page-locked buffer; then a
+    // step's graph is instantiated once and updated from then on.
+    const int warm = 5;
     for (int i = 0; i < warm; ++i) step(i);
     const DiffpoolEmulatorCounters before = diffpool_emulator_counters();
     const std::map<std::string, long long> sites_before = diffpool_emulator_launches_by_site();
@@ -895,6 +898,10 @@ TEST(CudaStep, NeverWaitsForTheDevice) {
     EXPECT_EQ(after.pinned_allocations - before.pinned_allocations, 0) << "cudaHostAlloc calls in steady-state steps";
     EXPECT_EQ(after.event_waits - before.event_waits, 0) << "waits for an upload slot";
     EXPECT_GT(after.kernel_launches - before.kernel_launches, 0);
+    // Each step one graph, updated from the last one (same shapes, so no new instantiation).
+    EXPECT_EQ(after.graph_launches - before.graph_launches, steps) << "graph launches";
+    EXPECT_EQ(after.graph_instantiations - before.graph_instantiations, 0) << "graph instantiations in steady state";
+    EXPECT_EQ(after.graph_updates - before.graph_updates, steps) << "graph updates";
     std::printf("%s, batch of %zu graphs of %s: per step %lld kernel launches, %lld cuBLAS calls, %lld uploads "
                 "(%lld bytes), %lld device-to-device copies\n",
                 c.name.c_str(), ids.size(), source.c_str(), (after.kernel_launches - before.kernel_launches) / steps,
@@ -911,6 +918,116 @@ TEST(CudaStep, NeverWaitsForTheDevice) {
     EXPECT_EQ(read_after.device_to_host - read_before.device_to_host, 1);
     EXPECT_GE(read_after.stream_synchronizations - read_before.stream_synchronizations, 1);
   }
+}
+
+// Steps as CUDA graphs (Backend::begin_step): training with every step captured and launched as
+// one graph gives exactly the parameters of training with every launch issued as it comes
+// (graphs off), over batches of different sizes (graph updates with other sizes and pointers, a
+// smaller last batch with a graph of its own), 2 pooling levels with per-graph clusters, and
+// with exact-size allocations (blocks given back inside a step are freed after its graph ran).
+TEST(CudaGraphs, StepsAsGraphsTrainAsIssued) {
+  const GraphDataset data = testing::synthetic_dataset({30, 4, 17, 9, 25, 2, 12, 21, 6, 14, 11}, 18, 6, 5);
+  const std::vector<std::vector<int64_t>> batches = {{0, 1, 2, 3}, {4, 5, 6, 7}, {8, 9, 10, 0}, {1, 3, 5, 7}, {2, 4}};
+  ModelConfig config;
+  config.hidden_dim = 16;
+  config.embedding_dim = 16;
+  config.pool_levels = 2;
+  config.cluster_ratio = 0.25;
+  config.cluster_rule = ClusterRule::per_graph;
+  for (const bool caching : {true, false}) {
+    SCOPED_TRACE(caching ? "caching allocator" : "exact-size allocations");
+    std::vector<std::vector<double>> trained;
+    std::vector<double> losses[2];
+    for (const bool graphs : {false, true}) {
+      auto be = DP_CUDA_NS::create_cuda_backend(0, {.caching_allocator = caching, .cublas_grouped = {}, .graphs = graphs});
+      DiffPoolModel model(config, data.num_features, data.num_classes(), data.max_nodes());
+      ParameterStore& params = model.parameters();
+      params.allocate(*be, DType::f64);
+      params.initialize(7);
+      Adam adam(params, AdamSettings{}, 1.0);
+      Workspace ws(*be);
+      const DiffpoolEmulatorCounters before = diffpool_emulator_counters();
+      for (int epoch = 0; epoch < 2; ++epoch)
+        for (std::size_t i = 0; i < batches.size(); ++i) {
+          ws.reset();
+          Tape tape(*be, ws);
+          StepScope scope(*be);
+          GraphBatch batch = build_batch(data, batches[i], ws, DType::f64);
+          ForwardOutput out = model.forward(tape, batch, true, Rng::derive(3, i));
+          params.zero_grad();
+          tape.backward(out.loss);
+          adam.step();
+          scope.end();
+          losses[graphs].push_back(download<double>(*be, out.loss->value)[0]);  // after the step: its graph ran
+        }
+      const DiffpoolEmulatorCounters after = diffpool_emulator_counters();
+      if (graphs) {
+        EXPECT_GE(after.graph_launches - before.graph_launches, 10) << "a graph a step at least";
+        EXPECT_GT(after.graph_updates - before.graph_updates, 0) << "graphs updated, not all instantiated anew";
+      } else {
+        EXPECT_EQ(after.graph_launches - before.graph_launches, 0);
+      }
+      trained.push_back(download<double>(*be, params.values()));
+    }
+    ASSERT_EQ(trained[0].size(), trained[1].size());
+    for (std::size_t i = 0; i < trained[0].size(); ++i) ASSERT_EQ(trained[0][i], trained[1][i]) << "parameter " << i;
+    EXPECT_EQ(losses[0], losses[1]);
+  }
+}
+
+// What a capture cannot hold, inside a step: more uploads than the ring has slots, a download in
+// the middle (the host reads it at once), synchronize(). Each submits the part captured so far,
+// and every value arrives; a step abandoned (its scope left by an exception) never runs.
+TEST(CudaGraphs, StepsSubmitWhatACaptureCannotHold) {
+  auto be = DP_CUDA_NS::create_cuda_backend(0, {.caching_allocator = true, .cublas_grouped = {}, .graphs = true});
+  const int uploads = 20;  // the ring has 8 slots
+  std::vector<Tensor> dst;
+  for (int i = 0; i < uploads; ++i) dst.push_back(allocate_tensor(*be, Shape{100}, DType::f32));
+  for (int i = 0; i < 8; ++i) {  // every slot of the ring gets its page-locked buffer
+    const std::vector<float> zeros(100, 0.0f);
+    be->copy_bytes(dst[0].data(), Device::cuda, zeros.data(), Device::cpu, dst[0].bytes());
+  }
+  const DiffpoolEmulatorCounters before = diffpool_emulator_counters();
+  {
+    StepScope scope(*be);
+    for (int i = 0; i < uploads; ++i) {
+      std::vector<float> host(100);
+      std::iota(host.begin(), host.end(), static_cast<float>(1000 * i));
+      Tensor& d = dst[static_cast<std::size_t>(i)];
+      be->copy_bytes(d.data(), Device::cuda, host.data(), Device::cpu, d.bytes());  // staged: host reused at once
+      be->map(MapOp::copy, d, nullptr, Broadcast::full, 0, 2.0, 0.0, d);
+      if (i == 10) {  // a download inside the step: the work before it has run
+        EXPECT_EQ(download<float>(*be, dst[10])[5], 2.0f * 10005.0f);
+      }
+    }
+    be->synchronize();
+    EXPECT_EQ(download<float>(*be, dst[3])[1], 2.0f * 3001.0f);
+    be->fill(dst[0], 7.0);
+    scope.end();
+  }
+  for (int i = 0; i < uploads; ++i) {
+    const std::vector<float> got = download<float>(*be, dst[static_cast<std::size_t>(i)]);
+    for (int j = 0; j < 100; ++j)
+      ASSERT_EQ(got[static_cast<std::size_t>(j)], i == 0 ? 7.0f : 2.0f * static_cast<float>(1000 * i + j))
+          << "upload " << i << " element " << j;
+  }
+  const DiffpoolEmulatorCounters after = diffpool_emulator_counters();
+  EXPECT_GE(after.graph_launches - before.graph_launches, 3) << "the step submitted in parts";
+  EXPECT_EQ(after.host_to_device_pageable - before.host_to_device_pageable, 0);
+  // An abandoned step: its work is dropped, and the next step runs normally.
+  try {
+    StepScope scope(*be);
+    be->fill(dst[1], -1.0);
+    throw std::runtime_error("a step that fails half issued");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_EQ(download<float>(*be, dst[1])[0], 2000.0f) << "an abandoned step's work ran";
+  {
+    StepScope scope(*be);
+    be->fill(dst[1], 5.0);
+    scope.end();
+  }
+  EXPECT_EQ(download<float>(*be, dst[1])[0], 5.0f);
 }
 #endif
 

@@ -7,7 +7,8 @@
 // when the host runs 8 uploads ahead of the device). Dense products go to cuBLAS, everything else
 // to the kernels in kernels_*.cu. Device memory comes from a caching allocator (size-bucketed free
 // lists); reusing a freed block without a synchronisation is safe because all work is ordered on
-// the one stream.
+// the one stream. A step (Backend::begin_step to end_step) is captured into a CUDA graph and
+// launched as one (README.md, "Steps as CUDA graphs").
 #include "engine/backend/cuda/cuda_backend.hpp"
 
 #include <cublas_v2.h>
@@ -19,6 +20,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <initializer_list>
 #include <mutex>
 #include <type_traits>
@@ -112,7 +114,7 @@ class CachingAllocator {
 
   void* allocate(std::size_t bytes) {
     const std::size_t size = caching_ ? bucket(bytes) : std::max<std::size_t>(bytes, 1);
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (caching_) {
       auto it = free_.find(size);
       if (it != free_.end() && !it->second.empty()) {
@@ -127,6 +129,7 @@ class CachingAllocator {
     cudaError_t status = cudaMalloc(&p, size);
     if (status == cudaErrorMemoryAllocation && cached_bytes_ > 0) {
       (void)cudaGetLastError();
+      if (before_release_) before_release_();  // a captured step's graph may use cached blocks
       release_cached_locked();
       status = cudaMalloc(&p, size);
     }
@@ -147,7 +150,7 @@ class CachingAllocator {
 
   void deallocate(void* ptr) noexcept {
     if (!ptr) return;
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     auto it = live_.find(ptr);
     if (it == live_.end()) return;  // not ours: nothing to give back
     const std::size_t size = it->second;
@@ -160,11 +163,34 @@ class CachingAllocator {
       } catch (...) {  // no memory for the free list: give the block back to CUDA instead
       }
     }
+    if (deferring_) {  // a captured step's work may still read the block: freed after its launch
+      try {
+        deferred_.push_back(ptr);
+      } catch (...) {  // no memory to remember it: leak the block rather than free it under the graph
+      }
+      return;
+    }
     (void)cudaFree(ptr);
   }
 
+  // Called before the cache is given back to CUDA for want of memory: the backend launches the
+  // step it is capturing, whose recorded work may use cached blocks (cudaFree then waits for it).
+  void set_before_release(std::function<void()> f) { before_release_ = std::move(f); }
+
+  // While a step is captured: blocks given back to CUDA (not cached) are kept until
+  // free_deferred, after the step's graph has been launched (cudaFree then waits for it).
+  void defer_frees(bool on) noexcept {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
+    deferring_ = on;
+  }
+  void free_deferred() noexcept {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
+    for (void* p : deferred_) (void)cudaFree(p);
+    deferred_.clear();
+  }
+
   void release_cached() noexcept {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     release_cached_locked();
   }
 
@@ -188,10 +214,13 @@ class CachingAllocator {
   }
 
   bool caching_;
-  std::mutex mutex_;
+  std::recursive_mutex mutex_;  // recursive: before_release_ launches a graph, which frees deferred blocks
+  std::function<void()> before_release_;
   std::unordered_map<std::size_t, std::vector<void*>> free_;
   std::unordered_map<void*, std::size_t> live_;
   std::size_t cached_bytes_ = 0;
+  bool deferring_ = false;
+  std::vector<void*> deferred_;
 };
 
 // The backend's arrival tickets (kernels::ScratchSpace::tickets): one array of zeros, replaced by a
@@ -259,6 +288,7 @@ class UploadRing {
   void* acquire(std::size_t bytes) {
     if (bytes > kLargest) return nullptr;
     Slot& slot = slots_[next_];
+    DP_CHECK(!slot.captured, "upload ring: slot {} is read by the step being captured", next_);
     next_ = (next_ + 1) % kSlots;
     if (slot.recorded) {
       DP_CUDA_CHECK(cudaEventSynchronize(slot.done));
@@ -286,13 +316,39 @@ class UploadRing {
   bool holds(const void* p, std::size_t bytes) const { return find(p, bytes) != nullptr; }
 
   // Queues the copy of [src, src + bytes) (inside a slot) to dst on `stream`, and records the
-  // slot's event after it.
-  void send(void* dst, const void* src, std::size_t bytes, cudaStream_t stream) {
+  // slot's event after it. While `stream` is captured (a step becoming a CUDA graph) the copy is
+  // recorded, not made: it reads the slot when the graph runs, and an event recorded inside a
+  // capture cannot be waited for, so the slot is marked and its event is recorded after the
+  // graph's launch (record_captured).
+  void send(void* dst, const void* src, std::size_t bytes, cudaStream_t stream, bool capturing) {
     Slot* slot = find(src, bytes);
     DP_CHECK(slot, "upload from {} bytes outside the staging buffers", bytes);
     DP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream));
+    if (capturing) {
+      slot->captured = true;
+      return;
+    }
     DP_CUDA_CHECK(cudaEventRecord(slot->done, stream));
     slot->recorded = true;
+  }
+
+  // Whether acquire(bytes) would need what a capture must not do: reuse a slot the captured step
+  // still reads (more uploads in one step than slots), or allocate or grow a slot's buffer.
+  bool acquire_needs_submit(std::size_t bytes) const {
+    if (bytes > kLargest) return false;
+    const Slot& slot = slots_[next_];
+    return slot.captured || slot.capacity < bytes;
+  }
+  // After the captured step's graph was launched on `stream`: each slot it reads gets its event
+  // recorded after the graph. `launched` false: the graph never ran, the slots are free again.
+  void record_captured(cudaStream_t stream, bool launched) {
+    for (Slot& slot : slots_) {
+      if (!slot.captured) continue;
+      slot.captured = false;
+      if (!launched) continue;
+      DP_CUDA_CHECK(cudaEventRecord(slot.done, stream));
+      slot.recorded = true;
+    }
   }
 
  private:
@@ -301,6 +357,7 @@ class UploadRing {
     std::size_t capacity = 0;
     cudaEvent_t done = nullptr;
     bool recorded = false;  // done marks a queued copy from this slot
+    bool captured = false;  // a copy from this slot is part of the step being captured
   };
   Slot* find(const void* p, std::size_t bytes) {
     const auto* q = static_cast<const char*>(p);
@@ -314,6 +371,53 @@ class UploadRing {
 
   std::array<Slot, kSlots> slots_{};
   std::size_t next_ = 0;
+};
+
+// The executable graphs of captured steps, most recently used first. A captured step updates the
+// one with as many nodes (cudaGraphExecUpdate: the same topology with new kernel arguments, grid
+// sizes and copy addresses, far cheaper than instantiating) or, where that fails or none has as
+// many nodes, is instantiated anew. Training and evaluation steps (and a smaller last batch)
+// differ in shape, so a few are kept.
+class GraphExecs {
+ public:
+  static constexpr std::size_t kKept = 4;
+  GraphExecs() { execs_.reserve(kKept); }
+  ~GraphExecs() {
+    for (const Entry& e : execs_) (void)cudaGraphExecDestroy(e.exec);  // in flight: freed when done
+  }
+  GraphExecs(const GraphExecs&) = delete;
+  GraphExecs& operator=(const GraphExecs&) = delete;
+
+  cudaGraphExec_t for_graph(cudaGraph_t graph, std::size_t nodes) {
+    for (std::size_t i = 0; i < execs_.size(); ++i) {
+      if (execs_[i].nodes != nodes) continue;
+      cudaGraphExecUpdateResultInfo info{};
+      if (cudaGraphExecUpdate(execs_[i].exec, graph, &info) == cudaSuccess) {
+        std::rotate(execs_.begin(), execs_.begin() + static_cast<std::ptrdiff_t>(i),
+                    execs_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+        return execs_.front().exec;
+      }
+      (void)cudaGetLastError();  // a different topology (e.g. cuBLAS chose other kernels): instantiate
+      (void)cudaGraphExecDestroy(execs_[i].exec);
+      execs_.erase(execs_.begin() + static_cast<std::ptrdiff_t>(i));
+      break;
+    }
+    cudaGraphExec_t exec = nullptr;
+    DP_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    if (execs_.size() == kKept) {
+      (void)cudaGraphExecDestroy(execs_.back().exec);
+      execs_.pop_back();
+    }
+    execs_.insert(execs_.begin(), Entry{exec, nodes});  // capacity reserved: no throw
+    return exec;
+  }
+
+ private:
+  struct Entry {
+    cudaGraphExec_t exec;
+    std::size_t nodes;
+  };
+  std::vector<Entry> execs_;
 };
 
 // Scratch blocks of one primitive, given back when it returns (see kernels::ScratchSpace).
@@ -385,9 +489,19 @@ class CudaBackend final : public Backend {
         allocator_(options.caching_allocator),
         tickets_(allocator_, stream_.get()),
         grouped_kernel_(grouped_kernel_enabled()),
-        cublas_grouped_(options.cublas_grouped.value_or(cublas_grouped_enabled())) {}
+        cublas_grouped_(options.cublas_grouped.value_or(cublas_grouped_enabled())),
+        graphs_(options.graphs.value_or(graphs_enabled())) {
+    allocator_.set_before_release([this] { submit_captured(true); });
+    if (graphs_) {
+      // cuBLAS's own workspace would be allocated anew for every captured graph; a fixed one
+      // serves them all (cublasSetWorkspace; it holds until the stream is set again).
+      cublas_workspace_ = allocator_.allocate(kCublasWorkspaceBytes);
+      DP_CUBLAS_CHECK(cublasSetWorkspace(cublas_.get(), cublas_workspace_, kCublasWorkspaceBytes));
+    }
+  }
 
   ~CudaBackend() override {
+    abandon_step();  // a step still being captured (its scope was not left through end) never runs
     // Let queued work finish before its memory goes back to CUDA; errors cannot be reported here.
     (void)cudaStreamSynchronize(stream_.get());
   }
@@ -425,23 +539,55 @@ class CudaBackend final : public Backend {
     // returns once the driver has staged the source.
     if (kind == cudaMemcpyHostToDevice) {
       if (uploads_.holds(src, bytes)) {
-        uploads_.send(dst, src, bytes, stream_.get());
+        uploads_.send(dst, src, bytes, stream_.get(), capturing_);
         return;
       }
-      if (void* slot = uploads_.acquire(bytes)) {
+      if (void* slot = acquire_upload(bytes)) {
         std::memcpy(slot, src, bytes);
-        uploads_.send(dst, slot, bytes, stream_.get());
+        uploads_.send(dst, slot, bytes, stream_.get(), capturing_);
         return;
       }
     }
+    // The host reads a download at once, and a copy from pageable memory cannot be part of a
+    // graph: the step captured so far is launched first, the rest of it runs as issued.
+    if (kind == cudaMemcpyDeviceToDevice) {
+      DP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, stream_.get()));
+      return;
+    }
+    submit_captured(true);
     DP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, stream_.get()));
     // A device-to-host copy must be complete when we return (the host reads dst at once).
     if (kind == cudaMemcpyDeviceToHost) DP_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
+    resume_capture();
   }
 
   // A page-locked slot of the upload ring: the caller writes an upload there and sends it with
   // copy_bytes, which then copies nothing on the host.
-  void* staging_buffer(std::size_t bytes) override { return uploads_.acquire(bytes); }
+  void* staging_buffer(std::size_t bytes) override { return acquire_upload(bytes); }
+
+  // ---- steps as CUDA graphs -----------------------------------------------------------------
+  // begin_step starts capturing the stream (relaxed mode: the caching allocator may cudaMalloc
+  // meanwhile); end_step ends the capture and launches the graph, updated from the last one of
+  // its shape (GraphExecs). What a capture cannot hold submits the part captured so far first:
+  // downloads, uploads from pageable memory, synchronize(), an upload slot still read by the
+  // step or to be allocated, the allocator giving its cache back to CUDA. A training step of
+  // small graphs is about 130 launches, each costing the host several microseconds in the
+  // driver; as one graph they cost a capture and an update (docs/PERFORMANCE.md).
+  void begin_step() override {
+    in_step_ = true;
+    resume_capture();
+  }
+  void end_step() override {
+    in_step_ = false;
+    submit_captured(true);
+  }
+  void abandon_step() noexcept override {
+    in_step_ = false;
+    try {
+      submit_captured(false);
+    } catch (...) {  // nothing to report from here: the step's error is already on its way
+    }
+  }
 
   void fill(Tensor& out, double value) override {
     check_on_device("fill", out);
@@ -583,7 +729,7 @@ class CudaBackend final : public Backend {
     bool one_call = cublas_grouped_ && count >= 2;
     for (const GemmGroup& g : large) one_call = one_call && g.k > 0;
     const std::size_t bytes = 3 * count * sizeof(void*);
-    void* host = one_call ? uploads_.acquire(bytes) : nullptr;
+    void* host = one_call ? acquire_upload(bytes) : nullptr;
     if (!host) {
       for (const GemmGroup& g : large)
         gemm(trans_a, trans_b, g.m, g.n, g.k, alpha, g.a, g.lda, g.b, g.ldb, beta, g.c, g.ldc, dtype);
@@ -608,7 +754,7 @@ class CudaBackend final : public Backend {
     }
     Scratch scratch(allocator_, tickets_);
     auto** device = reinterpret_cast<void**>(scratch.doubles((bytes + sizeof(double) - 1) / sizeof(double)));
-    uploads_.send(device, host, bytes, stream_.get());
+    uploads_.send(device, host, bytes, stream_.get(), capturing_);
     dispatch_float(dtype, "gemm_grouped", [&](auto zero) {
       using T = decltype(zero);
       const std::vector<T> alphas(count, static_cast<T>(alpha)), betas(count, static_cast<T>(beta));
@@ -1143,9 +1289,66 @@ class CudaBackend final : public Backend {
     });
   }
 
-  void synchronize() override { DP_CUDA_CHECK(cudaStreamSynchronize(stream_.get())); }
+  void synchronize() override {
+    submit_captured(true);
+    DP_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
+    resume_capture();
+  }
 
  private:
+  // A slot of the upload ring; if taking it needs what a capture must not do, the step captured
+  // so far is launched first.
+  void* acquire_upload(std::size_t bytes) {
+    if (!capturing_ || !uploads_.acquire_needs_submit(bytes)) return uploads_.acquire(bytes);
+    submit_captured(true);
+    void* slot = uploads_.acquire(bytes);
+    resume_capture();
+    return slot;
+  }
+
+  // Inside a step (begin_step and no end yet), with graphs on: captures the stream from here on.
+  // Called at the step's start, and after an operation that needed the capture submitted.
+  void resume_capture() {
+    if (!graphs_ || !in_step_ || capturing_) return;
+    DP_CUDA_CHECK(cudaStreamBeginCapture(stream_.get(), cudaStreamCaptureModeRelaxed));
+    capturing_ = true;
+    allocator_.defer_frees(true);
+  }
+
+  // Ends the capture of the current step, if one is on, and launches its graph (launch false:
+  // drops it unrun). The upload slots it reads get their events after it.
+  void submit_captured(bool launch) {
+    if (!capturing_) return;
+    capturing_ = false;
+    cudaGraph_t graph = nullptr;
+    const cudaError_t ended = cudaStreamEndCapture(stream_.get(), &graph);
+    struct Owned {
+      cudaGraph_t graph;
+      ~Owned() {
+        if (graph) (void)cudaGraphDestroy(graph);
+      }
+    } owned{graph};
+    bool launched = false;
+    try {
+      DP_CUDA_CHECK(ended);  // an error inside the capture invalidates it
+      std::size_t nodes = 0;
+      DP_CUDA_CHECK(cudaGraphGetNodes(graph, nullptr, &nodes));
+      if (launch && nodes > 0) {
+        DP_CUDA_CHECK(cudaGraphLaunch(execs_.for_graph(graph, nodes), stream_.get()));
+        launched = true;
+      }
+    } catch (...) {
+      uploads_.record_captured(stream_.get(), false);
+      allocator_.defer_frees(false);
+      allocator_.free_deferred();
+      if (launch) throw;
+      return;
+    }
+    uploads_.record_captured(stream_.get(), launched);
+    allocator_.defer_frees(false);
+    allocator_.free_deferred();
+  }
+
   static void check_reduce_inputs(const char* where, Reduce kind, const Tensor& a, const Tensor* b, const Tensor& out) {
     DP_CHECK(kind != Reduce::dot || (b && b->numel() == a.numel()), "{} dot: b missing or mis-sized", where);
     DP_CHECK(a.dtype() == out.dtype() && (!b || b->dtype() == a.dtype()), "{}: a {}, out {} differ in dtype", where,
@@ -1172,6 +1375,11 @@ class CudaBackend final : public Backend {
     const char* v = std::getenv("DIFFPOOL_CUDA_GEMM_GROUPED");
     return v == nullptr || std::string(v) != "0";
   }
+  // DIFFPOOL_CUDA_GRAPHS=0: every launch issued as it comes, no step captured (CudaBackendOptions).
+  static bool graphs_enabled() {
+    const char* v = std::getenv("DIFFPOOL_CUDA_GRAPHS");
+    return v == nullptr || std::string(v) != "0";
+  }
   // DIFFPOOL_CUDA_CUBLAS_GROUPED=1: a gemm_grouped call's large groups as one cuBLAS grouped
   // batched call (gemm_large_groups); otherwise one call per group (CudaBackendOptions).
   static bool cublas_grouped_enabled() {
@@ -1188,6 +1396,12 @@ class CudaBackend final : public Backend {
   UploadRing uploads_;  // destroyed after the destructor has synchronised the stream
   bool grouped_kernel_ = true;
   bool cublas_grouped_ = false;
+  bool graphs_ = true;
+  bool in_step_ = false;    // between begin_step and end_step (or abandon_step)
+  bool capturing_ = false;  // the stream is being captured: work not submitted yet
+  GraphExecs execs_;
+  static constexpr std::size_t kCublasWorkspaceBytes = std::size_t{32} << 20;
+  void* cublas_workspace_ = nullptr;  // the allocator's; freed with it
 };
 
 }  // namespace

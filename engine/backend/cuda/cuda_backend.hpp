@@ -16,6 +16,9 @@ struct CudaBackendOptions {
   // instead of one call per group. Unset: on where DIFFPOOL_CUDA_CUBLAS_GROUPED=1. Off by default
   // until it has been run and timed on a GPU (tests/gpu/run_on_gpu.sh times both).
   std::optional<bool> cublas_grouped;
+  // Capture each step (Backend::begin_step to end_step) into a CUDA graph and launch it as one.
+  // Unset: on unless DIFFPOOL_CUDA_GRAPHS=0.
+  std::optional<bool> graphs;
 };
 
 // Makes `device` current and creates the backend on it (one stream, cuBLAS bound to it).

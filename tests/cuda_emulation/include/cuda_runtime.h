@@ -82,6 +82,10 @@ enum cudaError_t {
   cudaErrorNoDevice = 100,
   cudaErrorInvalidDevice = 101,
   cudaErrorLaunchFailure = 719,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorCapturedEvent = 907,
+  cudaErrorGraphExecUpdateFailure = 910,
 };
 enum cudaMemcpyKind {
   cudaMemcpyHostToHost = 0,
@@ -127,6 +131,37 @@ cudaError_t cudaEventDestroy(cudaEvent_t event);
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream);
 cudaError_t cudaEventSynchronize(cudaEvent_t event);
 
+// Stream capture and graphs: while a stream is captured, launches, cuBLAS calls, copies and
+// memsets are recorded instead of made (their arguments copied), and a launch of the graph makes
+// them in order. What a capture cannot hold fails and invalidates it: a download, an upload from
+// pageable memory, a stream synchronisation, cudaFree and cudaFreeHost; an event recorded during
+// a capture cannot be waited for. An update succeeds when the graphs have the same nodes in kind
+// and order (kernel, copy, memset, cuBLAS call), whatever their arguments.
+enum cudaStreamCaptureMode {
+  cudaStreamCaptureModeGlobal = 0,
+  cudaStreamCaptureModeThreadLocal = 1,
+  cudaStreamCaptureModeRelaxed = 2
+};
+struct CUgraph_st;
+using cudaGraph_t = CUgraph_st*;
+struct CUgraphExec_st;
+using cudaGraphExec_t = CUgraphExec_st*;
+struct CUgraphNode_st;
+using cudaGraphNode_t = CUgraphNode_st*;
+struct cudaGraphExecUpdateResultInfo {
+  int result;
+  cudaGraphNode_t errorNode;
+  cudaGraphNode_t errorFromNode;
+};
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph);
+cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t* nodes, std::size_t* count);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags = 0);
+cudaError_t cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t graph, cudaGraphExecUpdateResultInfo* info);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+
 // ---- launching (used by DP_KERNEL_CALL under DIFFPOOL_CUDA_EMULATION) ----------------------------
 namespace emu {
 // True when p lies inside a live emulated device allocation (null counts as valid).
@@ -135,6 +170,10 @@ bool is_device_pointer(const void* p);
 // error as the "last error" instead of running.
 void run_grid(const char* what, dim3 grid, dim3 block, cudaStream_t stream, bool arguments_valid,
               const std::function<void()>& body);
+// While a stream is captured: checks and counts the launch as run_grid does and records it (the
+// body, holding copies of the arguments, runs when the graph is launched).
+bool capturing();
+void capture_grid(const char* what, dim3 grid, dim3 block, bool arguments_valid, std::function<void()> body);
 template <class A> bool argument_valid(const A& a) {
   if constexpr (std::is_pointer_v<A>) return is_device_pointer(a);
   return true;
@@ -143,6 +182,10 @@ template <class A> bool argument_valid(const A& a) {
 template <class... P, class... A>
 void launch(const char* what, void (*kernel)(P...), dim3 grid, dim3 block, cudaStream_t stream, A... args) {
   const bool valid = (argument_valid(args) && ...);
+  if (capturing()) {
+    capture_grid(what, grid, block, valid, [kernel, args...] { kernel(args...); });
+    return;
+  }
   run_grid(what, grid, block, stream, valid, [&] { kernel(args...); });
 }
 }  // namespace emu

@@ -16,6 +16,8 @@ struct DiffpoolEmulatorCounters {
   long long host_to_device_pageable, host_to_device_bytes;
   long long pinned_allocations;
   long long event_waits;
+  // CUDA graphs: launches of a graph, instantiations, successful updates of an instantiated graph.
+  long long graph_launches, graph_instantiations, graph_updates;
 };
 extern "C" DiffpoolEmulatorCounters diffpool_emulator_counters();
 
