@@ -9,7 +9,9 @@
 #                  asked for, loading bin/libdiffpool_cuda.so), test_backend_parity, test_cuda_ops
 #                  (a test that skips for want of a device fails here); the product tests again
 #                  with DIFFPOOL_CUDA_CUBLAS_GROUPED=1 (large groups as one grouped cuBLAS call)
-#   benchmarks     bench_epoch on ENZYMES (configs/bench_enzymes.yaml) and on D&D's paper 2-level
+#   benchmarks     bench_epoch on ENZYMES (configs/bench_enzymes.yaml; also with DIFFPOOL_CUDA_GRAPHS=1,
+#                  each step one CUDA graph, and training 30 epochs both ways: the same epochs)
+#                  and on D&D's paper 2-level
 #                  model (configs/bench_dd.yaml), the latter also with model.cluster_rule=per_graph,
 #                  all with backend.kind=cuda and a few epochs; the two D&D models again with
 #                  backend.matmul_precision=tf32 (tensor cores); the paper D&D model in FP32 and TF32
@@ -43,8 +45,9 @@
 # GPU_BENCH_EPOCHS (timed epochs of each benchmark, default 5; 1 with --no-gpu),
 # GPU_THROUGHPUT_EPOCHS (default 30; 3 with --no-gpu, where the throughput step runs 1 and 2 CPU
 # ranks only), GPU_THROUGHPUT_RUNS (the backend:ranks runs, default "cuda:1 cuda:4 cuda:8 cuda:16
-# cpu:16 cuda-mps:16"; cuda-mps: the CUDA backend with the ranks sharing the GPU through CUDA MPS,
-# not run where nvidia-cuda-mps-control is missing or its daemon does not start).
+# cpu:16 cuda-mps:16 cuda-graphs:1 cuda-mps-graphs:16"; cuda-mps: the CUDA backend with the ranks
+# sharing the GPU through CUDA MPS, not run where nvidia-cuda-mps-control is missing or its daemon
+# does not start; a -graphs suffix: each step a CUDA graph, DIFFPOOL_CUDA_GRAPHS=1).
 set -uo pipefail
 bundle="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 report_dir="${OUT:-$PWD/gpu-report}"
@@ -62,7 +65,7 @@ while (( $# )); do
 done
 ranks="${GPU_MPI_RANKS:-4}"
 if (( gpu )); then backend=cuda; mpi_epochs="${GPU_MPI_EPOCHS:-60}"; bench_epochs="${GPU_BENCH_EPOCHS:-5}"
-  throughput_epochs="${GPU_THROUGHPUT_EPOCHS:-30}"; throughput_runs="${GPU_THROUGHPUT_RUNS:-cuda:1 cuda:4 cuda:8 cuda:16 cpu:16 cuda-mps:16}"
+  throughput_epochs="${GPU_THROUGHPUT_EPOCHS:-30}"; throughput_runs="${GPU_THROUGHPUT_RUNS:-cuda:1 cuda:4 cuda:8 cuda:16 cpu:16 cuda-mps:16 cuda-graphs:1 cuda-mps-graphs:16}"
 else backend=cpu; mpi_epochs="${GPU_MPI_EPOCHS:-20}"; bench_epochs="${GPU_BENCH_EPOCHS:-1}"
   throughput_epochs="${GPU_THROUGHPUT_EPOCHS:-3}"; throughput_runs="${GPU_THROUGHPUT_RUNS:-cpu:1 cpu:2}"; fi
 
@@ -165,7 +168,7 @@ mps_stop() {
   unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
 }
 throughput() {
-  local status=0 experiment config jobs spec kind np dir t0 t1 rc n seconds backend_kind mps
+  local status=0 experiment config jobs spec kind kind_base np dir t0 t1 rc n seconds backend_kind mps graphs
   echo "| experiment | jobs | epochs a job | backend | ranks | seconds | jobs per hour |"
   echo "|---|---|---|---|---|---|---|"
   for experiment in paper-enzymes quickstart; do
@@ -173,8 +176,12 @@ throughput() {
     else config=configs/quickstart.yaml; jobs=20; fi
     for spec in $throughput_runs; do
       kind="${spec%%:*}" np="${spec##*:}" dir="$work/throughput-$experiment-$kind-$np"
-      backend_kind="$kind" mps=()
-      if [[ "$kind" == cuda-mps ]]; then  # the ranks' kernels share the GPU through CUDA MPS
+      backend_kind="$kind" mps=() graphs=0
+      if [[ "$kind" == *-graphs ]]; then  # each step a CUDA graph (DIFFPOOL_CUDA_GRAPHS=1)
+        graphs=1 kind_base="${kind%-graphs}"
+      else kind_base="$kind"; fi
+      backend_kind="$kind_base"
+      if [[ "$kind_base" == cuda-mps ]]; then  # the ranks' kernels share the GPU through CUDA MPS
         backend_kind=cuda
         if ! mps_start; then
           echo "| $experiment | | $throughput_epochs | $kind | $np | | not run: $mps_why |"
@@ -183,19 +190,19 @@ throughput() {
         mps=(-x CUDA_MPS_PIPE_DIRECTORY)
       fi
       t0=$(date +%s.%N)
-      mpirun --allow-run-as-root --oversubscribe --bind-to none -np "$np" "${mps[@]}" \
+      DIFFPOOL_CUDA_GRAPHS=$graphs mpirun --allow-run-as-root --oversubscribe --bind-to none -np "$np" "${mps[@]}" -x DIFFPOOL_CUDA_GRAPHS \
         "$bundle/bin/diffpool" run "$bundle/$config" \
         --set output.dir="$dir" --set backend.kind="$backend_kind" --set training.epochs="$throughput_epochs" \
         --set output.progress=plain > "$dir.log" 2>&1
       rc=$?
       t1=$(date +%s.%N)
-      [[ "$kind" == cuda-mps ]] && mps_stop "$dir.log"
+      [[ "$kind_base" == cuda-mps ]] && mps_stop "$dir.log"
       n=$(find "$dir/jobs" -name '*.h5' 2>/dev/null | wc -l)
       seconds=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
       if (( rc != 0 || n != jobs )); then
         echo "| $experiment | $n of $jobs | $throughput_epochs | $kind | $np | $seconds | failed (exit $rc) |"
         tail -n 15 "$dir.log"
-        [[ "$kind" == cuda-mps ]] || status=1  # MPS is an experiment: its failure is reported, not the step's
+        [[ "$kind_base" == cuda-mps ]] || status=1  # MPS is an experiment: its failure is reported, not the step's
       else
         echo "| $experiment | $jobs | $throughput_epochs | $kind | $np | $seconds | $(awk -v j="$jobs" -v s="$seconds" 'BEGIN { printf "%.0f", 3600 * j / s }') |"
       fi
@@ -203,6 +210,22 @@ throughput() {
     done
   done
   return $status
+}
+# The paper ENZYMES model trained 30 epochs on fold 0 with each step a CUDA graph and with every
+# launch issued as it comes: the printed epochs (losses, accuracies) must be the same.
+compare_graphs() {
+  local with="$work/train-graphs.log" without="$work/train-launches.log"
+  local command=("$bundle/bin/diffpool" train "$bundle/configs/paper/enzymes-diffpool.yaml" --fold 0 --epochs 30 --backend cuda)
+  DIFFPOOL_CUDA_GRAPHS=1 "${command[@]}" > "$with" 2>&1 || { tail -n 5 "$with"; return 1; }
+  DIFFPOOL_CUDA_GRAPHS=0 "${command[@]}" > "$without" 2>&1 || { tail -n 5 "$without"; return 1; }
+  # Each epoch line without its closing wall time.
+  local a b
+  a="$(grep '^epoch' "$with" | sed 's/ *[0-9.]*s$//')"
+  b="$(grep '^epoch' "$without" | sed 's/ *[0-9.]*s$//')"
+  echo "with graphs:"; grep '^epoch' "$with" | tail -n 3
+  echo "without:"; grep '^epoch' "$without" | tail -n 3
+  [[ -n "$a" && "$a" == "$b" ]] || { echo "the epochs differ:"; diff <(echo "$a") <(echo "$b") | head -n 20; return 1; }
+  echo "30 epochs identical with and without graphs"
 }
 if (( ${#call[@]} )); then
   use_work "$GPU_CHECK_WORK"
@@ -300,6 +323,14 @@ fi
 # --- benchmarks --------------------------------------------------------------------------------
 step bench-enzymes 60 "$bundle/bin/bench_epoch" "$bundle/configs/bench_enzymes.yaml" \
   --epochs "$bench_epochs" --warmup 1 --set backend.kind="$backend"
+if (( gpu )); then
+  # The same epoch with each step captured into a CUDA graph and launched as one (opt-in until
+  # timed here: DIFFPOOL_CUDA_GRAPHS=1).
+  DIFFPOOL_CUDA_GRAPHS=1 step bench-enzymes-graphs 60 "$bundle/bin/bench_epoch" "$bundle/configs/bench_enzymes.yaml" \
+    --epochs "$bench_epochs" --warmup 1 --sgemm 0 --set backend.kind=cuda
+  # Training with and without graphs: the same epochs' losses and accuracies.
+  step train-graphs-vs-launches 60 "${self[@]}" --call compare_graphs
+fi
 # The host's side of the same model's CUDA step on this machine's CPU, without the driver
 # (kernels skipped under the emulation; runs without a GPU too): bench-enzymes' step time minus
 # this, over the step's launches, is what the driver and the device cost per launch.
@@ -326,6 +357,8 @@ if (( gpu )); then
     --epochs "$bench_epochs" --warmup 1 --set backend.kind=cuda
   step bench-dd-per-graph 90 "$bundle/bin/bench_epoch" "$bundle/configs/bench_dd.yaml" \
     --epochs "$bench_epochs" --warmup 1 --set backend.kind=cuda --set model.cluster_rule=per_graph
+  DIFFPOOL_CUDA_GRAPHS=1 step bench-dd-per-graph-graphs 90 "$bundle/bin/bench_epoch" "$bundle/configs/bench_dd.yaml" \
+    --epochs "$bench_epochs" --warmup 1 --sgemm 0 --set backend.kind=cuda --set model.cluster_rule=per_graph
   # The same with gemm_grouped's large groups (the per-graph products of 1437 clusters) as one
   # cuBLAS grouped batched call instead of one call per graph (opt-in until timed here).
   DIFFPOOL_CUDA_CUBLAS_GROUPED=1 step bench-dd-cublas-grouped 120 "$bundle/bin/bench_epoch" "$bundle/configs/bench_dd.yaml" \

@@ -851,7 +851,8 @@ TEST(CudaStep, NeverWaitsForTheDevice) {
     c.cluster_rule = ClusterRule::per_graph;
     cases.push_back({"2 levels, per-graph clusters", c});
   }
-  auto be = DP_CUDA_NS::create_cuda_backend(0);  // with the caching allocator, as in training
+  // With the caching allocator, as in training, and each step a CUDA graph (DIFFPOOL_CUDA_GRAPHS=1).
+  auto be = DP_CUDA_NS::create_cuda_backend(0, {.caching_allocator = true, .cublas_grouped = {}, .graphs = true});
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name + " on " + source);
     DiffPoolModel model(c.config, data->num_features, data->num_classes(), data->max_nodes());

@@ -1375,10 +1375,11 @@ class CudaBackend final : public Backend {
     const char* v = std::getenv("DIFFPOOL_CUDA_GEMM_GROUPED");
     return v == nullptr || std::string(v) != "0";
   }
-  // DIFFPOOL_CUDA_GRAPHS=0: every launch issued as it comes, no step captured (CudaBackendOptions).
+  // DIFFPOOL_CUDA_GRAPHS=1: each step captured into a CUDA graph (CudaBackendOptions); off by
+  // default until it has run on a GPU.
   static bool graphs_enabled() {
     const char* v = std::getenv("DIFFPOOL_CUDA_GRAPHS");
-    return v == nullptr || std::string(v) != "0";
+    return v != nullptr && std::string(v) == "1";
   }
   // DIFFPOOL_CUDA_CUBLAS_GROUPED=1: a gemm_grouped call's large groups as one cuBLAS grouped
   // batched call (gemm_large_groups); otherwise one call per group (CudaBackendOptions).
@@ -1396,7 +1397,7 @@ class CudaBackend final : public Backend {
   UploadRing uploads_;  // destroyed after the destructor has synchronised the stream
   bool grouped_kernel_ = true;
   bool cublas_grouped_ = false;
-  bool graphs_ = true;
+  bool graphs_ = false;
   bool in_step_ = false;    // between begin_step and end_step (or abandon_step)
   bool capturing_ = false;  // the stream is being captured: work not submitted yet
   GraphExecs execs_;
