@@ -307,6 +307,18 @@ cudaError_t capture_error(cudaError_t error, const std::string& what) {
 }
 // Records an operation into the capture (it runs when the graph is launched).
 void record(const char* kind, std::function<bool()> run) { emulator().captured.push_back({kind, std::move(run)}); }
+// A copy or memset: recorded while a stream is captured, else made now (after the queued copies).
+template <class F> void make_or_record(const char* kind, F work) {
+  if (capturing()) {
+    record(kind, [work] {
+      work();
+      return true;
+    });
+    return;
+  }
+  run_all_pending();
+  work();
+}
 
 // The page-locked allocation holding [p, p + bytes), or pinned.end().
 std::map<uintptr_t, std::size_t>::const_iterator find_pinned(const Emulator& e, const void* p, std::size_t bytes) {
@@ -347,15 +359,30 @@ bool is_device_pointer(const void* p) {
   return p == nullptr || find_allocation(emulator(), p) != emulator().allocations.end();
 }
 
+bool capturing() { return emulator().capture_stream != nullptr; }
+
 namespace {
-bool valid_configuration(const char* what, dim3 grid, dim3 block) {
+// A launch's checks as CUDA makes them when the launch is made or captured, and its count (a
+// launch with a bad pointer is counted, one with a bad configuration is not). False: it is not
+// to run, the error is set and a capture is invalidated.
+bool admit_launch(const char* what, dim3 grid, dim3 block, bool arguments_valid) {
+  Emulator& e = emulator();
   const uint64_t threads = uint64_t{block.x} * block.y * block.z;
+  bool admitted = true;
   if (threads == 0 || threads > 1024 || block.z > 64 || grid.x == 0 || grid.y == 0 || grid.z == 0 ||
       grid.y > 65535 || grid.z > 65535 || grid.x > 2147483647u) {
     set_error(cudaErrorInvalidConfiguration, std::string(what) + ": invalid launch configuration");
-    return false;
+    admitted = false;
+  } else {
+    ++e.counters.kernel_launches;
+    ++e.launches_by_site[what];
+    if (!arguments_valid) {
+      set_error(cudaErrorInvalidDevicePointer, std::string(what) + ": a pointer argument is not device memory");
+      admitted = false;
+    }
   }
-  return true;
+  if (!admitted && capturing()) e.capture_invalid = true;
+  return admitted;
 }
 // Runs every thread of every block; false (with the error set) when the launch fails.
 bool execute_grid(const char* what, dim3 grid, dim3 block, const std::function<void()>& body);
@@ -363,38 +390,17 @@ bool execute_grid(const char* what, dim3 grid, dim3 block, const std::function<v
 
 void run_grid(const char* what, dim3 grid, dim3 block, cudaStream_t stream, bool arguments_valid,
               const std::function<void()>& body) {
-  Emulator& e = emulator();
-  if (!valid_configuration(what, grid, block)) return;
   (void)stream;
   run_all_pending();
-  ++e.counters.kernel_launches;
-  ++e.launches_by_site[what];
-  if (!arguments_valid) {
-    set_error(cudaErrorInvalidDevicePointer, std::string(what) + ": a pointer argument is not device memory");
-    return;
-  }
-  if (skip_device_work()) return;
+  if (!admit_launch(what, grid, block, arguments_valid) || skip_device_work()) return;
   execute_grid(what, grid, block, body);
 }
 
-bool capturing() { return emulator().capture_stream != nullptr; }
-
 void capture_grid(const char* what, dim3 grid, dim3 block, bool arguments_valid, std::function<void()> body) {
-  Emulator& e = emulator();
-  if (!valid_configuration(what, grid, block)) {
-    e.capture_invalid = true;
-    return;
-  }
-  ++e.counters.kernel_launches;
-  ++e.launches_by_site[what];
-  if (!arguments_valid) {
-    set_error(cudaErrorInvalidDevicePointer, std::string(what) + ": a pointer argument is not device memory");
-    e.capture_invalid = true;
-    return;
-  }
-  e.captured.push_back({"kernel", [what, grid, block, body = std::move(body)] {
-                          return skip_device_work() || execute_grid(what, grid, block, body);
-                        }});
+  if (!admit_launch(what, grid, block, arguments_valid)) return;
+  record("kernel", [what, grid, block, body = std::move(body)] {
+    return skip_device_work() || execute_grid(what, grid, block, body);
+  });
 }
 
 namespace {
@@ -525,10 +531,7 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaM
       if (emu::find_pinned(e, src, bytes) == e.pinned.end())
         return emu::capture_error(cudaErrorStreamCaptureUnsupported, "an upload from pageable memory");
     }
-    emu::record("copy", [dst, src, bytes] {  // reads the source when the graph runs
-      std::memmove(dst, src, bytes);
-      return true;
-    });
+    emu::make_or_record("copy", [dst, src, bytes] { std::memmove(dst, src, bytes); });  // reads src when the graph runs
     return cudaSuccess;
   }
   if (kind == cudaMemcpyHostToDevice) {
@@ -547,32 +550,20 @@ cudaError_t cudaMemcpy2DAsync(void* dst, std::size_t dst_pitch, const void* src,
                               std::size_t width, std::size_t height, cudaMemcpyKind kind, cudaStream_t) {
   if (kind != cudaMemcpyDeviceToDevice || width > dst_pitch || width > src_pitch)
     return emu::set_error(cudaErrorInvalidValue, "cudaMemcpy2DAsync");
-  if (!emu::capturing()) emu::run_all_pending();
   ++emulator().counters.device_to_device;
   if (height == 0 || width == 0) return cudaSuccess;
   if (!emu::device_range(dst, (height - 1) * dst_pitch + width) ||
       !emu::device_range(src, (height - 1) * src_pitch + width))
     return emu::set_error(cudaErrorInvalidValue, "cudaMemcpy2DAsync: outside device memory");
-  auto copy = [=] {
+  emu::make_or_record("copy", [=] {
     for (std::size_t r = 0; r < height; ++r)
       std::memmove(static_cast<char*>(dst) + r * dst_pitch, static_cast<const char*>(src) + r * src_pitch, width);
-    return true;
-  };
-  if (emu::capturing()) emu::record("copy", copy);
-  else copy();
+  });
   return cudaSuccess;
 }
 cudaError_t cudaMemsetAsync(void* dst, int value, std::size_t bytes, cudaStream_t) {
   if (!emu::device_range(dst, bytes)) return emu::set_error(cudaErrorInvalidValue, "cudaMemsetAsync");
-  if (emu::capturing()) {
-    emu::record("memset", [=] {
-      std::memset(dst, value, bytes);
-      return true;
-    });
-    return cudaSuccess;
-  }
-  emu::run_all_pending();
-  std::memset(dst, value, bytes);
+  emu::make_or_record("memset", [=] { std::memset(dst, value, bytes); });
   return cudaSuccess;
 }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned) {

@@ -495,8 +495,9 @@ class CudaBackend final : public Backend {
     if (graphs_) {
       // cuBLAS's own workspace would be allocated anew for every captured graph; a fixed one
       // serves them all (cublasSetWorkspace; it holds until the stream is set again).
-      cublas_workspace_ = allocator_.allocate(kCublasWorkspaceBytes);
-      DP_CUBLAS_CHECK(cublasSetWorkspace(cublas_.get(), cublas_workspace_, kCublasWorkspaceBytes));
+      // The allocator's, freed with it.
+      void* workspace = allocator_.allocate(kCublasWorkspaceBytes);
+      DP_CUBLAS_CHECK(cublasSetWorkspace(cublas_.get(), workspace, kCublasWorkspaceBytes));
     }
   }
 
@@ -548,12 +549,12 @@ class CudaBackend final : public Backend {
         return;
       }
     }
-    // The host reads a download at once, and a copy from pageable memory cannot be part of a
-    // graph: the step captured so far is launched first, the rest of it runs as issued.
     if (kind == cudaMemcpyDeviceToDevice) {
       DP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, stream_.get()));
       return;
     }
+    // The host reads a download at once, and a copy from pageable memory cannot be part of a
+    // graph: the step captured so far is launched first, and a new capture starts after the copy.
     submit_captured(true);
     DP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, stream_.get()));
     // A device-to-host copy must be complete when we return (the host reads dst at once).
@@ -1330,20 +1331,24 @@ class CudaBackend final : public Backend {
     } owned{graph};
     bool launched = false;
     try {
-      DP_CUDA_CHECK(ended);  // an error inside the capture invalidates it
-      std::size_t nodes = 0;
-      DP_CUDA_CHECK(cudaGraphGetNodes(graph, nullptr, &nodes));
-      if (launch && nodes > 0) {
-        DP_CUDA_CHECK(cudaGraphLaunch(execs_.for_graph(graph, nodes), stream_.get()));
-        launched = true;
+      if (launch) {
+        DP_CUDA_CHECK(ended);  // an error inside the capture invalidates it
+        std::size_t nodes = 0;
+        DP_CUDA_CHECK(cudaGraphGetNodes(graph, nullptr, &nodes));
+        if (nodes > 0) {
+          DP_CUDA_CHECK(cudaGraphLaunch(execs_.for_graph(graph, nodes), stream_.get()));
+          launched = true;
+        }
       }
     } catch (...) {
-      uploads_.record_captured(stream_.get(), false);
-      allocator_.defer_frees(false);
-      allocator_.free_deferred();
-      if (launch) throw;
-      return;
+      after_submit(false);
+      throw;
     }
+    after_submit(launched);
+  }
+  // The upload slots the submitted capture reads get their events after its graph (or are free
+  // again if it did not run), and blocks freed during the capture go back to CUDA.
+  void after_submit(bool launched) {
     uploads_.record_captured(stream_.get(), launched);
     allocator_.defer_frees(false);
     allocator_.free_deferred();
@@ -1402,7 +1407,6 @@ class CudaBackend final : public Backend {
   bool capturing_ = false;  // the stream is being captured: work not submitted yet
   GraphExecs execs_;
   static constexpr std::size_t kCublasWorkspaceBytes = std::size_t{32} << 20;
-  void* cublas_workspace_ = nullptr;  // the allocator's; freed with it
 };
 
 }  // namespace
