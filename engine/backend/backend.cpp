@@ -24,6 +24,13 @@ const EnumNames<MatmulPrecision>& matmul_precision_names() {
 }
 const char* matmul_precision_name(MatmulPrecision precision) { return matmul_precision_names().name(precision); }
 
+const EnumNames<HugePages>& huge_pages_names() {
+  static const EnumNames<HugePages> names(
+      "huge pages", {{"auto", HugePages::automatic}, {"on", HugePages::on}, {"off", HugePages::off}},
+      {{"true", HugePages::on}, {"false", HugePages::off}});
+  return names;
+}
+
 std::string Backend::description() const {
   return matmul_precision_ == MatmulPrecision::tf32 ? name() + ", TF32 products" : name();
 }
@@ -41,7 +48,7 @@ std::unique_ptr<Backend> make_backend(const BackendOptions& options) {
 namespace {
 std::unique_ptr<Backend> make_backend_of_kind(const BackendOptions& options) {
   switch (options.kind) {
-    case BackendKind::cpu: return make_cpu_backend(options.cpu_threads);
+    case BackendKind::cpu: return make_cpu_backend(options.cpu_threads, options.huge_pages);
     case BackendKind::cuda: {
       if (!cuda_backend_built())
         throw InputError(
@@ -57,7 +64,7 @@ std::unique_ptr<Backend> make_backend_of_kind(const BackendOptions& options) {
     }
     case BackendKind::automatic:
       if (cuda_backend_built() && cuda_device_count() > 0) return make_cuda_backend(std::max(0, options.cuda_device));
-      return make_cpu_backend(options.cpu_threads);
+      return make_cpu_backend(options.cpu_threads, options.huge_pages);
   }
   throw InputError("invalid backend kind");
 }

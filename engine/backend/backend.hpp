@@ -447,9 +447,21 @@ BackendKind parse_backend_kind(const std::string& text);  // "cpu", "cuda", "aut
 const EnumNames<MatmulPrecision>& matmul_precision_names();  // "fp32", "tf32"
 const char* matmul_precision_name(MatmulPrecision precision);
 
+// Transparent huge pages (2 MiB) for the CPU backend's large allocations, the step workspace
+// above all: its products read operands spread over hundreds of MiB, and with 4 KiB pages every
+// one of them costs page walks. `automatic` asks for them for allocations of kHugePagesAutoBytes and
+// more, `on` for every allocation of 2 MiB and more, `off` never. The kernel decides
+// (/sys/kernel/mm/transparent_hugepage/enabled: `madvise` honours the request, `always` gives them
+// whatever is asked, `never` refuses); results are bit-identical either way (docs/PERFORMANCE.md,
+// "Huge pages for the step workspace").
+enum class HugePages : uint8_t { automatic, on, off };
+inline constexpr std::size_t kHugePagesAutoBytes = std::size_t{128} << 20;
+const EnumNames<HugePages>& huge_pages_names();  // "auto", "on", "off"
+
 struct BackendOptions {
   BackendKind kind = BackendKind::cpu;
   int cpu_threads = 1;   // BLAS threads per process
+  HugePages huge_pages = HugePages::automatic;  // CPU backend only
   int cuda_device = -1;  // -1: chosen by node-local rank (see runner)
   int heartbeat_seconds = 60;  // the task farm's silence limit between ranks (runner/task_farm.hpp)
   MatmulPrecision matmul_precision = MatmulPrecision::fp32;  // f32 products (see MatmulPrecision)
@@ -458,7 +470,7 @@ struct BackendOptions {
 // Creates the backend. Throws a clear error when CUDA is asked for and is not built or no GPU is
 // present; `automatic` picks CUDA when a GPU is usable, else the CPU.
 std::unique_ptr<Backend> make_backend(const BackendOptions& options);
-std::unique_ptr<Backend> make_cpu_backend(int threads);
+std::unique_ptr<Backend> make_cpu_backend(int threads, HugePages huge_pages = HugePages::automatic);
 bool cuda_backend_built();
 int cuda_device_count();  // 0 when not built, the module cannot be loaded, or no device
 // Why the CUDA backend module (libdiffpool_cuda.so, loaded on first use) cannot be loaded, naming

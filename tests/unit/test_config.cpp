@@ -67,6 +67,8 @@ const BadCase kBadCases[] = {
     {"bad backend", "backend:\n  kind: tpu\n", "bad.yaml:2:9: backend.kind: unknown backend 'tpu': expected cpu, cuda or auto"},
     {"bad matmul precision", "backend:\n  matmul_precision: bf16\n",
      "bad.yaml:2:21: backend.matmul_precision: unknown matmul precision 'bf16': expected fp32 or tf32"},
+    {"bad huge pages", "backend:\n  huge_pages: always\n",
+     "bad.yaml:2:15: backend.huge_pages: unknown huge pages 'always': expected auto, on or off"},
     {"tf32 with f64 training", "training:\n  dtype: f64\nbackend:\n  matmul_precision: tf32\n",
      "bad.yaml:4:21: backend.matmul_precision: tf32 reduces f32 products, but training.dtype is f64"},
     {"bad features", "dataset:\n  features: colour\n", "bad.yaml:2:13: dataset.features: unknown feature mode 'colour'"},

@@ -3,6 +3,7 @@
 // vectorises. Reductions accumulate in double so f32 results do not depend on summation order
 // more than necessary; the order itself is fixed, so results are bit-identical run after run.
 #include <cblas.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cmath>
@@ -137,7 +138,13 @@ void link_bce_rows(const Tensor& s, const Csr& a, const Tensor& offsets, Pair&& 
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads) : threads_(std::max(1, threads)) { openblas_set_num_threads(threads_); }
+  CpuBackend(int threads, HugePages huge_pages)
+      : threads_(std::max(1, threads)),
+        huge_pages_from_(huge_pages == HugePages::on          ? kHugePageBytes
+                         : huge_pages == HugePages::automatic ? kHugePagesAutoBytes
+                                                              : std::numeric_limits<std::size_t>::max()) {
+    openblas_set_num_threads(threads_);
+  }
 
   Device device() const override { return Device::cpu; }
   std::string name() const override {
@@ -145,6 +152,15 @@ class CpuBackend final : public Backend {
   }
 
   void* allocate(std::size_t bytes) override {
+    if (bytes >= huge_pages_from_) {
+      // Whole 2 MiB pages, asked for as transparent huge pages; where the kernel refuses
+      // (transparent_hugepage `never`, or no such support) the memory is plain memory.
+      const std::size_t size = (bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+      void* p = std::aligned_alloc(kHugePageBytes, size);
+      if (!p) throw std::bad_alloc();
+      (void)madvise(p, size, MADV_HUGEPAGE);
+      return p;
+    }
     void* p = std::aligned_alloc(256, (std::max<std::size_t>(bytes, 1) + 255) / 256 * 256);
     if (!p) throw std::bad_alloc();
     return p;
@@ -826,7 +842,9 @@ class CpuBackend final : public Backend {
   void synchronize() override {}
 
  private:
+  static constexpr std::size_t kHugePageBytes = std::size_t{2} << 20;
   int threads_;
+  std::size_t huge_pages_from_;  // allocations of this many bytes and more get huge pages
   std::vector<float> tf32_a_, tf32_b_;  // TF32 copies of gemm's operands (matmul_precision tf32)
   std::vector<double> relu_scratch_;      // the masked gradient of l2_normalize_rows_backward with relu
   template <class T> T* relu_scratch(int64_t n) {
@@ -838,6 +856,8 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
+std::unique_ptr<Backend> make_cpu_backend(int threads, HugePages huge_pages) {
+  return std::make_unique<CpuBackend>(threads, huge_pages);
+}
 
 }  // namespace diffpool
