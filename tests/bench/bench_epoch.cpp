@@ -9,8 +9,11 @@
 // (the hardware's practical limit for one thread), so efficiency is a ratio taken in one process.
 //
 //   bench_epoch [experiment.yaml] [--epochs N] [--warmup N] [--sgemm N] [--graphs N] [--every-graph]
-//               [--estimate-only] [--profile] [--ceiling] [--set key=value ...]
+//               [--estimate-only] [--profile] [--ceiling] [--batches] [--set key=value ...]
 //
+// --batches times building the epoch's batches alone (build_batch into a reset workspace, the
+// graphs in a shuffled order, batch_size at a time), without training: the share of an epoch that
+// is batch building.
 // --profile times every backend call of the timed epochs (tests/bench/timing_backend.hpp) and
 // prints, per epoch, the calls and milliseconds of each primitive and of each primitive-and-shape.
 // --ceiling records the exact shape of every dense product (GEMM and batched GEMM) of the timed
@@ -28,6 +31,9 @@
 #include "engine/backend/counting_backend.hpp"
 #include "engine/train/cost.hpp"
 #include "engine/core/error.hpp"
+#include "engine/core/random.hpp"
+#include "engine/core/workspace.hpp"
+#include "engine/data/batch.hpp"
 #include "engine/data/splits.hpp"
 #include "engine/train/trainer.hpp"
 #include "runner/config.hpp"
@@ -86,6 +92,7 @@ int main(int argc, char** argv) {
   bool every_graph = false;
   bool profile = false;
   bool ceiling = false;
+  bool batches_only = false;
   std::vector<std::string> overrides;
   app.add_option("config", config_path, "experiment file")->check(CLI::ExistingFile);
   app.add_option("--epochs", epochs, "timed epochs (after the warm-up epochs)")->capture_default_str();
@@ -99,6 +106,7 @@ int main(int argc, char** argv) {
   app.add_flag("--ceiling", ceiling,
                "time each dense product shape of an epoch alone: the rate the backend's GEMM reaches on the "
                "epoch's own shapes, the most the epoch's products could reach");
+  app.add_flag("--batches", batches_only, "time building the epoch's batches alone (no training)");
   app.add_option("--set", overrides, "override a setting (repeatable)");
   CLI11_PARSE(app, argc, argv);
   try {
@@ -129,6 +137,32 @@ int main(int argc, char** argv) {
                  "({:.3f} s)\n", dataset.name, split.train.size(), estimate.train_flops / 1e9,
                  std::chrono::duration<double>(middle - start).count(), summed.train_flops / 1e9,
                  std::chrono::duration<double>(end - middle).count());
+      return 0;
+    }
+    if (batches_only) {
+      Workspace ws(*real_backend);
+      std::vector<int64_t> order = split.train;
+      Rng shuffle(7);
+      std::vector<double> batch_seconds;
+      std::size_t batches = 0;
+      for (int e = 0; e < warmup + epochs; ++e) {
+        for (std::size_t j = order.size(); j > 1; --j) std::swap(order[j - 1], order[shuffle.below(j)]);
+        const auto start = std::chrono::steady_clock::now();
+        batches = 0;
+        for (std::size_t at = 0; at < order.size(); at += static_cast<std::size_t>(t.batch_size), ++batches) {
+          const std::size_t end = std::min(order.size(), at + static_cast<std::size_t>(t.batch_size));
+          const std::vector<int64_t> ids(order.begin() + static_cast<std::ptrdiff_t>(at),
+                                         order.begin() + static_cast<std::ptrdiff_t>(end));
+          ws.reset();
+          const GraphBatch batch = build_batch(dataset, ids, ws, t.dtype);
+          (void)batch;
+        }
+        if (e >= warmup) batch_seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      }
+      std::sort(batch_seconds.begin(), batch_seconds.end());
+      fmt::print("dataset {} train {} batches {} of {}\n", dataset.name, split.train.size(), batches, t.batch_size);
+      fmt::print("batches seconds_per_epoch={:.5f} epochs={} min={:.5f} max={:.5f}\n", batch_seconds[batch_seconds.size() / 2],
+                 batch_seconds.size(), batch_seconds.front(), batch_seconds.back());
       return 0;
     }
     Trainer trainer(*backend, dataset, c.model, t, split);
