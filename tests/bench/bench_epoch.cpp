@@ -142,11 +142,11 @@ int main(int argc, char** argv) {
     if (batches_only) {
       Workspace ws(*real_backend);
       std::vector<int64_t> order = split.train;
-      Rng shuffle(7);
+      Rng rng(7);
       std::vector<double> batch_seconds;
       std::size_t batches = 0;
       for (int e = 0; e < warmup + epochs; ++e) {
-        for (std::size_t j = order.size(); j > 1; --j) std::swap(order[j - 1], order[shuffle.below(j)]);
+        rng.shuffle(order);
         const auto start = std::chrono::steady_clock::now();
         batches = 0;
         for (std::size_t at = 0; at < order.size(); at += static_cast<std::size_t>(t.batch_size), ++batches) {
