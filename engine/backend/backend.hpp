@@ -408,6 +408,9 @@ class Backend : public DeviceMemory {
   virtual void begin_step() {}
   virtual void end_step() {}
   virtual void abandon_step() noexcept {}
+  // One line on how the backend has run the steps so far (the CUDA backend: its CUDA graphs
+  // launched, updated and instantiated), for benchmarks; empty where there is nothing to say.
+  virtual std::string step_statistics() const { return {}; }
 
  protected:
   // out = beta out (beta 0 writes zeros, whatever out held): a reduction over nothing.

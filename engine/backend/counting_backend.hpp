@@ -202,6 +202,17 @@ class CountingBackend final : public Backend {
     if (execute_) inner_.adam_step(settings, step, grad_scale, params, grads, m, v);
   }
   void synchronize() override { inner_.synchronize(); }
+  // A step goes on to the wrapped backend whole (the CUDA backend's step as one CUDA graph).
+  void begin_step() override {
+    if (execute_) inner_.begin_step();
+  }
+  void end_step() override {
+    if (execute_) inner_.end_step();
+  }
+  void abandon_step() noexcept override {
+    if (execute_) inner_.abandon_step();
+  }
+  std::string step_statistics() const override { return inner_.step_statistics(); }
 
  private:
   // 2 n^2 k summed over the segments (graphs) of s [N, K]; offsets i32 [S + 1] on the device.

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <numeric>
 #include <string>
@@ -88,11 +89,13 @@ int main(int argc, char** argv) {
     next += static_cast<std::size_t>(batch_size);
     ws.reset();
     Tape tape(*be, ws);
+    StepScope scope(*be);  // as the trainer: one CUDA graph a step where graphs are on
     GraphBatch batch = build_batch(data, ids, ws, DType::f32);
     ForwardOutput out = model.forward(tape, batch, true, Rng::derive(5, static_cast<uint64_t>(i)));
     params.zero_grad();
     tape.backward(out.loss);
     adam.step();
+    scope.end();
   };
   // Warm-up with the kernels run: the workspace, the allocator's cache and the upload ring fill.
   for (int i = 0; i < 8; ++i) step(i);
@@ -107,6 +110,16 @@ int main(int argc, char** argv) {
     per_step_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / steps);
   }
   const DiffpoolEmulatorCounters after = diffpool_emulator_counters();
+  // The launches of each step, untimed: a CUDA graph of a step updates the instantiated one of
+  // the same launch sequence, so how many different counts there are matters with graphs on.
+  std::map<long long, int> launches_per_step;
+  for (int i = 0; i < steps; ++i) {
+    const DiffpoolEmulatorCounters s0 = diffpool_emulator_counters();
+    step(16 + rounds * steps + i);
+    const DiffpoolEmulatorCounters s1 = diffpool_emulator_counters();
+    ++launches_per_step[(s1.kernel_launches - s0.kernel_launches) + (s1.cublas_calls - s0.cublas_calls) +
+                        (s1.device_to_device - s0.device_to_device)];
+  }
   const double n = static_cast<double>(rounds) * steps;
   const double launches = static_cast<double>(after.kernel_launches - before.kernel_launches) / n;
   const double cublas = static_cast<double>(after.cublas_calls - before.cublas_calls) / n;
@@ -122,6 +135,16 @@ int main(int argc, char** argv) {
               launches, cublas, uploads, copies);
   std::printf("host us_per_step %.1f (rounds %.1f to %.1f)  us_per_launch_or_call %.2f\n", median,
               per_step_us.front(), per_step_us.back(), median / (launches + cublas + uploads + copies));
+  std::printf("launches, cuBLAS calls and device copies of one step: %zu different counts over %d steps (",
+              launches_per_step.size(), steps);
+  for (auto it = launches_per_step.begin(); it != launches_per_step.end(); ++it)
+    std::printf("%s%lld x%d", it == launches_per_step.begin() ? "" : ", ", it->first, it->second);
+  std::printf(")\n");
+  if (after.graph_launches > before.graph_launches)
+    std::printf("graphs per step: %.2f launched, %.2f updated, %.2f instantiated\n",
+                static_cast<double>(after.graph_launches - before.graph_launches) / n,
+                static_cast<double>(after.graph_updates - before.graph_updates) / n,
+                static_cast<double>(after.graph_instantiations - before.graph_instantiations) / n);
   if (sgemm_size > 0)
     std::printf("host sgemm n=%d gflops=%.2f (one thread)\n", sgemm_size, bench::sgemm_rate(*make_cpu_backend(1), sgemm_size));
   return 0;

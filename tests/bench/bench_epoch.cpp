@@ -191,6 +191,7 @@ int main(int argc, char** argv) {
     // it; on CUDA, what is left is the wait for the device).
     fmt::print("host issue_seconds_per_epoch={:.5f} share={:.3f}\n", issue_seconds[issue_seconds.size() / 2],
                issue_seconds[issue_seconds.size() / 2] / median);
+    if (const std::string steps = real_backend->step_statistics(); !steps.empty()) fmt::print("steps {}\n", steps);
     const double gflops = epoch_flops / median / 1e9;
     fmt::print("products gflop_per_epoch={:.4f} estimated={:.4f} achieved_gflops={:.2f}\n", epoch_flops / 1e9,
                estimate.train_flops / 1e9, gflops);

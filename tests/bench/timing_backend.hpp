@@ -272,6 +272,11 @@ class TimingBackend final : public Backend {
     timed("adam_step " + shape(params), [&] { inner_.adam_step(settings, step, grad_scale, params, grads, m, v); });
   }
   void synchronize() override { inner_.synchronize(); }
+  // A step goes on to the wrapped backend whole (the CUDA backend's step as one CUDA graph).
+  void begin_step() override { inner_.begin_step(); }
+  void end_step() override { inner_.end_step(); }
+  void abandon_step() noexcept override { inner_.abandon_step(); }
+  std::string step_statistics() const override { return inner_.step_statistics(); }
 
  private:
   static const char* t(Trans trans) { return trans == Trans::yes ? "t" : "n"; }

@@ -44,7 +44,7 @@
 # Environment: GPU_MPI_RANKS (default 4), GPU_MPI_EPOCHS (default 60; 20 with --no-gpu),
 # GPU_BENCH_EPOCHS (timed epochs of each benchmark, default 5; 1 with --no-gpu),
 # GPU_THROUGHPUT_EPOCHS (default 30; 3 with --no-gpu, where the throughput step runs 1 and 2 CPU
-# ranks only), GPU_THROUGHPUT_RUNS (the backend:ranks runs, default "cuda:1 cuda:4 cuda:8 cuda:16
+# ranks only; "config": the experiments' own epochs, 1000 and 300 with early stopping), GPU_THROUGHPUT_RUNS (the backend:ranks runs, default "cuda:1 cuda:4 cuda:8 cuda:16
 # cpu:16 cuda-mps:16 cuda-graphs:1 cuda-mps-graphs:16"; cuda-mps: the CUDA backend with the ranks
 # sharing the GPU through CUDA MPS, not run where nvidia-cuda-mps-control is missing or its daemon
 # does not start; a -graphs suffix: each step a CUDA graph, DIFFPOOL_CUDA_GRAPHS=1).
@@ -168,7 +168,7 @@ mps_stop() {
   unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
 }
 throughput() {
-  local status=0 experiment config jobs spec kind kind_base np dir t0 t1 rc n seconds backend_kind mps graphs
+  local status=0 experiment config jobs spec kind kind_base np dir t0 t1 rc n seconds backend_kind mps graphs epochs
   echo "| experiment | jobs | epochs a job | backend | ranks | seconds | jobs per hour |"
   echo "|---|---|---|---|---|---|---|"
   for experiment in paper-enzymes quickstart; do
@@ -189,10 +189,12 @@ throughput() {
         fi
         mps=(-x CUDA_MPS_PIPE_DIRECTORY)
       fi
+      epochs=(--set training.epochs="$throughput_epochs")
+      [[ "$throughput_epochs" == config ]] && epochs=()  # the experiment as configured
       t0=$(date +%s.%N)
       DIFFPOOL_CUDA_GRAPHS=$graphs mpirun --allow-run-as-root --oversubscribe --bind-to none -np "$np" "${mps[@]}" -x DIFFPOOL_CUDA_GRAPHS \
         "$bundle/bin/diffpool" run "$bundle/$config" \
-        --set output.dir="$dir" --set backend.kind="$backend_kind" --set training.epochs="$throughput_epochs" \
+        --set output.dir="$dir" --set backend.kind="$backend_kind" "${epochs[@]}" \
         --set output.progress=plain > "$dir.log" 2>&1
       rc=$?
       t1=$(date +%s.%N)

@@ -20,10 +20,13 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <numeric>
@@ -34,6 +37,7 @@
 
 #include "engine/autodiff/tape.hpp"
 #include "engine/backend/backend.hpp"
+#include "engine/backend/counting_backend.hpp"
 #include "engine/core/error.hpp"
 #include "engine/core/random.hpp"
 #include "engine/core/workspace.hpp"
@@ -974,6 +978,95 @@ TEST(CudaGraphs, StepsAsGraphsTrainAsIssued) {
     for (std::size_t i = 0; i < trained[0].size(); ++i) ASSERT_EQ(trained[0][i], trained[1][i]) << "parameter " << i;
     EXPECT_EQ(losses[0], losses[1]);
   }
+}
+
+// Inside a captured step, zero fills and device-to-device copies are kernels (a kernel node
+// updates with any size; a memset or 2-D memcpy node may make the next step's graph update fail),
+// bit for bit what the driver's memset and memcpy give outside a step: f32 and i32 zeros, a
+// strided copy_2d, and copies of whole 8-byte words, of 4-byte words and of odd bytes at odd
+// addresses. Outside a step the same calls are the driver's.
+TEST(CudaGraphs, CapturedFillsAndCopiesAreKernels) {
+  for (const bool graphs : {true, false}) {
+    SCOPED_TRACE(graphs ? "in a captured step" : "graphs off");
+    auto be = DP_CUDA_NS::create_cuda_backend(0, {.caching_allocator = true, .cublas_grouped = {}, .graphs = graphs});
+    std::vector<float> a_host(7 * 9);
+    for (std::size_t i = 0; i < a_host.size(); ++i) a_host[i] = -3.5f + 0.25f * static_cast<float>(i);
+    a_host[5] = std::numeric_limits<float>::quiet_NaN();
+    a_host[6] = -0.0f;
+    a_host[7] = std::numeric_limits<float>::denorm_min();
+    const Tensor a = upload<float>(*be, a_host, Shape{7, 9});
+    std::vector<int32_t> i_host(37);
+    std::iota(i_host.begin(), i_host.end(), -11);
+    const Tensor ints = upload<int32_t>(*be, i_host, Shape{37});
+    Tensor filled = upload<float>(*be, a_host, Shape{7, 9});
+    Tensor filled_ints = upload<int32_t>(*be, i_host, Shape{37});
+    Tensor strided = upload<float>(*be, std::vector<float>(7 * 5, 9.0f), Shape{7, 5});
+    Tensor words = upload<int32_t>(*be, std::vector<int32_t>(37, 0), Shape{37});
+    Tensor bytes = upload<int32_t>(*be, std::vector<int32_t>(37, 0), Shape{37});
+    const DiffpoolEmulatorCounters before = diffpool_emulator_counters();
+    const std::map<std::string, long long> sites_before = diffpool_emulator_launches_by_site();
+    {
+      StepScope scope(*be);
+      be->fill(filled, 0.0);
+      be->fill(filled_ints, 0.0);
+      be->copy_2d(7, 3, DType::f32, static_cast<const float*>(a.data()) + 2, 9, static_cast<float*>(strided.data()) + 1,
+                  5, 1.0, 0.0);
+      be->copy_bytes(static_cast<int32_t*>(words.data()) + 1, Device::cuda, static_cast<const int32_t*>(ints.data()) + 3,
+                     Device::cuda, 4 * 33);  // 4-byte words (the addresses are not 8-byte aligned)
+      be->copy_bytes(static_cast<char*>(bytes.data()) + 3, Device::cuda, static_cast<const char*>(ints.data()) + 5,
+                     Device::cuda, 101);  // odd bytes at odd addresses
+      scope.end();
+    }
+    const DiffpoolEmulatorCounters after = diffpool_emulator_counters();
+    std::map<std::string, long long> sites = diffpool_emulator_launches_by_site();
+    const auto launched = [&](const std::string& site) { return sites[site] - (sites_before.count(site) ? sites_before.at(site) : 0); };
+    if (graphs) {
+      EXPECT_EQ(after.device_to_device - before.device_to_device, 0) << "a memcpy node in the step";
+      EXPECT_EQ(launched("fill f32"), 1);
+      EXPECT_EQ(launched("fill i32"), 1);
+      EXPECT_EQ(launched("copy_rows 4-byte words"), 2);  // copy_2d's rows and the 4-byte copy
+      EXPECT_EQ(launched("copy_rows bytes"), 1);
+      EXPECT_EQ(after.graph_launches - before.graph_launches, 1);
+    } else {
+      EXPECT_EQ(after.device_to_device - before.device_to_device, 3);
+      EXPECT_EQ(launched("fill f32") + launched("copy_rows 4-byte words") + launched("copy_rows bytes"), 0);
+    }
+    const std::vector<float> got_filled = download<float>(*be, filled);
+    for (float v : got_filled) ASSERT_EQ(std::bit_cast<uint32_t>(v), 0u);
+    for (int32_t v : download<int32_t>(*be, filled_ints)) ASSERT_EQ(v, 0);
+    const std::vector<float> got_strided = download<float>(*be, strided);
+    for (int r = 0; r < 7; ++r)
+      for (int c = 0; c < 5; ++c) {
+        const float want = c >= 1 && c < 4 ? a_host[static_cast<std::size_t>(r * 9 + 2 + c - 1)] : 9.0f;
+        ASSERT_EQ(std::bit_cast<uint32_t>(got_strided[static_cast<std::size_t>(r * 5 + c)]), std::bit_cast<uint32_t>(want))
+            << "row " << r << " column " << c;
+      }
+    const std::vector<int32_t> got_words = download<int32_t>(*be, words);
+    for (int i = 0; i < 37; ++i)
+      ASSERT_EQ(got_words[static_cast<std::size_t>(i)], i >= 1 && i < 34 ? i_host[static_cast<std::size_t>(i + 2)] : 0) << i;
+    const std::vector<int32_t> got_bytes = download<int32_t>(*be, bytes);
+    std::vector<char> want_bytes(37 * 4, 0);
+    std::memcpy(want_bytes.data() + 3, reinterpret_cast<const char*>(i_host.data()) + 5, 101);
+    ASSERT_EQ(std::memcmp(got_bytes.data(), want_bytes.data(), want_bytes.size()), 0);
+  }
+}
+
+// A backend wrapped for counting products (bench_epoch, the cost estimate) passes the step on: the
+// CUDA backend under it still captures the step into one graph, and reports it.
+TEST(CudaGraphs, CountingBackendPassesTheStepOn) {
+  auto be = DP_CUDA_NS::create_cuda_backend(0, {.caching_allocator = true, .cublas_grouped = {}, .graphs = true});
+  CountingBackend counting(*be);
+  Tensor t = allocate_tensor(counting, Shape{10}, DType::f32);
+  const DiffpoolEmulatorCounters before = diffpool_emulator_counters();
+  {
+    StepScope scope(counting);
+    counting.fill(t, 3.0);
+    counting.map(MapOp::copy, t, nullptr, Broadcast::full, 0, 2.0, 0.0, t);
+    scope.end();
+  }
+  EXPECT_EQ(diffpool_emulator_counters().graph_launches - before.graph_launches, 1);
+  EXPECT_EQ(download<float>(counting, t)[9], 6.0f);
+  EXPECT_EQ(counting.step_statistics(), "graphs launched 1, updated 0, instantiated 1");
 }
 
 // What a capture cannot hold, inside a step: more uploads than the ring has slots, a download in

@@ -22,10 +22,14 @@
 #include <cstring>
 #include <functional>
 #include <initializer_list>
+#include <map>
 #include <mutex>
+#include <string>
 #include <type_traits>
 #include <unordered_map>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "engine/core/error.hpp"
 
@@ -389,14 +393,17 @@ class GraphExecs {
   GraphExecs& operator=(const GraphExecs&) = delete;
 
   cudaGraphExec_t for_graph(cudaGraph_t graph, std::size_t nodes) {
+    ++launched_;
     for (std::size_t i = 0; i < execs_.size(); ++i) {
       if (execs_[i].nodes != nodes) continue;
       cudaGraphExecUpdateResultInfo info{};
       if (cudaGraphExecUpdate(execs_[i].exec, graph, &info) == cudaSuccess) {
+        ++updated_;
         std::rotate(execs_.begin(), execs_.begin() + static_cast<std::ptrdiff_t>(i),
                     execs_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
         return execs_.front().exec;
       }
+      ++refused_[static_cast<int>(info.result)];
       (void)cudaGetLastError();  // a different topology (e.g. cuBLAS chose other kernels): instantiate
       (void)cudaGraphExecDestroy(execs_[i].exec);
       execs_.erase(execs_.begin() + static_cast<std::ptrdiff_t>(i));
@@ -404,6 +411,7 @@ class GraphExecs {
     }
     cudaGraphExec_t exec = nullptr;
     DP_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    ++instantiated_;
     if (execs_.size() == kKept) {
       (void)cudaGraphExecDestroy(execs_.back().exec);
       execs_.pop_back();
@@ -412,12 +420,26 @@ class GraphExecs {
     return exec;
   }
 
+  // "graphs launched L, updated U, instantiated I[, updates refused: R x result code ...]"; the
+  // codes are cudaGraphExecUpdateResult's (2 topology, 3 node type, 4 function, 5 parameters,
+  // 6 not supported, 7 unsupported function change, 8 attributes changed).
+  std::string statistics() const {
+    std::string text = fmt::format("graphs launched {}, updated {}, instantiated {}", launched_, updated_, instantiated_);
+    if (!refused_.empty()) {
+      text += ", updates refused:";
+      for (const auto& [code, count] : refused_) text += fmt::format(" {} x result {}", count, code);
+    }
+    return text;
+  }
+
  private:
   struct Entry {
     cudaGraphExec_t exec;
     std::size_t nodes;
   };
   std::vector<Entry> execs_;
+  long long launched_ = 0, updated_ = 0, instantiated_ = 0;
+  std::map<int, long long> refused_;  // by cudaGraphExecUpdateResult
 };
 
 // Scratch blocks of one primitive, given back when it returns (see kernels::ScratchSpace).
@@ -511,6 +533,9 @@ class CudaBackend final : public Backend {
 
   Device device() const override { return Device::cuda; }
   std::string name() const override { return name_; }
+  std::string step_statistics() const override {
+    return graphs_ ? execs_.statistics() : "graphs off (each launch issued as it comes)";
+  }
 
   // TF32: cuBLAS's tensor-op math mode for its f32 products (f64 products are unaffected), and
   // the grouped kernel reduces its f32 operands to TF32 itself (to_tf32, as the CPU emulation).
@@ -550,6 +575,10 @@ class CudaBackend final : public Backend {
       }
     }
     if (kind == cudaMemcpyDeviceToDevice) {
+      if (capturing_) {  // a kernel node: see fill
+        kernels::copy_rows(stream_.get(), 1, bytes, src, bytes, dst, bytes);
+        return;
+      }
       DP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, stream_.get()));
       return;
     }
@@ -590,10 +619,14 @@ class CudaBackend final : public Backend {
     }
   }
 
+  // Inside a captured step, zero fills and device-to-device copies are kernels, not memset and
+  // memcpy nodes: a memset or 2-D memcpy node of another size can make cudaGraphExecUpdate refuse
+  // the next step's graph (and instantiating one costs far more than updating it), while a
+  // kernel node takes any grid and arguments. Outside captures the driver's own calls are used.
   void fill(Tensor& out, double value) override {
     check_on_device("fill", out);
     if (out.numel() == 0) return;
-    if (value == 0.0 && !std::signbit(value)) {  // all-zero bytes in every dtype
+    if (value == 0.0 && !std::signbit(value) && !capturing_) {  // all-zero bytes in every dtype
       DP_CUDA_CHECK(cudaMemsetAsync(out.data(), 0, out.bytes(), stream_.get()));
       return;
     }
@@ -608,6 +641,11 @@ class CudaBackend final : public Backend {
       const T a = static_cast<T>(alpha), b = static_cast<T>(beta);
       if (a == T(1) && b == T(0) && src != dst && src_ld >= cols && dst_ld >= cols) {
         const std::size_t es = sizeof(T);
+        if (capturing_) {  // a kernel node: see fill
+          kernels::copy_rows(stream_.get(), rows, static_cast<std::size_t>(cols) * es, src,
+                             static_cast<std::size_t>(src_ld) * es, dst, static_cast<std::size_t>(dst_ld) * es);
+          return;
+        }
         DP_CUDA_CHECK(cudaMemcpy2DAsync(dst, static_cast<std::size_t>(dst_ld) * es, src,
                                         static_cast<std::size_t>(src_ld) * es, static_cast<std::size_t>(cols) * es,
                                         static_cast<std::size_t>(rows), cudaMemcpyDeviceToDevice, stream_.get()));

@@ -72,6 +72,11 @@ class ScratchSpace {
 // ---- memory and elementwise (kernels_elementwise.cu) ------------------------------------------
 // out[0..n) = value, for f32, f64 or i32.
 void fill(cudaStream_t stream, void* out, DType dtype, int64_t n, double value);
+// Copies `rows` rows of row_bytes bytes, each src_pitch and dst_pitch bytes apart, bit for bit (a
+// cudaMemcpy2DAsync as a kernel: inside a captured step a kernel node updates where a memcpy node
+// may not; see CudaBackend::fill). In 8- or 4-byte words where every address and size allows.
+void copy_rows(cudaStream_t stream, int64_t rows, std::size_t row_bytes, const void* src, std::size_t src_pitch,
+               void* dst, std::size_t dst_pitch);
 // dst[r, c] = alpha src[r, c] + beta dst[r, c] (beta = 0 overwrites); src may equal dst.
 template <class T>
 void copy_2d(cudaStream_t stream, int64_t rows, int64_t cols, const T* src, int64_t src_ld, T* dst,

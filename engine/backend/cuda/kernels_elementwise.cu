@@ -14,6 +14,16 @@ template <class U> __global__ void fill_kernel(int64_t n, U value, U* out) {
   for (int64_t i = first_index(); i < n; i += index_stride()) out[i] = value;
 }
 
+template <class W>
+__global__ void copy_rows_kernel(int64_t rows, int64_t row_words, const W* src, int64_t src_pitch, W* dst,
+                                 int64_t dst_pitch) {
+  const int64_t n = rows * row_words;
+  for (int64_t i = first_index(); i < n; i += index_stride()) {
+    const int64_t r = i / row_words, c = i % row_words;
+    dst[r * dst_pitch + c] = src[r * src_pitch + c];
+  }
+}
+
 // dst = alpha src + beta dst, beta = 0 overwrites.
 template <class T>
 __global__ void copy_2d_kernel(int64_t rows, int64_t cols, const T* src, int64_t src_ld, T* dst, int64_t dst_ld,
@@ -142,6 +152,30 @@ void fill(cudaStream_t stream, void* out, DType dtype, int64_t n, double value) 
       launch(DP_CUDA_SITE("fill i32"), &fill_kernel<int32_t>, grid, dim3(kBlock), stream, n,
              static_cast<int32_t>(value), static_cast<int32_t*>(out));
       return;
+  }
+}
+
+void copy_rows(cudaStream_t stream, int64_t rows, std::size_t row_bytes, const void* src, std::size_t src_pitch,
+               void* dst, std::size_t dst_pitch) {
+  if (rows <= 0 || row_bytes == 0) return;
+  const auto fits = [&](std::size_t word) {
+    return row_bytes % word == 0 && src_pitch % word == 0 && dst_pitch % word == 0 &&
+           reinterpret_cast<uintptr_t>(src) % word == 0 && reinterpret_cast<uintptr_t>(dst) % word == 0;
+  };
+  const auto run = [&](auto word, const char* what) {
+    using W = decltype(word);
+    const auto w = static_cast<int64_t>(sizeof(W));
+    const int64_t row_words = static_cast<int64_t>(row_bytes) / w;
+    launch(DP_CUDA_SITE(what), &copy_rows_kernel<W>, elementwise_grid(rows * row_words), dim3(kBlock), stream, rows, row_words,
+           static_cast<const W*>(src), static_cast<int64_t>(src_pitch) / w, static_cast<W*>(dst),
+           static_cast<int64_t>(dst_pitch) / w);
+  };
+  if (fits(8)) {
+    run(uint64_t{}, "copy_rows 8-byte words");
+  } else if (fits(4)) {
+    run(uint32_t{}, "copy_rows 4-byte words");
+  } else {
+    run(uint8_t{}, "copy_rows bytes");
   }
 }
 
