@@ -140,6 +140,7 @@ int main(int argc, char** argv) {
   for (auto it = launches_per_step.begin(); it != launches_per_step.end(); ++it)
     std::printf("%s%lld x%d", it == launches_per_step.begin() ? "" : ", ", it->first, it->second);
   std::printf(")\n");
+  if (const std::string steps = be->step_statistics(); !steps.empty()) std::printf("steps %s\n", steps.c_str());
   if (after.graph_launches > before.graph_launches)
     std::printf("graphs per step: %.2f launched, %.2f updated, %.2f instantiated\n",
                 static_cast<double>(after.graph_launches - before.graph_launches) / n,

@@ -9,10 +9,11 @@
 #                  asked for, loading bin/libdiffpool_cuda.so), test_backend_parity, test_cuda_ops
 #                  (a test that skips for want of a device fails here); the product tests again
 #                  with DIFFPOOL_CUDA_CUBLAS_GROUPED=1 (large groups as one grouped cuBLAS call)
-#   benchmarks     bench_epoch on ENZYMES (configs/bench_enzymes.yaml; also with DIFFPOOL_CUDA_GRAPHS=1,
-#                  each step one CUDA graph, and training 30 epochs both ways: the same epochs)
-#                  and on D&D's paper 2-level
-#                  model (configs/bench_dd.yaml), the latter also with model.cluster_rule=per_graph,
+#   benchmarks     bench_epoch on ENZYMES (configs/bench_enzymes.yaml; each step one CUDA graph, the
+#                  default, and again with DIFFPOOL_CUDA_GRAPHS=0, every launch issued as it comes;
+#                  training 30 epochs both ways: the same epochs) and on D&D's paper 2-level
+#                  model (configs/bench_dd.yaml), the latter also with model.cluster_rule=per_graph
+#                  (both ways too),
 #                  all with backend.kind=cuda and a few epochs; the two D&D models again with
 #                  backend.matmul_precision=tf32 (tensor cores); the paper D&D model in FP32 and TF32
 #                  with DIFFPOOL_CUDA_CUBLAS_GROUPED=1; the ENZYMES epoch on one CPU core and with
@@ -27,10 +28,11 @@
 #                  running job with a quarter of its epochs left has a checkpoint; the same command
 #                  again; then: exit 0, 10 job files, a summary, and a job log that says "resumed
 #                  from the checkpoint"
-#   throughput     many jobs per GPU: the paper ENZYMES experiment (10 jobs) and the quickstart (20
-#                  jobs), GPU_THROUGHPUT_EPOCHS epochs a job, under mpirun with 1, 4, 8 and 16 ranks
-#                  sharing the one GPU, with 16 ranks on the CPU cores, and with 16 ranks sharing
-#                  the GPU through CUDA MPS (where the machine has it): wall time and jobs per
+#   throughput     many jobs per GPU: the paper ENZYMES experiment (10 jobs of 1000 epochs) and the
+#                  quickstart (20 jobs of at most 300 epochs, early stopping), as configured, under
+#                  mpirun with 16 ranks sharing the GPU through CUDA MPS (where the machine has it),
+#                  the same with every launch issued as it comes, and 16 ranks on the CPU cores
+#                  (GPU_THROUGHPUT_RUNS picks others: 1, 4, 8 ranks...): wall time and jobs per
 #                  hour of each, as a table (with what time the budget leaves; rows print as they
 #                  finish)
 # The report, report.md (every command, its exit code, wall time and the tail of its output), and
@@ -43,11 +45,12 @@
 #
 # Environment: GPU_MPI_RANKS (default 4), GPU_MPI_EPOCHS (default 60; 20 with --no-gpu),
 # GPU_BENCH_EPOCHS (timed epochs of each benchmark, default 5; 1 with --no-gpu),
-# GPU_THROUGHPUT_EPOCHS (default 30; 3 with --no-gpu, where the throughput step runs 1 and 2 CPU
-# ranks only; "config": the experiments' own epochs, 1000 and 300 with early stopping), GPU_THROUGHPUT_RUNS (the backend:ranks runs, default "cuda:1 cuda:4 cuda:8 cuda:16
-# cpu:16 cuda-mps:16 cuda-graphs:1 cuda-mps-graphs:16"; cuda-mps: the CUDA backend with the ranks
-# sharing the GPU through CUDA MPS, not run where nvidia-cuda-mps-control is missing or its daemon
-# does not start; a -graphs suffix: each step a CUDA graph, DIFFPOOL_CUDA_GRAPHS=1).
+# GPU_THROUGHPUT_EPOCHS (default "config", the experiments' own epochs; a number sets every job's;
+# 3 with --no-gpu, where the throughput step runs 1 and 2 CPU ranks only), GPU_THROUGHPUT_RUNS (the
+# backend:ranks runs, default "cuda-mps:16 cpu:16 cuda-mps-launches:16"; cuda-mps: the CUDA backend
+# with the ranks sharing the GPU through CUDA MPS, not run where nvidia-cuda-mps-control is missing
+# or its daemon does not start; a -launches suffix: every launch issued as it comes,
+# DIFFPOOL_CUDA_GRAPHS=0, instead of each step one CUDA graph).
 set -uo pipefail
 bundle="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 report_dir="${OUT:-$PWD/gpu-report}"
@@ -65,7 +68,7 @@ while (( $# )); do
 done
 ranks="${GPU_MPI_RANKS:-4}"
 if (( gpu )); then backend=cuda; mpi_epochs="${GPU_MPI_EPOCHS:-60}"; bench_epochs="${GPU_BENCH_EPOCHS:-5}"
-  throughput_epochs="${GPU_THROUGHPUT_EPOCHS:-30}"; throughput_runs="${GPU_THROUGHPUT_RUNS:-cuda:1 cuda:4 cuda:8 cuda:16 cpu:16 cuda-mps:16 cuda-graphs:1 cuda-mps-graphs:16}"
+  throughput_epochs="${GPU_THROUGHPUT_EPOCHS:-config}"; throughput_runs="${GPU_THROUGHPUT_RUNS:-cuda-mps:16 cpu:16 cuda-mps-launches:16}"
 else backend=cpu; mpi_epochs="${GPU_MPI_EPOCHS:-20}"; bench_epochs="${GPU_BENCH_EPOCHS:-1}"
   throughput_epochs="${GPU_THROUGHPUT_EPOCHS:-3}"; throughput_runs="${GPU_THROUGHPUT_RUNS:-cpu:1 cpu:2}"; fi
 
@@ -176,9 +179,9 @@ throughput() {
     else config=configs/quickstart.yaml; jobs=20; fi
     for spec in $throughput_runs; do
       kind="${spec%%:*}" np="${spec##*:}" dir="$work/throughput-$experiment-$kind-$np"
-      backend_kind="$kind" mps=() graphs=0
-      if [[ "$kind" == *-graphs ]]; then  # each step a CUDA graph (DIFFPOOL_CUDA_GRAPHS=1)
-        graphs=1 kind_base="${kind%-graphs}"
+      backend_kind="$kind" mps=() graphs=1
+      if [[ "$kind" == *-launches ]]; then  # every launch as it comes (DIFFPOOL_CUDA_GRAPHS=0)
+        graphs=0 kind_base="${kind%-launches}"
       else kind_base="$kind"; fi
       backend_kind="$kind_base"
       if [[ "$kind_base" == cuda-mps ]]; then  # the ranks' kernels share the GPU through CUDA MPS
@@ -326,9 +329,9 @@ fi
 step bench-enzymes 60 "$bundle/bin/bench_epoch" "$bundle/configs/bench_enzymes.yaml" \
   --epochs "$bench_epochs" --warmup 1 --set backend.kind="$backend"
 if (( gpu )); then
-  # The same epoch with each step captured into a CUDA graph and launched as one (opt-in until
-  # timed here: DIFFPOOL_CUDA_GRAPHS=1).
-  DIFFPOOL_CUDA_GRAPHS=1 step bench-enzymes-graphs 60 "$bundle/bin/bench_epoch" "$bundle/configs/bench_enzymes.yaml" \
+  # The same epoch with every launch issued as it comes instead of each step captured into a
+  # CUDA graph (the default; the "steps" line of each says how its graphs were updated).
+  DIFFPOOL_CUDA_GRAPHS=0 step bench-enzymes-launches 60 "$bundle/bin/bench_epoch" "$bundle/configs/bench_enzymes.yaml" \
     --epochs "$bench_epochs" --warmup 1 --sgemm 0 --set backend.kind=cuda
   # Training with and without graphs: the same epochs' losses and accuracies.
   step train-graphs-vs-launches 60 "${self[@]}" --call compare_graphs
@@ -359,7 +362,7 @@ if (( gpu )); then
     --epochs "$bench_epochs" --warmup 1 --set backend.kind=cuda
   step bench-dd-per-graph 90 "$bundle/bin/bench_epoch" "$bundle/configs/bench_dd.yaml" \
     --epochs "$bench_epochs" --warmup 1 --set backend.kind=cuda --set model.cluster_rule=per_graph
-  DIFFPOOL_CUDA_GRAPHS=1 step bench-dd-per-graph-graphs 90 "$bundle/bin/bench_epoch" "$bundle/configs/bench_dd.yaml" \
+  DIFFPOOL_CUDA_GRAPHS=0 step bench-dd-per-graph-launches 90 "$bundle/bin/bench_epoch" "$bundle/configs/bench_dd.yaml" \
     --epochs "$bench_epochs" --warmup 1 --sgemm 0 --set backend.kind=cuda --set model.cluster_rule=per_graph
   # The same with gemm_grouped's large groups (the per-graph products of 1437 clusters) as one
   # cuBLAS grouped batched call instead of one call per graph (opt-in until timed here).

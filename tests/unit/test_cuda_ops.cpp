@@ -23,6 +23,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <functional>
@@ -1051,10 +1052,12 @@ TEST(CudaGraphs, CapturedFillsAndCopiesAreKernels) {
   }
 }
 
-// A backend wrapped for counting products (bench_epoch, the cost estimate) passes the step on: the
-// CUDA backend under it still captures the step into one graph, and reports it.
-TEST(CudaGraphs, CountingBackendPassesTheStepOn) {
-  auto be = DP_CUDA_NS::create_cuda_backend(0, {.caching_allocator = true, .cublas_grouped = {}, .graphs = true});
+// Graphs are the default, and a backend wrapped for counting products (bench_epoch, the cost
+// estimate) passes the step on: the CUDA backend under it still captures the step into one graph,
+// and reports it.
+TEST(CudaGraphs, OnByDefaultAndThroughACountingBackend) {
+  ::unsetenv("DIFFPOOL_CUDA_GRAPHS");
+  auto be = DP_CUDA_NS::create_cuda_backend(0);
   CountingBackend counting(*be);
   Tensor t = allocate_tensor(counting, Shape{10}, DType::f32);
   const DiffpoolEmulatorCounters before = diffpool_emulator_counters();
@@ -1066,7 +1069,9 @@ TEST(CudaGraphs, CountingBackendPassesTheStepOn) {
   }
   EXPECT_EQ(diffpool_emulator_counters().graph_launches - before.graph_launches, 1);
   EXPECT_EQ(download<float>(counting, t)[9], 6.0f);
-  EXPECT_EQ(counting.step_statistics(), "graphs launched 1, updated 0, instantiated 1");
+  const std::string statistics = counting.step_statistics();
+  EXPECT_EQ(statistics.rfind("graphs launched 1, updated 0, instantiated 1; per graph 2.0 nodes, host us: capturing ", 0), 0u)
+      << statistics;
 }
 
 // What a capture cannot hold, inside a step: more uploads than the ring has slots, a download in

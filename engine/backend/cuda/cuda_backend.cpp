@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdlib>
 #include <bit>
 #include <cmath>
@@ -423,11 +424,28 @@ class GraphExecs {
   // "graphs launched L, updated U, instantiated I[, updates refused: R x result code ...]"; the
   // codes are cudaGraphExecUpdateResult's (2 topology, 3 node type, 4 function, 5 parameters,
   // 6 not supported, 7 unsupported function change, 8 attributes changed).
+  // Host time of each phase of the steps' graphs, for statistics().
+  struct Phases {
+    double capturing = 0;  // from the capture's start to its end: the host's work and the recorded launches
+    double ending = 0;     // cudaStreamEndCapture
+    double updating = 0;   // cudaGraphGetNodes and cudaGraphExecUpdate or cudaGraphInstantiate
+    double launching = 0;  // cudaGraphLaunch
+    double nodes = 0;
+  };
+  Phases& phases() { return phases_; }
+
   std::string statistics() const {
     std::string text = fmt::format("graphs launched {}, updated {}, instantiated {}", launched_, updated_, instantiated_);
     if (!refused_.empty()) {
       text += ", updates refused:";
       for (const auto& [code, count] : refused_) text += fmt::format(" {} x result {}", count, code);
+    }
+    if (launched_ > 0) {
+      const double n = static_cast<double>(launched_);
+      text += fmt::format("; per graph {:.1f} nodes, host us: capturing {:.1f}, ending {:.1f}, updating {:.1f}, "
+                          "launching {:.1f}",
+                          phases_.nodes / n, 1e6 * phases_.capturing / n, 1e6 * phases_.ending / n,
+                          1e6 * phases_.updating / n, 1e6 * phases_.launching / n);
     }
     return text;
   }
@@ -440,6 +458,7 @@ class GraphExecs {
   std::vector<Entry> execs_;
   long long launched_ = 0, updated_ = 0, instantiated_ = 0;
   std::map<int, long long> refused_;  // by cudaGraphExecUpdateResult
+  Phases phases_;
 };
 
 // Scratch blocks of one primitive, given back when it returns (see kernels::ScratchSpace).
@@ -1351,6 +1370,7 @@ class CudaBackend final : public Backend {
     if (!graphs_ || !in_step_ || capturing_) return;
     DP_CUDA_CHECK(cudaStreamBeginCapture(stream_.get(), cudaStreamCaptureModeRelaxed));
     capturing_ = true;
+    capture_started_ = std::chrono::steady_clock::now();
     allocator_.defer_frees(true);
   }
 
@@ -1359,8 +1379,15 @@ class CudaBackend final : public Backend {
   void submit_captured(bool launch) {
     if (!capturing_) return;
     capturing_ = false;
+    using Clock = std::chrono::steady_clock;
+    const auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
+    GraphExecs::Phases& phases = execs_.phases();
+    const Clock::time_point t0 = Clock::now();
+    phases.capturing += seconds(capture_started_, t0);
     cudaGraph_t graph = nullptr;
     const cudaError_t ended = cudaStreamEndCapture(stream_.get(), &graph);
+    const Clock::time_point t1 = Clock::now();
+    phases.ending += seconds(t0, t1);
     struct Owned {
       cudaGraph_t graph;
       ~Owned() {
@@ -1374,8 +1401,13 @@ class CudaBackend final : public Backend {
         std::size_t nodes = 0;
         DP_CUDA_CHECK(cudaGraphGetNodes(graph, nullptr, &nodes));
         if (nodes > 0) {
-          DP_CUDA_CHECK(cudaGraphLaunch(execs_.for_graph(graph, nodes), stream_.get()));
+          cudaGraphExec_t exec = execs_.for_graph(graph, nodes);
+          const Clock::time_point t2 = Clock::now();
+          DP_CUDA_CHECK(cudaGraphLaunch(exec, stream_.get()));
           launched = true;
+          phases.updating += seconds(t1, t2);
+          phases.launching += seconds(t2, Clock::now());
+          phases.nodes += static_cast<double>(nodes);
         }
       }
     } catch (...) {
@@ -1418,11 +1450,12 @@ class CudaBackend final : public Backend {
     const char* v = std::getenv("DIFFPOOL_CUDA_GEMM_GROUPED");
     return v == nullptr || std::string(v) != "0";
   }
-  // DIFFPOOL_CUDA_GRAPHS=1: each step captured into a CUDA graph (CudaBackendOptions); off by
-  // default until it has run on a GPU.
+  // Each step captured into a CUDA graph (CudaBackendOptions) unless DIFFPOOL_CUDA_GRAPHS=0
+  // (every launch issued as it comes: errors then name the kernel that failed, and one GPU
+  // session can time both; tests/gpu/run_on_gpu.sh).
   static bool graphs_enabled() {
     const char* v = std::getenv("DIFFPOOL_CUDA_GRAPHS");
-    return v != nullptr && std::string(v) == "1";
+    return v == nullptr || std::string(v) != "0";
   }
   // DIFFPOOL_CUDA_CUBLAS_GROUPED=1: a gemm_grouped call's large groups as one cuBLAS grouped
   // batched call (gemm_large_groups); otherwise one call per group (CudaBackendOptions).
@@ -1441,6 +1474,7 @@ class CudaBackend final : public Backend {
   bool grouped_kernel_ = true;
   bool cublas_grouped_ = false;
   bool graphs_ = false;
+  std::chrono::steady_clock::time_point capture_started_{};  // of the capture on now
   bool in_step_ = false;    // between begin_step and end_step (or abandon_step)
   bool capturing_ = false;  // the stream is being captured: work not submitted yet
   GraphExecs execs_;
