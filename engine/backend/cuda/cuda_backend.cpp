@@ -421,9 +421,6 @@ class GraphExecs {
     return exec;
   }
 
-  // "graphs launched L, updated U, instantiated I[, updates refused: R x result code ...]"; the
-  // codes are cudaGraphExecUpdateResult's (2 topology, 3 node type, 4 function, 5 parameters,
-  // 6 not supported, 7 unsupported function change, 8 attributes changed).
   // Host time of each phase of the steps' graphs, for statistics().
   struct Phases {
     double capturing = 0;  // from the capture's start to its end: the host's work and the recorded launches
@@ -434,6 +431,10 @@ class GraphExecs {
   };
   Phases& phases() { return phases_; }
 
+  // "graphs launched L, updated U, instantiated I[, updates refused: R x result C ...]; per graph
+  // N nodes, host us: capturing, ending, updating, launching"; the codes C are
+  // cudaGraphExecUpdateResult's (2 topology, 3 node type, 4 function, 5 parameters, 6 not
+  // supported, 7 unsupported function change, 8 attributes changed).
   std::string statistics() const {
     std::string text = fmt::format("graphs launched {}, updated {}, instantiated {}", launched_, updated_, instantiated_);
     if (!refused_.empty()) {

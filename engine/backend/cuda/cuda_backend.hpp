@@ -18,7 +18,7 @@ struct CudaBackendOptions {
   std::optional<bool> cublas_grouped;
   // Capture each step (Backend::begin_step to end_step) into a CUDA graph and launch it as one.
   // Unset: on unless DIFFPOOL_CUDA_GRAPHS=0 (README.md, "Steps as CUDA graphs": timed on an H200,
-  // faster in every case measured; tests/gpu/run_on_gpu.sh times both and trains both ways).
+  // faster wherever one call timed both ways; tests/gpu/run_on_gpu.sh times both and trains both ways).
   std::optional<bool> graphs;
 };
 
