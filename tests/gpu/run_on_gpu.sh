@@ -408,7 +408,7 @@ else
 fi
 
 # --- many jobs per GPU: whole experiments under mpirun, ranks sharing the GPU, against the CPU ----
-step throughput 300 "${self[@]}" --call throughput
+step throughput 360 "${self[@]}" --call throughput
 {
   echo "### throughput"; echo; grep '^|' "$report_dir/logs/throughput.log" 2>/dev/null; echo
 } >> "$details"
