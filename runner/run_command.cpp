@@ -112,6 +112,8 @@ int run_experiment_command(int* argc, char*** argv, const RunCommandOptions& opt
     failure = report(e, kExitInput);
   }
   if (mpi.any(failure != 0)) return failure ? failure : kExitInput;
+  if (root && !options.summary_only && backend->device() == Device::cpu)
+    if (const std::string advice = blas_kernel_advice(); !advice.empty()) fmt::print("note: {}\n", advice);
 
   JobContext context;
   context.plan = &*plan;

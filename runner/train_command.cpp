@@ -23,6 +23,8 @@ int run_train_command(const TrainCommandOptions& options) {
     throw InputError(fmt::format("--fold {} is out of range: the split has {} folds (0 to {})", options.fold,
                                  config.evaluation.folds, config.evaluation.folds - 1));
   std::unique_ptr<Backend> backend = make_backend(config.backend);
+  if (backend->device() == Device::cpu)
+    if (const std::string advice = blas_kernel_advice(); !advice.empty()) fmt::print("note: {}\n", advice);
 
   const auto load_start = Clock::now();
   GraphDataset dataset = load_tu_dataset(config.dataset.name, config.dataset.options);

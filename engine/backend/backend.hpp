@@ -130,7 +130,7 @@ enum class MatmulPrecision : uint8_t { fp32, tf32 };
 
 class Backend : public DeviceMemory {
  public:
-  virtual std::string name() const = 0;  // "cpu (OpenBLAS, 1 thread)", "cuda:0 (NVIDIA H100)"
+  virtual std::string name() const = 0;  // "cpu (OpenBLAS Haswell kernels, 1 thread)", "cuda:0 (NVIDIA H100)"
   // name(), and ", TF32 products" under MatmulPrecision::tf32: what logs and job files record.
   std::string description() const;
 
@@ -474,6 +474,15 @@ struct BackendOptions {
 // present; `automatic` picks CUDA when a GPU is usable, else the CPU.
 std::unique_ptr<Backend> make_backend(const BackendOptions& options);
 std::unique_ptr<Backend> make_cpu_backend(int threads, HugePages huge_pages = HugePages::automatic);
+// The kernels OpenBLAS chose for this process ("Haswell", "SkylakeX", "Cooperlake", ...): it picks
+// them once, when the library is loaded, from the CPU or from OPENBLAS_CORETYPE.
+std::string blas_kernels();
+// A note for the user when those kernels leave the CPU's AVX-512 unused (OPENBLAS_CORETYPE set to
+// an AVX2 core, or an OpenBLAS older than the CPU); empty otherwise. The second form decides from
+// its arguments: whether the CPU has AVX-512 (F, BW, DQ, VL), the kernels' name, and the value
+// of OPENBLAS_CORETYPE (nullptr: not set).
+std::string blas_kernel_advice();
+std::string blas_kernel_advice(bool cpu_has_avx512, const std::string& kernels, const char* coretype_variable);
 bool cuda_backend_built();
 int cuda_device_count();  // 0 when not built, the module cannot be loaded, or no device
 // Why the CUDA backend module (libdiffpool_cuda.so, loaded on first use) cannot be loaded, naming
