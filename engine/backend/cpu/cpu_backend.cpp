@@ -876,7 +876,7 @@ std::string blas_kernel_advice(bool cpu_has_avx512, const std::string& kernels, 
   const std::string why =
       coretype_variable != nullptr
           ? fmt::format("because OPENBLAS_CORETYPE={} is set", coretype_variable)
-          : std::string("(this OpenBLAS does not know the CPU's model)");
+          : std::string("by its own choice (an OpenBLAS release older than the CPU may not know its model)");
   return fmt::format(
       "OpenBLAS runs its {} kernels {}, on a CPU with AVX-512: its AVX-512 kernels (OPENBLAS_CORETYPE=SkylakeX, or "
       "the variable unset where OpenBLAS recognises the CPU) ran single-thread SGEMM 1.9x and the paper models' "
