@@ -13,14 +13,12 @@
 #include "engine/core/error.hpp"
 #include "results/hdf5.hpp"
 #include "results/job_record.hpp"
+#include "runner/build_info.hpp"
 #include "runner/checkpoint.hpp"
 #include "runner/protocol/protocol.hpp"
 
 #ifndef DIFFPOOL_VERSION
 #define DIFFPOOL_VERSION "unknown"
-#endif
-#ifndef DIFFPOOL_GIT_REVISION
-#define DIFFPOOL_GIT_REVISION "unknown"
 #endif
 
 namespace diffpool {
@@ -152,7 +150,7 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
   record.rank = ctx.rank;
   record.backend = ctx.backend->description();
   record.version = DIFFPOOL_VERSION;
-  record.git_revision = DIFFPOOL_GIT_REVISION;
+  record.git_revision = build_git_revision();
   record.started_at = iso_time_now();
 
   try {

@@ -11,6 +11,7 @@
 #include "engine/core/error.hpp"
 #include "results/report.hpp"
 #include "runner/blas_environment.hpp"
+#include "runner/build_info.hpp"
 #include "runner/config.hpp"
 #include "runner/plan.hpp"
 #include "runner/run_command.hpp"
@@ -19,7 +20,7 @@
 int main(int argc, char** argv) {
   diffpool::ensure_blas_thread_environment(argv);
   CLI::App app{"diffpool: hierarchical graph classification with DiffPool, from one core to a cluster"};
-  app.set_version_flag("--version", std::string(DIFFPOOL_VERSION) + " (" DIFFPOOL_GIT_REVISION ")");
+  app.set_version_flag("--version", std::string(DIFFPOOL_VERSION) + " (" + diffpool::build_git_revision() + ")");
   app.require_subcommand(1);
 
   std::vector<std::string> overrides;

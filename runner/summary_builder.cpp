@@ -10,6 +10,7 @@
 #include "engine/core/error.hpp"
 #include "results/hdf5.hpp"
 #include "results/job_record.hpp"
+#include "runner/build_info.hpp"
 #include "runner/protocol/protocol.hpp"
 
 namespace diffpool {
@@ -106,7 +107,7 @@ ExperimentSummary summary_of_plan(const ExperimentPlan& plan, int ranks, const s
   s.backend = backend;
   s.ranks = ranks;
   s.version = DIFFPOOL_VERSION;
-  s.git_revision = DIFFPOOL_GIT_REVISION;
+  s.git_revision = build_git_revision();
   s.updated_at = iso_time_now();
   return s;
 }

@@ -41,3 +41,6 @@ diffpool_add_runner_test(cuda_module test_cuda_module.py LABELS "runner;cuda" TI
 # `diffpool merge`: summaries of runs of different folds in separate folders merge into the summary
 # of one run of all folds, under each protocol, without job files (MUTAG, a few epochs).
 diffpool_add_runner_test(merge_folds test_merge.py LABELS "runner;results" TIMEOUT 600)
+# The git revision recorded in job files is taken at every build, with -dirty for changed tracked
+# files (cmake/git_revision.cmake on scratch repositories; a few seconds).
+diffpool_add_runner_test(git_revision test_git_revision.py LABELS "runner" TIMEOUT 120)
