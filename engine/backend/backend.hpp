@@ -482,6 +482,8 @@ std::string blas_kernels();
 // its arguments: whether the CPU has AVX-512 (F, BW, DQ, VL), the kernels' name, and the value
 // of OPENBLAS_CORETYPE (nullptr: not set).
 std::string blas_kernel_advice();
+// Whether this CPU (and its OS) runs AVX-512 F, BW, DQ and VL: what OpenBLAS's SkylakeX kernels need.
+bool cpu_has_avx512();
 std::string blas_kernel_advice(bool cpu_has_avx512, const std::string& kernels, const char* coretype_variable);
 bool cuda_backend_built();
 int cuda_device_count();  // 0 when not built, the module cannot be loaded, or no device

@@ -12,16 +12,6 @@
 namespace diffpool {
 namespace {
 
-bool cpu_has_avx512() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-#else
-  return false;
-#endif
-}
-
 TEST(BlasKernels, TheBackendNamesTheKernelsOpenBlasChose) {
   const std::string kernels = blas_kernels();
   EXPECT_EQ(kernels, std::string(openblas_get_corename()));

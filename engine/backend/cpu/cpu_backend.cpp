@@ -884,15 +884,18 @@ std::string blas_kernel_advice(bool cpu_has_avx512, const std::string& kernels, 
       kernels, why);
 }
 
-std::string blas_kernel_advice() {
+bool cpu_has_avx512() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
-  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
 #else
-  const bool avx512 = false;
+  return false;
 #endif
-  return blas_kernel_advice(avx512, blas_kernels(), std::getenv("OPENBLAS_CORETYPE"));
+}
+
+std::string blas_kernel_advice() {
+  return blas_kernel_advice(cpu_has_avx512(), blas_kernels(), std::getenv("OPENBLAS_CORETYPE"));
 }
 
 }  // namespace diffpool
