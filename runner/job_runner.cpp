@@ -17,10 +17,6 @@
 #include "runner/checkpoint.hpp"
 #include "runner/protocol/protocol.hpp"
 
-#ifndef DIFFPOOL_VERSION
-#define DIFFPOOL_VERSION "unknown"
-#endif
-
 namespace diffpool {
 
 namespace fs = std::filesystem;
@@ -149,7 +145,7 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
   record.host = ctx.host;
   record.rank = ctx.rank;
   record.backend = ctx.backend->description();
-  record.version = DIFFPOOL_VERSION;
+  record.version = build_version();
   record.git_revision = build_git_revision();
   record.started_at = iso_time_now();
 

@@ -20,7 +20,7 @@
 int main(int argc, char** argv) {
   diffpool::ensure_blas_thread_environment(argv);
   CLI::App app{"diffpool: hierarchical graph classification with DiffPool, from one core to a cluster"};
-  app.set_version_flag("--version", std::string(DIFFPOOL_VERSION) + " (" + diffpool::build_git_revision() + ")");
+  app.set_version_flag("--version", std::string(diffpool::build_version()) + " (" + diffpool::build_git_revision() + ")");
   app.require_subcommand(1);
 
   std::vector<std::string> overrides;

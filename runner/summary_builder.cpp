@@ -106,7 +106,7 @@ ExperimentSummary summary_of_plan(const ExperimentPlan& plan, int ranks, const s
   s.repeats = base.evaluation.repeats;
   s.backend = backend;
   s.ranks = ranks;
-  s.version = DIFFPOOL_VERSION;
+  s.version = build_version();
   s.git_revision = build_git_revision();
   s.updated_at = iso_time_now();
   return s;
