@@ -31,6 +31,11 @@ if(DIFFPOOL_CUDA_EMULATION)
   add_test(NAME test_backend_parity_emulated_reverse COMMAND test_backend_parity_emulated)
   set_tests_properties(test_backend_parity_emulated_reverse PROPERTIES LABELS cuda_emulation TIMEOUT 1800
                        ENVIRONMENT "DIFFPOOL_CUDA_EMULATION_ORDER=reverse")
+  # The grouped kernels again with every chunk of descriptors at the largest capacity (as before
+  # chunks were sized to their groups), the comparison DIFFPOOL_CUDA_FULL_CHUNKS=1 offers on a GPU.
+  add_test(NAME test_backend_parity_emulated_full_chunks COMMAND test_backend_parity_emulated --gtest_filter=*Grouped*)
+  set_tests_properties(test_backend_parity_emulated_full_chunks PROPERTIES LABELS cuda_emulation TIMEOUT 600
+                       ENVIRONMENT "DIFFPOOL_CUDA_FULL_CHUNKS=1")
   diffpool_add_gtest(test_cuda_ops_emulated LABELS cuda_emulation SOURCES unit/test_cuda_ops.cpp
                      LIBS diffpool_cuda_emulated TIMEOUT 1800)
   # The emulation itself: barriers, shuffles, fibers reused across launches, a failed launch.

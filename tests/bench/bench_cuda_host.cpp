@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   std::string dataset = "ENZYMES";
   std::string data_dir = std::getenv("DIFFPOOL_DATA") ? std::getenv("DIFFPOOL_DATA") : "";
   int steps = 200, rounds = 5, levels = 1, batch_size = 20, sgemm_size = 2048;
+  bool sites = false;
   app.add_option("--dataset", dataset, "TU dataset name");
   app.add_option("--data-dir", data_dir, "datasets folder (default: $DIFFPOOL_DATA)");
   app.add_option("--steps", steps, "training steps per round")->check(CLI::PositiveNumber);
@@ -53,6 +54,7 @@ int main(int argc, char** argv) {
   app.add_option("--batch-size", batch_size, "graphs per step")->check(CLI::PositiveNumber);
   app.add_option("--sgemm", sgemm_size, "side of the square SGEMM timed for the host's reference rate (0: skip)")
       ->check(CLI::NonNegativeNumber);
+  app.add_flag("--sites", sites, "also list each launch site's launches and argument bytes per step");
   CLI11_PARSE(app, argc, argv);
 
   DatasetOptions options;
@@ -102,6 +104,8 @@ int main(int argc, char** argv) {
   diffpool_emulator_skip_device_work(true);
   for (int i = 0; i < 8; ++i) step(i);
   const DiffpoolEmulatorCounters before = diffpool_emulator_counters();
+  const std::map<std::string, long long> site_launches_before = diffpool_emulator_launches_by_site();
+  const std::map<std::string, long long> site_bytes_before = diffpool_emulator_argument_bytes_by_site();
   std::vector<double> per_step_us;
   for (int r = 0; r < rounds; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -110,6 +114,8 @@ int main(int argc, char** argv) {
     per_step_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / steps);
   }
   const DiffpoolEmulatorCounters after = diffpool_emulator_counters();
+  std::map<std::string, long long> site_launches = diffpool_emulator_launches_by_site();
+  std::map<std::string, long long> site_bytes = diffpool_emulator_argument_bytes_by_site();
   // The launches of each step, untimed: a CUDA graph of a step updates the instantiated one of
   // the same launch sequence, so how many different counts there are matters with graphs on.
   std::map<long long, int> launches_per_step;
@@ -125,6 +131,7 @@ int main(int argc, char** argv) {
   const double cublas = static_cast<double>(after.cublas_calls - before.cublas_calls) / n;
   const double uploads = static_cast<double>(after.host_to_device - before.host_to_device) / n;
   const double copies = static_cast<double>(after.device_to_device - before.device_to_device) / n;
+  const double argument_bytes = static_cast<double>(after.kernel_argument_bytes - before.kernel_argument_bytes) / n;
   std::sort(per_step_us.begin(), per_step_us.end());
   const double median = per_step_us[per_step_us.size() / 2];
   std::printf("model: %s on %s, batch %d, %d rounds of %d steps\n",
@@ -133,6 +140,8 @@ int main(int argc, char** argv) {
               dataset.c_str(), batch_size, rounds, steps);
   std::printf("per step: %.1f kernel launches, %.1f cuBLAS calls, %.1f uploads, %.1f device-to-device copies\n",
               launches, cublas, uploads, copies);
+  std::printf("kernel arguments: %.0f bytes per step, %.0f per launch\n", argument_bytes,
+              launches > 0 ? argument_bytes / launches : 0.0);
   std::printf("host us_per_step %.1f (rounds %.1f to %.1f)  us_per_launch_or_call %.2f\n", median,
               per_step_us.front(), per_step_us.back(), median / (launches + cublas + uploads + copies));
   std::printf("launches, cuBLAS calls and device copies of one step: %zu different counts over %d steps (",
@@ -140,6 +149,28 @@ int main(int argc, char** argv) {
   for (auto it = launches_per_step.begin(); it != launches_per_step.end(); ++it)
     std::printf("%s%lld x%d", it == launches_per_step.begin() ? "" : ", ", it->first, it->second);
   std::printf(")\n");
+  if (sites) {
+    // Sorted by argument bytes, largest first: where a graph's recorded launches are heaviest.
+    std::vector<std::pair<std::string, long long>> rows;
+    for (const auto& [site, count] : site_launches) {
+      const auto was = site_launches_before.find(site);
+      if (count - (was == site_launches_before.end() ? 0 : was->second) > 0) rows.emplace_back(site, count);
+    }
+    auto per_step = [&](const std::map<std::string, long long>& now, const std::map<std::string, long long>& was,
+                        const std::string& site) {
+      const auto a = now.find(site), b = was.find(site);
+      return static_cast<double>((a == now.end() ? 0 : a->second) - (b == was.end() ? 0 : b->second)) / n;
+    };
+    std::sort(rows.begin(), rows.end(), [&](const auto& x, const auto& y) {
+      return per_step(site_bytes, site_bytes_before, x.first) > per_step(site_bytes, site_bytes_before, y.first);
+    });
+    std::printf("%-34s %14s %16s %16s\n", "launch site", "launches/step", "arg bytes/step", "bytes/launch");
+    for (const auto& row : rows) {
+      const double l = per_step(site_launches, site_launches_before, row.first);
+      const double b = per_step(site_bytes, site_bytes_before, row.first);
+      std::printf("%-34s %14.1f %16.0f %16.0f\n", row.first.c_str(), l, b, l > 0 ? b / l : 0.0);
+    }
+  }
   // The backend's own count of its graphs (warm-up steps included); its host times are the
   // emulation's here, not a GPU's.
   if (const std::string statistics = be->step_statistics(); !statistics.empty())

@@ -95,6 +95,7 @@ struct Emulator {
   cudaError_t last_error = cudaSuccess;
   DiffpoolEmulatorCounters counters{};
   std::map<std::string, long long> launches_by_site;
+  std::map<std::string, long long> argument_bytes_by_site;
   // Page-locked host memory (cudaHostAlloc): start address -> size.
   std::map<uintptr_t, std::size_t> pinned;
   // Host-to-device copies from page-locked memory that the "stream" has not reached yet. On a GPU
@@ -360,6 +361,12 @@ bool is_device_pointer(const void* p) {
 }
 
 bool capturing() { return emulator().capture_stream != nullptr; }
+
+void count_argument_bytes(const char* what, std::size_t bytes) {
+  Emulator& e = emulator();
+  e.counters.kernel_argument_bytes += static_cast<long long>(bytes);
+  e.argument_bytes_by_site[what] += static_cast<long long>(bytes);
+}
 
 namespace {
 // A launch's checks as CUDA makes them when the launch is made or captured, and its count (a
@@ -700,6 +707,7 @@ cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
 extern "C" DiffpoolEmulatorCounters diffpool_emulator_counters() { return emulator().counters; }
 void diffpool_emulator_skip_device_work(bool skip) { emu::skip_device_work() = skip; }
 std::map<std::string, long long> diffpool_emulator_launches_by_site() { return emulator().launches_by_site; }
+std::map<std::string, long long> diffpool_emulator_argument_bytes_by_site() { return emulator().argument_bytes_by_site; }
 
 // ---- cuBLAS -------------------------------------------------------------------------------------
 const char* cublasGetStatusName(cublasStatus_t status) {

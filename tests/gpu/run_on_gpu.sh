@@ -10,7 +10,8 @@
 #                  (a test that skips for want of a device fails here); the product tests again
 #                  with DIFFPOOL_CUDA_CUBLAS_GROUPED=1 (large groups as one grouped cuBLAS call)
 #   benchmarks     bench_epoch on ENZYMES (configs/bench_enzymes.yaml; each step one CUDA graph, the
-#                  default, and again with DIFFPOOL_CUDA_GRAPHS=0, every launch issued as it comes;
+#                  default, and again with DIFFPOOL_CUDA_GRAPHS=0, every launch issued as it comes,
+#                  and with DIFFPOOL_CUDA_FULL_CHUNKS=1, the grouped kernels' largest chunks;
 #                  training 30 epochs both ways: the same epochs) and on D&D's paper 2-level
 #                  model (configs/bench_dd.yaml), the latter also with model.cluster_rule=per_graph
 #                  (both ways too),
@@ -332,6 +333,10 @@ if (( gpu )); then
   # The same epoch with every launch issued as it comes instead of each step captured into a
   # CUDA graph (the default; the "steps" line of each says how its graphs were updated).
   DIFFPOOL_CUDA_GRAPHS=0 step bench-enzymes-launches 60 "$bundle/bin/bench_epoch" "$bundle/configs/bench_enzymes.yaml" \
+    --epochs "$bench_epochs" --warmup 1 --sgemm 0 --set backend.kind=cuda
+  # The same epoch with every grouped launch passing the largest chunk of descriptors (48 or 64,
+  # as before chunks were sized to their groups): what the arguments' bytes cost per launch.
+  DIFFPOOL_CUDA_FULL_CHUNKS=1 step bench-enzymes-full-chunks 60 "$bundle/bin/bench_epoch" "$bundle/configs/bench_enzymes.yaml" \
     --epochs "$bench_epochs" --warmup 1 --sgemm 0 --set backend.kind=cuda
   # Training with and without graphs: the same epochs' losses and accuracies.
   step train-graphs-vs-launches 60 "${self[@]}" --call compare_graphs

@@ -819,6 +819,86 @@ TEST(CudaLaunches, GraphSageLinearPart) {
   }
 }
 
+// A grouped launch passes its groups' descriptors in a chunk of 8, 24 or the kernel's largest
+// capacity (48 for gemm_grouped), the smallest that holds them (device_common.cuh), so a batch of
+// 20 graphs does not pass 48 descriptors. Checked by the launches and argument bytes the emulation
+// counts for 1 to 100 groups, and every product's values against a host product in double.
+TEST(CudaLaunches, GroupChunksSizedToTheirGroups) {
+  auto be = DP_CUDA_NS::create_cuda_backend(0);
+  Workspace ws(*be);
+  Rng rng(21);
+  const int64_t most = 100;
+  std::vector<std::array<int64_t, 3>> sizes;
+  std::vector<std::vector<double>> a_host, b_host;
+  std::vector<Tensor> as, bs, cs;
+  for (int64_t g = 0; g < most; ++g) {
+    const int64_t m = 1 + static_cast<int64_t>(rng.below(9)), n = 1 + static_cast<int64_t>(rng.below(9)),
+                  k = 1 + static_cast<int64_t>(rng.below(9));
+    sizes.push_back({m, n, k});
+    a_host.emplace_back(static_cast<std::size_t>(m * k));
+    b_host.emplace_back(static_cast<std::size_t>(k * n));
+    for (double& v : a_host.back()) v = rng.uniform(-1, 1);
+    for (double& v : b_host.back()) v = rng.uniform(-1, 1);
+    as.push_back(upload_as(ws, a_host.back(), Shape{m, k}, DType::f32));
+    bs.push_back(upload_as(ws, b_host.back(), Shape{k, n}, DType::f32));
+    cs.push_back(upload_as(ws, std::vector<double>(static_cast<std::size_t>(m * n), 0.0), Shape{m, n}, DType::f32));
+  }
+  auto site = [](const std::map<std::string, long long>& sites) {
+    const auto it = sites.find("gemm_grouped");
+    return it == sites.end() ? 0LL : it->second;
+  };
+  // Launches and argument bytes of one gemm_grouped call over the first `count` groups.
+  auto call = [&](int64_t count) {
+    std::vector<GemmGroup> groups;
+    for (int64_t i = 0; i < count; ++i) {
+      const auto& [m, n, k] = sizes[static_cast<std::size_t>(i)];
+      groups.push_back(GemmGroup{m, n, k, as[static_cast<std::size_t>(i)].data(), k, bs[static_cast<std::size_t>(i)].data(), n,
+                                 cs[static_cast<std::size_t>(i)].data(), n});
+    }
+    be->synchronize();
+    const long long launches0 = site(diffpool_emulator_launches_by_site());
+    const long long bytes0 = site(diffpool_emulator_argument_bytes_by_site());
+    be->gemm_grouped(Trans::no, Trans::no, groups, 1.0, 0.0, DType::f32);
+    be->synchronize();
+    for (int64_t i = 0; i < count; ++i) {
+      const auto& [m, n, k] = sizes[static_cast<std::size_t>(i)];
+      const std::vector<float> c = download<float>(*be, cs[static_cast<std::size_t>(i)]);
+      for (int64_t r = 0; r < m; ++r)
+        for (int64_t j = 0; j < n; ++j) {
+          double expected = 0;
+          for (int64_t p = 0; p < k; ++p)
+            expected += a_host[static_cast<std::size_t>(i)][static_cast<std::size_t>(r * k + p)] *
+                        b_host[static_cast<std::size_t>(i)][static_cast<std::size_t>(p * n + j)];
+          EXPECT_NEAR(c[static_cast<std::size_t>(r * n + j)], expected, 1e-5)
+              << count << " groups: group " << i << " C[" << r << ", " << j << "]";
+        }
+    }
+    return std::pair<long long, long long>{site(diffpool_emulator_launches_by_site()) - launches0,
+                                           site(diffpool_emulator_argument_bytes_by_site()) - bytes0};
+  };
+  const auto [l1, small] = call(1);
+  const auto [l8, small8] = call(8);
+  const auto [l9, medium] = call(9);
+  const auto [l24, medium24] = call(24);
+  const auto [l25, large] = call(25);
+  const auto [l48, large48] = call(48);
+  for (const long long l : {l1, l8, l9, l24, l25, l48}) EXPECT_EQ(l, 1);
+  EXPECT_EQ(small, small8) << "1 to 8 groups: the capacity of 8";
+  EXPECT_EQ(medium, medium24) << "9 to 24 groups: the capacity of 24";
+  EXPECT_EQ(large, large48) << "25 to 48 groups: the largest capacity";
+  EXPECT_LT(small, medium);
+  EXPECT_LT(medium, large);
+  // 24 descriptors of 48 bytes fewer than the largest capacity's, 16 fewer than the medium one's.
+  EXPECT_EQ(large - medium, 24 * 48);
+  EXPECT_EQ(medium - small, 16 * 48);
+  const auto [l49, bytes49] = call(49);
+  EXPECT_EQ(l49, 2);
+  EXPECT_EQ(bytes49, large + small) << "48 groups, then 1";
+  const auto [l100, bytes100] = call(most);
+  EXPECT_EQ(l100, 3);
+  EXPECT_EQ(bytes100, 2 * large + small) << "48, 48, then 4";
+}
+
 // What a training step asks of the device, counted by the emulation: once the caching allocator
 // holds the step's memory, a step (batch upload, forward, backward, Adam with clipping) must
 // never make the host wait: no device-to-host copy, no stream synchronisation, no cudaMalloc or

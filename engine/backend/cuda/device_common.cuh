@@ -6,6 +6,7 @@
 // a result is the same bit for bit run after run (no atomics on floating-point values).
 #include <cfloat>
 #include <cstdint>
+#include <cstdlib>
 #include <type_traits>
 
 #include "engine/backend/cuda/kernels.hpp"
@@ -182,23 +183,54 @@ template <class F> void for_row_group(int64_t rows, int64_t cols, F&& launch_wit
 
 // ---- grouped launches (one launch for many independent blocks: per-graph pooling) ----------------
 // A grouped kernel takes its groups' descriptors in its launch arguments, so nothing is copied to
-// the device and nothing synchronises; kPerLaunch descriptors at a time, within the 4 KiB of
+// the device and nothing synchronises; up to kPerLaunch descriptors at a time, within the 4 KiB of
 // kernel arguments. blockIdx.x is the group within the chunk.
 template <class Desc, int kPerLaunch> struct GroupChunk {
+  static constexpr int kCapacity = kPerLaunch;
   int32_t count;
   Desc groups[kPerLaunch];
 };
+// The capacity of a chunk's type: the template argument of the kernel that takes it.
+template <class Chunk> constexpr int chunk_capacity = std::decay_t<Chunk>::kCapacity;
+
+// A chunk comes in the smallest of three capacities that holds its groups (8, 24 or the
+// kernel's largest), so a launch of a batch's 20 graphs passes 24 descriptors, not 48 or 64:
+// the driver copies every launch's arguments, and recording a launch into a CUDA graph cost
+// about 3.4 us for these kernels against 1.45 us for kernels with a few scalar arguments
+// (docs/PERFORMANCE.md, "Steps as CUDA graphs on an H200"). DIFFPOOL_CUDA_FULL_CHUNKS=1 passes
+// the largest capacity always (as before), to compare the two on a GPU.
+constexpr int kSmallChunk = 8;
+constexpr int kMediumChunk = 24;
+inline bool full_group_chunks() {
+  static const bool full = [] {
+    const char* v = std::getenv("DIFFPOOL_CUDA_FULL_CHUNKS");
+    return v != nullptr && v[0] == '1' && v[1] == '\0';
+  }();
+  return full;
+}
+template <int kCapacity, class Desc, class Group, class Describe, class LaunchChunk>
+void launch_group_chunk(const Group* groups, int32_t count, Describe& describe, LaunchChunk& launch_chunk) {
+  GroupChunk<Desc, kCapacity> chunk{};
+  chunk.count = count;
+  for (int32_t i = 0; i < count; ++i) chunk.groups[i] = describe(groups[i]);
+  launch_chunk(chunk);
+}
 // For each run of up to kPerLaunch of `count` groups: a chunk of describe(group) each, then
-// launch_chunk(chunk).
+// launch_chunk(chunk), a generic callable (the chunk's type says its capacity).
 template <int kPerLaunch, class Group, class Describe, class LaunchChunk>
 void for_each_group_chunk(const Group* groups, int64_t count, Describe&& describe, LaunchChunk&& launch_chunk) {
   using Desc = std::decay_t<decltype(describe(groups[0]))>;
   static_assert(sizeof(GroupChunk<Desc, kPerLaunch>) <= 3584, "group descriptors beyond the kernel argument space");
+  static_assert(kPerLaunch > kMediumChunk, "the largest capacity is above the others");
+  const bool full = full_group_chunks();
   for (int64_t first = 0; first < count; first += kPerLaunch) {
-    GroupChunk<Desc, kPerLaunch> chunk{};
-    chunk.count = static_cast<int32_t>(count - first < kPerLaunch ? count - first : kPerLaunch);
-    for (int32_t i = 0; i < chunk.count; ++i) chunk.groups[i] = describe(groups[first + i]);
-    launch_chunk(chunk);
+    const int32_t n = static_cast<int32_t>(count - first < kPerLaunch ? count - first : kPerLaunch);
+    if (!full && n <= kSmallChunk)
+      launch_group_chunk<kSmallChunk, Desc>(groups + first, n, describe, launch_chunk);
+    else if (!full && n <= kMediumChunk)
+      launch_group_chunk<kMediumChunk, Desc>(groups + first, n, describe, launch_chunk);
+    else
+      launch_group_chunk<kPerLaunch, Desc>(groups + first, n, describe, launch_chunk);
   }
 }
 
@@ -210,7 +242,7 @@ template <class T> struct RowsDesc {
   T* out;
 };
 constexpr int kRowsGroupsPerLaunch = 64;  // 64 descriptors of 40 bytes
-template <class T> using RowsChunk = GroupChunk<RowsDesc<T>, kRowsGroupsPerLaunch>;
+template <class T, int kCapacity> using RowsChunk = GroupChunk<RowsDesc<T>, kCapacity>;
 constexpr int64_t kMaxGroupBlocks = 64;  // blocks per group (blockIdx.y); the rest is strided over
 // The grid of a grouped launch: a chunk's `groups` along x, `blocks` per group (1 to `cap`) along y.
 inline dim3 group_grid(int32_t groups, int64_t blocks, int64_t cap = kMaxGroupBlocks) {
@@ -222,7 +254,7 @@ template <class T> RowsDesc<T> rows_desc(const RowsGroup& g) {
 // Calls launch_with(std::integral_constant<int, kGroup>{}, grid) for a chunk of row-wise groups:
 // the row group (a warp, or a block for rows wider than kWideRow) chosen from the chunk's widest
 // rows, grid (groups, blocks per group) covering its longest block.
-template <class T, class F> void for_grouped_rows(const RowsChunk<T>& chunk, F&& launch_with) {
+template <class T, int kCapacity, class F> void for_grouped_rows(const RowsChunk<T, kCapacity>& chunk, F&& launch_with) {
   int64_t rows = 1, cols = 0;
   for (int32_t i = 0; i < chunk.count; ++i) {
     rows = chunk.groups[i].rows > rows ? chunk.groups[i].rows : rows;

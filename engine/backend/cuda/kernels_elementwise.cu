@@ -92,8 +92,8 @@ __global__ void map_kernel(MapOp op, int64_t rows, int64_t cols, const T* a, con
 }
 
 // Backend::map_grouped: blockIdx.x the group, its elements strided over blockIdx.y.
-template <class T>
-__global__ void map_grouped_kernel(RowsChunk<T> chunk, MapOp op, Broadcast mode, T k, T alpha, T beta) {
+template <class T, int kCapacity>
+__global__ void map_grouped_kernel(RowsChunk<T, kCapacity> chunk, MapOp op, Broadcast mode, T k, T alpha, T beta) {
   const RowsDesc<T> g = chunk.groups[blockIdx.x];
   const int64_t n = g.rows * g.cols;
   for (int64_t i = static_cast<int64_t>(blockIdx.y) * kBlock + threadIdx.x; i < n;
@@ -201,13 +201,13 @@ void map(cudaStream_t stream, MapOp op, int64_t rows, int64_t cols, const T* a, 
 template <class T>
 void map_grouped(cudaStream_t stream, MapOp op, const RowsGroup* groups, int64_t count, Broadcast mode, T c, T alpha,
                  T beta) {
-  for_each_group_chunk<kRowsGroupsPerLaunch>(groups, count, &rows_desc<T>, [&](const RowsChunk<T>& chunk) {
+  for_each_group_chunk<kRowsGroupsPerLaunch>(groups, count, &rows_desc<T>, [&](const auto& chunk) {
     int64_t most = 1;
     for (int32_t i = 0; i < chunk.count; ++i) {
       const int64_t n = chunk.groups[i].rows * chunk.groups[i].cols;
       most = n > most ? n : most;
     }
-    launch(DP_CUDA_SITE("map_grouped"), &map_grouped_kernel<T>, group_grid(chunk.count, ceil_div(most, kBlock)),
+    launch(DP_CUDA_SITE("map_grouped"), &map_grouped_kernel<T, chunk_capacity<decltype(chunk)>>, group_grid(chunk.count, ceil_div(most, kBlock)),
            dim3(kBlock), stream, chunk, op, mode, c, alpha, beta);
   });
 }

@@ -29,7 +29,7 @@ template <class T> struct GroupDesc {
   T* c;
 };
 
-template <class T> using GemmChunk = GroupChunk<GroupDesc<T>, kGroupsPerLaunch>;
+template <class T, int kCapacity> using GemmChunk = GroupChunk<GroupDesc<T>, kCapacity>;
 
 // sum_p op(A)[i0 + ty, p] op(B)[p, j0 + tx] over p < g.k for the block's 16 x 16 tile at (i0, j0),
 // in p order in T, 0 outside the product. Every thread of the block calls it (it synchronises).
@@ -60,8 +60,8 @@ __device__ T tile_product(const GroupDesc<T>& g, int i0, int j0, bool tf32, T (&
   return acc;
 }
 
-template <class T, bool TransA, bool TransB>
-__global__ void gemm_grouped_kernel(GemmChunk<T> chunk, T alpha, T beta, bool tf32) {
+template <class T, bool TransA, bool TransB, int kCapacity>
+__global__ void gemm_grouped_kernel(GemmChunk<T, kCapacity> chunk, T alpha, T beta, bool tf32) {
   __shared__ T a_tile[kTile][kTile + 1];
   __shared__ T b_tile[kTile][kTile + 1];
   const GroupDesc<T> g = chunk.groups[blockIdx.x];
@@ -82,8 +82,8 @@ __global__ void gemm_grouped_kernel(GemmChunk<T> chunk, T alpha, T beta, bool tf
 // block adds the groups that reach its tile in chunk order, each as gemm with beta 1 would:
 // C = alpha (op(A_g) op(B_g)) + C. With `from_start` (Backend::gemm_sum_from_row's first chunk)
 // C is not read: each element starts from start[j] (0 without start) and is written.
-template <class T, bool TransA, bool TransB>
-__global__ void gemm_grouped_sum_kernel(GemmChunk<T> chunk, int m, int n, T alpha, bool tf32, const T* start,
+template <class T, bool TransA, bool TransB, int kCapacity>
+__global__ void gemm_grouped_sum_kernel(GemmChunk<T, kCapacity> chunk, int m, int n, T alpha, bool tf32, const T* start,
                                         bool from_start) {
   __shared__ T a_tile[kTile][kTile + 1];
   __shared__ T b_tile[kTile][kTile + 1];
@@ -115,16 +115,17 @@ __global__ void gemm_grouped_sum_kernel(GemmChunk<T> chunk, int m, int n, T alph
 }
 
 // The kernels for a pair of transposes.
-template <class T> auto grouped_kernel(Trans trans_a, Trans trans_b) {
-  return trans_a == Trans::no
-             ? (trans_b == Trans::no ? &gemm_grouped_kernel<T, false, false> : &gemm_grouped_kernel<T, false, true>)
-             : (trans_b == Trans::no ? &gemm_grouped_kernel<T, true, false> : &gemm_grouped_kernel<T, true, true>);
+template <class T, int kCapacity> auto grouped_kernel(Trans trans_a, Trans trans_b) {
+  return trans_a == Trans::no ? (trans_b == Trans::no ? &gemm_grouped_kernel<T, false, false, kCapacity>
+                                                      : &gemm_grouped_kernel<T, false, true, kCapacity>)
+                              : (trans_b == Trans::no ? &gemm_grouped_kernel<T, true, false, kCapacity>
+                                                      : &gemm_grouped_kernel<T, true, true, kCapacity>);
 }
-template <class T> auto grouped_sum_kernel(Trans trans_a, Trans trans_b) {
-  return trans_a == Trans::no ? (trans_b == Trans::no ? &gemm_grouped_sum_kernel<T, false, false>
-                                                      : &gemm_grouped_sum_kernel<T, false, true>)
-                              : (trans_b == Trans::no ? &gemm_grouped_sum_kernel<T, true, false>
-                                                      : &gemm_grouped_sum_kernel<T, true, true>);
+template <class T, int kCapacity> auto grouped_sum_kernel(Trans trans_a, Trans trans_b) {
+  return trans_a == Trans::no ? (trans_b == Trans::no ? &gemm_grouped_sum_kernel<T, false, false, kCapacity>
+                                                      : &gemm_grouped_sum_kernel<T, false, true, kCapacity>)
+                              : (trans_b == Trans::no ? &gemm_grouped_sum_kernel<T, true, false, kCapacity>
+                                                      : &gemm_grouped_sum_kernel<T, true, true, kCapacity>);
 }
 
 template <class T> GroupDesc<T> group_desc(const GemmGroup& g) {
@@ -138,13 +139,13 @@ template <class T> GroupDesc<T> group_desc(const GemmGroup& g) {
 template <class T>
 void gemm_grouped(cudaStream_t stream, Trans trans_a, Trans trans_b, const GemmGroup* groups, int64_t count, T alpha,
                   T beta, bool tf32) {
-  for_each_group_chunk<kGroupsPerLaunch>(groups, count, &group_desc<T>, [&](const GemmChunk<T>& chunk) {
+  for_each_group_chunk<kGroupsPerLaunch>(groups, count, &group_desc<T>, [&](const auto& chunk) {
     int64_t most_tiles = 1;
     for (int32_t i = 0; i < chunk.count; ++i) {
       const int64_t tiles = ceil_div(chunk.groups[i].m, kTile) * ceil_div(chunk.groups[i].n, kTile);
       most_tiles = tiles > most_tiles ? tiles : most_tiles;
     }
-    launch(DP_CUDA_SITE("gemm_grouped"), grouped_kernel<T>(trans_a, trans_b),
+    launch(DP_CUDA_SITE("gemm_grouped"), grouped_kernel<T, chunk_capacity<decltype(chunk)>>(trans_a, trans_b),
            group_grid(chunk.count, most_tiles, kMaxTileBlocks), dim3(kTile, kTile), stream, chunk, alpha, beta, tf32);
   });
 }
@@ -155,9 +156,9 @@ void gemm_grouped_sum(cudaStream_t stream, Trans trans_a, Trans trans_b, const G
   // Chunks run one after another on the stream, so the groups still add in order; only the first
   // starts from `start`.
   bool first = true;
-  for_each_group_chunk<kGroupsPerLaunch>(groups, count, &group_desc<T>, [&](const GemmChunk<T>& chunk) {
+  for_each_group_chunk<kGroupsPerLaunch>(groups, count, &group_desc<T>, [&](const auto& chunk) {
     launch(first && from_start ? DP_CUDA_SITE("gemm_sum_from_row") : DP_CUDA_SITE("gemm_grouped_sum"),
-           grouped_sum_kernel<T>(trans_a, trans_b), dim3(grid_for(ceil_div(m, kTile) * ceil_div(n, kTile), 1)),
+           grouped_sum_kernel<T, chunk_capacity<decltype(chunk)>>(trans_a, trans_b), dim3(grid_for(ceil_div(m, kTile) * ceil_div(n, kTile), 1)),
            dim3(kTile, kTile), stream, chunk, static_cast<int>(m), static_cast<int>(n), alpha, tf32, start,
            first && from_start);
     first = false;

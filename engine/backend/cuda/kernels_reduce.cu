@@ -51,8 +51,8 @@ __global__ void reduce_rows_kernel(Reduce kind, int64_t rows, int64_t cols, cons
 }
 
 // Backend::reduce_rows_grouped: blockIdx.x the group, its rows strided over blockIdx.y.
-template <class T, int kGroup>
-__global__ void reduce_rows_grouped_kernel(RowsChunk<T> chunk, Reduce kind, double alpha, double beta) {
+template <class T, int kGroup, int kCapacity>
+__global__ void reduce_rows_grouped_kernel(RowsChunk<T, kCapacity> chunk, Reduce kind, double alpha, double beta) {
   using Group = RowGroup<kGroup>;
   const RowsDesc<T> g = chunk.groups[blockIdx.x];
   for (int64_t r = Group::first_row_y(); r < g.rows; r += Group::row_stride_y())
@@ -156,7 +156,8 @@ template <class T> struct FinishColumnReduce {
 // Backend::reduce_cols_grouped_sum: blockIdx.x strides over the shared output's tiles of 32
 // columns; a block adds the column sums of the groups wide enough to reach its tile in chunk
 // order, each as reduce_cols with beta 1 would: out = alpha colsum + out, the sum in double.
-template <class T> __global__ void reduce_cols_grouped_sum_kernel(RowsChunk<T> chunk, int64_t cols, double alpha) {
+template <class T, int kCapacity>
+__global__ void reduce_cols_grouped_sum_kernel(RowsChunk<T, kCapacity> chunk, int64_t cols, double alpha) {
   T* const out = chunk.groups[0].out;
   for (int64_t c0 = static_cast<int64_t>(blockIdx.x) * kTileCols; c0 < cols;
        c0 += static_cast<int64_t>(gridDim.x) * kTileCols) {
@@ -232,8 +233,8 @@ template <class T> struct SpmmDesc {
   T* y;
 };
 constexpr int kSpmmGroupsPerLaunch = 48;  // 48 descriptors of 56 bytes
-template <class T> using SpmmChunk = GroupChunk<SpmmDesc<T>, kSpmmGroupsPerLaunch>;
-template <class T> __global__ void spmm_grouped_kernel(SpmmChunk<T> chunk, T alpha, T beta) {
+template <class T, int kCapacity> using SpmmChunk = GroupChunk<SpmmDesc<T>, kCapacity>;
+template <class T, int kCapacity> __global__ void spmm_grouped_kernel(SpmmChunk<T, kCapacity> chunk, T alpha, T beta) {
   const SpmmDesc<T> g = chunk.groups[blockIdx.x];
   const int64_t col_tiles = (g.f + kTileCols - 1) / kTileCols, tiles = ((g.rows + kRowLanes - 1) / kRowLanes) * col_tiles;
   for (int64_t t = blockIdx.y; t < tiles; t += gridDim.y) {
@@ -628,7 +629,8 @@ template <class T> struct DotDesc {
 };
 constexpr int kDotsPerLaunch = 64;  // 64 descriptors of 32 bytes
 
-template <class T> __global__ void dot_grouped_kernel(GroupChunk<DotDesc<T>, kDotsPerLaunch> chunk, double alpha, double beta) {
+template <class T, int kCapacity>
+__global__ void dot_grouped_kernel(GroupChunk<DotDesc<T>, kCapacity> chunk, double alpha, double beta) {
   const DotDesc<T> g = chunk.groups[blockIdx.x];
   double acc = 0;
   for (int64_t i = threadIdx.x; i < g.n; i += kBlock) acc += static_cast<double>(g.a[i]) * g.b[i];
@@ -642,8 +644,8 @@ void dot_grouped(cudaStream_t stream, const DotGroup* groups, int64_t count, dou
   auto describe = [](const DotGroup& g) {
     return DotDesc<T>{g.n, static_cast<const T*>(g.a), static_cast<const T*>(g.b), static_cast<T*>(g.out)};
   };
-  for_each_group_chunk<kDotsPerLaunch>(groups, count, describe, [&](const GroupChunk<DotDesc<T>, kDotsPerLaunch>& chunk) {
-    launch(DP_CUDA_SITE("dot_grouped"), &dot_grouped_kernel<T>, dim3(static_cast<unsigned>(chunk.count)), dim3(kBlock),
+  for_each_group_chunk<kDotsPerLaunch>(groups, count, describe, [&](const auto& chunk) {
+    launch(DP_CUDA_SITE("dot_grouped"), &dot_grouped_kernel<T, chunk_capacity<decltype(chunk)>>, dim3(static_cast<unsigned>(chunk.count)), dim3(kBlock),
            stream, chunk, alpha, beta);
   });
 }
@@ -651,9 +653,9 @@ void dot_grouped(cudaStream_t stream, const DotGroup* groups, int64_t count, dou
 template <class T>
 void reduce_rows_grouped(cudaStream_t stream, Reduce kind, const RowsGroup* groups, int64_t count, double alpha,
                          double beta) {
-  for_each_group_chunk<kRowsGroupsPerLaunch>(groups, count, &rows_desc<T>, [&](const RowsChunk<T>& chunk) {
+  for_each_group_chunk<kRowsGroupsPerLaunch>(groups, count, &rows_desc<T>, [&](const auto& chunk) {
     for_grouped_rows(chunk, [&](auto group, dim3 grid) {
-      launch(DP_CUDA_SITE("reduce_rows_grouped"), &reduce_rows_grouped_kernel<T, decltype(group)::value>, grid,
+      launch(DP_CUDA_SITE("reduce_rows_grouped"), &reduce_rows_grouped_kernel<T, decltype(group)::value, chunk_capacity<decltype(chunk)>>, grid,
              dim3(kBlock), stream, chunk, kind, alpha, beta);
     });
   });
@@ -664,8 +666,8 @@ template void dot_grouped<double>(cudaStream_t, const DotGroup*, int64_t, double
 template <class T>
 void reduce_cols_grouped_sum(cudaStream_t stream, const RowsGroup* groups, int64_t count, int64_t cols, double alpha) {
   // Chunks run one after another on the stream, so the groups still add in order.
-  for_each_group_chunk<kRowsGroupsPerLaunch>(groups, count, &rows_desc<T>, [&](const RowsChunk<T>& chunk) {
-    launch(DP_CUDA_SITE("reduce_cols_grouped_sum"), &reduce_cols_grouped_sum_kernel<T>,
+  for_each_group_chunk<kRowsGroupsPerLaunch>(groups, count, &rows_desc<T>, [&](const auto& chunk) {
+    launch(DP_CUDA_SITE("reduce_cols_grouped_sum"), &reduce_cols_grouped_sum_kernel<T, chunk_capacity<decltype(chunk)>>,
            dim3(grid_for(cols, kTileCols)), dim3(kTileCols, kRowLanes), stream, chunk, cols, alpha);
   });
 }
@@ -702,13 +704,13 @@ void spmm_grouped(cudaStream_t stream, const SpmmGroup* groups, int64_t count, T
                        g.a->nnz > 0 ? g.a->values.template ptr<T>() : nullptr, static_cast<const T*>(g.x),
                        static_cast<T*>(g.y)};
   };
-  for_each_group_chunk<kSpmmGroupsPerLaunch>(groups, count, describe, [&](const SpmmChunk<T>& chunk) {
+  for_each_group_chunk<kSpmmGroupsPerLaunch>(groups, count, describe, [&](const auto& chunk) {
     int64_t most = 1;
     for (int32_t i = 0; i < chunk.count; ++i) {
       const int64_t tiles = ceil_div(chunk.groups[i].rows, kRowLanes) * ceil_div(chunk.groups[i].f, kTileCols);
       most = tiles > most ? tiles : most;
     }
-    launch(DP_CUDA_SITE("spmm_grouped"), &spmm_grouped_kernel<T>, group_grid(chunk.count, most),
+    launch(DP_CUDA_SITE("spmm_grouped"), &spmm_grouped_kernel<T, chunk_capacity<decltype(chunk)>>, group_grid(chunk.count, most),
            dim3(kTileCols, kRowLanes), stream, chunk, alpha, beta);
   });
 }

@@ -44,7 +44,7 @@ template <class T, int kGroup> __global__ void softmax_forward_kernel(int64_t ro
 }
 
 // Backend::softmax_rows_grouped: blockIdx.x the group (a, out), its rows strided over blockIdx.y.
-template <class T, int kGroup> __global__ void softmax_grouped_kernel(RowsChunk<T> chunk) {
+template <class T, int kGroup, int kCapacity> __global__ void softmax_grouped_kernel(RowsChunk<T, kCapacity> chunk) {
   using Group = RowGroup<kGroup>;
   const RowsDesc<T> g = chunk.groups[blockIdx.x];
   for (int64_t r = Group::first_row_y(); r < g.rows; r += Group::row_stride_y())
@@ -286,9 +286,9 @@ template <class T> void softmax_rows_forward(cudaStream_t stream, int64_t rows, 
 }
 
 template <class T> void softmax_rows_grouped(cudaStream_t stream, const RowsGroup* groups, int64_t count) {
-  for_each_group_chunk<kRowsGroupsPerLaunch>(groups, count, &rows_desc<T>, [&](const RowsChunk<T>& chunk) {
+  for_each_group_chunk<kRowsGroupsPerLaunch>(groups, count, &rows_desc<T>, [&](const auto& chunk) {
     for_grouped_rows(chunk, [&](auto group, dim3 grid) {
-      launch(DP_CUDA_SITE("softmax_rows_grouped"), &softmax_grouped_kernel<T, decltype(group)::value>, grid,
+      launch(DP_CUDA_SITE("softmax_rows_grouped"), &softmax_grouped_kernel<T, decltype(group)::value, chunk_capacity<decltype(chunk)>>, grid,
              dim3(kBlock), stream, chunk);
     });
   });

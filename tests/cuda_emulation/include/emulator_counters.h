@@ -18,6 +18,10 @@ struct DiffpoolEmulatorCounters {
   long long event_waits;
   // CUDA graphs: launches of a graph, instantiations, successful updates of an instantiated graph.
   long long graph_launches, graph_instantiations, graph_updates;
+  // Bytes of kernel arguments passed by value (the sum of the kernels' parameter sizes, padding
+  // between parameters left out): what a GPU's driver copies for each launch, and records into a
+  // graph's node while a stream is captured.
+  long long kernel_argument_bytes;
 };
 extern "C" DiffpoolEmulatorCounters diffpool_emulator_counters();
 
@@ -26,6 +30,8 @@ extern "C" DiffpoolEmulatorCounters diffpool_emulator_counters();
 // Kernel launches by launch site (DP_CUDA_SITE's name), and cuBLAS calls as "cublas", since the
 // process started: a launch profile without a GPU.
 std::map<std::string, long long> diffpool_emulator_launches_by_site();
+// Bytes of kernel arguments by launch site, as kernel_argument_bytes counts them.
+std::map<std::string, long long> diffpool_emulator_argument_bytes_by_site();
 
 // From now on (skip true), kernel launches and cuBLAS calls are checked and counted but compute
 // nothing; copies and memsets still run. For timing the host's side of a step (the engine and the
