@@ -114,8 +114,8 @@ int main(int argc, char** argv) {
     per_step_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / steps);
   }
   const DiffpoolEmulatorCounters after = diffpool_emulator_counters();
-  std::map<std::string, long long> site_launches = diffpool_emulator_launches_by_site();
-  std::map<std::string, long long> site_bytes = diffpool_emulator_argument_bytes_by_site();
+  const std::map<std::string, long long> site_launches = diffpool_emulator_launches_by_site();
+  const std::map<std::string, long long> site_bytes = diffpool_emulator_argument_bytes_by_site();
   // The launches of each step, untimed: a CUDA graph of a step updates the instantiated one of
   // the same launch sequence, so how many different counts there are matters with graphs on.
   std::map<long long, int> launches_per_step;
@@ -150,25 +150,24 @@ int main(int argc, char** argv) {
     std::printf("%s%lld x%d", it == launches_per_step.begin() ? "" : ", ", it->first, it->second);
   std::printf(")\n");
   if (sites) {
-    // Sorted by argument bytes, largest first: where a graph's recorded launches are heaviest.
-    std::vector<std::pair<std::string, long long>> rows;
-    for (const auto& [site, count] : site_launches) {
-      const auto was = site_launches_before.find(site);
-      if (count - (was == site_launches_before.end() ? 0 : was->second) > 0) rows.emplace_back(site, count);
-    }
     auto per_step = [&](const std::map<std::string, long long>& now, const std::map<std::string, long long>& was,
                         const std::string& site) {
       const auto a = now.find(site), b = was.find(site);
       return static_cast<double>((a == now.end() ? 0 : a->second) - (b == was.end() ? 0 : b->second)) / n;
     };
-    std::sort(rows.begin(), rows.end(), [&](const auto& x, const auto& y) {
-      return per_step(site_bytes, site_bytes_before, x.first) > per_step(site_bytes, site_bytes_before, y.first);
+    // The sites that launched while timed, by argument bytes, largest first: where a graph's
+    // recorded launches are heaviest.
+    std::vector<std::string> rows;
+    for (const auto& entry : site_launches)
+      if (per_step(site_launches, site_launches_before, entry.first) > 0) rows.push_back(entry.first);
+    std::sort(rows.begin(), rows.end(), [&](const std::string& x, const std::string& y) {
+      return per_step(site_bytes, site_bytes_before, x) > per_step(site_bytes, site_bytes_before, y);
     });
     std::printf("%-34s %14s %16s %16s\n", "launch site", "launches/step", "arg bytes/step", "bytes/launch");
-    for (const auto& row : rows) {
-      const double l = per_step(site_launches, site_launches_before, row.first);
-      const double b = per_step(site_bytes, site_bytes_before, row.first);
-      std::printf("%-34s %14.1f %16.0f %16.0f\n", row.first.c_str(), l, b, l > 0 ? b / l : 0.0);
+    for (const std::string& site : rows) {
+      const double l = per_step(site_launches, site_launches_before, site);
+      const double b = per_step(site_bytes, site_bytes_before, site);
+      std::printf("%-34s %14.1f %16.0f %16.0f\n", site.c_str(), l, b, l > 0 ? b / l : 0.0);
     }
   }
   // The backend's own count of its graphs (warm-up steps included); its host times are the

@@ -202,12 +202,13 @@ template <class T>
 void map_grouped(cudaStream_t stream, MapOp op, const RowsGroup* groups, int64_t count, Broadcast mode, T c, T alpha,
                  T beta) {
   for_each_group_chunk<kRowsGroupsPerLaunch>(groups, count, &rows_desc<T>, [&](const auto& chunk) {
+    constexpr int kCap = chunk_capacity<decltype(chunk)>;
     int64_t most = 1;
     for (int32_t i = 0; i < chunk.count; ++i) {
       const int64_t n = chunk.groups[i].rows * chunk.groups[i].cols;
       most = n > most ? n : most;
     }
-    launch(DP_CUDA_SITE("map_grouped"), &map_grouped_kernel<T, chunk_capacity<decltype(chunk)>>, group_grid(chunk.count, ceil_div(most, kBlock)),
+    launch(DP_CUDA_SITE("map_grouped"), &map_grouped_kernel<T, kCap>, group_grid(chunk.count, ceil_div(most, kBlock)),
            dim3(kBlock), stream, chunk, op, mode, c, alpha, beta);
   });
 }

@@ -140,12 +140,13 @@ template <class T>
 void gemm_grouped(cudaStream_t stream, Trans trans_a, Trans trans_b, const GemmGroup* groups, int64_t count, T alpha,
                   T beta, bool tf32) {
   for_each_group_chunk<kGroupsPerLaunch>(groups, count, &group_desc<T>, [&](const auto& chunk) {
+    constexpr int kCap = chunk_capacity<decltype(chunk)>;
     int64_t most_tiles = 1;
     for (int32_t i = 0; i < chunk.count; ++i) {
       const int64_t tiles = ceil_div(chunk.groups[i].m, kTile) * ceil_div(chunk.groups[i].n, kTile);
       most_tiles = tiles > most_tiles ? tiles : most_tiles;
     }
-    launch(DP_CUDA_SITE("gemm_grouped"), grouped_kernel<T, chunk_capacity<decltype(chunk)>>(trans_a, trans_b),
+    launch(DP_CUDA_SITE("gemm_grouped"), grouped_kernel<T, kCap>(trans_a, trans_b),
            group_grid(chunk.count, most_tiles, kMaxTileBlocks), dim3(kTile, kTile), stream, chunk, alpha, beta, tf32);
   });
 }
@@ -157,8 +158,9 @@ void gemm_grouped_sum(cudaStream_t stream, Trans trans_a, Trans trans_b, const G
   // starts from `start`.
   bool first = true;
   for_each_group_chunk<kGroupsPerLaunch>(groups, count, &group_desc<T>, [&](const auto& chunk) {
+    constexpr int kCap = chunk_capacity<decltype(chunk)>;
     launch(first && from_start ? DP_CUDA_SITE("gemm_sum_from_row") : DP_CUDA_SITE("gemm_grouped_sum"),
-           grouped_sum_kernel<T, chunk_capacity<decltype(chunk)>>(trans_a, trans_b), dim3(grid_for(ceil_div(m, kTile) * ceil_div(n, kTile), 1)),
+           grouped_sum_kernel<T, kCap>(trans_a, trans_b), dim3(grid_for(ceil_div(m, kTile) * ceil_div(n, kTile), 1)),
            dim3(kTile, kTile), stream, chunk, static_cast<int>(m), static_cast<int>(n), alpha, tf32, start,
            first && from_start);
     first = false;

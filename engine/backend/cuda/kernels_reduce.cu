@@ -645,8 +645,9 @@ void dot_grouped(cudaStream_t stream, const DotGroup* groups, int64_t count, dou
     return DotDesc<T>{g.n, static_cast<const T*>(g.a), static_cast<const T*>(g.b), static_cast<T*>(g.out)};
   };
   for_each_group_chunk<kDotsPerLaunch>(groups, count, describe, [&](const auto& chunk) {
-    launch(DP_CUDA_SITE("dot_grouped"), &dot_grouped_kernel<T, chunk_capacity<decltype(chunk)>>, dim3(static_cast<unsigned>(chunk.count)), dim3(kBlock),
-           stream, chunk, alpha, beta);
+    constexpr int kCap = chunk_capacity<decltype(chunk)>;
+    launch(DP_CUDA_SITE("dot_grouped"), &dot_grouped_kernel<T, kCap>, dim3(static_cast<unsigned>(chunk.count)),
+           dim3(kBlock), stream, chunk, alpha, beta);
   });
 }
 
@@ -654,8 +655,9 @@ template <class T>
 void reduce_rows_grouped(cudaStream_t stream, Reduce kind, const RowsGroup* groups, int64_t count, double alpha,
                          double beta) {
   for_each_group_chunk<kRowsGroupsPerLaunch>(groups, count, &rows_desc<T>, [&](const auto& chunk) {
+    constexpr int kCap = chunk_capacity<decltype(chunk)>;
     for_grouped_rows(chunk, [&](auto group, dim3 grid) {
-      launch(DP_CUDA_SITE("reduce_rows_grouped"), &reduce_rows_grouped_kernel<T, decltype(group)::value, chunk_capacity<decltype(chunk)>>, grid,
+      launch(DP_CUDA_SITE("reduce_rows_grouped"), &reduce_rows_grouped_kernel<T, decltype(group)::value, kCap>, grid,
              dim3(kBlock), stream, chunk, kind, alpha, beta);
     });
   });
@@ -667,7 +669,8 @@ template <class T>
 void reduce_cols_grouped_sum(cudaStream_t stream, const RowsGroup* groups, int64_t count, int64_t cols, double alpha) {
   // Chunks run one after another on the stream, so the groups still add in order.
   for_each_group_chunk<kRowsGroupsPerLaunch>(groups, count, &rows_desc<T>, [&](const auto& chunk) {
-    launch(DP_CUDA_SITE("reduce_cols_grouped_sum"), &reduce_cols_grouped_sum_kernel<T, chunk_capacity<decltype(chunk)>>,
+    constexpr int kCap = chunk_capacity<decltype(chunk)>;
+    launch(DP_CUDA_SITE("reduce_cols_grouped_sum"), &reduce_cols_grouped_sum_kernel<T, kCap>,
            dim3(grid_for(cols, kTileCols)), dim3(kTileCols, kRowLanes), stream, chunk, cols, alpha);
   });
 }
@@ -705,12 +708,13 @@ void spmm_grouped(cudaStream_t stream, const SpmmGroup* groups, int64_t count, T
                        static_cast<T*>(g.y)};
   };
   for_each_group_chunk<kSpmmGroupsPerLaunch>(groups, count, describe, [&](const auto& chunk) {
+    constexpr int kCap = chunk_capacity<decltype(chunk)>;
     int64_t most = 1;
     for (int32_t i = 0; i < chunk.count; ++i) {
       const int64_t tiles = ceil_div(chunk.groups[i].rows, kRowLanes) * ceil_div(chunk.groups[i].f, kTileCols);
       most = tiles > most ? tiles : most;
     }
-    launch(DP_CUDA_SITE("spmm_grouped"), &spmm_grouped_kernel<T, chunk_capacity<decltype(chunk)>>, group_grid(chunk.count, most),
+    launch(DP_CUDA_SITE("spmm_grouped"), &spmm_grouped_kernel<T, kCap>, group_grid(chunk.count, most),
            dim3(kTileCols, kRowLanes), stream, chunk, alpha, beta);
   });
 }

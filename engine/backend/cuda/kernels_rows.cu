@@ -287,8 +287,9 @@ template <class T> void softmax_rows_forward(cudaStream_t stream, int64_t rows, 
 
 template <class T> void softmax_rows_grouped(cudaStream_t stream, const RowsGroup* groups, int64_t count) {
   for_each_group_chunk<kRowsGroupsPerLaunch>(groups, count, &rows_desc<T>, [&](const auto& chunk) {
+    constexpr int kCap = chunk_capacity<decltype(chunk)>;
     for_grouped_rows(chunk, [&](auto group, dim3 grid) {
-      launch(DP_CUDA_SITE("softmax_rows_grouped"), &softmax_grouped_kernel<T, decltype(group)::value, chunk_capacity<decltype(chunk)>>, grid,
+      launch(DP_CUDA_SITE("softmax_rows_grouped"), &softmax_grouped_kernel<T, decltype(group)::value, kCap>, grid,
              dim3(kBlock), stream, chunk);
     });
   });

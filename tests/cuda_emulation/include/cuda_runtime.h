@@ -178,9 +178,9 @@ template <class A> bool argument_valid(const A& a) {
   if constexpr (std::is_pointer_v<A>) return is_device_pointer(a);
   return true;
 }
-// `what`: the launch site's name (DP_CUDA_SITE), in error messages and the launch counts.
 // Counts the bytes of a launch's arguments (emulator_counters.h: kernel_argument_bytes).
 void count_argument_bytes(const char* what, std::size_t bytes);
+// `what`: the launch site's name (DP_CUDA_SITE), in error messages and the launch counts.
 template <class... P, class... A>
 void launch(const char* what, void (*kernel)(P...), dim3 grid, dim3 block, cudaStream_t stream, A... args) {
   const bool valid = (argument_valid(args) && ...);
