@@ -116,6 +116,22 @@ EpochMetrics epoch_metrics_from_row(const std::vector<double>& row) {
   return m;
 }
 
+namespace {
+// The checkpoint's per-epoch metrics (without the test predictions).
+std::vector<EpochMetrics> read_epoch_metrics(const hdf5::File& f, const std::filesystem::path& path) {
+  const auto metrics = f.read_dataset<double>("metrics");
+  const std::size_t cols = epoch_metric_columns().size();
+  DP_CHECK(metrics.shape.size() == 2 && metrics.shape[1] == cols, "checkpoint {}: metrics of {} columns", path.string(),
+           metrics.shape.size() == 2 ? metrics.shape[1] : 0);
+  std::vector<EpochMetrics> epochs;
+  for (std::size_t r = 0; r < metrics.shape[0]; ++r)
+    epochs.push_back(epoch_metrics_from_row(
+        std::vector<double>(metrics.values.begin() + static_cast<std::ptrdiff_t>(r * cols),
+                            metrics.values.begin() + static_cast<std::ptrdiff_t>((r + 1) * cols))));
+  return epochs;
+}
+}  // namespace
+
 void write_checkpoint(const std::filesystem::path& path, const Checkpoint& c) {
   hdf5::write_file_atomically(path, [&](hdf5::File& f) {
     f.set_attribute("job_id", c.job_id);
@@ -156,16 +172,26 @@ std::optional<Checkpoint> read_checkpoint(const std::filesystem::path& path, con
   c.wall_seconds = f.read_attribute<double>("wall_seconds");
   c.state.parameters = read_snapshot(f, "parameters");
   if (f.exists("best_parameters")) c.state.best_parameters = read_snapshot(f, "best_parameters");
-  const auto metrics = f.read_dataset<double>("metrics");
-  const std::size_t cols = epoch_metric_columns().size();
-  DP_CHECK(metrics.shape.size() == 2 && metrics.shape[1] == cols, "checkpoint {}: metrics of {} columns", path.string(),
-           metrics.shape.size() == 2 ? metrics.shape[1] : 0);
-  for (std::size_t r = 0; r < metrics.shape[0]; ++r)
-    c.epochs.push_back(epoch_metrics_from_row(
-        std::vector<double>(metrics.values.begin() + static_cast<std::ptrdiff_t>(r * cols),
-                            metrics.values.begin() + static_cast<std::ptrdiff_t>((r + 1) * cols))));
+  c.epochs = read_epoch_metrics(f, path);
   read_test_predictions(f, path, c.epochs);
   return c;
+}
+
+std::optional<CheckpointProgress> read_checkpoint_progress(const std::filesystem::path& path, const std::string& job_id) {
+  std::lock_guard<std::recursive_mutex> lock(hdf5::library_mutex());
+  if (!std::filesystem::exists(path) || !hdf5::is_readable_hdf5(path)) return std::nullopt;
+  try {
+    hdf5::File f = hdf5::File::open_read_only(path);
+    if (f.read_attribute<std::string>("job_id") != job_id) return std::nullopt;
+    CheckpointProgress p;
+    for (const EpochMetrics& m : read_epoch_metrics(f, path)) {
+      ++p.epochs;
+      p.seconds += m.train_seconds + m.eval_seconds;
+    }
+    return p;
+  } catch (const Error&) {
+    return std::nullopt;
+  }
 }
 
 }  // namespace diffpool

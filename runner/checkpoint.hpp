@@ -23,6 +23,15 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& check
 // Empty when there is no usable checkpoint (missing, unreadable or of another job).
 std::optional<Checkpoint> read_checkpoint(const std::filesystem::path& path, const std::string& job_id);
 
+// How far a checkpointed job got, without its parameters or predictions (for `plan` and the time
+// estimate of `run`): the epochs it holds and the seconds they took. Empty as read_checkpoint is,
+// and also when the file opens but these cannot be read.
+struct CheckpointProgress {
+  int epochs = 0;
+  double seconds = 0;  // the epochs' training and evaluation seconds, as the job file would sum them
+};
+std::optional<CheckpointProgress> read_checkpoint_progress(const std::filesystem::path& path, const std::string& job_id);
+
 // EpochMetrics as fixed columns of doubles (NaN where a split was not measured), shared by the
 // checkpoint and the job files.
 std::vector<std::string> epoch_metric_columns();

@@ -217,6 +217,7 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
     const int every = config.output.checkpoint_every;
     EpochProgress progress;
     progress.epochs = training.epochs;
+    progress.resumed_epoch = checkpoint ? checkpoint->state.epoch : 0;
     // The pace reported with each epoch: the fastest seconds per epoch over stretches of at least a
     // quarter of a second (single epochs are noisy, and the first ones can be slower than the rest);
     // 0, unknown, before the first stretch has passed.

@@ -44,6 +44,7 @@ struct OutputLayout {
 struct EpochProgress {
   int epoch = 0;                      // epochs done
   int epochs = 0;                     // configured
+  int resumed_epoch = 0;              // the epochs its checkpoint held when this run took the job up
   int earliest_last_epoch = 0;        // with early stopping, possibly fewer than `epochs`
   double shortest_epoch_seconds = 0;  // the job's fastest pace so far (wall seconds per epoch); 0: not known yet
 };

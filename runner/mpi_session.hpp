@@ -32,6 +32,7 @@ struct MessageHeader {
   int32_t epoch = 0;
   int32_t epochs = 0;
   int32_t last_epoch = 0;
+  int32_t resumed_epoch = 0;  // progress: the epochs a resumed job had before this run
   double validation_accuracy = 0;
   double test_accuracy = 0;
   double seconds = 0;

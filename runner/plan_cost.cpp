@@ -10,6 +10,7 @@
 
 #include "engine/train/cost.hpp"
 #include "results/job_record.hpp"
+#include "runner/checkpoint.hpp"
 #include "runner/protocol/protocol.hpp"
 
 namespace diffpool {
@@ -151,7 +152,21 @@ PlanWork estimate_plan_work(const ExperimentPlan& plan, DatasetCache& datasets, 
         }
       }
     }
+    int checkpointed = 0;
+    if (!done && j.point >= 0) {
+      const std::string id = job_id(plan, j, j.point);
+      if (const auto progress = read_checkpoint_progress(layout.checkpoint_file(id), id); progress && progress->epochs > 0) {
+        const double epoch_flops = work.job_epoch_flops[static_cast<std::size_t>(j.index)];
+        checkpointed = progress->epochs;
+        ++work.checkpointed_jobs;
+        work.checkpointed_epochs += checkpointed;
+        work.checkpointed_seconds += progress->seconds;
+        work.checkpointed_flops += epoch_flops * checkpointed;
+        work.remaining_flops -= std::min(flops, epoch_flops * checkpointed);
+      }
+    }
     work.job_done.push_back(done);
+    work.job_checkpoint_epochs.push_back(checkpointed);
     if (!done) work.remaining_flops += flops;
   }
   return work;
@@ -160,21 +175,33 @@ PlanWork estimate_plan_work(const ExperimentPlan& plan, DatasetCache& datasets, 
 std::string format_plan_work(const PlanWork& work, const ExperimentPlan& plan, const OutputLayout& layout) {
   std::string s = fmt::format(
       "work: {} of matrix products for the {} jobs at their full {} epochs (early stopping ends jobs sooner); {} in "
-      "the jobs not done yet\n",
-      format_flops(work.total_flops), plan.jobs.size(), plan.base.training.epochs, format_flops(work.remaining_flops));
-  if (work.measured_jobs == 0 || work.measured_seconds <= 0) {
-    s += fmt::format("time: no finished job in {} to measure a rate from; once a few jobs (or a short run of this "
-                     "experiment, e.g. --set training.epochs=3 into another folder) have finished there, this "
-                     "estimates the wall time\n",
+      "the jobs not done yet{}\n",
+      format_flops(work.total_flops), plan.jobs.size(), plan.base.training.epochs, format_flops(work.remaining_flops),
+      work.checkpointed_jobs == 0
+          ? std::string()
+          : fmt::format(" (less the {} epochs that {} checkpointed job{} hold{})", work.checkpointed_epochs,
+                        work.checkpointed_jobs, work.checkpointed_jobs == 1 ? "" : "s",
+                        work.checkpointed_jobs == 1 ? "s" : ""));
+  const double seconds = work.measured_seconds + work.checkpointed_seconds;
+  if (work.measured_jobs + work.checkpointed_jobs == 0 || seconds <= 0) {
+    s += fmt::format("time: no finished or checkpointed job in {} to measure a rate from; once a few jobs (or a short "
+                     "run of this experiment, e.g. --set training.epochs=3 into another folder) have finished there, "
+                     "this estimates the wall time\n",
                      layout.root.string());
     return s;
   }
-  const double rate = work.measured_flops / work.measured_seconds;
+  const double rate = (work.measured_flops + work.checkpointed_flops) / seconds;
+  std::string evidence;
+  if (work.measured_jobs > 0)
+    evidence = fmt::format("{} finished job{}", work.measured_jobs, work.measured_jobs == 1 ? "" : "s");
+  if (work.checkpointed_jobs > 0)
+    evidence += fmt::format("{}{} epochs of {} checkpointed job{}", evidence.empty() ? "" : " and ",
+                            work.checkpointed_epochs, work.checkpointed_jobs, work.checkpointed_jobs == 1 ? "" : "s");
   std::string backends;
   for (const std::string& b : work.measured_backends) backends += (backends.empty() ? "" : ", ") + b;
-  s += fmt::format("time: {} finished job{} ran at {:.1f} GFLOP/s ({}); the jobs not done yet need about {} on one "
-                   "such rank at full length, divided by the ranks that share them\n",
-                   work.measured_jobs, work.measured_jobs == 1 ? "" : "s", rate / 1e9, backends,
+  s += fmt::format("time: {} ran at {:.1f} GFLOP/s{}; the jobs not done yet need about {} on one such rank at full "
+                   "length, divided by the ranks that share them\n",
+                   evidence, rate / 1e9, backends.empty() ? "" : " (" + backends + ")",
                    format_duration(work.remaining_flops / rate));
   return s;
 }

@@ -15,12 +15,17 @@ struct PlanWork {
   std::vector<double> job_epoch_flops;  // per plan job: one epoch (training, then its evaluations)
   std::vector<double> job_flops;        // per plan job: all its epochs (early stopping ends sooner)
   std::vector<bool> job_done;           // per plan job: its job file exists
+  std::vector<int> job_checkpoint_epochs;  // per plan job not done: the epochs its checkpoint holds (0: none)
   double total_flops = 0;
-  double remaining_flops = 0;           // of the jobs not done
+  double remaining_flops = 0;           // of the jobs not done, less the epochs their checkpoints hold
   // Finished jobs in the output folder: the epochs they ran, their seconds and backends.
   int measured_jobs = 0;
   double measured_flops = 0, measured_seconds = 0;
   std::vector<std::string> measured_backends;
+  // Checkpointed jobs (a run cut off, or running): their epochs so far count towards the rate too,
+  // so a resumed experiment of one long job is estimated before that job finishes.
+  int checkpointed_jobs = 0, checkpointed_epochs = 0;
+  double checkpointed_flops = 0, checkpointed_seconds = 0;
 };
 
 // Loads the experiment's dataset (through `datasets`) and prices every job of the plan. Jobs whose

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace diffpool {
@@ -33,10 +34,12 @@ void Progress::started(int64_t job, double cost) {
   running_[job] = Running{cost, 0};
 }
 
-void Progress::epoch(int64_t job, int epoch, int epochs) {
+void Progress::epoch(int64_t job, int epoch, int epochs, int resumed_epoch) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = running_.find(job);
-  if (it != running_.end() && epochs > 0) it->second.fraction = static_cast<double>(epoch) / epochs;
+  if (it == running_.end() || epochs <= 0) return;
+  it->second.fraction = static_cast<double>(epoch) / epochs;
+  it->second.resumed = std::clamp(static_cast<double>(resumed_epoch) / epochs, 0.0, 1.0);
 }
 
 void Progress::finished(int64_t job, bool failed) {
@@ -44,6 +47,7 @@ void Progress::finished(int64_t job, bool failed) {
   auto it = running_.find(job);
   if (it != running_.end()) {
     cost_done_ += it->second.cost;
+    cost_done_this_run_ += it->second.cost * (1 - it->second.resumed);
     running_.erase(it);
   }
   ++done_this_run_;
@@ -58,13 +62,16 @@ void Progress::interrupted(int64_t job) {
 
 std::string Progress::status() const {
   const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
-  double cost_now = cost_done_;
-  for (const auto& [job, r] : running_) cost_now += r.cost * r.fraction;
-  const double rate = elapsed > 0 ? cost_now / elapsed : 0;
-  double remaining = 0;
-  // Remaining cost: the jobs not yet finished in this run (the total less what is done before and
-  // during this run), running ones counted by their unfinished part.
-  remaining = cost_total_ - cost_now;
+  double cost_now = cost_done_, cost_this_run = cost_done_this_run_;
+  for (const auto& [job, r] : running_) {
+    cost_now += r.cost * std::max(r.fraction, r.resumed);
+    cost_this_run += r.cost * std::max(0.0, r.fraction - r.resumed);
+  }
+  // The pace is this run's own work (a resumed job's earlier epochs were not done in `elapsed`);
+  // the remaining cost is the total less what is done before and during this run, running jobs
+  // counted by their unfinished part.
+  const double rate = elapsed > 0 ? cost_this_run / elapsed : 0;
+  const double remaining = cost_total_ - cost_now;
   const double eta = rate > 0 ? remaining / rate : -1;
   const double per_minute = elapsed > 0 ? 60.0 * static_cast<double>(done_this_run_) / elapsed : 0;
   return fmt::format("jobs {}/{} done, {} running, {} failed | {:.1f} jobs/min | elapsed {} | ETA {}", done_, total_,

@@ -22,7 +22,10 @@ class Progress {
   Progress(int64_t jobs_total, int64_t jobs_already_done, double cost_total, int interval_seconds, bool terminal);
 
   void started(int64_t job, double cost);
-  void epoch(int64_t job, int epoch, int epochs);
+  // `resumed_epoch`: the epochs the job's checkpoint held when this run took it up. They count as
+  // done, but not towards this run's pace: a job resumed at epoch 800 of 1000 is not 80% done in
+  // its first second.
+  void epoch(int64_t job, int epoch, int epochs, int resumed_epoch = 0);
   void finished(int64_t job, bool failed);
   void interrupted(int64_t job);
   // Prints an event line (clearing the live line first).
@@ -43,11 +46,13 @@ class Progress {
   using Clock = std::chrono::steady_clock;
   struct Running {
     double cost = 1;
-    double fraction = 0;
+    double fraction = 0;  // of the job's epochs, done
+    double resumed = 0;   // of them, done before this run
   };
   mutable std::mutex mutex_;
   int64_t total_, done_, failed_ = 0, done_this_run_ = 0;
   double cost_total_, cost_done_ = 0;
+  double cost_done_this_run_ = 0;  // of the jobs finished in this run, the part done in this run
   std::map<int64_t, Running> running_;
   Clock::time_point start_ = Clock::now(), last_print_ = Clock::now();
   int interval_;

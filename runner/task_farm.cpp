@@ -78,6 +78,7 @@ class LocalWorker {
  public:
   explicit LocalWorker(const JobContext& base) : context_(base) {
     context_.on_epoch = [this](const EpochProgress& p) {
+      resumed_epoch_.store(p.resumed_epoch);
       epoch_.store(p.epoch);
       epochs_.store(p.epochs);
     };
@@ -99,6 +100,7 @@ class LocalWorker {
     std::lock_guard<std::mutex> lock(mutex_);
     job_ = std::make_pair(job, point);
     epoch_.store(0);
+    resumed_epoch_.store(0);
     cv_.notify_all();
   }
   std::optional<std::pair<JobSpec, JobOutcome>> take_result() {
@@ -110,6 +112,7 @@ class LocalWorker {
   }
   int epoch() const { return epoch_.load(); }
   int epochs() const { return epochs_.load(); }
+  int resumed_epoch() const { return resumed_epoch_.load(); }
   // Sleeps until the running job has a result or `timeout` has passed.
   void wait_for_result(std::chrono::microseconds timeout) {
     std::unique_lock<std::mutex> lock(mutex_);
@@ -142,7 +145,7 @@ class LocalWorker {
   std::optional<std::pair<JobSpec, int64_t>> job_;
   std::optional<std::pair<JobSpec, JobOutcome>> result_;
   bool running_ = false, quit_ = false;
-  std::atomic<int> epoch_{0}, epochs_{0};
+  std::atomic<int> epoch_{0}, epochs_{0}, resumed_epoch_{0};
   std::thread thread_;
 };
 
@@ -329,7 +332,7 @@ class Master {
       switch (m->tag) {
         case Tag::request: idle_workers_.push_back(m->source); break;
         case Tag::progress: {
-          progress_.epoch(m->header.job, m->header.epoch, m->header.epochs);
+          progress_.epoch(m->header.job, m->header.epoch, m->header.epochs, m->header.resumed_epoch);
           auto running = worker_job_.find(m->source);
           if (running != worker_job_.end() && running->second.job == m->header.job) {
             JobEndForecast& f = running->second.forecast.emplace();
@@ -366,7 +369,7 @@ class Master {
       record_outcome(r->first, r->second, 0);
       local_job_ = -1;
     }
-    if (local_job_ >= 0) progress_.epoch(local_job_, local_.epoch(), local_.epochs());
+    if (local_job_ >= 0) progress_.epoch(local_job_, local_.epoch(), local_.epochs(), local_.resumed_epoch());
     return activity;
   }
 
@@ -548,6 +551,7 @@ void run_worker(const ExperimentPlan& plan, const MpiSession& mpi, JobContext co
     h.epoch = p.epoch;
     h.epochs = p.epochs;
     h.last_epoch = p.earliest_last_epoch;
+    h.resumed_epoch = p.resumed_epoch;
     h.seconds = p.shortest_epoch_seconds;
     mpi.send(0, Tag::progress, h);
   };
