@@ -373,6 +373,12 @@ if (( gpu )); then
   # cuBLAS grouped batched call instead of one call per graph (opt-in until timed here).
   DIFFPOOL_CUDA_CUBLAS_GROUPED=1 step bench-dd-cublas-grouped 120 "$bundle/bin/bench_epoch" "$bundle/configs/bench_dd.yaml" \
     --epochs "$bench_epochs" --warmup 1 --sgemm 0 --set backend.kind=cuda
+  # The per-graph model's products over the grouped kernel's size (most D&D graphs: about 300 x
+  # 70 x 64 and up) are about 140 cuBLAS calls a step launch by launch, 64.5 as grouped calls
+  # (counted under the emulation, bench_cuda_host --dataset DD --levels 2).
+  DIFFPOOL_CUDA_CUBLAS_GROUPED=1 step bench-dd-per-graph-cublas-grouped 90 "$bundle/bin/bench_epoch" \
+    "$bundle/configs/bench_dd.yaml" --epochs "$bench_epochs" --warmup 1 --sgemm 0 --set backend.kind=cuda \
+    --set model.cluster_rule=per_graph
   DIFFPOOL_CUDA_CUBLAS_GROUPED=1 step bench-dd-tf32-cublas-grouped 120 "$bundle/bin/bench_epoch" \
     "$bundle/configs/bench_dd.yaml" --epochs "$bench_epochs" --warmup 1 --sgemm 0 --set backend.kind=cuda \
     --set backend.matmul_precision=tf32
