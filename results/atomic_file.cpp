@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -33,6 +34,23 @@ void fsync_path(const std::filesystem::path& path, bool directory, std::string_v
 
 }  // namespace
 
+std::string storage_full_cause(std::string_view error_text, const std::filesystem::path& directory) {
+  const auto names = [&](std::initializer_list<std::string> words) {
+    for (const std::string& w : words)
+      if (error_text.find(w) != std::string_view::npos) return true;
+    return false;
+  };
+  struct statvfs fs {};
+  const bool known = ::statvfs(directory.empty() ? "." : directory.c_str(), &fs) == 0;
+  const unsigned long long free_bytes = known ? static_cast<unsigned long long>(fs.f_bavail) * fs.f_frsize : 0;
+  const std::string left = fmt::format(" in '{}'{}", directory.string(),
+                                       known ? fmt::format(" ({} bytes free)", free_bytes) : std::string());
+  if (names({std::strerror(EDQUOT), fmt::format("errno = {},", EDQUOT)})) return "disk quota exceeded" + left;
+  if (names({std::strerror(ENOSPC), fmt::format("errno = {},", ENOSPC)}) || (known && free_bytes < (1ull << 20)))
+    return "no space left on device" + left;
+  return {};
+}
+
 std::filesystem::path atomic_temporary_path(const std::filesystem::path& final_path) {
   std::filesystem::path temporary = final_path;
   temporary += fmt::format(".tmp.{}", ::getpid());
@@ -52,6 +70,16 @@ void write_atomically(const std::filesystem::path& final_path,
                               std::strerror(errno)));
     }
     fsync_path(directory, true, "directory");
+  } catch (const StorageFullError&) {
+    std::error_code ignored;
+    std::filesystem::remove(temporary, ignored);
+    throw;
+  } catch (const std::exception& e) {
+    std::error_code ignored;
+    std::filesystem::remove(temporary, ignored);
+    const std::string cause = storage_full_cause(e.what(), directory);
+    if (cause.empty()) throw;
+    throw StorageFullError(fmt::format("cannot write '{}': {}", final_path.string(), cause));
   } catch (...) {
     std::error_code ignored;
     std::filesystem::remove(temporary, ignored);
@@ -72,17 +100,47 @@ namespace hdf5 {
 
 namespace {
 
-void close_written_file(File& file, const std::filesystem::path& final_path) {
+// The in-memory file's bytes, the file closed. With HDF5's default ("weak") close, a group or
+// dataset still open keeps the file open after H5Fclose, and what it held would be missing from
+// the image: refuse.
+std::vector<char> close_written_file(File& file, const std::filesystem::path& final_path) {
   file.flush();
-  // With HDF5's default ("weak") close, a group or dataset still open keeps the file open after
-  // H5Fclose, and what it holds would be written after our checksum, fsync and rename: refuse.
   const std::size_t open_objects = file.open_object_count();
   if (open_objects != 1) {
     throw Error(fmt::format("write_file_atomically('{}'): {} HDF5 objects of the file are still open "
                             "after the write callback returned; close every Group and Dataset inside it",
                             final_path.string(), open_objects - 1));
   }
+  std::vector<char> image = file.image();
   file.close();
+  return image;
+}
+
+// `zeros` zero bytes, then `bytes`, into a new file at `path`; a failed write (a full disk) throws
+// Error with the system's words.
+void write_bytes(const std::filesystem::path& path, std::size_t zeros, const std::vector<char>& bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) throw Error(fmt::format("cannot create '{}': {}", path.string(), std::strerror(errno)));
+  const auto fail = [&](const char* what) {
+    const int error = errno;
+    ::close(fd);
+    throw Error(fmt::format("cannot {} '{}': {}", what, path.string(), std::strerror(error)));
+  };
+  const std::vector<char> block(zeros, '\0');
+  for (const std::vector<char>* part : {&block, &bytes}) {
+    const char* at = part->data();
+    std::size_t left = part->size();
+    while (left > 0) {
+      const ssize_t n = ::write(fd, at, left);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) fail("write");
+      at += n;
+      left -= static_cast<std::size_t>(n);
+    }
+  }
+  if (::close(fd) != 0) {  // NFS reports a full disk or quota as late as here
+    throw Error(fmt::format("cannot write '{}' (close): {}", path.string(), std::strerror(errno)));
+  }
 }
 
 }  // namespace
@@ -90,9 +148,16 @@ void close_written_file(File& file, const std::filesystem::path& final_path) {
 void write_file_atomically(const std::filesystem::path& final_path, const std::function<void(File&)>& write) {
   const std::scoped_lock lock(library_mutex());
   write_atomically(final_path, [&](const std::filesystem::path& temporary) {
-    File file = File::create(temporary, kChecksumBlockBytes);
+    // Built in memory, then written with plain writes: a full disk is then one failed write(),
+    // which leaves nothing behind, where HDF5 writing the file itself would keep a file it could
+    // neither flush nor close (and could not create again under the same name).
+    File file = File::create_in_memory(temporary, kChecksumBlockBytes);
     write(file);
-    if (file.valid()) close_written_file(file, final_path);  // else the callback closed it itself
+    if (!file.valid())
+      throw Error(fmt::format("write_file_atomically('{}'): the write callback closed the file; leave that to "
+                              "write_file_atomically",
+                              final_path.string()));
+    write_bytes(temporary, kChecksumBlockBytes, close_written_file(file, final_path));
     // The CRC-32 of the closed file into its user block, before the rename makes it visible.
     seal_checksum_block(temporary);
   });

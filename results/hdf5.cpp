@@ -831,6 +831,32 @@ File File::create(const std::filesystem::path& path, std::size_t user_block_byte
   return File(Handle(id, H5Fclose), path);
 }
 
+File File::create_in_memory(const std::filesystem::path& name, std::size_t user_block_bytes) {
+  const Quiet quiet;
+  Handle fcpl;
+  hid_t creation_properties = H5P_DEFAULT;
+  if (user_block_bytes > 0) {
+    fcpl = Handle(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+    if (!fcpl || H5Pset_userblock(fcpl.id(), user_block_bytes) < 0) throw_file_error(OpenMode::create, name);
+    creation_properties = fcpl.id();
+  }
+  Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  if (!fapl || H5Pset_fapl_core(fapl.id(), std::size_t{1} << 20, false) < 0) throw_file_error(OpenMode::create, name);
+  const hid_t id = H5Fcreate(name.c_str(), H5F_ACC_TRUNC, creation_properties, fapl.id());
+  if (id < 0) throw_file_error(OpenMode::create, name);
+  return File(Handle(id, H5Fclose), name);
+}
+
+std::vector<char> File::image() {
+  flush();
+  const Quiet quiet;
+  const ssize_t size = H5Fget_file_image(id(), nullptr, 0);
+  if (size < 0) throw_error("cannot take the image of", id(), "");
+  std::vector<char> bytes(static_cast<std::size_t>(size));
+  if (size > 0 && H5Fget_file_image(id(), bytes.data(), bytes.size()) != size) throw_error("cannot take the image of", id(), "");
+  return bytes;
+}
+
 File File::open_read_only(const std::filesystem::path& path, FileLocking locking) {
   verify_checksum_block(path);  // a damaged file never reaches libhdf5
   const Quiet quiet;

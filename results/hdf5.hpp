@@ -343,6 +343,13 @@ class File : public Location {
   // the HDF5 data start after that many bytes, which HDF5 leaves to the caller (the checksum block
   // of write_file_atomically, see checksum_block.hpp).
   static File create(const std::filesystem::path& path, std::size_t user_block_bytes = 0);
+  // A file held in memory only (HDF5's core driver without a backing store): nothing is read from
+  // or written to `name` (which names it in messages and path()); image() gives its bytes. Closing
+  // it does no I/O, so it cannot fail for a full disk and leave HDF5 holding a half-flushed file.
+  static File create_in_memory(const std::filesystem::path& name, std::size_t user_block_bytes = 0);
+  // The bytes of a file made by create_in_memory, flushed, as from the end of its user block (the
+  // caller writes the user block's bytes before them: HDF5 finds its signature after it).
+  std::vector<char> image();
   // Both opens first check the file's checksum block with plain reads (verify_checksum_block): a
   // damaged file throws DamagedFileError (a LibraryError) naming it, and libhdf5 never sees it. A
   // file without the block (an earlier version's) gets libhdf5's own checks only.

@@ -458,6 +458,11 @@ const std::vector<Field>& fields() {
                     {none, "at most this many graphs of the saved set (the test predictions keep every test graph)", "0 (all)"}),
         integer_key("output.checkpoint_every", output_section, &OutputSettings::checkpoint_every, IntRange{0, 1000000},
                     {none, "epochs between checkpoints of a running job (0: only on SIGTERM/SIGUSR1)"}),
+        integer_key("output.storage_wait_seconds", output_section, &OutputSettings::storage_wait_seconds,
+                    IntRange{0, 604800},
+                    {none, "when the output's file system is full or over quota, how long a finished job waits for room "
+                           "to write its result (trying again every few seconds) before the run stops with exit 74 to be "
+                           "resumed; checkpoints without room are skipped, training goes on"}),
         integer_key("output.progress_seconds", output_section, &OutputSettings::progress_seconds, IntRange{1, 86400},
                     {none, "interval of plain progress lines when output is not a terminal"}),
         name_key("output.progress", output_section, &OutputSettings::progress, progress_display_names,

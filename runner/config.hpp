@@ -84,6 +84,7 @@ struct OutputSettings {
   int max_graphs = 0;              // 0: every graph of the saved split
   int checkpoint_every = 10;       // epochs between checkpoints of a running job (0: never)
   int progress_seconds = 30;       // interval of plain progress lines when not on a terminal
+  int storage_wait_seconds = 600;  // how long a finished job waits for room to write its result
   using ProgressDisplay = diffpool::ProgressDisplay;
   ProgressDisplay progress = ProgressDisplay::automatic;
 };

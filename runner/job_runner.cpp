@@ -9,8 +9,10 @@
 #include <fstream>
 #include <new>
 #include <optional>
+#include <thread>
 
 #include "engine/core/error.hpp"
+#include "results/atomic_file.hpp"
 #include "results/hdf5.hpp"
 #include "results/job_record.hpp"
 #include "runner/build_info.hpp"
@@ -86,8 +88,9 @@ std::string damage_reason(const fs::path& path) {
 
 namespace {
 
-// A damaged file found at resume: said on stderr (the run's log) and in the job's log.
-void report_damaged(const fs::path& log_path, const std::string& what) {
+// A damaged file found at resume, or a write the file system had no room for: said on stderr (the
+// run's log) and in the job's log.
+void report_problem(const fs::path& log_path, const std::string& what) {
   fmt::print(stderr, "warning: {}\n", escape_unprintable(what));
   std::ofstream(log_path, std::ios::app) << what << " (" << iso_time_now() << ")\n";
 }
@@ -109,6 +112,36 @@ std::string epoch_line(const EpochMetrics& m, int epochs) {
 std::vector<int64_t> first_graphs(const std::vector<int64_t>& ids, int max_graphs) {
   if (max_graphs <= 0 || static_cast<std::size_t>(max_graphs) >= ids.size()) return ids;
   return std::vector<int64_t>(ids.begin(), ids.begin() + max_graphs);
+}
+
+// Writes the job's result; while the file system has no room for it, says so once (stderr and the
+// job's log) and tries again every few seconds for output.storage_wait_seconds, so that a job of
+// hours is not lost to a full disk or quota that someone frees meanwhile. Returns "" once written,
+// else why not (the wait ran out, or the run is stopping).
+std::string write_result_waiting_for_space(const JobContext& ctx, const std::string& id, const JobRecord& record,
+                                           const fs::path& log_path) {
+  using Clock = std::chrono::steady_clock;
+  const int wait_seconds = ctx.plan->base.output.storage_wait_seconds;
+  const auto deadline = Clock::now() + std::chrono::seconds(wait_seconds);
+  const auto retry_every = std::chrono::seconds(std::clamp(wait_seconds / 10, 1, 10));
+  for (bool said = false;;) {
+    try {
+      write_job_record(ctx.layout.job_file(id), record);
+      if (said) append_log(log_path, fmt::format("result written after waiting for space ({})", iso_time_now()));
+      return {};
+    } catch (const StorageFullError& e) {
+      if (Clock::now() >= deadline) return e.what();
+      if (!std::exchange(said, true))
+        report_problem(log_path, fmt::format("job {}: {}; waiting up to {} s for space (output.storage_wait_seconds), "
+                                             "trying again every {} s",
+                                             id, e.what(), wait_seconds, retry_every.count()));
+      const auto retry_at = std::min(deadline, Clock::now() + retry_every);
+      while (Clock::now() < retry_at) {
+        if (ctx.should_stop && ctx.should_stop()) return std::string(e.what()) + " (the run is stopping)";
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -167,14 +200,14 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
 
     if (job_file_state(ctx.layout.job_file(id)) == StoredFile::damaged) {
       const std::string why = damage_reason(ctx.layout.job_file(id));
-      report_damaged(log_path, fmt::format("job {}: its result file {} is damaged ({}); running the job again, which "
+      report_problem(log_path, fmt::format("job {}: its result file {} is damaged ({}); running the job again, which "
                                            "replaces it",
                                            id, ctx.layout.job_file(id).string(), why));
     }
     const fs::path checkpoint_path = ctx.layout.checkpoint_file(id);
     std::optional<Checkpoint> checkpoint;
     const auto damaged_checkpoint = [&](const std::string& why) {
-      report_damaged(log_path, fmt::format("job {}: its checkpoint {} is damaged ({}); the job restarts from epoch 1",
+      report_problem(log_path, fmt::format("job {}: its checkpoint {} is damaged ({}); the job restarts from epoch 1",
                                            id, checkpoint_path.string(), why));
     };
     if (checkpoint_state(checkpoint_path) == StoredFile::damaged) {
@@ -201,13 +234,30 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
                                        iso_time_now()));
     }
 
+    // A checkpoint the file system has no room for is skipped, not a failure of the job: training
+    // goes on (the previous checkpoint, if any, stays whole), said once in the job's log and on
+    // stderr. Returns whether it was written.
+    bool checkpoint_space_said = false;
     auto write_boundary_checkpoint = [&](const TrainerState& state) {
       Checkpoint c;
       c.job_id = id;
       c.state = state;
       c.epochs = record.epochs;
       c.wall_seconds = previous_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      write_checkpoint(ctx.layout.checkpoint_file(id), c);
+      try {
+        write_checkpoint(ctx.layout.checkpoint_file(id), c);
+        return true;
+      } catch (const StorageFullError& e) {
+        if (!std::exchange(checkpoint_space_said, true))
+          report_problem(log_path, fmt::format("job {}: checkpoint of epoch {} not written: {}; training goes on{}", id,
+                                               state.epoch, e.what(),
+                                               fs::exists(checkpoint_path) ? ", the previous checkpoint stays" : ""));
+        return false;
+      }
+    };
+    const auto checkpointed = [](bool written, int epoch) {
+      return written ? fmt::format("checkpointed the state after epoch {}", epoch)
+                     : std::string("no room for a checkpoint: the rerun resumes from the last one written");
     };
 
     const auto stopped_by = [&] {
@@ -225,10 +275,10 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
     int stretch_epochs = 0;
     while (!trainer.finished()) {
       if (ctx.should_stop && ctx.should_stop()) {
-        write_boundary_checkpoint(trainer.state());
+        const bool written = write_boundary_checkpoint(trainer.state());
         outcome.status = JobOutcome::Status::interrupted;
-        append_log(log_path, fmt::format("stopped by {} after epoch {}; checkpointed ({})", stopped_by(), trainer.epoch(),
-                                         iso_time_now()));
+        append_log(log_path, fmt::format("stopped by {} after epoch {}; {} ({})", stopped_by(), trainer.epoch(),
+                                         written ? std::string("checkpointed") : checkpointed(false, 0), iso_time_now()));
         return outcome;
       }
       // A stop in the middle of an epoch keeps the state of its start (the parameters are then
@@ -240,10 +290,10 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
         append_log(log_path, epoch_line(m, training.epochs));
       } catch (const Interrupted&) {
         record.epochs.resize(static_cast<std::size_t>(boundary.epoch));
-        write_boundary_checkpoint(boundary);
+        const bool written = write_boundary_checkpoint(boundary);
         outcome.status = JobOutcome::Status::interrupted;
-        append_log(log_path, fmt::format("stopped by {} in epoch {}; checkpointed the state after epoch {} ({})",
-                                         stopped_by(), boundary.epoch + 1, boundary.epoch, iso_time_now()));
+        append_log(log_path, fmt::format("stopped by {} in epoch {}; {} ({})", stopped_by(), boundary.epoch + 1,
+                                         checkpointed(written, boundary.epoch), iso_time_now()));
         return outcome;
       }
       if (every > 0 && trainer.epoch() % every == 0 && !trainer.finished()) write_boundary_checkpoint(trainer.state());
@@ -294,7 +344,14 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
 
     record.wall_seconds = previous_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     record.finished_at = iso_time_now();
-    write_job_record(ctx.layout.job_file(id), record);
+    if (const std::string why = write_result_waiting_for_space(ctx, id, record, log_path); !why.empty()) {
+      outcome.status = JobOutcome::Status::storage_full;
+      outcome.reason = why;
+      append_log(log_path, fmt::format("stopped: its result could not be written: {}; the rerun resumes from its last "
+                                       "checkpoint ({})",
+                                       why, iso_time_now()));
+      return outcome;
+    }
     std::error_code ignore;
     fs::remove(ctx.layout.checkpoint_file(id), ignore);
     fs::remove(ctx.layout.failure_file(id), ignore);
@@ -305,6 +362,11 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
                                      record.best_validation.accuracy,
                                      record.has_test ? fmt::format("{:.4f}", record.test_metrics.accuracy) : "not measured",
                                      iso_time_now()));
+    return outcome;
+  } catch (const StorageFullError& e) {  // a write other than the result's and the checkpoints'
+    outcome.status = JobOutcome::Status::storage_full;
+    outcome.reason = e.what();
+    append_log(log_path, fmt::format("stopped: {} ({})", outcome.reason, iso_time_now()));
     return outcome;
   } catch (const std::bad_alloc&) {
     outcome.reason = "out of memory";

@@ -65,9 +65,11 @@ struct JobContext {
 };
 
 struct JobOutcome {
-  enum class Status : int32_t { completed = 0, failed = 1, interrupted = 2 } status = Status::completed;
+  // storage_full: the file system had no room for the job's result (after output.storage_wait_seconds);
+  // like interrupted, the job is not failed, and the rerun resumes it.
+  enum class Status : int32_t { completed = 0, failed = 1, interrupted = 2, storage_full = 3 } status = Status::completed;
   std::string job_id;
-  std::string reason;              // why it failed
+  std::string reason;              // why it failed, or found no room
   double validation_accuracy = 0;  // at the best epoch
   double test_accuracy = 0;
   double seconds = 0;

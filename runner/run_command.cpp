@@ -100,6 +100,8 @@ int run_experiment_command(int* argc, char*** argv, const RunCommandOptions& opt
     }
   } catch (const InputError& e) {
     failure = report(e, kExitInput);
+  } catch (const StorageFullError& e) {  // experiment.yaml or experiment.id
+    failure = report(e, kExitStorageFull);
   } catch (const std::exception& e) {
     failure = report(e, kExitInternal);
   }
@@ -133,6 +135,13 @@ int run_experiment_command(int* argc, char*** argv, const RunCommandOptions& opt
     }
   }
   if (!root) return kExitCompleted;
+  if (end == FarmEnd::storage_full) {
+    fmt::print("stopped: the file system of {} has no room for results (full, or over its quota); finished jobs are "
+               "saved and the running ones checkpointed where there was room. Free space, then run the same command "
+               "again to resume.\n",
+               layout.root.string());
+    return kExitStorageFull;
+  }
   if (end == FarmEnd::stopped) {
     fmt::print("stopped: finished jobs are saved in {}; the running ones were checkpointed. Run the same command again to resume.\n",
                layout.root.string());
@@ -145,6 +154,11 @@ int run_experiment_command(int* argc, char*** argv, const RunCommandOptions& opt
     fmt::print("{}", format_summary(summary));
     fmt::print("results: {} (summary.h5, summary.csv, jobs/*.h5, logs/)\n", layout.root.string());
     return summary.jobs_failed > 0 || summary.jobs_completed < summary.jobs_total ? kExitJobsFailed : kExitCompleted;
+  } catch (const StorageFullError& e) {
+    fmt::print(stderr, "error: the summary was not written: {}; the job files are saved: free space, then run the same "
+                       "command with --summary-only to write it\n",
+               e.what());
+    return kExitStorageFull;
   } catch (const std::exception& e) {
     return report(e, kExitInternal);
   }

@@ -17,6 +17,7 @@ constexpr int kExitCompleted = 0;
 constexpr int kExitInternal = 1;
 constexpr int kExitInput = 2;
 constexpr int kExitJobsFailed = 3;
+constexpr int kExitStorageFull = 74;  // EX_IOERR: no room on the output's file system; free space, rerun
 constexpr int kExitStopped = 75;
 
 struct RunCommandOptions {

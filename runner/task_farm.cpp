@@ -158,6 +158,7 @@ std::string outcome_line(const JobSpec& j, int64_t point, const JobOutcome& o, i
                          j.phase == Phase::select ? "" : fmt::format(", test {:.2f}%", 100 * o.test_accuracy));
     case JobOutcome::Status::failed: return fmt::format("{}: FAILED: {}", where, o.reason);
     case JobOutcome::Status::interrupted: return fmt::format("{}: interrupted, checkpointed", where);
+    case JobOutcome::Status::storage_full: return fmt::format("{}: STOPPED, no room for its result: {}", where, o.reason);
   }
   return where;
 }
@@ -211,6 +212,7 @@ class Master {
     const double cpu = thread_cpu_seconds() - cpu_start_;
     progress_.line(fmt::format("rank 0 scheduler thread: {:.3f} s CPU over {:.1f} s wall, {} naps", cpu,
                                std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start_).count(), naps_));
+    if (storage_full_) return FarmEnd::storage_full;
     return stopping_ || any_interrupted_ ? FarmEnd::stopped : FarmEnd::finished;
   }
 
@@ -383,8 +385,12 @@ class Master {
         scheduler_.fail(j.index);
         progress_.finished(j.index, true);
         break;
+      case JobOutcome::Status::storage_full:
       case JobOutcome::Status::interrupted:
-        // Only a stop signal interrupts a job: whichever rank received it, the whole run stops.
+        // A stop signal interrupts a job, and a full file system stops one: whichever rank it
+        // happened on, the whole run stops (every other job would meet the same full disk), and
+        // the job stays to run again.
+        if (o.status == JobOutcome::Status::storage_full) storage_full_ = true;
         scheduler_.interrupt(j.index);
         any_interrupted_ = true;
         progress_.interrupted(j.index);
@@ -478,6 +484,7 @@ class Master {
   IdleWait idle_;
   int64_t naps_ = 0;  // sleeps between looks, printed with the scheduler's CPU time
   bool any_interrupted_ = false;
+  bool storage_full_ = false;  // a job's result found no room: the run stops with kExitStorageFull
 };
 
 }  // namespace

@@ -12,6 +12,7 @@ namespace diffpool {
 enum class FarmEnd {
   finished,  // every job of the plan ran (completed or failed): the caller summarises
   stopped,   // a stop signal: the running jobs were checkpointed
+  storage_full,  // a job's result found no room on the output's file system: stopped as for a signal
 };
 
 // Rank 0: schedules the plan's jobs over all ranks (itself included) until they are finished or a

@@ -33,6 +33,10 @@ diffpool_add_runner_test(progress_mpi test_progress_mpi.py LABELS "mpi;runner" T
 diffpool_add_gtest(test_plan_cost LABELS "unit;runner" SOURCES unit/test_plan_cost.cpp LIBS diffpool_runner)
 diffpool_add_runner_test(exit_codes test_exit_codes.py LABELS "runner" TIMEOUT 300)
 diffpool_add_runner_test(damaged_files test_damaged_files.py LABELS "runner;resume" TIMEOUT 300)
+# A full file system (a tmpfs of 2 MiB it mounts; skipped where mounting is not allowed): checkpoints
+# skipped, a result waiting for room, exit 74, the resume (about 15 s).
+diffpool_add_runner_test(storage_full test_storage_full.py LABELS "runner;resume" TIMEOUT 600)
+set_tests_properties(storage_full PROPERTIES SKIP_RETURN_CODE 77)
 # Stored test predictions against every reported accuracy, under each protocol (MUTAG, a few epochs).
 diffpool_add_runner_test(stored_predictions test_predictions.py LABELS "runner;results" TIMEOUT 600)
 # The CUDA backend module is loaded on first use only: a CPU `diffpool train` maps no CUDA library,

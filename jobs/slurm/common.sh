@@ -135,7 +135,8 @@ diffpool_verify_done() {
 }
 
 # Ends the job after the step: requeues it when the ranks stopped (75) after a requeue signal;
-# otherwise exits with the step's code (0 done, 3 some jobs failed, 2 input error, 1 internal).
+# otherwise exits with the step's code (0 done, 3 some jobs failed, 74 no room for results, 2 input
+# error, 1 internal).
 # With the experiment file as argument, an exit code 0 is checked with diffpool_verify_done.
 diffpool_finish() {
   diffpool_log "step exited with $DIFFPOOL_STEP_RC"
@@ -143,6 +144,9 @@ diffpool_finish() {
     diffpool_verify_done "$1"
   fi
   local rc="$DIFFPOOL_STEP_RC"
+  if [[ "$rc" -eq 74 ]]; then
+    diffpool_log "the output's file system is full or over its quota: free space, then resubmit the same command to resume"
+  fi
   if [[ "$rc" -eq 75 ]]; then
     local on=" ${DIFFPOOL_REQUEUE_ON:-USR1} "
     if [[ "${DIFFPOOL_REQUEUE:-1}" == 1 && -n "${SLURM_JOB_ID:-}" && -n "$diffpool_stop_signal" &&
