@@ -817,34 +817,30 @@ Dataset Location::write_string_values(std::string_view path, const std::vector<s
 // ---------------------------------------------------------------------------------------------
 // File.
 
-File File::create(const std::filesystem::path& path, std::size_t user_block_bytes) {
-  const Quiet quiet;
+namespace {
+// H5Fcreate of `path` with a user block of that many bytes (0: none) and these access properties.
+hid_t create_file(const std::filesystem::path& path, std::size_t user_block_bytes, hid_t access_properties) {
   Handle fcpl;
-  hid_t creation_properties = H5P_DEFAULT;
   if (user_block_bytes > 0) {
     fcpl = Handle(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
     if (!fcpl || H5Pset_userblock(fcpl.id(), user_block_bytes) < 0) throw_file_error(OpenMode::create, path);
-    creation_properties = fcpl.id();
   }
-  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, creation_properties, H5P_DEFAULT);
+  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl ? fcpl.id() : H5P_DEFAULT, access_properties);
   if (id < 0) throw_file_error(OpenMode::create, path);
-  return File(Handle(id, H5Fclose), path);
+  return id;
+}
+}  // namespace
+
+File File::create(const std::filesystem::path& path, std::size_t user_block_bytes) {
+  const Quiet quiet;
+  return File(Handle(create_file(path, user_block_bytes, H5P_DEFAULT), H5Fclose), path);
 }
 
 File File::create_in_memory(const std::filesystem::path& name, std::size_t user_block_bytes) {
   const Quiet quiet;
-  Handle fcpl;
-  hid_t creation_properties = H5P_DEFAULT;
-  if (user_block_bytes > 0) {
-    fcpl = Handle(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
-    if (!fcpl || H5Pset_userblock(fcpl.id(), user_block_bytes) < 0) throw_file_error(OpenMode::create, name);
-    creation_properties = fcpl.id();
-  }
   Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   if (!fapl || H5Pset_fapl_core(fapl.id(), std::size_t{1} << 20, false) < 0) throw_file_error(OpenMode::create, name);
-  const hid_t id = H5Fcreate(name.c_str(), H5F_ACC_TRUNC, creation_properties, fapl.id());
-  if (id < 0) throw_file_error(OpenMode::create, name);
-  return File(Handle(id, H5Fclose), name);
+  return File(Handle(create_file(name, user_block_bytes, fapl.id()), H5Fclose), name);
 }
 
 std::vector<char> File::image() {
