@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "engine/core/error.hpp"
+#include "results/atomic_file.hpp"
 #include "results/report.hpp"
 #include "runner/blas_environment.hpp"
 #include "runner/build_info.hpp"
@@ -157,6 +158,9 @@ int main(int argc, char** argv) {
   } catch (const diffpool::InputError& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return diffpool::kExitInput;
+  } catch (const diffpool::StorageFullError& e) {  // merge's summary, report's CSV
+    fmt::print(stderr, "error: {}; free space, then run the same command again\n", e.what());
+    return diffpool::kExitStorageFull;
   } catch (const std::filesystem::filesystem_error& e) {
     // A path the user gave that cannot be made or read (a folder under /proc, below a file, a
     // name longer than the file system allows): bad input, naming the path and the reason.

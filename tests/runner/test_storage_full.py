@@ -2,7 +2,7 @@
 room are skipped while training goes on; a finished job waits for room to write its result
 (output.storage_wait_seconds); when none comes the run stops with exit 74, no job counted as failed
 and no temporary file left, and the rerun after freeing space resumes and finishes with exactly the
-results of a run that never lacked space. The file system is a small tmpfs mounted by this test
+results of a run that never lacked space; `--summary-only` and `merge` without room exit 74 too. The file system is a small tmpfs mounted by this test
 (root; exit 77, skipped, where mounting is not allowed)."""
 import os
 import shutil
@@ -99,6 +99,17 @@ def main():
         os.remove(ballast)
         run(out, extra=[*FOLD, "--summary-only"])
         compare_dirs(reference, out, "the summary written after freeing space")
+
+        # 4. merge without room for the merged summary: exit 74 naming it, nothing written.
+        ballast = fill(mount, 4 * 1024)
+        merged = os.path.join(mount, "merged")
+        p = subprocess.run([DIFFPOOL, "merge", out, "--out", merged], env=ENV, capture_output=True, text=True)
+        text = p.stdout + p.stderr
+        expect(p.returncode == 74, f"merge without room exited {p.returncode}, not 74", text)
+        expect("no space left on device" in text and "free space" in text, "merge does not say what is wrong", text)
+        expect(not os.path.exists(os.path.join(merged, "summary.h5")), "merge wrote a summary without room", text)
+        expect(leftovers(merged) == [] if os.path.isdir(merged) else True, "merge left temporary files", text)
+        os.remove(ballast)
         print("ok: checkpoints skipped without room, results waited for space, exit 74 and a clean resume")
     finally:
         subprocess.run(["umount", mount], capture_output=True)
