@@ -278,7 +278,7 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
         const bool written = write_boundary_checkpoint(trainer.state());
         outcome.status = JobOutcome::Status::interrupted;
         append_log(log_path, fmt::format("stopped by {} after epoch {}; {} ({})", stopped_by(), trainer.epoch(),
-                                         written ? std::string("checkpointed") : checkpointed(false, 0), iso_time_now()));
+                                         checkpointed(written, trainer.epoch()), iso_time_now()));
         return outcome;
       }
       // A stop in the middle of an epoch keeps the state of its start (the parameters are then
