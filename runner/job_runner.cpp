@@ -119,7 +119,7 @@ std::vector<int64_t> first_graphs(const std::vector<int64_t>& ids, int max_graph
 // hours is not lost to a full disk or quota that someone frees meanwhile. Returns "" once written,
 // else why not (the wait ran out, or the run is stopping).
 std::string write_result_waiting_for_space(const JobContext& ctx, const std::string& id, const JobRecord& record,
-                                           const fs::path& log_path) {
+                                           const fs::path& log_path, EpochProgress progress) {
   using Clock = std::chrono::steady_clock;
   const int wait_seconds = ctx.plan->base.output.storage_wait_seconds;
   const auto deadline = Clock::now() + std::chrono::seconds(wait_seconds);
@@ -131,10 +131,13 @@ std::string write_result_waiting_for_space(const JobContext& ctx, const std::str
       return {};
     } catch (const StorageFullError& e) {
       if (Clock::now() >= deadline) return e.what();
-      if (!std::exchange(said, true))
+      if (!std::exchange(said, true)) {
         report_problem(log_path, fmt::format("job {}: {}; waiting up to {} s for space (output.storage_wait_seconds), "
                                              "trying again every {} s",
                                              id, e.what(), wait_seconds, retry_every.count()));
+        progress.waiting_for_space = true;  // for the progress line
+        if (ctx.on_epoch) ctx.on_epoch(progress);
+      }
       const auto retry_at = std::min(deadline, Clock::now() + retry_every);
       while (Clock::now() < retry_at) {
         if (ctx.should_stop && ctx.should_stop()) return std::string(e.what()) + " (the run is stopping)";
@@ -344,7 +347,7 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
 
     record.wall_seconds = previous_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     record.finished_at = iso_time_now();
-    if (const std::string why = write_result_waiting_for_space(ctx, id, record, log_path); !why.empty()) {
+    if (const std::string why = write_result_waiting_for_space(ctx, id, record, log_path, progress); !why.empty()) {
       outcome.status = JobOutcome::Status::storage_full;
       outcome.reason = why;
       append_log(log_path, fmt::format("stopped: its result could not be written: {}; the rerun resumes from its last "

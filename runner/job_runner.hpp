@@ -45,6 +45,7 @@ struct EpochProgress {
   int epoch = 0;                      // epochs done
   int epochs = 0;                     // configured
   int resumed_epoch = 0;              // the epochs its checkpoint held when this run took the job up
+  bool waiting_for_space = false;     // trained, and waiting for room to write its result
   int earliest_last_epoch = 0;        // with early stopping, possibly fewer than `epochs`
   double shortest_epoch_seconds = 0;  // the job's fastest pace so far (wall seconds per epoch); 0: not known yet
 };

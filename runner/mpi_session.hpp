@@ -33,6 +33,7 @@ struct MessageHeader {
   int32_t epochs = 0;
   int32_t last_epoch = 0;
   int32_t resumed_epoch = 0;  // progress: the epochs a resumed job had before this run
+  int32_t waiting_for_space = 0;  // progress: 1 when the job waits for room to write its result
   double validation_accuracy = 0;
   double test_accuracy = 0;
   double seconds = 0;

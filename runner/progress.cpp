@@ -34,12 +34,13 @@ void Progress::started(int64_t job, double cost) {
   running_[job] = Running{cost, 0};
 }
 
-void Progress::epoch(int64_t job, int epoch, int epochs, int resumed_epoch) {
+void Progress::epoch(int64_t job, int epoch, int epochs, int resumed_epoch, bool waiting_for_space) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = running_.find(job);
   if (it == running_.end() || epochs <= 0) return;
   it->second.fraction = static_cast<double>(epoch) / epochs;
   it->second.resumed = std::clamp(static_cast<double>(resumed_epoch) / epochs, 0.0, 1.0);
+  it->second.waiting_for_space = waiting_for_space;
 }
 
 void Progress::finished(int64_t job, bool failed) {
@@ -63,7 +64,9 @@ void Progress::interrupted(int64_t job) {
 std::string Progress::status() const {
   const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
   double cost_now = cost_done_, cost_this_run = cost_done_this_run_;
+  int64_t waiting = 0;
   for (const auto& [job, r] : running_) {
+    waiting += r.waiting_for_space ? 1 : 0;
     cost_now += r.cost * std::max(r.fraction, r.resumed);
     cost_this_run += r.cost * std::max(0.0, r.fraction - r.resumed);
   }
@@ -74,8 +77,9 @@ std::string Progress::status() const {
   const double remaining = cost_total_ - cost_now;
   const double eta = rate > 0 ? remaining / rate : -1;
   const double per_minute = elapsed > 0 ? 60.0 * static_cast<double>(done_this_run_) / elapsed : 0;
-  return fmt::format("jobs {}/{} done, {} running, {} failed | {:.1f} jobs/min | elapsed {} | ETA {}", done_, total_,
-                     running_.size(), failed_, per_minute, duration_text(elapsed),
+  return fmt::format("jobs {}/{} done, {} running{}, {} failed | {:.1f} jobs/min | elapsed {} | ETA {}", done_, total_,
+                     running_.size(), waiting > 0 ? fmt::format(" ({} waiting for space)", waiting) : "", failed_,
+                     per_minute, duration_text(elapsed),
                      done_ + failed_ >= total_ ? "0s" : duration_text(eta));
 }
 

@@ -24,8 +24,9 @@ class Progress {
   void started(int64_t job, double cost);
   // `resumed_epoch`: the epochs the job's checkpoint held when this run took it up. They count as
   // done, but not towards this run's pace: a job resumed at epoch 800 of 1000 is not 80% done in
-  // its first second.
-  void epoch(int64_t job, int epoch, int epochs, int resumed_epoch = 0);
+  // its first second. `waiting_for_space`: the job has trained and waits for room to write its
+  // result (output.storage_wait_seconds); the status line counts such jobs.
+  void epoch(int64_t job, int epoch, int epochs, int resumed_epoch = 0, bool waiting_for_space = false);
   void finished(int64_t job, bool failed);
   void interrupted(int64_t job);
   // Prints an event line (clearing the live line first).
@@ -48,6 +49,7 @@ class Progress {
     double cost = 1;
     double fraction = 0;  // of the job's epochs, done
     double resumed = 0;   // of them, done before this run
+    bool waiting_for_space = false;
   };
   mutable std::mutex mutex_;
   int64_t total_, done_, failed_ = 0, done_this_run_ = 0;

@@ -79,6 +79,7 @@ class LocalWorker {
   explicit LocalWorker(const JobContext& base) : context_(base) {
     context_.on_epoch = [this](const EpochProgress& p) {
       resumed_epoch_.store(p.resumed_epoch);
+      waiting_for_space_.store(p.waiting_for_space);
       epoch_.store(p.epoch);
       epochs_.store(p.epochs);
     };
@@ -101,6 +102,7 @@ class LocalWorker {
     job_ = std::make_pair(job, point);
     epoch_.store(0);
     resumed_epoch_.store(0);
+    waiting_for_space_.store(false);
     cv_.notify_all();
   }
   std::optional<std::pair<JobSpec, JobOutcome>> take_result() {
@@ -113,6 +115,7 @@ class LocalWorker {
   int epoch() const { return epoch_.load(); }
   int epochs() const { return epochs_.load(); }
   int resumed_epoch() const { return resumed_epoch_.load(); }
+  bool waiting_for_space() const { return waiting_for_space_.load(); }
   // Sleeps until the running job has a result or `timeout` has passed.
   void wait_for_result(std::chrono::microseconds timeout) {
     std::unique_lock<std::mutex> lock(mutex_);
@@ -146,6 +149,7 @@ class LocalWorker {
   std::optional<std::pair<JobSpec, JobOutcome>> result_;
   bool running_ = false, quit_ = false;
   std::atomic<int> epoch_{0}, epochs_{0}, resumed_epoch_{0};
+  std::atomic<bool> waiting_for_space_{false};
   std::thread thread_;
 };
 
@@ -334,7 +338,8 @@ class Master {
       switch (m->tag) {
         case Tag::request: idle_workers_.push_back(m->source); break;
         case Tag::progress: {
-          progress_.epoch(m->header.job, m->header.epoch, m->header.epochs, m->header.resumed_epoch);
+          progress_.epoch(m->header.job, m->header.epoch, m->header.epochs, m->header.resumed_epoch,
+                          m->header.waiting_for_space != 0);
           auto running = worker_job_.find(m->source);
           if (running != worker_job_.end() && running->second.job == m->header.job) {
             JobEndForecast& f = running->second.forecast.emplace();
@@ -371,7 +376,8 @@ class Master {
       record_outcome(r->first, r->second, 0);
       local_job_ = -1;
     }
-    if (local_job_ >= 0) progress_.epoch(local_job_, local_.epoch(), local_.epochs(), local_.resumed_epoch());
+    if (local_job_ >= 0)
+      progress_.epoch(local_job_, local_.epoch(), local_.epochs(), local_.resumed_epoch(), local_.waiting_for_space());
     return activity;
   }
 
@@ -551,7 +557,7 @@ void run_worker(const ExperimentPlan& plan, const MpiSession& mpi, JobContext co
   auto last_progress = Clock::now() - std::chrono::seconds(1);
   context.on_epoch = [&](const EpochProgress& p) {
     const auto now = Clock::now();
-    if (now - last_progress < std::chrono::milliseconds(500)) return;
+    if (!p.waiting_for_space && now - last_progress < std::chrono::milliseconds(500)) return;
     last_progress = now;
     MessageHeader h;
     h.job = current;
@@ -559,6 +565,7 @@ void run_worker(const ExperimentPlan& plan, const MpiSession& mpi, JobContext co
     h.epochs = p.epochs;
     h.last_epoch = p.earliest_last_epoch;
     h.resumed_epoch = p.resumed_epoch;
+    h.waiting_for_space = p.waiting_for_space ? 1 : 0;
     h.seconds = p.shortest_epoch_seconds;
     mpi.send(0, Tag::progress, h);
   };

@@ -55,14 +55,15 @@ def main():
         # 1. No room, and none comes: exit 74 after the wait, nothing failed, nothing half-written.
         out = os.path.join(mount, "out")
         ballast = fill(mount, ROOM)
-        p = run(out, extra=[*FOLD, "--set", "output.storage_wait_seconds=2"], check=False, timeout=300)
+        p = run(out, extra=[*FOLD, "--set", "output.storage_wait_seconds=3"], check=False, timeout=300)
         text = p.stdout + p.stderr
         expect(p.returncode == 74, f"a run without room exited {p.returncode}, not 74", text)
         expect("checkpoint of epoch 1 not written" in text and "training goes on" in text,
                "the skipped checkpoint is not said", text)
         expect("no space left on device" in text and os.path.join(out, "jobs") in text,
                "the message does not say which folder has no room", text)
-        expect("waiting up to 2 s for space" in text, "the wait for space is not said", text)
+        expect("waiting up to 3 s for space" in text, "the wait for space is not said", text)
+        expect("1 running (1 waiting for space)" in text, "the progress line does not show the wait", text)
         expect("Free space, then run the same command again to resume" in text, "what to do is not said", text)
         expect("FAILED" not in text and not os.listdir(os.path.join(out, "failed")),
                "a job without room for its result was counted as failed", text)

@@ -1,6 +1,7 @@
 // output.progress: which progress display rank 0 chooses, and that the setting is parsed with its
 // place in the file and leaves the experiment's identity alone (it does not change results); the
-// ETA of a resumed job takes its pace from this run's epochs only.
+// ETA of a resumed job takes its pace from this run's epochs only, and jobs waiting for room to
+// write their results are counted.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -89,6 +90,24 @@ TEST(ProgressDisplay, AResumedJobsEarlierEpochsAreNotThisRunsPace) {
   const std::string line = testing::internal::GetCapturedStdout();
   EXPECT_LT(eta_seconds(line), eta_seconds(resumed)) << line;
   EXPECT_NE(line.find("jobs 0/1 done, 1 running"), std::string::npos) << line;
+}
+
+// A job that has trained and waits for room to write its result is said so on the status line.
+TEST(ProgressDisplay, AJobWaitingForSpaceIsCounted) {
+  Progress progress(2, 0, 2.0, 1, false);
+  progress.started(0, 1.0);
+  progress.started(1, 1.0);
+  progress.epoch(0, 10, 10, 0, true);
+  progress.epoch(1, 3, 10);
+  testing::internal::CaptureStdout();
+  progress.tick(true);
+  std::string line = testing::internal::GetCapturedStdout();
+  EXPECT_NE(line.find("jobs 0/2 done, 2 running (1 waiting for space), 0 failed"), std::string::npos) << line;
+  progress.finished(0, false);
+  testing::internal::CaptureStdout();
+  progress.tick(true);
+  line = testing::internal::GetCapturedStdout();
+  EXPECT_EQ(line.find("waiting for space"), std::string::npos) << line;
 }
 
 }  // namespace
