@@ -62,6 +62,10 @@ void write_atomically(const std::filesystem::path& final_path,
   const std::filesystem::path temporary = atomic_temporary_path(final_path);
   std::filesystem::path directory = final_path.parent_path();
   if (directory.empty()) directory = ".";
+  const auto remove_temporary = [&] {
+    std::error_code ignored;
+    std::filesystem::remove(temporary, ignored);
+  };
   try {
     write(temporary);
     fsync_path(temporary, false, "file");
@@ -70,19 +74,14 @@ void write_atomically(const std::filesystem::path& final_path,
                               std::strerror(errno)));
     }
     fsync_path(directory, true, "directory");
-  } catch (const StorageFullError&) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);
-    throw;
   } catch (const std::exception& e) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);
+    remove_temporary();
+    if (dynamic_cast<const StorageFullError*>(&e) != nullptr) throw;
     const std::string cause = storage_full_cause(e.what(), directory);
     if (cause.empty()) throw;
     throw StorageFullError(fmt::format("cannot write '{}': {}", final_path.string(), cause));
   } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);
+    remove_temporary();
     throw;
   }
 }
