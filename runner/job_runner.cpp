@@ -50,6 +50,48 @@ void OutputLayout::create() const {
   }
 }
 
+void write_experiment_files(const ExperimentPlan& plan, const OutputLayout& layout) {
+  // Atomic: runs of other folds of the experiment (evaluation.only_folds, e.g. the tasks of a job
+  // array) may start at the same moment and read the id while it is written.
+  write_text_file_atomically(layout.root / "experiment.id", fmt::format("{} {}\n", plan.experiment_id, plan.base.name));
+  YAML::Emitter e;
+  e << plan.base.document;
+  write_text_file_atomically(layout.root / "experiment.yaml",
+                             fmt::format("# the experiment as run (overrides applied)\n{}\n", e.c_str()));
+}
+
+bool restore_output_layout(const ExperimentPlan& plan, const OutputLayout& layout) {
+  std::error_code error;
+  std::vector<fs::path> missing;
+  for (const fs::path& p : {layout.root, layout.jobs(), layout.checkpoints(), layout.logs(), layout.failed(),
+                            layout.root / "experiment.id", layout.root / "experiment.yaml"})
+    if (!fs::exists(p, error)) missing.push_back(p);
+  if (missing.empty()) return false;
+  for (const fs::path& p : {layout.jobs(), layout.checkpoints(), layout.logs(), layout.failed()})
+    fs::create_directories(p, error);  // a folder that cannot be made shows in the write that needs it
+  try {
+    write_experiment_files(plan, layout);
+  } catch (const std::exception&) {  // likewise: the job's own write names the problem
+  }
+  static std::atomic<bool> said{false};
+  if (!said.exchange(true)) {
+    const std::string root = escape_unprintable(layout.root.string());
+    std::string what = fmt::format("the output folder '{}' was", root);
+    if (missing.front() != layout.root) {
+      std::vector<std::string> names;
+      for (const fs::path& p : missing) names.push_back(p.filename().string());
+      what = fmt::format("{} in the output folder '{}' {}", fmt::join(names, ", "), root, names.size() > 1 ? "were" : "was");
+    }
+    fmt::print(stderr,
+               "warning: {} deleted while the experiment ran (a scratch file system's purge, or a removal by hand?); "
+               "recreated, so that the results of the jobs still running are kept. Job files written before then are "
+               "gone if they were deleted too: the summary counts those jobs as not done, and running the same command "
+               "again runs them again\n",
+               what);
+  }
+  return true;
+}
+
 const GraphDataset& DatasetCache::get(const DatasetSettings& settings) {
   DatasetOptions options = settings.options;
   options.data_dir = resolve_data_dir(options.data_dir);
@@ -114,6 +156,21 @@ std::vector<int64_t> first_graphs(const std::vector<int64_t>& ids, int max_graph
   return std::vector<int64_t>(ids.begin(), ids.begin() + max_graphs);
 }
 
+// Runs `write` (a write into the output folder) with the folder restored first if a purge took it;
+// a write that fails because the folder went away during it is tried once more after restoring it.
+template <class Write>
+void write_keeping_output_folder(const JobContext& ctx, Write&& write) {
+  restore_output_layout(*ctx.plan, ctx.layout);
+  try {
+    write();
+  } catch (const StorageFullError&) {
+    throw;
+  } catch (const std::exception&) {
+    if (!restore_output_layout(*ctx.plan, ctx.layout)) throw;
+    write();
+  }
+}
+
 // Writes the job's result; while the file system has no room for it, says so once (stderr and the
 // job's log) and tries again every few seconds for output.storage_wait_seconds, so that a job of
 // hours is not lost to a full disk or quota that someone frees meanwhile. Returns "" once written,
@@ -126,7 +183,7 @@ std::string write_result_waiting_for_space(const JobContext& ctx, const std::str
   const auto retry_every = std::chrono::seconds(std::clamp(wait_seconds / 10, 1, 10));
   for (bool said = false;;) {
     try {
-      write_job_record(ctx.layout.job_file(id), record);
+      write_keeping_output_folder(ctx, [&] { write_job_record(ctx.layout.job_file(id), record); });
       if (said) append_log(log_path, fmt::format("result written after waiting for space ({})", iso_time_now()));
       return {};
     } catch (const StorageFullError& e) {
@@ -248,7 +305,7 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
       c.epochs = record.epochs;
       c.wall_seconds = previous_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       try {
-        write_checkpoint(ctx.layout.checkpoint_file(id), c);
+        write_keeping_output_folder(ctx, [&] { write_checkpoint(ctx.layout.checkpoint_file(id), c); });
         return true;
       } catch (const StorageFullError& e) {
         if (!std::exchange(checkpoint_space_said, true))
@@ -290,6 +347,7 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
       try {
         EpochMetrics m = trainer.run_epoch(ctx.should_stop);
         record.epochs.push_back(m);
+        restore_output_layout(plan, ctx.layout);  // a purge under a long run: noticed within an epoch
         append_log(log_path, epoch_line(m, training.epochs));
       } catch (const Interrupted&) {
         record.epochs.resize(static_cast<std::size_t>(boundary.epoch));
@@ -381,6 +439,7 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
   outcome.status = JobOutcome::Status::failed;
   outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   try {
+    restore_output_layout(plan, ctx.layout);
     append_log(log_path, fmt::format("failed: {} ({})", outcome.reason, iso_time_now()));
     std::ofstream out(ctx.layout.failure_file(id));
     out << fmt::format("job {}\nphase {}\npoint {} {}\nfold {}\nrepeat {}\nhost {} rank {}\ntime {}\nreason {}\n", id,

@@ -40,6 +40,16 @@ struct OutputLayout {
   void create() const;
 };
 
+// experiment.id and experiment.yaml of the plan, written atomically into the layout's root.
+void write_experiment_files(const ExperimentPlan& plan, const OutputLayout& layout);
+
+// Puts back what a scratch purge (or an `rm -r`) took from the output folder of a running
+// experiment: its folders, experiment.id and experiment.yaml (what is still there is left as it
+// is). Returns whether anything was missing; the first time per process it also says on stderr
+// that results written before are gone and that a rerun runs those jobs again. Cheap when nothing
+// is missing (a few stat calls): the job runner asks after every epoch and before every write.
+bool restore_output_layout(const ExperimentPlan& plan, const OutputLayout& layout);
+
 // A job's progress after one of its epochs, and what it says of when the job can end.
 struct EpochProgress {
   int epoch = 0;                      // epochs done

@@ -45,13 +45,7 @@ void prepare_output(const ExperimentPlan& plan, const OutputLayout& layout, bool
   }
   if (create_layout) layout.create();
   else fs::create_directories(layout.root);
-  // Written atomically: runs of other folds of the experiment (evaluation.only_folds, e.g. the
-  // tasks of a job array) may start at the same moment and read the id while it is written.
-  write_text_file_atomically(id_file, fmt::format("{} {}\n", plan.experiment_id, plan.base.name));
-  YAML::Emitter e;
-  e << plan.base.document;
-  write_text_file_atomically(layout.root / "experiment.yaml",
-                             fmt::format("# the experiment as run (overrides applied)\n{}\n", e.c_str()));
+  write_experiment_files(plan, layout);
 }
 
 // Fail before any work starts: every dataset loads and every sweep point builds a valid model.
@@ -126,9 +120,10 @@ int run_experiment_command(int* argc, char*** argv, const RunCommandOptions& opt
   context.host = host_name();
 
   FarmEnd end = FarmEnd::finished;
+  std::vector<std::string> completed;  // by this run
   if (!options.summary_only) {
     if (root) {
-      end = run_master(*plan, layout, mpi, context, options.verbose);
+      end = run_master(*plan, layout, mpi, context, options.verbose, &completed);
     } else {
       run_worker(*plan, mpi, context);
       return stop_requested() ? kExitStopped : kExitCompleted;
@@ -148,10 +143,19 @@ int run_experiment_command(int* argc, char*** argv, const RunCommandOptions& opt
     return kExitStopped;
   }
   try {
+    restore_output_layout(*plan, layout);
     ExperimentSummary summary = build_summary(*plan, layout, mpi.size(), backend->description());
     write_summary(layout.root / "summary.h5", summary);
     write_summary_csv(layout.root / "summary.csv", summary);
     fmt::print("{}", format_summary(summary));
+    std::vector<std::string> gone;  // completed by this run, and its result file deleted since
+    for (const std::string& id : completed)
+      if (job_file_state(layout.job_file(id)) != StoredFile::intact) gone.push_back(id);
+    if (!gone.empty())
+      fmt::print("warning: {} job{} this run completed {} no result file in {} any more (deleted after being written: "
+                 "a scratch purge?): {}. Run the same command again to run {} again\n",
+                 gone.size(), gone.size() == 1 ? "" : "s", gone.size() == 1 ? "has" : "have",
+                 escape_unprintable(layout.jobs().string()), fmt::join(gone, ", "), gone.size() == 1 ? "it" : "them");
     fmt::print("results: {} (summary.h5, summary.csv, jobs/*.h5, logs/)\n", layout.root.string());
     return summary.jobs_failed > 0 || summary.jobs_completed < summary.jobs_total ? kExitJobsFailed : kExitCompleted;
   } catch (const StorageFullError& e) {

@@ -220,6 +220,9 @@ class Master {
     return stopping_ || any_interrupted_ ? FarmEnd::stopped : FarmEnd::finished;
   }
 
+  // The ids of the jobs this run completed, in the order they ended.
+  const std::vector<std::string>& completed() const { return completed_; }
+
   // The ranks lost during the run (silent longer than the heartbeat timeout), in order.
   const std::set<int>& lost() const { return lost_; }
 
@@ -385,6 +388,7 @@ class Master {
     switch (o.status) {
       case JobOutcome::Status::completed:
         scheduler_.complete(j.index, o.validation_accuracy);
+        completed_.push_back(o.job_id);
         progress_.finished(j.index, false);
         break;
       case JobOutcome::Status::failed:
@@ -490,16 +494,18 @@ class Master {
   IdleWait idle_;
   int64_t naps_ = 0;  // sleeps between looks, printed with the scheduler's CPU time
   bool any_interrupted_ = false;
+  std::vector<std::string> completed_;  // ids of the jobs completed in this run
   bool storage_full_ = false;  // a job's result found no room: the run stops with kExitStorageFull
 };
 
 }  // namespace
 
 FarmEnd run_master(const ExperimentPlan& plan, const OutputLayout& layout, const MpiSession& mpi, JobContext context,
-                   bool verbose) {
+                   bool verbose, std::vector<std::string>* completed) {
   std::vector<std::string> hosts = mpi.gather(context.host);  // with run_worker's
   Master master(plan, layout, mpi, std::move(context), verbose, std::move(hosts));
   const FarmEnd end = master.run();
+  if (completed) *completed = master.completed();
   if (master.lost().empty()) return end;
   // MPI_Finalize would wait for the lost ranks forever: end every rank now, with the requeue status.
   fmt::print("stopped: rank{} {} lost; finished jobs are saved in {}, the other running ones were checkpointed. Run the same "

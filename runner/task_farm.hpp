@@ -16,9 +16,10 @@ enum class FarmEnd {
 };
 
 // Rank 0: schedules the plan's jobs over all ranks (itself included) until they are finished or a
-// stop signal arrives. `verbose` also logs every assignment.
+// stop signal arrives. `verbose` also logs every assignment. `completed`, if given, receives the ids
+// of the jobs this run completed (whose result files the caller can check are still there).
 FarmEnd run_master(const ExperimentPlan& plan, const OutputLayout& layout, const MpiSession& mpi, JobContext context,
-                   bool verbose);
+                   bool verbose, std::vector<std::string>* completed = nullptr);
 
 // Ranks 1..n-1: run the jobs rank 0 assigns until it shuts them down.
 void run_worker(const ExperimentPlan& plan, const MpiSession& mpi, JobContext context);

@@ -38,6 +38,17 @@ def start(out, ranks=None, extra=()):
                             text=True, start_new_session=True)
 
 
+def read_until(proc, marker, timeout):
+    """The output of a started run up to the first line containing `marker` (or its end, or the timeout)."""
+    seen, deadline = "", time.time() + timeout
+    while marker not in seen and time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen += line
+    return seen
+
+
 def job_files(out):
     d = os.path.join(out, "jobs")
     return sorted(f for f in os.listdir(d) if f.endswith(".h5")) if os.path.isdir(d) else []

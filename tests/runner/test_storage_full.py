@@ -9,9 +9,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
-from common import ENV, TINY, DIFFPOOL, compare_dirs, job_files, readable, run, start
+from common import ENV, TINY, DIFFPOOL, compare_dirs, job_files, readable, read_until, run, start
 
 FOLD = ["--set", "evaluation.only_folds=[0]", "--set", "output.progress=plain", "--set", "output.progress_seconds=1"]
 # Room for experiment.yaml, experiment.id and the job logs, none for a checkpoint (about 190 KB for
@@ -73,12 +72,7 @@ def main():
 
         # 2. No room until someone frees it: the finished job waits, then its result is written.
         proc = start(out, extra=[*FOLD, "--set", "output.storage_wait_seconds=120"])
-        seen, deadline = "", time.time() + 120
-        while "waiting up to 120 s for space" not in seen and time.time() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            seen += line
+        seen = read_until(proc, "waiting up to 120 s for space", 120)
         expect("waiting up to 120 s for space" in seen, "the run did not wait for space", seen)
         os.remove(ballast)
         rest, _ = proc.communicate(timeout=300)
