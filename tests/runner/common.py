@@ -1,7 +1,6 @@
 """Helpers of the runner tests (run with Debian's /usr/bin/python3; h5py and numpy installed)."""
 import math
 import os
-import signal
 import subprocess
 import sys
 import time

@@ -9,7 +9,6 @@ import sys
 import tempfile
 
 import h5py
-import numpy as np
 
 from common import DIFFPOOL, ENV, SOURCE_DIR, run, summary_content
 

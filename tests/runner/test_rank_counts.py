@@ -2,7 +2,6 @@
 holdout and the nested protocol (whose retraining waits for its fold's selection)."""
 import os
 import shutil
-import sys
 import tempfile
 
 from common import compare_dirs, run

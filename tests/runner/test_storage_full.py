@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 
-from common import ENV, TINY, DIFFPOOL, compare_dirs, job_files, readable, read_until, run, start
+from common import ENV, DIFFPOOL, compare_dirs, job_files, readable, read_until, run, start
 
 FOLD = ["--set", "evaluation.only_folds=[0]", "--set", "output.progress=plain", "--set", "output.progress_seconds=1"]
 # Room for experiment.yaml, experiment.id and the job logs, none for a checkpoint (about 190 KB for
