@@ -156,11 +156,13 @@ std::vector<int64_t> first_graphs(const std::vector<int64_t>& ids, int max_graph
   return std::vector<int64_t>(ids.begin(), ids.begin() + max_graphs);
 }
 
-// Runs `write` (a write into the output folder) with the folder restored first if a purge took it;
-// a write that fails because the folder went away during it is tried once more after restoring it.
+// Runs `write` (a write into `folder` of the output) with the output folder restored first if a
+// purge took the folder; a write that fails because the folder went away during it is tried once
+// more after restoring it. One stat call when nothing is missing.
 template <class Write>
-void write_keeping_output_folder(const JobContext& ctx, Write&& write) {
-  restore_output_layout(*ctx.plan, ctx.layout);
+void write_keeping_output_folder(const JobContext& ctx, const fs::path& folder, Write&& write) {
+  std::error_code error;
+  if (!fs::is_directory(folder, error)) restore_output_layout(*ctx.plan, ctx.layout);
   try {
     write();
   } catch (const StorageFullError&) {
@@ -183,7 +185,7 @@ std::string write_result_waiting_for_space(const JobContext& ctx, const std::str
   const auto retry_every = std::chrono::seconds(std::clamp(wait_seconds / 10, 1, 10));
   for (bool said = false;;) {
     try {
-      write_keeping_output_folder(ctx, [&] { write_job_record(ctx.layout.job_file(id), record); });
+      write_keeping_output_folder(ctx, ctx.layout.jobs(), [&] { write_job_record(ctx.layout.job_file(id), record); });
       if (said) append_log(log_path, fmt::format("result written after waiting for space ({})", iso_time_now()));
       return {};
     } catch (const StorageFullError& e) {
@@ -305,7 +307,8 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
       c.epochs = record.epochs;
       c.wall_seconds = previous_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       try {
-        write_keeping_output_folder(ctx, [&] { write_checkpoint(ctx.layout.checkpoint_file(id), c); });
+        write_keeping_output_folder(ctx, ctx.layout.checkpoints(),
+                                    [&] { write_checkpoint(ctx.layout.checkpoint_file(id), c); });
         return true;
       } catch (const StorageFullError& e) {
         if (!std::exchange(checkpoint_space_said, true))
@@ -332,6 +335,7 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
     // quarter of a second (single epochs are noisy, and the first ones can be slower than the rest);
     // 0, unknown, before the first stretch has passed.
     auto stretch_start = std::chrono::steady_clock::now();
+    auto layout_checked = stretch_start;
     int stretch_epochs = 0;
     while (!trainer.finished()) {
       if (ctx.should_stop && ctx.should_stop()) {
@@ -347,7 +351,12 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
       try {
         EpochMetrics m = trainer.run_epoch(ctx.should_stop);
         record.epochs.push_back(m);
-        restore_output_layout(plan, ctx.layout);  // a purge under a long run: noticed within an epoch
+        // A purge under a long run is noticed within a minute, not at the next write (a few stat
+        // calls: on a parallel file system each asks its metadata server, so not every epoch).
+        if (const auto now = std::chrono::steady_clock::now(); now - layout_checked >= std::chrono::seconds(60)) {
+          restore_output_layout(plan, ctx.layout);
+          layout_checked = now;
+        }
         append_log(log_path, epoch_line(m, training.epochs));
       } catch (const Interrupted&) {
         record.epochs.resize(static_cast<std::size_t>(boundary.epoch));

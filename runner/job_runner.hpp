@@ -46,8 +46,9 @@ void write_experiment_files(const ExperimentPlan& plan, const OutputLayout& layo
 // Puts back what a scratch purge (or an `rm -r`) took from the output folder of a running
 // experiment: its folders, experiment.id and experiment.yaml (what is still there is left as it
 // is). Returns whether anything was missing; the first time per process it also says on stderr
-// that results written before are gone and that a rerun runs those jobs again. Cheap when nothing
-// is missing (a few stat calls): the job runner asks after every epoch and before every write.
+// that results written before are gone and that a rerun runs those jobs again. A few stat calls
+// when nothing is missing: the job runner asks once a minute between epochs, and whenever the
+// folder a write goes to is missing.
 bool restore_output_layout(const ExperimentPlan& plan, const OutputLayout& layout);
 
 // A job's progress after one of its epochs, and what it says of when the job can end.
