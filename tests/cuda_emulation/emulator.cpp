@@ -504,6 +504,7 @@ cudaError_t cudaMalloc(void** ptr, std::size_t bytes) {
   if (!p) return emu::set_error(cudaErrorMemoryAllocation, "cudaMalloc");
   std::memset(p, 0xFF, bytes);
   emulator().allocations[reinterpret_cast<uintptr_t>(p)] = bytes;
+  emulator().counters.device_bytes += static_cast<long long>(bytes);
   *ptr = p;
   return cudaSuccess;
 }
@@ -515,6 +516,7 @@ cudaError_t cudaFree(void* ptr) {
   auto& allocations = emulator().allocations;
   auto it = allocations.find(reinterpret_cast<uintptr_t>(ptr));
   if (it == allocations.end()) return emu::set_error(cudaErrorInvalidDevicePointer, "cudaFree of unknown memory");
+  emulator().counters.device_bytes -= static_cast<long long>(it->second);
   allocations.erase(it);
   std::free(ptr);
   return cudaSuccess;

@@ -708,6 +708,35 @@ TEST_F(CudaModel, GraphSageBaseline) {
 }
 
 #if defined(DIFFPOOL_CUDA_EMULATION)
+// A workspace that grows step after step (D&D: a batch with more nodes than any before) merges its
+// chunks into a larger one each time. The caching allocator must not keep the chunks it merged
+// away: their sizes never come back, so the device memory held would be the sum of every size the
+// workspace ever had. Outside a capture, and inside one (given back after the graph's launch).
+TEST(CudaAllocator, AGrowingWorkspaceGivesItsOldChunksBack) {
+  for (const bool graphs : {false, true}) {
+    SCOPED_TRACE(graphs ? "each step a CUDA graph" : "launches");
+    auto be = DP_CUDA_NS::create_cuda_backend(0, {.caching_allocator = true, .cublas_grouped = {}, .graphs = graphs});
+    const long long held_before = diffpool_emulator_counters().device_bytes;
+    constexpr int64_t kMiB = int64_t{1} << 20;
+    int64_t largest = 0;
+    {
+      Workspace ws(*be);
+      for (const int64_t mib : {40, 50, 64, 80, 40}) {
+        ws.reset();
+        StepScope scope(*be);
+        (void)ws.empty(Shape{mib * kMiB / 4}, DType::f32);
+        scope.end();
+        largest = std::max(largest, mib * kMiB);
+      }
+      ws.reset();
+      const long long held = diffpool_emulator_counters().device_bytes - held_before;
+      // The merged chunk (the high-water mark and 1 MiB), and small blocks of the backend's own.
+      EXPECT_LE(held, largest + 16 * kMiB) << "device bytes held after the workspace grew to " << largest / kMiB << " MiB";
+      EXPECT_GE(held, largest) << "the workspace's chunk is not counted";
+    }
+  }
+}
+
 // A gemm_grouped call whose groups are partly over the grouped kernel's limit (D&D's per-graph
 // products with the largest graph's cluster count): the small ones are one kernel launch, the
 // large ones one grouped cuBLAS call with CudaBackendOptions::cublas_grouped (one call per group

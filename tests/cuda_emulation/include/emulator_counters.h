@@ -22,6 +22,9 @@ struct DiffpoolEmulatorCounters {
   // between parameters left out): what a GPU's driver copies for each launch, and records into a
   // graph's node while a stream is captured.
   long long kernel_argument_bytes;
+  // Device memory allocated and not yet freed now (cudaMalloc's bytes less cudaFree's): what the
+  // process holds on a GPU, its caching allocator's free lists included.
+  long long device_bytes;
 };
 extern "C" DiffpoolEmulatorCounters diffpool_emulator_counters();
 
