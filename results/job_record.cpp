@@ -369,6 +369,7 @@ void write_record(File& file, const JobRecord& r) {
   file.set_attribute("repeat", r.repeat);
   file.set_unsigned_attribute("seed", r.seed);
   file.set_attribute("dataset", r.dataset);
+  if (!r.dataset_digest.empty()) file.set_attribute("dataset_digest", r.dataset_digest);
   file.set_attribute("variant", r.variant);
   // Outcome.
   file.set_attribute("status", r.status);
@@ -432,6 +433,7 @@ JobRecord read_record(const File& file, bool with_outputs) {
   r.repeat = static_cast<int>(integer("repeat"));
   r.seed = file.read_attribute<uint64_t>("seed");
   r.dataset = text("dataset");
+  if (file.has_attribute("dataset_digest")) r.dataset_digest = text("dataset_digest");
   r.variant = text("variant");
   r.status = text("status");
   r.failure = text("failure");

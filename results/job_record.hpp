@@ -39,6 +39,7 @@ struct JobRecord {
   int repeat = 0;
   uint64_t seed = 0;           // training seed of this job
   std::string dataset;
+  std::string dataset_digest;  // GraphDataset::digest of the data it trained on; "" in files older than it
   std::string variant;
   std::string settings;        // canonical settings, one key=value per line (ExperimentConfig::canonical_settings)
   std::string config_yaml;     // the resolved experiment document of this sweep point

@@ -142,6 +142,7 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& c) {
     f.set_attribute("has_best", static_cast<int64_t>(c.state.has_best));
     f.set_attribute("epochs_without_improvement", static_cast<int64_t>(c.state.epochs_without_improvement));
     f.set_attribute("wall_seconds", c.wall_seconds);
+    if (!c.dataset_digest.empty()) f.set_attribute("dataset_digest", c.dataset_digest);
     write_snapshot(f, "parameters", c.state.parameters);
     if (!c.state.best_parameters.values.empty()) write_snapshot(f, "best_parameters", c.state.best_parameters);
     const auto columns = epoch_metric_columns();
@@ -170,11 +171,23 @@ std::optional<Checkpoint> read_checkpoint(const std::filesystem::path& path, con
   c.state.has_best = f.read_attribute<int64_t>("has_best") != 0;
   c.state.epochs_without_improvement = static_cast<int>(f.read_attribute<int64_t>("epochs_without_improvement"));
   c.wall_seconds = f.read_attribute<double>("wall_seconds");
+  if (f.has_attribute("dataset_digest")) c.dataset_digest = f.read_attribute<std::string>("dataset_digest");
   c.state.parameters = read_snapshot(f, "parameters");
   if (f.exists("best_parameters")) c.state.best_parameters = read_snapshot(f, "best_parameters");
   c.epochs = read_epoch_metrics(f, path);
   read_test_predictions(f, path, c.epochs);
   return c;
+}
+
+std::string recorded_dataset_digest(const std::filesystem::path& path) {
+  std::lock_guard<std::recursive_mutex> lock(hdf5::library_mutex());
+  if (!std::filesystem::exists(path) || !hdf5::is_readable_hdf5(path)) return {};
+  try {
+    hdf5::File f = hdf5::File::open_read_only(path);
+    return f.has_attribute("dataset_digest") ? f.read_attribute<std::string>("dataset_digest") : std::string();
+  } catch (const Error&) {
+    return {};
+  }
 }
 
 std::optional<CheckpointProgress> read_checkpoint_progress(const std::filesystem::path& path, const std::string& job_id) {

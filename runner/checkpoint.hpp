@@ -17,11 +17,16 @@ struct Checkpoint {
   TrainerState state;
   std::vector<EpochMetrics> epochs;
   double wall_seconds = 0;  // training time spent before this checkpoint
+  std::string dataset_digest;  // GraphDataset::digest of the data it trained on; "" in older checkpoints
 };
 
 void write_checkpoint(const std::filesystem::path& path, const Checkpoint& checkpoint);
 // Empty when there is no usable checkpoint (missing, unreadable or of another job).
 std::optional<Checkpoint> read_checkpoint(const std::filesystem::path& path, const std::string& job_id);
+
+// The dataset digest a job file or checkpoint records ("" when it records none, or cannot be
+// read: damaged files are named elsewhere).
+std::string recorded_dataset_digest(const std::filesystem::path& path);
 
 // How far a checkpointed job got, without its parameters or predictions (for `plan` and the time
 // estimate of `run`): the epochs it holds and the seconds they took. Empty as read_checkpoint is,

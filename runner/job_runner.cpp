@@ -246,6 +246,7 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
 
   try {
     const GraphDataset& dataset = ctx.datasets->get(config.dataset);
+    record.dataset_digest = dataset.digest;
     Split split = job_split(plan, job, dataset.labels);
     record.train = split.train;
     record.validation = split.validation;
@@ -282,6 +283,13 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
       }
     }
 
+    if (checkpoint && !checkpoint->dataset_digest.empty() && checkpoint->dataset_digest != dataset.digest)
+      throw InputError(fmt::format(
+          "its checkpoint {} was trained on {} with dataset digest {}, and {} as rank {} loaded it from {} has digest {}: "
+          "the data changed, or this rank reads another copy (DIFFPOOL_DATA, dataset.data_dir); the job is not resumed "
+          "on other data",
+          checkpoint_path.string(), record.dataset, checkpoint->dataset_digest, record.dataset, ctx.rank,
+          dataset.source_dir, dataset.digest));
     double previous_seconds = 0;
     if (checkpoint) {
       trainer.load_state(checkpoint->state);
@@ -306,6 +314,7 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
       c.state = state;
       c.epochs = record.epochs;
       c.wall_seconds = previous_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      c.dataset_digest = dataset.digest;
       try {
         write_keeping_output_folder(ctx, ctx.layout.checkpoints(),
                                     [&] { write_checkpoint(ctx.layout.checkpoint_file(id), c); });

@@ -10,6 +10,7 @@
 #include "results/atomic_file.hpp"
 #include "results/checksum_block.hpp"
 #include "results/summary.hpp"
+#include "runner/checkpoint.hpp"
 #include "runner/job_runner.hpp"
 #include "runner/mpi_session.hpp"
 #include "runner/plan_cost.hpp"
@@ -61,6 +62,34 @@ void check_plan_inputs(const ExperimentPlan& plan, DatasetCache& datasets) {
   }
 }
 
+// Results in the folder that were computed on other data than this run loads (the dataset's files
+// changed, or DIFFPOOL_DATA points at another copy) are an input error, never a mix: a job file or
+// checkpoint whose recorded dataset digest is none of the sweep points' datasets'. Files that
+// record no digest (written before digests) are accepted.
+void check_recorded_data(const ExperimentPlan& plan, const OutputLayout& layout, DatasetCache& datasets) {
+  std::set<std::string> digests;
+  std::vector<std::string> loaded;
+  for (const SweepPoint& p : plan.points) {
+    const GraphDataset& d = datasets.get(p.config.dataset);
+    if (digests.insert(d.digest).second) loaded.push_back(fmt::format("{} from '{}' (digest {})", d.name, d.source_dir, d.digest));
+  }
+  for (const fs::path& folder : {layout.jobs(), layout.checkpoints()}) {
+    std::error_code error;
+    for (fs::directory_iterator it(folder, error), end; !error && it != end; it.increment(error)) {
+      if (it->path().extension() != ".h5") continue;
+      const std::string recorded = recorded_dataset_digest(it->path());
+      if (recorded.empty() || digests.count(recorded) > 0) continue;
+      throw InputError(fmt::format(
+          "output folder '{}' holds results computed on other data: '{}' records dataset digest {}, and this run "
+          "loads {}. The dataset's files changed since, or DIFFPOOL_DATA (dataset.data_dir) points at another copy. "
+          "Run with the data the folder's results came from, or choose another output.dir (--set output.dir=PATH)",
+          escape_unprintable(layout.root.string()),
+          escape_unprintable((folder.filename() / it->path().filename()).string()), recorded,
+          fmt::join(loaded, ", ")));
+    }
+  }
+}
+
 }  // namespace
 
 int run_experiment_command(int* argc, char*** argv, const RunCommandOptions& options) {
@@ -89,6 +118,7 @@ int run_experiment_command(int* argc, char*** argv, const RunCommandOptions& opt
       prepare_output(*plan, layout);
       if (!options.summary_only) {
         check_plan_inputs(*plan, datasets);
+        check_recorded_data(*plan, layout, datasets);
         fmt::print("{}", format_plan_work(estimate_plan_work(*plan, datasets, layout), *plan, layout));
       }
     }

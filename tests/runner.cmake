@@ -37,6 +37,9 @@ diffpool_add_runner_test(damaged_files test_damaged_files.py LABELS "runner;resu
 # skipped, a result waiting for room, exit 74, the resume (about 15 s).
 diffpool_add_runner_test(storage_full test_storage_full.py LABELS "runner;resume" TIMEOUT 600)
 set_tests_properties(storage_full PROPERTIES SKIP_RETURN_CODE 77)
+# Job files and checkpoints record the data's digest; a folder of results from other data exits 2
+# (MUTAG copied and changed; about 15 s).
+diffpool_add_runner_test(dataset_digest test_dataset_digest.py LABELS "runner;resume" TIMEOUT 300)
 # The output folder deleted under a run of 2 ranks (a scratch purge): put back, later results kept,
 # the lost jobs named (exit 3) and run again by the rerun (about 30 s).
 diffpool_add_runner_test(output_purge test_output_purge.py LABELS "mpi;runner;resume" TIMEOUT 600)

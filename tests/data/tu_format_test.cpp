@@ -69,6 +69,36 @@ void expect_same(const GraphDataset& a, const GraphDataset& b) {
   EXPECT_EQ(a.feature_description, b.feature_description);
   EXPECT_EQ(a.duplicate_edges_removed, b.duplicate_edges_removed);
   EXPECT_EQ(a.self_loops_removed, b.self_loops_removed);
+  EXPECT_EQ(a.digest, b.digest);
+}
+
+// The digest that job files and checkpoints record: the same for the same data (loaded again, or
+// from gzip files: expect_same above), different when an edge, a graph label, a node attribute or
+// the feature mode differs.
+TEST(TuFormat, DigestFollowsTheData) {
+  TempDir dir;
+  write_toy(dir.path(), {});
+  const GraphDataset base = load_toy(dir.path());
+  EXPECT_EQ(base.digest.size(), 16u);
+  EXPECT_EQ(load_toy(dir.path()).digest, base.digest);
+  EXPECT_EQ(dataset_digest(base), base.digest);
+  auto changed = [&](ToyFiles files) {
+    TempDir other;
+    write_toy(other.path(), files);
+    return load_toy(other.path()).digest;
+  };
+  ToyFiles edge;
+  edge.A = "1, 2\n2, 1\n1, 3\n3, 1\n4, 5\n5, 4\n";  // 1-3 instead of 2-3
+  ToyFiles label;
+  label.graph_labels = "-1\n1\n";
+  ToyFiles attribute;
+  attribute.node_attributes = "1.0, 2.0\n 3.5,-4\n5e-1 ,6\n7, 8\n9, 11\n";
+  for (const auto& [what, digest] : {std::pair{"an edge", changed(edge)}, std::pair{"a graph label", changed(label)},
+                                     std::pair{"a node attribute", changed(attribute)}})
+    EXPECT_NE(digest, base.digest) << what;
+  DatasetOptions constant;
+  constant.features = FeatureMode::constant;
+  EXPECT_NE(load_toy(dir.path(), constant).digest, base.digest) << "the feature mode";
 }
 
 TEST(TuFormat, ToyDataset) {

@@ -37,6 +37,12 @@ def start(out, ranks=None, extra=()):
                             text=True, start_new_session=True)
 
 
+def expect(condition, message, text=""):
+    """Ends the test with FAIL, the message and the run's output, unless the condition holds."""
+    if not condition:
+        sys.exit(f"FAIL: {message}\n{text}")
+
+
 def read_until(proc, marker, timeout):
     """The output of a started run up to the first line containing `marker` (or its end, or the timeout)."""
     seen, deadline = "", time.time() + timeout

@@ -5,18 +5,12 @@ is counted as failed. The jobs whose files went with the folder are named at the
 running the same command again runs just those, with the results of a run that lost nothing."""
 import os
 import shutil
-import sys
 import tempfile
 
-from common import compare_dirs, job_files, readable, read_until, run, start
+from common import compare_dirs, expect, job_files, readable, read_until, run, start
 
 FOLDS = ["--set", "evaluation.only_folds=[0,1]", "--set", "training.epochs=60", "--set", "output.checkpoint_every=1",
          "--set", "output.progress=plain", "--set", "output.progress_seconds=1"]
-
-
-def expect(condition, message, text=""):
-    if not condition:
-        sys.exit(f"FAIL: {message}\n{text}")
 
 
 def main():

@@ -10,17 +10,12 @@ import subprocess
 import sys
 import tempfile
 
-from common import ENV, DIFFPOOL, compare_dirs, job_files, readable, read_until, run, start
+from common import ENV, DIFFPOOL, compare_dirs, expect, job_files, readable, read_until, run, start
 
 FOLD = ["--set", "evaluation.only_folds=[0]", "--set", "output.progress=plain", "--set", "output.progress_seconds=1"]
 # Room for experiment.yaml, experiment.id and the job logs, none for a checkpoint (about 190 KB for
 # this model) or a job file (about 60 KB).
 ROOM = 40 * 1024
-
-
-def expect(condition, message, text=""):
-    if not condition:
-        sys.exit(f"FAIL: {message}\n{text}")
 
 
 def fill(mount, leave):

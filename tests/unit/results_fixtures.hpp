@@ -118,6 +118,7 @@ inline JobRecord make_job_record(int fold, int64_t point, int epochs = 6) {
   r.repeat = 0;
   r.seed = 0xfedcba9876543210ULL + static_cast<uint64_t>(fold);  // does not fit into int64
   r.dataset = "ENZYMES";
+  r.dataset_digest = "0123456789abcdef";
   r.variant = "diffpool";
   r.settings = "dataset.name=ENZYMES\nmodel.variant=diffpool\n" + r.point_label + "\n";
   r.config_yaml = "name: synthetic-enzymes\ndataset:\n  name: ENZYMES\n# gr\u00fc\u00dfe \u0394\n";

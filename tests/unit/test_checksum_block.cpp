@@ -93,6 +93,7 @@ Checkpoint make_checkpoint(const std::string& job_id) {
   c.state.best_value = 0.75;
   c.state.best_parameters = c.state.parameters;
   c.wall_seconds = 12.5;
+  c.dataset_digest = "fedcba9876543210";
   const JobRecord record = testing::make_job_record(0, 0, 4);
   c.epochs = record.epochs;
   return c;
@@ -140,6 +141,10 @@ TEST_F(ChecksumBlockTest, FilesOfThisVersionCarryTheBlockAndReadBack) {
   const auto checkpoint = read_checkpoint(path("checkpoint.h5"), "job-a");
   ASSERT_TRUE(checkpoint.has_value());
   EXPECT_EQ(checkpoint->state.parameters.values, make_checkpoint("job-a").state.parameters.values);
+  EXPECT_EQ(checkpoint->dataset_digest, "fedcba9876543210");
+  EXPECT_EQ(recorded_dataset_digest(path("checkpoint.h5")), "fedcba9876543210");
+  EXPECT_EQ(recorded_dataset_digest(path("job.h5")), testing::make_job_record(1, 2).dataset_digest);
+  EXPECT_EQ(recorded_dataset_digest(path("summary.h5")), "") << "a file that records none";
   EXPECT_EQ(read_job_record(path("job.h5"), true).outputs.size(), testing::make_job_record(1, 2).outputs.size());
 }
 

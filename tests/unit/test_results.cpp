@@ -147,6 +147,7 @@ void expect_same(const JobRecord& a, const JobRecord& b, bool with_outputs) {
   EXPECT_EQ(a.backend, b.backend);
   EXPECT_EQ(a.version, b.version);
   EXPECT_EQ(a.git_revision, b.git_revision);
+  EXPECT_EQ(a.dataset_digest, b.dataset_digest);
   EXPECT_EQ(a.wall_seconds, b.wall_seconds);
   EXPECT_EQ(a.started_at, b.started_at);
   EXPECT_EQ(a.finished_at, b.finished_at);
