@@ -174,6 +174,10 @@ int run_experiment_command(int* argc, char*** argv, const RunCommandOptions& opt
   }
   try {
     restore_output_layout(*plan, layout);
+    // A worker that loaded other data than rank 0 (another DIFFPOOL_DATA on its node) wrote job
+    // files of that data: no summary mixes them. (Not with --summary-only, which must work where
+    // the data is not: the run that wrote the files checked them.)
+    if (!options.summary_only) check_recorded_data(*plan, layout, datasets);
     ExperimentSummary summary = build_summary(*plan, layout, mpi.size(), backend->description());
     write_summary(layout.root / "summary.h5", summary);
     write_summary_csv(layout.root / "summary.csv", summary);
@@ -193,6 +197,9 @@ int run_experiment_command(int* argc, char*** argv, const RunCommandOptions& opt
                        "command with --summary-only to write it\n",
                e.what());
     return kExitStorageFull;
+  } catch (const InputError& e) {
+    fmt::print(stderr, "error: the summary was not written: {}\n", e.what());
+    return kExitInput;
   } catch (const std::exception& e) {
     return report(e, kExitInternal);
   }

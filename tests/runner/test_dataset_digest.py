@@ -5,12 +5,13 @@ digests, touching nothing; with the original data again it resumes as before."""
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 
 import h5py
 
-from common import ENV, expect, job_files, run, start
+from common import DIFFPOOL, ENV, TINY, expect, job_files, run, start
 
 FOLD = ["--set", "evaluation.only_folds=[0]", "--set", "training.epochs=2"]
 
@@ -62,6 +63,22 @@ def main():
         text = p.stdout + p.stderr
         expect(p.returncode == 2 and "checkpoints/" in text,
                f"a checkpoint of other data did not stop the run (exit {p.returncode})", text)
+
+        # 3. Within one run: a worker rank that reads another copy of the data (its own DIFFPOOL_DATA)
+        #    writes job files of that data; rank 0 writes no summary mixing them.
+        other = os.path.join(root, "other")
+        shutil.copytree(data, other)  # the labels are still changed here
+        open(labels, "w").write(original)
+        out = os.path.join(root, "mixed")
+        args = [DIFFPOOL, "run", TINY, "--set", f"output.dir={out}", "--set", "evaluation.only_folds=[0,1]",
+                "--set", "training.epochs=2", "--set", "output.progress=plain"]  # 4 jobs: the worker gets some
+        p = subprocess.run(["mpirun", "--oversubscribe", "--bind-to", "none", "-np", "1", "-x", f"DIFFPOOL_DATA={data}", *args,
+                            ":", "-np", "1", "-x", f"DIFFPOOL_DATA={other}", *args],
+                           env=ENV, capture_output=True, text=True, timeout=300)
+        text = p.stdout + p.stderr
+        expect(p.returncode == 2 and "the summary was not written" in text and "holds results computed on other data" in text,
+               f"a run whose worker read other data wrote its summary (exit {p.returncode})", text)
+        expect(not os.path.exists(os.path.join(out, "summary.h5")), "a mixed summary was written", text)
         print("ok: results of other data are refused with exit 2, nothing touched; the original data resumes")
     finally:
         shutil.rmtree(root, ignore_errors=True)
