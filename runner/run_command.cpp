@@ -62,31 +62,45 @@ void check_plan_inputs(const ExperimentPlan& plan, DatasetCache& datasets) {
   }
 }
 
-// Results in the folder that were computed on other data than this run loads (the dataset's files
-// changed, or DIFFPOOL_DATA points at another copy) are an input error, never a mix: a job file or
-// checkpoint whose recorded dataset digest is none of the sweep points' datasets'. Files that
-// record no digest (written before digests) are accepted.
-void check_recorded_data(const ExperimentPlan& plan, const OutputLayout& layout, DatasetCache& datasets) {
+// The dataset digests of the experiment's sweep points, and how to name them in messages.
+struct LoadedData {
   std::set<std::string> digests;
-  std::vector<std::string> loaded;
+  std::string described;  // "MUTAG from '/data/MUTAG' (digest ...)", ...
+};
+
+LoadedData loaded_data(const ExperimentPlan& plan, DatasetCache& datasets) {
+  LoadedData loaded;
   for (const SweepPoint& p : plan.points) {
     const GraphDataset& d = datasets.get(p.config.dataset);
-    if (digests.insert(d.digest).second) loaded.push_back(fmt::format("{} from '{}' (digest {})", d.name, d.source_dir, d.digest));
+    if (loaded.digests.insert(d.digest).second)
+      loaded.described += fmt::format("{}{} from '{}' (digest {})", loaded.described.empty() ? "" : ", ", d.name,
+                                      d.source_dir, d.digest);
   }
+  return loaded;
+}
+
+// A job file or checkpoint (`file`, in the output folder) whose recorded dataset digest none of the
+// sweep points' datasets has: results of other data, an input error, never a mix. Files that
+// record no digest (written before digests) are accepted.
+void check_file_data(const OutputLayout& layout, const fs::path& file, const LoadedData& loaded) {
+  const std::string recorded = recorded_dataset_digest(file);
+  if (recorded.empty() || loaded.digests.count(recorded) > 0) return;
+  throw InputError(fmt::format(
+      "output folder '{}' holds results computed on other data: '{}' records dataset digest {}, and this run loads "
+      "{}. The dataset's files changed since, or DIFFPOOL_DATA (dataset.data_dir) points at another copy. Run with "
+      "the data the folder's results came from, or choose another output.dir (--set output.dir=PATH)",
+      escape_unprintable(layout.root.string()), escape_unprintable(file.lexically_relative(layout.root).string()),
+      recorded, loaded.described));
+}
+
+// Before any work: every job file and checkpoint already in the folder (the dataset's files may
+// have changed since they were written, or DIFFPOOL_DATA may point at another copy).
+void check_recorded_data(const ExperimentPlan& plan, const OutputLayout& layout, DatasetCache& datasets) {
+  const LoadedData loaded = loaded_data(plan, datasets);
   for (const fs::path& folder : {layout.jobs(), layout.checkpoints()}) {
     std::error_code error;
-    for (fs::directory_iterator it(folder, error), end; !error && it != end; it.increment(error)) {
-      if (it->path().extension() != ".h5") continue;
-      const std::string recorded = recorded_dataset_digest(it->path());
-      if (recorded.empty() || digests.count(recorded) > 0) continue;
-      throw InputError(fmt::format(
-          "output folder '{}' holds results computed on other data: '{}' records dataset digest {}, and this run "
-          "loads {}. The dataset's files changed since, or DIFFPOOL_DATA (dataset.data_dir) points at another copy. "
-          "Run with the data the folder's results came from, or choose another output.dir (--set output.dir=PATH)",
-          escape_unprintable(layout.root.string()),
-          escape_unprintable((folder.filename() / it->path().filename()).string()), recorded,
-          fmt::join(loaded, ", ")));
-    }
+    for (fs::directory_iterator it(folder, error), end; !error && it != end; it.increment(error))
+      if (it->path().extension() == ".h5") check_file_data(layout, it->path(), loaded);
   }
 }
 
@@ -174,17 +188,19 @@ int run_experiment_command(int* argc, char*** argv, const RunCommandOptions& opt
   }
   try {
     restore_output_layout(*plan, layout);
-    // A worker that loaded other data than rank 0 (another DIFFPOOL_DATA on its node) wrote job
-    // files of that data: no summary mixes them. (Not with --summary-only, which must work where
-    // the data is not: the run that wrote the files checked them.)
-    if (!options.summary_only) check_recorded_data(*plan, layout, datasets);
+    // The job files this run wrote (the others were checked before it started): a worker that
+    // loaded other data than rank 0 (another DIFFPOOL_DATA on its node) wrote files of that data,
+    // and no summary mixes them; a file deleted since (a scratch purge) is named below.
+    std::vector<std::string> gone;
+    const LoadedData loaded = completed.empty() ? LoadedData{} : loaded_data(*plan, datasets);
+    for (const std::string& id : completed) {
+      if (job_file_state(layout.job_file(id)) != StoredFile::intact) gone.push_back(id);
+      else check_file_data(layout, layout.job_file(id), loaded);
+    }
     ExperimentSummary summary = build_summary(*plan, layout, mpi.size(), backend->description());
     write_summary(layout.root / "summary.h5", summary);
     write_summary_csv(layout.root / "summary.csv", summary);
     fmt::print("{}", format_summary(summary));
-    std::vector<std::string> gone;  // completed by this run, and its result file deleted since
-    for (const std::string& id : completed)
-      if (job_file_state(layout.job_file(id)) != StoredFile::intact) gone.push_back(id);
     if (!gone.empty())
       fmt::print("warning: {} job{} this run completed {} no result file in {} any more (deleted after being written: "
                  "a scratch purge?): {}. Run the same command again to run {} again\n",

@@ -23,6 +23,7 @@
 #include <optional>
 
 #include "engine/core/error.hpp"
+#include "engine/core/random.hpp"
 #include "engine/core/setting.hpp"
 #include "engine/data/dataset.hpp"
 #include "engine/data/text_reader.hpp"
@@ -715,14 +716,7 @@ class WordHash {
   void add(const std::vector<T>& v) {
     add_bytes(v.data(), v.size() * sizeof(T));
   }
-  uint64_t value() const {
-    uint64_t x = state_;  // a final avalanche (splitmix64's)
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-  }
+  uint64_t value() const { return splitmix64(state_); }  // a final avalanche
 
  private:
   void mix(uint64_t word) {
