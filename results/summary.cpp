@@ -12,14 +12,15 @@
 //   /failures/<column>   one entry per failed job: job_id, point, fold, repeat, phase, reason
 //   /jobs/<column>       one entry per completed job: job_id, phase, point, fold, repeat, epochs,
 //                        best_epoch, validation_accuracy, test_accuracy, test_split, host,
-//                        git_revision, seconds; and the validation curves of all jobs end to end in
+//                        git_revision, seconds, dataset_digest; and the validation curves of all jobs end to end in
 //                        /jobs/validation_curves (float64, deflate), job i's from
 //                        curve_offsets[i] to curve_offsets[i + 1]
 //
 // Accuracies are fractions (0.625 = 62.5 %); the CSV gives percentages (columns named *_pct).
 // A figure that does not apply is NaN (an empty cell in the CSV). Summaries written before
-// accuracy_std_population, split_seed, tie_rule, winners/tied and winners/test_split existed
-// read back with NaN, no split seed, a tie count of 1 and "" (same schema version: the additions
+// accuracy_std_population, split_seed, tie_rule, winners/tied, winners/test_split and
+// jobs/dataset_digest existed read back with NaN, no split seed, a tie count of 1 and "" (same
+// schema version: the additions
 // are optional for readers); those written before /jobs read back without jobs.
 // Columns are plain 1-D datasets (no compound types), so h5py, h5dump and any HDF5 reader see
 // them as ordinary arrays.
@@ -64,6 +65,11 @@ class ColumnWriter {
     values.reserve(rows_);
     for (const Row& row : rows) values.push_back(row.*member);
     group_.write_strings(name, values);
+  }
+  // The writer writes every column; "optional" only tells the reader that older files lack it.
+  template <class Row>
+  void optional_strings(const char* name, const std::vector<Row>& rows, std::string Row::*member) {
+    strings(name, rows, member);
   }
 
  private:
@@ -146,6 +152,7 @@ void job_columns(Table& table, Rows& rows) {
   table.strings("host", rows, &SummaryJob::host);
   table.strings("git_revision", rows, &SummaryJob::git_revision);
   table.numbers("seconds", rows, &SummaryJob::seconds);
+  table.optional_strings("dataset_digest", rows, &SummaryJob::dataset_digest);
 }
 
 void write_summary_file(File& file, const ExperimentSummary& s) {

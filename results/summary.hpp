@@ -63,6 +63,7 @@ struct SummaryJob {
   std::string git_revision;          // the build that ran it
   double seconds = 0;                // training and evaluation time summed over its epochs
   std::vector<double> validation_curve;  // accuracy per epoch; NaN where the epoch was not validated
+  std::string dataset_digest;        // GraphDataset::digest of the data it trained on ("" if not recorded)
 };
 
 // How model selection breaks a tie (stored as the summary's root attribute tie_rule).

@@ -294,14 +294,32 @@ int merge_command(const std::vector<std::string>& inputs, const std::string& out
   }
 
   // Every completed job once; the same job in two inputs must carry the same results.
+  // Jobs trained on different copies of the dataset never merge into one summary (a job of a
+  // summary written before the column existed records none, and is not compared).
   std::map<std::string, std::pair<SummaryJob, fs::path>> jobs;
   std::vector<std::string> revisions, backends;
   std::vector<FailedJob> failures;
+  const SummaryJob* first_with_digest = nullptr;
+  const Input* first_digest_input = nullptr;
   int ranks = 1;
   for (const Input& input : read) {
     backends.push_back(input.summary.backend);
     ranks = std::max(ranks, input.summary.ranks);
     for (const SummaryJob& j : input.summary.jobs) {
+      if (!j.dataset_digest.empty()) {
+        if (first_with_digest == nullptr) {
+          first_with_digest = &j;
+          first_digest_input = &input;
+        } else if (j.dataset_digest != first_with_digest->dataset_digest) {
+          throw InputError(fmt::format(
+              "merge: job {} (fold {}) in '{}' trained on data with digest {}, job {} (fold {}) in '{}' on data with "
+              "digest {}: the {} files differed between the two runs (another copy, or a changed file), so their "
+              "results do not form one experiment; run the folds of one of them again on the other's data",
+              first_with_digest->job_id, first_with_digest->fold, first_digest_input->folder.string(),
+              first_with_digest->dataset_digest, j.job_id, j.fold, input.folder.string(), j.dataset_digest,
+              input.summary.dataset));
+        }
+      }
       revisions.push_back(j.git_revision);
       const auto [it, inserted] = jobs.try_emplace(j.job_id, j, input.folder);
       if (!inserted && !same_results(it->second.first, j)) {

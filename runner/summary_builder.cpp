@@ -57,6 +57,7 @@ SummaryJob summary_job(const JobRecord& r) {
   if (!r.test.empty()) j.test_split = split_fingerprint(r.test);
   j.host = r.host;
   j.git_revision = r.git_revision;
+  j.dataset_digest = r.dataset_digest;
   for (const EpochMetrics& m : r.epochs) {
     j.validation_curve.push_back(m.validation ? m.validation->accuracy : std::nan(""));
     j.seconds += m.train_seconds + m.eval_seconds;

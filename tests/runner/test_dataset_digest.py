@@ -1,7 +1,8 @@
 """Results are never mixed across different copies of a dataset: job files and checkpoints record
 the digest of the data they were computed on, and a run into a folder whose results came from other
 data (a changed file, or DIFFPOOL_DATA pointing at another copy) exits 2 naming the file and both
-digests, touching nothing; with the original data again it resumes as before."""
+digests, touching nothing; with the original data again it resumes as before. `merge` refuses
+folders whose jobs trained on different copies."""
 import os
 import shutil
 import signal
@@ -79,7 +80,32 @@ def main():
         expect(p.returncode == 2 and "the summary was not written" in text and "holds results computed on other data" in text,
                f"a run whose worker read other data wrote its summary (exit {p.returncode})", text)
         expect(not os.path.exists(os.path.join(out, "summary.h5")), "a mixed summary was written", text)
-        print("ok: results of other data are refused with exit 2, nothing touched; the original data resumes")
+
+        # 4. Folds run in separate folders, one of them on the other copy: merge refuses to join them
+        #    (exit 2, naming both folders and digests); folds of the same data merge, digests kept.
+        folds = {}
+        for fold, copy in ((0, data), (1, other), (2, data)):
+            folds[fold] = os.path.join(root, f"fold{fold}")
+            ENV["DIFFPOOL_DATA"] = copy
+            run(folds[fold], extra=["--set", f"evaluation.only_folds=[{fold}]", "--set", "training.epochs=2"])
+        ENV["DIFFPOOL_DATA"] = data
+        p = subprocess.run([DIFFPOOL, "merge", folds[0], folds[1], "--out", os.path.join(root, "merged-mixed")],
+                           env=ENV, capture_output=True, text=True, timeout=120)
+        text = p.stdout + p.stderr
+        expect(p.returncode == 2 and folds[0] in text and folds[1] in text and digest in text
+               and "do not form one experiment" in text,
+               f"merge joined folds trained on different data (exit {p.returncode})", text)
+        expect(not os.path.exists(os.path.join(root, "merged-mixed", "summary.h5")), "a mixed summary was merged", text)
+        merged = os.path.join(root, "merged")
+        p = subprocess.run([DIFFPOOL, "merge", folds[0], folds[2], "--out", merged],
+                           env=ENV, capture_output=True, text=True, timeout=120)
+        expect(p.returncode == 3, f"merging two folds of the same data exited {p.returncode}, not 3 (folds missing)",
+               p.stdout + p.stderr)
+        with h5py.File(os.path.join(merged, "summary.h5"), "r") as f:
+            kept = {d.decode() if isinstance(d, bytes) else d for d in f["jobs"]["dataset_digest"][()]}
+        expect(kept == {digest}, f"the merged summary's jobs do not record the data's digest: {kept}")
+        print("ok: results of other data are refused with exit 2, nothing touched; the original data resumes; "
+              "merge refuses folds of different data")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -380,6 +380,7 @@ void expect_same(const ExperimentSummary& a, const ExperimentSummary& b) {
     EXPECT_EQ(x.host, y.host);
     EXPECT_EQ(x.git_revision, y.git_revision);
     EXPECT_EQ(x.seconds, y.seconds);
+    EXPECT_EQ(x.dataset_digest, y.dataset_digest);
     ASSERT_EQ(x.validation_curve.size(), y.validation_curve.size()) << "job " << i;
     for (std::size_t e = 0; e < x.validation_curve.size(); ++e)
       expect_same(x.validation_curve[e], y.validation_curve[e], "jobs.validation_curve");
@@ -396,6 +397,22 @@ TEST_F(ResultsTest, SummaryRoundTrips) {
   const ExperimentSummary summary = make_summary();
   write_summary(dir_ / "summary.h5", summary);
   expect_same(summary, read_summary(dir_ / "summary.h5"));
+}
+
+// A summary written before its job rows recorded the dataset's digest reads back with "" there.
+TEST_F(ResultsTest, SummaryWithoutDatasetDigestsStaysReadable) {
+  const ExperimentSummary summary = make_summary();
+  ASSERT_EQ(summary.jobs.front().dataset_digest, "0123456789abcdef");
+  write_summary(dir_ / "summary.h5", summary);
+  {
+    hdf5::File file = hdf5::File::open_read_write(dir_ / "summary.h5");
+    ASSERT_GE(H5Ldelete(file.id(), "jobs/dataset_digest", H5P_DEFAULT), 0);
+  }
+  hdf5::seal_checksum_block(dir_ / "summary.h5");  // the edit is the writer's, not damage
+  const ExperimentSummary read = read_summary(dir_ / "summary.h5");
+  ASSERT_EQ(read.jobs.size(), summary.jobs.size());
+  for (const SummaryJob& j : read.jobs) EXPECT_EQ(j.dataset_digest, "");
+  EXPECT_EQ(read.jobs.back().git_revision, summary.jobs.back().git_revision);
 }
 
 TEST_F(ResultsTest, EmptySummaryRoundTrips) {
