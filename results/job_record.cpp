@@ -13,9 +13,11 @@
 //                             link_loss,entropy_loss,accuracy} (float64, NaN where not measured),
 //                             {train,validation,test}_graphs (int64, 0 where not measured),
 //                             {validation,test}_measured (uint8), grad_norm, train_seconds,
-//                             eval_seconds (float64)
+//                             eval_seconds (float64), {validation,test}_cluster_usage_level<l>
+//                             (float64, one column per pooling level l; NaN where not measured)
 //   /result                   attributes best_epoch, has_test
-//   /result/best_validation   attributes loss, classification_loss, link_loss, entropy_loss, accuracy, graphs
+//   /result/best_validation   attributes loss, classification_loss, link_loss, entropy_loss, accuracy, graphs,
+//                             cluster_usage (float64 [L], one per pooling level; absent without pooling)
 //   /result/test              the same (only when has_test)
 //   /predictions              attributes split ("test"), epoch; datasets graphs (int64 [n]), label,
 //                             prediction (int32 [n]): every test graph of /result/test; per_epoch
@@ -76,13 +78,21 @@ constexpr MetricField kMetricFields[] = {
 void write_metrics_attributes(Group& group, const Metrics& metrics) {
   for (const MetricField& field : kMetricFields) group.set_attribute(field.name, metrics.*field.member);
   group.set_attribute("graphs", metrics.graphs);
+  if (!metrics.cluster_usage.empty()) group.set_attribute("cluster_usage", metrics.cluster_usage);
 }
 
 Metrics read_metrics_attributes(const Group& group) {
   Metrics metrics;
   for (const MetricField& field : kMetricFields) metrics.*field.member = group.read_attribute<double>(field.name);
   metrics.graphs = group.read_attribute<int64_t>("graphs");
+  if (group.has_attribute("cluster_usage"))
+    metrics.cluster_usage = group.read_attribute<std::vector<double>>("cluster_usage");
   return metrics;
+}
+
+// The per-epoch cluster usage columns: {validation,test}_cluster_usage_level<l>, one per pooling level.
+std::string cluster_usage_column(std::string_view split, std::size_t level) {
+  return fmt::format("{}_cluster_usage_level{}", split, level);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -123,6 +133,16 @@ void write_epoch_metrics(File& file, const std::vector<EpochMetrics>& epochs) {
     }
     group.write_dataset(fmt::format("{}_graphs", prefix), graphs);
     if (std::string_view(prefix) != "train") group.write_dataset(fmt::format("{}_measured", prefix), measured);
+    // Cluster usage per pooling level (evaluations only): NaN where the split was not measured.
+    std::size_t levels = 0;
+    for (const EpochMetrics& e : epochs)
+      if (const std::optional<Metrics> m = part(e)) levels = std::max(levels, m->cluster_usage.size());
+    for (std::size_t l = 0; l < levels; ++l) {
+      column(cluster_usage_column(prefix, l), [&, part = part](const EpochMetrics& e) {
+        const std::optional<Metrics> m = part(e);
+        return m && l < m->cluster_usage.size() ? m->cluster_usage[l] : kNaN;
+      });
+    }
   }
   column("grad_norm", [](const EpochMetrics& e) { return e.grad_norm; });
   column("train_seconds", [](const EpochMetrics& e) { return e.train_seconds; });
@@ -159,6 +179,11 @@ std::vector<EpochMetrics> read_epoch_metrics(const File& file) {
     for (const MetricField& field : kMetricFields) {
       const std::vector<double> values = read_column<double>(group, fmt::format("{}_{}", prefix, field.name), n, file);
       for (std::size_t i = 0; i < n; ++i) metrics[i].*field.member = values[i];
+    }
+    // Absent for training, for models without pooling and in files written before it existed.
+    for (std::size_t l = 0; !is_train && group.exists(cluster_usage_column(prefix, l)); ++l) {
+      const std::vector<double> values = read_column<double>(group, cluster_usage_column(prefix, l), n, file);
+      for (std::size_t i = 0; i < n; ++i) metrics[i].cluster_usage.push_back(values[i]);
     }
     for (std::size_t i = 0; i < n; ++i) {
       if (is_train) epochs[i].train = metrics[i];

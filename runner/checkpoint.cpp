@@ -85,6 +85,42 @@ void read_test_predictions(const hdf5::File& f, const std::filesystem::path& pat
     epochs[e].test_predictions.assign(row, row + static_cast<std::ptrdiff_t>(n));
   }
 }
+
+// The per-epoch cluster usage of the validation and test evaluations (Metrics::cluster_usage), so
+// that a resumed job stores the same curves as an uninterrupted one: float64 [E, 2L], the L
+// pooling levels' validation figures then the test ones, NaN where not measured. Absent for models
+// without pooling (and in older checkpoints).
+void write_cluster_usage(hdf5::File& f, const std::vector<EpochMetrics>& epochs) {
+  std::size_t levels = 0;
+  for (const EpochMetrics& m : epochs)
+    for (const std::optional<Metrics>* part : {&m.validation, &m.test})
+      if (*part) levels = std::max(levels, (*part)->cluster_usage.size());
+  if (levels == 0) return;
+  std::vector<double> rows;
+  rows.reserve(epochs.size() * 2 * levels);
+  for (const EpochMetrics& m : epochs)
+    for (const std::optional<Metrics>* part : {&m.validation, &m.test})
+      for (std::size_t l = 0; l < levels; ++l)
+        rows.push_back(*part && l < (*part)->cluster_usage.size() ? (*part)->cluster_usage[l] : kMissing);
+  f.write_dataset<double>("cluster_usage", rows, {epochs.size(), 2 * levels});
+}
+
+void read_cluster_usage(const hdf5::File& f, const std::filesystem::path& path, std::vector<EpochMetrics>& epochs) {
+  if (!f.exists("cluster_usage")) return;
+  const auto usage = f.read_dataset<double>("cluster_usage");
+  DP_CHECK(usage.shape.size() == 2 && usage.shape[0] == epochs.size() && usage.shape[1] % 2 == 0,
+           "checkpoint {}: cluster usage of shape {} for {} epochs", path.string(), hdf5::format_shape(usage.shape),
+           epochs.size());
+  const std::size_t levels = usage.shape[1] / 2;
+  for (std::size_t e = 0; e < epochs.size(); ++e) {
+    std::optional<Metrics>* parts[] = {&epochs[e].validation, &epochs[e].test};
+    for (std::size_t p = 0; p < 2; ++p) {
+      if (!*parts[p]) continue;
+      const auto row = usage.values.begin() + static_cast<std::ptrdiff_t>(e * 2 * levels + p * levels);
+      (*parts[p])->cluster_usage.assign(row, row + static_cast<std::ptrdiff_t>(levels));
+    }
+  }
+}
 }  // namespace
 
 std::vector<std::string> epoch_metric_columns() {
@@ -154,6 +190,7 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& c) {
     f.write_dataset<double>("metrics", flat, {c.epochs.size(), columns.size()});
     f.write_strings("metric_columns", columns);
     write_test_predictions(f, c.epochs);
+    write_cluster_usage(f, c.epochs);
   });
 }
 
@@ -176,6 +213,7 @@ std::optional<Checkpoint> read_checkpoint(const std::filesystem::path& path, con
   if (f.exists("best_parameters")) c.state.best_parameters = read_snapshot(f, "best_parameters");
   c.epochs = read_epoch_metrics(f, path);
   read_test_predictions(f, path, c.epochs);
+  read_cluster_usage(f, path, c.epochs);
   return c;
 }
 

@@ -60,6 +60,10 @@ int run_train_command(const TrainCommandOptions& options) {
                                      m.train.link_loss, m.train.entropy_loss, percent(m.train.accuracy));
       if (m.validation && !validation_is_test) line += fmt::format("  val {} (loss {:.4f})", percent(m.validation->accuracy), m.validation->loss);
       if (m.test) line += fmt::format("  test {} (loss {:.4f})", percent(m.test->accuracy), m.test->loss);
+      // Cluster usage per pooling level, of the split measured last (see Metrics::cluster_usage).
+      const std::optional<Metrics>& usage = m.test ? m.test : m.validation;
+      if (usage && !usage->cluster_usage.empty())
+        line += fmt::format("  clusters used {:.2f}", fmt::join(usage->cluster_usage, "/"));
       line += fmt::format("  {:.2f}s", m.train_seconds + m.eval_seconds);
       fmt::print("{}\n", line);
       std::fflush(stdout);

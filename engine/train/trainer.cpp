@@ -192,10 +192,36 @@ void Trainer::restore_best() {
   model_->parameters().restore(best);
 }
 
+namespace {
+
+// The rows of each graph at each level of a forward pass: level 0 its nodes; level l >= 1 the
+// clusters of level l - 1, k_l for every graph, or its own k_{l,g} with per-graph cluster counts.
+struct RowRange {
+  int64_t begin = 0, rows = 0;
+};
+std::vector<std::vector<RowRange>> rows_per_level(const GraphBatch& batch, const ForwardOutput& out) {
+  std::vector<std::vector<RowRange>> levels(out.levels.size());
+  for (int64_t g = 0; g < batch.num_graphs(); ++g) levels[0].push_back({batch.nodes.begin(g), batch.nodes.size(g)});
+  for (std::size_t l = 1; l < out.levels.size(); ++l) {
+    const LevelOutput& before = out.levels[l - 1];
+    int64_t begin = 0;
+    for (int64_t g = 0; g < batch.num_graphs(); ++g) {
+      const int64_t rows = before.assignment_blocks ? before.assignment_blocks->cols[static_cast<std::size_t>(g)]
+                                                    : before.assignment->value.cols();
+      levels[l].push_back({begin, rows});
+      begin += rows;
+    }
+  }
+  return levels;
+}
+
+}  // namespace
+
 EvaluationResult Trainer::evaluate(const std::vector<int64_t>& graph_ids, bool collect_outputs) {
   EvaluationResult result;
   Tensor& sums = eval_sums_;
   backend_.fill(sums, 0.0);
+  std::vector<double> usage_sums;  // per pooling level, summed over graphs
   for (const auto& ids : make_batches(graph_ids, config_.batch_size)) {
     workspace_.reset();
     Tape tape(backend_, workspace_);
@@ -208,9 +234,47 @@ EvaluationResult Trainer::evaluate(const std::vector<int64_t>& graph_ids, bool c
     backend_.count_correct(out.logits->value, batch.labels, correct);
     Tensor predictions = workspace_.empty(Shape{batch.num_graphs()}, DType::i32);
     backend_.argmax_rows(out.logits->value, predictions);
+    // Each node's cluster (argmax of its row of S, over its graph's own clusters), per pooling level.
+    std::vector<Tensor> clusters;
+    for (const LevelOutput& lo : out.levels) {
+      if (!lo.assignment) break;
+      const Tensor& s = lo.assignment->value;
+      const Blocks* blocks = lo.assignment_blocks;
+      Tensor argmax = workspace_.empty(Shape{blocks ? blocks->total_rows() : s.rows(), 1}, DType::i32);
+      if (!blocks) {
+        backend_.argmax_rows(s, argmax);
+      } else {
+        for (int64_t g = 0; g < blocks->count(); ++g) {
+          Tensor rows = argmax.rows_slice(blocks->row_begin[static_cast<std::size_t>(g)],
+                                          blocks->row_begin[static_cast<std::size_t>(g) + 1]);
+          backend_.argmax_rows(blocks->view(s, g), rows);
+        }
+      }
+      clusters.push_back(argmax);
+    }
     step.end();  // the host reads from here on
     std::vector<int32_t> pred = download<int32_t>(backend_, predictions);
     result.predictions.insert(result.predictions.end(), pred.begin(), pred.end());
+    const std::vector<std::vector<RowRange>> level_rows = rows_per_level(batch, out);
+    usage_sums.resize(clusters.size(), 0.0);
+    for (std::size_t l = 0; l < clusters.size(); ++l) {
+      const std::vector<int32_t> chosen = download<int32_t>(backend_, clusters[l]);
+      const LevelOutput& lo = out.levels[l];
+      std::vector<char> used;
+      for (int64_t g = 0; g < batch.num_graphs(); ++g) {
+        const RowRange r = level_rows[l][static_cast<std::size_t>(g)];
+        const int64_t k = lo.assignment_blocks ? lo.assignment_blocks->cols[static_cast<std::size_t>(g)]
+                                               : lo.assignment->value.cols();
+        used.assign(static_cast<std::size_t>(k), 0);
+        int64_t distinct = 0;
+        for (int64_t i = r.begin; i < r.begin + r.rows; ++i) {
+          char& u = used[static_cast<std::size_t>(chosen[static_cast<std::size_t>(i)])];
+          distinct += u == 0;
+          u = 1;
+        }
+        usage_sums[l] += static_cast<double>(distinct) / static_cast<double>(std::max<int64_t>(1, std::min(r.rows, k)));
+      }
+    }
     if (!collect_outputs) continue;
 
     auto to_float = [&](const Tensor& t) { return download_converted<float>(backend_, t); };
@@ -244,22 +308,9 @@ EvaluationResult Trainer::evaluate(const std::vector<int64_t>& graph_ids, bool c
       go.prediction = pred[static_cast<std::size_t>(g)];
       go.logits.assign(logits.begin() + g * c, logits.begin() + (g + 1) * c);
       go.graph_embedding.assign(embedding.begin() + g * d, embedding.begin() + (g + 1) * d);
-      // Rows of graph g at level l: its nodes at level 0, then the clusters of the level before:
-      // k_l for every graph, or its own k_{l,g} with per-graph cluster counts.
-      int64_t begin = batch.nodes.begin(g), rows = batch.nodes.size(g);
       for (std::size_t l = 0; l < levels.size(); ++l) {
         const LevelHost& h = levels[l];
-        if (l > 0) {
-          const LevelHost& before = levels[l - 1];
-          if (before.s_blocks) {
-            rows = before.s_blocks->cols[static_cast<std::size_t>(g)];
-            begin = 0;
-            for (int64_t j = 0; j < g; ++j) begin += before.s_blocks->cols[static_cast<std::size_t>(j)];
-          } else {
-            rows = before.k;
-            begin = g * rows;
-          }
-        }
+        const auto [begin, rows] = level_rows[l][static_cast<std::size_t>(g)];
         GraphOutputs::Level gl;
         gl.rows = rows;
         gl.embedding_dim = h.z_cols;
@@ -283,6 +334,8 @@ EvaluationResult Trainer::evaluate(const std::vector<int64_t>& graph_ids, bool c
     }
   }
   result.metrics = read_metrics(sums, static_cast<int64_t>(graph_ids.size()));
+  for (const double sum : usage_sums)
+    result.metrics.cluster_usage.push_back(sum / static_cast<double>(std::max<std::size_t>(1, graph_ids.size())));
   return result;
 }
 

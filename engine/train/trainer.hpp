@@ -69,6 +69,11 @@ struct TrainConfig {
 struct Metrics {
   double loss = 0, classification_loss = 0, link_loss = 0, entropy_loss = 0, accuracy = 0;
   int64_t graphs = 0;
+  // Cluster usage of each pooling level (evaluations only; empty for training metrics and models
+  // without pooling): the mean over the graphs of (distinct clusters that are some node's argmax of
+  // S) / min(nodes, clusters) of the graph at that level. 1: every node, or every cluster, in use;
+  // near 1 / min(nodes, clusters): the assignment collapsed onto one cluster.
+  std::vector<double> cluster_usage;
 };
 
 struct EpochMetrics {

@@ -99,6 +99,16 @@ def check_job(job, fold, point, with_outputs):
                     expect(abs(got - value) < 1e-12, f"{prefix}_{name}[{i}] = {got}, expected {value}")
                 else:
                     expect(math.isnan(got), f"{prefix}_{name}[{i}] = {got}, expected NaN")
+            # Evaluations record the cluster usage of each of the two pooling levels; training none.
+            usage = [0.25 + 0.05 * e + acc_shift, 0.9 - 0.1 * e]
+            for level in (0, 1):
+                column = f"{prefix}_cluster_usage_level{level}"
+                if prefix == "train":
+                    expect(column not in m, f"{column} recorded")
+                elif measured:
+                    expect(abs(m[column][i] - usage[level]) < 1e-12, f"{column}[{i}] = {m[column][i]}")
+                else:
+                    expect(math.isnan(m[column][i]), f"{column}[{i}] = {m[column][i]}, expected NaN")
         expect(m["grad_norm"][i] == 1 + 0.5 * e and m["train_seconds"][i] == 0.25 * e and
                m["eval_seconds"][i] == 0.125 * e, f"timings at epoch {e}")
     expect(list(m["validation_measured"]) == [1, 1, 0, 1, 1, 1], "validation_measured")
@@ -106,6 +116,7 @@ def check_job(job, fold, point, with_outputs):
     r = job.result
     expect(r.best_epoch == 5 and r.has_test, "result")
     expect(abs(r.best_validation.accuracy - metrics(5, offset, 0.1, -0.02)["accuracy"]) < 1e-12, "best_validation")
+    close(r.best_validation.cluster_usage, [0.25 + 0.25 - 0.02, 0.9 - 0.5], "best_validation.cluster_usage")
     expect(abs(r.test.loss - metrics(5, offset, 0.2, -0.04)["loss"]) < 1e-12 and r.test.graphs == 60, "test")
     # Test predictions: every test graph, label g % 3, prediction (g / 2) % 3 at the best epoch,
     # per epoch (g / 2 + e) % 3 where the test split was measured (even epochs), -1 elsewhere.
@@ -234,6 +245,7 @@ def check_dataframes(exp):
     metric_columns = {f"{s}_{m}" for s in ("train", "validation", "test")
                       for m in ("loss", "classification_loss", "link_loss", "entropy_loss", "accuracy", "graphs")}
     metric_columns |= {"validation_measured", "test_measured", "grad_norm", "train_seconds", "eval_seconds"}
+    metric_columns |= {f"{s}_cluster_usage_level{l}" for s in ("validation", "test") for l in (0, 1)}
     expect(set(epochs.columns[6:]) == metric_columns, f"epochs_dataframe metric columns {sorted(epochs.columns[6:])}")
     expect(str(epochs.epoch.dtype) == "int64" and str(epochs.test_graphs.dtype) == "Int64" and
            str(epochs.test_measured.dtype) == "bool" and str(epochs.test_accuracy.dtype) == "float64",
@@ -532,6 +544,13 @@ def check_curves_figure(job):
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     expect(any(t.startswith("test accuracy reported: 71.00 %") and "epoch 5" in t for t in labels),
            f"curves legend {labels}")
+    # The cluster usage panel: one line per split and pooling level, the job's values.
+    usage = fig.axes[6]
+    expect(usage.get_title().startswith("cluster usage") and len(usage.lines) >= 4,
+           f"curves: cluster usage panel {usage.get_title()!r} with {len(usage.lines)} lines")
+    line = [l for l in usage.lines if l.get_label() == "validation, level 1"]
+    expect(len(line) == 1, f"curves: usage lines {[l.get_label() for l in usage.lines]}")
+    close(line[0].get_ydata(), job.metrics["validation_cluster_usage_level1"], "curves: validation usage, level 1")
     plots.plt.close(fig)
     # The paper protocol tests the last epoch's model.
     paper = copy.copy(job)

@@ -142,6 +142,21 @@ TEST_F(ChecksumBlockTest, FilesOfThisVersionCarryTheBlockAndReadBack) {
   ASSERT_TRUE(checkpoint.has_value());
   EXPECT_EQ(checkpoint->state.parameters.values, make_checkpoint("job-a").state.parameters.values);
   EXPECT_EQ(checkpoint->dataset_digest, "fedcba9876543210");
+  // The evaluations' cluster usage comes back with the epochs (a resumed job's curves are whole).
+  const std::vector<EpochMetrics> epochs = make_checkpoint("job-a").epochs;
+  ASSERT_EQ(checkpoint->epochs.size(), epochs.size());
+  for (std::size_t e = 0; e < epochs.size(); ++e) {
+    ASSERT_EQ(checkpoint->epochs[e].validation.has_value(), epochs[e].validation.has_value()) << "epoch " << e;
+    ASSERT_EQ(checkpoint->epochs[e].test.has_value(), epochs[e].test.has_value()) << "epoch " << e;
+    if (epochs[e].validation) {
+      EXPECT_EQ(checkpoint->epochs[e].validation->cluster_usage, epochs[e].validation->cluster_usage) << "epoch " << e;
+      EXPECT_EQ(checkpoint->epochs[e].validation->cluster_usage.size(), 2u);
+    }
+    if (epochs[e].test) {
+      EXPECT_EQ(checkpoint->epochs[e].test->cluster_usage, epochs[e].test->cluster_usage) << "epoch " << e;
+    }
+    EXPECT_TRUE(checkpoint->epochs[e].train.cluster_usage.empty());
+  }
   EXPECT_EQ(recorded_dataset_digest(path("checkpoint.h5")), "fedcba9876543210");
   EXPECT_EQ(recorded_dataset_digest(path("job.h5")), testing::make_job_record(1, 2).dataset_digest);
   EXPECT_EQ(recorded_dataset_digest(path("summary.h5")), "") << "a file that records none";

@@ -4,6 +4,7 @@
 // differ, each graph's assignment is [n_g, k_g] with k_g = max(1, ceil(ratio * n_g)).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/backend/counting_backend.hpp"
@@ -166,6 +167,63 @@ TEST(ClusterRule, OutputsKeepEachGraphsOwnSize) {
     }
     EXPECT_EQ(go.levels[2].rows, rows);
   }
+}
+
+// An evaluation's cluster usage per pooling level (Metrics::cluster_usage) is, for each graph, the
+// number of distinct clusters that are some row's argmax of its assignment (the first maximum),
+// over min(rows, clusters), averaged over the graphs: recomputed here from the assignment matrices
+// the same evaluation returns, under both cluster rules, over several batches.
+TEST(Trainer, ClusterUsageCountsTheClustersEachGraphsNodesChoose) {
+  const GraphDataset data = testing::synthetic_dataset({3, 17, 9, 40, 12, 6, 25, 2}, 4, 2, 3);
+  for (const ClusterRule rule : {ClusterRule::per_graph, ClusterRule::largest_graph}) {
+    ModelConfig m = config(rule, 2, LinkLossNorm::frobenius);
+    TrainConfig t;
+    t.epochs = 2;
+    t.batch_size = 3;
+    Split split;
+    split.train = {0, 1, 2, 3, 4, 5, 6, 7};
+    auto backend = make_cpu_backend(1);
+    Trainer trainer(*backend, data, m, t, split);
+    trainer.run_epoch();
+    const std::vector<int64_t> ids = {5, 3, 0, 1, 7, 4, 2, 6};
+    const EvaluationResult r = trainer.evaluate(ids, true);
+    ASSERT_EQ(r.metrics.cluster_usage.size(), 2u) << "one figure per pooling level";
+    for (std::size_t l = 0; l < 2; ++l) {
+      double sum = 0;
+      for (const GraphOutputs& go : r.outputs) {
+        const GraphOutputs::Level& level = go.levels[l];
+        std::vector<bool> used(static_cast<std::size_t>(level.clusters), false);
+        for (int64_t i = 0; i < level.rows; ++i) {
+          const auto row = level.assignment.begin() + i * level.clusters;
+          used[static_cast<std::size_t>(std::max_element(row, row + level.clusters) - row)] = true;
+        }
+        const auto distinct = static_cast<double>(std::count(used.begin(), used.end(), true));
+        const double usage = distinct / static_cast<double>(std::min(level.rows, level.clusters));
+        EXPECT_GT(usage, 0.0);
+        EXPECT_LE(usage, 1.0);
+        sum += usage;
+      }
+      EXPECT_NEAR(r.metrics.cluster_usage[l], sum / static_cast<double>(ids.size()), 1e-12)
+          << (rule == ClusterRule::per_graph ? "per_graph" : "largest_graph") << " level " << l;
+    }
+    // A training epoch's metrics carry none; an epoch's validation does.
+    split.validation = {1, 4};
+    Trainer validated(*backend, data, m, t, split);
+    const EpochMetrics e = validated.run_epoch();
+    EXPECT_TRUE(e.train.cluster_usage.empty());
+    ASSERT_TRUE(e.validation.has_value());
+    EXPECT_EQ(e.validation->cluster_usage.size(), 2u);
+  }
+  // Without pooling there is nothing to count.
+  ModelConfig sage = config(ClusterRule::largest_graph, 0, LinkLossNorm::frobenius);
+  sage.variant = Variant::graphsage;
+  TrainConfig t;
+  t.epochs = 1;
+  Split split;
+  split.train = {0, 1, 2};
+  auto backend = make_cpu_backend(1);
+  Trainer trainer(*backend, data, sage, t, split);
+  EXPECT_TRUE(trainer.evaluate({3, 4}).metrics.cluster_usage.empty());
 }
 
 // The paper protocol validates on the test fold: one evaluation per epoch serves both, and its

@@ -47,6 +47,7 @@
 #include "engine/nn/model.hpp"
 #include "engine/ops/ops.hpp"
 #include "engine/optim/adam.hpp"
+#include "engine/train/trainer.hpp"
 #include "tests/test_util.hpp"
 #include "tests/unit/gradcheck.hpp"
 #include "tests/unit/parity_util.hpp"
@@ -712,6 +713,40 @@ TEST_F(CudaModel, GraphSageBaseline) {
 // chunks into a larger one each time. The caching allocator must not keep the chunks it merged
 // away: their sizes never come back, so the device memory held would be the sum of every size the
 // workspace ever had. Outside a capture, and inside one (given back after the graph's launch).
+// An evaluation's cluster usage (the argmax of every graph's block of S, read back once per
+// batch) is the CPU's: after the same training, both cluster rules, two levels, f64.
+TEST_F(CudaModel, EvaluationCountsTheClustersInUseAsTheCpu) {
+  const GraphDataset data = testing::synthetic_dataset({30, 4, 17, 9, 25, 2, 12, 21, 6, 14, 11}, 18, 6, 5);
+  for (const ClusterRule rule : {ClusterRule::per_graph, ClusterRule::largest_graph}) {
+    ModelConfig m;
+    m.hidden_dim = 12;
+    m.embedding_dim = 12;
+    m.pool_levels = 2;
+    m.cluster_rule = rule;
+    TrainConfig t;
+    t.epochs = 1;
+    t.batch_size = 4;
+    t.dtype = DType::f64;
+    Split split;
+    split.train = {0, 1, 2, 3, 4, 5, 6, 7};
+    split.validation = {8, 9, 10, 0, 3};
+    std::vector<Metrics> validation;
+    for (Backend* be : {&ref(), &gpu()}) {
+      Trainer trainer(*be, data, m, t, split);
+      const EpochMetrics e = trainer.run_epoch();
+      ASSERT_TRUE(e.validation.has_value());
+      validation.push_back(*e.validation);
+    }
+    ASSERT_EQ(validation[0].cluster_usage.size(), 2u);
+    ASSERT_EQ(validation[1].cluster_usage.size(), 2u);
+    for (std::size_t l = 0; l < 2; ++l) {
+      EXPECT_NEAR(validation[1].cluster_usage[l], validation[0].cluster_usage[l], 1e-12)
+          << (rule == ClusterRule::per_graph ? "per_graph" : "largest_graph") << " level " << l;
+    }
+    EXPECT_NEAR(validation[1].accuracy, validation[0].accuracy, 1e-12);
+  }
+}
+
 TEST(CudaAllocator, AGrowingWorkspaceGivesItsOldChunksBack) {
   for (const bool graphs : {false, true}) {
     SCOPED_TRACE(graphs ? "each step a CUDA graph" : "launches");

@@ -65,6 +65,7 @@ void expect_same(const Metrics& a, const Metrics& b, const std::string& what) {
   expect_same(a.entropy_loss, b.entropy_loss, what + ".entropy_loss");
   expect_same(a.accuracy, b.accuracy, what + ".accuracy");
   EXPECT_EQ(a.graphs, b.graphs) << what << ".graphs";
+  EXPECT_EQ(a.cluster_usage, b.cluster_usage) << what << ".cluster_usage";
 }
 
 void expect_same(const std::optional<Metrics>& a, const std::optional<Metrics>& b, const std::string& what) {

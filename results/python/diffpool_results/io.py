@@ -94,6 +94,8 @@ def parse_settings(text):
 def _metrics_of_group(group):
     m = AttrDict((name, float(group.attrs[name])) for name in METRIC_PARTS)
     m.graphs = int(group.attrs["graphs"])
+    # Per pooling level (float64 [L]); empty without pooling and in files written before it.
+    m.cluster_usage = np.asarray(group.attrs.get("cluster_usage", np.zeros(0)), dtype=np.float64).reshape(-1)
     return m
 
 
@@ -228,8 +230,10 @@ def _load_job(path, outputs=True):
       settings (str, key=value lines), settings_dict (dict), config (str, YAML);
       splits: {"train", "validation", "test"} -> int64 arrays of dataset graph indices;
       metrics: column name -> 1-D array, one entry per epoch (epoch, train_loss, ..., validation_accuracy,
-        test_accuracy, grad_norm, train_seconds, eval_seconds; NaN where a split was not measured);
-      result: best_epoch, has_test, best_validation (loss parts, accuracy, graphs), test (same, or None);
+        test_accuracy, grad_norm, train_seconds, eval_seconds, and for pooling models
+        {validation,test}_cluster_usage_level<l>; NaN where a split was not measured);
+      result: best_epoch, has_test, best_validation (loss parts, accuracy, graphs, cluster_usage: one
+        per pooling level, empty without), test (same, or None);
       predictions: every test graph of the evaluation result.test measured, whatever
         output.max_graphs says: graphs (int64 [n], dataset indices), label, prediction (int32 [n];
         result.test.accuracy == mean(label == prediction)), epoch (the epoch whose weights made

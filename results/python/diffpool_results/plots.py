@@ -97,7 +97,8 @@ def reported_test(job):
 
 
 def plot_learning_curves(job, path):
-    """Loss parts, accuracy and gradient norm per epoch of one job (train / validation / test)."""
+    """Loss parts, accuracy and gradient norm per epoch of one job (train / validation / test), and
+    the cluster usage of each pooling level where the job file records it."""
     return _save(learning_curves_figure(job), path)
 
 
@@ -110,7 +111,23 @@ def learning_curves_figure(job):
     panels = [("loss", "total loss"), ("classification_loss", "classification loss"),
               ("link_loss", "link-prediction loss"), ("entropy_loss", "entropy loss"),
               ("accuracy", "accuracy")]
-    axes = fig.subplots(2, 3)
+    # Cluster usage per pooling level (evaluations of DiffPool models): a seventh panel.
+    usage = sorted(name for name in m if "_cluster_usage_level" in name and not np.all(np.isnan(m[name])))
+    axes = fig.subplots(2, 4 if usage else 3)
+    if usage:
+        ax = axes.flat[6]
+        for name in usage:
+            split, level = name.split("_cluster_usage_level")
+            sparse = bool(np.isnan(m[name]).any())
+            ax.plot(epochs, m[name], linewidth=1.2, marker="o" if sparse else None, markersize=3,
+                    linestyle=SPLIT_STYLE[split].get("linestyle", "-"), color=f"C{int(level)}",
+                    label=f"{split}, level {level}")
+        ax.set_title("cluster usage (share chosen)")
+        ax.set_xlabel("epoch")
+        ax.set_ylim(0, 1.05)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        axes.flat[7].axis("off")
     for ax, (name, title) in zip(axes.flat, panels):
         for split, style in SPLIT_STYLE.items():
             values = m.get(f"{split}_{name}")
@@ -127,12 +144,13 @@ def learning_curves_figure(job):
         ax.grid(alpha=0.3)
     ax = axes.flat[5]
     ax.plot(epochs, m["grad_norm"], color="tab:purple", linewidth=1.0)
-    ax.set_title("gradient norm (last step, before clipping)")
+    ax.set_title("gradient norm (last step, before clipping)" if not usage else "gradient norm (before clipping)")
     ax.set_xlabel("epoch")
     ax.grid(alpha=0.3)
     if job.best_epoch > 0:
         for ax in axes.flat:
-            ax.axvline(job.best_epoch, color="grey", linewidth=0.8, linestyle="-.")
+            if ax.axison:
+                ax.axvline(job.best_epoch, color="grey", linewidth=0.8, linestyle="-.")
     reported = reported_test(job)
     if reported is not None:
         epoch, accuracy = reported
