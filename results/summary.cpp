@@ -12,16 +12,16 @@
 //   /failures/<column>   one entry per failed job: job_id, point, fold, repeat, phase, reason
 //   /jobs/<column>       one entry per completed job: job_id, phase, point, fold, repeat, epochs,
 //                        best_epoch, validation_accuracy, test_accuracy, test_split, host,
-//                        git_revision, seconds, dataset_digest; and the validation curves of all jobs end to end in
-//                        /jobs/validation_curves (float64, deflate), job i's from
-//                        curve_offsets[i] to curve_offsets[i + 1]
+//                        git_revision, seconds, dataset_digest; and the validation curves of all
+//                        jobs end to end in /jobs/validation_curves (float64, deflate), job i's
+//                        from curve_offsets[i] to curve_offsets[i + 1]
 //
 // Accuracies are fractions (0.625 = 62.5 %); the CSV gives percentages (columns named *_pct).
 // A figure that does not apply is NaN (an empty cell in the CSV). Summaries written before
 // accuracy_std_population, split_seed, tie_rule, winners/tied, winners/test_split and
 // jobs/dataset_digest existed read back with NaN, no split seed, a tie count of 1 and "" (same
-// schema version: the additions
-// are optional for readers); those written before /jobs read back without jobs.
+// schema version: the additions are optional for readers); those written before /jobs read back
+// without jobs.
 // Columns are plain 1-D datasets (no compound types), so h5py, h5dump and any HDF5 reader see
 // them as ordinary arrays.
 #include "results/summary.hpp"

@@ -146,17 +146,17 @@ std::string epoch_line(const EpochMetrics& m, int epochs) {
   std::string line = fmt::format("epoch {}/{} loss {:.5f} cls {:.5f} lp {:.5f} ent {:.5f} train_acc {:.4f}", m.epoch, epochs,
                                  m.train.loss, m.train.classification_loss, m.train.link_loss, m.train.entropy_loss,
                                  m.train.accuracy);
-  // Cluster usage per pooling level ("0.412/0.287"): how many clusters the assignments use.
-  auto usage = [](const Metrics& x) {
-    return x.cluster_usage.empty() ? std::string() : fmt::format(" {:.3f}", fmt::join(x.cluster_usage, "/"));
+  // Cluster usage per pooling level (" val_usage 0.412/0.287"): how many clusters the assignments use.
+  auto usage = [](const char* label, const Metrics& x) {
+    return x.cluster_usage.empty() ? std::string() : fmt::format(" {} {:.3f}", label, fmt::join(x.cluster_usage, "/"));
   };
   if (m.validation) {
     line += fmt::format(" val_loss {:.5f} val_acc {:.4f}", m.validation->loss, m.validation->accuracy);
-    if (!m.validation->cluster_usage.empty()) line += " val_usage" + usage(*m.validation);
+    line += usage("val_usage", *m.validation);
   }
   if (m.test) {
     line += fmt::format(" test_loss {:.5f} test_acc {:.4f}", m.test->loss, m.test->accuracy);
-    if (!m.test->cluster_usage.empty()) line += " test_usage" + usage(*m.test);
+    line += usage("test_usage", *m.test);
   }
   return line + fmt::format(" seconds {:.3f}", m.train_seconds + m.eval_seconds);
 }
