@@ -12,14 +12,15 @@
 //   /failures/<column>   one entry per failed job: job_id, point, fold, repeat, phase, reason
 //   /jobs/<column>       one entry per completed job: job_id, phase, point, fold, repeat, epochs,
 //                        best_epoch, validation_accuracy, test_accuracy, test_split, host,
-//                        git_revision, seconds, dataset_digest; and the validation curves of all
-//                        jobs end to end in /jobs/validation_curves (float64, deflate), job i's
-//                        from curve_offsets[i] to curve_offsets[i + 1]
+//                        git_revision, seconds, dataset_digest, cluster_usage_level<l> (one per
+//                        pooling level); and the validation curves of all jobs end to end in
+//                        /jobs/validation_curves (float64, deflate), job i's from
+//                        curve_offsets[i] to curve_offsets[i + 1]
 //
 // Accuracies are fractions (0.625 = 62.5 %); the CSV gives percentages (columns named *_pct).
 // A figure that does not apply is NaN (an empty cell in the CSV). Summaries written before
-// accuracy_std_population, split_seed, tie_rule, winners/tied, winners/test_split and
-// jobs/dataset_digest existed read back with NaN, no split seed, a tie count of 1 and "" (same
+// accuracy_std_population, split_seed, tie_rule, winners/tied, winners/test_split,
+// jobs/dataset_digest and jobs/cluster_usage_level<l> existed read back with NaN, no split seed, a tie count of 1 and "" (same
 // schema version: the additions are optional for readers); those written before /jobs read back
 // without jobs.
 // Columns are plain 1-D datasets (no compound types), so h5py, h5dump and any HDF5 reader see
@@ -28,6 +29,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <mutex>
@@ -216,6 +218,14 @@ void write_summary_file(File& file, const ExperimentSummary& s) {
 
   ColumnWriter jobs(file, "jobs", s.jobs.size());
   job_columns(jobs, s.jobs);
+  // /jobs/cluster_usage_level<l>: one column per pooling level, NaN for a job without that level.
+  std::size_t levels = 0;
+  for (const SummaryJob& j : s.jobs) levels = std::max(levels, j.cluster_usage.size());
+  for (std::size_t l = 0; l < levels; ++l) {
+    std::vector<double> values;
+    for (const SummaryJob& j : s.jobs) values.push_back(l < j.cluster_usage.size() ? j.cluster_usage[l] : kNotApplicable);
+    file.open_group("jobs").write_dataset(fmt::format("cluster_usage_level{}", l), values);
+  }
   std::vector<int64_t> offsets{0};
   std::vector<double> curves;
   for (const SummaryJob& j : s.jobs) {
@@ -306,6 +316,20 @@ ExperimentSummary read_summary_file(const File& file) {
     s.jobs.resize(jobs.rows());
     job_columns(jobs, s.jobs);
     const Group group = file.open_group("jobs");
+    // Absent in summaries of models without pooling and in those written before it existed.
+    for (std::size_t l = 0; group.exists(fmt::format("cluster_usage_level{}", l)); ++l) {
+      const std::string name = fmt::format("cluster_usage_level{}", l);
+      const std::vector<double> values = group.read_dataset<double>(name).values;
+      if (values.size() != s.jobs.size()) {
+        throw InputError(fmt::format("summary file '{}': /jobs/{} has {} entries, the table has {} rows", path, name,
+                                     values.size(), s.jobs.size()));
+      }
+      for (std::size_t i = 0; i < s.jobs.size(); ++i) s.jobs[i].cluster_usage.push_back(values[i]);
+    }
+    // A job with fewer pooling levels than the table's columns (a sweep over pool_levels, or a
+    // GraphSAGE baseline) has NaN there: its own levels only.
+    for (SummaryJob& j : s.jobs)
+      while (!j.cluster_usage.empty() && std::isnan(j.cluster_usage.back())) j.cluster_usage.pop_back();
     const std::vector<int64_t> offsets = jobs.numbers_of("curve_offsets", s.jobs.size() + 1);
     const std::vector<double> curves = group.read_dataset<double>("validation_curves").values;
     for (std::size_t i = 0; i < s.jobs.size(); ++i) {

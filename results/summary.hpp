@@ -64,6 +64,9 @@ struct SummaryJob {
   double seconds = 0;                // training and evaluation time summed over its epochs
   std::vector<double> validation_curve;  // accuracy per epoch; NaN where the epoch was not validated
   std::string dataset_digest;        // GraphDataset::digest of the data it trained on ("" if not recorded)
+  // Cluster usage per pooling level of the job's reported evaluation (its test evaluation; a job
+  // without a test split: its best validation epoch's). Empty without pooling or where not recorded.
+  std::vector<double> cluster_usage;
 };
 
 // How model selection breaks a tie (stored as the summary's root attribute tie_rule).

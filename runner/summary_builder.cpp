@@ -58,6 +58,7 @@ SummaryJob summary_job(const JobRecord& r) {
   j.host = r.host;
   j.git_revision = r.git_revision;
   j.dataset_digest = r.dataset_digest;
+  j.cluster_usage = r.has_test ? r.test_metrics.cluster_usage : r.best_validation.cluster_usage;
   for (const EpochMetrics& m : r.epochs) {
     j.validation_curve.push_back(m.validation ? m.validation->accuracy : std::nan(""));
     j.seconds += m.train_seconds + m.eval_seconds;
@@ -176,6 +177,27 @@ std::string format_summary(const ExperimentSummary& s) {
                          p.paper_best_epoch > 0 ? std::to_string(p.paper_best_epoch) : "-");
     }
     out += fmt::format("  {}\n", p.label.empty() ? "(no sweep)" : p.label);
+  }
+  // Cluster usage per pooling level, mean over each point's jobs that record it (their reported
+  // evaluation): how many of its clusters the pooling uses (1: all it could).
+  for (const PointSummary& p : s.points) {
+    std::vector<double> sum;
+    std::vector<int> count;
+    for (const SummaryJob& j : s.jobs) {
+      if (j.point != p.point) continue;
+      for (std::size_t l = 0; l < j.cluster_usage.size(); ++l) {
+        if (std::isnan(j.cluster_usage[l])) continue;
+        if (sum.size() <= l) sum.resize(l + 1, 0.0), count.resize(l + 1, 0);
+        sum[l] += j.cluster_usage[l];
+        ++count[l];
+      }
+    }
+    if (sum.empty()) continue;
+    std::vector<std::string> levels;
+    for (std::size_t l = 0; l < sum.size(); ++l)
+      levels.push_back(count[l] > 0 ? fmt::format("{:.3f}", sum[l] / count[l]) : std::string("-"));
+    out += fmt::format("  point {}: cluster usage per pooling level {} (mean over its jobs' reported evaluations)\n",
+                       p.point, fmt::join(levels, " / "));
   }
   for (const FoldWinner& w : s.winners) {
     out += fmt::format("  fold {:>2}: point {} (validation {:.2f}%), test {:.2f} +- {:.2f}% over {} run{}", w.fold, w.point,

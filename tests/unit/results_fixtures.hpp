@@ -206,10 +206,10 @@ inline ExperimentSummary make_summary() {
   // Job rows: curves of different lengths (one empty), a NaN epoch, a job without a test split.
   const double nan = kNotApplicable;
   s.jobs = {SummaryJob{"0000000000000a01", "train", 1, 0, 0, 3, 2, 0.74, 0.71, "00000000000000f0", "node001",
-                       "e3302f5abcde", 12.5, {0.70, 0.74, 0.73}, "0123456789abcdef"},
-            SummaryJob{"0000000000000a02", "select", 0, 1, 0, 0, 0, nan, nan, "", "node002", "e3302f5abcde", 0, {}, ""},
+                       "e3302f5abcde", 12.5, {0.70, 0.74, 0.73}, "0123456789abcdef", {0.5, 0.25}},
+            SummaryJob{"0000000000000a02", "select", 0, 1, 0, 0, 0, nan, nan, "", "node002", "e3302f5abcde", 0, {}, "", {}},
             SummaryJob{"0000000000000a03", "train", 0, 1, 0, 2, 1, 0.75, 0.69, "00000000000000f1", "node002",
-                       "1234567890ab", 3.25, {0.75, nan}, "0123456789abcdef"}};
+                       "1234567890ab", 3.25, {0.75, nan}, "0123456789abcdef", {0.625}}};
   s.version = "0.1.0";
   s.git_revision = "e3302f5abcde";
   s.backend = "cpu";

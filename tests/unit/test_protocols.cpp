@@ -320,6 +320,26 @@ TEST(Protocols, PrintedSummaryShowsDashesTiesAndBothStds) {
   EXPECT_NE(text.find("accuracy 60.00 +- 14.14% (sample std; population std 10.00)"), std::string::npos) << text;
 }
 
+// The printed summary gives each sweep point's cluster usage per pooling level, the mean over its
+// jobs that record one (a GraphSAGE point prints none).
+TEST(Protocols, PrintedSummaryShowsEachPointsClusterUsage) {
+  ExperimentSummary s;
+  s.protocol = "holdout";
+  s.points.resize(3);
+  for (int64_t p = 0; p < 3; ++p) s.points[static_cast<std::size_t>(p)].point = p;
+  auto job = [](int64_t point, std::vector<double> usage) {
+    SummaryJob j;
+    j.point = point;
+    j.cluster_usage = std::move(usage);
+    return j;
+  };
+  s.jobs = {job(0, {0.5, 0.25}), job(0, {0.3, 0.75}), job(1, {0.9}), job(2, {})};
+  const std::string text = format_summary(s);
+  EXPECT_NE(text.find("point 0: cluster usage per pooling level 0.400 / 0.500 "), std::string::npos) << text;
+  EXPECT_NE(text.find("point 1: cluster usage per pooling level 0.900 "), std::string::npos) << text;
+  EXPECT_EQ(text.find("point 2: cluster usage"), std::string::npos) << text;
+}
+
 TEST(Protocols, PaperFigureIsTheBestEpochOfTheFoldAveragedCurve) {
   std::vector<FinishedJob> jobs = {finished(Phase::train, 0, 0, 0, 0.7, 0.6), finished(Phase::train, 0, 1, 0, 0.9, 0.9),
                                    finished(Phase::train, 1, 0, 0, 0.5, 0.5), finished(Phase::train, 1, 1, 0, 0.5, 0.5)};

@@ -382,6 +382,7 @@ void expect_same(const ExperimentSummary& a, const ExperimentSummary& b) {
     EXPECT_EQ(x.git_revision, y.git_revision);
     EXPECT_EQ(x.seconds, y.seconds);
     EXPECT_EQ(x.dataset_digest, y.dataset_digest);
+    EXPECT_EQ(x.cluster_usage, y.cluster_usage) << "job " << i;
     ASSERT_EQ(x.validation_curve.size(), y.validation_curve.size()) << "job " << i;
     for (std::size_t e = 0; e < x.validation_curve.size(); ++e)
       expect_same(x.validation_curve[e], y.validation_curve[e], "jobs.validation_curve");

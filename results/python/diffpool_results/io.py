@@ -311,7 +311,7 @@ def load_summary(path):
     tables points, winners, failures as numpy record arrays (points["test_mean"], points[0].label);
     jobs, the completed jobs the figures came from (job_id, phase, point, fold, repeat, epochs,
     best_epoch, validation_accuracy, test_accuracy, test_split, host, git_revision, seconds, and
-    dataset_digest where the summary records it), as a
+    dataset_digest and cluster_usage_level<l> where the summary records them), as a
     record array too (empty in summaries written before it was stored), and validation_curves, the
     per-epoch validation accuracy of each of those jobs (a list of float64 arrays, NaN where an
     epoch was not validated)."""
