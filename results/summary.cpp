@@ -20,9 +20,9 @@
 // Accuracies are fractions (0.625 = 62.5 %); the CSV gives percentages (columns named *_pct).
 // A figure that does not apply is NaN (an empty cell in the CSV). Summaries written before
 // accuracy_std_population, split_seed, tie_rule, winners/tied, winners/test_split,
-// jobs/dataset_digest and jobs/cluster_usage_level<l> existed read back with NaN, no split seed, a tie count of 1 and "" (same
-// schema version: the additions are optional for readers); those written before /jobs read back
-// without jobs.
+// jobs/dataset_digest and jobs/cluster_usage_level<l> existed read back with NaN, no split seed,
+// a tie count of 1, "" and no usage (same schema version: the additions are optional for
+// readers); those written before /jobs read back without jobs.
 // Columns are plain 1-D datasets (no compound types), so h5py, h5dump and any HDF5 reader see
 // them as ordinary arrays.
 #include "results/summary.hpp"

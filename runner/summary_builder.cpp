@@ -187,7 +187,10 @@ std::string format_summary(const ExperimentSummary& s) {
       if (j.point != p.point) continue;
       for (std::size_t l = 0; l < j.cluster_usage.size(); ++l) {
         if (std::isnan(j.cluster_usage[l])) continue;
-        if (sum.size() <= l) sum.resize(l + 1, 0.0), count.resize(l + 1, 0);
+        if (sum.size() <= l) {
+          sum.resize(l + 1, 0.0);
+          count.resize(l + 1, 0);
+        }
         sum[l] += j.cluster_usage[l];
         ++count[l];
       }
