@@ -708,11 +708,6 @@ TEST_F(CudaModel, GraphSageBaseline) {
   check_model("graphsage", c);
 }
 
-#if defined(DIFFPOOL_CUDA_EMULATION)
-// A workspace that grows step after step (D&D: a batch with more nodes than any before) merges its
-// chunks into a larger one each time. The caching allocator must not keep the chunks it merged
-// away: their sizes never come back, so the device memory held would be the sum of every size the
-// workspace ever had. Outside a capture, and inside one (given back after the graph's launch).
 // An evaluation's cluster usage (the argmax of every graph's block of S, read back once per
 // batch) is the CPU's: after the same training, both cluster rules, two levels, f64.
 TEST_F(CudaModel, EvaluationCountsTheClustersInUseAsTheCpu) {
@@ -747,6 +742,11 @@ TEST_F(CudaModel, EvaluationCountsTheClustersInUseAsTheCpu) {
   }
 }
 
+#if defined(DIFFPOOL_CUDA_EMULATION)
+// A workspace that grows step after step (D&D: a batch with more nodes than any before) merges its
+// chunks into a larger one each time. The caching allocator must not keep the chunks it merged
+// away: their sizes never come back, so the device memory held would be the sum of every size the
+// workspace ever had. Outside a capture, and inside one (given back after the graph's launch).
 TEST(CudaAllocator, AGrowingWorkspaceGivesItsOldChunksBack) {
   for (const bool graphs : {false, true}) {
     SCOPED_TRACE(graphs ? "each step a CUDA graph" : "launches");
