@@ -151,6 +151,14 @@ std::string row_name(const ReportRow& r) {
   return r.experiment.empty() || r.experiment == r.folder ? r.folder : fmt::format("{} ({})", r.experiment, r.folder);
 }
 
+// The cluster usage per pooling level, "0.54/0.31"; "-" where none is recorded.
+std::string usage_cell(const ReportRow& row) {
+  if (row.cluster_usage.empty()) return "-";
+  std::vector<std::string> levels;
+  for (const double u : row.cluster_usage) levels.push_back(std::isnan(u) ? "-" : fmt::format("{:.2f}", u));
+  return fmt::format("{}", fmt::join(levels, "/"));
+}
+
 std::string jobs_cell(const ReportRow& row) {
   return row.total < 0 ? fmt::format("{}/?", row.completed) : fmt::format("{}/{}", row.completed, row.total);
 }
@@ -245,6 +253,7 @@ ReportRow read_report_row(const fs::path& folder) {
     row.has_split_seed = s.has_split_seed;
     row.split_seed = s.split_seed;
     row.winners = s.winners;
+    row.cluster_usage = reported_cluster_usage(s);
     row.measure = s.accuracy_label;
     row.completed = s.jobs_completed;
     row.failed = s.jobs_failed;
@@ -290,6 +299,29 @@ ReportRow read_report_row(const fs::path& folder) {
   return row;
 }
 
+std::vector<double> reported_cluster_usage(const ExperimentSummary& summary) {
+  std::set<std::pair<int, int64_t>> winning;  // (fold, point)
+  for (const FoldWinner& w : summary.winners) winning.emplace(w.fold, w.point);
+  std::vector<double> sum;
+  std::vector<int64_t> count;
+  for (const SummaryJob& j : summary.jobs) {
+    if (j.phase == "select" || !winning.count({j.fold, j.point})) continue;
+    if (j.cluster_usage.size() > sum.size()) {
+      sum.resize(j.cluster_usage.size(), 0.0);
+      count.resize(j.cluster_usage.size(), 0);
+    }
+    for (std::size_t l = 0; l < j.cluster_usage.size(); ++l) {
+      if (std::isnan(j.cluster_usage[l])) continue;
+      sum[l] += j.cluster_usage[l];
+      ++count[l];
+    }
+  }
+  std::vector<double> usage;
+  for (std::size_t l = 0; l < sum.size(); ++l)
+    usage.push_back(count[l] > 0 ? sum[l] / static_cast<double>(count[l]) : kNotApplicable);
+  return usage;
+}
+
 void sort_report_rows(std::vector<ReportRow>& rows) {
   auto key = [](const ReportRow& r) {
     return std::make_tuple(order_of(kDatasetOrder, r.dataset), r.dataset, order_of(kVariantOrder, r.variant),
@@ -303,12 +335,12 @@ std::string format_report_table(const std::vector<ReportRow>& input) {
   sort_report_rows(rows);
   const std::vector<std::string> header = {"dataset", "variant", "protocol", "ours (%)", "jobs done/total", "failed",
                                            std::string(kYingSource), "ours, population std", std::string(kErricaSource),
-                                           "experiment"};
+                                           "clusters used", "experiment"};
   std::vector<std::vector<std::string>> cells;
   for (const ReportRow& r : rows) {
     cells.push_back({r.dataset, r.variant, protocol_cell(r), ours_cell(r), jobs_cell(r), std::to_string(r.failed),
                      r.protocol == "paper" ? format_published(r.ying) : "", population_cell(r),
-                     r.protocol == "paper" ? "" : format_published(r.errica), row_name(r)});
+                     r.protocol == "paper" ? "" : format_published(r.errica), usage_cell(r), row_name(r)});
   }
   std::vector<std::size_t> width(header.size());
   for (std::size_t c = 0; c < header.size(); ++c) {
@@ -345,7 +377,10 @@ std::string format_report_table(const std::vector<ReportRow>& input) {
       "  apply (no completed job).\n"
       "Standard deviations: ours (column 'ours') is the sample standard deviation over outer folds\n"
       "  (divides by n - 1); Errica et al.'s code reports the population one (divides by n), so\n"
-      "  'ours, population std' gives our figure on their convention, beside theirs.\n",
+      "  'ours, population std' gives our figure on their convention, beside theirs.\n"
+      "Clusters used: per pooling level, the share of each graph's clusters that some node's\n"
+      "  assignment chooses (1: all in use; near 1/clusters: collapsed to one), averaged over the\n"
+      "  jobs behind 'ours' (their reported evaluations); '-': no pooling, or not recorded.\n",
       kYingSource, kErricaSource);
   return out;
 }
@@ -359,7 +394,7 @@ std::string format_report_csv(const std::vector<ReportRow>& input, const std::ve
       "jobs_failed,jobs_total,ying2018_table1_pct,errica2020_mean_pct,errica2020_std_pct,experiment,folder,"
       "accuracy_std_population_pct,paired_baseline,paired_folds,paired_fold_differences_pct,"
       "paired_mean_difference_pct,paired_ci95_low_pct,paired_ci95_high_pct,paired_t,paired_degrees_of_freedom,"
-      "paired_p_value\n";
+      "paired_p_value,cluster_usage_per_level\n";
   for (const ReportRow& r : rows) {
     const std::string mean = r.summarised ? csv_number(r.mean_pct, 4) : "";
     const std::string std = r.summarised ? csv_number(r.std_pct, 4) : "";
@@ -376,14 +411,17 @@ std::string format_report_csv(const std::vector<ReportRow>& input, const std::ve
                            csv_number(c.test.ci_high, 4), csv_precise(c.test.t), c.test.n - 1,
                            csv_precise(c.test.p_value));
     }
+    std::vector<std::string> usage;
+    for (const double u : r.cluster_usage) usage.push_back(csv_number(u, 4));
     const std::string total = r.total < 0 ? "" : std::to_string(r.total);
     const std::string ying = r.ying ? fmt::format("{:.2f}", r.ying->mean) : "";
     const std::string errica_mean = r.errica ? fmt::format("{:.1f}", r.errica->mean) : "";
     const std::string errica_std = r.errica && r.errica->has_std ? fmt::format("{:.1f}", r.errica->std) : "";
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.dataset),
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.dataset),
                        csv_field(r.variant), csv_field(r.protocol), r.optimistic ? "yes" : "no",
                        r.summarised ? "yes" : "no", mean, std, csv_field(r.measure), r.completed, r.failed, total,
-                       ying, errica_mean, errica_std, csv_field(r.experiment), csv_field(r.folder), population, paired);
+                       ying, errica_mean, errica_std, csv_field(r.experiment), csv_field(r.folder), population, paired,
+                       fmt::join(usage, ";"));
   }
   return out;
 }

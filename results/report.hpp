@@ -7,7 +7,8 @@
 // dataset, variant, protocol (paper-protocol rows are marked "optimistic": that protocol selects
 // the epoch on the evaluation folds), our accuracy (mean +- std in %, as the summary computed it),
 // completed and failed jobs, our figure with the population standard deviation (Errica et al.'s
-// convention) beside theirs, and the published figure where one exists:
+// convention) beside theirs, the cluster usage per pooling level of the jobs behind the figure,
+// and the published figure where one exists:
 //   - Ying et al. 2018, Table 1, for the paper protocol (diffpool, diffpool-nolp, diffpool-det,
 //     graphsage on ENZYMES, DD, REDDIT-MULTI-12K, COLLAB, PROTEINS);
 //   - Errica et al. 2020, for the holdout and nested protocols (DiffPool only).
@@ -82,7 +83,17 @@ struct ReportRow {
   bool has_split_seed = false;
   uint64_t split_seed = 0;
   std::vector<FoldWinner> winners;
+  // Cluster usage per pooling level (results/README.md, "Cluster usage"): the mean over the jobs
+  // behind the figure (reported_cluster_usage). Empty: no pooling, or not recorded (summaries
+  // written before it was, rows not summarised).
+  std::vector<double> cluster_usage;
 };
+
+// The cluster usage per pooling level of the jobs the figure is computed from: every job of an
+// outer fold's winning point except the nested protocol's selection jobs (the paper protocol: the
+// reported point on every fold; holdout: the winner's training jobs; nested: its retrainings),
+// each job's usage of its reported evaluation, averaged per level over the jobs that record it.
+std::vector<double> reported_cluster_usage(const ExperimentSummary& summary);
 
 // Two experiments compared fold by fold on the same outer folds: `experiment` - `baseline`.
 struct PairedComparison {

@@ -540,6 +540,7 @@ std::vector<ReportRow> synthetic_rows() {
   paper.completed = 10;
   paper.total = 10;
   paper.ying = ying_2018_accuracy("ENZYMES", "diffpool");
+  paper.cluster_usage = {0.5412, kNotApplicable};
 
   ReportRow nested = paper;
   nested.folder = "results/enzymes-nested";
@@ -555,6 +556,7 @@ std::vector<ReportRow> synthetic_rows() {
   nested.ying.reset();
   nested.errica = errica_2020_accuracy("ENZYMES", "diffpool");
   nested.population_std_pct = 4.8625;
+  nested.cluster_usage = {0.605};
 
   ReportRow dd;
   dd.folder = "results/dd-sage";
@@ -574,18 +576,19 @@ TEST(Report, TableFormatting) {
   const std::string table = format_report_table(synthetic_rows());
   // Ours on Errica et al.'s convention (population std) sits beside their figure.
   const std::string expected_rows =
-      "dataset  variant    protocol            ours (%)        jobs done/total  failed  Ying et al. 2018, Table 1  ours, population std  Errica et al. 2020  experiment\n"
-      "-------  ---------  ------------------  --------------  ---------------  ------  -------------------------  --------------------  ------------------  ---------------------------------------\n"
-      "ENZYMES  diffpool   paper (optimistic)  63.10 +- 4.20   10/10            0       62.53                                                                enzymes-paper (results/enzymes-paper)\n"
-      "ENZYMES  diffpool   nested              58.25 +- 5.12   118/120          2                                  58.25 +- 4.86         59.5 +- 5.6         enzymes-nested (results/enzymes-nested)\n"
+      "dataset  variant    protocol            ours (%)        jobs done/total  failed  Ying et al. 2018, Table 1  ours, population std  Errica et al. 2020  clusters used  experiment\n"
+      "-------  ---------  ------------------  --------------  ---------------  ------  -------------------------  --------------------  ------------------  -------------  ---------------------------------------\n"
+      "ENZYMES  diffpool   paper (optimistic)  63.10 +- 4.20   10/10            0       62.53                                                                0.54/-         enzymes-paper (results/enzymes-paper)\n"
+      "ENZYMES  diffpool   nested              58.25 +- 5.12   118/120          2                                  58.25 +- 4.86         59.5 +- 5.6         0.60           enzymes-nested (results/enzymes-nested)\n"
       "\n"
-      "DD       graphsage  holdout             not summarised  3/?              1                                  -                     -                   dd-sage (results/dd-sage)\n";
+      "DD       graphsage  holdout             not summarised  3/?              1                                  -                     -                   -              dd-sage (results/dd-sage)\n";
   EXPECT_NE(table.find(expected_rows), std::string::npos) << table;
   EXPECT_NE(table.find("Graph classification accuracy in %"), std::string::npos);
   EXPECT_NE(table.find("Ying et al. 2018, Table 1: accuracy with the authors' protocol"), std::string::npos);
   EXPECT_NE(table.find("Errica et al. 2020: DiffPool under stratified 10-fold CV"), std::string::npos);
   EXPECT_NE(table.find("Standard deviations: ours (column 'ours') is the sample standard deviation"), std::string::npos);
   EXPECT_NE(table.find("Errica et al.'s code reports the population one (divides by n)"), std::string::npos);
+  EXPECT_NE(table.find("Clusters used: per pooling level"), std::string::npos);
 }
 
 TEST(Report, Csv) {
@@ -594,12 +597,35 @@ TEST(Report, Csv) {
             "jobs_completed,jobs_failed,jobs_total,ying2018_table1_pct,errica2020_mean_pct,errica2020_std_pct,"
             "experiment,folder,accuracy_std_population_pct,paired_baseline,paired_folds,paired_fold_differences_pct,"
             "paired_mean_difference_pct,paired_ci95_low_pct,paired_ci95_high_pct,paired_t,paired_degrees_of_freedom,"
-            "paired_p_value\n"
+            "paired_p_value,cluster_usage_per_level\n"
             "ENZYMES,diffpool,paper,yes,yes,63.1000,4.2000,best epoch of the fold-averaged validation curve,10,0,"
-            "10,62.53,,,enzymes-paper,results/enzymes-paper,,,,,,,,,,\n"
+            "10,62.53,,,enzymes-paper,results/enzymes-paper,,,,,,,,,,,0.5412;\n"
             "ENZYMES,diffpool,nested,no,yes,58.2500,5.1250,test accuracy of per-fold winners,118,2,120,,59.5,5.6,"
-            "enzymes-nested,results/enzymes-nested,4.8625,,,,,,,,,\n"
-            "DD,graphsage,holdout,no,no,,,,3,1,,,,,dd-sage,results/dd-sage,,,,,,,,,,\n");
+            "enzymes-nested,results/enzymes-nested,4.8625,,,,,,,,,,0.6050\n"
+            "DD,graphsage,holdout,no,no,,,,3,1,,,,,dd-sage,results/dd-sage,,,,,,,,,,,\n");
+}
+
+// The report's cluster usage: the jobs of each fold's winning point, not the nested protocol's
+// selection jobs nor the points that lost; per level over the jobs that record it.
+TEST(Report, ClusterUsageComesFromTheJobsBehindTheFigure) {
+  ExperimentSummary s = make_summary();
+  ASSERT_EQ(s.jobs[1].phase, "select");
+  ASSERT_EQ(s.jobs[1].point, 0);
+  ASSERT_EQ(s.jobs[1].fold, 1);  // fold 1's winner is point 0
+  const std::vector<double> expected = {(0.5 + 0.625) / 2, 0.25};
+  EXPECT_EQ(reported_cluster_usage(s), expected);
+  s.jobs[1].cluster_usage = {0.0, 0.0};  // a selection job of the winning point
+  SummaryJob loser = s.jobs[0];          // fold 0 chose point 1: point 0 lost there
+  loser.job_id = "0000000000000a04";
+  loser.point = 0;
+  loser.cluster_usage = {1.0, 1.0, 1.0};
+  s.jobs.push_back(loser);
+  EXPECT_EQ(reported_cluster_usage(s), expected);
+  s.jobs[2].cluster_usage = {kNotApplicable, 0.75};  // a level not measured in one job
+  EXPECT_EQ(reported_cluster_usage(s), (std::vector<double>{0.5, 0.5}));
+  s.jobs[0].cluster_usage = {};
+  s.jobs[2].cluster_usage = {};
+  EXPECT_TRUE(reported_cluster_usage(s).empty());  // GraphSAGE, or a summary from before
 }
 
 TEST_F(ResultsTest, ReportReadsFoldersAndWritesTheCsv) {
@@ -625,6 +651,10 @@ TEST_F(ResultsTest, ReportReadsFoldersAndWritesTheCsv) {
   ASSERT_TRUE(row.errica);
   EXPECT_DOUBLE_EQ(row.errica->mean, 59.5);
   EXPECT_FALSE(row.ying);
+  // The winners' jobs (fold 0 point 1, fold 1 point 0), the selection job of fold 1's point left
+  // out: level 0 averaged over both, level 1 recorded by one.
+  EXPECT_EQ(row.cluster_usage, (std::vector<double>{(0.5 + 0.625) / 2, 0.25}));
+  EXPECT_EQ(reported_cluster_usage(make_summary()), row.cluster_usage);
 
   const ReportRow pending_row = read_report_row(pending);
   EXPECT_FALSE(pending_row.summarised);
@@ -873,7 +903,7 @@ TEST(Report, PairedComparisonOfTwoExperimentsOnTheSameFolds) {
             std::string::npos)
       << csv;
   EXPECT_NE(csv.find(",9,0.00753398534194"), std::string::npos) << csv;
-  EXPECT_NE(csv.find("runs/sage,runs/sage,,,,,,,,,,\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("runs/sage,runs/sage,,,,,,,,,,,\n"), std::string::npos) << csv;
 
   // A fold one of them has not finished is left out and named.
   ReportRow partial = diffpool;
