@@ -108,7 +108,7 @@ struct SpmmGroup {
   void* y = nullptr;
 };
 // One block of a grouped row-wise call (Backend::map_grouped, reduce_rows_grouped,
-// softmax_rows_grouped): `rows` x `cols` elements, contiguous and row-major (leading dimension
+// softmax_rows_grouped, argmax_rows_grouped): `rows` x `cols` elements, contiguous and row-major (leading dimension
 // cols), device pointers. Each primitive says what a, b and out hold; b and out are shaped as in
 // the one-block primitive the group stands for.
 struct RowsGroup {
@@ -385,6 +385,18 @@ class Backend : public DeviceMemory {
   virtual void count_correct(const Tensor& logits, const Tensor& labels, Tensor& count) = 0;
   // predictions i32 [rows] = argmax of each row (first maximum wins).
   virtual void argmax_rows(const Tensor& x, Tensor& predictions) = 0;
+  // argmax_rows over many blocks at once (per-graph pooling's [n_g, k_g] assignment blocks): a
+  // group's a is its [rows, cols] block of `dtype`, its out i32 [rows]. Groups of no elements are
+  // skipped (their out is left as it is). By default one argmax_rows per group; the CUDA backend
+  // launches once per chunk of groups. (Inline for the reason given at gemm_grouped.)
+  virtual void argmax_rows_grouped(const std::vector<RowsGroup>& groups, DType dtype) {
+    for (const RowsGroup& g : groups) {
+      if (g.rows * g.cols == 0) continue;
+      const Tensor x(const_cast<void*>(g.a), Shape{g.rows, g.cols}, dtype, device());
+      Tensor predictions(g.out, Shape{g.rows}, DType::i32, device());
+      argmax_rows(x, predictions);
+    }
+  }
   // y = beta * y + x * keep(seed, i) / (1 - p): inverted dropout with a counter-based mask, the
   // same on every backend for the same seed (see engine/core/random.hpp). Used for backward too.
   virtual void dropout(const Tensor& x, double p, uint64_t seed, double beta, Tensor& y) = 0;

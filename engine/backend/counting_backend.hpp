@@ -194,6 +194,9 @@ class CountingBackend final : public Backend {
   void argmax_rows(const Tensor& x, Tensor& predictions) override {
     if (execute_) inner_.argmax_rows(x, predictions);
   }
+  void argmax_rows_grouped(const std::vector<RowsGroup>& groups, DType dtype) override {
+    if (execute_) inner_.argmax_rows_grouped(groups, dtype);
+  }
   void dropout(const Tensor& x, double p, uint64_t seed, double beta, Tensor& y) override {
     if (execute_) inner_.dropout(x, p, seed, beta, y);
   }

@@ -243,12 +243,16 @@ EvaluationResult Trainer::evaluate(const std::vector<int64_t>& graph_ids, bool c
       Tensor argmax = workspace_.empty(Shape{blocks ? blocks->total_rows() : s.rows(), 1}, DType::i32);
       if (!blocks) {
         backend_.argmax_rows(s, argmax);
-      } else {
-        for (int64_t g = 0; g < blocks->count(); ++g) {
-          Tensor rows = argmax.rows_slice(blocks->row_begin[static_cast<std::size_t>(g)],
-                                          blocks->row_begin[static_cast<std::size_t>(g) + 1]);
-          backend_.argmax_rows(blocks->view(s, g), rows);
-        }
+      } else {  // one call for every graph's block
+        DP_CHECK(s.numel() == blocks->elements, "assignment {} over blocks of {} elements", s.describe(), blocks->elements);
+        std::vector<RowsGroup> groups;
+        groups.reserve(static_cast<std::size_t>(blocks->count()));
+        const std::size_t element = dtype_size(s.dtype());
+        for (std::size_t g = 0; g < static_cast<std::size_t>(blocks->count()); ++g)
+          groups.push_back(RowsGroup{blocks->rows[g], blocks->cols[g],
+                                     static_cast<const char*>(s.data()) + static_cast<std::size_t>(blocks->offset[g]) * element,
+                                     nullptr, argmax.ptr<int32_t>() + blocks->row_begin[g]});
+        backend_.argmax_rows_grouped(groups, s.dtype());
       }
       clusters.push_back(argmax);
     }

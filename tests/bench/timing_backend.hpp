@@ -264,6 +264,9 @@ class TimingBackend final : public Backend {
   void argmax_rows(const Tensor& x, Tensor& predictions) override {
     timed("argmax_rows " + shape(x), [&] { inner_.argmax_rows(x, predictions); });
   }
+  void argmax_rows_grouped(const std::vector<RowsGroup>& groups, DType dtype) override {
+    timed(fmt::format("argmax_rows_grouped x{}", groups.size()), [&] { inner_.argmax_rows_grouped(groups, dtype); });
+  }
   void dropout(const Tensor& x, double p, uint64_t seed, double beta, Tensor& y) override {
     timed("dropout " + shape(x), [&] { inner_.dropout(x, p, seed, beta, y); });
   }

@@ -1246,13 +1246,13 @@ TEST_F(BackendParity, ColumnReductionsGrowTheirTickets) {
 }
 
 // Row-wise primitives over many blocks at once (per-graph pooling's [n_g, k_g] blocks):
-// map_grouped, reduce_rows_grouped and softmax_rows_grouped against the reference's one-block
-// calls, each block at its own offset with a gap after it that must stay as it was. Two layouts:
-// 70 blocks (more than one launch takes, 64) with empty ones (no rows, no columns) and, in the
-// second launch, a block with rows wider than a warp's share (> 1024 columns: that launch takes
-// the block-per-row kernels); and a block longer than a launch's 64 blocks of rows cover beside a
-// small one. (Apart, and small, because the CPU emulation runs every CUDA thread of the grid as a
-// fiber, idle ones included.)
+// map_grouped, reduce_rows_grouped, softmax_rows_grouped and argmax_rows_grouped against the
+// reference's one-block calls, each block at its own offset with a gap after it that must stay as
+// it was. Two layouts: 70 blocks (more than one launch takes, 64) with empty ones (no rows, no
+// columns) and, in the second launch, a block with rows wider than a warp's share (> 1024
+// columns: that launch takes the block-per-row kernels); and a block longer than a launch's 64
+// blocks of rows cover beside a small one. (Apart, and small, because the CPU emulation runs
+// every CUDA thread of the grid as a fiber, idle ones included.)
 struct RowsLayout {
   std::vector<int64_t> rows, cols;
   std::vector<int64_t> at, row_at;  // offsets of each block's elements and of its rows
@@ -1360,6 +1360,36 @@ TEST_F(BackendParity, RowsGrouped) {
       gpu().softmax_rows_grouped(groups_of(true, Broadcast::full, false, out, false), dtype_of<T>());
       expect_close_twin<T>("softmax_rows_grouped", out);
       expect_all_finite<T>("softmax_rows_grouped", download<T>(ref(), out.reference));
+    }
+    {
+      // Ties (values from {0, 1, 2}): the first maximum must win on both. The predictions of each
+      // block checked against the host's argmax too; the gaps between them, and the rows of the
+      // block of no columns (skipped), keep their -7.
+      SCOPED_TRACE("argmax_rows_grouped");
+      const std::vector<T> values = tied_values<T>(rng, l.elements, 3);
+      const Twin x = twin<T>(values, Shape{l.elements});
+      Twin out = twin<int32_t>(std::vector<int32_t>(static_cast<std::size_t>(l.row_total), -7), Shape{l.row_total});
+      auto groups = [&](bool tested) {
+        std::vector<RowsGroup> g;
+        for (std::size_t i = 0; i < l.count(); ++i)
+          g.push_back(RowsGroup{l.rows[i], l.cols[i], static_cast<const T*>((tested ? x.tested : x.reference).data()) + l.at[i],
+                                nullptr, static_cast<int32_t*>((tested ? out.tested : out.reference).data()) + l.row_at[i]});
+        return g;
+      };
+      ref().argmax_rows_grouped(groups(false), dtype_of<T>());
+      gpu().argmax_rows_grouped(groups(true), dtype_of<T>());
+      expect_twin_equal<int32_t>("argmax_rows_grouped", ref(), gpu(), out);
+      std::vector<int32_t> expected(static_cast<std::size_t>(l.row_total), -7);
+      for (std::size_t i = 0; i < l.count(); ++i)
+        for (int64_t r = 0; r < (l.cols[i] > 0 ? l.rows[i] : 0); ++r) {
+          int32_t best = 0;
+          for (int64_t c = 1; c < l.cols[i]; ++c)
+            if (values[static_cast<std::size_t>(l.at[i] + r * l.cols[i] + c)] >
+                values[static_cast<std::size_t>(l.at[i] + r * l.cols[i] + best)])
+              best = static_cast<int32_t>(c);
+          expected[static_cast<std::size_t>(l.row_at[i] + r)] = best;
+        }
+      EXPECT_EQ(download<int32_t>(ref(), out.reference), expected);
     }
   });
   }

@@ -1341,6 +1341,18 @@ class CudaBackend final : public Backend {
       kernels::argmax_rows<T>(stream_.get(), x.rows(), x.cols(), x.ptr<T>(), predictions.ptr<int32_t>());
     });
   }
+  void argmax_rows_grouped(const std::vector<RowsGroup>& groups, DType dtype) override {
+    if (!grouped_kernel_) {
+      Backend::argmax_rows_grouped(groups, dtype);
+      return;
+    }
+    const std::vector<RowsGroup> work = nonempty_groups("argmax_rows_grouped", groups, false);
+    if (work.empty()) return;
+    dispatch_float(dtype, "argmax_rows_grouped", [&](auto zero) {
+      using T = decltype(zero);
+      kernels::argmax_rows_grouped<T>(stream_.get(), work.data(), static_cast<int64_t>(work.size()));
+    });
+  }
 
   void dropout(const Tensor& x, double p, uint64_t seed, double beta, Tensor& y) override {
     check_same_size("dropout", x, y);

@@ -214,5 +214,7 @@ void count_correct(cudaStream_t stream, int64_t rows, int64_t cols, const T* log
                    T* count);
 template <class T>
 void argmax_rows(cudaStream_t stream, int64_t rows, int64_t cols, const T* x, int32_t* predictions);
+// Backend::argmax_rows_grouped over `count` groups with no empty ones (out: i32 [rows] each).
+template <class T> void argmax_rows_grouped(cudaStream_t stream, const RowsGroup* groups, int64_t count);
 
 }  // namespace diffpool::DP_CUDA_NS::kernels

@@ -180,6 +180,18 @@ __global__ void argmax_rows_kernel(int64_t rows, int64_t cols, const T* x, int32
   }
 }
 
+// Backend::argmax_rows_grouped: blockIdx.x the group, its rows strided over blockIdx.y. The
+// descriptor's out is the group's i32 [rows] predictions (RowsDesc types it as T*).
+template <class T, int kGroup, int kCapacity> __global__ void argmax_grouped_kernel(RowsChunk<T, kCapacity> chunk) {
+  using Group = RowGroup<kGroup>;
+  const RowsDesc<T> g = chunk.groups[blockIdx.x];
+  int32_t* predictions = reinterpret_cast<int32_t*>(g.out);
+  for (int64_t r = Group::first_row_y(); r < g.rows; r += Group::row_stride_y()) {
+    const ArgMax<T> best = row_argmax<kGroup>(g.a + r * g.cols, g.cols);
+    if (Group::lane() == 0) predictions[r] = static_cast<int32_t>(best.index < 0 ? 0 : best.index);
+  }
+}
+
 // ---- binary cross-entropy link loss (the authors' link-prediction loss) --------------------------
 // One block per row i of graph g; P_ij = s_i . s_j is recomputed, never stored.
 __device__ __forceinline__ int64_t segment_of(const int32_t* offsets, int64_t segments, int64_t row) {
@@ -348,6 +360,16 @@ void argmax_rows(cudaStream_t stream, int64_t rows, int64_t cols, const T* x, in
   });
 }
 
+template <class T> void argmax_rows_grouped(cudaStream_t stream, const RowsGroup* groups, int64_t count) {
+  for_each_group_chunk<kRowsGroupsPerLaunch>(groups, count, &rows_desc<T>, [&](const auto& chunk) {
+    constexpr int kCap = chunk_capacity<decltype(chunk)>;
+    for_grouped_rows(chunk, [&](auto group, dim3 grid) {
+      launch(DP_CUDA_SITE("argmax_rows_grouped"), &argmax_grouped_kernel<T, decltype(group)::value, kCap>, grid,
+             dim3(kBlock), stream, chunk);
+    });
+  });
+}
+
 #define DP_INSTANTIATE(T)                                                                                        \
   template void softmax_rows_forward<T>(cudaStream_t, int64_t, int64_t, const T*, T*);                           \
   template void softmax_rows_grouped<T>(cudaStream_t, const RowsGroup*, int64_t);                                \
@@ -358,6 +380,7 @@ void argmax_rows(cudaStream_t stream, int64_t rows, int64_t cols, const T* x, in
   template void cross_entropy_forward<T>(cudaStream_t, int64_t, int64_t, const T*, const int32_t*, T*, T*);      \
   template void count_correct<T>(cudaStream_t, int64_t, int64_t, const T*, const int32_t*, T*);                  \
   template void argmax_rows<T>(cudaStream_t, int64_t, int64_t, const T*, int32_t*);                            \
+  template void argmax_rows_grouped<T>(cudaStream_t, const RowsGroup*, int64_t);                               \
   template void link_bce_forward<T>(cudaStream_t, int64_t, int64_t, int64_t, const T*, const int32_t*,           \
                                     const int32_t*, const int32_t*, double, T*);                                 \
   template void link_bce_backward<T>(cudaStream_t, int64_t, int64_t, int64_t, const T*, const int32_t*,          \
