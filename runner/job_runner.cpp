@@ -105,16 +105,28 @@ const GraphDataset& DatasetCache::get(const DatasetSettings& settings) {
   return *it->second;
 }
 
-StoredFile job_file_state(const fs::path& path) {
+std::optional<JobRecord> read_intact_job_record(const fs::path& path, StoredFile* state) {
+  StoredFile found = StoredFile::missing;
+  std::optional<JobRecord> record;
   std::error_code error;
-  if (!fs::exists(path, error)) return StoredFile::missing;
-  if (!hdf5::is_readable_hdf5(path)) return StoredFile::damaged;
-  try {
-    read_job_record(path, false);
-  } catch (const Error&) {  // opens, but an attribute or dataset of the record cannot be read
-    return StoredFile::damaged;
+  if (fs::exists(path, error)) {
+    found = StoredFile::damaged;
+    if (hdf5::is_readable_hdf5(path)) {
+      try {
+        record = read_job_record(path, false);
+        found = StoredFile::intact;
+      } catch (const Error&) {  // opens, but an attribute or dataset of the record cannot be read
+      }
+    }
   }
-  return StoredFile::intact;
+  if (state) *state = found;
+  return record;
+}
+
+StoredFile job_file_state(const fs::path& path) {
+  StoredFile state = StoredFile::missing;
+  read_intact_job_record(path, &state);
+  return state;
 }
 
 StoredFile checkpoint_state(const fs::path& path) {

@@ -8,10 +8,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "engine/backend/backend.hpp"
 #include "engine/data/dataset.hpp"
+#include "results/job_record.hpp"
 #include "runner/plan.hpp"
 
 namespace diffpool {
@@ -96,6 +98,10 @@ JobOutcome run_job(const JobContext& context, const JobSpec& job, int64_t point)
 // cannot be read whole (truncated, corrupt, not HDF5); it never counts as done.
 enum class StoredFile { missing, intact, damaged };
 StoredFile job_file_state(const std::filesystem::path& path);
+// The record (without outputs) of an intact job file, read once; nullopt for a missing or damaged
+// one, `state` (when given) saying which. What job_file_state decides, for callers that then read
+// the record anyway.
+std::optional<JobRecord> read_intact_job_record(const std::filesystem::path& path, StoredFile* state = nullptr);
 StoredFile checkpoint_state(const std::filesystem::path& path);
 // Why a damaged job file or checkpoint is damaged, for messages: "truncated: it is N bytes long,
 // ...", "corrupt: ...", or that its job record cannot be read whole.

@@ -133,22 +133,18 @@ PlanWork estimate_plan_work(const ExperimentPlan& plan, DatasetCache& datasets, 
     bool done = false;
     if (j.point >= 0) {
       const fs::path file = layout.job_file(job_id(plan, j, j.point));
-      if (job_file_state(file) == StoredFile::intact) {  // a damaged file is a job still to run
+      // A damaged file is a job still to run, and no evidence of a rate (resume reports it).
+      if (const std::optional<JobRecord> record = read_intact_job_record(file)) {
         done = true;
-        try {
-          const JobRecord record = read_job_record(file);
-          if (record.status == "completed" && !record.epochs.empty()) {
-            double seconds = 0;
-            for (const EpochMetrics& m : record.epochs) seconds += m.train_seconds + m.eval_seconds;
-            ++work.measured_jobs;
-            work.measured_seconds += seconds;
-            work.measured_flops += work.job_epoch_flops[static_cast<std::size_t>(j.index)] * static_cast<double>(record.epochs.size());
-            if (std::find(work.measured_backends.begin(), work.measured_backends.end(), record.backend) ==
-                work.measured_backends.end())
-              work.measured_backends.push_back(record.backend);
-          }
-        } catch (const std::exception&) {
-          // A damaged job file is not evidence of a rate; resume reports it.
+        if (record->status == "completed" && !record->epochs.empty()) {
+          double seconds = 0;
+          for (const EpochMetrics& m : record->epochs) seconds += m.train_seconds + m.eval_seconds;
+          ++work.measured_jobs;
+          work.measured_seconds += seconds;
+          work.measured_flops += work.job_epoch_flops[static_cast<std::size_t>(j.index)] * static_cast<double>(record->epochs.size());
+          if (std::find(work.measured_backends.begin(), work.measured_backends.end(), record->backend) ==
+              work.measured_backends.end())
+            work.measured_backends.push_back(record->backend);
         }
       }
     }

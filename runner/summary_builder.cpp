@@ -122,13 +122,16 @@ ExperimentSummary build_summary(const ExperimentPlan& plan, const OutputLayout& 
       if (entry.path().extension() != ".h5") continue;
       // A damaged job file is no finished job: named here, never counted; a rerun of the
       // experiment runs the job again.
-      if (job_file_state(entry.path()) == StoredFile::damaged) {
+      StoredFile state = StoredFile::missing;
+      const std::optional<JobRecord> record = read_intact_job_record(entry.path(), &state);
+      if (state == StoredFile::damaged) {
         fmt::print(stderr, "warning: job file {} is damaged ({}): not counted as done; running the experiment again "
                            "reruns the job\n",
                    escape_unprintable(entry.path().string()), escape_unprintable(damage_reason(entry.path())));
         continue;
       }
-      const JobRecord r = read_job_record(entry.path(), false);
+      if (!record) continue;  // deleted since the folder was listed
+      const JobRecord& r = *record;
       if (r.experiment_id != plan.experiment_id || parse_job_status(r.status) != JobStatus::completed) continue;
       jobs.push_back(summary_job(r));
     }

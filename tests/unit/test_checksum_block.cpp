@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -288,6 +289,35 @@ TEST_F(ChecksumBlockTest, FilesOfEarlierVersionsAreStillRead) {
   write_bytes(path("wrapped.h5"), hdf5::checksum_block_for(content) + content);
   EXPECT_EQ(hdf5::verify_checksum_block(path("wrapped.h5")), ChecksumCheck::verified);
   EXPECT_EQ(read_job_record(path("wrapped.h5"), true).job_id, legacy.job_id);
+}
+
+// read_intact_job_record decides what job_file_state decides, and hands the record read on the
+// way (the summary and the cost estimate read each job file once).
+TEST_F(ChecksumBlockTest, IntactJobRecordsAreReadOnceDamagedOnesAreNamed) {
+  write_job_record(path("job.h5"), testing::make_job_record(1, 2));
+  std::string flipped = read_bytes(path("job.h5"));
+  flipped[flipped.size() / 2] ^= 0x01;
+  write_bytes(path("flipped.h5"), flipped);
+  StoredFile state = StoredFile::damaged;
+  const std::optional<JobRecord> intact = read_intact_job_record(path("job.h5"), &state);
+  EXPECT_EQ(state, StoredFile::intact);
+  ASSERT_TRUE(intact);
+  EXPECT_EQ(intact->job_id, read_job_record(path("job.h5"), false).job_id);
+  EXPECT_EQ(intact->epochs.size(), testing::make_job_record(1, 2).epochs.size());
+  EXPECT_TRUE(intact->outputs.empty());  // the record without outputs
+  EXPECT_FALSE(read_intact_job_record(path("flipped.h5"), &state));
+  EXPECT_EQ(state, StoredFile::damaged);
+  EXPECT_FALSE(read_intact_job_record(path("missing.h5"), &state));
+  EXPECT_EQ(state, StoredFile::missing);
+  for (const char* name : {"job.h5", "flipped.h5", "missing.h5"}) {
+    read_intact_job_record(path(name), &state);
+    EXPECT_EQ(state, job_file_state(path(name))) << name;
+  }
+  // A file of an earlier version (no block) still gets libhdf5's object-by-object check, and reads.
+  const fs::path seed = fs::path(testing::source_dir()) / "tests/fuzz/corpus/job_record/job-with-outputs.outputs";
+  write_bytes(path("legacy.h5"), read_bytes(seed).substr(1));
+  EXPECT_TRUE(read_intact_job_record(path("legacy.h5"), &state));
+  EXPECT_EQ(state, StoredFile::intact);
 }
 
 // Independent readers of files with the block: h5dump -H and h5py skip the user block; the Python
