@@ -369,10 +369,11 @@ class File : public Location {
   std::filesystem::path path_;
 };
 
-// True when `path` is an HDF5 file whose checksum block matches (or that has none: an earlier
-// version's), that opens and whose every object header (groups, datasets, attributes' owners) can
-// be read: false for missing, empty, truncated or corrupt files, and for a file another process
-// holds open for writing. Never prints and never throws. Raw data are read only by the checksum.
+// True when `path` is an HDF5 file whose checksum block matches and that opens, or, for a file
+// without the block (an earlier version's), that opens and whose every object header (groups,
+// datasets, attributes' owners) can be read: false for missing, empty, truncated or corrupt files,
+// and for a file another process holds open for writing. Never prints and never throws. Raw data
+// are read only by the checksum.
 bool is_readable_hdf5(const std::filesystem::path& path) noexcept;
 
 // Why `path` is not readable in the sense of is_readable_hdf5 ("truncated: it is 1000 bytes
