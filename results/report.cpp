@@ -302,24 +302,9 @@ ReportRow read_report_row(const fs::path& folder) {
 std::vector<double> reported_cluster_usage(const ExperimentSummary& summary) {
   std::set<std::pair<int, int64_t>> winning;  // (fold, point)
   for (const FoldWinner& w : summary.winners) winning.emplace(w.fold, w.point);
-  std::vector<double> sum;
-  std::vector<int64_t> count;
-  for (const SummaryJob& j : summary.jobs) {
-    if (j.phase == "select" || !winning.count({j.fold, j.point})) continue;
-    if (j.cluster_usage.size() > sum.size()) {
-      sum.resize(j.cluster_usage.size(), 0.0);
-      count.resize(j.cluster_usage.size(), 0);
-    }
-    for (std::size_t l = 0; l < j.cluster_usage.size(); ++l) {
-      if (std::isnan(j.cluster_usage[l])) continue;
-      sum[l] += j.cluster_usage[l];
-      ++count[l];
-    }
-  }
-  std::vector<double> usage;
-  for (std::size_t l = 0; l < sum.size(); ++l)
-    usage.push_back(count[l] > 0 ? sum[l] / static_cast<double>(count[l]) : kNotApplicable);
-  return usage;
+  return mean_cluster_usage(summary.jobs, [&](const SummaryJob& j) {
+    return j.phase != "select" && winning.count({j.fold, j.point}) > 0;
+  });
 }
 
 void sort_report_rows(std::vector<ReportRow>& rows) {

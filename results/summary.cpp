@@ -355,6 +355,28 @@ std::string percent(double fraction) {
 
 }  // namespace
 
+std::vector<double> mean_cluster_usage(const std::vector<SummaryJob>& jobs,
+                                       const std::function<bool(const SummaryJob&)>& counts) {
+  std::vector<double> sum;
+  std::vector<int64_t> count;
+  for (const SummaryJob& j : jobs) {
+    if (!counts(j)) continue;
+    if (j.cluster_usage.size() > sum.size()) {
+      sum.resize(j.cluster_usage.size(), 0.0);
+      count.resize(j.cluster_usage.size(), 0);
+    }
+    for (std::size_t l = 0; l < j.cluster_usage.size(); ++l) {
+      if (std::isnan(j.cluster_usage[l])) continue;
+      sum[l] += j.cluster_usage[l];
+      ++count[l];
+    }
+  }
+  std::vector<double> usage;
+  for (std::size_t l = 0; l < sum.size(); ++l)
+    usage.push_back(count[l] > 0 ? sum[l] / static_cast<double>(count[l]) : kNotApplicable);
+  return usage;
+}
+
 std::string csv_field(std::string_view text) {
   if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(text);
   std::string quoted = "\"";

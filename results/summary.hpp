@@ -4,6 +4,7 @@
 // job files after every run into summary.h5 and summary.csv of the output folder.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -129,6 +130,11 @@ ExperimentSummary read_summary(const std::filesystem::path& h5_path);
 void write_summary_csv(const std::filesystem::path& csv_path, const ExperimentSummary& summary);
 // The text write_summary_csv writes.
 std::string format_summary_csv(const ExperimentSummary& summary);
+
+// Cluster usage per pooling level averaged over the jobs `counts` accepts, each level over the
+// jobs that record it (NaN for a level none of them measured); empty when none records any.
+std::vector<double> mean_cluster_usage(const std::vector<SummaryJob>& jobs,
+                                       const std::function<bool(const SummaryJob&)>& counts);
 
 // A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
 std::string csv_field(std::string_view text);

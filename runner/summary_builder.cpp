@@ -184,24 +184,11 @@ std::string format_summary(const ExperimentSummary& s) {
   // Cluster usage per pooling level, mean over each point's jobs that record it (their reported
   // evaluation): how many of its clusters the pooling uses (1: all it could).
   for (const PointSummary& p : s.points) {
-    std::vector<double> sum;
-    std::vector<int> count;
-    for (const SummaryJob& j : s.jobs) {
-      if (j.point != p.point) continue;
-      for (std::size_t l = 0; l < j.cluster_usage.size(); ++l) {
-        if (std::isnan(j.cluster_usage[l])) continue;
-        if (sum.size() <= l) {
-          sum.resize(l + 1, 0.0);
-          count.resize(l + 1, 0);
-        }
-        sum[l] += j.cluster_usage[l];
-        ++count[l];
-      }
-    }
-    if (sum.empty()) continue;
+    const std::vector<double> usage =
+        mean_cluster_usage(s.jobs, [&](const SummaryJob& j) { return j.point == p.point; });
+    if (std::all_of(usage.begin(), usage.end(), [](double u) { return std::isnan(u); })) continue;  // none recorded
     std::vector<std::string> levels;
-    for (std::size_t l = 0; l < sum.size(); ++l)
-      levels.push_back(count[l] > 0 ? fmt::format("{:.3f}", sum[l] / count[l]) : std::string("-"));
+    for (const double u : usage) levels.push_back(std::isnan(u) ? std::string("-") : fmt::format("{:.3f}", u));
     out += fmt::format("  point {}: cluster usage per pooling level {} (mean over its jobs' reported evaluations)\n",
                        p.point, fmt::join(levels, " / "));
   }
