@@ -92,6 +92,24 @@ bool restore_output_layout(const ExperimentPlan& plan, const OutputLayout& layou
   return true;
 }
 
+void write_keeping_output_folder(const ExperimentPlan& plan, const OutputLayout& layout, const fs::path& folder,
+                                 const std::function<void()>& write) {
+  std::error_code error;
+  if (!fs::is_directory(folder, error)) restore_output_layout(plan, layout);
+  try {
+    write();
+  } catch (const StorageFullError&) {
+    throw;
+  } catch (const std::exception&) {
+    // The folder may have gone during the write and been put back since by another rank or job
+    // (restore_output_layout then finds nothing missing): the write gets its second try whenever
+    // the folder is there now, not only when this call put it back.
+    restore_output_layout(plan, layout);
+    if (!fs::is_directory(folder, error)) throw;
+    write();
+  }
+}
+
 const GraphDataset& DatasetCache::get(const DatasetSettings& settings) {
   DatasetOptions options = settings.options;
   options.data_dir = resolve_data_dir(options.data_dir);
@@ -178,23 +196,6 @@ std::vector<int64_t> first_graphs(const std::vector<int64_t>& ids, int max_graph
   return std::vector<int64_t>(ids.begin(), ids.begin() + max_graphs);
 }
 
-// Runs `write` (a write into `folder` of the output) with the output folder restored first if a
-// purge took the folder; a write that fails because the folder went away during it is tried once
-// more after restoring it. One stat call when nothing is missing.
-template <class Write>
-void write_keeping_output_folder(const JobContext& ctx, const fs::path& folder, Write&& write) {
-  std::error_code error;
-  if (!fs::is_directory(folder, error)) restore_output_layout(*ctx.plan, ctx.layout);
-  try {
-    write();
-  } catch (const StorageFullError&) {
-    throw;
-  } catch (const std::exception&) {
-    if (!restore_output_layout(*ctx.plan, ctx.layout)) throw;
-    write();
-  }
-}
-
 // Writes the job's result; while the file system has no room for it, says so once (stderr and the
 // job's log) and tries again every few seconds for output.storage_wait_seconds, so that a job of
 // hours is not lost to a full disk or quota that someone frees meanwhile. Returns "" once written,
@@ -207,7 +208,7 @@ std::string write_result_waiting_for_space(const JobContext& ctx, const std::str
   const auto retry_every = std::chrono::seconds(std::clamp(wait_seconds / 10, 1, 10));
   for (bool said = false;;) {
     try {
-      write_keeping_output_folder(ctx, ctx.layout.jobs(), [&] { write_job_record(ctx.layout.job_file(id), record); });
+      write_keeping_output_folder(*ctx.plan, ctx.layout, ctx.layout.jobs(), [&] { write_job_record(ctx.layout.job_file(id), record); });
       if (said) append_log(log_path, fmt::format("result written after waiting for space ({})", iso_time_now()));
       return {};
     } catch (const StorageFullError& e) {
@@ -338,7 +339,7 @@ JobOutcome run_job(const JobContext& ctx, const JobSpec& job, int64_t point) {
       c.wall_seconds = previous_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       c.dataset_digest = dataset.digest;
       try {
-        write_keeping_output_folder(ctx, ctx.layout.checkpoints(),
+        write_keeping_output_folder(*ctx.plan, ctx.layout, ctx.layout.checkpoints(),
                                     [&] { write_checkpoint(ctx.layout.checkpoint_file(id), c); });
         return true;
       } catch (const StorageFullError& e) {

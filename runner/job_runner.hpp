@@ -53,6 +53,14 @@ void write_experiment_files(const ExperimentPlan& plan, const OutputLayout& layo
 // folder a write goes to is missing.
 bool restore_output_layout(const ExperimentPlan& plan, const OutputLayout& layout);
 
+// Runs `write` (a write into `folder`, a folder of the layout), first restoring the layout if a
+// purge took the folder; a write that fails (other than for want of space) is tried once more
+// when the folder is there after restoring, whoever put it back: a purge during the write, with
+// another rank restoring the folder before this one looks, fails no job. One stat call when
+// nothing is missing.
+void write_keeping_output_folder(const ExperimentPlan& plan, const OutputLayout& layout,
+                                 const std::filesystem::path& folder, const std::function<void()>& write);
+
 // A job's progress after one of its epochs, and what it says of when the job can end.
 struct EpochProgress {
   int epoch = 0;                      // epochs done

@@ -31,6 +31,7 @@ diffpool_add_runner_test(scheduler_cpu test_scheduler_cpu.py LABELS "mpi;runner"
 diffpool_add_gtest(test_progress LABELS "unit;runner" SOURCES unit/test_progress.cpp LIBS diffpool_runner)
 diffpool_add_runner_test(progress_mpi test_progress_mpi.py LABELS "mpi;runner" TIMEOUT 300)
 diffpool_add_gtest(test_plan_cost LABELS "unit;runner" SOURCES unit/test_plan_cost.cpp LIBS diffpool_runner)
+diffpool_add_gtest(test_output_folder LABELS "unit;runner;resume" SOURCES unit/test_output_folder.cpp LIBS diffpool_runner)
 diffpool_add_runner_test(exit_codes test_exit_codes.py LABELS "runner" TIMEOUT 300)
 diffpool_add_runner_test(damaged_files test_damaged_files.py LABELS "runner;resume" TIMEOUT 300)
 # A full file system (a tmpfs of 2 MiB it mounts; skipped where mounting is not allowed): checkpoints

@@ -1,8 +1,10 @@
 """Helpers of the runner tests (run with Debian's /usr/bin/python3; h5py and numpy installed)."""
 import math
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 import h5py
@@ -52,6 +54,24 @@ def read_until(proc, marker, timeout):
             break
         seen += line
     return seen
+
+
+def read_rest(proc, timeout):
+    """The rest of a started run's output once it ends, after read_until. Not proc.communicate():
+    with a timeout it reads the pipe's descriptor and loses what read_until's readline had already
+    buffered (a line printed just after the marker). The run's process group is killed past the
+    timeout."""
+    rest = []
+    reader = threading.Thread(target=lambda: rest.append(proc.stdout.read()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if reader.is_alive():
+        os.killpg(proc.pid, signal.SIGKILL)
+        reader.join()
+        proc.wait()
+        sys.exit(f"FAIL: the run did not end within {timeout} s\n{''.join(rest)}")
+    proc.wait()
+    return rest[0]
 
 
 def job_files(out):

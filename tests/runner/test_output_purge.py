@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 
-from common import compare_dirs, expect, job_files, readable, read_until, run, start
+from common import compare_dirs, expect, job_files, readable, read_rest, read_until, run, start
 
 FOLDS = ["--set", "evaluation.only_folds=[0,1]", "--set", "training.epochs=60", "--set", "output.checkpoint_every=1",
          "--set", "output.progress=plain", "--set", "output.progress_seconds=1"]
@@ -27,7 +27,7 @@ def main():
         seen = read_until(proc, " done in ", 300)
         expect(" done in " in seen, "no job finished", seen)
         shutil.rmtree(out, ignore_errors=True)  # races with the run's own writes, as a purge does
-        rest, _ = proc.communicate(timeout=300)
+        rest = read_rest(proc, 300)
         text = seen + rest
         gone = 4 - len(job_files(out))
         expect("deleted while the experiment ran" in text and "recreated" in text, "the deletion is not said", text)

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 
-from common import ENV, DIFFPOOL, compare_dirs, expect, job_files, readable, read_until, run, start
+from common import ENV, DIFFPOOL, compare_dirs, expect, job_files, readable, read_rest, read_until, run, start
 
 FOLD = ["--set", "evaluation.only_folds=[0]", "--set", "output.progress=plain", "--set", "output.progress_seconds=1"]
 # Room for experiment.yaml, experiment.id and the job logs, none for a checkpoint (about 190 KB for
@@ -70,7 +70,7 @@ def main():
         seen = read_until(proc, "waiting up to 120 s for space", 120)
         expect("waiting up to 120 s for space" in seen, "the run did not wait for space", seen)
         os.remove(ballast)
-        rest, _ = proc.communicate(timeout=300)
+        rest = read_rest(proc, 300)
         text = seen + rest
         expect(proc.returncode == 0, f"the run that got its room back exited {proc.returncode}", text)
         expect(len(job_files(out)) == 2 and all(readable(os.path.join(out, "jobs", f)) for f in job_files(out)),
