@@ -8,8 +8,13 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
+#include <mutex>
+#include <set>
+#include <tuple>
 #include <vector>
 
 namespace diffpool::hdf5 {
@@ -94,6 +99,45 @@ std::uint32_t crc32_from(int fd, std::uint64_t offset, std::uint64_t& bytes, con
   }
 }
 
+// The files this process verified, by what identifies their bytes: a result file is replaced by a
+// rename (a new inode) and never changed in place; a change in place (a test flipping a byte, h5py
+// "r+") sets the change time. A file is remembered only once its change time is kVerifiedSettled
+// old: the file system's timestamps are coarse (a tick, milliseconds), so a change within the same
+// tick as the verification could leave them equal; any later change gives a later change time.
+using FileIdentity = std::tuple<dev_t, ino_t, off_t, time_t, long, time_t, long>;
+constexpr time_t kVerifiedSettled = 2;  // seconds
+
+FileIdentity identity_of(const struct stat& s) {
+  return {s.st_dev, s.st_ino, s.st_size, s.st_mtim.tv_sec, s.st_mtim.tv_nsec, s.st_ctim.tv_sec, s.st_ctim.tv_nsec};
+}
+
+class VerifiedFiles {
+ public:
+  bool contains(const struct stat& s) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return files_.count(identity_of(s)) != 0;
+  }
+  void add(const struct stat& s) {
+    timespec now{};
+    if (::clock_gettime(CLOCK_REALTIME, &now) != 0 || now.tv_sec - s.st_ctim.tv_sec < kVerifiedSettled) return;
+    const std::lock_guard<std::mutex> lock(mutex_);
+    if (files_.size() >= kMaxFiles) files_.clear();  // a bound, far above any experiment's files
+    files_.insert(identity_of(s));
+  }
+
+ private:
+  static constexpr std::size_t kMaxFiles = 1 << 20;
+  std::mutex mutex_;
+  std::set<FileIdentity> files_;
+};
+
+std::atomic<std::uint64_t> files_read{0};
+
+VerifiedFiles& verified_files() {
+  static VerifiedFiles files;
+  return files;
+}
+
 [[noreturn]] void throw_damaged(const std::filesystem::path& path, std::string_view kind, const std::string& detail) {
   throw DamagedFileError(fmt::format("cannot open file '{}' for reading: the file is damaged ({}): {}", path.string(),
                                      kind, detail),
@@ -108,9 +152,13 @@ std::string checksum_block_for(std::string_view content, std::uint32_t content_c
 }
 
 ChecksumCheck verify_checksum_block(const std::filesystem::path& path) {
+  struct stat status {};
+  // A file verified before by this process, unchanged since: one stat call instead of reading it
+  // all again (a resumed run looks at each finished job file several times).
+  if (::stat(path.c_str(), &status) == 0 && S_ISREG(status.st_mode) && verified_files().contains(status))
+    return ChecksumCheck::verified;
   // O_NONBLOCK: a FIFO at `path` must not block the open (it is then refused as no regular file).
   const FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-  struct stat status {};
   if (!fd.valid() || ::fstat(fd.get(), &status) != 0 || !S_ISREG(status.st_mode)) return ChecksumCheck::absent;
   const auto file_bytes = static_cast<std::uint64_t>(status.st_size);
 
@@ -156,6 +204,7 @@ ChecksumCheck verify_checksum_block(const std::filesystem::path& path) {
                               file_bytes, total_recorded, recorded_bytes, kChecksumBlockBytes));
   }
   std::uint64_t content_bytes = 0;
+  files_read.fetch_add(1, std::memory_order_relaxed);
   const std::uint32_t computed = crc32_from(fd.get(), kChecksumBlockBytes, content_bytes, path);
   const auto recorded = static_cast<std::uint32_t>(get_le(header, kContentCrcAt, 4));
   if (content_bytes != recorded_bytes) {  // it changed while we read it
@@ -168,8 +217,11 @@ ChecksumCheck verify_checksum_block(const std::filesystem::path& path) {
                                                "the header records {:#010x}",
                                                content_bytes, computed, recorded));
   }
+  verified_files().add(status);
   return ChecksumCheck::verified;
 }
+
+std::uint64_t checksum_files_read() noexcept { return files_read.load(std::memory_order_relaxed); }
 
 void seal_checksum_block(const std::filesystem::path& path) {
   const FileDescriptor fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));

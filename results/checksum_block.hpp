@@ -67,8 +67,15 @@ enum class ChecksumCheck {
 // is wrong: shorter or longer than its header records (truncated: both lengths), a CRC-32 that does
 // not match (corrupt: both values), a damaged header, or a file that starts neither with the block
 // nor with an HDF5 signature (empty, garbage, a damaged magic). A header of a newer format version
-// throws InputError. Reads the whole file (zlib's crc32, see results/README.md for the cost).
+// throws InputError. Reads the whole file (zlib's crc32, see results/README.md for the cost),
+// except a file this process verified before and that has not changed since (same device, inode,
+// size, modification and change times, the change time at least 2 s older than that
+// verification): one stat call then.
 ChecksumCheck verify_checksum_block(const std::filesystem::path& path);
+
+// How many files verify_checksum_block has read whole in this process (for tests and profiles:
+// a file verified before and unchanged since does not count again).
+std::uint64_t checksum_files_read() noexcept;
 
 // Fills the block of `path`, a closed HDF5 file created with a user block of kChecksumBlockBytes:
 // CRC-32 and length of everything after it. Throws Error when the file cannot be read or written.

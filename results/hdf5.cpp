@@ -870,6 +870,23 @@ File File::open_read_only(const std::filesystem::path& path, FileLocking locking
   return File(Handle(id, H5Fclose), path);
 }
 
+std::optional<File> File::open_if_readable(const std::filesystem::path& path) noexcept {
+  try {
+    std::error_code error;
+    if (!std::filesystem::is_regular_file(path, error)) return std::nullopt;
+    const ChecksumCheck check = verify_checksum_block(path);  // throws for a damaged file
+    if (check == ChecksumCheck::absent && !damage_of(path).empty()) return std::nullopt;
+    const std::scoped_lock lock(library_mutex());
+    const Quiet quiet;
+    const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    H5Eclear2(H5E_DEFAULT);
+    if (id < 0) return std::nullopt;
+    return File(Handle(id, H5Fclose), path);
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
 File File::open_read_write(const std::filesystem::path& path) {
   verify_checksum_block(path);
   const Quiet quiet;
@@ -911,10 +928,6 @@ std::string damage_of(const std::filesystem::path& path) noexcept {
     }
     const std::scoped_lock lock(library_mutex());
     const Quiet quiet;
-    if (H5Fis_hdf5(path.c_str()) <= 0) {  // no HDF5 signature
-      H5Eclear2(H5E_DEFAULT);
-      return "no HDF5 signature";
-    }
     // Opening checks the superblock and that the file is as long as the superblock says (a cut
     // file fails here), and fails while another process holds the file open for writing. A file
     // of an earlier version (no checksum block) is then checked object by object: visiting every
@@ -923,7 +936,11 @@ std::string damage_of(const std::filesystem::path& path) noexcept {
     // of the cost of a check, and a resumed run checks every finished job file).
     const Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
     std::string why;
-    if (!file.valid()) why = "libhdf5 cannot open it (or another process holds it open for writing)";
+    if (!file.valid()) {
+      // Told apart only now, to open the file once when it is whole.
+      why = H5Fis_hdf5(path.c_str()) <= 0 ? "no HDF5 signature"
+                                          : "libhdf5 cannot open it (or another process holds it open for writing)";
+    }
     else if (check == ChecksumCheck::absent &&
              H5Lvisit(file.id(), H5_INDEX_NAME, H5_ITER_INC, open_linked_object, nullptr) < 0)
       why = "libhdf5 cannot read one of its objects";

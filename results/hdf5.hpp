@@ -28,6 +28,7 @@
 #include <functional>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -356,6 +357,11 @@ class File : public Location {
   static File open_read_only(const std::filesystem::path& path,
                              FileLocking locking = FileLocking::library_default);
   static File open_read_write(const std::filesystem::path& path);
+  // The file opened read-only when is_readable_hdf5(path) holds, else nothing; never throws. A
+  // file whose checksum block verifies is opened once, as open_read_only would (the open is the
+  // rest of the check: superblock, length, no writer holding it); one of an earlier version gets
+  // is_readable_hdf5's object walk first. Hold library_mutex() while the file is used and closed.
+  static std::optional<File> open_if_readable(const std::filesystem::path& path) noexcept;
 
   // Writes everything buffered to the operating system (not fsync: see write_file_atomically).
   void flush();

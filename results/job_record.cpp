@@ -506,6 +506,8 @@ JobRecord read_job_record(const std::filesystem::path& path, bool with_outputs) 
   return read_record(file, with_outputs);
 }
 
+JobRecord read_job_record(const hdf5::File& file, bool with_outputs) { return read_record(file, with_outputs); }
+
 std::vector<int32_t> graph_edges(const GraphDataset& dataset, int64_t graph) {
   DP_CHECK(graph >= 0 && graph < dataset.num_graphs(), "graph {} of a dataset of {} graphs", graph,
            dataset.num_graphs());

@@ -12,6 +12,10 @@
 #include "engine/data/dataset.hpp"
 #include "engine/train/trainer.hpp"
 
+namespace diffpool::hdf5 {
+class File;
+}  // namespace diffpool::hdf5
+
 namespace diffpool {
 
 // The true and predicted class of every test graph of the evaluation a job reports (/result/test),
@@ -91,6 +95,9 @@ void write_job_record(const std::filesystem::path& path, const JobRecord& record
 // a file that is not a job file or has another schema version, LibraryError for HDF5 failures.
 // Holds hdf5::library_mutex().
 JobRecord read_job_record(const std::filesystem::path& path, bool with_outputs = false);
+// The same from a file already open (hdf5::File::open_if_readable); the caller holds
+// hdf5::library_mutex().
+JobRecord read_job_record(const hdf5::File& file, bool with_outputs = false);
 
 // The undirected edges of one graph of a dataset as local (low, high) node pairs, flattened [E, 2],
 // in CSR order (what JobRecord::output_edges holds).

@@ -196,8 +196,9 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint& c) {
 
 std::optional<Checkpoint> read_checkpoint(const std::filesystem::path& path, const std::string& job_id) {
   std::lock_guard<std::recursive_mutex> lock(hdf5::library_mutex());  // the HDF5 library is not thread-safe
-  if (!std::filesystem::exists(path) || !hdf5::is_readable_hdf5(path)) return std::nullopt;
-  hdf5::File f = hdf5::File::open_read_only(path);
+  std::optional<hdf5::File> opened = hdf5::File::open_if_readable(path);
+  if (!opened) return std::nullopt;
+  const hdf5::File& f = *opened;
   Checkpoint c;
   c.job_id = f.read_attribute<std::string>("job_id");
   if (c.job_id != job_id) return std::nullopt;
@@ -219,10 +220,10 @@ std::optional<Checkpoint> read_checkpoint(const std::filesystem::path& path, con
 
 std::string recorded_dataset_digest(const std::filesystem::path& path) {
   std::lock_guard<std::recursive_mutex> lock(hdf5::library_mutex());
-  if (!std::filesystem::exists(path) || !hdf5::is_readable_hdf5(path)) return {};
   try {
-    hdf5::File f = hdf5::File::open_read_only(path);
-    return f.has_attribute("dataset_digest") ? f.read_attribute<std::string>("dataset_digest") : std::string();
+    const std::optional<hdf5::File> f = hdf5::File::open_if_readable(path);
+    if (!f) return {};
+    return f->has_attribute("dataset_digest") ? f->read_attribute<std::string>("dataset_digest") : std::string();
   } catch (const Error&) {
     return {};
   }
@@ -230,9 +231,10 @@ std::string recorded_dataset_digest(const std::filesystem::path& path) {
 
 std::optional<CheckpointProgress> read_checkpoint_progress(const std::filesystem::path& path, const std::string& job_id) {
   std::lock_guard<std::recursive_mutex> lock(hdf5::library_mutex());
-  if (!std::filesystem::exists(path) || !hdf5::is_readable_hdf5(path)) return std::nullopt;
   try {
-    hdf5::File f = hdf5::File::open_read_only(path);
+    const std::optional<hdf5::File> opened = hdf5::File::open_if_readable(path);
+    if (!opened) return std::nullopt;
+    const hdf5::File& f = *opened;
     if (f.read_attribute<std::string>("job_id") != job_id) return std::nullopt;
     CheckpointProgress p;
     for (const EpochMetrics& m : read_epoch_metrics(f, path)) {

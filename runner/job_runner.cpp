@@ -129,9 +129,10 @@ std::optional<JobRecord> read_intact_job_record(const fs::path& path, StoredFile
   std::error_code error;
   if (fs::exists(path, error)) {
     found = StoredFile::damaged;
-    if (hdf5::is_readable_hdf5(path)) {
+    const std::scoped_lock lock(hdf5::library_mutex());
+    if (const std::optional<hdf5::File> file = hdf5::File::open_if_readable(path)) {
       try {
-        record = read_job_record(path, false);
+        record = read_job_record(*file, false);
         found = StoredFile::intact;
       } catch (const Error&) {  // opens, but an attribute or dataset of the record cannot be read
       }

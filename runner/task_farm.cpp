@@ -66,11 +66,9 @@ double seconds_between(std::chrono::steady_clock::time_point from, std::chrono::
 
 // The scheduler's lookup: a completed result file of an earlier run (its best validation accuracy).
 std::optional<double> completed_validation(const OutputLayout& layout, const std::string& id) {
-  const fs::path file = layout.job_file(id);
-  if (!fs::exists(file) || !hdf5::is_readable_hdf5(file)) return std::nullopt;
-  const JobRecord r = read_job_record(file, false);
-  if (parse_job_status(r.status) != JobStatus::completed) return std::nullopt;
-  return r.best_validation.accuracy;
+  const std::optional<JobRecord> r = read_intact_job_record(layout.job_file(id));
+  if (!r || parse_job_status(r->status) != JobStatus::completed) return std::nullopt;
+  return r->best_validation.accuracy;
 }
 
 // The job that rank 0 runs in its own training thread (rank 0's main thread schedules and talks MPI).

@@ -11,12 +11,14 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "results/checksum_block.hpp"
@@ -318,6 +320,89 @@ TEST_F(ChecksumBlockTest, IntactJobRecordsAreReadOnceDamagedOnesAreNamed) {
   write_bytes(path("legacy.h5"), read_bytes(seed).substr(1));
   EXPECT_TRUE(read_intact_job_record(path("legacy.h5"), &state));
   EXPECT_EQ(state, StoredFile::intact);
+}
+
+// A file verified once is not read whole again while it is unchanged (a resumed run looks at each
+// finished job file several times), and any change after the verification is still found: in
+// place (a new change time), by a rename over it (a new inode), and within the same clock tick as
+// the verification of a file written just before (such a file is not remembered).
+TEST_F(ChecksumBlockTest, AVerifiedFileIsNotReadAgainUntilItChanges) {
+  write_job_record(path("settled.h5"), testing::make_job_record(1, 2));
+  write_job_record(path("other.h5"), testing::make_job_record(3, 1));
+  const std::string bytes = read_bytes(path("settled.h5"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));  // older than the 2 s settling time
+
+  const std::uint64_t before = hdf5::checksum_files_read();
+  EXPECT_EQ(hdf5::verify_checksum_block(path("settled.h5")), ChecksumCheck::verified);
+  EXPECT_EQ(hdf5::checksum_files_read(), before + 1);
+  EXPECT_EQ(hdf5::verify_checksum_block(path("settled.h5")), ChecksumCheck::verified);
+  EXPECT_TRUE(hdf5::is_readable_hdf5(path("settled.h5")));
+  EXPECT_TRUE(read_intact_job_record(path("settled.h5")));
+  EXPECT_EQ(read_job_record(path("settled.h5"), true).job_id, testing::make_job_record(1, 2).job_id);
+  EXPECT_EQ(hdf5::checksum_files_read(), before + 1) << "a verified, unchanged file was read whole again";
+
+  // One bit flipped in place, the length kept.
+  {
+    std::fstream f(path("settled.h5"), std::ios::in | std::ios::out | std::ios::binary);
+    const auto middle = static_cast<std::streamoff>(bytes.size() / 2);
+    f.seekp(middle);
+    f.put(static_cast<char>(bytes[bytes.size() / 2] ^ 0x04));
+  }
+  EXPECT_NE(damage_of([&] { hdf5::verify_checksum_block(path("settled.h5")); }).find("damaged (corrupt)"),
+            std::string::npos);
+  EXPECT_FALSE(read_intact_job_record(path("settled.h5")));
+  EXPECT_FALSE(hdf5::File::open_if_readable(path("settled.h5")));
+
+  // Another file renamed over a verified one is read.
+  write_bytes(path("settled.h5"), bytes);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  EXPECT_EQ(hdf5::verify_checksum_block(path("settled.h5")), ChecksumCheck::verified);
+  const std::uint64_t settled = hdf5::checksum_files_read();
+  fs::rename(path("other.h5"), path("settled.h5"));
+  EXPECT_EQ(hdf5::verify_checksum_block(path("settled.h5")), ChecksumCheck::verified);
+  EXPECT_EQ(hdf5::checksum_files_read(), settled + 1);
+  EXPECT_EQ(read_job_record(path("settled.h5")).job_id, testing::make_job_record(3, 1).job_id);
+
+  // A file written just now is read every time, so a change in the same tick is found.
+  write_job_record(path("fresh.h5"), testing::make_job_record(1, 2));
+  const std::uint64_t fresh = hdf5::checksum_files_read();
+  EXPECT_EQ(hdf5::verify_checksum_block(path("fresh.h5")), ChecksumCheck::verified);
+  EXPECT_EQ(hdf5::verify_checksum_block(path("fresh.h5")), ChecksumCheck::verified);
+  EXPECT_EQ(hdf5::checksum_files_read(), fresh + 2);
+  {
+    std::fstream f(path("fresh.h5"), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(kChecksumBlockBytes + 100));
+    f.put('\x7f');
+  }
+  EXPECT_FALSE(hdf5::is_readable_hdf5(path("fresh.h5")));
+}
+
+// open_if_readable opens what is_readable_hdf5 accepts and nothing else, the file of an earlier
+// version included.
+TEST_F(ChecksumBlockTest, OpenIfReadableOpensWholeFilesOnly) {
+  for (const WrittenFile& file : write_every_kind(dir_)) {
+    {
+      const std::scoped_lock lock(hdf5::library_mutex());
+      const std::optional<hdf5::File> opened = hdf5::File::open_if_readable(file.path);
+      ASSERT_TRUE(opened) << file.kind;
+      EXPECT_EQ(opened->path(), file.path);
+    }
+    std::string flipped = read_bytes(file.path);
+    flipped[flipped.size() - 10] ^= 0x01;
+    write_bytes(path("flipped.h5"), flipped);
+    EXPECT_FALSE(hdf5::File::open_if_readable(path("flipped.h5"))) << file.kind;
+    write_bytes(path("cut.h5"), read_bytes(file.path).substr(0, 1000));
+    EXPECT_FALSE(hdf5::File::open_if_readable(path("cut.h5"))) << file.kind;
+  }
+  EXPECT_FALSE(hdf5::File::open_if_readable(path("missing.h5")));
+  EXPECT_FALSE(hdf5::File::open_if_readable(dir_));
+  write_bytes(path("empty.h5"), "");
+  EXPECT_FALSE(hdf5::File::open_if_readable(path("empty.h5")));
+  write_bytes(path("text.h5"), "not a result file\n");
+  EXPECT_FALSE(hdf5::File::open_if_readable(path("text.h5")));
+  const fs::path seed = fs::path(testing::source_dir()) / "tests/fuzz/corpus/job_record/job-with-outputs.outputs";
+  write_bytes(path("legacy.h5"), read_bytes(seed).substr(1));
+  EXPECT_TRUE(hdf5::File::open_if_readable(path("legacy.h5")));
 }
 
 // Independent readers of files with the block: h5dump -H and h5py skip the user block; the Python

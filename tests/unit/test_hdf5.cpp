@@ -424,6 +424,7 @@ TEST_F(Hdf5Test, LockedFileErrorMentionsFileLockingVariable) {
   EXPECT_NE(message.find(file_path.string()), std::string::npos) << message;
   EXPECT_NE(message.find("lock"), std::string::npos) << message;
   EXPECT_FALSE(is_readable_hdf5(file_path));
+  EXPECT_FALSE(File::open_if_readable(file_path));
   // Reading with the lock disabled works (the writer has changed nothing).
   {
     const File reader = File::open_read_only(file_path, FileLocking::disabled);
@@ -448,6 +449,7 @@ TEST_F(Hdf5Test, LockedFileErrorMentionsFileLockingVariable) {
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "writer status " << status;
   EXPECT_TRUE(is_readable_hdf5(file_path));
+  EXPECT_TRUE(File::open_if_readable(file_path));
 }
 
 // ---------------------------------------------------------------------------------------------
