@@ -2,6 +2,7 @@
 diffpool_add_gtest(test_gradcheck LABELS "gradcheck;unit" SOURCES unit/test_gradcheck.cpp)
 diffpool_add_gtest(test_cost LABELS "unit" SOURCES unit/test_cost.cpp)
 diffpool_add_gtest(test_cluster_rule LABELS "unit" SOURCES unit/test_cluster_rule.cpp)
+diffpool_add_gtest(test_cpu_loops LABELS "unit" SOURCES unit/test_cpu_loops.cpp)
 diffpool_add_gtest(test_tf32 LABELS "unit" SOURCES unit/test_tf32.cpp)
 diffpool_add_gtest(test_dense_level LABELS "unit" SOURCES unit/test_dense_level.cpp)
 diffpool_add_gtest(test_huge_pages LABELS "unit" SOURCES unit/test_huge_pages.cpp)

@@ -22,7 +22,7 @@ diffpool_add_runner_test(preemption_sigterm test_preemption.py LABELS "runner;re
 diffpool_add_runner_test(preemption_mpi_sigusr1 test_preemption.py LABELS "mpi;runner;resume" ARGS 2 USR1 TIMEOUT 600)
 # The heartbeat (backend.heartbeat_seconds): a frozen worker, then a frozen rank 0, end the run with 75
 # within the timeout plus a margin; the rerun finishes (about 40 s).
-diffpool_add_runner_test(mpi_lost_rank test_lost_rank.py LABELS "mpi;runner;resume" TIMEOUT 300)
+diffpool_add_runner_test(mpi_lost_rank test_lost_rank.py LABELS "mpi;runner;resume" TIMEOUT 600)
 # The protocol modules and the scheduler on their own (no MPI, no files).
 diffpool_add_gtest(test_protocols LABELS "unit;runner" SOURCES unit/test_protocols.cpp LIBS diffpool_runner)
 diffpool_add_gtest(test_scheduler LABELS "unit;runner" SOURCES unit/test_scheduler.cpp LIBS diffpool_runner)

@@ -130,7 +130,7 @@ enum class MatmulPrecision : uint8_t { fp32, tf32 };
 
 class Backend : public DeviceMemory {
  public:
-  virtual std::string name() const = 0;  // "cpu (OpenBLAS Haswell kernels, 1 thread)", "cuda:0 (NVIDIA H100)"
+  virtual std::string name() const = 0;  // "cpu (OpenBLAS Haswell kernels, AVX2 loops, 1 thread)", "cuda:0 (NVIDIA H100)"
   // name(), and ", TF32 products" under MatmulPrecision::tf32: what logs and job files record.
   std::string description() const;
 
@@ -485,7 +485,16 @@ struct BackendOptions {
 // Creates the backend. Throws a clear error when CUDA is asked for and is not built or no GPU is
 // present; `automatic` picks CUDA when a GPU is usable, else the CPU.
 std::unique_ptr<Backend> make_backend(const BackendOptions& options);
-std::unique_ptr<Backend> make_cpu_backend(int threads, HugePages huge_pages = HugePages::automatic);
+// Which compilation of the CPU backend's own loops (not OpenBLAS's) a CPU backend runs: the
+// x86-64 baseline's (SSE2), or the AVX2 one (docs/PERFORMANCE.md, "AVX2 loops"). Both give
+// bit-identical results. `automatic`: the environment's DIFFPOOL_CPU_LOOPS (auto, baseline, avx2)
+// when set, else AVX2 where the CPU runs it.
+enum class CpuLoops { automatic, baseline, avx2 };
+// Throws InputError for DIFFPOOL_CPU_LOOPS with another value, or avx2 where it cannot run.
+std::unique_ptr<Backend> make_cpu_backend(int threads, HugePages huge_pages = HugePages::automatic,
+                                          CpuLoops loops = CpuLoops::automatic);
+// Whether this CPU (and its OS) runs AVX2.
+bool cpu_has_avx2();
 // The kernels OpenBLAS chose for this process ("Haswell", "SkylakeX", "Cooperlake", ...): it picks
 // them once, when the library is loaded, from the CPU or from OPENBLAS_CORETYPE.
 std::string blas_kernels();

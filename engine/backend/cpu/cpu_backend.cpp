@@ -12,6 +12,7 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <string_view>
 #include <vector>
 
 #include "engine/backend/backend.hpp"
@@ -21,7 +22,34 @@
 
 extern "C" void openblas_set_num_threads(int num_threads);
 
+// The backend's own loops are compiled twice (docs/PERFORMANCE.md, "AVX2 loops"): in this file for
+// the x86-64 baseline (SSE2), into namespace cpu_baseline, and again by cpu_backend_avx2.cpp, which
+// includes this file with DIFFPOOL_CPU_AVX2 defined, for AVX2 into namespace cpu_avx2;
+// make_cpu_backend picks one when the backend is made. Every header is included above this point,
+// so only the functions defined below get the wider instructions (library code that both copies
+// call stays the baseline's, safe everywhere). AVX2 without FMA: no multiply-add is fused, and no
+// reduction is reordered (no -ffast-math), so both copies compute bit-identical results.
+#if defined(DIFFPOOL_CPU_AVX2) && defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__))
+#pragma GCC push_options
+#pragma GCC target("avx2")
+#define DIFFPOOL_CPU_LOOPS_NAME "AVX2"
+#define DIFFPOOL_CPU_LOOPS_WIDER 1
+#elif defined(DIFFPOOL_CPU_AVX2)
+#define DIFFPOOL_CPU_LOOPS_NAME "baseline"  // a compiler without GCC's target pragma: the baseline's code
+#define DIFFPOOL_CPU_LOOPS_WIDER 0
+#else
+#define DIFFPOOL_CPU_LOOPS_NAME "baseline"
+#define DIFFPOOL_CPU_LOOPS_WIDER 0
+#endif
+
+#if defined(DIFFPOOL_CPU_AVX2)
+#define DIFFPOOL_CPU_NS cpu_avx2
+#else
+#define DIFFPOOL_CPU_NS cpu_baseline
+#endif
+
 namespace diffpool {
+namespace DIFFPOOL_CPU_NS {
 namespace {
 
 template <class F> void dispatch_float(DType dtype, const char* where, F&& f) {
@@ -149,7 +177,8 @@ class CpuBackend final : public Backend {
 
   Device device() const override { return Device::cpu; }
   std::string name() const override {
-    return fmt::format("cpu (OpenBLAS {} kernels, {} thread{})", blas_kernels(), threads_, threads_ == 1 ? "" : "s");
+    return fmt::format("cpu (OpenBLAS {} kernels, {} loops, {} thread{})", blas_kernels(), DIFFPOOL_CPU_LOOPS_NAME,
+                       threads_, threads_ == 1 ? "" : "s");
   }
 
   void* allocate(std::size_t bytes) override {
@@ -857,8 +886,53 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(int threads, HugePages huge_pages) {
+bool wider_loops() { return DIFFPOOL_CPU_LOOPS_WIDER != 0; }
+
+std::unique_ptr<Backend> make_backend(int threads, HugePages huge_pages) {
   return std::make_unique<CpuBackend>(threads, huge_pages);
+}
+
+}  // namespace DIFFPOOL_CPU_NS
+
+#if defined(DIFFPOOL_CPU_AVX2) && DIFFPOOL_CPU_LOOPS_WIDER
+#pragma GCC pop_options
+#endif
+
+#if !defined(DIFFPOOL_CPU_AVX2)
+
+namespace cpu_avx2 {
+bool wider_loops();
+std::unique_ptr<Backend> make_backend(int threads, HugePages huge_pages);
+}  // namespace cpu_avx2
+
+bool cpu_has_avx2() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2");
+#else
+  return false;
+#endif
+}
+
+CpuLoops cpu_loops_from_environment() {
+  const char* value = std::getenv("DIFFPOOL_CPU_LOOPS");
+  if (value == nullptr || *value == '\0' || std::string_view(value) == "auto") return CpuLoops::automatic;
+  if (std::string_view(value) == "baseline") return CpuLoops::baseline;
+  if (std::string_view(value) == "avx2") return CpuLoops::avx2;
+  throw InputError(fmt::format("DIFFPOOL_CPU_LOOPS={}: expected auto, baseline or avx2", value));
+}
+
+std::unique_ptr<Backend> make_cpu_backend(int threads, HugePages huge_pages, CpuLoops loops) {
+  if (loops == CpuLoops::automatic) loops = cpu_loops_from_environment();
+  const bool avx2_built = cpu_avx2::wider_loops();
+  if (loops == CpuLoops::avx2 && !(avx2_built && cpu_has_avx2())) {
+    throw InputError(avx2_built ? "DIFFPOOL_CPU_LOOPS=avx2: this CPU does not run AVX2"
+                                : "DIFFPOOL_CPU_LOOPS=avx2: this build has no AVX2 loops (built by a compiler "
+                                  "without GCC's target pragma, or not for x86-64)");
+  }
+  if (loops == CpuLoops::avx2 || (loops == CpuLoops::automatic && avx2_built && cpu_has_avx2()))
+    return cpu_avx2::make_backend(threads, huge_pages);
+  return cpu_baseline::make_backend(threads, huge_pages);
 }
 
 std::string blas_kernels() {
@@ -897,5 +971,7 @@ bool cpu_has_avx512() {
 std::string blas_kernel_advice() {
   return blas_kernel_advice(cpu_has_avx512(), blas_kernels(), std::getenv("OPENBLAS_CORETYPE"));
 }
+
+#endif  // !defined(DIFFPOOL_CPU_AVX2)
 
 }  // namespace diffpool
