@@ -10,3 +10,11 @@ diffpool_add_gtest(test_huge_pages LABELS "unit" SOURCES unit/test_huge_pages.cp
 # `diffpool train` on MUTAG for one epoch, twice).
 diffpool_add_gtest(test_blas_kernels LABELS "unit" SOURCES unit/test_blas_kernels.cpp)
 add_dependencies(test_blas_kernels diffpool)
+# The AVX2 copy of the CPU backend's loops keeps its instructions to its own namespace (GCC only:
+# other compilers build that copy without the pragma).
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
+  add_test(NAME cpu_avx2_isolation
+           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/unit/check_avx2_isolation.py
+                   $<TARGET_OBJECTS:diffpool_engine>)
+  set_tests_properties(cpu_avx2_isolation PROPERTIES LABELS "unit" TIMEOUT 120)
+endif()
