@@ -129,13 +129,15 @@ std::optional<JobRecord> read_intact_job_record(const fs::path& path, StoredFile
   std::error_code error;
   if (fs::exists(path, error)) {
     found = StoredFile::damaged;
-    const std::scoped_lock lock(hdf5::library_mutex());
-    if (const std::optional<hdf5::File> file = hdf5::File::open_if_readable(path)) {
+    // The checksum read outside the library lock (other threads' HDF5 work goes on meanwhile).
+    if (std::optional<hdf5::File> file = hdf5::File::open_if_readable(path)) {
+      const std::scoped_lock lock(hdf5::library_mutex());
       try {
         record = read_job_record(*file, false);
         found = StoredFile::intact;
       } catch (const Error&) {  // opens, but an attribute or dataset of the record cannot be read
       }
+      file.reset();  // closed under the lock
     }
   }
   if (state) *state = found;
