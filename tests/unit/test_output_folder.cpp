@@ -81,26 +81,27 @@ TEST(OutputFolder, AWriteWhoseFolderIsGoneIsTriedAgainOnceThisRankPutsItBack) {
   EXPECT_TRUE(fs::exists(layout.job_file("b")));
 }
 
-TEST(OutputFolder, FailuresOfTheWriteItselfStillReachTheJob) {
-  const ExperimentPlan plan = small_plan();
-  const OutputLayout layout = fresh_layout("output_folder_failures");
+// How often write_keeping_output_folder ran a write that always throws `error`, and that the
+// error reached the caller.
+template <class Error>
+int tries_of_a_failing_write(const ExperimentPlan& plan, const OutputLayout& layout, const Error& error) {
   int tries = 0;
   EXPECT_THROW(write_keeping_output_folder(plan, layout, layout.jobs(),
                                            [&] {
                                              ++tries;
-                                             throw std::runtime_error("the record cannot be encoded");
+                                             throw error;
                                            }),
-               std::runtime_error);
-  EXPECT_EQ(tries, 2);  // the folder is there: one more try, then the error
+               Error);
+  return tries;
+}
 
-  tries = 0;
-  EXPECT_THROW(write_keeping_output_folder(plan, layout, layout.jobs(),
-                                           [&] {
-                                             ++tries;
-                                             throw StorageFullError("no space left on device");
-                                           }),
-               StorageFullError);
-  EXPECT_EQ(tries, 1);  // the caller waits for space and tries again itself
+TEST(OutputFolder, FailuresOfTheWriteItselfStillReachTheJob) {
+  const ExperimentPlan plan = small_plan();
+  const OutputLayout layout = fresh_layout("output_folder_failures");
+  // The folder is there: one more try, then the error.
+  EXPECT_EQ(tries_of_a_failing_write(plan, layout, std::runtime_error("the record cannot be encoded")), 2);
+  // A full file system: the caller waits for space and tries again itself.
+  EXPECT_EQ(tries_of_a_failing_write(plan, layout, StorageFullError("no space left on device")), 1);
 }
 
 }  // namespace

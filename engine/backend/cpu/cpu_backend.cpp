@@ -29,18 +29,15 @@ extern "C" void openblas_set_num_threads(int num_threads);
 // so only the functions defined below get the wider instructions (library code that both copies
 // call stays the baseline's, safe everywhere). AVX2 without FMA: no multiply-add is fused, and no
 // reduction is reordered (no -ffast-math), so both copies compute bit-identical results.
+// (A compiler without GCC's target pragma builds the second copy as the baseline's code.)
 #if defined(DIFFPOOL_CPU_AVX2) && defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__))
 #pragma GCC push_options
 #pragma GCC target("avx2")
-#define DIFFPOOL_CPU_LOOPS_NAME "AVX2"
 #define DIFFPOOL_CPU_LOOPS_WIDER 1
-#elif defined(DIFFPOOL_CPU_AVX2)
-#define DIFFPOOL_CPU_LOOPS_NAME "baseline"  // a compiler without GCC's target pragma: the baseline's code
-#define DIFFPOOL_CPU_LOOPS_WIDER 0
 #else
-#define DIFFPOOL_CPU_LOOPS_NAME "baseline"
 #define DIFFPOOL_CPU_LOOPS_WIDER 0
 #endif
+#define DIFFPOOL_CPU_LOOPS_NAME (DIFFPOOL_CPU_LOOPS_WIDER ? "AVX2" : "baseline")
 
 #if defined(DIFFPOOL_CPU_AVX2)
 #define DIFFPOOL_CPU_NS cpu_avx2
@@ -925,13 +922,13 @@ CpuLoops cpu_loops_from_environment() {
 std::unique_ptr<Backend> make_cpu_backend(int threads, HugePages huge_pages, CpuLoops loops) {
   if (loops == CpuLoops::automatic) loops = cpu_loops_from_environment();
   const bool avx2_built = cpu_avx2::wider_loops();
-  if (loops == CpuLoops::avx2 && !(avx2_built && cpu_has_avx2())) {
+  const bool avx2_usable = avx2_built && cpu_has_avx2();
+  if (loops == CpuLoops::avx2 && !avx2_usable) {
     throw InputError(avx2_built ? "DIFFPOOL_CPU_LOOPS=avx2: this CPU does not run AVX2"
                                 : "DIFFPOOL_CPU_LOOPS=avx2: this build has no AVX2 loops (built by a compiler "
                                   "without GCC's target pragma, or not for x86-64)");
   }
-  if (loops == CpuLoops::avx2 || (loops == CpuLoops::automatic && avx2_built && cpu_has_avx2()))
-    return cpu_avx2::make_backend(threads, huge_pages);
+  if (loops != CpuLoops::baseline && avx2_usable) return cpu_avx2::make_backend(threads, huge_pages);
   return cpu_baseline::make_backend(threads, huge_pages);
 }
 
