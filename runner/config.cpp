@@ -463,6 +463,12 @@ const std::vector<Field>& fields() {
                     {none, "when the output's file system is full or over quota, how long a finished job waits for room "
                            "to write its result (trying again every few seconds) before the run stops with exit 74 to be "
                            "resumed; checkpoints without room are skipped, training goes on"}),
+        integer_key("output.claim_timeout_seconds", output_section, &OutputSettings::claim_timeout_seconds,
+                    IntRange{10, 604800},
+                    {none, "several runs into one output folder share its jobs: a run claims a job before training it "
+                           "(`claims/<job id>`) and leaves a job another live run claimed to that run; a claim that "
+                           "its run has not refreshed for this long (a crashed node) is taken over (a run killed on "
+                           "the same host is noticed at once)"}),
         integer_key("output.progress_seconds", output_section, &OutputSettings::progress_seconds, IntRange{1, 86400},
                     {none, "interval of plain progress lines when output is not a terminal"}),
         name_key("output.progress", output_section, &OutputSettings::progress, progress_display_names,

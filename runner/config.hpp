@@ -85,6 +85,7 @@ struct OutputSettings {
   int checkpoint_every = 10;       // epochs between checkpoints of a running job (0: never)
   int progress_seconds = 30;       // interval of plain progress lines when not on a terminal
   int storage_wait_seconds = 600;  // how long a finished job waits for room to write its result
+  int claim_timeout_seconds = 300;  // a job claim not refreshed this long is stale (runner/job_claims.hpp)
   using ProgressDisplay = diffpool::ProgressDisplay;
   ProgressDisplay progress = ProgressDisplay::automatic;
 };

@@ -39,7 +39,7 @@ std::string host_name() {
 }
 
 void OutputLayout::create() const {
-  for (const fs::path& p : {root, jobs(), checkpoints(), logs(), failed()}) {
+  for (const fs::path& p : {root, jobs(), checkpoints(), logs(), failed(), claims()}) {
     std::error_code error;
     fs::create_directories(p, error);
     if (error) {
@@ -63,11 +63,12 @@ void write_experiment_files(const ExperimentPlan& plan, const OutputLayout& layo
 bool restore_output_layout(const ExperimentPlan& plan, const OutputLayout& layout) {
   std::error_code error;
   std::vector<fs::path> missing;
+  // (claims/ is not looked for: folders of earlier versions have none, and the claims make their own.)
   for (const fs::path& p : {layout.root, layout.jobs(), layout.checkpoints(), layout.logs(), layout.failed(),
                             layout.root / "experiment.id", layout.root / "experiment.yaml"})
     if (!fs::exists(p, error)) missing.push_back(p);
   if (missing.empty()) return false;
-  for (const fs::path& p : {layout.jobs(), layout.checkpoints(), layout.logs(), layout.failed()})
+  for (const fs::path& p : {layout.jobs(), layout.checkpoints(), layout.logs(), layout.failed(), layout.claims()})
     fs::create_directories(p, error);  // a folder that cannot be made shows in the write that needs it
   try {
     write_experiment_files(plan, layout);

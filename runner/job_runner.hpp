@@ -35,6 +35,7 @@ struct OutputLayout {
   std::filesystem::path checkpoints() const { return root / "checkpoints"; }
   std::filesystem::path logs() const { return root / "logs"; }
   std::filesystem::path failed() const { return root / "failed"; }
+  std::filesystem::path claims() const { return root / "claims"; }  // runner/job_claims.hpp
   std::filesystem::path job_file(const std::string& id) const { return jobs() / (id + ".h5"); }
   std::filesystem::path checkpoint_file(const std::string& id) const { return checkpoints() / (id + ".h5"); }
   std::filesystem::path log_file(const std::string& id) const { return logs() / (id + ".log"); }

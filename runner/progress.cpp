@@ -61,6 +61,17 @@ void Progress::interrupted(int64_t job) {
   running_.erase(job);
 }
 
+void Progress::elsewhere(int64_t jobs) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  elsewhere_ = jobs;
+}
+
+void Progress::finished_elsewhere(double cost) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  cost_done_ += cost;
+  ++done_;
+}
+
 std::string Progress::status() const {
   const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
   double cost_now = cost_done_, cost_this_run = cost_done_this_run_;
@@ -77,8 +88,9 @@ std::string Progress::status() const {
   const double remaining = cost_total_ - cost_now;
   const double eta = rate > 0 ? remaining / rate : -1;
   const double per_minute = elapsed > 0 ? 60.0 * static_cast<double>(done_this_run_) / elapsed : 0;
-  return fmt::format("jobs {}/{} done, {} running{}, {} failed | {:.1f} jobs/min | elapsed {} | ETA {}", done_, total_,
-                     running_.size(), waiting > 0 ? fmt::format(" ({} waiting for space)", waiting) : "", failed_,
+  return fmt::format("jobs {}/{} done, {} running{}{}, {} failed | {:.1f} jobs/min | elapsed {} | ETA {}", done_, total_,
+                     running_.size(), waiting > 0 ? fmt::format(" ({} waiting for space)", waiting) : "",
+                     elsewhere_ > 0 ? fmt::format(", {} in another run", elsewhere_) : "", failed_,
                      per_minute, duration_text(elapsed),
                      done_ + failed_ >= total_ ? "0s" : duration_text(eta));
 }

@@ -29,6 +29,10 @@ class Progress {
   void epoch(int64_t job, int epoch, int epochs, int resumed_epoch = 0, bool waiting_for_space = false);
   void finished(int64_t job, bool failed);
   void interrupted(int64_t job);
+  // Jobs another run into the same folder is training (shown in the status), and one of them
+  // finished there: done, not this run's pace.
+  void elsewhere(int64_t jobs);
+  void finished_elsewhere(double cost);
   // Prints an event line (clearing the live line first).
   void line(const std::string& text);
   // Prints the status when due; `force` prints now.
@@ -52,7 +56,7 @@ class Progress {
     bool waiting_for_space = false;
   };
   mutable std::mutex mutex_;
-  int64_t total_, done_, failed_ = 0, done_this_run_ = 0;
+  int64_t total_, done_, failed_ = 0, done_this_run_ = 0, elsewhere_ = 0;
   double cost_total_, cost_done_ = 0;
   double cost_done_this_run_ = 0;  // of the jobs finished in this run, the part done in this run
   std::map<int64_t, Running> running_;

@@ -1,5 +1,6 @@
 #include "runner/run_command.hpp"
 
+#include <chrono>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -11,6 +12,7 @@
 #include "results/checksum_block.hpp"
 #include "results/summary.hpp"
 #include "runner/checkpoint.hpp"
+#include "runner/job_claims.hpp"
 #include "runner/job_runner.hpp"
 #include "runner/mpi_session.hpp"
 #include "runner/plan_cost.hpp"
@@ -355,6 +357,34 @@ int merge_command(const std::vector<std::string>& inputs, const std::string& out
   return s.jobs_failed > 0 || s.jobs_completed < s.jobs_total ? kExitJobsFailed : kExitCompleted;
 }
 
+namespace {
+
+// `plan`'s view of a job's claim (runner/job_claims.hpp), read only: "running" while a run holds
+// it, with a line naming that run; a claim not refreshed within the timeout (by this host's clock,
+// as `plan` writes nothing to read the file server's) is named as stale.
+void claim_status(const OutputLayout& layout, const std::string& id, int timeout_seconds, std::string* status,
+                  std::vector<std::string>* lines) {
+  const fs::path file = layout.claims() / id;
+  std::error_code error;
+  const auto modified = fs::last_write_time(file, error);
+  if (error) return;
+  const double idle = std::chrono::duration<double>(fs::file_time_type::clock::now() - modified).count();
+  const std::optional<ClaimHolder> holder = JobClaims::read(file);
+  const std::string who = holder ? fmt::format("host {}, process {}, claimed at {}", holder->host, holder->pid, holder->claimed_at)
+                                 : std::string("a claim being written, or not a claim");
+  if (idle <= timeout_seconds) {
+    *status = "running";
+    lines->push_back(fmt::format("job {} is being trained by a run ({}; refreshed {:.0f} s ago): {}", id, who,
+                                 std::max(0.0, idle), file.string()));
+  } else {
+    lines->push_back(fmt::format("job {} has a stale claim ({}; not refreshed for {:.0f} s, more than "
+                                 "output.claim_timeout_seconds {}): the next run takes it over: {}",
+                                 id, who, idle, timeout_seconds, file.string()));
+  }
+}
+
+}  // namespace
+
 int plan_command(const std::string& config_path, const std::vector<std::string>& overrides) {
   ExperimentPlan plan = make_plan(load_experiment(config_path, overrides));
   OutputLayout layout{fs::path(plan.base.output.dir)};
@@ -377,7 +407,7 @@ int plan_command(const std::string& config_path, const std::vector<std::string>&
              "work", "id", "status");
   // The status is the row's last field (jobs/slurm/common.sh reads it): "done" only for a result
   // file that reads whole; a damaged one, or a damaged checkpoint, is "damaged" and named below.
-  std::vector<std::string> damaged;
+  std::vector<std::string> damaged, claims;
   for (const JobSpec& j : plan.jobs) {
     std::string id = "(after selection)", status = "pending";
     if (j.point >= 0) {
@@ -399,12 +429,14 @@ int plan_command(const std::string& config_path, const std::vector<std::string>&
       } else if (fs::exists(layout.failure_file(id))) {
         status = "failed earlier";
       }
+      if (result != StoredFile::intact) claim_status(layout, id, plan.base.output.claim_timeout_seconds, &status, &claims);
     }
     fmt::print("  {:>5}  {:<8} {:>5} {:>4} {:>6} {:>12.4g} {:>12}  {:<16}  {}\n", j.index, phase_name(j.phase),
                j.point >= 0 ? std::to_string(j.point) : "?", j.fold, j.repeat, j.cost,
                work ? format_flops(work->job_flops[static_cast<std::size_t>(j.index)]) : "?", id, status);
   }
   for (const std::string& line : damaged) fmt::print("  {}\n", escape_unprintable(line));
+  for (const std::string& line : claims) fmt::print("  {}\n", escape_unprintable(line));
   if (work) fmt::print("{}", format_plan_work(*work, plan, layout));
   else fmt::print("work: not estimated: {}\n", work_problem);
   return 0;

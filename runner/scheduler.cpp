@@ -76,6 +76,16 @@ void Scheduler::fail(int64_t job) { state_[index(job)] = JobState::failed; }
 
 void Scheduler::interrupt(int64_t job) { state_[index(job)] = JobState::pending; }
 
+void Scheduler::defer(int64_t job) {
+  DP_CHECK(state_[index(job)] == JobState::pending && point_[index(job)] >= 0, "job {} is not ready to defer", job);
+  state_[index(job)] = JobState::elsewhere;
+}
+
+void Scheduler::undefer(int64_t job) {
+  DP_CHECK(state_[index(job)] == JobState::elsewhere, "job {} is not deferred", job);
+  state_[index(job)] = JobState::pending;
+}
+
 bool Scheduler::finished(int64_t job) const {
   const JobState s = state_[index(job)];
   return s == JobState::done || s == JobState::failed;

@@ -15,7 +15,9 @@
 
 namespace diffpool {
 
-enum class JobState : uint8_t { pending, running, done, failed };
+// elsewhere: another run into the same output folder holds the job's claim (runner/job_claims.hpp);
+// this run waits for its result (or for the claim to be given back or go stale).
+enum class JobState : uint8_t { pending, running, done, failed, elsewhere };
 
 class Scheduler {
  public:
@@ -34,6 +36,8 @@ class Scheduler {
   void complete(int64_t job, double validation_accuracy);
   void fail(int64_t job);
   void interrupt(int64_t job);  // stopped by a signal after a checkpoint: pending again
+  void defer(int64_t job);      // pending -> elsewhere: another run trains it
+  void undefer(int64_t job);    // elsewhere -> pending: its claim was given back or went stale
 
   JobState state(int64_t job) const { return state_[index(job)]; }
   int64_t point(int64_t job) const { return point_[index(job)]; }  // -1 until selection fixes it

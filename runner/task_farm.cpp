@@ -17,6 +17,7 @@
 #include "results/hdf5.hpp"
 #include "results/job_record.hpp"
 #include "runner/idle_wait.hpp"
+#include "runner/job_claims.hpp"
 #include "runner/progress.hpp"
 #include "runner/run_command.hpp"
 #include "runner/scheduler.hpp"
@@ -174,6 +175,7 @@ class Master {
   Master(const ExperimentPlan& plan, const OutputLayout& layout, const MpiSession& mpi, JobContext context, bool verbose,
          std::vector<std::string> hosts)
       : plan_(plan),
+        layout_(layout),
         mpi_(mpi),
         verbose_(verbose),
         hosts_(std::move(hosts)),
@@ -184,7 +186,8 @@ class Master {
                   plan.base.output.progress_seconds,
                   show_live_progress(plan.base.output.progress, isatty(STDOUT_FILENO) != 0, MpiSession::launched_by_mpi())),
         local_(with_stop(std::move(context))),
-        idle_(longest_nap(heartbeat_, progress_)) {
+        idle_(longest_nap(heartbeat_, progress_)),
+        claims_(layout.claims(), plan.base.output.claim_timeout_seconds) {
     progress_.line(fmt::format("experiment {} ({}): {} jobs ({} sweep points, folds {}, {} repeats, {} protocol); {} already done; "
                                "{} rank{}",
                                plan.base.name, plan.experiment_id, plan.jobs.size(), plan.points.size(), plan.folds.size(),
@@ -198,7 +201,9 @@ class Master {
       bool activity = receive_messages();
       keep_in_touch();
       activity = collect_local_result() || activity;
+      activity = check_deferred() || activity;
       activity = hand_out_work() || activity;
+      claims_.refresh_if_due();
       release_idle_workers();
       if (all_ended() || lost_wait_over()) break;
       progress_.tick();
@@ -223,6 +228,9 @@ class Master {
 
   // The ranks lost during the run (silent longer than the heartbeat timeout), in order.
   const std::set<int>& lost() const { return lost_; }
+
+  // Gives back the claims of the jobs still running (before an abort, which skips destructors).
+  void release_claims() { claims_.release_all(); }
 
  private:
   // The longest nap: heartbeats go out twice per heartbeat interval at least, the progress display
@@ -383,6 +391,7 @@ class Master {
   }
 
   void record_outcome(const JobSpec& j, const JobOutcome& o, int rank) {
+    claims_.release(scheduler_.id(j.index));  // whatever the end: another run may take the job up now
     switch (o.status) {
       case JobOutcome::Status::completed:
         scheduler_.complete(j.index, o.validation_accuracy);
@@ -417,7 +426,7 @@ class Master {
     std::vector<std::string> events;
     if (!stopping_) {
       while (!idle_workers_.empty()) {
-        const int64_t j = scheduler_.next_ready(&events);
+        const int64_t j = next_job(&events);
         if (j < 0) break;
         const int rank = idle_workers_.back();
         idle_workers_.pop_back();
@@ -431,7 +440,7 @@ class Master {
         activity = true;
       }
       if (local_job_ < 0 && !local_.busy()) {
-        const int64_t j = scheduler_.next_ready(&events);
+        const int64_t j = next_job(&events);
         if (j >= 0) {
           scheduler_.start(j);
           local_job_ = j;
@@ -441,6 +450,88 @@ class Master {
         }
       }
     }
+    for (const std::string& e : events) progress_.line(e);
+    return activity;
+  }
+
+  std::string describe(int64_t job) const {
+    const JobSpec& spec = plan_.jobs[static_cast<std::size_t>(job)];
+    return fmt::format("job {} [{} fold {} repeat {} point {}]", scheduler_.id(job), phase_name(spec.phase), spec.fold,
+                       spec.repeat, scheduler_.point(job));
+  }
+
+  // The next ready job this run may train, its claim taken (runner/job_claims.hpp): a job another
+  // live run into the same folder holds is left to that run (deferred), and one whose result
+  // another run wrote since this run started is done.
+  int64_t next_job(std::vector<std::string>* events) {
+    for (;;) {
+      const int64_t j = scheduler_.next_ready(events);
+      if (j < 0) return -1;
+      const std::string& id = scheduler_.id(j);
+      const JobClaims::Attempt attempt = claims_.claim(id);
+      if (!attempt.claimed) {
+        scheduler_.defer(j);
+        deferred_.insert(j);
+        progress_.elsewhere(static_cast<int64_t>(deferred_.size()));
+        events->push_back(fmt::format("{} is being trained by another run into this folder ({}; {}): this run leaves "
+                                      "it to that run and takes its result",
+                                      describe(j), attempt.holder ? attempt.holder->describe() : "unknown",
+                                      claims_.file(id).string()));
+        continue;
+      }
+      if (attempt.replaced)
+        events->push_back(fmt::format("{}: the run that claimed it is gone ({}); taken over, from its checkpoint if it "
+                                      "left one",
+                                      describe(j), attempt.replaced->describe()));
+      if (done_elsewhere(j, events)) continue;
+      return j;
+    }
+  }
+
+  // Whether another run wrote the job's completed result; if so it is done here too.
+  bool done_elsewhere(int64_t j, std::vector<std::string>* events) {
+    const std::string& id = scheduler_.id(j);
+    const std::optional<double> validation = completed_validation(layout_, id);
+    if (!validation) return false;
+    claims_.release(id);
+    scheduler_.complete(j, *validation);
+    progress_.finished_elsewhere(plan_.jobs[static_cast<std::size_t>(j)].cost);
+    events->push_back(fmt::format("{}: completed by another run into this folder; its result is taken", describe(j)));
+    return true;
+  }
+
+  // The deferred jobs, every few seconds: done when their result file is there, pending again when
+  // their claim was given back (the other run stopped, or failed the job) or went stale.
+  bool check_deferred() {
+    if (deferred_.empty()) return false;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - deferred_checked_ < std::chrono::seconds(5)) return false;
+    deferred_checked_ = now;
+    // Whether a claim went stale asks for its file's time and the server's: once per refresh
+    // interval; in between, one stat per job notices a claim given back.
+    const bool liveness_due = now - deferred_liveness_checked_ >= claims_.refresh_interval();
+    if (liveness_due) deferred_liveness_checked_ = now;
+    bool activity = false;
+    std::vector<std::string> events;
+    for (auto it = deferred_.begin(); it != deferred_.end();) {
+      const int64_t j = *it;
+      const std::string& id = scheduler_.id(j);
+      std::error_code error;
+      const bool claim_there = std::filesystem::exists(claims_.file(id), error);
+      if (claim_there && !liveness_due) {
+        ++it;
+        continue;
+      }
+      if (!claim_there || !claims_.holder(id)) {
+        scheduler_.undefer(j);
+        it = deferred_.erase(it);
+        activity = true;
+        done_elsewhere(j, &events);  // its result written: done; otherwise claimed at the next hand-out
+        continue;
+      }
+      ++it;
+    }
+    progress_.elsewhere(static_cast<int64_t>(deferred_.size()));
     for (const std::string& e : events) progress_.line(e);
     return activity;
   }
@@ -466,6 +557,7 @@ class Master {
   }
 
   const ExperimentPlan& plan_;
+  const OutputLayout& layout_;
   const MpiSession& mpi_;
   const bool verbose_;
   const std::vector<std::string> hosts_;  // host name of every rank
@@ -494,6 +586,10 @@ class Master {
   bool any_interrupted_ = false;
   std::vector<std::string> completed_;  // ids of the jobs completed in this run
   bool storage_full_ = false;  // a job's result found no room: the run stops with kExitStorageFull
+  JobClaims claims_;            // the claims of the jobs this run trains (runner/job_claims.hpp)
+  std::set<int64_t> deferred_;  // jobs another run holds (JobState::elsewhere)
+  std::chrono::steady_clock::time_point deferred_checked_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point deferred_liveness_checked_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace
@@ -505,6 +601,7 @@ FarmEnd run_master(const ExperimentPlan& plan, const OutputLayout& layout, const
   const FarmEnd end = master.run();
   if (completed) *completed = master.completed();
   if (master.lost().empty()) return end;
+  master.release_claims();
   // MPI_Finalize would wait for the lost ranks forever: end every rank now, with the requeue status.
   fmt::print("stopped: rank{} {} lost; finished jobs are saved in {}, the other running ones were checkpointed. Run the same "
              "command again (or requeue) to resume.\n",

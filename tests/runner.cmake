@@ -32,6 +32,8 @@ diffpool_add_gtest(test_progress LABELS "unit;runner" SOURCES unit/test_progress
 diffpool_add_runner_test(progress_mpi test_progress_mpi.py LABELS "mpi;runner" TIMEOUT 300)
 diffpool_add_gtest(test_plan_cost LABELS "unit;runner" SOURCES unit/test_plan_cost.cpp LIBS diffpool_runner)
 diffpool_add_gtest(test_output_folder LABELS "unit;runner;resume" SOURCES unit/test_output_folder.cpp LIBS diffpool_runner)
+# Job claims: one run at a time trains a job of a shared output folder; stale claims are taken over.
+diffpool_add_gtest(test_job_claims LABELS "unit;runner;resume" SOURCES unit/test_job_claims.cpp LIBS diffpool_runner)
 diffpool_add_runner_test(exit_codes test_exit_codes.py LABELS "runner" TIMEOUT 300)
 diffpool_add_runner_test(damaged_files test_damaged_files.py LABELS "runner;resume" TIMEOUT 300)
 # A full file system (a tmpfs of 2 MiB it mounts; skipped where mounting is not allowed): checkpoints
@@ -44,6 +46,9 @@ diffpool_add_runner_test(dataset_digest test_dataset_digest.py LABELS "runner;re
 # The output folder deleted under a run of 2 ranks (a scratch purge): put back, later results kept,
 # the lost jobs named (exit 3) and run again by the rerun (about 30 s).
 diffpool_add_runner_test(output_purge test_output_purge.py LABELS "mpi;runner;resume" TIMEOUT 600)
+# Several runs into one output folder share its jobs through claims: two runs side by side (2 ranks
+# and 1), claims of other hosts (stale, fresh), a run killed on this host (about 60 s).
+diffpool_add_runner_test(shared_folder test_shared_folder.py LABELS "mpi;runner;resume" TIMEOUT 900)
 # Stored test predictions against every reported accuracy, under each protocol (MUTAG, a few epochs).
 diffpool_add_runner_test(stored_predictions test_predictions.py LABELS "runner;results" TIMEOUT 600)
 # The CUDA backend module is loaded on first use only: a CPU `diffpool train` maps no CUDA library,

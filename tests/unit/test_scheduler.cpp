@@ -3,6 +3,7 @@
 // accuracy of its completed result file.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "runner/config.hpp"
@@ -54,6 +55,36 @@ TEST(Scheduler, LongestExpectedJobFirst) {
   for (int64_t j : order) s.complete(j, 0.5);
   EXPECT_TRUE(s.all_finished());
   EXPECT_EQ(s.remaining_cost(), 0.0);
+}
+
+// A job another run into the same folder trains (runner/job_claims.hpp): not handed out while
+// deferred, not finished, done when that run's result is taken (a selection job's result then
+// counts for its fold), ready again when the other run gives it back.
+TEST(Scheduler, AJobTrainedByAnotherRunWaitsForItsResultOrItsReturn) {
+  const ExperimentPlan plan = nested_plan(2, 2, 1);
+  Scheduler s(plan, nothing_done());
+  std::vector<std::string> events;
+  const int64_t first = s.next_ready(&events);
+  ASSERT_GE(first, 0);
+  s.defer(first);
+  EXPECT_EQ(s.state(first), JobState::elsewhere);
+  for (;;) {  // everything else that can run, runs
+    const std::vector<int64_t> started = start_all_ready(s, &events);
+    if (started.empty()) break;
+    EXPECT_EQ(std::count(started.begin(), started.end(), first), 0);
+    for (int64_t j : started) s.complete(j, 0.5);
+  }
+  EXPECT_FALSE(s.all_finished());
+  EXPECT_FALSE(s.finished(first));
+  EXPECT_LT(s.next_ready(&events), 0) << "the fold's retraining waits for the deferred selection job";
+  s.undefer(first);
+  EXPECT_EQ(s.next_ready(&events), first);
+  s.defer(first);
+  s.complete(first, 0.9);  // its result, written by the other run
+  EXPECT_TRUE(s.finished(first));
+  const int64_t retrain = s.next_ready(&events);
+  ASSERT_GE(retrain, 0);
+  EXPECT_EQ(s.point(retrain), s.point(first)) << "the other run's selection result chose the point";
 }
 
 TEST(Scheduler, RetrainingWaitsForItsFoldsSelectionAndRunsTheWinner) {
