@@ -14,7 +14,6 @@
 
 #include <fmt/format.h>
 
-#include "engine/core/error.hpp"
 #include "runner/job_runner.hpp"
 
 namespace diffpool {
@@ -79,31 +78,33 @@ JobClaims::JobClaims(fs::path folder, int timeout_seconds)
   self_.started = process_start_ticks(self_.pid);
 }
 
-JobClaims::~JobClaims() {
-  release_all();
-  std::error_code ignored;
-  fs::remove(folder_ / fmt::format(".clock-{}", self_.run), ignored);
-}
+JobClaims::~JobClaims() { release_all(); }
 
 void JobClaims::ensure_folder() {
   std::error_code error;
   if (!fs::is_directory(folder_, error)) fs::create_directories(folder_, error);
 }
 
-bool JobClaims::create(const fs::path& file) {
+JobClaims::Created JobClaims::create(const fs::path& file) {
   ClaimHolder claim = self_;
   claim.claimed_at = iso_time_now();
   const std::string content = text_of(claim);
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) {
-    if (errno == EEXIST) return false;
-    throw InputError(fmt::format("cannot create the job claim '{}': {}. The output folder must be writable",
-                                 file.string(), std::strerror(errno)));
+    if (errno == EEXIST) return Created::exists;
+    if (!warned_) {
+      warned_ = true;
+      fmt::print(stderr,
+                 "warning: cannot create the job claim '{}': {}; jobs run without claims until they can be made "
+                 "(another run into this folder may train the same jobs meanwhile)\n",
+                 file.string(), std::strerror(errno));
+    }
+    return Created::failed;
   }
   // A claim whose text did not fit (a full disk) still claims: its age, not its text, ends it.
   [[maybe_unused]] const ssize_t written = ::write(fd, content.data(), content.size());
   ::close(fd);
-  return true;
+  return Created::created;
 }
 
 std::optional<ClaimHolder> JobClaims::read(const fs::path& file) {
@@ -147,10 +148,13 @@ JobClaims::Liveness JobClaims::liveness(const ClaimHolder& h, const fs::path& fi
   struct stat st {};
   if (::stat(file.c_str(), &st) != 0) return Liveness::gone;
   *idle_seconds = std::max(0.0, server_now() - mtime_seconds(st));
-  // On this host and boot the process table says it at once, without waiting for the timeout
-  // (a run killed and started again on the same machine resumes its jobs immediately).
-  if (!h.boot.empty() && h.boot == self_.boot && h.host == self_.host && h.pid > 0)
-    return h.started != 0 && process_start_ticks(h.pid) == h.started ? Liveness::alive : Liveness::gone;
+  // On this host and boot the process table says at once that the holder is gone, without
+  // waiting for the timeout (a run killed and started again on the same machine resumes its jobs
+  // immediately). A holder that lives but stopped refreshing (a stopped or hung process) goes
+  // stale with the timeout, as one of another host does.
+  if (!h.boot.empty() && h.boot == self_.boot && h.host == self_.host && h.pid > 0 &&
+      (h.started == 0 || process_start_ticks(h.pid) != h.started))
+    return Liveness::gone;
   return *idle_seconds > timeout_seconds_ ? Liveness::gone : Liveness::alive;
 }
 
@@ -163,7 +167,7 @@ JobClaims::Attempt JobClaims::claim(const std::string& job_id) {
   ensure_folder();
   const fs::path path = file(job_id);
   for (int tries = 0; tries < 4; ++tries) {
-    if (create(path)) {
+    if (create(path) != Created::exists) {  // created, or cannot be: the job runs either way
       held_.insert(job_id);
       attempt.claimed = true;
       return attempt;
@@ -227,6 +231,8 @@ void JobClaims::release(const std::string& job_id) {
 void JobClaims::release_all() {
   const std::set<std::string> ids = held_;
   for (const std::string& id : ids) release(id);
+  std::error_code ignored;
+  fs::remove(folder_ / fmt::format(".clock-{}", self_.run), ignored);
 }
 
 void JobClaims::refresh_if_due() {
@@ -239,10 +245,7 @@ void JobClaims::refresh_if_due() {
     // Deleted (a scratch purge, or by hand): written again; if another run took it meanwhile, it
     // stands and the job runs in both (their result files are the same).
     ensure_folder();
-    try {
-      create(path);
-    } catch (const std::exception&) {
-    }
+    create(path);
   }
 }
 

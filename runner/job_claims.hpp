@@ -7,16 +7,16 @@
 // ends (completed, failed, or checkpointed by a stop); a job another live run holds is left to
 // that run, and its result is taken from the job file it writes.
 //
-// A claim is a small text file created with O_EXCL (atomic on local file systems, NFS and
-// Lustre alike), naming the run, host, boot, process id and start. Its holder refreshes its
-// modification time regularly; it goes stale when its process is gone (same host and boot: the
-// process id no longer names that process) or when it was not refreshed for `timeout_seconds`
-// by the file server's clock (another host: a crashed node, a killed job). No file locks: they
-// are not reliable on the parallel file systems of clusters (Lustre mounted without flock, NFS
-// lock managers that lose their state). A stale claim is taken over by renaming it aside first,
-// so two runs taking over the same stale claim at once do not both keep it; in the worst case
-// (a race within one file-system round trip) a job runs twice, as it would without claims, and
-// its result file, written atomically, is the same either way.
+// A claim is a small text file created with O_EXCL (atomic on local file systems, NFS and Lustre
+// alike), naming the run, host, boot, process id and start. Its holder refreshes its modification
+// time regularly; it goes stale when its process is gone (same host and boot: the process id no
+// longer names that process) or when it was not refreshed for `timeout_seconds` by the file
+// server's clock (another host: a crashed node, a killed job; or a hung process). No file locks:
+// they are not reliable on the parallel file systems of clusters (Lustre mounted without flock, NFS
+// lock managers that lose their state). A stale claim is taken over by renaming it aside first, so
+// two runs taking over the same stale claim at once do not both keep it; in the worst case (a race
+// within one file-system round trip) a job runs twice, as it would without claims, and its result
+// file, written atomically, is the same either way.
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -76,7 +76,10 @@ class JobClaims {
   enum class Liveness { alive, gone };
   Liveness liveness(const ClaimHolder& h, const std::filesystem::path& file, double* idle_seconds);
   double server_now();  // the file server's clock: the modification time of a file touched now
-  bool create(const std::filesystem::path& file);  // O_EXCL; false when it exists
+  // O_EXCL. `failed`: the file could not be made (a full disk, no inodes left): said once, and the
+  // job runs unclaimed, as every job did before claims existed.
+  enum class Created { created, exists, failed };
+  Created create(const std::filesystem::path& file);
   void ensure_folder();
 
   std::filesystem::path folder_;
@@ -84,6 +87,7 @@ class JobClaims {
   std::chrono::seconds refresh_interval_;
   ClaimHolder self_;  // claimed_at set per claim
   std::set<std::string> held_;  // job ids this run holds
+  bool warned_ = false;         // a claim could not be made (said once)
   std::chrono::steady_clock::time_point last_refresh_ = std::chrono::steady_clock::now();
 };
 

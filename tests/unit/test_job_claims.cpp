@@ -1,7 +1,7 @@
 // Job claims (runner/job_claims.hpp): one run at a time holds a job; a claim of a process gone
-// from this host is taken over at once, one of another host only after it was not refreshed for
-// the timeout; refreshes keep a claim (and write it again after a purge); a claim is given back
-// on release and when its holder ends.
+// from this host is taken over at once, one of another host (or of a hung process) only after it
+// was not refreshed for the timeout; refreshes keep a claim (and write it again after a purge); a
+// claim is given back on release and when its holder ends.
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -113,6 +113,22 @@ TEST(JobClaims, AClaimOfAProcessGoneFromThisHostIsTakenOverAtOnce) {
     EXPECT_TRUE(entry.path().filename() == "probe" || entry.path().filename() == "job" ||
                 entry.path().filename().string().rfind(".clock-", 0) == 0)
         << entry.path();
+}
+
+TEST(JobClaims, AClaimOfAHungProcessOnThisHostGoesStaleWithTheTimeout) {
+  // The holder lives (this process) but stopped refreshing its claim: stopped, or hung.
+  const fs::path folder = fresh_folder("claims_hung_here");
+  JobClaims hung(folder, 60), next(folder, 60);
+  ASSERT_TRUE(hung.claim("job").claimed);
+  EXPECT_FALSE(next.claim("job").claimed);
+  age(hung.file("job"), 100);
+  const JobClaims::Attempt a = next.claim("job");
+  ASSERT_TRUE(a.claimed);
+  ASSERT_TRUE(a.replaced);
+  EXPECT_EQ(a.replaced->run, hung.run_token());
+  hung.release("job");  // the claim is not its own any more: it stays
+  ASSERT_TRUE(fs::exists(next.file("job")));
+  EXPECT_EQ(JobClaims::read(next.file("job"))->run, next.run_token());
 }
 
 TEST(JobClaims, AClaimOfAnotherHostStandsUntilItIsNotRefreshedForTheTimeout) {
