@@ -106,6 +106,30 @@ void check_recorded_data(const ExperimentPlan& plan, const OutputLayout& layout,
   }
 }
 
+// `plan`'s view of a job's claim (runner/job_claims.hpp), read only: "running" while a run holds
+// it, with a line naming that run; a claim not refreshed within the timeout (by this host's clock,
+// as `plan` writes nothing to read the file server's) is named as stale.
+void claim_status(const OutputLayout& layout, const std::string& id, int timeout_seconds, std::string* status,
+                  std::vector<std::string>* lines) {
+  const fs::path file = layout.claims() / id;
+  std::error_code error;
+  const auto modified = fs::last_write_time(file, error);
+  if (error) return;
+  const double idle = std::chrono::duration<double>(fs::file_time_type::clock::now() - modified).count();
+  const std::optional<ClaimHolder> holder = JobClaims::read(file);
+  const std::string who = holder ? fmt::format("host {}, process {}, claimed at {}", holder->host, holder->pid, holder->claimed_at)
+                                 : std::string("a claim being written, or not a claim");
+  if (idle <= timeout_seconds) {
+    *status = "running";
+    lines->push_back(fmt::format("job {} is being trained by a run ({}; refreshed {:.0f} s ago): {}", id, who,
+                                 std::max(0.0, idle), file.string()));
+  } else {
+    lines->push_back(fmt::format("job {} has a stale claim ({}; not refreshed for {:.0f} s, more than "
+                                 "output.claim_timeout_seconds {}): the next run takes it over: {}",
+                                 id, who, idle, timeout_seconds, file.string()));
+  }
+}
+
 }  // namespace
 
 int run_experiment_command(int* argc, char*** argv, const RunCommandOptions& options) {
@@ -203,6 +227,25 @@ int run_experiment_command(int* argc, char*** argv, const RunCommandOptions& opt
     write_summary(layout.root / "summary.h5", summary);
     write_summary_csv(layout.root / "summary.csv", summary);
     fmt::print("{}", format_summary(summary));
+    if (options.summary_only && summary.jobs_completed < summary.jobs_total) {
+      // The jobs not done that a run is training now (a --summary-only run started before the
+      // last fold finished, or beside a second run into the folder).
+      int64_t running = 0;
+      for (const JobSpec& j : plan->jobs) {
+        if (j.point < 0) continue;
+        const std::string id = job_id(*plan, j, j.point);
+        if (job_file_state(layout.job_file(id)) == StoredFile::intact) continue;
+        std::string status;
+        std::vector<std::string> ignored;
+        claim_status(layout, id, plan->base.output.claim_timeout_seconds, &status, &ignored);
+        running += status == "running" ? 1 : 0;
+      }
+      if (running > 0)
+        fmt::print("note: {} of the jobs not done {} being trained by a run now (claims in {}; `diffpool plan` names "
+                   "{}): run the same command again when {} finished\n",
+                   running, running == 1 ? "is" : "are", escape_unprintable(layout.claims().string()),
+                   running == 1 ? "it" : "them", running == 1 ? "it has" : "they have");
+    }
     if (!gone.empty())
       fmt::print("warning: {} job{} this run completed {} no result file in {} any more (deleted after being written: "
                  "a scratch purge?): {}. Run the same command again to run {} again\n",
@@ -356,34 +399,6 @@ int merge_command(const std::vector<std::string>& inputs, const std::string& out
   fmt::print("{}", format_summary(s));
   return s.jobs_failed > 0 || s.jobs_completed < s.jobs_total ? kExitJobsFailed : kExitCompleted;
 }
-
-namespace {
-
-// `plan`'s view of a job's claim (runner/job_claims.hpp), read only: "running" while a run holds
-// it, with a line naming that run; a claim not refreshed within the timeout (by this host's clock,
-// as `plan` writes nothing to read the file server's) is named as stale.
-void claim_status(const OutputLayout& layout, const std::string& id, int timeout_seconds, std::string* status,
-                  std::vector<std::string>* lines) {
-  const fs::path file = layout.claims() / id;
-  std::error_code error;
-  const auto modified = fs::last_write_time(file, error);
-  if (error) return;
-  const double idle = std::chrono::duration<double>(fs::file_time_type::clock::now() - modified).count();
-  const std::optional<ClaimHolder> holder = JobClaims::read(file);
-  const std::string who = holder ? fmt::format("host {}, process {}, claimed at {}", holder->host, holder->pid, holder->claimed_at)
-                                 : std::string("a claim being written, or not a claim");
-  if (idle <= timeout_seconds) {
-    *status = "running";
-    lines->push_back(fmt::format("job {} is being trained by a run ({}; refreshed {:.0f} s ago): {}", id, who,
-                                 std::max(0.0, idle), file.string()));
-  } else {
-    lines->push_back(fmt::format("job {} has a stale claim ({}; not refreshed for {:.0f} s, more than "
-                                 "output.claim_timeout_seconds {}): the next run takes it over: {}",
-                                 id, who, idle, timeout_seconds, file.string()));
-  }
-}
-
-}  // namespace
 
 int plan_command(const std::string& config_path, const std::vector<std::string>& overrides) {
   ExperimentPlan plan = make_plan(load_experiment(config_path, overrides));

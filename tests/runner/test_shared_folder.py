@@ -5,7 +5,8 @@ claims (runner/job_claims.hpp) and no job is trained twice.
 1. A run of 2 MPI ranks and a single-rank run started while it works: every job is trained by
    exactly one of them, each says which jobs it left to the other and takes their results, both
    exit 0, no claim is left, and the job files and summary equal those of one run alone. `plan`,
-   asked while they run, shows the claimed jobs as running and names their run.
+   asked while they run, shows the claimed jobs as running and names their run, and `run
+   --summary-only` says that jobs it lacks are being trained now.
 2. A claim of another host that was not refreshed for the timeout (a crashed node) is taken over
    at once; a fresh one is left to its run until it goes stale (output.claim_timeout_seconds 10).
 3. A run SIGKILLed on this host leaves its claims; the rerun takes them over at once (its process
@@ -68,6 +69,7 @@ def main():
         seen_first = read_until(first, " done in ", 300)
         expect(" done in " in seen_first, "the first run finished no job", seen_first)
         listing = plan(out)
+        partial = run(out, extra=EXTRA + ["--summary-only"], check=False, timeout=120)
         second = start(out, extra=EXTRA)
         text_second = read_rest(second, 600)
         text_first = seen_first + read_rest(first, 600)
@@ -85,6 +87,9 @@ def main():
         expect(taken >= 1 and taken <= left + len(by_first), "the second run took no result of the first", both)
         expect(re.search(r"\s[0-9a-f]{16}\s+running$", listing, re.M) and "is being trained by a run (host" in listing,
                "plan does not show the job the first run trains", both)
+        expect(partial.returncode == 3 and "being trained by a run now" in partial.stdout,
+               f"--summary-only while a run works does not say so (exit {partial.returncode})",
+               partial.stdout + partial.stderr)
         claims = os.path.join(out, "claims")
         expect(os.path.isdir(claims) and not os.listdir(claims), f"claims left behind: {os.listdir(claims)}", both)
         compare_dirs(reference, out, "after two runs shared the folder")
