@@ -307,9 +307,20 @@ class CpuBackend final : public Backend {
       const T al = static_cast<T>(alpha), be = static_cast<T>(beta);
       for (int64_t r = 0; r < a.rows; ++r) {
         T* __restrict yr = yp + r * f;
-        if (be == T(0)) std::fill_n(yr, f, T(0));
-        else if (be != T(1)) for (int64_t c = 0; c < f; ++c) yr[c] *= be;
-        for (int32_t e = rp[r]; e < rp[r + 1]; ++e) {
+        int32_t e = rp[r];
+        if (be == T(0) && e < rp[r + 1]) {
+          // The first edge writes the row: 0 + w x is the sum a zero fill and an addition made,
+          // bit for bit (-0 included), without the fill's pass.
+          const T w = al * vals[e];
+          const T* __restrict xr = xp + static_cast<int64_t>(ci[e]) * f;
+          for (int64_t c = 0; c < f; ++c) yr[c] = T(0) + w * xr[c];
+          ++e;
+        } else if (be == T(0)) {
+          std::fill_n(yr, f, T(0));
+        } else if (be != T(1)) {
+          for (int64_t c = 0; c < f; ++c) yr[c] *= be;
+        }
+        for (; e < rp[r + 1]; ++e) {
           const T w = al * vals[e];
           const T* __restrict xr = xp + static_cast<int64_t>(ci[e]) * f;
           for (int64_t c = 0; c < f; ++c) yr[c] += w * xr[c];
