@@ -11,6 +11,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -239,14 +240,29 @@ void JobClaims::refresh_if_due() {
   const auto now = std::chrono::steady_clock::now();
   if (held_.empty() || now - last_refresh_ < refresh_interval_) return;
   last_refresh_ = now;
+  std::vector<std::string> lost;
   for (const std::string& id : held_) {
     const fs::path path = file(id);
+    const std::optional<ClaimHolder> h = read(path);
+    if (h && h->run != self_.run) {
+      // Taken over while this run did not refresh it for the timeout (stopped, or hung): the
+      // claim is the other run's now and is left alone; both train the job and write the same
+      // result file.
+      lost.push_back(id);
+      fmt::print(stderr,
+                 "warning: the claim of job {} was taken over by another run ({}) while this run did not refresh "
+                 "it for more than {} s (stopped or hung?); both runs are training the job now and will write the "
+                 "same result\n",
+                 id, h->describe(), timeout_seconds_);
+      continue;
+    }
     if (::utimensat(AT_FDCWD, path.c_str(), nullptr, 0) == 0 || errno != ENOENT) continue;
     // Deleted (a scratch purge, or by hand): written again; if another run took it meanwhile, it
     // stands and the job runs in both (their result files are the same).
     ensure_folder();
     create(path);
   }
+  for (const std::string& id : lost) held_.erase(id);
 }
 
 }  // namespace diffpool

@@ -61,7 +61,9 @@ class JobClaims {
   void release(const std::string& job_id);
   void release_all();
   // Refreshes every claim this run holds when a refresh is due (a quarter of the timeout, at most
-  // a minute, since the last); a claim file deleted meanwhile (a scratch purge) is written again.
+  // a minute, since the last); a claim file deleted meanwhile (a scratch purge) is written again,
+  // and one another run took over meanwhile (this run was stopped or hung past the timeout) is
+  // said on stderr and left to that run (no longer held).
   void refresh_if_due();
 
   const std::string& run_token() const { return self_.run; }

@@ -131,6 +131,23 @@ TEST(JobClaims, AClaimOfAHungProcessOnThisHostGoesStaleWithTheTimeout) {
   EXPECT_EQ(JobClaims::read(next.file("job"))->run, next.run_token());
 }
 
+TEST(JobClaims, ARunThatWakesAfterItsClaimWasTakenOverSaysSoAndLeavesIt) {
+  const fs::path folder = fresh_folder("claims_woken");
+  JobClaims woken(folder, 10), next(folder, 10);  // refreshed every 2 s
+  ASSERT_TRUE(woken.claim("job").claimed);
+  age(woken.file("job"), 100);  // it did not refresh for 100 s
+  ASSERT_TRUE(next.claim("job").claimed);
+  age(next.file("job"), 4);  // so that a refresh by the woken run would show
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  ::testing::internal::CaptureStderr();
+  woken.refresh_if_due();
+  const std::string said = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(said.find("the claim of job job was taken over by another run"), std::string::npos) << said;
+  EXPECT_EQ(woken.held(), 0);
+  EXPECT_GT(idle_seconds(next.file("job")), 3) << "the woken run refreshed the other run's claim";
+  EXPECT_EQ(JobClaims::read(next.file("job"))->run, next.run_token());
+}
+
 TEST(JobClaims, AClaimOfAnotherHostStandsUntilItIsNotRefreshedForTheTimeout) {
   const fs::path folder = fresh_folder("claims_other_host");
   fs::create_directories(folder);
