@@ -145,10 +145,13 @@ double JobClaims::server_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-JobClaims::Liveness JobClaims::liveness(const ClaimHolder& h, const fs::path& file, double* idle_seconds) {
+JobClaims::Liveness JobClaims::liveness(const std::optional<ClaimHolder>& text, const fs::path& file,
+                                        ClaimHolder* seen) {
+  *seen = text.value_or(ClaimHolder{});
+  const ClaimHolder& h = *seen;
   struct stat st {};
   if (::stat(file.c_str(), &st) != 0) return Liveness::gone;
-  *idle_seconds = std::max(0.0, server_now() - mtime_seconds(st));
+  seen->idle_seconds = std::max(0.0, server_now() - mtime_seconds(st));
   // On this host and boot the process table says at once that the holder is gone, without
   // waiting for the timeout (a run killed and started again on the same machine resumes its jobs
   // immediately). A holder that lives but stopped refreshing (a stopped or hung process) goes
@@ -156,7 +159,7 @@ JobClaims::Liveness JobClaims::liveness(const ClaimHolder& h, const fs::path& fi
   if (!h.boot.empty() && h.boot == self_.boot && h.host == self_.host && h.pid > 0 &&
       (h.started == 0 || process_start_ticks(h.pid) != h.started))
     return Liveness::gone;
-  return *idle_seconds > timeout_seconds_ ? Liveness::gone : Liveness::alive;
+  return seen->idle_seconds > timeout_seconds_ ? Liveness::gone : Liveness::alive;
 }
 
 JobClaims::Attempt JobClaims::claim(const std::string& job_id) {
@@ -179,11 +182,8 @@ JobClaims::Attempt JobClaims::claim(const std::string& job_id) {
       attempt.claimed = true;
       return attempt;
     }
-    ClaimHolder seen = h.value_or(ClaimHolder{});
-    // A claim without readable text is one being written this instant, or a stray file: only
-    // its age can end it.
-    if (!h) seen.boot.clear();
-    if (liveness(seen, path, &seen.idle_seconds) == Liveness::alive) {
+    ClaimHolder seen;
+    if (liveness(h, path, &seen) == Liveness::alive) {
       attempt.holder = seen;
       return attempt;
     }
@@ -216,9 +216,8 @@ std::optional<ClaimHolder> JobClaims::holder(const std::string& job_id) {
   if (!fs::exists(path, error)) return std::nullopt;
   std::optional<ClaimHolder> h = read(path);
   if (h && h->run == self_.run) return std::nullopt;
-  ClaimHolder seen = h.value_or(ClaimHolder{});
-  if (!h) seen.boot.clear();
-  if (liveness(seen, path, &seen.idle_seconds) == Liveness::gone) return std::nullopt;
+  ClaimHolder seen;
+  if (liveness(h, path, &seen) == Liveness::gone) return std::nullopt;
   return seen;
 }
 

@@ -76,7 +76,10 @@ class JobClaims {
 
  private:
   enum class Liveness { alive, gone };
-  Liveness liveness(const ClaimHolder& h, const std::filesystem::path& file, double* idle_seconds);
+  // Whether the claim in `file` (with text `h`, or none readable: one being written this instant,
+  // or a stray file, which only its age can end) still stands; `seen` gets its holder and how
+  // long it has gone without a refresh.
+  Liveness liveness(const std::optional<ClaimHolder>& h, const std::filesystem::path& file, ClaimHolder* seen);
   double server_now();  // the file server's clock: the modification time of a file touched now
   // O_EXCL. `failed`: the file could not be made (a full disk, no inodes left): said once, and the
   // job runs unclaimed, as every job did before claims existed.

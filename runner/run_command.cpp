@@ -106,28 +106,29 @@ void check_recorded_data(const ExperimentPlan& plan, const OutputLayout& layout,
   }
 }
 
-// `plan`'s view of a job's claim (runner/job_claims.hpp), read only: "running" while a run holds
-// it, with a line naming that run; a claim not refreshed within the timeout (by this host's clock,
-// as `plan` writes nothing to read the file server's) is named as stale.
-void claim_status(const OutputLayout& layout, const std::string& id, int timeout_seconds, std::string* status,
-                  std::vector<std::string>* lines) {
+// A job's claim (runner/job_claims.hpp) as `plan` and `--summary-only` see it, read only:
+// running while a run holds it; stale when not refreshed within the timeout (by this host's clock,
+// as they write nothing to read the file server's). `line` names the run that holds it.
+struct ClaimView {
+  bool running = false;
+  std::string line;
+};
+
+std::optional<ClaimView> claim_view(const OutputLayout& layout, const std::string& id, int timeout_seconds) {
   const fs::path file = layout.claims() / id;
   std::error_code error;
   const auto modified = fs::last_write_time(file, error);
-  if (error) return;
+  if (error) return std::nullopt;
   const double idle = std::chrono::duration<double>(fs::file_time_type::clock::now() - modified).count();
   const std::optional<ClaimHolder> holder = JobClaims::read(file);
   const std::string who = holder ? fmt::format("host {}, process {}, claimed at {}", holder->host, holder->pid, holder->claimed_at)
                                  : std::string("a claim being written, or not a claim");
-  if (idle <= timeout_seconds) {
-    *status = "running";
-    lines->push_back(fmt::format("job {} is being trained by a run ({}; refreshed {:.0f} s ago): {}", id, who,
-                                 std::max(0.0, idle), file.string()));
-  } else {
-    lines->push_back(fmt::format("job {} has a stale claim ({}; not refreshed for {:.0f} s, more than "
-                                 "output.claim_timeout_seconds {}): the next run takes it over: {}",
-                                 id, who, idle, timeout_seconds, file.string()));
-  }
+  if (idle <= timeout_seconds)
+    return ClaimView{true, fmt::format("job {} is being trained by a run ({}; refreshed {:.0f} s ago): {}", id, who,
+                                       std::max(0.0, idle), file.string())};
+  return ClaimView{false, fmt::format("job {} has a stale claim ({}; not refreshed for {:.0f} s, more than "
+                                      "output.claim_timeout_seconds {}): the next run takes it over: {}",
+                                      id, who, idle, timeout_seconds, file.string())};
 }
 
 }  // namespace
@@ -235,10 +236,8 @@ int run_experiment_command(int* argc, char*** argv, const RunCommandOptions& opt
         if (j.point < 0) continue;
         const std::string id = job_id(*plan, j, j.point);
         if (job_file_state(layout.job_file(id)) == StoredFile::intact) continue;
-        std::string status;
-        std::vector<std::string> ignored;
-        claim_status(layout, id, plan->base.output.claim_timeout_seconds, &status, &ignored);
-        running += status == "running" ? 1 : 0;
+        const std::optional<ClaimView> claim = claim_view(layout, id, plan->base.output.claim_timeout_seconds);
+        running += claim && claim->running ? 1 : 0;
       }
       if (running > 0)
         fmt::print("note: {} of the jobs not done {} being trained by a run now (claims in {}; `diffpool plan` names "
@@ -444,7 +443,12 @@ int plan_command(const std::string& config_path, const std::vector<std::string>&
       } else if (fs::exists(layout.failure_file(id))) {
         status = "failed earlier";
       }
-      if (result != StoredFile::intact) claim_status(layout, id, plan.base.output.claim_timeout_seconds, &status, &claims);
+      if (result != StoredFile::intact) {
+        if (const std::optional<ClaimView> claim = claim_view(layout, id, plan.base.output.claim_timeout_seconds)) {
+          if (claim->running) status = "running";
+          claims.push_back(claim->line);
+        }
+      }
     }
     fmt::print("  {:>5}  {:<8} {:>5} {:>4} {:>6} {:>12.4g} {:>12}  {:<16}  {}\n", j.index, phase_name(j.phase),
                j.point >= 0 ? std::to_string(j.point) : "?", j.fold, j.repeat, j.cost,
